@@ -1,0 +1,63 @@
+// Package checkpoint holds what faas-criu knows about CRIU: whether it works
+// here, how its checkpoints are named, sized and described, the statistics it
+// leaves behind, and the idle and memory policies that decide when a function
+// is hibernated.
+package checkpoint
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+)
+
+// Info describes one checkpoint of one replica.
+type Info struct {
+	Name     string        `json:"name"`
+	TakenAt  time.Time     `json:"takenAt"`
+	Bytes    int64         `json:"bytes"`
+	Duration time.Duration `json:"duration"`
+	Stats    *Stats        `json:"stats,omitempty"`
+}
+
+// Docker accepts checkpoint names of at least two characters from this set.
+var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// NewName names a checkpoint taken at t; the prefix says why it was taken
+// ("hib" for hibernation, "bak" for a backup).
+func NewName(prefix string, t time.Time) string {
+	return fmt.Sprintf("%s-%d", prefix, t.UnixNano())
+}
+
+// ValidName reports whether Docker will accept name as a checkpoint name.
+func ValidName(name string) bool { return validName.MatchString(name) }
+
+// DirSize adds up the sizes of the regular files under dir.
+func DirSize(dir string) (int64, error) {
+	var total int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			total += fi.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("size of %s: %w", dir, err)
+	}
+	return total, nil
+}
+
+// Exists reports whether a checkpoint directory is present.
+func Exists(dir string) bool {
+	fi, err := os.Stat(dir)
+	return err == nil && fi.IsDir()
+}

@@ -1,0 +1,140 @@
+package checkpoint
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	criustats "github.com/checkpoint-restore/go-criu/v7/stats"
+)
+
+// Stats are CRIU's own figures for one dump.
+type Stats struct {
+	FreezingTime time.Duration `json:"freezingTime"`
+	FrozenTime   time.Duration `json:"frozenTime"`
+	MemdumpTime  time.Duration `json:"memdumpTime"`
+	MemwriteTime time.Duration `json:"memwriteTime"`
+	PagesScanned uint64        `json:"pagesScanned"`
+	PagesWritten uint64        `json:"pagesWritten"`
+}
+
+// RestoreStats are CRIU's own figures for one restore.
+type RestoreStats struct {
+	ForkingTime   time.Duration `json:"forkingTime"`
+	RestoreTime   time.Duration `json:"restoreTime"`
+	PagesRestored uint64        `json:"pagesRestored"`
+}
+
+// Recorder runs dumps and restores one at a time, so that the statistics and
+// log CRIU leaves in its shared work directory belong to the operation that
+// just ran. Without a work directory it only runs them.
+type Recorder struct {
+	dir       string
+	dumpMu    sync.Mutex
+	restoreMu sync.Mutex
+}
+
+// NewRecorder returns a Recorder reading CRIU's work directory dir ("" when
+// runc's configuration sets none).
+func NewRecorder(dir string) *Recorder { return &Recorder{dir: dir} }
+
+// WorkDir is the CRIU work directory the recorder reads, or "".
+func (r *Recorder) WorkDir() string { return r.dir }
+
+// Dump runs dump (a Docker checkpoint request) and returns CRIU's statistics
+// for it. When dump fails, the error carries the last error lines of CRIU's
+// log.
+func (r *Recorder) Dump(dump func() error) (*Stats, error) {
+	r.dumpMu.Lock()
+	defer r.dumpMu.Unlock()
+	if r.dir == "" {
+		return nil, dump()
+	}
+	_ = os.Remove(filepath.Join(r.dir, "stats-dump"))
+	_ = os.Remove(filepath.Join(r.dir, "dump.log"))
+	if err := dump(); err != nil {
+		return nil, r.withLog(err, "dump.log")
+	}
+	d, err := os.Open(r.dir)
+	if err != nil {
+		return nil, nil
+	}
+	defer d.Close()
+	s, err := criustats.CriuGetDumpStats(d)
+	if err != nil {
+		return nil, nil
+	}
+	us := func(v uint32) time.Duration { return time.Duration(v) * time.Microsecond }
+	return &Stats{
+		FreezingTime: us(s.GetFreezingTime()),
+		FrozenTime:   us(s.GetFrozenTime()),
+		MemdumpTime:  us(s.GetMemdumpTime()),
+		MemwriteTime: us(s.GetMemwriteTime()),
+		PagesScanned: s.GetPagesScanned(),
+		PagesWritten: s.GetPagesWritten(),
+	}, nil
+}
+
+// Restore runs restore (a Docker start from a checkpoint) and returns CRIU's
+// statistics for it; on failure the error carries CRIU's log lines.
+func (r *Recorder) Restore(restore func() error) (*RestoreStats, error) {
+	r.restoreMu.Lock()
+	defer r.restoreMu.Unlock()
+	if r.dir == "" {
+		return nil, restore()
+	}
+	_ = os.Remove(filepath.Join(r.dir, "stats-restore"))
+	_ = os.Remove(filepath.Join(r.dir, "restore.log"))
+	if err := restore(); err != nil {
+		return nil, r.withLog(err, "restore.log")
+	}
+	d, err := os.Open(r.dir)
+	if err != nil {
+		return nil, nil
+	}
+	defer d.Close()
+	s, err := criustats.CriuGetRestoreStats(d)
+	if err != nil {
+		return nil, nil
+	}
+	us := func(v uint32) time.Duration { return time.Duration(v) * time.Microsecond }
+	return &RestoreStats{
+		ForkingTime:   us(s.GetForkingTime()),
+		RestoreTime:   us(s.GetRestoreTime()),
+		PagesRestored: s.GetPagesRestored(),
+	}, nil
+}
+
+// withLog appends CRIU's error lines from the named log to err.
+func (r *Recorder) withLog(err error, name string) error {
+	lines := ErrorLines(filepath.Join(r.dir, name), 3)
+	if len(lines) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w (criu: %s)", err, strings.Join(lines, "; "))
+}
+
+// ErrorLines returns up to n of the last "Error" lines of a CRIU log.
+func ErrorLines(path string, n int) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "Error") {
+			out = append(out, strings.TrimSpace(l))
+		}
+	}
+	if len(out) > n {
+		out = out[len(out)-n:]
+	}
+	return out
+}
+
+// ErrNoCRIU says CRIU cannot be used on this machine.
+var ErrNoCRIU = errors.New("CRIU is not usable")

@@ -1,0 +1,66 @@
+// Command faas-criu is an OpenFaaS provider for plain Docker that hibernates
+// idle functions with CRIU instead of killing them.
+//
+//	faas-criu serve [flags]     run the provider
+//	faas-criu version           print the version
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime/debug"
+)
+
+// Set with -ldflags "-X main.version=... -X main.commit=...".
+var (
+	version = "dev"
+	commit  = ""
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	var err error
+	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+	case "serve":
+		err = serve(args)
+	case "version", "--version", "-v":
+		fmt.Printf("faas-criu %s (commit %s)\n", version, commitID())
+	case "help", "--help", "-h":
+		usage()
+	default:
+		fmt.Fprintf(os.Stderr, "faas-criu: unknown command %q\n\n", cmd)
+		usage()
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "faas-criu: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprint(os.Stderr, `faas-criu: an OpenFaaS provider for Docker that hibernates idle functions with CRIU
+
+Usage:
+  faas-criu serve [flags]      run the provider (faas-criu serve -h lists flags)
+  faas-criu version            print the version
+`)
+}
+
+// commitID is the commit set at build time, or the one Go recorded.
+func commitID() string {
+	if commit != "" {
+		return commit
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return s.Value
+			}
+		}
+	}
+	return "unknown"
+}

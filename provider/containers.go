@@ -1,0 +1,291 @@
+package provider
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/errdefs"
+	"github.com/openfaas/faas-provider/types"
+)
+
+// Labels on every function container. The first two follow OpenFaaS.
+const (
+	LabelFunction  = "com.openfaas.function"
+	LabelNamespace = "com.openfaas.namespace"
+	labelInstance  = "io.faas-criu.instance"
+	labelReplica   = "io.faas-criu.replica"
+	labelSpec      = "io.faas-criu.spec"
+	labelOwner     = "io.faas-criu.owner"
+)
+
+// SecretsMountPath is where secrets appear inside a function, one file each.
+const SecretsMountPath = "/var/openfaas/secrets"
+
+func containerName(key fnKey, idx int) string {
+	return fmt.Sprintf("%s.%s.%d", key.name, key.ns, idx)
+}
+
+// specHash identifies a deployment: containers made from an older definition
+// are replaced.
+func specHash(dep types.FunctionDeployment) string {
+	b, _ := json.Marshal(dep)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// containerSpec turns a deployment into Docker's configuration.
+func (p *Provider) containerSpec(key fnKey, dep types.FunctionDeployment, idx int, ip string) (*container.Config, *container.HostConfig, *network.NetworkingConfig, error) {
+	env := make([]string, 0, len(dep.EnvVars)+2)
+	for k, v := range dep.EnvVars {
+		if k != "GODEBUG" {
+			env = append(env, k+"="+v)
+		}
+	}
+	env = append(env, "GODEBUG="+goDebug(dep.EnvVars["GODEBUG"]))
+	if dep.EnvProcess != "" {
+		env = append(env, "fprocess="+dep.EnvProcess)
+	}
+	slices.Sort(env)
+
+	labels := map[string]string{}
+	if dep.Labels != nil {
+		for k, v := range *dep.Labels {
+			labels[k] = v
+		}
+	}
+	labels[LabelFunction] = key.name
+	labels[LabelNamespace] = key.ns
+	labels[labelInstance] = p.instance
+	labels[labelReplica] = strconv.Itoa(idx)
+	labels[labelSpec] = specHash(dep)
+
+	res, err := resources(dep)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	hc := &container.HostConfig{
+		ReadonlyRootfs: dep.ReadOnlyRootFilesystem,
+		Resources:      res,
+		LogConfig: container.LogConfig{Type: "json-file", Config: map[string]string{
+			"max-size": "10m", "max-file": "2",
+		}},
+	}
+	if dep.ReadOnlyRootFilesystem {
+		hc.Tmpfs = map[string]string{"/tmp": "rw,nosuid,nodev,size=64m"}
+	}
+	for _, s := range dep.Secrets {
+		hc.Mounts = append(hc.Mounts, mount.Mount{
+			Type:     mount.TypeBind,
+			Source:   p.store.secretPath(key.ns, s),
+			Target:   SecretsMountPath + "/" + s,
+			ReadOnly: true,
+		})
+	}
+	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+		p.cfg.Network: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: ip}},
+	}}
+	cfg := &container.Config{Image: dep.Image, Env: env, Labels: labels}
+	return cfg, hc, nc, nil
+}
+
+// goDebug adds multipathtcp=0 to a function's GODEBUG. Go 1.24 and later
+// listen with Multipath TCP by default, and CRIU cannot checkpoint MPTCP
+// sockets; a function that chose a multipathtcp setting keeps it.
+func goDebug(v string) string {
+	if strings.Contains(v, "multipathtcp=") {
+		return v
+	}
+	if v == "" {
+		return "multipathtcp=0"
+	}
+	return v + ",multipathtcp=0"
+}
+
+// resources maps OpenFaaS limits and requests onto Docker's.
+func resources(dep types.FunctionDeployment) (container.Resources, error) {
+	var r container.Resources
+	if l := dep.Limits; l != nil {
+		mem, err := ParseMemory(l.Memory)
+		if err != nil {
+			return r, errorf(ErrInvalid, "limits.memory: %v", err)
+		}
+		if mem > 0 && mem < 6<<20 {
+			return r, errorf(ErrInvalid, "limits.memory %q is below Docker's minimum of 6Mi", l.Memory)
+		}
+		r.Memory = mem
+		if mem > 0 {
+			r.MemorySwap = mem // no swap beyond the limit
+		}
+		cpu, err := ParseCPU(l.CPU)
+		if err != nil {
+			return r, errorf(ErrInvalid, "limits.cpu: %v", err)
+		}
+		r.NanoCPUs = cpu
+	}
+	if q := dep.Requests; q != nil {
+		mem, err := ParseMemory(q.Memory)
+		if err != nil {
+			return r, errorf(ErrInvalid, "requests.memory: %v", err)
+		}
+		r.MemoryReservation = mem
+		cpu, err := ParseCPU(q.CPU)
+		if err != nil {
+			return r, errorf(ErrInvalid, "requests.cpu: %v", err)
+		}
+		if cpu > 0 {
+			r.CPUShares = max(2, cpu*1024/1e9)
+		}
+	}
+	if r.Memory > 0 && r.MemoryReservation > r.Memory {
+		return r, errorf(ErrInvalid, "requests.memory is larger than limits.memory")
+	}
+	return r, nil
+}
+
+// createReplica creates and starts replica idx of a function.
+func (p *Provider) createReplica(ctx context.Context, key fnKey, dep types.FunctionDeployment, idx int) (*replica, error) {
+	ip, err := p.ipam.allocate()
+	if err != nil {
+		return nil, err
+	}
+	cfg, hc, nc, err := p.containerSpec(key, dep, idx, ip)
+	if err != nil {
+		p.ipam.release(ip)
+		return nil, err
+	}
+	name := containerName(key, idx)
+	resp, err := p.docker.ContainerCreate(ctx, cfg, hc, nc, nil, name)
+	if errdefs.IsConflict(err) {
+		// A container left by an interrupted operation holds the name.
+		log.Printf("removing stale container %s", name)
+		_ = p.docker.ContainerRemove(ctx, name, container.RemoveOptions{Force: true})
+		resp, err = p.docker.ContainerCreate(ctx, cfg, hc, nc, nil, name)
+	}
+	if err != nil {
+		p.ipam.release(ip)
+		return nil, fmt.Errorf("create container %s: %w", name, err)
+	}
+	r := &replica{index: idx, id: resp.ID, name: name, ip: ip, spec: cfg.Labels[labelSpec], status: "created"}
+	if err := p.docker.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
+		_ = p.docker.ContainerRemove(context.WithoutCancel(ctx), resp.ID, container.RemoveOptions{Force: true})
+		p.ipam.release(ip)
+		return nil, fmt.Errorf("start container %s: %w", name, err)
+	}
+	r.status = "running"
+	return r, nil
+}
+
+// removeReplica removes a replica's container (with its checkpoints).
+func (p *Provider) removeReplica(ctx context.Context, r *replica) error {
+	err := p.docker.ContainerRemove(ctx, r.id, container.RemoveOptions{Force: true})
+	if err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("remove container %s: %w", r.name, err)
+	}
+	p.ipam.release(r.ip)
+	return nil
+}
+
+// listContainers returns this provider's function containers, grouped by
+// function.
+func (p *Provider) listContainers(ctx context.Context, key *fnKey) (map[fnKey][]*replica, error) {
+	f := filters.NewArgs(filters.Arg("label", labelInstance+"="+p.instance))
+	if key != nil {
+		f.Add("label", LabelFunction+"="+key.name)
+		f.Add("label", LabelNamespace+"="+key.ns)
+	}
+	list, err := p.docker.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	out := map[fnKey][]*replica{}
+	for _, c := range list {
+		k := fnKey{ns: c.Labels[LabelNamespace], name: c.Labels[LabelFunction]}
+		idx, err := strconv.Atoi(c.Labels[labelReplica])
+		if err != nil {
+			continue
+		}
+		r := &replica{index: idx, id: c.ID, spec: c.Labels[labelSpec], status: c.State}
+		if len(c.Names) > 0 {
+			r.name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		if c.NetworkSettings != nil {
+			if es := c.NetworkSettings.Networks[p.cfg.Network]; es != nil {
+				r.ip = es.IPAddress
+				if es.IPAMConfig != nil && es.IPAMConfig.IPv4Address != "" {
+					r.ip = es.IPAMConfig.IPv4Address
+				}
+			}
+		}
+		out[k] = append(out[k], r)
+	}
+	return out, nil
+}
+
+// ensureImage makes sure the image is in the local engine. With the default
+// pull policy ("never") a missing image is an immediate, clear error rather
+// than a pull that hangs where no registry can be reached.
+func (p *Provider) ensureImage(ctx context.Context, ref string) error {
+	_, err := p.docker.ImageInspect(ctx, ref)
+	if err == nil {
+		return nil
+	}
+	if !errdefs.IsNotFound(err) {
+		return fmt.Errorf("inspect image %s: %w", ref, err)
+	}
+	if p.cfg.Pull != "missing" {
+		return errorf(ErrInvalid, "image %q is not present in the local Docker engine and faas-criu does not pull images (--pull=never): build it here (docker build -t %s .) or load it (docker load)", ref, ref)
+	}
+	pctx, cancel := context.WithTimeout(ctx, p.cfg.PullTimeout)
+	defer cancel()
+	rc, err := p.docker.ImagePull(pctx, ref, image.PullOptions{})
+	if err == nil {
+		_, err = io.Copy(io.Discard, rc)
+		rc.Close()
+	}
+	if err == nil {
+		_, err = p.docker.ImageInspect(ctx, ref)
+	}
+	if err != nil {
+		return errorf(ErrInvalid, "image %q is not present locally and could not be pulled within %s: %v", ref, p.cfg.PullTimeout, err)
+	}
+	return nil
+}
+
+// containerPID returns the init process of a running container.
+func (p *Provider) containerPID(ctx context.Context, id string) (int, error) {
+	ci, err := p.docker.ContainerInspect(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	if ci.State == nil {
+		return 0, nil
+	}
+	return ci.State.Pid, nil
+}
+
+// waitStopped waits until Docker reports the container as not running.
+func (p *Provider) waitStopped(ctx context.Context, id string, timeout time.Duration) error {
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	okC, errC := p.docker.ContainerWait(wctx, id, container.WaitConditionNotRunning)
+	select {
+	case <-okC:
+		return nil
+	case err := <-errC:
+		return err
+	}
+}

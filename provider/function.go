@@ -1,0 +1,123 @@
+package provider
+
+import (
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/faas-criu/faas-criu/checkpoint"
+)
+
+type fnKey struct{ ns, name string }
+
+func (k fnKey) String() string { return k.name + "." + k.ns }
+
+// CheckpointInfo describes the newest checkpoint of one replica.
+type CheckpointInfo = checkpoint.Info
+
+// WakeInfo says how a function last came back from sleep.
+type WakeInfo struct {
+	At       time.Time     `json:"at"`
+	From     string        `json:"from"` // "checkpoint", "pause", "fresh"
+	Duration time.Duration `json:"duration"`
+	// StateLost is set when a restore failed and the replica was started
+	// fresh instead (only with --restore-fallback).
+	StateLost bool   `json:"stateLost,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+// replica is one container of a function.
+type replica struct {
+	index int
+	id    string // container ID
+	name  string // container name
+	ip    string
+	spec  string // hash of the deployment it was created from
+	// status is Docker's: created, running, paused, exited, dead.
+	status string
+	pid    int
+	ready  bool
+	// checking is set while a health check is under way.
+	checking bool
+}
+
+func (r *replica) addr(port int) string { return net.JoinHostPort(r.ip, strconv.Itoa(port)) }
+
+// function is the provider's live view of one function.
+//
+// opMu serialises lifecycle operations (deploy, update, scale, hibernate,
+// wake, delete), which may take a while. mu guards the fields below it and is
+// only held briefly. The invoke path touches neither: it reads the atomic
+// endpoint snapshot.
+type function struct {
+	key  fnKey
+	opMu sync.Mutex
+
+	mu       sync.Mutex
+	rec      *record
+	replicas map[int]*replica
+	deleted  bool
+	changed  chan struct{} // closed and replaced whenever endpoints change
+	waking   bool
+	wakeErr   error // the last wake attempt's failure, for waiting requests
+	wakeErrAt time.Time
+	// lostState says a replica was started fresh after a failed restore.
+	lostState string
+
+	endpoints   atomic.Pointer[[]string] // ready replica addresses
+	rr          atomic.Uint64
+	invocations atomic.Uint64
+	savedInv    atomic.Uint64 // invocations last written to disk
+	inflight    atomic.Int64
+	lastUsed    atomic.Int64 // unix nanoseconds of the last request start or end
+	// requests counts every request start, for rate-based scaling.
+	requests atomic.Uint64
+}
+
+func newFunction(key fnKey, rec *record) *function {
+	fn := &function{key: key, rec: rec, replicas: map[int]*replica{}, changed: make(chan struct{})}
+	empty := []string{}
+	fn.endpoints.Store(&empty)
+	fn.invocations.Store(rec.Invocations)
+	fn.savedInv.Store(rec.Invocations)
+	fn.lastUsed.Store(time.Now().UnixNano())
+	return fn
+}
+
+// refreshEndpointsLocked rebuilds the ready-address snapshot and wakes any
+// request waiting for it. Call with fn.mu held.
+func (fn *function) refreshEndpointsLocked(port int) {
+	eps := make([]string, 0, len(fn.replicas))
+	for _, i := range sortedIndexes(fn.replicas) {
+		if r := fn.replicas[i]; r.ready && r.status == "running" {
+			eps = append(eps, r.addr(port))
+		}
+	}
+	fn.endpoints.Store(&eps)
+	close(fn.changed)
+	fn.changed = make(chan struct{})
+}
+
+// snapshot returns a copy of the record and replicas for reading.
+func (fn *function) snapshot() (record, []replica) {
+	fn.mu.Lock()
+	defer fn.mu.Unlock()
+	rec := *fn.rec
+	reps := make([]replica, 0, len(fn.replicas))
+	for _, r := range fn.replicas {
+		reps = append(reps, *r)
+	}
+	return rec, reps
+}
+
+func sortedIndexes(m map[int]*replica) []int {
+	idx := make([]int, 0, len(m))
+	for i := range m {
+		idx = append(idx, i)
+	}
+	slices.Sort(idx)
+	return idx
+}

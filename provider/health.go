@@ -1,0 +1,99 @@
+package provider
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Annotation naming the health path, as in OpenFaaS.
+const annotationHealthPath = "com.openfaas.health.http.path"
+
+const defaultHealthPath = "/_/health"
+
+func newHealthClient() *http.Client {
+	return &http.Client{
+		Timeout: 2 * time.Second,
+		Transport: &http.Transport{
+			// No keep-alive: the check must not leave connections into a
+			// replica that is about to be checkpointed.
+			DisableKeepAlives: true,
+			DialContext:       (&net.Dialer{Timeout: time.Second}).DialContext,
+		},
+	}
+}
+
+func healthPath(fn *function) string {
+	fn.mu.Lock()
+	defer fn.mu.Unlock()
+	if a := fn.rec.Deployment.Annotations; a != nil {
+		if p := (*a)[annotationHealthPath]; p != "" && p[0] == '/' {
+			return p
+		}
+	}
+	return defaultHealthPath
+}
+
+// probe makes one health request. A replica is healthy when it answers with
+// a status below 500: functions without a health route (404) still count as
+// up, an of-watchdog that is not ready yet (503) does not.
+func (p *Provider) probe(ctx context.Context, addr, path string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := p.health.Do(req)
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	return resp.StatusCode < 500
+}
+
+// waitHealthy polls a replica until it answers its health check, quickly at
+// first (a restored replica answers at once), then less often.
+func (p *Provider) waitHealthy(ctx context.Context, addr, path string) bool {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.ReadyTimeout)
+	defer cancel()
+	delay := 2 * time.Millisecond
+	for {
+		if p.probe(ctx, addr, path) {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 100*time.Millisecond)
+	}
+}
+
+// markReady health-checks a replica that is running but not yet ready and
+// publishes it as an endpoint once it answers. It is a no-op when a check is
+// already under way or the replica changed meanwhile.
+func (p *Provider) markReady(ctx context.Context, fn *function, r *replica) bool {
+	fn.mu.Lock()
+	if r.ready || r.checking || r.status != "running" {
+		ready := r.ready
+		fn.mu.Unlock()
+		return ready
+	}
+	r.checking = true
+	addr := r.addr(p.cfg.FunctionPort)
+	fn.mu.Unlock()
+
+	ok := p.waitHealthy(ctx, addr, healthPath(fn))
+
+	fn.mu.Lock()
+	defer fn.mu.Unlock()
+	r.checking = false
+	if ok && fn.replicas[r.index] == r && r.status == "running" {
+		r.ready = true
+		fn.refreshEndpointsLocked(p.cfg.FunctionPort)
+	}
+	return r.ready
+}

@@ -1,0 +1,322 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"maps"
+	"os"
+	"time"
+
+	"github.com/docker/docker/api/types/checkpoint"
+	"github.com/docker/docker/api/types/container"
+
+	ckpt "github.com/faas-criu/faas-criu/checkpoint"
+)
+
+// Provider-specific labels, in the OpenFaaS style.
+const (
+	// LabelStrategy chooses how the function sleeps: checkpoint, pause or
+	// pause-then-checkpoint.
+	LabelStrategy = "com.openfaas.criu.strategy"
+)
+
+func (p *Provider) strategyOf(fn *function) string {
+	fn.mu.Lock()
+	s := labelOf(fn.rec.Deployment, LabelStrategy)
+	fn.mu.Unlock()
+	if validStrategy(s) {
+		return s
+	}
+	return p.cfg.Strategy
+}
+
+// sleepLocked puts every running replica of fn to sleep. With the checkpoint
+// strategy (and a working CRIU) each replica is checkpointed and its
+// container exits, freeing its memory; otherwise replicas are paused. Paused
+// replicas can be checkpointed later (pause-then-checkpoint). If a
+// checkpoint fails the function is left running, as it was.
+func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why string) error {
+	fn.mu.Lock()
+	if fn.deleted {
+		fn.mu.Unlock()
+		return errorf(ErrNotFound, "function %q not found in namespace %q", fn.key.name, fn.key.ns)
+	}
+	rec := *fn.rec
+	reps := make([]*replica, 0, len(fn.replicas))
+	for _, i := range sortedIndexes(fn.replicas) {
+		reps = append(reps, fn.replicas[i])
+	}
+	fn.mu.Unlock()
+
+	target := StateHibernated
+	if strategy != StrategyCheckpoint || !p.criu.Available {
+		target = StatePaused
+	}
+	if rec.State == target || rec.State == StateHibernated {
+		return nil // already asleep at least this deeply
+	}
+	awake := rec.State == StateAwake
+
+	start := time.Now()
+	// Requests arriving from now on wait for the wake-up instead of being
+	// sent to a replica that is going away.
+	fn.mu.Lock()
+	for _, r := range reps {
+		r.ready = false
+	}
+	fn.refreshEndpointsLocked(p.cfg.FunctionPort)
+	fn.mu.Unlock()
+
+	var err error
+	if target == StatePaused {
+		err = p.pauseAll(ctx, fn, reps)
+	} else {
+		err = p.hibernateAll(ctx, fn, reps, &rec)
+	}
+	if err != nil {
+		// Give the replicas back to the invoke path.
+		for _, r := range reps {
+			if r.status == "running" {
+				go p.markReady(context.WithoutCancel(ctx), fn, r)
+			}
+		}
+		return err
+	}
+
+	if awake {
+		rec.SleptReplicas = rec.Replicas
+		now := time.Now().UTC()
+		rec.SleptAt = &now
+	}
+	rec.Replicas = 0
+	rec.State = target
+	if err := p.commit(fn, &rec); err != nil {
+		return err
+	}
+	d := time.Since(start)
+	p.metrics.observeSleep(target, d)
+	note := ""
+	if strategy == StrategyCheckpoint && target == StatePaused {
+		note = " (paused instead: CRIU unavailable: " + p.criu.Problem + ")"
+	}
+	log.Printf("%s: %s %d replicas in %s (%s)%s", fn.key, target, len(reps), d.Round(time.Millisecond), why, note)
+	return nil
+}
+
+func (p *Provider) pauseAll(ctx context.Context, fn *function, reps []*replica) error {
+	var paused []*replica
+	for _, r := range reps {
+		if r.status != "running" {
+			continue
+		}
+		if err := p.docker.ContainerPause(ctx, r.id); err != nil {
+			for _, q := range paused {
+				_ = p.unpauseReplica(context.WithoutCancel(ctx), fn, q)
+			}
+			return fmt.Errorf("pause %s: %w", r.name, err)
+		}
+		p.setStatus(fn, r, "paused")
+		paused = append(paused, r)
+	}
+	return nil
+}
+
+// hibernateAll checkpoints every running or paused replica. On failure the
+// replicas already checkpointed are restored, so the function stays as it
+// was, and the error says why.
+func (p *Provider) hibernateAll(ctx context.Context, fn *function, reps []*replica, rec *record) error {
+	cps := maps.Clone(rec.Checkpoints)
+	if cps == nil {
+		cps = map[int]CheckpointInfo{}
+	}
+	var done []*replica
+	for _, r := range reps {
+		if r.status != "running" && r.status != "paused" {
+			continue
+		}
+		info, err := p.hibernateReplica(ctx, fn, r)
+		if err != nil {
+			p.metrics.hibernateFailures.Inc()
+			for _, q := range done {
+				if rerr := p.restoreReplica(context.WithoutCancel(ctx), fn, q, cps[q.index]); rerr != nil {
+					log.Printf("%s: roll back replica %d after failed hibernation: %v", fn.key, q.index, rerr)
+				} else {
+					delete(cps, q.index)
+				}
+			}
+			rec.Checkpoints = cps
+			_ = p.commit(fn, rec)
+			return fmt.Errorf("hibernate %s: %w; the function keeps running", fn.key, err)
+		}
+		cps[r.index] = info
+		done = append(done, r)
+		rec.Checkpoints = cps
+		// Saved after each replica: a crash mid-way still knows every
+		// checkpoint taken.
+		if err := p.commit(fn, rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hibernateReplica checkpoints one replica with CRIU through Docker's
+// checkpoint API; its container exits. Older checkpoints of the replica are
+// removed once the new one is safe.
+func (p *Provider) hibernateReplica(ctx context.Context, fn *function, r *replica) (CheckpointInfo, error) {
+	if p.beforeCheckpoint != nil {
+		p.beforeCheckpoint(r.addr(p.cfg.FunctionPort))
+	}
+	start := time.Now()
+	name := ckpt.NewName("hib", start)
+	stats, err := p.recorder.Dump(func() error {
+		return p.docker.CheckpointCreate(ctx, r.id, checkpoint.CreateOptions{CheckpointID: name, Exit: true})
+	})
+	if err != nil {
+		p.afterFailedCheckpoint(ctx, fn, r, name)
+		return CheckpointInfo{}, fmt.Errorf("checkpoint replica %d (%s): %w", r.index, r.name, err)
+	}
+	if err := p.waitStopped(ctx, r.id, 10*time.Second); err != nil {
+		return CheckpointInfo{}, fmt.Errorf("checkpoint replica %d (%s): container did not stop: %w", r.index, r.name, err)
+	}
+	p.setStatus(fn, r, "exited")
+	dir := p.checkpointDir(r.id, name)
+	size, err := ckpt.DirSize(dir)
+	if err != nil {
+		return CheckpointInfo{}, fmt.Errorf("checkpoint replica %d: %w", r.index, err)
+	}
+	info := CheckpointInfo{Name: name, TakenAt: start.UTC(), Bytes: size, Duration: time.Since(start), Stats: stats}
+	p.pruneCheckpoints(ctx, r, name)
+	p.metrics.checkpointBytes.Observe(float64(size))
+	return info, nil
+}
+
+// afterFailedCheckpoint makes sure a replica whose checkpoint failed is
+// running again (CRIU resumes the processes it froze) and removes the
+// partial checkpoint.
+func (p *Provider) afterFailedCheckpoint(ctx context.Context, fn *function, r *replica, name string) {
+	ctx = context.WithoutCancel(ctx)
+	_ = p.docker.CheckpointDelete(ctx, r.id, checkpoint.DeleteOptions{CheckpointID: name})
+	_ = os.RemoveAll(p.checkpointDir(r.id, name))
+	ci, err := p.docker.ContainerInspect(ctx, r.id)
+	if err != nil || ci.State == nil {
+		return
+	}
+	switch {
+	case ci.State.Running && ci.State.Paused:
+		p.setStatus(fn, r, "paused")
+	case ci.State.Running:
+		p.setStatus(fn, r, "running")
+	default:
+		// The dump got far enough to stop it: start it again, fresh.
+		log.Printf("%s: replica %d stopped during a failed checkpoint; starting it again", fn.key, r.index)
+		if err := p.startReplica(ctx, fn, r); err != nil {
+			log.Printf("%s: %v", fn.key, err)
+		}
+	}
+}
+
+// pruneCheckpoints removes every hibernation checkpoint of a replica except
+// keep.
+func (p *Provider) pruneCheckpoints(ctx context.Context, r *replica, keep string) {
+	list, err := p.docker.CheckpointList(ctx, r.id, checkpoint.ListOptions{})
+	if err != nil {
+		return
+	}
+	for _, c := range list {
+		if c.Name != keep && len(c.Name) > 4 && c.Name[:4] == "hib-" {
+			_ = p.docker.CheckpointDelete(ctx, r.id, checkpoint.DeleteOptions{CheckpointID: c.Name})
+		}
+	}
+}
+
+// restoreReplica starts a hibernated replica from its checkpoint, with its
+// memory state. On failure the checkpoint stays on disk and the replica stays
+// hibernated, unless the provider was configured to fall back to a fresh
+// start, which it then reports as lost state.
+func (p *Provider) restoreReplica(ctx context.Context, fn *function, r *replica, info CheckpointInfo) error {
+	dir := p.checkpointDir(r.id, info.Name)
+	if !ckpt.Exists(dir) {
+		return p.restoreFailed(ctx, fn, r, info, fmt.Errorf("checkpoint %s of replica %d is missing from %s", info.Name, r.index, dir))
+	}
+	start := time.Now()
+	_, err := p.recorder.Restore(func() error {
+		return p.docker.ContainerStart(ctx, r.id, container.StartOptions{CheckpointID: info.Name})
+	})
+	if err != nil {
+		p.metrics.restoreFailures.Inc()
+		return p.restoreFailed(ctx, fn, r, info, fmt.Errorf("restore replica %d (%s) from %s: %w", r.index, r.name, info.Name, err))
+	}
+	p.metrics.restoreSeconds.Observe(time.Since(start).Seconds())
+	p.setStatus(fn, r, "running")
+	p.forgetCheckpoint(fn, r.index)
+	// The checkpoint has served; the running replica is now the state.
+	_ = p.docker.CheckpointDelete(context.WithoutCancel(ctx), r.id, checkpoint.DeleteOptions{CheckpointID: info.Name})
+	return nil
+}
+
+func (p *Provider) restoreFailed(ctx context.Context, fn *function, r *replica, info CheckpointInfo, err error) error {
+	log.Printf("%s: %v", fn.key, err)
+	if !p.cfg.RestoreFallback {
+		return fmt.Errorf("%w; the checkpoint is kept and the next request or scale-up retries", err)
+	}
+	if serr := p.startReplica(ctx, fn, r); serr != nil {
+		return errors.Join(err, serr)
+	}
+	log.Printf("%s: replica %d STARTED FRESH after the failed restore: its memory state is lost (--restore-fallback)", fn.key, r.index)
+	fn.mu.Lock()
+	fn.lostState = fmt.Sprintf("replica %d started fresh at %s after a failed restore: %v", r.index, time.Now().UTC().Format(time.RFC3339), err)
+	fn.mu.Unlock()
+	p.forgetCheckpoint(fn, r.index)
+	return nil
+}
+
+// forgetCheckpoint drops a replica's checkpoint from the record.
+func (p *Provider) forgetCheckpoint(fn *function, idx int) {
+	fn.mu.Lock()
+	_, ok := fn.rec.Checkpoints[idx]
+	fn.mu.Unlock()
+	if !ok {
+		return
+	}
+	fn.mu.Lock()
+	rec := *fn.rec
+	fn.mu.Unlock()
+	rec.Checkpoints = maps.Clone(rec.Checkpoints)
+	delete(rec.Checkpoints, idx)
+	if len(rec.Checkpoints) == 0 {
+		rec.Checkpoints = nil
+	}
+	if err := p.commit(fn, &rec); err != nil {
+		log.Printf("%s: %v", fn.key, err)
+	}
+}
+
+// noteWake records how the function came back from sleep.
+func (p *Provider) noteWake(fn *function, from string, d time.Duration, err error) {
+	how := "restore"
+	if from == StatePaused {
+		how = "unpause"
+	}
+	if err != nil {
+		p.metrics.wakeFailures.Inc()
+		return
+	}
+	p.metrics.observeWake(how, d)
+	fn.mu.Lock()
+	rec := *fn.rec
+	lost := fn.lostState
+	fn.lostState = ""
+	fn.mu.Unlock()
+	src := "checkpoint"
+	if from == StatePaused {
+		src = "pause"
+	}
+	rec.LastWake = &WakeInfo{At: time.Now().UTC(), From: src, Duration: d, StateLost: lost != "", Reason: lost}
+	if err := p.commit(fn, &rec); err != nil {
+		log.Printf("%s: %v", fn.key, err)
+	}
+	log.Printf("%s: woke from %s in %s", fn.key, src, d.Round(time.Millisecond))
+}

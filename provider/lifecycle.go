@@ -1,0 +1,379 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/openfaas/faas-provider/types"
+)
+
+// OpenFaaS scaling labels.
+const (
+	LabelScaleMin = "com.openfaas.scale.min"
+	LabelScaleMax = "com.openfaas.scale.max"
+)
+
+// checkDeployment validates a deployment and fills in its namespace.
+func (p *Provider) checkDeployment(ctx context.Context, dep *types.FunctionDeployment) (fnKey, error) {
+	if err := ValidateName(dep.Service); err != nil {
+		return fnKey{}, err
+	}
+	ns, err := p.namespace(dep.Namespace)
+	if err != nil {
+		return fnKey{}, err
+	}
+	dep.Namespace = ns
+	key := fnKey{ns: ns, name: dep.Service}
+	if dep.Image == "" {
+		return key, errorf(ErrInvalid, "image is required for function %q", dep.Service)
+	}
+	if _, err := resources(*dep); err != nil {
+		return key, err
+	}
+	if _, err := minReplicas(*dep); err != nil {
+		return key, err
+	}
+	for _, s := range dep.Secrets {
+		if err := ValidateSecretName(s); err != nil {
+			return key, err
+		}
+		if _, err := os.Stat(p.store.secretPath(ns, s)); err != nil {
+			return key, errorf(ErrInvalid, "secret %q does not exist in namespace %q: create it first (faas-cli secret create %s)", s, ns, s)
+		}
+	}
+	if len(dep.Constraints) > 0 {
+		log.Printf("%s: constraints %q are not supported by faas-criu (one box) and are ignored", key, dep.Constraints)
+	}
+	if err := p.ensureImage(ctx, dep.Image); err != nil {
+		return key, err
+	}
+	return key, nil
+}
+
+func labelOf(dep types.FunctionDeployment, name string) string {
+	if dep.Labels == nil {
+		return ""
+	}
+	return (*dep.Labels)[name]
+}
+
+// minReplicas reads com.openfaas.scale.min (default 1).
+func minReplicas(dep types.FunctionDeployment) (int, error) {
+	v := labelOf(dep, LabelScaleMin)
+	if v == "" {
+		return 1, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 1000 {
+		return 0, errorf(ErrInvalid, "label %s=%q: want a whole number from 0 to 1000", LabelScaleMin, v)
+	}
+	return n, nil
+}
+
+// Deploy creates a new function and starts its replicas (max(1, scale.min)).
+func (p *Provider) Deploy(ctx context.Context, dep types.FunctionDeployment) error {
+	key, err := p.checkDeployment(ctx, &dep)
+	if err != nil {
+		return err
+	}
+	minN, _ := minReplicas(dep)
+	rec := &record{Deployment: dep, CreatedAt: time.Now().UTC(), Replicas: max(1, minN)}
+
+	p.mu.Lock()
+	if p.fns[key] != nil {
+		p.mu.Unlock()
+		return errorf(ErrExists, "function %q already exists in namespace %q: update it with PUT /system/functions (faas-cli deploy does)", key.name, key.ns)
+	}
+	fn := newFunction(key, rec)
+	fn.opMu.Lock() // before publishing, so nobody acts on a half-made function
+	p.fns[key] = fn
+	p.mu.Unlock()
+	defer fn.opMu.Unlock()
+
+	// The record goes first: after a crash, reconciliation finishes the job.
+	if err := p.store.saveRecord(key.ns, key.name, rec); err != nil {
+		p.mu.Lock()
+		delete(p.fns, key)
+		p.mu.Unlock()
+		return err
+	}
+	if err := p.ensureReplicas(ctx, fn); err != nil {
+		// Roll back: a deploy that could not start leaves nothing behind.
+		_ = p.deleteLocked(context.WithoutCancel(ctx), fn)
+		return fmt.Errorf("deploy %s: %w", key, err)
+	}
+	p.metrics.functionsDeployed.Inc()
+	log.Printf("deployed %s (%s, %d replicas)", key, dep.Image, rec.Replicas)
+	return nil
+}
+
+// Update replaces a function's definition; its replicas are recreated from
+// the new definition. A sleeping function is woken fresh, since its
+// checkpoints belong to the old definition.
+func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) error {
+	key, err := p.checkDeployment(ctx, &dep)
+	if err != nil {
+		return err
+	}
+	fn, err := p.lookup(key.ns, key.name)
+	if err != nil {
+		return err
+	}
+	fn.opMu.Lock()
+	defer fn.opMu.Unlock()
+	fn.mu.Lock()
+	if fn.deleted {
+		fn.mu.Unlock()
+		return errorf(ErrNotFound, "function %q not found in namespace %q", key.name, key.ns)
+	}
+	rec := *fn.rec
+	fn.mu.Unlock()
+
+	minN, _ := minReplicas(dep)
+	n := rec.Replicas
+	if rec.State != StateAwake {
+		n = rec.SleptReplicas
+	}
+	rec.Deployment = dep
+	rec.Replicas = max(n, minN, 1)
+	rec.State, rec.SleptReplicas, rec.SleptAt = StateAwake, 0, nil
+	rec.Checkpoints = nil
+	if err := p.commit(fn, &rec); err != nil {
+		return err
+	}
+	if err := p.ensureReplicas(ctx, fn); err != nil {
+		return fmt.Errorf("update %s: %w", key, err)
+	}
+	log.Printf("updated %s (%s, %d replicas)", key, dep.Image, rec.Replicas)
+	return nil
+}
+
+// Delete removes a function, its containers and its checkpoints.
+func (p *Provider) Delete(ctx context.Context, ns, name string) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	fn, err := p.lookup(ns, name)
+	if err != nil {
+		return err
+	}
+	fn.opMu.Lock()
+	defer fn.opMu.Unlock()
+	return p.deleteLocked(ctx, fn)
+}
+
+func (p *Provider) deleteLocked(ctx context.Context, fn *function) error {
+	fn.mu.Lock()
+	fn.deleted = true
+	reps := make([]*replica, 0, len(fn.replicas))
+	for _, r := range fn.replicas {
+		r.ready = false
+		reps = append(reps, r)
+	}
+	fn.refreshEndpointsLocked(p.cfg.FunctionPort)
+	fn.mu.Unlock()
+
+	var errs []error
+	for _, r := range reps {
+		if err := p.removeReplica(ctx, r); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// Containers the provider lost track of are found by label.
+	if found, err := p.listContainers(ctx, &fn.key); err == nil {
+		for _, r := range found[fn.key] {
+			if err := p.removeReplica(ctx, r); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("delete %s: %w", fn.key, errorsJoin(errs))
+	}
+	if err := p.store.deleteRecord(fn.key.ns, fn.key.name); err != nil {
+		return fmt.Errorf("delete %s: %w", fn.key, err)
+	}
+	p.mu.Lock()
+	if p.fns[fn.key] == fn {
+		delete(p.fns, fn.key)
+	}
+	p.mu.Unlock()
+	fn.mu.Lock()
+	fn.replicas = map[int]*replica{}
+	fn.mu.Unlock()
+	log.Printf("deleted %s", fn.key)
+	return nil
+}
+
+// Scale sets a function's replica count. Zero puts the function to sleep
+// (hibernated with CRIU, or paused, by its strategy); from zero, sleeping
+// replicas are woken with their state and any beyond them start fresh.
+func (p *Provider) Scale(ctx context.Context, ns, name string, replicas int) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	if replicas < 0 || replicas > 1000 {
+		return errorf(ErrInvalid, "replicas must be from 0 to 1000, not %d", replicas)
+	}
+	fn, err := p.lookup(ns, name)
+	if err != nil {
+		return err
+	}
+	fn.opMu.Lock()
+	defer fn.opMu.Unlock()
+	if replicas == 0 {
+		return p.sleepLocked(ctx, fn, p.strategyOf(fn), "scaled to zero")
+	}
+	return p.scaleUpLocked(ctx, fn, replicas)
+}
+
+// scaleUpLocked sets the target to n > 0 and brings replicas to it.
+func (p *Provider) scaleUpLocked(ctx context.Context, fn *function, n int) error {
+	fn.mu.Lock()
+	if fn.deleted {
+		fn.mu.Unlock()
+		return errorf(ErrNotFound, "function %q not found in namespace %q", fn.key.name, fn.key.ns)
+	}
+	rec := *fn.rec
+	fn.mu.Unlock()
+	wasAsleep := rec.State
+	rec.Replicas = n
+	rec.State, rec.SleptReplicas, rec.SleptAt = StateAwake, 0, nil
+	if err := p.commit(fn, &rec); err != nil {
+		return err
+	}
+	start := time.Now()
+	err := p.ensureReplicas(ctx, fn)
+	if wasAsleep != StateAwake {
+		p.noteWake(fn, wasAsleep, time.Since(start), err)
+	}
+	return err
+}
+
+// commit saves rec as the function's record.
+func (p *Provider) commit(fn *function, rec *record) error {
+	rec.Invocations = fn.invocations.Load()
+	if err := p.store.saveRecord(fn.key.ns, fn.key.name, rec); err != nil {
+		return err
+	}
+	fn.mu.Lock()
+	fn.rec = rec
+	fn.mu.Unlock()
+	fn.savedInv.Store(rec.Invocations)
+	return nil
+}
+
+// ensureReplicas brings an awake function's containers in line with its
+// record: replicas 0..n-1 running the current definition, none beyond.
+// Paused replicas are unpaused, hibernated ones restored, stopped ones
+// started, missing or outdated ones (re)created. Call with fn.opMu held.
+func (p *Provider) ensureReplicas(ctx context.Context, fn *function) error {
+	fn.mu.Lock()
+	rec := *fn.rec
+	current := map[int]*replica{}
+	for i, r := range fn.replicas {
+		current[i] = r
+	}
+	fn.mu.Unlock()
+	if rec.State != StateAwake {
+		return nil
+	}
+	spec := specHash(rec.Deployment)
+	var errs []error
+	var started []*replica
+
+	for idx, r := range current {
+		if idx >= rec.Replicas || r.spec != spec {
+			p.setReplica(fn, idx, nil)
+			if err := p.removeReplica(ctx, r); err != nil {
+				errs = append(errs, err)
+			}
+			p.forgetCheckpoint(fn, idx)
+			delete(current, idx)
+		}
+	}
+	for idx := 0; idx < rec.Replicas; idx++ {
+		r := current[idx]
+		var err error
+		switch {
+		case r == nil:
+			r, err = p.createReplica(ctx, fn.key, rec.Deployment, idx)
+			if err == nil {
+				p.setReplica(fn, idx, r)
+				started = append(started, r)
+			}
+		case r.status == "running":
+			started = append(started, r) // may still need its health check
+		case r.status == "paused":
+			err = p.unpauseReplica(ctx, fn, r)
+			if err == nil {
+				started = append(started, r)
+			}
+		default: // created, exited, dead
+			if info, ok := rec.Checkpoints[idx]; ok {
+				err = p.restoreReplica(ctx, fn, r, info)
+			} else {
+				err = p.startReplica(ctx, fn, r)
+			}
+			if err == nil {
+				started = append(started, r)
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("replica %d: %w", idx, err))
+		}
+	}
+	// Health-check what was started; the caller's context bounds the wait
+	// only for readiness it asked for, so checks continue in the background.
+	for _, r := range started {
+		go p.markReady(context.WithoutCancel(ctx), fn, r)
+	}
+	return errorsJoin(errs)
+}
+
+// setReplica installs (or, with nil, removes) replica idx.
+func (p *Provider) setReplica(fn *function, idx int, r *replica) {
+	fn.mu.Lock()
+	defer fn.mu.Unlock()
+	if r == nil {
+		delete(fn.replicas, idx)
+	} else {
+		fn.replicas[idx] = r
+		p.ipam.reserve(r.ip)
+	}
+	fn.refreshEndpointsLocked(p.cfg.FunctionPort)
+}
+
+// setStatus records a replica's new Docker status; only running replicas
+// can be ready.
+func (p *Provider) setStatus(fn *function, r *replica, status string) {
+	fn.mu.Lock()
+	defer fn.mu.Unlock()
+	r.status = status
+	if status != "running" {
+		r.ready = false
+	}
+	fn.refreshEndpointsLocked(p.cfg.FunctionPort)
+}
+
+// startReplica starts a stopped replica afresh (its memory state is gone).
+func (p *Provider) startReplica(ctx context.Context, fn *function, r *replica) error {
+	if err := p.docker.ContainerStart(ctx, r.id, container.StartOptions{}); err != nil {
+		return fmt.Errorf("start %s: %w", r.name, err)
+	}
+	p.setStatus(fn, r, "running")
+	return nil
+}
+
+func (p *Provider) unpauseReplica(ctx context.Context, fn *function, r *replica) error {
+	if err := p.docker.ContainerUnpause(ctx, r.id); err != nil {
+		return fmt.Errorf("unpause %s: %w", r.name, err)
+	}
+	p.setStatus(fn, r, "running")
+	return nil
+}

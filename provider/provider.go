@@ -1,0 +1,329 @@
+// Package provider runs OpenFaaS functions as containers on a Docker engine.
+// It owns the function definitions (in its state directory), the containers
+// and their network, secrets, logs, and the mechanics of pausing,
+// checkpointing and restoring replicas. Policies that decide when to do so
+// live in package checkpoint; HTTP lives in package handlers.
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/docker/docker/client"
+
+	"github.com/faas-criu/faas-criu/checkpoint"
+)
+
+// Sleep strategies: how a function is put to sleep when scaled to zero or
+// found idle.
+const (
+	StrategyCheckpoint          = "checkpoint"
+	StrategyPause               = "pause"
+	StrategyPauseThenCheckpoint = "pause-then-checkpoint"
+)
+
+// Config is the provider's configuration.
+type Config struct {
+	StateDir     string
+	Network      string        // name of the bridge network the provider owns
+	Subnet       string        // its subnet, used when the provider creates it
+	Namespaces   []string      // namespaces functions may be deployed to
+	FunctionPort int           // port every function listens on (the watchdog's 8080)
+	ReadyTimeout time.Duration // how long a new replica may take to answer its health check
+	WakeTimeout  time.Duration // how long a request waits for a sleeping function
+	Pull         string        // "never" (default) or "missing"
+	PullTimeout  time.Duration
+	// Strategy is the default sleep strategy.
+	Strategy string
+	// RestoreFallback starts a replica fresh (losing its state, and saying
+	// so) when its restore fails, instead of keeping it hibernated.
+	RestoreFallback bool
+	RuncConf        string // runc's CRIU configuration file
+	// ReconcileEvery is the period of the safety-net reconciliation.
+	ReconcileEvery time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.StateDir == "" {
+		c.StateDir = "/var/lib/faas-criu"
+	}
+	if c.Network == "" {
+		c.Network = "faas-criu"
+	}
+	if c.Subnet == "" {
+		c.Subnet = "10.62.0.0/16"
+	}
+	if len(c.Namespaces) == 0 {
+		c.Namespaces = []string{DefaultNamespace}
+	}
+	if c.FunctionPort == 0 {
+		c.FunctionPort = 8080
+	}
+	if c.ReadyTimeout == 0 {
+		c.ReadyTimeout = 30 * time.Second
+	}
+	if c.WakeTimeout == 0 {
+		c.WakeTimeout = 30 * time.Second
+	}
+	if c.Pull == "" {
+		c.Pull = "never"
+	}
+	if c.PullTimeout == 0 {
+		c.PullTimeout = 60 * time.Second
+	}
+	if c.Strategy == "" {
+		c.Strategy = StrategyCheckpoint
+	}
+	if c.RuncConf == "" {
+		c.RuncConf = checkpoint.RuncConfPath
+	}
+	if c.ReconcileEvery == 0 {
+		c.ReconcileEvery = 10 * time.Second
+	}
+}
+
+func (c *Config) validate() error {
+	if c.Pull != "never" && c.Pull != "missing" {
+		return fmt.Errorf("pull policy %q: use never or missing", c.Pull)
+	}
+	if !validStrategy(c.Strategy) {
+		return fmt.Errorf("strategy %q: use checkpoint, pause or pause-then-checkpoint", c.Strategy)
+	}
+	for _, ns := range c.Namespaces {
+		if err := validateNamespaceName(ns); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validStrategy(s string) bool {
+	return s == StrategyCheckpoint || s == StrategyPause || s == StrategyPauseThenCheckpoint
+}
+
+// Engine describes the Docker engine the provider drives.
+type Engine struct {
+	Version      string `json:"version"`
+	APIVersion   string `json:"apiVersion"`
+	RootDir      string `json:"rootDir"`
+	Experimental bool   `json:"experimental"`
+	CgroupDriver string `json:"cgroupDriver"`
+	Kernel       string `json:"kernel"`
+}
+
+// Provider runs functions on one Docker engine.
+type Provider struct {
+	cfg      Config
+	docker   *client.Client
+	store    *store
+	instance string
+	engine   Engine
+	criu     checkpoint.Capabilities
+	recorder *checkpoint.Recorder
+	ipam     *ipam
+	health   *http.Client
+	metrics  *Metrics
+
+	mu  sync.RWMutex
+	fns map[fnKey]*function
+
+	// beforeCheckpoint is called with a replica's address before it is
+	// checkpointed, so that idle keep-alive connections to it are dropped.
+	beforeCheckpoint func(addr string)
+
+	reconcileQ chan fnKey
+	started    time.Time
+}
+
+// New connects to the engine, prepares the network and state directory, and
+// loads what the provider knew before it last stopped.
+func New(ctx context.Context, cfg Config) (*Provider, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	p := &Provider{
+		cfg:        cfg,
+		docker:     cli,
+		fns:        map[fnKey]*function{},
+		health:     newHealthClient(),
+		metrics:    newMetrics(),
+		reconcileQ: make(chan fnKey, 1024),
+		started:    time.Now(),
+	}
+	if err := p.connectEngine(ctx); err != nil {
+		return nil, err
+	}
+	if p.store, err = openStore(cfg.StateDir); err != nil {
+		return nil, err
+	}
+	if p.instance, err = p.store.instanceID(); err != nil {
+		return nil, err
+	}
+	if p.ipam, err = p.ensureNetwork(ctx); err != nil {
+		return nil, err
+	}
+	p.criu = checkpoint.Probe(cfg.RuncConf)
+	switch {
+	case !p.criu.Available:
+		log.Printf("WARNING: CRIU cannot be used: %s. Functions scaled to zero will be PAUSED (memory kept), not hibernated.", p.criu.Problem)
+	case !p.engine.Experimental:
+		p.criu.Available = false
+		p.criu.Problem = "the Docker engine is not in experimental mode, so its checkpoint API is off; set {\"experimental\": true} in /etc/docker/daemon.json and restart dockerd"
+		log.Printf("WARNING: %s. Functions scaled to zero will be PAUSED, not hibernated.", p.criu.Problem)
+	default:
+		log.Printf("CRIU %s at %s (tcp-established: %v, work dir: %q)", p.criu.Version, p.criu.Path, p.criu.TCPEstablished, p.criu.WorkDir)
+		if p.criu.Problem != "" {
+			log.Printf("WARNING: %s", p.criu.Problem)
+		}
+	}
+	p.recorder = checkpoint.NewRecorder(p.criu.WorkDir)
+	if err := p.load(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Provider) connectEngine(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	info, err := p.docker.Info(pctx)
+	if err != nil {
+		return fmt.Errorf("cannot reach the Docker engine (%s): %w; is dockerd running? (make run starts it)", p.docker.DaemonHost(), err)
+	}
+	p.engine = Engine{
+		Version:      info.ServerVersion,
+		APIVersion:   p.docker.ClientVersion(),
+		RootDir:      info.DockerRootDir,
+		Experimental: info.ExperimentalBuild,
+		CgroupDriver: info.CgroupDriver,
+		Kernel:       info.KernelVersion,
+	}
+	return nil
+}
+
+// Start runs the background work: following engine events, reconciling
+// functions with their containers, and saving invocation counts.
+func (p *Provider) Start(ctx context.Context) {
+	go p.watchEvents(ctx)
+	go p.reconcileWorker(ctx)
+	go p.reconcileLoop(ctx)
+	go p.flushLoop(ctx)
+}
+
+// Close saves invocation counts and releases the engine connection.
+func (p *Provider) Close() error {
+	p.flush()
+	return p.docker.Close()
+}
+
+// SetBeforeCheckpoint registers a hook called with a replica's address just
+// before it is checkpointed.
+func (p *Provider) SetBeforeCheckpoint(f func(addr string)) { p.beforeCheckpoint = f }
+
+// EngineInfo describes the engine in use.
+func (p *Provider) EngineInfo() Engine { return p.engine }
+
+// CRIU reports what the provider found out about CRIU at start.
+func (p *Provider) CRIU() checkpoint.Capabilities { return p.criu }
+
+// Namespaces lists the namespaces functions may use.
+func (p *Provider) Namespaces() []string { return slices.Clone(p.cfg.Namespaces) }
+
+// Config returns the provider's effective configuration.
+func (p *Provider) Config() Config { return p.cfg }
+
+// namespace resolves a requested namespace ("" means the default).
+func (p *Provider) namespace(ns string) (string, error) {
+	if ns == "" {
+		return DefaultNamespace, nil
+	}
+	if slices.Contains(p.cfg.Namespaces, ns) {
+		return ns, nil
+	}
+	if err := validateNamespaceName(ns); err != nil {
+		return "", err
+	}
+	return "", errorf(ErrInvalid, "namespace %q is not enabled; enabled: %v (start the provider with --namespaces to add it)", ns, p.cfg.Namespaces)
+}
+
+// lookup finds a function.
+func (p *Provider) lookup(ns, name string) (*function, error) {
+	ns, err := p.namespace(ns)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.RLock()
+	fn := p.fns[fnKey{ns: ns, name: name}]
+	p.mu.RUnlock()
+	if fn == nil {
+		return nil, errorf(ErrNotFound, "function %q not found in namespace %q", name, ns)
+	}
+	return fn, nil
+}
+
+func (p *Provider) checkpointDir(containerID, name string) string {
+	return filepath.Join(p.engine.RootDir, "containers", containerID, "checkpoints", name)
+}
+
+// flushLoop saves invocation counts that changed, every few seconds, so that
+// a restart (even a SIGKILL) loses at most a few seconds of counting.
+func (p *Provider) flushLoop(ctx context.Context) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.flush()
+		}
+	}
+}
+
+func (p *Provider) flush() {
+	for _, fn := range p.functions() {
+		n := fn.invocations.Load()
+		if n == fn.savedInv.Load() {
+			continue
+		}
+		fn.mu.Lock()
+		if fn.deleted {
+			fn.mu.Unlock()
+			continue
+		}
+		fn.rec.Invocations = n
+		rec := *fn.rec
+		fn.mu.Unlock()
+		if err := p.store.saveRecord(fn.key.ns, fn.key.name, &rec); err != nil {
+			log.Printf("save invocation count of %s: %v", fn.key, err)
+			continue
+		}
+		fn.savedInv.Store(n)
+	}
+}
+
+// functions returns every function, in no particular order.
+func (p *Provider) functions() []*function {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	out := make([]*function, 0, len(p.fns))
+	for _, fn := range p.fns {
+		out = append(out, fn)
+	}
+	return out
+}
+
+// errorsJoin joins non-nil errors.
+func errorsJoin(errs []error) error { return errors.Join(errs...) }

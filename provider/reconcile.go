@@ -1,0 +1,235 @@
+package provider
+
+import (
+	"context"
+	"log"
+	"time"
+
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
+)
+
+// load rebuilds the provider's view from its records and the engine's
+// containers, after a start or a crash.
+func (p *Provider) load(ctx context.Context) error {
+	recs, errs := p.store.loadRecords()
+	for _, err := range errs {
+		log.Printf("WARNING: %v", err)
+	}
+	found, err := p.listContainers(ctx, nil)
+	if err != nil {
+		return err
+	}
+	for key, rec := range recs {
+		fn := newFunction(key, rec)
+		for _, r := range found[key] {
+			fn.replicas[r.index] = r
+			p.ipam.reserve(r.ip)
+		}
+		delete(found, key)
+		p.fns[key] = fn
+	}
+	// Containers of this provider without a record belong to an operation
+	// cut short before its record was written (or after it was deleted).
+	for key, reps := range found {
+		for _, r := range reps {
+			log.Printf("removing container %s: no function %s is recorded", r.name, key)
+			_ = p.removeReplica(ctx, r)
+		}
+	}
+	log.Printf("loaded %d functions from %s", len(recs), p.cfg.StateDir)
+	for _, fn := range p.functions() {
+		p.reconcile(ctx, fn)
+	}
+	return nil
+}
+
+// refresh reads a function's containers from the engine.
+func (p *Provider) refresh(ctx context.Context, fn *function) error {
+	found, err := p.listContainers(ctx, &fn.key)
+	if err != nil {
+		return err
+	}
+	fn.mu.Lock()
+	defer fn.mu.Unlock()
+	seen := map[int]bool{}
+	for _, c := range found[fn.key] {
+		seen[c.index] = true
+		r := fn.replicas[c.index]
+		if r == nil || r.id != c.id {
+			fn.replicas[c.index] = c
+			p.ipam.reserve(c.ip)
+			continue
+		}
+		if r.status != c.status {
+			r.status = c.status
+			if c.status != "running" {
+				r.ready = false
+			}
+		}
+	}
+	for idx := range fn.replicas {
+		if !seen[idx] {
+			delete(fn.replicas, idx)
+		}
+	}
+	fn.refreshEndpointsLocked(p.cfg.FunctionPort)
+	return nil
+}
+
+// reconcile brings one function's containers in line with its record:
+// an awake function gets its replicas back (restarted, restored, recreated);
+// a sleeping one is left asleep.
+func (p *Provider) reconcile(ctx context.Context, fn *function) {
+	fn.opMu.Lock()
+	defer fn.opMu.Unlock()
+	fn.mu.Lock()
+	deleted := fn.deleted
+	fn.mu.Unlock()
+	if deleted {
+		return
+	}
+	if err := p.refresh(ctx, fn); err != nil {
+		log.Printf("reconcile %s: %v", fn.key, err)
+		return
+	}
+	fn.mu.Lock()
+	rec := *fn.rec
+	var lost []int
+	for idx := range rec.Checkpoints {
+		if fn.replicas[idx] == nil {
+			lost = append(lost, idx)
+		}
+	}
+	fn.mu.Unlock()
+	for _, idx := range lost {
+		log.Printf("WARNING: %s: the container holding replica %d's checkpoint is gone", fn.key, idx)
+		p.forgetCheckpoint(fn, idx)
+	}
+	if rec.State != StateAwake {
+		return
+	}
+	if err := p.ensureReplicas(ctx, fn); err != nil {
+		log.Printf("reconcile %s: %v", fn.key, err)
+	}
+}
+
+// reconcileLoop reconciles every function periodically: a safety net for
+// missed events, and the way back after the engine restarts.
+func (p *Provider) reconcileLoop(ctx context.Context) {
+	t := time.NewTicker(p.cfg.ReconcileEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			for _, fn := range p.functions() {
+				p.enqueueReconcile(fn.key)
+			}
+		}
+	}
+}
+
+func (p *Provider) enqueueReconcile(key fnKey) {
+	select {
+	case p.reconcileQ <- key:
+	default: // the periodic pass will catch it
+	}
+}
+
+// reconcileWorker reconciles the functions queued by events, one at a time,
+// skipping repeats already queued.
+func (p *Provider) reconcileWorker(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case key := <-p.reconcileQ:
+			pending := map[fnKey]bool{key: true}
+			for drained := false; !drained; {
+				select {
+				case k := <-p.reconcileQ:
+					pending[k] = true
+				default:
+					drained = true
+				}
+			}
+			for k := range pending {
+				p.mu.RLock()
+				fn := p.fns[k]
+				p.mu.RUnlock()
+				if fn != nil {
+					p.reconcile(ctx, fn)
+				}
+			}
+		}
+	}
+}
+
+// watchEvents follows the engine's container events for this provider's
+// containers. A replica that dies is taken out of service at once and its
+// function queued for reconciliation. When the stream breaks (the engine
+// restarted), it reconnects and reconciles everything.
+func (p *Provider) watchEvents(ctx context.Context) {
+	f := filters.NewArgs(
+		filters.Arg("type", string(events.ContainerEventType)),
+		filters.Arg("label", labelInstance+"="+p.instance),
+	)
+	backoff := time.Second
+	for ctx.Err() == nil {
+		msgs, errs := p.docker.Events(ctx, events.ListOptions{Filters: f})
+		connected := time.Now()
+	loop:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m := <-msgs:
+				p.onEvent(m)
+			case err := <-errs:
+				if ctx.Err() == nil {
+					log.Printf("engine event stream: %v; reconnecting", err)
+				}
+				break loop
+			}
+		}
+		if time.Since(connected) > time.Minute {
+			backoff = time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+		for _, fn := range p.functions() {
+			p.enqueueReconcile(fn.key)
+		}
+	}
+}
+
+func (p *Provider) onEvent(m events.Message) {
+	key := fnKey{ns: m.Actor.Attributes[LabelNamespace], name: m.Actor.Attributes[LabelFunction]}
+	p.mu.RLock()
+	fn := p.fns[key]
+	p.mu.RUnlock()
+	if fn == nil {
+		return
+	}
+	switch m.Action {
+	case events.ActionDie, events.ActionOOM, events.ActionKill, events.ActionStop, events.ActionPause, events.ActionDestroy:
+		// Out of service now; reconciliation decides what comes next.
+		fn.mu.Lock()
+		for _, r := range fn.replicas {
+			if r.id == m.Actor.ID && r.ready {
+				r.ready = false
+				fn.refreshEndpointsLocked(p.cfg.FunctionPort)
+			}
+		}
+		fn.mu.Unlock()
+		p.enqueueReconcile(key)
+	case events.ActionStart, events.ActionUnPause:
+		p.enqueueReconcile(key)
+	}
+}

@@ -1,0 +1,140 @@
+package provider
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/openfaas/faas-provider/types"
+)
+
+// Annotations the provider adds to a function's status to describe its
+// sleep. They are documented in the README.
+const (
+	AnnotationState           = "com.openfaas.criu.state"            // awake, paused, hibernated
+	AnnotationSleptAt         = "com.openfaas.criu.slept-at"         // RFC 3339
+	AnnotationSleptReplicas   = "com.openfaas.criu.slept-replicas"   // replicas that went to sleep
+	AnnotationCheckpointBytes = "com.openfaas.criu.checkpoint-bytes" // total size on disk
+	AnnotationCheckpointAt    = "com.openfaas.criu.checkpoint-at"    // newest checkpoint, RFC 3339
+	AnnotationFreezingMs      = "com.openfaas.criu.freezing-ms"      // CRIU's freezing time, newest dump
+	AnnotationPagesWritten    = "com.openfaas.criu.pages-written"    // CRIU's pages written, all dumps
+	AnnotationLastWake        = "com.openfaas.criu.last-wake"        // "restore 212ms at <time>"
+	AnnotationStateLost       = "com.openfaas.criu.state-lost"       // set when a fallback lost state
+	AnnotationFallback        = "com.openfaas.criu.fallback"         // why it paused instead of hibernating
+	AnnotationInflight        = "com.openfaas.criu.inflight"         // requests in flight now
+)
+
+// List returns the status of every function in a namespace.
+func (p *Provider) List(ctx context.Context, ns string) ([]types.FunctionStatus, error) {
+	ns, err := p.namespace(ns)
+	if err != nil {
+		return nil, err
+	}
+	out := []types.FunctionStatus{}
+	for _, fn := range p.functions() {
+		if fn.key.ns == ns {
+			out = append(out, p.status(fn))
+		}
+	}
+	slices.SortFunc(out, func(a, b types.FunctionStatus) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// Status returns one function's status.
+func (p *Provider) Status(ctx context.Context, ns, name string) (types.FunctionStatus, error) {
+	if err := ValidateName(name); err != nil {
+		return types.FunctionStatus{}, err
+	}
+	fn, err := p.lookup(ns, name)
+	if err != nil {
+		return types.FunctionStatus{}, err
+	}
+	return p.status(fn), nil
+}
+
+func (p *Provider) status(fn *function) types.FunctionStatus {
+	rec, reps := fn.snapshot()
+	dep := rec.Deployment
+	var ready uint64
+	for _, r := range reps {
+		if r.ready && r.status == "running" {
+			ready++
+		}
+	}
+	ann := map[string]string{}
+	if dep.Annotations != nil {
+		for k, v := range *dep.Annotations {
+			ann[k] = v
+		}
+	}
+	p.describeSleep(fn, rec, ann)
+	st := types.FunctionStatus{
+		Name:                   fn.key.name,
+		Namespace:              fn.key.ns,
+		Image:                  dep.Image,
+		EnvProcess:             dep.EnvProcess,
+		EnvVars:                dep.EnvVars,
+		Constraints:            dep.Constraints,
+		Secrets:                dep.Secrets,
+		Labels:                 dep.Labels,
+		Annotations:            &ann,
+		Limits:                 dep.Limits,
+		Requests:               dep.Requests,
+		ReadOnlyRootFilesystem: dep.ReadOnlyRootFilesystem,
+		InvocationCount:        float64(fn.invocations.Load()),
+		Replicas:               uint64(rec.Replicas),
+		AvailableReplicas:      ready,
+		CreatedAt:              rec.CreatedAt,
+	}
+	if mem := functionMemory(reps); mem > 0 {
+		st.Usage = &types.FunctionUsage{TotalMemoryBytes: float64(mem)}
+	}
+	return st
+}
+
+// describeSleep adds the provider's annotations about sleep and wake.
+func (p *Provider) describeSleep(fn *function, rec record, ann map[string]string) {
+	state := rec.State
+	if state == StateAwake {
+		state = "awake"
+	}
+	ann[AnnotationState] = state
+	if n := fn.inflight.Load(); n > 0 {
+		ann[AnnotationInflight] = strconv.FormatInt(n, 10)
+	}
+	if rec.SleptAt != nil && rec.State != StateAwake {
+		ann[AnnotationSleptAt] = rec.SleptAt.Format(time.RFC3339Nano)
+		ann[AnnotationSleptReplicas] = strconv.Itoa(rec.SleptReplicas)
+	}
+	if rec.State == StatePaused && p.strategyOf(fn) == StrategyCheckpoint && !p.criu.Available {
+		ann[AnnotationFallback] = "paused instead of hibernated: " + p.criu.Problem
+	}
+	if len(rec.Checkpoints) > 0 {
+		var bytes int64
+		var pages uint64
+		var newest CheckpointInfo
+		for _, c := range rec.Checkpoints {
+			bytes += c.Bytes
+			if c.Stats != nil {
+				pages += c.Stats.PagesWritten
+			}
+			if c.TakenAt.After(newest.TakenAt) {
+				newest = c
+			}
+		}
+		ann[AnnotationCheckpointBytes] = strconv.FormatInt(bytes, 10)
+		ann[AnnotationCheckpointAt] = newest.TakenAt.Format(time.RFC3339Nano)
+		if newest.Stats != nil {
+			ann[AnnotationFreezingMs] = strconv.FormatFloat(float64(newest.Stats.FreezingTime.Microseconds())/1000, 'f', 3, 64)
+			ann[AnnotationPagesWritten] = strconv.FormatUint(pages, 10)
+		}
+	}
+	if w := rec.LastWake; w != nil {
+		ann[AnnotationLastWake] = w.From + " " + w.Duration.Round(time.Millisecond).String() + " at " + w.At.Format(time.RFC3339)
+		if w.StateLost {
+			ann[AnnotationStateLost] = w.Reason
+		}
+	}
+}

@@ -1,0 +1,681 @@
+#!/usr/bin/env bash
+# Idempotent host setup for faas-criu, called by `make run` and `make test`:
+#   - Docker engine installed, experimental mode on, running;
+#   - /etc/criu/runc.conf has tcp-established and a work-dir that survives;
+#   - a CRIU that really checkpoints and restores a container (proved by a
+#     dump/restore probe, not by a version string), cached in a stamp file.
+# Supported: Debian 12 (root). Quick when everything is already done.
+#
+# Knobs:
+#   FAAS_CRIU_FORCE_CRIU_BUILD=1  ignore the stamp and the installed/packaged
+#                                 CRIU: build CRIU from Debian unstable's
+#                                 source, install it to /usr/local/sbin/criu
+#                                 and probe it.
+set -euo pipefail
+set -E
+shopt -s nullglob
+
+export DEBIAN_FRONTEND=noninteractive
+
+LOG_DIR=/var/log/faas-criu
+STATE_DIR=/var/lib/faas-criu
+CACHE_DIR=/var/cache/faas-criu
+CRIU_SRC_DIR=$CACHE_DIR/criu-src
+STAMP=$STATE_DIR/criu-verified
+DOCKERD_LOG=$LOG_DIR/dockerd.log
+APT_LOG=$LOG_DIR/apt.log
+PROBE_LOG=$LOG_DIR/criu-probe.log
+BUILD_LOG=$LOG_DIR/criu-build.log
+DAEMON_JSON=/etc/docker/daemon.json
+DOCKER_PIDFILE=/var/run/docker.pid
+RUNC_CONF=/etc/criu/runc.conf
+CRIU_WORK_DIR=$STATE_DIR/criu-work
+SRC_LIST=/etc/apt/sources.list.d/faas-criu-unstable-src.sources
+DEFAULT_MIRROR=http://deb.debian.org/debian
+CRIU_DST=/usr/local/sbin/criu
+PROBE_IMAGE=faas-criu/criu-probe:latest
+PROBE_NAME=faas-criu-criu-probe
+PROBE_CP=probe-cp
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+APT_UPDATED=
+CONFIG_CHANGED=
+DOCKERD_STARTED_PID=
+DOCKER_VERSION=
+CRIU_PATH=
+PYTHON=
+ORIG=
+WORK_DIR=
+PROBE_BIN=
+PROBE_IMAGE_BUILT=
+PROBE_WHY=
+PROBE_LOG_STARTED=
+
+log() { echo "setup: $*"; }
+die() {
+	local line
+	for line in "$@"; do echo "setup: $line" >&2; done
+	exit 1
+}
+on_err() { echo "setup: failed (line $1: $2); see the messages above" >&2; }
+trap 'on_err "$LINENO" "$BASH_COMMAND"' ERR
+
+cleanup() {
+	if [ -n "$PROBE_IMAGE_BUILT" ]; then
+		remove_probe_container
+		docker rmi -f "$PROBE_IMAGE" >/dev/null 2>&1 || true
+	fi
+	if [ -n "$WORK_DIR" ]; then rm -rf "$WORK_DIR"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------- prereqs
+
+check_prereqs() {
+	[ "$EUID" -eq 0 ] || die "must run as root: run it as root, e.g. \`sudo make run\`"
+
+	# runc (started by dockerd/containerd) finds criu on PATH; a source-built
+	# criu in /usr/local/sbin must win over a packaged one in /usr/sbin.
+	case ":$PATH:" in
+	*:/usr/local/sbin:*:/usr/sbin:*) ;;
+	*) PATH=/usr/local/sbin:$PATH ;;
+	esac
+	case ":$PATH:" in
+	*:/usr/sbin:*) ;;
+	*) PATH=$PATH:/usr/sbin:/sbin ;;
+	esac
+	# sudo resets PATH (secure_path), which drops the default Go location.
+	if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+		PATH=$PATH:/usr/local/go/bin
+	fi
+	export PATH
+	command -v go >/dev/null 2>&1 ||
+		die "go not found on PATH: install Go 1.22+ from https://go.dev/dl/ and put /usr/local/go/bin on PATH"
+	# The Go build cache needs a home; sudo -H or env -i may leave none.
+	if [ -z "${HOME:-}" ]; then export HOME=/root; fi
+
+	mkdir -p "$LOG_DIR" "$STATE_DIR" "$CACHE_DIR"
+}
+
+# Checked only when something must be installed, so a machine that already
+# has everything needs no apt.
+require_apt() {
+	command -v apt-get >/dev/null 2>&1 ||
+		die "apt-get not found (this script installs packages on Debian only):" \
+			"install Docker engine 20.10+ (with dockerd) and CRIU 4.2+ yourself, then run it again"
+}
+
+# apt_get ARGS...: apt-get with a lock timeout, output to $APT_LOG; dies on
+# failure unless APT_SOFT=1, then it returns 1.
+apt_get() {
+	require_apt
+	echo "=== $(date -Is) apt-get $*" >>"$APT_LOG"
+	if ! apt-get -o DPkg::Lock::Timeout=60 "$@" >>"$APT_LOG" 2>&1; then
+		if [ "${APT_SOFT:-}" = 1 ]; then
+			log "apt-get $* failed; see $APT_LOG"
+			return 1
+		fi
+		tail -n 15 "$APT_LOG" >&2
+		die "apt-get $* failed; full output in $APT_LOG"
+	fi
+}
+
+apt_update() {
+	require_apt
+	log "apt-get update"
+	apt_get update
+	APT_UPDATED=1
+}
+
+# apt_install PKG...: install with --no-install-recommends, updating the
+# package lists first (once per run).
+apt_install() {
+	require_apt
+	if [ -z "$APT_UPDATED" ]; then apt_update; fi
+	log "apt-get install $*"
+	apt_get install -y --no-install-recommends "$@"
+}
+
+# ---------------------------------------------------------------- docker
+
+ensure_docker_installed() {
+	if ! command -v dockerd >/dev/null 2>&1; then
+		log "no dockerd found: installing docker.io"
+		apt_install docker.io
+		hash -r
+		command -v dockerd >/dev/null 2>&1 || die "docker.io installed but dockerd is still not on PATH ($PATH)"
+	fi
+	command -v docker >/dev/null 2>&1 ||
+		die "dockerd is installed but the docker client is not: install docker.io (or docker-ce-cli)"
+}
+
+# find_python: set PYTHON, installing python3-minimal if there is none.
+find_python() {
+	if [ -x /usr/bin/python3 ]; then
+		PYTHON=/usr/bin/python3
+	elif command -v python3 >/dev/null 2>&1; then
+		PYTHON=$(command -v python3)
+	else
+		apt_install python3-minimal
+		PYTHON=/usr/bin/python3
+	fi
+}
+
+# ensure_experimental_config: make daemon.json contain "experimental": true,
+# keeping every other key. Sets CONFIG_CHANGED=1 when the file was written.
+ensure_experimental_config() {
+	mkdir -p "$(dirname "$DAEMON_JSON")"
+	if [ ! -e "$DAEMON_JSON" ]; then
+		echo '{"experimental": true}' >"$DAEMON_JSON"
+		CONFIG_CHANGED=1
+		log "wrote $DAEMON_JSON with experimental mode"
+		return
+	fi
+	local rc=0
+	find_python
+	"$PYTHON" - "$DAEMON_JSON" <<'EOF' || rc=$?
+import json, os, sys
+path = sys.argv[1]
+try:
+    with open(path) as f:
+        text = f.read()
+    cfg = json.loads(text) if text.strip() else {}
+except (OSError, ValueError) as e:
+    sys.stderr.write("setup: cannot parse %s: %s\n" % (path, e))
+    sys.exit(2)
+if not isinstance(cfg, dict):
+    sys.stderr.write("setup: %s is not a JSON object\n" % path)
+    sys.exit(2)
+if cfg.get("experimental") is True:
+    sys.exit(0)
+cfg["experimental"] = True
+tmp = path + ".faas-criu.tmp"
+with open(tmp, "w") as f:
+    json.dump(cfg, f, indent=2)
+    f.write("\n")
+os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+os.replace(tmp, path)
+sys.exit(10)
+EOF
+	case $rc in
+	0) ;;
+	10)
+		CONFIG_CHANGED=1
+		log "set \"experimental\": true in $DAEMON_JSON (other keys kept)"
+		;;
+	*) die "could not update $DAEMON_JSON: fix it to be a valid JSON object and run again" ;;
+	esac
+}
+
+docker_answers() { docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+docker_experimental() { [ "$(docker info --format '{{.ExperimentalBuild}}' 2>/dev/null)" = true ]; }
+have_systemd() { [ -d /run/systemd/system ]; }
+
+# dockerd_pid: the pid in the docker pid file if that process is alive.
+dockerd_pid() {
+	local pid
+	[ -r "$DOCKER_PIDFILE" ] || return 0
+	pid=$(cat "$DOCKER_PIDFILE" 2>/dev/null || true)
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "$pid"; fi
+}
+
+# start_dockerd_by_hand: dockerd in its own session with no inherited fds,
+# so it survives this script and does not keep a caller's pipe (make, CI,
+# `| cat`) open.
+start_dockerd_by_hand() {
+	if [ -n "$(dockerd_pid)" ]; then
+		log "dockerd (pid $(dockerd_pid)) is running but not answering yet; waiting"
+		return
+	fi
+	log "starting dockerd in the background (log: $DOCKERD_LOG)"
+	(
+		for fd in /proc/"$BASHPID"/fd/*; do
+			fd=${fd##*/}
+			if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi
+		done
+		exec setsid dockerd
+	) >"$DOCKERD_LOG" 2>&1 </dev/null &
+	DOCKERD_STARTED_PID=$!
+}
+
+stop_dockerd_by_hand() {
+	local pid i
+	pid=$(dockerd_pid)
+	[ -n "$pid" ] || return 0
+	log "stopping dockerd (pid $pid)"
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 120; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.5
+	done
+	die "dockerd (pid $pid) did not exit within 60 s after SIGTERM; stop it and run again"
+}
+
+start_docker() {
+	if have_systemd; then
+		log "starting docker with systemctl"
+		systemctl start docker || die "systemctl start docker failed: see \`journalctl -u docker\`"
+	else
+		start_dockerd_by_hand
+	fi
+}
+
+wait_for_docker() {
+	local i
+	for ((i = 0; i < 120; i++)); do
+		docker_answers && return 0
+		if [ -n "$DOCKERD_STARTED_PID" ] && ! kill -0 "$DOCKERD_STARTED_PID" 2>/dev/null; then
+			tail -n 10 "$DOCKERD_LOG" >&2
+			die "dockerd exited right after starting; see $DOCKERD_LOG"
+		fi
+		sleep 0.5
+	done
+	if have_systemd; then
+		die "docker engine did not answer within 60 s: see \`journalctl -u docker\`"
+	fi
+	die "docker engine did not answer within 60 s: see $DOCKERD_LOG"
+}
+
+restart_docker() {
+	if have_systemd && systemctl is-active --quiet docker; then
+		log "restarting docker with systemctl"
+		systemctl restart docker || die "systemctl restart docker failed: see \`journalctl -u docker\`"
+	else
+		stop_dockerd_by_hand
+		start_docker
+	fi
+	wait_for_docker
+}
+
+ensure_docker_running() {
+	if ! docker_answers; then
+		start_docker
+		wait_for_docker
+	fi
+	if ! docker_experimental; then
+		log "docker engine is not in experimental mode${CONFIG_CHANGED:+ (config just changed)}: restarting it"
+		restart_docker
+		docker_experimental ||
+			die "docker engine still not in experimental mode after a restart: check $DAEMON_JSON and the daemon's command-line flags"
+	fi
+	DOCKER_VERSION=$(docker version --format '{{.Server.Version}}')
+	DOCKER_VERSION=${DOCKER_VERSION%%+*}
+	log "docker engine $DOCKER_VERSION running (experimental)"
+}
+
+# ---------------------------------------------------------------- criu config
+
+ensure_runc_conf() {
+	mkdir -p "$(dirname "$RUNC_CONF")" "$CRIU_WORK_DIR"
+	# tcp-established: containers holding TCP connections can be dumped.
+	conf_add_line tcp-established '^tcp-established$'
+	# work-dir: containerd deletes CRIU's per-dump work directory, and with it
+	# the dump statistics and logs faas-criu reports; a work-dir here (which
+	# overrides runc's) keeps them. An existing work-dir line is kept.
+	conf_add_line "work-dir $CRIU_WORK_DIR" '^-*work-dir[ =]'
+}
+
+# conf_add_line LINE PATTERN: append LINE to runc.conf unless a line matches
+# PATTERN; other lines are never touched.
+conf_add_line() {
+	if [ -f "$RUNC_CONF" ] && grep -qE "$2" "$RUNC_CONF"; then
+		return
+	fi
+	# Append on a line of its own, even if the file lacks a final newline.
+	if [ -s "$RUNC_CONF" ] && [ -n "$(tail -c 1 "$RUNC_CONF")" ]; then
+		echo >>"$RUNC_CONF"
+	fi
+	echo "$1" >>"$RUNC_CONF"
+	log "added '$1' to $RUNC_CONF"
+}
+
+# ---------------------------------------------------------------- criu probe
+
+criu_version() {
+	local bin=$1
+	"$bin" --version 2>/dev/null | sed -n 's/^Version: *//p' | head -n 1 || true
+}
+
+# stamp_for CRIU_PATH: what the stamp must contain for this criu, kernel and runc.
+stamp_for() {
+	local runc_line
+	runc_line=$(runc --version 2>/dev/null | head -n 1 || true)
+	printf 'criu=%s\nsha256=%s\nkernel=%s\nrunc=%s\n' \
+		"$1" "$(sha256sum "$1" | cut -d' ' -f1)" "$(uname -r)" "$runc_line"
+}
+
+stamp_matches() {
+	local criu=$1
+	[ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(stamp_for "$criu")" ]
+}
+
+write_stamp() {
+	stamp_for "$1" >"$STAMP.tmp"
+	mv -f "$STAMP.tmp" "$STAMP"
+}
+
+# build_probe_image: compile scripts/criu-probe statically, in its own module
+# so the project's go.mod (Go version, dependencies) plays no part, and
+# package it in a FROM scratch image.
+build_probe_image() {
+	[ -z "$PROBE_IMAGE_BUILT" ] || return 0
+	local src=$SCRIPT_DIR/criu-probe
+	[ -f "$src/main.go" ] || die "missing $src/main.go"
+	WORK_DIR=${WORK_DIR:-$(mktemp -d /tmp/faas-criu-setup.XXXXXX)}
+	mkdir -p "$WORK_DIR/probe"
+	cp "$src/main.go" "$WORK_DIR/probe/"
+	printf 'module criu-probe\n\ngo 1.19\n' >"$WORK_DIR/probe/go.mod"
+	if [ -f "$src/Dockerfile" ]; then
+		cp "$src/Dockerfile" "$WORK_DIR/probe/"
+	else
+		printf 'FROM scratch\nCOPY criu-probe /criu-probe\nENTRYPOINT ["/criu-probe"]\n' >"$WORK_DIR/probe/Dockerfile"
+	fi
+	log "building the CRIU probe"
+	(
+		cd "$WORK_DIR/probe"
+		CGO_ENABLED=0 GO111MODULE=on GOWORK=off GOFLAGS='' GOTOOLCHAIN=local \
+			go build -trimpath -ldflags=-s -o criu-probe .
+	) >>"$PROBE_LOG" 2>&1 || {
+		tail -n 15 "$PROBE_LOG" >&2
+		die "building the CRIU probe (go build) failed; see $PROBE_LOG"
+	}
+	PROBE_BIN=$WORK_DIR/probe/criu-probe
+	PROBE_IMAGE_BUILT=1 # from here on, cleanup removes the image
+	# The legacy builder needs neither buildx nor a registry for FROM scratch.
+	DOCKER_BUILDKIT=0 docker build -q -t "$PROBE_IMAGE" "$WORK_DIR/probe" >>"$PROBE_LOG" 2>&1 || {
+		tail -n 15 "$PROBE_LOG" >&2
+		die "docker build of the CRIU probe image failed; see $PROBE_LOG"
+	}
+}
+
+remove_probe_container() {
+	docker rm -f "$PROBE_NAME" >/dev/null 2>&1 || true
+}
+
+probe_ip() {
+	docker inspect -f '{{with index .NetworkSettings.Networks "bridge"}}{{.IPAddress}}{{end}}' "$PROBE_NAME" 2>>"$PROBE_LOG"
+}
+
+# probe_expect WANT: GET / on the probe container must answer WANT.
+probe_expect() {
+	local ip got
+	ip=$(probe_ip) || true
+	if [ -z "$ip" ]; then
+		PROBE_WHY="the probe container has no IP on the default bridge"
+		return 1
+	fi
+	if ! got=$("$PROBE_BIN" get "http://$ip:8080/" 2>>"$PROBE_LOG"); then
+		PROBE_WHY="GET http://$ip:8080/ failed (expected $1)"
+		return 1
+	fi
+	if [ "$got" != "$1" ]; then
+		PROBE_WHY="GET http://$ip:8080/ answered '$got', expected $1 (memory state lost?)"
+		return 1
+	fi
+	echo "GET http://$ip:8080/ -> $got" >>"$PROBE_LOG"
+}
+
+# probe_docker WHAT ARGS...: run docker ARGS, output to the probe log; on
+# failure keep CRIU's own logs that docker names, before the container
+# (and with it the checkpoint directory) is removed.
+probe_docker() {
+	local what=$1 out f
+	shift
+	if out=$(docker "$@" 2>&1); then
+		echo "$out" >>"$PROBE_LOG"
+		return 0
+	fi
+	{
+		echo "docker $* failed:"
+		echo "$out"
+		for f in $(grep -oE '/[^ "]+\.log' <<<"$out" | sort -u || true); do
+			if [ -f "$f" ]; then
+				echo "--- tail of $f"
+				tail -n 40 "$f"
+			fi
+		done
+	} >>"$PROBE_LOG"
+	PROBE_WHY="$what failed: $(grep -m 1 -i error <<<"$out" || tail -n 1 <<<"$out")"
+	PROBE_WHY=${PROBE_WHY:0:300}
+	return 1
+}
+
+# probe_criu LABEL: the real test. Returns 0 when a container checkpointed
+# with `docker checkpoint create` and started from the checkpoint still has
+# its memory state. The container is always removed.
+probe_criu() {
+	local label=$1 rc=0
+	if [ -z "$PROBE_LOG_STARTED" ]; then
+		: >"$PROBE_LOG"
+		PROBE_LOG_STARTED=1
+	fi
+	echo "=== $(date -Is) probe: $label" >>"$PROBE_LOG"
+	build_probe_image
+	log "probing $label: checkpoint and restore of a container"
+	remove_probe_container
+	PROBE_WHY=
+	probe_steps || rc=$?
+	remove_probe_container
+	if [ "$rc" -ne 0 ]; then
+		echo "probe failed: $PROBE_WHY" >>"$PROBE_LOG"
+		log "probe of $label failed: $PROBE_WHY (details in $PROBE_LOG)"
+	fi
+	return "$rc"
+}
+
+probe_steps() {
+	local running
+	probe_docker "docker run" run -d --network bridge --name "$PROBE_NAME" "$PROBE_IMAGE" || return 1
+	probe_expect 1 || return 1
+	probe_expect 2 || return 1
+	probe_docker "docker checkpoint create" checkpoint create "$PROBE_NAME" "$PROBE_CP" || return 1
+	running=$(docker inspect -f '{{.State.Running}}' "$PROBE_NAME" 2>>"$PROBE_LOG") || true
+	if [ "$running" != false ]; then
+		PROBE_WHY="the container still runs after the checkpoint (Running=$running)"
+		return 1
+	fi
+	probe_docker "docker start --checkpoint" start --checkpoint "$PROBE_CP" "$PROBE_NAME" || return 1
+	probe_expect 3 || return 1
+}
+
+# ---------------------------------------------------------------- criu candidates
+
+# try_criu LABEL: probe the criu on PATH; on success record the stamp and
+# set CRIU_PATH.
+try_criu() {
+	local criu
+	hash -r
+	criu=$(command -v criu) || return 1
+	probe_criu "$1 $criu (criu $(criu_version "$criu"))" || return 1
+	write_stamp "$criu"
+	CRIU_PATH=$criu
+	log "criu $(criu_version "$criu") at $criu passed the probe; recorded in $STAMP"
+}
+
+# A failed local criu would shadow the packaged /usr/sbin/criu for runc.
+move_aside_failed_local_criu() {
+	local criu
+	criu=$(command -v criu) || return 0
+	case $criu in
+	/usr/local/sbin/* | /usr/local/bin/*)
+		mv -f "$criu" "$criu.faas-criu-failed"
+		log "moved the failing $criu aside to $criu.faas-criu-failed"
+		;;
+	esac
+}
+
+packaged_criu_installed() {
+	[ "$(dpkg-query -W -f '${Status}' criu 2>/dev/null || true)" = "install ok installed" ]
+}
+
+# debian_mirror: the first configured URI serving this Debian release's main
+# suite (e.g. bookworm main); a proxy or local mirror thus keeps working.
+debian_mirror() {
+	local suite f uri=
+	# shellcheck source=/dev/null
+	suite=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}") || true
+	suite=${suite:-bookworm}
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+		if [ ! -f "$f" ] || [ "$f" = "$SRC_LIST" ]; then continue; fi
+		case $f in
+		*.sources)
+			uri=$(awk -v want="$suite" '
+				BEGIN { RS = ""; FS = "\n" }
+				{
+					types = uris = suites = comps = ""; enabled = "yes"
+					for (i = 1; i <= NF; i++) {
+						if ($i ~ /^[ \t]*#/) continue
+						k = tolower($i); sub(/:.*/, "", k)
+						v = $i; sub(/^[^:]*:[ \t]*/, "", v)
+						if (k == "types") types = v
+						else if (k == "uris") uris = v
+						else if (k == "suites") suites = v
+						else if (k == "components") comps = v
+						else if (k == "enabled") enabled = tolower(v)
+					}
+					if (enabled == "no" || types !~ /deb/ || (" " comps " ") !~ / main /) next
+					n = split(suites, s, /[ \t]+/)
+					for (j = 1; j <= n; j++) if (s[j] == want) { split(uris, u, /[ \t]+/); print u[1]; exit }
+				}' "$f")
+			;;
+		*)
+			uri=$(awk -v want="$suite" '
+				/^[ \t]*deb(-src)?[ \t]/ {
+					gsub(/\[[^]]*\]/, "")
+					if ($3 != want) next
+					for (i = 4; i <= NF; i++) if ($i == "main") { print $2; exit }
+				}' "$f")
+			;;
+		esac
+		if [ -n "$uri" ]; then
+			echo "${uri%/}"
+			return
+		fi
+	done
+	echo "$DEFAULT_MIRROR"
+}
+
+ensure_unstable_src_list() {
+	local mirror content
+	mirror=$(debian_mirror)
+	content="# Added by faas-criu scripts/setup.sh: Debian unstable source packages,
+# used only to build CRIU from source when no installed CRIU passes its probe.
+Types: deb-src
+URIs: $mirror
+Suites: unstable
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
+	if [ ! -f /usr/share/keyrings/debian-archive-keyring.gpg ]; then
+		apt_install debian-archive-keyring
+	fi
+	if [ ! -f "$SRC_LIST" ] || [ "$(cat "$SRC_LIST")" != "$content" ]; then
+		echo "$content" >"$SRC_LIST"
+		log "wrote $SRC_LIST (mirror $mirror)"
+		APT_UPDATED=
+	fi
+}
+
+# verify_orig_tarball DSC: set ORIG to the orig tarball named in the .dsc's
+# Checksums-Sha256 section, after checking its sha256.
+verify_orig_tarball() {
+	local dsc=$1 dir sum name
+	dir=$(dirname "$dsc")
+	read -r sum name < <(awk '
+		/^Checksums-Sha256:/ { in_sums = 1; next }
+		in_sums && /^ / { if ($3 ~ /\.orig\.tar\./) { print $1, $3; exit } next }
+		{ in_sums = 0 }' "$dsc") || true
+	[ -n "${name:-}" ] || die "no orig tarball listed in the Checksums-Sha256 section of $dsc"
+	[ -f "$dir/$name" ] || die "apt-get source did not download $name; see $BUILD_LOG"
+	[ "$(sha256sum "$dir/$name" | cut -d' ' -f1)" = "$sum" ] ||
+		die "sha256 of $dir/$name does not match $dsc; delete $CRIU_SRC_DIR and run again"
+	ORIG=$dir/$name
+}
+
+build_criu_from_source() {
+	local dsc build
+	log "building CRIU from Debian unstable's source (log: $BUILD_LOG)"
+	ensure_unstable_src_list
+	# Fresh lists are needed for the unstable Sources index: once per run,
+	# again if the source list was just written.
+	if [ -z "$APT_UPDATED" ]; then apt_update; fi
+	apt_install build-essential pkg-config libprotobuf-c-dev protobuf-c-compiler \
+		libprotobuf-dev protobuf-compiler libnl-3-dev libnet1-dev libcap-dev libbsd-dev \
+		libnftables-dev libgnutls28-dev uuid-dev python3-protobuf
+	mkdir -p "$CRIU_SRC_DIR"
+	: >"$BUILD_LOG"
+	# Known: the .debian.tar.xz may 404 while the .dsc and the orig tarball
+	# arrive; only the orig tarball is needed, and it is verified below.
+	(cd "$CRIU_SRC_DIR" && apt-get -o DPkg::Lock::Timeout=60 source --download-only criu/unstable) >>"$BUILD_LOG" 2>&1 || true
+	dsc=$(printf '%s\n' "$CRIU_SRC_DIR"/criu_*.dsc | sort -V | tail -n 1)
+	if [ -z "$dsc" ]; then
+		tail -n 15 "$BUILD_LOG" >&2
+		die "apt-get source criu/unstable downloaded no .dsc; see $BUILD_LOG"
+	fi
+	verify_orig_tarball "$dsc"
+	log "verified $(basename "$ORIG") against $(basename "$dsc")"
+
+	build=$CRIU_SRC_DIR/build
+	rm -rf "$build"
+	mkdir -p "$build"
+	tar -xf "$ORIG" -C "$build" --strip-components=1
+	log "compiling CRIU (make -j$(nproc) criu)"
+	if ! make -C "$build" -j"$(nproc)" criu >>"$BUILD_LOG" 2>&1; then
+		tail -n 30 "$BUILD_LOG" >&2
+		die "building CRIU failed; full output in $BUILD_LOG"
+	fi
+	# Install by rename so a criu that is running right now is not disturbed.
+	install -m 0755 "$build/criu/criu" "$CRIU_DST.new"
+	mv -f "$CRIU_DST.new" "$CRIU_DST"
+	hash -r
+	log "installed criu $(criu_version "$CRIU_DST") at $CRIU_DST"
+}
+
+ensure_criu() {
+	local criu first='' tried=''
+	if [ "${FAAS_CRIU_FORCE_CRIU_BUILD:-}" = 1 ]; then
+		log "FAAS_CRIU_FORCE_CRIU_BUILD=1: skipping the stamp and the installed CRIU"
+	else
+		if criu=$(command -v criu) && stamp_matches "$criu"; then
+			CRIU_PATH=$criu
+			log "criu $(criu_version "$criu") at $criu already verified ($STAMP matches): skipping the probe"
+			return
+		fi
+		# (a) a criu already on PATH
+		if first=$(command -v criu); then
+			tried="installed $first"
+			try_criu "installed" && return
+			move_aside_failed_local_criu
+		fi
+		# (b) Debian's packaged criu, unless (a) was just that
+		if ! packaged_criu_installed; then
+			log "trying Debian's criu package"
+			APT_SOFT=1 apt_install criu || true
+		fi
+		if criu=$(command -v criu) && [ "$criu" != "$first" ]; then
+			tried="${tried:+$tried, }Debian's package $criu"
+			try_criu "Debian's package" && return
+		fi
+	fi
+	# (c) build from source
+	build_criu_from_source
+	tried="${tried:+$tried, }built from source $CRIU_DST"
+	try_criu "built from source" && return
+	die "no working CRIU: tried $tried; none could checkpoint and restore a container." \
+		"Logs: $PROBE_LOG, $BUILD_LOG, $APT_LOG, $DOCKERD_LOG (if setup started dockerd)"
+}
+
+# ---------------------------------------------------------------- main
+
+main() {
+	check_prereqs
+	ensure_docker_installed
+	ensure_experimental_config
+	ensure_docker_running
+	ensure_runc_conf
+	ensure_criu
+	log "ready: docker $DOCKER_VERSION (experimental), criu $(criu_version "$CRIU_PATH") at $CRIU_PATH"
+}
+
+main "$@"

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	bootstrap "github.com/openfaas/faas-provider"
+	"github.com/openfaas/faas-provider/types"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/handlers"
+	"github.com/faas-criu/faas-criu/provider"
+)
+
+// envOr returns the environment variable name, or def when it is unset.
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+// durationEnv reads an OpenFaaS-style duration ("60s", or whole seconds).
+func durationEnv(name string, def time.Duration) time.Duration {
+	return types.ParseIntOrDurationValue(os.Getenv(name), def)
+}
+
+type serveOptions struct {
+	port            int
+	readTimeout     time.Duration
+	writeTimeout    time.Duration
+	basicAuth       bool
+	secretMountPath string
+	cfg             provider.Config
+	namespaces      string
+}
+
+func parseServe(args []string) (*serveOptions, error) {
+	o := &serveOptions{}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	port, _ := strconv.Atoi(envOr("port", "8080"))
+	fs.IntVar(&o.port, "port", port, "TCP port to serve on (env port)")
+	fs.DurationVar(&o.readTimeout, "read-timeout", durationEnv("read_timeout", 60*time.Second), "HTTP read timeout (env read_timeout)")
+	fs.DurationVar(&o.writeTimeout, "write-timeout", durationEnv("write_timeout", 60*time.Second), "HTTP write timeout, the longest a function call may take (env write_timeout)")
+	fs.BoolVar(&o.basicAuth, "basic-auth", envOr("basic_auth", "true") == "true", "require basic auth on /system/* (env basic_auth)")
+	fs.StringVar(&o.cfg.StateDir, "state-dir", envOr("state_dir", "/var/lib/faas-criu"), "directory for the provider's records, secrets and credentials")
+	fs.StringVar(&o.secretMountPath, "secret-mount-path", os.Getenv("secret_mount_path"), "directory of basic-auth-user and basic-auth-password (env secret_mount_path; default STATE_DIR/credentials)")
+	fs.StringVar(&o.cfg.Network, "network", envOr("network", "faas-criu"), "Docker bridge network for functions (created if missing)")
+	fs.StringVar(&o.cfg.Subnet, "subnet", envOr("subnet", "10.62.0.0/16"), "subnet of that network when the provider creates it")
+	fs.StringVar(&o.namespaces, "namespaces", envOr("namespaces", provider.DefaultNamespace), "comma-separated namespaces functions may use")
+	fs.StringVar(&o.cfg.Pull, "pull", envOr("pull", "never"), "pull missing images: never or missing")
+	fs.DurationVar(&o.cfg.ReadyTimeout, "ready-timeout", durationEnv("ready_timeout", 30*time.Second), "how long a new replica may take to answer its health check")
+	fs.DurationVar(&o.cfg.WakeTimeout, "wake-timeout", durationEnv("wake_timeout", 30*time.Second), "how long a request waits for a sleeping function before 504")
+	fs.StringVar(&o.cfg.Strategy, "strategy", envOr("strategy", provider.StrategyCheckpoint), "how functions sleep: checkpoint, pause or pause-then-checkpoint")
+	fs.BoolVar(&o.cfg.RestoreFallback, "restore-fallback", envOr("restore_fallback", "false") == "true", "start a replica fresh (losing its state, and saying so) when its restore fails")
+	fs.StringVar(&o.cfg.RuncConf, "runc-conf", checkpoint.RuncConfPath, "runc's CRIU configuration file")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	if o.secretMountPath == "" {
+		o.secretMountPath = filepath.Join(o.cfg.StateDir, "credentials")
+	}
+	for _, ns := range strings.Split(o.namespaces, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			o.cfg.Namespaces = append(o.cfg.Namespaces, ns)
+		}
+	}
+	return o, nil
+}
+
+// info is the document /system/info answers.
+type info struct {
+	types.ProviderInfo
+	Engine provider.Engine         `json:"engine"`
+	CRIU   checkpoint.Capabilities `json:"criu"`
+	Sleep  sleepInfo               `json:"sleep"`
+}
+
+type sleepInfo struct {
+	Strategy        string `json:"strategy"`
+	RestoreFallback bool   `json:"restoreFallback"`
+	WakeTimeout     string `json:"wakeTimeout"`
+}
+
+func serve(args []string) error {
+	o, err := parseServe(args)
+	if err != nil {
+		return err
+	}
+	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	p, err := provider.New(ctx, o.cfg)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	for _, c := range p.Metrics().Collectors() {
+		prometheus.MustRegister(c)
+	}
+
+	var creds *handlers.Credentials
+	if o.basicAuth {
+		created, err := handlers.EnsureCredentials(o.secretMountPath)
+		if err != nil {
+			return fmt.Errorf("credentials in %s: %w", o.secretMountPath, err)
+		}
+		if created {
+			log.Printf("generated basic-auth credentials in %s (user: admin; password: %s)", o.secretMountPath, filepath.Join(o.secretMountPath, "basic-auth-password"))
+		}
+		if creds, err = handlers.NewCredentials(o.secretMountPath); err != nil {
+			return fmt.Errorf("credentials in %s: %w", o.secretMountPath, err)
+		}
+		log.Printf("basic auth on /system/* with the credentials in %s", o.secretMountPath)
+	} else {
+		log.Printf("WARNING: basic auth is off: anyone who reaches port %d can deploy functions", o.port)
+	}
+
+	transports := &handlers.Transports{}
+	p.SetBeforeCheckpoint(transports.DropIdle)
+	proxy := handlers.NewProxy(p, transports)
+	cfg := p.Config()
+	infoDoc := func() any {
+		return info{
+			ProviderInfo: types.ProviderInfo{
+				Name:          "faas-criu",
+				Orchestration: "docker",
+				Version:       &types.VersionInfo{Release: version, SHA: commitID()},
+			},
+			Engine: p.EngineInfo(),
+			CRIU:   p.CRIU(),
+			Sleep: sleepInfo{
+				Strategy:        cfg.Strategy,
+				RestoreFallback: cfg.RestoreFallback,
+				WakeTimeout:     cfg.WakeTimeout.String(),
+			},
+		}
+	}
+	const maxFollow = 24 * time.Hour
+	h := handlers.NewHandlers(p, p, p, p, proxy, infoDoc, maxFollow)
+	handlers.Protect(h, creds)
+
+	// Routes faas-provider's Serve registers differently: logs must outlive
+	// the write timeout, which its instrumentation wrapper hides.
+	router := bootstrap.Router()
+	handlers.Route(router, "/system/logs", h.Logs, "GET")
+
+	p.Start(ctx)
+	log.Printf("faas-criu %s serving on :%d (engine %s, state %s)", version, o.port, p.EngineInfo().Version, cfg.StateDir)
+	bootstrap.Serve(ctx, h, &types.FaaSConfig{
+		TCPPort:      &o.port,
+		ReadTimeout:  o.readTimeout,
+		WriteTimeout: o.writeTimeout,
+		EnableHealth: true,
+	})
+	log.Printf("faas-criu stopped")
+	return nil
+}
