@@ -56,12 +56,12 @@ type function struct {
 	key  fnKey
 	opMu sync.Mutex
 
-	mu       sync.Mutex
-	rec      *record
-	replicas map[int]*replica
-	deleted  bool
-	changed  chan struct{} // closed and replaced whenever endpoints change
-	waking   bool
+	mu        sync.Mutex
+	rec       *record
+	replicas  map[int]*replica
+	deleted   bool
+	changed   chan struct{} // closed and replaced whenever endpoints change
+	waking    bool
 	wakeErr   error // the last wake attempt's failure, for waiting requests
 	wakeErrAt time.Time
 	// lostState says a replica was started fresh after a failed restore.
