@@ -63,6 +63,7 @@ func parseServe(args []string) (*serveOptions, error) {
 	fs.DurationVar(&o.cfg.WakeTimeout, "wake-timeout", durationEnv("wake_timeout", 30*time.Second), "how long a request waits for a sleeping function before 504")
 	fs.StringVar(&o.cfg.Strategy, "strategy", envOr("strategy", provider.StrategyCheckpoint), "how functions sleep: checkpoint, pause or pause-then-checkpoint")
 	fs.BoolVar(&o.cfg.RestoreFallback, "restore-fallback", envOr("restore_fallback", "false") == "true", "start a replica fresh (losing its state, and saying so) when its restore fails")
+	fs.DurationVar(&o.cfg.ReconcileEvery, "reconcile-every", 10*time.Second, "how often every function is checked against its containers")
 	fs.StringVar(&o.cfg.RuncConf, "runc-conf", checkpoint.RuncConfPath, "runc's CRIU configuration file")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

@@ -1,0 +1,512 @@
+// Package integration drives a real faas-criu provider over HTTP against the
+// real Docker engine and CRIU, the way faas-cli and the OpenFaaS gateway do.
+// `make test` sets up the engine first; without one these tests fail.
+package integration
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+	"github.com/openfaas/faas-provider/types"
+)
+
+// FixtureImage is the test function (test/fixture), built at the start of
+// the run.
+const FixtureImage = "faas-criu-test/fixture:latest"
+
+var (
+	repoRoot    string
+	providerBin string
+	docker      *client.Client
+	subnetSeq   atomic.Int32
+)
+
+func TestMain(m *testing.M) {
+	code, err := setup()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "integration setup: %v\n", err)
+		os.Exit(1)
+	}
+	os.Exit(code(m))
+}
+
+func setup() (func(*testing.M) int, error) {
+	var err error
+	if repoRoot, err = filepath.Abs("../.."); err != nil {
+		return nil, err
+	}
+	docker, err = client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := docker.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("the Docker engine does not answer (%v): run `make test`, which starts it", err)
+	}
+	tmp, err := os.MkdirTemp("", "faas-criu-it-")
+	if err != nil {
+		return nil, err
+	}
+	providerBin = filepath.Join(tmp, "faas-criu")
+	if err := goBuild(providerBin, "."); err != nil {
+		return nil, err
+	}
+	if err := BuildGoImage(FixtureImage, "./test/fixture", nil); err != nil {
+		return nil, err
+	}
+	return func(m *testing.M) int {
+		defer os.RemoveAll(tmp)
+		return m.Run()
+	}, nil
+}
+
+func goBuild(out, pkg string) error {
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s", "-o", out, pkg)
+	cmd.Dir = repoRoot
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return nil
+}
+
+// BuildGoImage compiles a Go main package statically and builds a FROM
+// scratch image of it, with extra files added at the given paths.
+func BuildGoImage(tag, pkg string, extra map[string]string) error {
+	dir, err := os.MkdirTemp("", "faas-criu-img-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "fn")
+	if err := goBuild(bin, pkg); err != nil {
+		return err
+	}
+	binBytes, err := os.ReadFile(bin)
+	if err != nil {
+		return err
+	}
+	files := map[string][]byte{
+		"Dockerfile": []byte("FROM scratch\nCOPY fn /fn\nCOPY tmp /tmp\nENTRYPOINT [\"/fn\"]\n"),
+		"fn":         binBytes,
+		"tmp/.keep":  nil,
+	}
+	for path, content := range extra {
+		files[path] = []byte(content)
+	}
+	return BuildImage(tag, files)
+}
+
+// BuildImage builds an image from an in-memory build context.
+func BuildImage(tag string, files map[string][]byte) error {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for name, content := range files {
+		mode := int64(0o644)
+		if name == "fn" {
+			mode = 0o755
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(content)), Typeflag: tar.TypeReg}); err != nil {
+			return err
+		}
+		if _, err := tw.Write(content); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	resp, err := docker.ImageBuild(ctx, &buf, build.ImageBuildOptions{Tags: []string{tag}, Remove: true, ForceRemove: true})
+	if err != nil {
+		return fmt.Errorf("build %s: %w", tag, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if bytes.Contains(out, []byte(`"error"`)) {
+		return fmt.Errorf("build %s: %s", tag, out)
+	}
+	return nil
+}
+
+// Provider is one faas-criu process under test, with its own state
+// directory, port, network and subnet.
+type Provider struct {
+	t        *testing.T
+	URL      string
+	User     string
+	Pass     string
+	StateDir string
+	Network  string
+	port     int
+	args     []string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	done chan struct{}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// StartProvider starts a provider for one test and stops and cleans it up
+// (its containers, network and state) when the test ends.
+func StartProvider(t *testing.T, extraArgs ...string) *Provider {
+	t.Helper()
+	k := subnetSeq.Add(1)
+	p := &Provider{
+		t:        t,
+		StateDir: t.TempDir(),
+		Network:  fmt.Sprintf("fct-%d-%d", os.Getpid()%10000, k),
+		port:     freePort(t),
+	}
+	subnet := fmt.Sprintf("10.%d.%d.0/24", 100+os.Getpid()%100, k%250)
+	p.URL = fmt.Sprintf("http://127.0.0.1:%d", p.port)
+	p.args = append([]string{"serve",
+		"--port", fmt.Sprint(p.port),
+		"--state-dir", p.StateDir,
+		"--network", p.Network,
+		"--subnet", subnet,
+		"--wake-timeout", "20s",
+		"--reconcile-every", "2s",
+	}, extraArgs...)
+	t.Cleanup(p.cleanup)
+	p.Start()
+	b, err := os.ReadFile(filepath.Join(p.StateDir, "credentials", "basic-auth-password"))
+	if err != nil {
+		t.Fatalf("provider generated no credentials: %v\n%s", err, p.Logs())
+	}
+	p.User, p.Pass = "admin", strings.TrimSpace(string(b))
+	return p
+}
+
+// Start runs the provider process and waits for /healthz.
+func (p *Provider) Start() {
+	p.t.Helper()
+	p.mu.Lock()
+	if p.logs == nil {
+		p.logs = &syncBuffer{}
+	}
+	cmd := exec.Command(providerBin, p.args...)
+	cmd.Stdout, cmd.Stderr = p.logs, p.logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		p.mu.Unlock()
+		p.t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	p.cmd, p.done = cmd, done
+	p.mu.Unlock()
+
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-done:
+			p.t.Fatalf("provider exited at start:\n%s", p.Logs())
+		default:
+		}
+		resp, err := http.Get(p.URL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.t.Fatalf("provider did not answer /healthz:\n%s", p.Logs())
+}
+
+// Kill stops the provider with SIGKILL, as a crash would.
+func (p *Provider) Kill() {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-done
+}
+
+// Stop stops the provider with SIGTERM.
+func (p *Provider) Stop() {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-done
+	}
+}
+
+// Restart kills the provider and starts it again on the same state.
+func (p *Provider) Restart() {
+	p.t.Helper()
+	p.Kill()
+	p.Start()
+}
+
+// Logs returns everything the provider printed.
+func (p *Provider) Logs() string {
+	if p.logs == nil {
+		return ""
+	}
+	return p.logs.String()
+}
+
+// InstanceID is the label value on this provider's containers.
+func (p *Provider) InstanceID() string {
+	b, _ := os.ReadFile(filepath.Join(p.StateDir, "instance-id"))
+	return strings.TrimSpace(string(b))
+}
+
+// Containers lists this provider's containers of one function ("" for all).
+func (p *Provider) Containers(name string) []container.Summary {
+	p.t.Helper()
+	f := filters.NewArgs(filters.Arg("label", "io.faas-criu.instance="+p.InstanceID()))
+	if name != "" {
+		f.Add("label", "com.openfaas.function="+name)
+	}
+	list, err := docker.ContainerList(context.Background(), container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return list
+}
+
+func (p *Provider) cleanup() {
+	p.Stop()
+	if p.t.Failed() {
+		p.t.Logf("provider log:\n%s", p.Logs())
+	}
+	ctx := context.Background()
+	if id := p.InstanceID(); id != "" {
+		f := filters.NewArgs(filters.Arg("label", "io.faas-criu.instance="+id))
+		list, _ := docker.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+		for _, c := range list {
+			_ = docker.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+		}
+	}
+	_ = docker.NetworkRemove(ctx, p.Network)
+}
+
+// Request makes an HTTP request to the provider with its credentials and
+// returns the status and body.
+func (p *Provider) Request(method, path string, body any) (int, string) {
+	p.t.Helper()
+	return p.request(method, path, body, true)
+}
+
+// RequestNoAuth makes a request without credentials.
+func (p *Provider) RequestNoAuth(method, path string, body any) (int, string) {
+	p.t.Helper()
+	return p.request(method, path, body, false)
+}
+
+func (p *Provider) request(method, path string, body any, auth bool) (int, string) {
+	p.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		r = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, p.URL+path, r)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if auth {
+		req.SetBasicAuth(p.User, p.Pass)
+	}
+	client := &http.Client{Timeout: 60 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		p.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(out)
+}
+
+// Deploy posts a FunctionDeployment, as faas-cli deploy does for a new
+// function, and fails the test unless it is accepted.
+func (p *Provider) Deploy(dep types.FunctionDeployment) {
+	p.t.Helper()
+	if code, body := p.Request("POST", "/system/functions", dep); code != http.StatusAccepted {
+		p.t.Fatalf("deploy %s: %d %s", dep.Service, code, body)
+	}
+}
+
+// Delete removes a function and fails the test unless it is accepted.
+func (p *Provider) Delete(name string) {
+	p.t.Helper()
+	if code, body := p.Request("DELETE", "/system/functions", types.DeleteFunctionRequest{FunctionName: name}); code != http.StatusAccepted {
+		p.t.Fatalf("delete %s: %d %s", name, code, body)
+	}
+}
+
+// Scale sets the replica count and fails the test unless it is accepted.
+func (p *Provider) Scale(name string, n uint64) {
+	p.t.Helper()
+	if code, body := p.Request("POST", "/system/scale-function/"+name, types.ScaleServiceRequest{ServiceName: name, Replicas: n}); code != http.StatusAccepted {
+		p.t.Fatalf("scale %s to %d: %d %s", name, n, code, body)
+	}
+}
+
+// Status returns a function's status.
+func (p *Provider) Status(name string) types.FunctionStatus {
+	p.t.Helper()
+	code, body := p.Request("GET", "/system/function/"+name, nil)
+	if code != http.StatusOK {
+		p.t.Fatalf("status %s: %d %s", name, code, body)
+	}
+	var st types.FunctionStatus
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		p.t.Fatalf("status %s: %v: %s", name, err, body)
+	}
+	return st
+}
+
+// List returns the functions of the default namespace.
+func (p *Provider) List() []types.FunctionStatus {
+	p.t.Helper()
+	code, body := p.Request("GET", "/system/functions", nil)
+	if code != http.StatusOK {
+		p.t.Fatalf("list: %d %s", code, body)
+	}
+	var list []types.FunctionStatus
+	if err := json.Unmarshal([]byte(body), &list); err != nil {
+		p.t.Fatalf("list: %v: %s", err, body)
+	}
+	return list
+}
+
+// WaitAvailable waits until a function reports n available replicas.
+func (p *Provider) WaitAvailable(name string, n uint64) types.FunctionStatus {
+	p.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var st types.FunctionStatus
+	for time.Now().Before(deadline) {
+		st = p.Status(name)
+		if st.AvailableReplicas == n && st.Replicas == n {
+			return st
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.t.Fatalf("%s: want %d available replicas, have replicas=%d available=%d", name, n, st.Replicas, st.AvailableReplicas)
+	return st
+}
+
+// Invoke calls a function (no credentials, as in OpenFaaS) and returns the
+// status and body.
+func (p *Provider) Invoke(name, path string) (int, string) {
+	p.t.Helper()
+	return p.InvokeWith("GET", name, path, nil)
+}
+
+// InvokeWith calls a function with a method and body.
+func (p *Provider) InvokeWith(method, name, path string, body io.Reader) (int, string) {
+	p.t.Helper()
+	req, err := http.NewRequest(method, p.URL+"/function/"+name+path, body)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
+	if err != nil {
+		p.t.Fatalf("invoke %s%s: %v", name, path, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(out))
+}
+
+// MustInvoke calls a function and fails the test unless it answers 200.
+func (p *Provider) MustInvoke(name, path string) string {
+	p.t.Helper()
+	code, body := p.Invoke(name, path)
+	if code != http.StatusOK {
+		p.t.Fatalf("invoke %s%s: %d %s", name, path, code, body)
+	}
+	return body
+}
+
+// Fixture is a deployment of the test function.
+func Fixture(name string) types.FunctionDeployment {
+	return types.FunctionDeployment{Service: name, Image: FixtureImage}
+}
+
+// eventually retries check until it returns "" or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, check func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		if last = check(); last == "" {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("condition not met within %s: %s", timeout, last)
+}
+
