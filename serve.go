@@ -36,6 +36,8 @@ func durationEnv(name string, def time.Duration) time.Duration {
 }
 
 type serveOptions struct {
+	policy          checkpoint.Config
+	budget          string
 	port            int
 	readTimeout     time.Duration
 	writeTimeout    time.Duration
@@ -65,12 +67,27 @@ func parseServe(args []string) (*serveOptions, error) {
 	fs.BoolVar(&o.cfg.RestoreFallback, "restore-fallback", envOr("restore_fallback", "false") == "true", "start a replica fresh (losing its state, and saying so) when its restore fails")
 	fs.DurationVar(&o.cfg.ReconcileEvery, "reconcile-every", 10*time.Second, "how often every function is checked against its containers")
 	fs.StringVar(&o.cfg.RuncConf, "runc-conf", checkpoint.RuncConfPath, "runc's CRIU configuration file")
+	fs.StringVar(&o.cfg.CRIUStamp, "criu-stamp", checkpoint.StampPath, "setup's record of the CRIU it verified (used when criu cannot be run here)")
+	fs.DurationVar(&o.policy.ZeroDuration, "idle-after", durationEnv("scale_zero_duration", 15*time.Minute), "default idle time before a com.openfaas.scale.zero=true function sleeps")
+	fs.DurationVar(&o.policy.PauseAfter, "pause-after", durationEnv("pause_after", time.Minute), "default idle time before the pause tier (pause-then-checkpoint)")
+	fs.StringVar(&o.budget, "memory-budget", envOr("memory_budget", "0"), "memory for running functions (e.g. 512Mi); least recently used idle functions are hibernated beyond it; 0 is no budget")
+	fs.BoolVar(&o.policy.Autoscale, "autoscale", envOr("autoscale", "true") == "true", "scale functions between com.openfaas.scale.min and max by request rate")
+	fs.DurationVar(&o.policy.ScaleWindow, "scale-window", durationEnv("scale_window", 10*time.Second), "window over which the request rate is measured")
+	fs.Float64Var(&o.policy.ScaleTarget, "scale-target", 5, "requests per second over the window that trigger a step up (com.openfaas.scale.target overrides)")
+	fs.IntVar(&o.policy.ScaleMax, "scale-max", 20, "default com.openfaas.scale.max")
+	fs.IntVar(&o.policy.ScaleFactor, "scale-factor", 20, "default com.openfaas.scale.factor (percent of max per step)")
+	fs.DurationVar(&o.policy.Tick, "policy-tick", time.Second, "how often the idle, memory and load policies look")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
 	}
+	budget, err := provider.ParseMemory(o.budget)
+	if err != nil {
+		return nil, fmt.Errorf("--memory-budget: %w", err)
+	}
+	o.policy.Budget = budget
 	if o.secretMountPath == "" {
 		o.secretMountPath = filepath.Join(o.cfg.StateDir, "credentials")
 	}
@@ -88,12 +105,22 @@ type info struct {
 	Engine provider.Engine         `json:"engine"`
 	CRIU   checkpoint.Capabilities `json:"criu"`
 	Sleep  sleepInfo               `json:"sleep"`
+	Memory memoryInfo              `json:"memory"`
 }
 
 type sleepInfo struct {
 	Strategy        string `json:"strategy"`
+	IdleAfter       string `json:"idleAfter"`
+	PauseAfter      string `json:"pauseAfter"`
 	RestoreFallback bool   `json:"restoreFallback"`
 	WakeTimeout     string `json:"wakeTimeout"`
+	Autoscale       bool   `json:"autoscale"`
+}
+
+// memoryInfo: the budget for running functions and what they use now.
+type memoryInfo struct {
+	BudgetBytes int64 `json:"budgetBytes"`
+	UsedBytes   int64 `json:"usedBytes"`
 }
 
 func serve(args []string) error {
@@ -131,6 +158,12 @@ func serve(args []string) error {
 		log.Printf("WARNING: basic auth is off: anyone who reaches port %d can deploy functions", o.port)
 	}
 
+	o.policy.Strategy = p.Config().Strategy
+	o.policy.CanCheckpoint = p.CRIU().Available
+	policies := checkpoint.New(p.Fleet(), o.policy)
+	p.SetAdmission(policies)
+	registerMemoryGauges(policies)
+
 	transports := &handlers.Transports{}
 	p.SetBeforeCheckpoint(transports.DropIdle)
 	proxy := handlers.NewProxy(p, transports)
@@ -146,9 +179,13 @@ func serve(args []string) error {
 			CRIU:   p.CRIU(),
 			Sleep: sleepInfo{
 				Strategy:        cfg.Strategy,
+				IdleAfter:       o.policy.ZeroDuration.String(),
+				PauseAfter:      o.policy.PauseAfter.String(),
 				RestoreFallback: cfg.RestoreFallback,
 				WakeTimeout:     cfg.WakeTimeout.String(),
+				Autoscale:       o.policy.Autoscale,
 			},
+			Memory: memory(policies),
 		}
 	}
 	const maxFollow = 24 * time.Hour
@@ -161,6 +198,7 @@ func serve(args []string) error {
 	handlers.Route(router, "/system/logs", h.Logs, "GET")
 
 	p.Start(ctx)
+	go policies.Run(ctx)
 	log.Printf("faas-criu %s serving on :%d (engine %s, state %s)", version, o.port, p.EngineInfo().Version, cfg.StateDir)
 	bootstrap.Serve(ctx, h, &types.FaaSConfig{
 		TCPPort:      &o.port,
@@ -170,4 +208,22 @@ func serve(args []string) error {
 	})
 	log.Printf("faas-criu stopped")
 	return nil
+}
+
+func memory(p *checkpoint.Policies) memoryInfo {
+	budget, used := p.Budget()
+	return memoryInfo{BudgetBytes: budget, UsedBytes: used}
+}
+
+func registerMemoryGauges(p *checkpoint.Policies) {
+	prometheus.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "faas_criu", Name: "memory_budget_bytes",
+			Help: "Memory budget for running functions (0: none).",
+		}, func() float64 { b, _ := p.Budget(); return float64(b) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "faas_criu", Name: "memory_used_bytes",
+			Help: "Working set of the functions' live containers.",
+		}, func() float64 { _, u := p.Budget(); return float64(u) }),
+	)
 }

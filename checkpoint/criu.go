@@ -1,8 +1,11 @@
 package checkpoint
 
 import (
+	"bufio"
 	"fmt"
+	"os"
 	"os/exec"
+	"strings"
 
 	criu "github.com/checkpoint-restore/go-criu/v7"
 	"github.com/checkpoint-restore/go-criu/v7/rpc"
@@ -25,9 +28,15 @@ type Capabilities struct {
 	Problem string `json:"problem,omitempty"`
 }
 
+// StampPath is where scripts/setup.sh records the CRIU that passed its real
+// dump-and-restore probe on this host.
+const StampPath = "/var/lib/faas-criu/criu-verified"
+
 // Probe asks the installed CRIU for its version and features (through
-// go-criu's RPC), and reads runc's CRIU configuration at confPath.
-func Probe(confPath string) Capabilities {
+// go-criu's RPC), and reads runc's CRIU configuration at confPath. When no
+// criu can be run here (the provider in a container: runc runs CRIU on the
+// host), the host's setup stamp at stampPath vouches for it.
+func Probe(confPath, stampPath string) Capabilities {
 	var c Capabilities
 	conf, err := ReadRuncConf(confPath)
 	if err != nil {
@@ -37,7 +46,12 @@ func Probe(confPath string) Capabilities {
 
 	path, err := exec.LookPath("criu")
 	if err != nil {
-		c.Problem = "criu is not installed (not found on PATH); run scripts/setup.sh"
+		if st, ok := readStamp(stampPath); ok {
+			c.Available, c.Version = true, st["version"]
+			c.Path = st["criu"] + " (on the host, verified by setup's dump-and-restore probe)"
+			return c
+		}
+		c.Problem = "criu is not installed (not found on PATH, and no setup stamp at " + stampPath + "); run scripts/setup.sh"
 		return c
 	}
 	c.Path = path
@@ -62,4 +76,26 @@ func Probe(confPath string) Capabilities {
 		c.Problem = fmt.Sprintf("%s lacks tcp-established: functions holding TCP connections cannot be hibernated", confPath)
 	}
 	return c
+}
+
+// readStamp reads setup's key=value stamp; it counts only for the running
+// kernel.
+func readStamp(path string) (map[string]string, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	st := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			st[k] = v
+		}
+	}
+	release, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil || st["kernel"] != strings.TrimSpace(string(release)) || st["criu"] == "" {
+		return nil, false
+	}
+	return st, true
 }

@@ -43,9 +43,10 @@ func ReadRuncConf(path string) (RuncConf, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		key, value, _ := strings.Cut(strings.TrimLeft(line, "-"), " ")
-		if k, v, ok := strings.Cut(key, "="); ok {
-			key, value = k, v
+		line = strings.TrimLeft(line, "-")
+		key, value := line, ""
+		if i := strings.IndexAny(line, " \t="); i >= 0 {
+			key, value = line[:i], line[i+1:]
 		}
 		value = strings.Trim(strings.TrimSpace(value), `"`)
 		switch key {

@@ -15,18 +15,11 @@ import (
 	ckpt "github.com/faas-criu/faas-criu/checkpoint"
 )
 
-// Provider-specific labels, in the OpenFaaS style.
-const (
-	// LabelStrategy chooses how the function sleeps: checkpoint, pause or
-	// pause-then-checkpoint.
-	LabelStrategy = "com.openfaas.criu.strategy"
-)
-
 func (p *Provider) strategyOf(fn *function) string {
 	fn.mu.Lock()
-	s := labelOf(fn.rec.Deployment, LabelStrategy)
+	s := labelOf(fn.rec.Deployment, ckpt.LabelStrategy)
 	fn.mu.Unlock()
-	if validStrategy(s) {
+	if ckpt.ValidStrategy(s) {
 		return s
 	}
 	return p.cfg.Strategy
@@ -37,7 +30,7 @@ func (p *Provider) strategyOf(fn *function) string {
 // container exits, freeing its memory; otherwise replicas are paused. Paused
 // replicas can be checkpointed later (pause-then-checkpoint). If a
 // checkpoint fails the function is left running, as it was.
-func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why string) error {
+func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why string, refuseInflight bool) error {
 	fn.mu.Lock()
 	if fn.deleted {
 		fn.mu.Unlock()
@@ -60,6 +53,7 @@ func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why 
 	awake := rec.State == StateAwake
 
 	start := time.Now()
+	memory := functionMemory(snapshotReplicas(reps))
 	// Requests arriving from now on wait for the wake-up instead of being
 	// sent to a replica that is going away.
 	fn.mu.Lock()
@@ -68,6 +62,12 @@ func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why 
 	}
 	fn.refreshEndpointsLocked(p.cfg.FunctionPort)
 	fn.mu.Unlock()
+	// A request counts itself in flight before it looks for a replica, so
+	// after the replicas were withdrawn this count misses none of them.
+	if refuseInflight && fn.inflight.Load() > 0 {
+		p.giveBack(ctx, fn, reps)
+		return fmt.Errorf("%w: requests are in flight", ckpt.ErrBusy)
+	}
 
 	var err error
 	if target == StatePaused {
@@ -76,12 +76,7 @@ func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why 
 		err = p.hibernateAll(ctx, fn, reps, &rec)
 	}
 	if err != nil {
-		// Give the replicas back to the invoke path.
-		for _, r := range reps {
-			if r.status == "running" {
-				go p.markReady(context.WithoutCancel(ctx), fn, r)
-			}
-		}
+		p.giveBack(ctx, fn, reps)
 		return err
 	}
 
@@ -92,6 +87,10 @@ func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why 
 	}
 	rec.Replicas = 0
 	rec.State = target
+	rec.SleepReason = why
+	if memory > 0 {
+		rec.SleptMemory = memory
+	}
 	if err := p.commit(fn, &rec); err != nil {
 		return err
 	}
@@ -103,6 +102,24 @@ func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why 
 	}
 	log.Printf("%s: %s %d replicas in %s (%s)%s", fn.key, target, len(reps), d.Round(time.Millisecond), why, note)
 	return nil
+}
+
+// giveBack returns running replicas to the invoke path after a sleep that
+// did not happen.
+func (p *Provider) giveBack(ctx context.Context, fn *function, reps []*replica) {
+	for _, r := range reps {
+		if r.status == "running" {
+			go p.markReady(context.WithoutCancel(ctx), fn, r)
+		}
+	}
+}
+
+func snapshotReplicas(reps []*replica) []replica {
+	out := make([]replica, len(reps))
+	for i, r := range reps {
+		out[i] = *r
+	}
+	return out
 }
 
 func (p *Provider) pauseAll(ctx context.Context, fn *function, reps []*replica) error {
@@ -190,6 +207,10 @@ func (p *Provider) hibernateReplica(ctx context.Context, fn *function, r *replic
 	info := CheckpointInfo{Name: name, TakenAt: start.UTC(), Bytes: size, Duration: time.Since(start), Stats: stats}
 	p.pruneCheckpoints(ctx, r, name)
 	p.metrics.checkpointBytes.Observe(float64(size))
+	if stats != nil {
+		p.metrics.dumpFreezing.Observe(stats.FreezingTime.Seconds())
+		p.metrics.dumpPages.Add(float64(stats.PagesWritten))
+	}
 	return info, nil
 }
 

@@ -10,12 +10,8 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/openfaas/faas-provider/types"
-)
 
-// OpenFaaS scaling labels.
-const (
-	LabelScaleMin = "com.openfaas.scale.min"
-	LabelScaleMax = "com.openfaas.scale.max"
+	"github.com/faas-criu/faas-criu/checkpoint"
 )
 
 // checkDeployment validates a deployment and fills in its namespace.
@@ -64,13 +60,13 @@ func labelOf(dep types.FunctionDeployment, name string) string {
 
 // minReplicas reads com.openfaas.scale.min (default 1).
 func minReplicas(dep types.FunctionDeployment) (int, error) {
-	v := labelOf(dep, LabelScaleMin)
+	v := labelOf(dep, checkpoint.LabelScaleMin)
 	if v == "" {
 		return 1, nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 || n > 1000 {
-		return 0, errorf(ErrInvalid, "label %s=%q: want a whole number from 0 to 1000", LabelScaleMin, v)
+		return 0, errorf(ErrInvalid, "label %s=%q: want a whole number from 0 to 1000", checkpoint.LabelScaleMin, v)
 	}
 	return n, nil
 }
@@ -227,7 +223,7 @@ func (p *Provider) Scale(ctx context.Context, ns, name string, replicas int) err
 	fn.opMu.Lock()
 	defer fn.opMu.Unlock()
 	if replicas == 0 {
-		return p.sleepLocked(ctx, fn, p.strategyOf(fn), "scaled to zero")
+		return p.sleepLocked(ctx, fn, p.strategyOf(fn), "scaled to zero", false)
 	}
 	return p.scaleUpLocked(ctx, fn, replicas)
 }
@@ -241,18 +237,39 @@ func (p *Provider) scaleUpLocked(ctx context.Context, fn *function, n int) error
 	}
 	rec := *fn.rec
 	fn.mu.Unlock()
-	wasAsleep := rec.State
+	wasAsleep, asleep := rec.State, rec
+	start := time.Now()
+	if wasAsleep == StateHibernated && p.admission != nil {
+		p.admission.MakeRoom(ctx, checkpoint.Key{Namespace: fn.key.ns, Name: fn.key.name}, rec.SleptMemory*int64(max(n, 1))/int64(max(rec.SleptReplicas, 1)))
+	}
 	rec.Replicas = n
-	rec.State, rec.SleptReplicas, rec.SleptAt = StateAwake, 0, nil
+	rec.State, rec.SleptReplicas, rec.SleptAt, rec.SleepReason = StateAwake, 0, nil, ""
 	if err := p.commit(fn, &rec); err != nil {
 		return err
 	}
-	start := time.Now()
 	err := p.ensureReplicas(ctx, fn)
 	if wasAsleep != StateAwake {
 		p.noteWake(fn, wasAsleep, time.Since(start), err)
+		if err != nil && !p.anyRunning(fn) {
+			// Nothing woke: it is still asleep, checkpoints and all, and the
+			// next request or scale-up tries again.
+			if cerr := p.commit(fn, &asleep); cerr != nil {
+				log.Printf("%s: %v", fn.key, cerr)
+			}
+		}
 	}
 	return err
+}
+
+func (p *Provider) anyRunning(fn *function) bool {
+	fn.mu.Lock()
+	defer fn.mu.Unlock()
+	for _, r := range fn.replicas {
+		if r.status == "running" {
+			return true
+		}
+	}
+	return false
 }
 
 // commit saves rec as the function's record.

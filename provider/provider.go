@@ -24,9 +24,9 @@ import (
 // Sleep strategies: how a function is put to sleep when scaled to zero or
 // found idle.
 const (
-	StrategyCheckpoint          = "checkpoint"
-	StrategyPause               = "pause"
-	StrategyPauseThenCheckpoint = "pause-then-checkpoint"
+	StrategyCheckpoint          = checkpoint.Checkpoint
+	StrategyPause               = checkpoint.Pause
+	StrategyPauseThenCheckpoint = checkpoint.PauseThenCheckpoint
 )
 
 // Config is the provider's configuration.
@@ -46,6 +46,7 @@ type Config struct {
 	// so) when its restore fails, instead of keeping it hibernated.
 	RestoreFallback bool
 	RuncConf        string // runc's CRIU configuration file
+	CRIUStamp       string // setup's record of the CRIU it verified
 	// ReconcileEvery is the period of the safety-net reconciliation.
 	ReconcileEvery time.Duration
 }
@@ -84,6 +85,9 @@ func (c *Config) setDefaults() {
 	if c.RuncConf == "" {
 		c.RuncConf = checkpoint.RuncConfPath
 	}
+	if c.CRIUStamp == "" {
+		c.CRIUStamp = checkpoint.StampPath
+	}
 	if c.ReconcileEvery == 0 {
 		c.ReconcileEvery = 10 * time.Second
 	}
@@ -93,7 +97,7 @@ func (c *Config) validate() error {
 	if c.Pull != "never" && c.Pull != "missing" {
 		return fmt.Errorf("pull policy %q: use never or missing", c.Pull)
 	}
-	if !validStrategy(c.Strategy) {
+	if !checkpoint.ValidStrategy(c.Strategy) {
 		return fmt.Errorf("strategy %q: use checkpoint, pause or pause-then-checkpoint", c.Strategy)
 	}
 	for _, ns := range c.Namespaces {
@@ -102,10 +106,6 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
-}
-
-func validStrategy(s string) bool {
-	return s == StrategyCheckpoint || s == StrategyPause || s == StrategyPauseThenCheckpoint
 }
 
 // Engine describes the Docker engine the provider drives.
@@ -133,6 +133,8 @@ type Provider struct {
 
 	mu  sync.RWMutex
 	fns map[fnKey]*function
+
+	admission Admission
 
 	// beforeCheckpoint is called with a replica's address before it is
 	// checkpointed, so that idle keep-alive connections to it are dropped.
@@ -174,7 +176,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if p.ipam, err = p.ensureNetwork(ctx); err != nil {
 		return nil, err
 	}
-	p.criu = checkpoint.Probe(cfg.RuncConf)
+	p.criu = checkpoint.Probe(cfg.RuncConf, cfg.CRIUStamp)
 	switch {
 	case !p.criu.Available:
 		log.Printf("WARNING: CRIU cannot be used: %s. Functions scaled to zero will be PAUSED (memory kept), not hibernated.", p.criu.Problem)

@@ -29,7 +29,11 @@ type record struct {
 	// SleptReplicas is how many replicas were running when it went to sleep.
 	SleptReplicas int        `json:"sleptReplicas,omitempty"`
 	SleptAt       *time.Time `json:"sleptAt,omitempty"`
-	Invocations   uint64     `json:"invocations"`
+	// SleepReason says why it sleeps: "scaled to zero", "idle", "memory budget".
+	SleepReason string `json:"sleepReason,omitempty"`
+	// SleptMemory is the working set it had when it went to sleep.
+	SleptMemory int64  `json:"sleptMemory,omitempty"`
+	Invocations uint64 `json:"invocations"`
 	// Checkpoints holds the newest checkpoint of each hibernated replica.
 	Checkpoints map[int]CheckpointInfo `json:"checkpoints,omitempty"`
 	// LastWake says how the function last came back from sleep.

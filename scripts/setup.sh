@@ -342,8 +342,8 @@ criu_version() {
 stamp_for() {
 	local runc_line
 	runc_line=$(runc --version 2>/dev/null | head -n 1 || true)
-	printf 'criu=%s\nsha256=%s\nkernel=%s\nrunc=%s\n' \
-		"$1" "$(sha256sum "$1" | cut -d' ' -f1)" "$(uname -r)" "$runc_line"
+	printf 'criu=%s\nversion=%s\nsha256=%s\nkernel=%s\nrunc=%s\n' \
+		"$1" "$(criu_version "$1")" "$(sha256sum "$1" | cut -d' ' -f1)" "$(uname -r)" "$runc_line"
 }
 
 stamp_matches() {

@@ -161,6 +161,7 @@ type Provider struct {
 	Network  string
 	port     int
 	args     []string
+	env      []string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -195,8 +196,16 @@ func freePort(t *testing.T) int {
 }
 
 // StartProvider starts a provider for one test and stops and cleans it up
-// (its containers, network and state) when the test ends.
+// (its containers, network and state) when the test ends. Autoscaling is off
+// unless extraArgs turn it on, so that tests count replicas exactly.
 func StartProvider(t *testing.T, extraArgs ...string) *Provider {
+	t.Helper()
+	return StartProviderEnv(t, nil, extraArgs...)
+}
+
+// StartProviderEnv is StartProvider with environment variables replaced
+// (entries "NAME=value").
+func StartProviderEnv(t *testing.T, env []string, extraArgs ...string) *Provider {
 	t.Helper()
 	k := subnetSeq.Add(1)
 	p := &Provider{
@@ -214,7 +223,10 @@ func StartProvider(t *testing.T, extraArgs ...string) *Provider {
 		"--subnet", subnet,
 		"--wake-timeout", "20s",
 		"--reconcile-every", "2s",
+		"--policy-tick", "200ms",
+		"--autoscale=false",
 	}, extraArgs...)
+	p.env = env
 	t.Cleanup(p.cleanup)
 	p.Start()
 	b, err := os.ReadFile(filepath.Join(p.StateDir, "credentials", "basic-auth-password"))
@@ -233,6 +245,7 @@ func (p *Provider) Start() {
 		p.logs = &syncBuffer{}
 	}
 	cmd := exec.Command(providerBin, p.args...)
+	cmd.Env = mergeEnv(os.Environ(), p.env)
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -510,3 +523,67 @@ func eventually(t *testing.T, timeout time.Duration, check func() string) {
 	t.Fatalf("condition not met within %s: %s", timeout, last)
 }
 
+
+func mergeEnv(base, over []string) []string {
+	out := []string{}
+	for _, kv := range base {
+		name, _, _ := strings.Cut(kv, "=")
+		replaced := false
+		for _, o := range over {
+			if strings.HasPrefix(o, name+"=") {
+				replaced = true
+			}
+		}
+		if !replaced {
+			out = append(out, kv)
+		}
+	}
+	return append(out, over...)
+}
+
+// Metric returns the value of one series on /metrics (0 when absent).
+func (p *Provider) Metric(series string) float64 {
+	p.t.Helper()
+	_, body := p.RequestNoAuth("GET", "/metrics", nil)
+	for _, l := range strings.Split(body, "\n") {
+		if name, val, ok := strings.Cut(l, " "); ok && name == series {
+			var f float64
+			fmt.Sscan(val, &f)
+			return f
+		}
+	}
+	return 0
+}
+
+// CheckpointDirs lists the checkpoint directories of a function's containers.
+func (p *Provider) CheckpointDirs(name string) []string {
+	p.t.Helper()
+	var out []string
+	for _, c := range p.Containers(name) {
+		dirs, _ := filepath.Glob(filepath.Join("/var/lib/docker/containers", c.ID, "checkpoints", "*"))
+		out = append(out, dirs...)
+	}
+	return out
+}
+
+// Annotation returns one annotation of a function's status.
+func (p *Provider) Annotation(name, key string) string {
+	p.t.Helper()
+	st := p.Status(name)
+	if st.Annotations == nil {
+		return ""
+	}
+	return (*st.Annotations)[key]
+}
+
+// WaitState waits until a function's com.openfaas.criu.state annotation
+// reads state.
+func (p *Provider) WaitState(name, state string, timeout time.Duration) {
+	p.t.Helper()
+	eventually(p.t, timeout, func() string {
+		if got := p.Annotation(name, "com.openfaas.criu.state"); got != state {
+			return name + " is " + got + ", want " + state
+		}
+		return ""
+	})
+}

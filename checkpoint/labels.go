@@ -1,0 +1,109 @@
+package checkpoint
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Labels a function sets to choose its policies. The first five are
+// OpenFaaS's own; the com.openfaas.criu.* ones are faas-criu's.
+const (
+	LabelScaleMin     = "com.openfaas.scale.min"
+	LabelScaleMax     = "com.openfaas.scale.max"
+	LabelScaleFactor  = "com.openfaas.scale.factor"
+	LabelScaleZero    = "com.openfaas.scale.zero"
+	LabelZeroDuration = "com.openfaas.scale.zero-duration"
+	LabelScaleTarget  = "com.openfaas.scale.target"
+	// LabelStrategy: checkpoint, pause or pause-then-checkpoint.
+	LabelStrategy = "com.openfaas.criu.strategy"
+	// LabelPauseAfter: idle time before the pause tier (pause-then-checkpoint).
+	LabelPauseAfter = "com.openfaas.criu.pause-after"
+	// LabelHibernateInflight: "true" lets memory pressure hibernate the
+	// function while it has requests in flight (they complete after restore).
+	LabelHibernateInflight = "com.openfaas.criu.hibernate-inflight"
+)
+
+// Sleep strategies.
+const (
+	Checkpoint          = "checkpoint"
+	Pause               = "pause"
+	PauseThenCheckpoint = "pause-then-checkpoint"
+)
+
+// ValidStrategy reports whether s names a strategy.
+func ValidStrategy(s string) bool {
+	return s == Checkpoint || s == Pause || s == PauseThenCheckpoint
+}
+
+// Defaults are the provider-wide settings labels override.
+type Defaults struct {
+	Strategy     string
+	ZeroDuration time.Duration // idle time before sleep, for scale.zero functions
+	PauseAfter   time.Duration // idle time before the pause tier
+	ScaleMax     int
+	ScaleFactor  int     // percent of max per step
+	ScaleTarget  float64 // requests per second that trigger a step up
+}
+
+// Settings are one function's effective policy settings.
+type Settings struct {
+	Strategy         string
+	ScaleZero        bool
+	ZeroDuration     time.Duration
+	PauseAfter       time.Duration
+	Min, Max, Factor int
+	Target           float64
+	InflightOptIn    bool
+}
+
+// SettingsFor reads a function's labels over the defaults. Malformed values
+// are reported and the default is used.
+func SettingsFor(labels map[string]string, d Defaults) (Settings, []error) {
+	s := Settings{
+		Strategy: d.Strategy, ZeroDuration: d.ZeroDuration, PauseAfter: d.PauseAfter,
+		Min: 1, Max: d.ScaleMax, Factor: d.ScaleFactor, Target: d.ScaleTarget,
+	}
+	var errs []error
+	bad := func(k, v string, want string) {
+		errs = append(errs, fmt.Errorf("label %s=%q: want %s", k, v, want))
+	}
+	if v, ok := labels[LabelStrategy]; ok {
+		if ValidStrategy(v) {
+			s.Strategy = v
+		} else {
+			bad(LabelStrategy, v, "checkpoint, pause or pause-then-checkpoint")
+		}
+	}
+	s.ScaleZero = labels[LabelScaleZero] == "true"
+	s.InflightOptIn = labels[LabelHibernateInflight] == "true"
+	for k, dst := range map[string]*time.Duration{LabelZeroDuration: &s.ZeroDuration, LabelPauseAfter: &s.PauseAfter} {
+		if v, ok := labels[k]; ok {
+			if d, err := time.ParseDuration(v); err == nil && d > 0 {
+				*dst = d
+			} else {
+				bad(k, v, "a positive Go duration such as 30s or 15m")
+			}
+		}
+	}
+	for k, dst := range map[string]*int{LabelScaleMin: &s.Min, LabelScaleMax: &s.Max, LabelScaleFactor: &s.Factor} {
+		if v, ok := labels[k]; ok {
+			if n, err := strconv.Atoi(v); err == nil && n >= 0 && n <= 1000 {
+				*dst = n
+			} else {
+				bad(k, v, "a whole number from 0 to 1000")
+			}
+		}
+	}
+	if v, ok := labels[LabelScaleTarget]; ok {
+		if f, err := strconv.ParseFloat(v, 64); err == nil && f > 0 {
+			s.Target = f
+		} else {
+			bad(LabelScaleTarget, v, "a positive number of requests per second")
+		}
+	}
+	if s.Max < s.Min {
+		s.Max = s.Min
+	}
+	return s, errs
+}

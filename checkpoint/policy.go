@@ -1,0 +1,169 @@
+package checkpoint
+
+import (
+	"context"
+	"errors"
+	"log"
+	"sync"
+	"time"
+)
+
+// Key names a function.
+type Key struct{ Namespace, Name string }
+
+func (k Key) String() string { return k.Name + "." + k.Namespace }
+
+// Function states as the policies see them.
+const (
+	Awake      = "awake"
+	Paused     = "paused"
+	Hibernated = "hibernated"
+)
+
+// Activity is what the policies know of one function at one moment.
+type Activity struct {
+	Key
+	Labels   map[string]string
+	State    string // Awake, Paused or Hibernated
+	Replicas int    // target replicas (0 when asleep)
+	LastUsed time.Time
+	Inflight int64
+	Requests uint64 // every request started, ever
+	Memory   int64  // working set of its live containers
+	// SleptMemory is the working set it had when it went to sleep: what a
+	// wake will need.
+	SleptMemory int64
+	// SleepReason says why it sleeps ("memory budget", "idle", ...).
+	SleepReason string
+}
+
+// Fleet is what the policies need from the provider. Sleep, Scale and Wake
+// return ErrBusy when the function is in the middle of another operation.
+type Fleet interface {
+	Activity() []Activity
+	// Sleep pauses or hibernates a function (how: Pause or Checkpoint). Unless
+	// allowInflight, it refuses while requests are in flight.
+	Sleep(ctx context.Context, k Key, how, reason string, allowInflight bool) error
+	Scale(ctx context.Context, k Key, replicas int) error
+	Wake(ctx context.Context, k Key) error
+}
+
+// ErrBusy says a function is in the middle of another operation.
+var ErrBusy = errors.New("function is busy with another operation")
+
+// Config configures the policies.
+type Config struct {
+	Defaults
+	Tick        time.Duration // how often the policies look
+	Budget      int64         // bytes for running functions; 0 means no budget
+	Autoscale   bool          // the load policy
+	ScaleWindow time.Duration // the load policy's measuring window
+	// CanCheckpoint is false when CRIU is unusable: the budget then cannot
+	// free memory, and checkpoint strategies pause instead.
+	CanCheckpoint bool
+}
+
+// Policies decides when functions sleep, wake and scale: the idle policy
+// (with its pause tier), the memory budget and the load policy.
+type Policies struct {
+	fleet Fleet
+	cfg   Config
+	now   func() time.Time
+
+	budgetMu sync.Mutex // one MakeRoom at a time
+	mu       sync.Mutex
+	busy     map[Key]bool // an action of ours is under way
+	rates    map[Key]*rateWindow
+	lastStep map[Key]time.Time
+}
+
+// New returns the policies over fleet.
+func New(fleet Fleet, cfg Config) *Policies {
+	if cfg.Tick <= 0 {
+		cfg.Tick = time.Second
+	}
+	if cfg.ScaleWindow <= 0 {
+		cfg.ScaleWindow = 10 * time.Second
+	}
+	return &Policies{
+		fleet: fleet, cfg: cfg, now: time.Now,
+		busy: map[Key]bool{}, rates: map[Key]*rateWindow{}, lastStep: map[Key]time.Time{},
+	}
+}
+
+// Run applies the policies every tick until ctx ends.
+func (p *Policies) Run(ctx context.Context) {
+	t := time.NewTicker(p.cfg.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.tick(ctx)
+		}
+	}
+}
+
+func (p *Policies) tick(ctx context.Context) {
+	acts := p.fleet.Activity()
+	now := p.now()
+	p.enforceBudget(ctx, acts)
+	for _, a := range acts {
+		s, _ := SettingsFor(a.Labels, p.cfg.Defaults)
+		if how := idleAction(a, s, now, p.cfg.CanCheckpoint); how != "" {
+			p.async(ctx, a.Key, func(ctx context.Context) error {
+				return p.fleet.Sleep(ctx, a.Key, how, "idle", false)
+			})
+			continue
+		}
+		if a.State == Hibernated && a.Inflight > 0 && a.SleepReason == ReasonBudget {
+			// Requests wait on a function the budget put to sleep: bring it
+			// back when there is room (waking makes room).
+			p.async(ctx, a.Key, func(ctx context.Context) error { return p.fleet.Wake(ctx, a.Key) })
+			continue
+		}
+		if p.cfg.Autoscale {
+			if n, ok := p.loadStep(a, s, now); ok {
+				p.async(ctx, a.Key, func(ctx context.Context) error { return p.fleet.Scale(ctx, a.Key, n) })
+			}
+		}
+	}
+	p.forgetGone(acts)
+}
+
+// async runs one action for a function unless one is already under way.
+func (p *Policies) async(ctx context.Context, k Key, f func(context.Context) error) {
+	p.mu.Lock()
+	if p.busy[k] {
+		p.mu.Unlock()
+		return
+	}
+	p.busy[k] = true
+	p.mu.Unlock()
+	go func() {
+		defer func() {
+			p.mu.Lock()
+			delete(p.busy, k)
+			p.mu.Unlock()
+		}()
+		if err := f(ctx); err != nil && !errors.Is(err, ErrBusy) && ctx.Err() == nil {
+			log.Printf("policy: %s: %v", k, err)
+		}
+	}()
+}
+
+func (p *Policies) forgetGone(acts []Activity) {
+	live := map[Key]bool{}
+	for _, a := range acts {
+		live[a.Key] = true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k := range p.rates {
+		if !live[k] {
+			delete(p.rates, k)
+			delete(p.lastStep, k)
+		}
+	}
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The test command behind `make test` and .ci/run: vet, formatting, then
+# every test (unit and integration) with a summary at the end.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:/usr/local/sbin:$PATH CGO_ENABLED=0
+
+echo "== go vet"
+go vet ./... || exit 1
+echo "== gofmt"
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+	echo "gofmt: these files need formatting:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go test"
+log=$(mktemp)
+start=$(date +%s)
+go test -count=1 -timeout 40m -v ./... 2>&1 | tee "$log" | grep -E '^(=== RUN|--- (PASS|FAIL|SKIP)|PASS|FAIL|ok |panic:|\s+\S+_test\.go:[0-9]+:)' | grep -v '^=== RUN'
+status=${PIPESTATUS[0]}
+elapsed=$(( $(date +%s) - start ))
+
+pass=$(grep -cE '^\s*--- PASS' "$log")
+fail=$(grep -cE '^\s*--- FAIL' "$log")
+skip=$(grep -cE '^\s*--- SKIP' "$log")
+echo
+echo "== summary: $pass passed, $fail failed, $skip skipped, in ${elapsed}s"
+grep -E '^(ok|FAIL|---)\s' "$log" | grep -E '^(ok|FAIL)\s' | sed 's/^/   /'
+if [ "$skip" -gt 0 ]; then
+	echo "skipped tests (a skipped test is not a pass):"; grep -E '^\s*--- SKIP' "$log"
+	status=1
+fi
+rm -f "$log"
+exit "$status"
