@@ -1,0 +1,198 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/faas-criu/faas-criu/provider"
+)
+
+func TestStatusOf(t *testing.T) {
+	cases := []struct {
+		err  error
+		want int
+	}{
+		{provider.ErrInvalid, 400},
+		{fmt.Errorf("deploy: %w", provider.ErrNotFound), 404},
+		{provider.ErrExists, 409},
+		{provider.ErrUnavailable, 503},
+		{provider.ErrTimeout, 504},
+		{context.DeadlineExceeded, 504},
+		{provider.ErrTooLarge, 413},
+		{&http.MaxBytesError{Limit: 1}, 413},
+		{badRequest("x"), 400},
+		{errors.New("boom"), 500},
+	}
+	for _, c := range cases {
+		if got := statusOf(c.err); got != c.want {
+			t.Errorf("statusOf(%v) = %d, want %d", c.err, got, c.want)
+		}
+	}
+}
+
+func TestDecodeJSON(t *testing.T) {
+	cases := []struct {
+		body string
+		want string // "" for success, else part of the error
+	}{
+		{`{"service":"a"}`, ""},
+		{``, "empty"},
+		{`{"service":`, "malformed JSON"},
+		{`{"service":"a"} {"x":1}`, "trailing data"},
+		{`[1,2]`, "malformed JSON"},
+		{`{"service":"` + strings.Repeat("x", MaxBodyBytes) + `"}`, "too large"},
+	}
+	for _, c := range cases {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("POST", "/", strings.NewReader(c.body))
+		var v struct{ Service string }
+		err := decodeJSON(w, r, &v)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%.40q: %v", c.body, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%.40q: %v, want %q", c.body, err, c.want)
+		}
+	}
+}
+
+func TestCredentials(t *testing.T) {
+	dir := t.TempDir()
+	created, err := EnsureCredentials(dir)
+	if err != nil || !created {
+		t.Fatalf("EnsureCredentials = %v, %v", created, err)
+	}
+	for _, f := range []string{"basic-auth-user", "basic-auth-password"} {
+		fi, err := os.Stat(filepath.Join(dir, f))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, %v", f, fi.Mode().Perm(), err)
+		}
+	}
+	if again, _ := EnsureCredentials(dir); again {
+		t.Error("existing credentials were regenerated")
+	}
+	pass, _ := os.ReadFile(filepath.Join(dir, "basic-auth-password"))
+	c, err := NewCredentials(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := RequireAuth(c, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
+	try := func(user, pw string, set bool) (int, string) {
+		r := httptest.NewRequest("GET", "/system/info", nil)
+		if set {
+			r.SetBasicAuth(user, pw)
+		}
+		w := httptest.NewRecorder()
+		h(w, r)
+		return w.Code, strings.TrimSpace(w.Body.String())
+	}
+	if code, _ := try("admin", string(pass), true); code != 204 {
+		t.Errorf("right credentials: %d", code)
+	}
+	_, wrongPass := try("admin", "nope", true)
+	_, wrongUser := try("root", string(pass), true)
+	if code, _ := try("", "", false); code != 401 {
+		t.Errorf("no credentials: %d", code)
+	}
+	if wrongPass != wrongUser || wrongPass != "invalid credentials" {
+		t.Errorf("answers differ by the wrong part: %q vs %q", wrongPass, wrongUser)
+	}
+
+	// Rotation: new files are picked up without a restart.
+	time.Sleep(10 * time.Millisecond)
+	if err := os.WriteFile(filepath.Join(dir, "basic-auth-password"), []byte("rotated\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Add(time.Second)
+	os.Chtimes(filepath.Join(dir, "basic-auth-password"), now, now)
+	if code, _ := try("admin", "rotated", true); code != 204 {
+		t.Errorf("rotated password refused: %d", code)
+	}
+	if code, _ := try("admin", string(pass), true); code != 401 {
+		t.Errorf("old password still accepted: %d", code)
+	}
+}
+
+// fakeInvoker sends every request to one backend.
+type fakeInvoker struct {
+	addr     string
+	err      error
+	released int
+	asked    string
+}
+
+func (f *fakeInvoker) Acquire(ctx context.Context, ns, name string) (string, func(), error) {
+	f.asked = name + "|" + ns
+	if f.err != nil {
+		return "", nil, f.err
+	}
+	return f.addr, func() { f.released++ }, nil
+}
+
+func TestProxy(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("X-Upstream", "yes")
+		fmt.Fprintf(w, "%s %s ?%s %s xff=%s", r.Method, r.URL.EscapedPath(), r.URL.RawQuery, body, r.Header.Get("X-Forwarded-For"))
+	}))
+	defer backend.Close()
+	inv := &fakeInvoker{addr: strings.TrimPrefix(backend.URL, "http://")}
+	router := mux.NewRouter()
+	px := NewProxy(inv, &Transports{})
+	router.Handle("/function/{name:[-a-zA-Z_0-9.]+}", px)
+	router.Handle("/function/{name:[-a-zA-Z_0-9.]+}/{params:.*}", px)
+	srv := httptest.NewServer(router)
+	defer srv.Close()
+
+	cases := []struct {
+		method, path, body string
+		want, asked        string
+	}{
+		{"GET", "/function/f", "", "GET / ? ", "f|"},
+		{"POST", "/function/f.openfaas-fn/a/b%2Fc?x=1&y=%20", "hi", "POST /a/b%2Fc ?x=1&y=%20 hi", "f|openfaas-fn"},
+		{"DELETE", "/function/f/", "", "DELETE / ? ", "f|"},
+	}
+	for _, c := range cases {
+		req, _ := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(c.body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.HasPrefix(string(b), c.want) || resp.Header.Get("X-Upstream") != "yes" || !strings.Contains(string(b), "xff=127.0.0.1") {
+			t.Errorf("%s %s: %q", c.method, c.path, b)
+		}
+		if inv.asked != c.asked {
+			t.Errorf("%s: asked for %q, want %q", c.path, inv.asked, c.asked)
+		}
+	}
+	if inv.released != len(cases) {
+		t.Errorf("released %d of %d", inv.released, len(cases))
+	}
+
+	inv.err = fmt.Errorf("wake: %w", provider.ErrTimeout)
+	resp, _ := http.Get(srv.URL + "/function/f")
+	if resp.StatusCode != 504 || resp.Header.Get("X-OpenFaaS-Internal") != "proxy" {
+		t.Errorf("wake timeout: %d", resp.StatusCode)
+	}
+	resp.Body.Close()
+
+	inv.err, inv.addr = nil, "127.0.0.1:1" // nothing listens there
+	resp, _ = http.Get(srv.URL + "/function/f")
+	if resp.StatusCode != 502 {
+		t.Errorf("unreachable replica: %d", resp.StatusCode)
+	}
+	resp.Body.Close()
+}

@@ -1,0 +1,165 @@
+package provider
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/openfaas/faas-provider/types"
+)
+
+func TestParseMemory(t *testing.T) {
+	cases := []struct {
+		in   string
+		want int64
+		err  bool
+	}{
+		{"", 0, false},
+		{"128Mi", 128 << 20, false},
+		{"1Gi", 1 << 30, false},
+		{"64Ki", 64 << 10, false},
+		{"500M", 500e6, false},
+		{"2G", 2e9, false},
+		{"1.5Gi", 3 << 29, false},
+		{"1048576", 1 << 20, false},
+		{"lots", 0, true},
+		{"-5Mi", 0, true},
+		{"Mi", 0, true},
+		{"1e400", 0, true},
+	}
+	for _, c := range cases {
+		got, err := ParseMemory(c.in)
+		if got != c.want || (err != nil) != c.err {
+			t.Errorf("ParseMemory(%q) = %d, %v", c.in, got, err)
+		}
+	}
+}
+
+func TestParseCPU(t *testing.T) {
+	cases := []struct {
+		in   string
+		want int64
+		err  bool
+	}{
+		{"", 0, false},
+		{"1", 1e9, false},
+		{"500m", 5e8, false},
+		{"0.25", 2.5e8, false},
+		{"2.5", 2.5e9, false},
+		{"x", 0, true},
+		{"-1", 0, true},
+		{"1e7", 0, true},
+	}
+	for _, c := range cases {
+		got, err := ParseCPU(c.in)
+		if got != c.want || (err != nil) != c.err {
+			t.Errorf("ParseCPU(%q) = %d, %v", c.in, got, err)
+		}
+	}
+}
+
+func TestValidateNames(t *testing.T) {
+	for _, ok := range []string{"a", "figlet", "my-fn-2", strings.Repeat("a", 63)} {
+		if err := ValidateName(ok); err != nil {
+			t.Errorf("ValidateName(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "-a", "a-", "A", "a_b", "a.b", "../x", "a/b", strings.Repeat("a", 64), "a b"} {
+		if err := ValidateName(bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ValidateName(%q) = %v, want ErrInvalid", bad, err)
+		}
+	}
+	for _, ok := range []string{"api-key", "db_password", "tls.crt", "A1"} {
+		if err := ValidateSecretName(ok); err != nil {
+			t.Errorf("ValidateSecretName(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", ".", "..", "../etc", "a/b", "/abs", ".hidden", "a..b", "a b", "a\x00b"} {
+		if err := ValidateSecretName(bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ValidateSecretName(%q) = %v, want ErrInvalid", bad, err)
+		}
+	}
+}
+
+func TestGoDebug(t *testing.T) {
+	cases := map[string]string{
+		"":                       "multipathtcp=0",
+		"http2client=0":          "http2client=0,multipathtcp=0",
+		"multipathtcp=1":         "multipathtcp=1",
+		"x=1,multipathtcp=2,y=3": "x=1,multipathtcp=2,y=3",
+	}
+	for in, want := range cases {
+		if got := goDebug(in); got != want {
+			t.Errorf("goDebug(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestIPAM(t *testing.T) {
+	a, err := newIPAM("10.9.0.0/29", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// .0 network, .1 gateway, .7 broadcast: .2 to .6 are handed out.
+	var got []string
+	for {
+		ip, err := a.allocate()
+		if err != nil {
+			if !errors.Is(err, ErrUnavailable) {
+				t.Fatal(err)
+			}
+			break
+		}
+		got = append(got, ip)
+	}
+	if strings.Join(got, " ") != "10.9.0.2 10.9.0.3 10.9.0.4 10.9.0.5 10.9.0.6" {
+		t.Fatalf("allocated %v", got)
+	}
+	a.release("10.9.0.4")
+	if ip, _ := a.allocate(); ip != "10.9.0.4" {
+		t.Errorf("after release got %s", ip)
+	}
+	for _, bad := range []string{"nonsense", "10.0.0.0/30", "fd00::/64"} {
+		if _, err := newIPAM(bad, ""); err == nil {
+			t.Errorf("newIPAM(%q) accepted", bad)
+		}
+	}
+}
+
+func TestResources(t *testing.T) {
+	cases := []struct {
+		name string
+		dep  types.FunctionDeployment
+		ok   bool
+		mem  int64
+		cpu  int64
+	}{
+		{"none", types.FunctionDeployment{}, true, 0, 0},
+		{"limits", types.FunctionDeployment{Limits: &types.FunctionResources{Memory: "64Mi", CPU: "1"}}, true, 64 << 20, 1e9},
+		{"too little memory", types.FunctionDeployment{Limits: &types.FunctionResources{Memory: "1Mi"}}, false, 0, 0},
+		{"request above limit", types.FunctionDeployment{
+			Limits: &types.FunctionResources{Memory: "64Mi"}, Requests: &types.FunctionResources{Memory: "128Mi"}}, false, 0, 0},
+		{"bad cpu request", types.FunctionDeployment{Requests: &types.FunctionResources{CPU: "fast"}}, false, 0, 0},
+	}
+	for _, c := range cases {
+		r, err := resources(c.dep)
+		if (err == nil) != c.ok || (c.ok && (r.Memory != c.mem || r.NanoCPUs != c.cpu)) {
+			t.Errorf("%s: %+v %v", c.name, r, err)
+		}
+		if err != nil && !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: error %v is not ErrInvalid", c.name, err)
+		}
+	}
+}
+
+func TestSpecHash(t *testing.T) {
+	a := types.FunctionDeployment{Service: "f", Image: "i", EnvVars: map[string]string{"A": "1", "B": "2"}}
+	b := types.FunctionDeployment{Service: "f", Image: "i", EnvVars: map[string]string{"B": "2", "A": "1"}}
+	if specHash(a) != specHash(b) {
+		t.Error("spec hash depends on map order")
+	}
+	b.EnvVars["A"] = "3"
+	if specHash(a) == specHash(b) {
+		t.Error("spec hash ignores a changed variable")
+	}
+}
