@@ -25,9 +25,9 @@ func idleAction(a Activity, s Settings, now time.Time, canCheckpoint bool) strin
 			return ""
 		}
 		switch s.Strategy {
-		case Pause:
+		case Pause, Remove:
 			if idle >= s.ZeroDuration {
-				return Pause
+				return s.Strategy
 			}
 		case PauseThenCheckpoint:
 			if idle >= s.ZeroDuration {

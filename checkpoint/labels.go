@@ -15,7 +15,7 @@ const (
 	LabelScaleZero    = "com.openfaas.scale.zero"
 	LabelZeroDuration = "com.openfaas.scale.zero-duration"
 	LabelScaleTarget  = "com.openfaas.scale.target"
-	// LabelStrategy: checkpoint, pause or pause-then-checkpoint.
+	// LabelStrategy: checkpoint, pause, pause-then-checkpoint or remove.
 	LabelStrategy = "com.openfaas.criu.strategy"
 	// LabelPauseAfter: idle time before the pause tier (pause-then-checkpoint).
 	LabelPauseAfter = "com.openfaas.criu.pause-after"
@@ -29,11 +29,14 @@ const (
 	Checkpoint          = "checkpoint"
 	Pause               = "pause"
 	PauseThenCheckpoint = "pause-then-checkpoint"
+	// Remove is OpenFaaS CE's scale to zero: replicas are removed, their
+	// state is lost and the next request starts one cold.
+	Remove = "remove"
 )
 
 // ValidStrategy reports whether s names a strategy.
 func ValidStrategy(s string) bool {
-	return s == Checkpoint || s == Pause || s == PauseThenCheckpoint
+	return s == Checkpoint || s == Pause || s == PauseThenCheckpoint || s == Remove
 }
 
 // Defaults are the provider-wide settings labels override.
@@ -72,7 +75,7 @@ func SettingsFor(labels map[string]string, d Defaults) (Settings, []error) {
 		if ValidStrategy(v) {
 			s.Strategy = v
 		} else {
-			bad(LabelStrategy, v, "checkpoint, pause or pause-then-checkpoint")
+			bad(LabelStrategy, v, "checkpoint, pause, pause-then-checkpoint or remove")
 		}
 	}
 	s.ScaleZero = labels[LabelScaleZero] == "true"

@@ -43,6 +43,9 @@ func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why 
 	}
 	fn.mu.Unlock()
 
+	if strategy == StrategyRemove {
+		return p.removeAllLocked(ctx, fn, &rec, why, refuseInflight)
+	}
 	target := StateHibernated
 	if strategy != StrategyCheckpoint || !p.criu.Available {
 		target = StatePaused
@@ -101,6 +104,27 @@ func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why 
 		note = " (paused instead: CRIU unavailable: " + p.criu.Problem + ")"
 	}
 	log.Printf("%s: %s %d replicas in %s (%s)%s", fn.key, target, len(reps), d.Round(time.Millisecond), why, note)
+	return nil
+}
+
+// removeAllLocked scales an awake function to zero the OpenFaaS CE way: its
+// replicas are removed (state lost) and the next request starts one cold.
+func (p *Provider) removeAllLocked(ctx context.Context, fn *function, rec *record, why string, refuseInflight bool) error {
+	if rec.State != StateAwake {
+		return nil
+	}
+	if refuseInflight && fn.inflight.Load() > 0 {
+		return fmt.Errorf("%w: requests are in flight", ckpt.ErrBusy)
+	}
+	rec.SleptReplicas = rec.Replicas
+	rec.Replicas = 0
+	if err := p.commit(fn, rec); err != nil {
+		return err
+	}
+	if err := p.ensureReplicas(ctx, fn); err != nil {
+		return err
+	}
+	log.Printf("%s: removed its replicas (%s; strategy remove)", fn.key, why)
 	return nil
 }
 

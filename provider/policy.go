@@ -91,11 +91,7 @@ func (f fleet) Sleep(ctx context.Context, k checkpoint.Key, how, reason string, 
 		return err
 	}
 	defer fn.opMu.Unlock()
-	strategy := StrategyCheckpoint
-	if how == checkpoint.Pause {
-		strategy = StrategyPause
-	}
-	return p.sleepLocked(ctx, fn, strategy, reason, !allowInflight)
+	return p.sleepLocked(ctx, fn, how, reason, !allowInflight)
 }
 
 // Scale sets an awake function's replicas on behalf of the load policy.

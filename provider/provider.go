@@ -27,6 +27,7 @@ const (
 	StrategyCheckpoint          = checkpoint.Checkpoint
 	StrategyPause               = checkpoint.Pause
 	StrategyPauseThenCheckpoint = checkpoint.PauseThenCheckpoint
+	StrategyRemove              = checkpoint.Remove
 )
 
 // Config is the provider's configuration.
@@ -98,7 +99,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("pull policy %q: use never or missing", c.Pull)
 	}
 	if !checkpoint.ValidStrategy(c.Strategy) {
-		return fmt.Errorf("strategy %q: use checkpoint, pause or pause-then-checkpoint", c.Strategy)
+		return fmt.Errorf("strategy %q: use checkpoint, pause, pause-then-checkpoint or remove", c.Strategy)
 	}
 	for _, ns := range c.Namespaces {
 		if err := validateNamespaceName(ns); err != nil {

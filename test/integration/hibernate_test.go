@@ -588,3 +588,23 @@ func TestWithoutCRIUScaleToZeroPauses(t *testing.T) {
 	}
 	p.Delete("nocriu")
 }
+
+func TestRemoveStrategyStartsCold(t *testing.T) {
+	p := StartProvider(t)
+	dep := Fixture("coldstart")
+	dep.Labels = &map[string]string{"com.openfaas.criu.strategy": "remove"}
+	p.Deploy(dep)
+	counts(p, "coldstart", 2)
+	p.Scale("coldstart", 0)
+	if c := p.Containers("coldstart"); len(c) != 0 {
+		t.Fatalf("%d containers after scale to zero with the remove strategy", len(c))
+	}
+	if st := p.Status("coldstart"); st.Replicas != 0 || (*st.Annotations)[stateAnnotation] != "awake" {
+		t.Errorf("status: replicas %d, %v", st.Replicas, *st.Annotations)
+	}
+	if got := counts(p, "coldstart", 1); got[0] != 1 {
+		t.Errorf("after a cold start: %v, want 1", got)
+	}
+	p.WaitAvailable("coldstart", 1)
+	p.Delete("coldstart")
+}
