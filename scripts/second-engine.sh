@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# A second Docker engine on this machine, standing in for a second box in
+# the migration tests: its own socket, data root, exec root, pid file and
+# configuration, no default bridge (faas-criu creates its own network) and
+# no iptables rules (the first engine owns those).
+#
+#   scripts/second-engine.sh start [NAME]   prints the DOCKER_HOST to use
+#   scripts/second-engine.sh stop  [NAME]   stops it (its data is kept)
+#   scripts/second-engine.sh purge [NAME]   stops it and removes its data
+set -euo pipefail
+cmd=${1:-}
+name=${2:-b}
+root=/var/lib/faas-criu-engine-$name
+exec_root=/var/run/faas-criu-engine-$name
+sock=/var/run/faas-criu-engine-$name.sock
+pidfile=/var/run/faas-criu-engine-$name.pid
+log=/var/log/faas-criu/engine-$name.log
+host=unix://$sock
+
+running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+
+case "$cmd" in
+start)
+	if running && DOCKER_HOST=$host docker version >/dev/null 2>&1; then
+		echo "$host"
+		exit 0
+	fi
+	mkdir -p "$root" "$exec_root" "$(dirname "$log")"
+	printf '{"experimental": true}\n' >"$root.json"
+	setsid dockerd --config-file "$root.json" --data-root "$root" --exec-root "$exec_root" \
+		--host "$host" --pidfile "$pidfile" --bridge none --iptables=false --ip-masq=false \
+		>"$log" 2>&1 </dev/null &
+	for _ in $(seq 1 120); do
+		if DOCKER_HOST=$host docker version >/dev/null 2>&1; then
+			echo "$host"
+			exit 0
+		fi
+		sleep 0.25
+	done
+	echo "second-engine: dockerd $name did not come up; see $log" >&2
+	exit 1
+	;;
+stop | purge)
+	if running; then
+		kill "$(cat "$pidfile")"
+		for _ in $(seq 1 120); do running || break; sleep 0.25; done
+	fi
+	if [ "$cmd" = purge ]; then
+		# Mounts left by a crashed engine must go before its data.
+		grep -o " $root[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+		rm -rf "$root" "$exec_root" "$root.json"
+	fi
+	;;
+*)
+	echo "usage: $0 start|stop|purge [NAME]" >&2
+	exit 2
+	;;
+esac
