@@ -26,6 +26,10 @@ func main() {
 	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
 	case "serve":
 		err = serve(args)
+	case "build":
+		err = runBuild(args)
+	case "deploy":
+		err = runDeploy(args)
 	case "version", "--version", "-v":
 		fmt.Printf("faas-criu %s (commit %s)\n", version, commitID())
 	case "help", "--help", "-h":
@@ -46,6 +50,10 @@ func usage() {
 
 Usage:
   faas-criu serve [flags]      run the provider (faas-criu serve -h lists flags)
+  faas-criu build -f stack.yml [--filter NAME] [--pull] [--verbose]
+                               build the stack's function images offline
+  faas-criu deploy -f stack.yml [--filter NAME] [--gateway URL] [--namespace NS]
+                               deploy or update the stack's functions
   faas-criu version            print the version
 `)
 }

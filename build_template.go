@@ -1,0 +1,151 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// languageTemplate is a template's template.yml, as faas-cli reads it.
+type languageTemplate struct {
+	Language       string `yaml:"language"`
+	FProcess       string `yaml:"fprocess"`
+	WelcomeMessage string `yaml:"welcome_message"`
+	// HandlerFolder is where the handler goes in the build context
+	// (default "function").
+	HandlerFolder string        `yaml:"handler_folder"`
+	BuildOptions  []buildOption `yaml:"build_options"`
+}
+
+// buildOption is a named set of packages for ADDITIONAL_PACKAGE.
+type buildOption struct {
+	Name     string   `yaml:"name"`
+	Packages []string `yaml:"packages"`
+}
+
+// template is a language template found on disk.
+type template struct {
+	Dir  string
+	Spec languageTemplate
+}
+
+// templatePlaces lists, in order, the directories that may hold
+// <lang>/ templates for a stack in stackDir:
+//
+//   - --template-dir, alone when given (DIR/<lang> or DIR/template/<lang>);
+//   - ./template next to the stack file, where faas-cli keeps them;
+//   - templates/template in the repository holding the stack file (the
+//     nearest ancestor directory that has one);
+//   - templates/template next to the faas-criu binary or one level up
+//     (bin/faas-criu in the repository).
+func templatePlaces(stackDir, override string) []string {
+	if override != "" {
+		return []string{override, filepath.Join(override, "template")}
+	}
+	places := []string{filepath.Join(stackDir, "template")}
+	for d := stackDir; ; d = filepath.Dir(d) {
+		if p := filepath.Join(d, "templates", "template"); isDir(p) {
+			places = append(places, p)
+			break
+		}
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if exe, err := os.Executable(); err == nil {
+		if exe, err = filepath.EvalSymlinks(exe); err == nil {
+			bin := filepath.Dir(exe)
+			places = append(places,
+				filepath.Join(bin, "templates", "template"),
+				filepath.Join(filepath.Dir(bin), "templates", "template"))
+		}
+	}
+	return dedupe(places)
+}
+
+// findTemplate returns the first template for lang in places.
+func findTemplate(lang string, places []string) (*template, error) {
+	if lang == "" || strings.ContainsAny(lang, `/\`) || lang == "." || lang == ".." {
+		return nil, fmt.Errorf("invalid lang %q", lang)
+	}
+	for _, p := range places {
+		dir := filepath.Join(p, lang)
+		if !isDir(dir) {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, "Dockerfile")); err != nil {
+			return nil, fmt.Errorf("template %s: no Dockerfile", dir)
+		}
+		t := &template{Dir: dir}
+		data, err := os.ReadFile(filepath.Join(dir, "template.yml"))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return nil, fmt.Errorf("template %s: %w", dir, err)
+		default:
+			if err := yaml.Unmarshal(data, &t.Spec); err != nil {
+				return nil, fmt.Errorf("template %s: template.yml: %w", dir, err)
+			}
+		}
+		if t.Spec.HandlerFolder == "" {
+			t.Spec.HandlerFolder = "function"
+		}
+		if hf := filepath.Clean(t.Spec.HandlerFolder); filepath.IsAbs(hf) || hf == ".." || strings.HasPrefix(hf, "../") {
+			return nil, fmt.Errorf("template %s: handler_folder %q leaves the build context", dir, t.Spec.HandlerFolder)
+		}
+		return t, nil
+	}
+	return nil, fmt.Errorf("no template %q in %s (copy one there, or point --template-dir at a directory of templates)", lang, strings.Join(places, ", "))
+}
+
+// additionalPackages resolves build_options names against the template's.
+func (t *template) additionalPackages(names []string) ([]string, error) {
+	var out []string
+	for _, n := range names {
+		found := false
+		for _, o := range t.Spec.BuildOptions {
+			if o.Name == n {
+				out = append(out, o.Packages...)
+				found = true
+				break
+			}
+		}
+		if !found {
+			var have []string
+			for _, o := range t.Spec.BuildOptions {
+				have = append(have, o.Name)
+			}
+			return nil, fmt.Errorf("build option %q is not offered by template %s (it offers: %s)", n, t.Dir, orNone(have))
+		}
+	}
+	return out, nil
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+func dedupe(s []string) []string {
+	seen := map[string]bool{}
+	out := s[:0]
+	for _, v := range s {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}

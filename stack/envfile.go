@@ -1,0 +1,68 @@
+package stack
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// readEnvFiles reads a function's environment files, each a YAML document
+// holding only an "environment:" mapping, relative to dir. Later files
+// override earlier ones. They are not substituted, as in faas-cli.
+func readEnvFiles(w *walker, files []string, dir string, n *yaml.Node) (map[string]string, error) {
+	if len(files) == 0 {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for i, name := range files {
+		field := fmt.Sprintf("environment_file[%d]", i)
+		if name == "" {
+			return nil, w.errorf(n, field, "empty file name")
+		}
+		path := name
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(dir, path)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, &Error{File: w.file, Function: w.fn, Field: field, Msg: err.Error(), Err: err}
+		}
+		env, err := parseEnvFile(name, data)
+		if err != nil {
+			return nil, &Error{File: w.file, Function: w.fn, Field: field, Msg: err.Error(), Err: err}
+		}
+		for k, v := range env {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+// parseEnvFile reads one environment file; its errors name it.
+func parseEnvFile(name string, data []byte) (map[string]string, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, nil
+	}
+	fw := &walker{file: name}
+	var env map[string]string
+	err := fw.fields(doc.Content[0], "", map[string]func(*yaml.Node, string) error{
+		"environment": func(v *yaml.Node, f string) (err error) {
+			if env, err = fw.strMap(v, f); err != nil {
+				return err
+			}
+			for k := range env {
+				if !envName.MatchString(k) {
+					return fw.errorf(v, f, "invalid variable name %q", k)
+				}
+			}
+			return nil
+		},
+	})
+	return env, err
+}
