@@ -26,6 +26,35 @@ type Capabilities struct {
 	WorkDir        string `json:"workDir,omitempty"`
 	// Problem says why CRIU cannot be used, or what is degraded.
 	Problem string `json:"problem,omitempty"`
+	// NonRootFunctions is false where CRIU cannot checkpoint functions that
+	// run as a non-root user: it needs CAP_SYS_RESOURCE, which this machine's
+	// capability bounding set lacks.
+	NonRootFunctions bool `json:"nonRootFunctions"`
+}
+
+// capSysResource is CAP_SYS_RESOURCE's bit in /proc/PID/status.
+const capSysResource = 24
+
+// NonRootHint explains a dump that failed on a non-root function's rlimits.
+const NonRootHint = "CRIU could not read the rlimits of a process of another user: it needs CAP_SYS_RESOURCE, which this machine withholds; run the function as root (the go-http template does) to hibernate it here"
+
+// boundingHas reports whether the capability bounding set of this process
+// (and so of everything started on this machine, the engine included) has
+// the capability.
+func boundingHas(bit uint) bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return true
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapBnd:"); ok {
+			var mask uint64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%x", &mask); err == nil {
+				return mask&(1<<bit) != 0
+			}
+		}
+	}
+	return true
 }
 
 // StampPath is where scripts/setup.sh records the CRIU that passed its real
@@ -37,7 +66,7 @@ const StampPath = "/var/lib/faas-criu/criu-verified"
 // criu can be run here (the provider in a container: runc runs CRIU on the
 // host), the host's setup stamp at stampPath vouches for it.
 func Probe(confPath, stampPath string) Capabilities {
-	var c Capabilities
+	c := Capabilities{NonRootFunctions: boundingHas(capSysResource)}
 	conf, err := ReadRuncConf(confPath)
 	if err != nil {
 		c.Problem = fmt.Sprintf("cannot read %s: %v", confPath, err)

@@ -39,16 +39,17 @@ func containerName(key fnKey, idx int) string {
 	return fmt.Sprintf("%s.%s.%d", key.name, key.ns, idx)
 }
 
-// specHash identifies a deployment: containers made from an older definition
-// are replaced.
-func specHash(dep types.FunctionDeployment) string {
+// specHash identifies a deployment of an image: containers made from an
+// older definition, or from an image since rebuilt under the same tag, are
+// replaced.
+func specHash(dep types.FunctionDeployment, imageID string) string {
 	b, _ := json.Marshal(dep)
-	sum := sha256.Sum256(b)
+	sum := sha256.Sum256(append(b, imageID...))
 	return hex.EncodeToString(sum[:8])
 }
 
 // containerSpec turns a deployment into Docker's configuration.
-func (p *Provider) containerSpec(key fnKey, dep types.FunctionDeployment, idx int, ip string) (*container.Config, *container.HostConfig, *network.NetworkingConfig, error) {
+func (p *Provider) containerSpec(key fnKey, dep types.FunctionDeployment, spec string, idx int, ip string) (*container.Config, *container.HostConfig, *network.NetworkingConfig, error) {
 	env := make([]string, 0, len(dep.EnvVars)+2)
 	for k, v := range dep.EnvVars {
 		if k != "GODEBUG" {
@@ -71,7 +72,7 @@ func (p *Provider) containerSpec(key fnKey, dep types.FunctionDeployment, idx in
 	labels[LabelNamespace] = key.ns
 	labels[labelInstance] = p.instance
 	labels[labelReplica] = strconv.Itoa(idx)
-	labels[labelSpec] = specHash(dep)
+	labels[labelSpec] = spec
 
 	res, err := resources(dep)
 	if err != nil {
@@ -157,12 +158,12 @@ func resources(dep types.FunctionDeployment) (container.Resources, error) {
 }
 
 // createReplica creates and starts replica idx of a function.
-func (p *Provider) createReplica(ctx context.Context, key fnKey, dep types.FunctionDeployment, idx int) (*replica, error) {
+func (p *Provider) createReplica(ctx context.Context, key fnKey, rec *record, idx int) (*replica, error) {
 	ip, err := p.ipam.allocate()
 	if err != nil {
 		return nil, err
 	}
-	cfg, hc, nc, err := p.containerSpec(key, dep, idx, ip)
+	cfg, hc, nc, err := p.containerSpec(key, rec.Deployment, rec.spec(), idx, ip)
 	if err != nil {
 		p.ipam.release(ip)
 		return nil, err
@@ -235,19 +236,20 @@ func (p *Provider) listContainers(ctx context.Context, key *fnKey) (map[fnKey][]
 	return out, nil
 }
 
-// ensureImage makes sure the image is in the local engine. With the default
-// pull policy ("never") a missing image is an immediate, clear error rather
-// than a pull that hangs where no registry can be reached.
-func (p *Provider) ensureImage(ctx context.Context, ref string) error {
-	_, err := p.docker.ImageInspect(ctx, ref)
+// ensureImage makes sure the image is in the local engine and returns its
+// ID. With the default pull policy ("never") a missing image is an
+// immediate, clear error rather than a pull that hangs where no registry can
+// be reached.
+func (p *Provider) ensureImage(ctx context.Context, ref string) (string, error) {
+	img, err := p.docker.ImageInspect(ctx, ref)
 	if err == nil {
-		return nil
+		return img.ID, nil
 	}
 	if !errdefs.IsNotFound(err) {
-		return fmt.Errorf("inspect image %s: %w", ref, err)
+		return "", fmt.Errorf("inspect image %s: %w", ref, err)
 	}
 	if p.cfg.Pull != "missing" {
-		return errorf(ErrInvalid, "image %q is not present in the local Docker engine and faas-criu does not pull images (--pull=never): build it here (docker build -t %s .) or load it (docker load)", ref, ref)
+		return "", errorf(ErrInvalid, "image %q is not present in the local Docker engine and faas-criu does not pull images (--pull=never): build it here (docker build -t %s .) or load it (docker load)", ref, ref)
 	}
 	pctx, cancel := context.WithTimeout(ctx, p.cfg.PullTimeout)
 	defer cancel()
@@ -257,12 +259,12 @@ func (p *Provider) ensureImage(ctx context.Context, ref string) error {
 		rc.Close()
 	}
 	if err == nil {
-		_, err = p.docker.ImageInspect(ctx, ref)
+		img, err = p.docker.ImageInspect(ctx, ref)
 	}
 	if err != nil {
-		return errorf(ErrInvalid, "image %q is not present locally and could not be pulled within %s: %v", ref, p.cfg.PullTimeout, err)
+		return "", errorf(ErrInvalid, "image %q is not present locally and could not be pulled within %s: %v", ref, p.cfg.PullTimeout, err)
 	}
-	return nil
+	return img.ID, nil
 }
 
 // containerPID returns the init process of a running container.

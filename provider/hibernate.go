@@ -7,6 +7,7 @@ import (
 	"log"
 	"maps"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/checkpoint"
@@ -217,6 +218,9 @@ func (p *Provider) hibernateReplica(ctx context.Context, fn *function, r *replic
 	})
 	if err != nil {
 		p.afterFailedCheckpoint(ctx, fn, r, name)
+		if strings.Contains(err.Error(), "Can't get rlimit") {
+			err = fmt.Errorf("%w; %s", err, ckpt.NonRootHint)
+		}
 		return CheckpointInfo{}, fmt.Errorf("checkpoint replica %d (%s): %w", r.index, r.name, err)
 	}
 	if err := p.waitStopped(ctx, r.id, 10*time.Second); err != nil {

@@ -14,8 +14,19 @@ import (
 	"github.com/faas-criu/faas-criu/checkpoint"
 )
 
-// checkDeployment validates a deployment and fills in its namespace.
-func (p *Provider) checkDeployment(ctx context.Context, dep *types.FunctionDeployment) (fnKey, error) {
+// checkDeployment validates a deployment, fills in its namespace and
+// returns the ID of its image.
+func (p *Provider) checkDeployment(ctx context.Context, dep *types.FunctionDeployment) (fnKey, string, error) {
+	key, err := p.checkDefinition(ctx, dep)
+	if err != nil {
+		return key, "", err
+	}
+	id, err := p.ensureImage(ctx, dep.Image)
+	return key, id, err
+}
+
+// checkDefinition validates everything in a deployment but its image.
+func (p *Provider) checkDefinition(ctx context.Context, dep *types.FunctionDeployment) (fnKey, error) {
 	if err := ValidateName(dep.Service); err != nil {
 		return fnKey{}, err
 	}
@@ -45,9 +56,6 @@ func (p *Provider) checkDeployment(ctx context.Context, dep *types.FunctionDeplo
 	if len(dep.Constraints) > 0 {
 		log.Printf("%s: constraints %q are not supported by faas-criu (one box) and are ignored", key, dep.Constraints)
 	}
-	if err := p.ensureImage(ctx, dep.Image); err != nil {
-		return key, err
-	}
 	return key, nil
 }
 
@@ -73,12 +81,12 @@ func minReplicas(dep types.FunctionDeployment) (int, error) {
 
 // Deploy creates a new function and starts its replicas (max(1, scale.min)).
 func (p *Provider) Deploy(ctx context.Context, dep types.FunctionDeployment) error {
-	key, err := p.checkDeployment(ctx, &dep)
+	key, imageID, err := p.checkDeployment(ctx, &dep)
 	if err != nil {
 		return err
 	}
 	minN, _ := minReplicas(dep)
-	rec := &record{Deployment: dep, CreatedAt: time.Now().UTC(), Replicas: max(1, minN)}
+	rec := &record{Deployment: dep, ImageID: imageID, CreatedAt: time.Now().UTC(), Replicas: max(1, minN)}
 
 	p.mu.Lock()
 	if p.fns[key] != nil {
@@ -110,9 +118,10 @@ func (p *Provider) Deploy(ctx context.Context, dep types.FunctionDeployment) err
 
 // Update replaces a function's definition; its replicas are recreated from
 // the new definition. A sleeping function is woken fresh, since its
-// checkpoints belong to the old definition.
+// checkpoints belong to the old definition. An update that changes nothing
+// (same definition, same image) leaves the function as it is, asleep or not.
 func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) error {
-	key, err := p.checkDeployment(ctx, &dep)
+	key, imageID, err := p.checkDeployment(ctx, &dep)
 	if err != nil {
 		return err
 	}
@@ -129,13 +138,16 @@ func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) err
 	}
 	rec := *fn.rec
 	fn.mu.Unlock()
+	if specHash(dep, imageID) == rec.spec() {
+		return nil
+	}
 
 	minN, _ := minReplicas(dep)
 	n := rec.Replicas
 	if rec.State != StateAwake {
 		n = rec.SleptReplicas
 	}
-	rec.Deployment = dep
+	rec.Deployment, rec.ImageID = dep, imageID
 	rec.Replicas = max(n, minN, 1)
 	rec.State, rec.SleptReplicas, rec.SleptAt = StateAwake, 0, nil
 	rec.Checkpoints = nil
@@ -300,7 +312,7 @@ func (p *Provider) ensureReplicas(ctx context.Context, fn *function) error {
 	if rec.State != StateAwake {
 		return nil
 	}
-	spec := specHash(rec.Deployment)
+	spec := rec.spec()
 	var errs []error
 	var started []*replica
 
@@ -319,7 +331,7 @@ func (p *Provider) ensureReplicas(ctx context.Context, fn *function) error {
 		var err error
 		switch {
 		case r == nil:
-			r, err = p.createReplica(ctx, fn.key, rec.Deployment, idx)
+			r, err = p.createReplica(ctx, fn.key, &rec, idx)
 			if err == nil {
 				p.setReplica(fn, idx, r)
 				started = append(started, r)

@@ -190,6 +190,9 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		if p.criu.Problem != "" {
 			log.Printf("WARNING: %s", p.criu.Problem)
 		}
+		if !p.criu.NonRootFunctions {
+			log.Printf("WARNING: this machine withholds CAP_SYS_RESOURCE: functions that run as a non-root user cannot be hibernated (they are left running, and the scale to zero reports why)")
+		}
 	}
 	p.recorder = checkpoint.NewRecorder(p.criu.WorkDir)
 	if err := p.load(ctx); err != nil {

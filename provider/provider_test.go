@@ -155,11 +155,14 @@ func TestResources(t *testing.T) {
 func TestSpecHash(t *testing.T) {
 	a := types.FunctionDeployment{Service: "f", Image: "i", EnvVars: map[string]string{"A": "1", "B": "2"}}
 	b := types.FunctionDeployment{Service: "f", Image: "i", EnvVars: map[string]string{"B": "2", "A": "1"}}
-	if specHash(a) != specHash(b) {
+	if specHash(a, "sha256:1") != specHash(b, "sha256:1") {
 		t.Error("spec hash depends on map order")
 	}
+	if specHash(a, "sha256:1") == specHash(a, "sha256:2") {
+		t.Error("spec hash ignores a rebuilt image")
+	}
 	b.EnvVars["A"] = "3"
-	if specHash(a) == specHash(b) {
+	if specHash(a, "sha256:1") == specHash(b, "sha256:1") {
 		t.Error("spec hash ignores a changed variable")
 	}
 }

@@ -21,7 +21,9 @@ import (
 // whether the function is hibernated, and its checkpoints.
 type record struct {
 	Deployment types.FunctionDeployment `json:"deployment"`
-	CreatedAt  time.Time                `json:"createdAt"`
+	// ImageID is the image the deployment's tag named when it was deployed.
+	ImageID   string    `json:"imageID,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
 	// Replicas is the target replica count while the function is awake.
 	Replicas int `json:"replicas"`
 	// State is "" while awake, StatePaused or StateHibernated while asleep.
@@ -39,6 +41,9 @@ type record struct {
 	// LastWake says how the function last came back from sleep.
 	LastWake *WakeInfo `json:"lastWake,omitempty"`
 }
+
+// spec identifies what the function's containers are made from.
+func (r *record) spec() string { return specHash(r.Deployment, r.ImageID) }
 
 // Function states kept in record.State.
 const (

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A second Docker engine on this machine, standing in for a second box in
-# the migration tests: its own socket, data root, exec root, pid file and
-# configuration, no default bridge (faas-criu creates its own network) and
-# no iptables rules (the first engine owns those).
+# the migration tests: its own socket, data root, exec root, pid file,
+# configuration and default bridge, and no iptables rules (the first engine
+# owns those). Never --bridge none: dockerd then deletes docker0, which the
+# first engine's containers need.
 #
 #   scripts/second-engine.sh start [NAME]   prints the DOCKER_HOST to use
 #   scripts/second-engine.sh stop  [NAME]   stops it (its data is kept)
@@ -16,6 +17,8 @@ sock=/var/run/faas-criu-engine-$name.sock
 pidfile=/var/run/faas-criu-engine-$name.pid
 log=/var/log/faas-criu/engine-$name.log
 host=unix://$sock
+bridge=fce-$name
+bridge_cidr=${FAAS_CRIU_ENGINE_BRIDGE_CIDR:-10.253.$((36 + $(printf '%d' "'${name:0:1}") % 200)).1/24}
 
 running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 
@@ -27,8 +30,13 @@ start)
 	fi
 	mkdir -p "$root" "$exec_root" "$(dirname "$log")"
 	printf '{"experimental": true}\n' >"$root.json"
+	if ! ip link show "$bridge" >/dev/null 2>&1; then
+		ip link add "$bridge" type bridge
+		ip addr add "$bridge_cidr" dev "$bridge"
+		ip link set "$bridge" up
+	fi
 	setsid dockerd --config-file "$root.json" --data-root "$root" --exec-root "$exec_root" \
-		--host "$host" --pidfile "$pidfile" --bridge none --iptables=false --ip-masq=false \
+		--host "$host" --pidfile "$pidfile" --bridge "$bridge" --iptables=false --ip-masq=false \
 		>"$log" 2>&1 </dev/null &
 	for _ in $(seq 1 120); do
 		if DOCKER_HOST=$host docker version >/dev/null 2>&1; then
@@ -46,6 +54,7 @@ stop | purge)
 		for _ in $(seq 1 120); do running || break; sleep 0.25; done
 	fi
 	if [ "$cmd" = purge ]; then
+		ip link del "$bridge" 2>/dev/null || true
 		# Mounts left by a crashed engine must go before its data.
 		grep -o " $root[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
 		rm -rf "$root" "$exec_root" "$root.json"

@@ -523,7 +523,6 @@ func eventually(t *testing.T, timeout time.Duration, check func() string) {
 	t.Fatalf("condition not met within %s: %s", timeout, last)
 }
 
-
 func mergeEnv(base, over []string) []string {
 	out := []string{}
 	for _, kv := range base {

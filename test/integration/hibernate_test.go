@@ -300,7 +300,9 @@ func TestMemoryBudget(t *testing.T) {
 			case <-time.After(100 * time.Millisecond):
 			}
 			_, body := p.Request("GET", "/system/info", nil)
-			var info struct{ Memory struct{ BudgetBytes, UsedBytes int64 } }
+			var info struct {
+				Memory struct{ BudgetBytes, UsedBytes int64 }
+			}
 			json.Unmarshal([]byte(body), &info)
 			if info.Memory.UsedBytes > info.Memory.BudgetBytes {
 				streak++
