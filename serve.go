@@ -20,6 +20,7 @@ import (
 	"github.com/faas-criu/faas-criu/checkpoint"
 	"github.com/faas-criu/faas-criu/handlers"
 	"github.com/faas-criu/faas-criu/provider"
+	"github.com/faas-criu/faas-criu/stack"
 )
 
 // envOr returns the environment variable name, or def when it is unset.
@@ -36,6 +37,7 @@ func durationEnv(name string, def time.Duration) time.Duration {
 }
 
 type serveOptions struct {
+	stack           string
 	policy          checkpoint.Config
 	budget          string
 	port            int
@@ -52,6 +54,7 @@ func parseServe(args []string) (*serveOptions, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	port, _ := strconv.Atoi(envOr("port", "8080"))
 	fs.IntVar(&o.port, "port", port, "TCP port to serve on (env port)")
+	fs.StringVar(&o.stack, "stack", os.Getenv("stack"), "a stack.yml whose functions are deployed (or updated) at start: a rebooted box returns to its declared state")
 	fs.DurationVar(&o.readTimeout, "read-timeout", durationEnv("read_timeout", 60*time.Second), "HTTP read timeout (env read_timeout)")
 	fs.DurationVar(&o.writeTimeout, "write-timeout", durationEnv("write_timeout", 60*time.Second), "HTTP write timeout, the longest a function call may take (env write_timeout)")
 	fs.BoolVar(&o.basicAuth, "basic-auth", envOr("basic_auth", "true") == "true", "require basic auth on /system/* (env basic_auth)")
@@ -132,6 +135,17 @@ func serve(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	var declared []types.FunctionDeployment
+	if o.stack != "" {
+		// A broken stack stops the start, before anything changes.
+		s, err := stack.Load(o.stack, nil)
+		if err != nil {
+			return err
+		}
+		if declared, err = s.Deployments(""); err != nil {
+			return err
+		}
+	}
 	p, err := provider.New(ctx, o.cfg)
 	if err != nil {
 		return err
@@ -198,6 +212,7 @@ func serve(args []string) error {
 	handlers.Route(router, "/system/logs", h.Logs, "GET")
 
 	p.Start(ctx)
+	applyStack(ctx, p, o.stack, declared)
 	go policies.Run(ctx)
 	log.Printf("faas-criu %s serving on :%d (engine %s, state %s)", version, o.port, p.EngineInfo().Version, cfg.StateDir)
 	bootstrap.Serve(ctx, h, &types.FaaSConfig{
@@ -226,4 +241,22 @@ func registerMemoryGauges(p *checkpoint.Policies) {
 			Help: "Working set of the functions' live containers.",
 		}, func() float64 { _, u := p.Budget(); return float64(u) }),
 	)
+}
+
+// applyStack deploys the declared functions that are missing and updates
+// the others (an unchanged function is left as it is, asleep or awake).
+// Functions that are not declared are left alone.
+func applyStack(ctx context.Context, p *provider.Provider, file string, declared []types.FunctionDeployment) {
+	for _, dep := range declared {
+		err := p.Update(ctx, dep)
+		verb := "updated"
+		if provider.IsNotFound(err) {
+			err, verb = p.Deploy(ctx, dep), "deployed"
+		}
+		if err != nil {
+			log.Printf("ERROR: %s: function %s: %v", file, dep.Service, err)
+			continue
+		}
+		log.Printf("%s: %s %s", file, verb, dep.Service) // "updated" includes "already up to date"
+	}
 }

@@ -5,6 +5,7 @@
 package checkpoint
 
 import (
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -60,4 +61,23 @@ func DirSize(dir string) (int64, error) {
 func Exists(dir string) bool {
 	fi, err := os.Stat(dir)
 	return err == nil && fi.IsDir()
+}
+
+// MetaFile is the file faas-criu adds to each checkpoint directory it keeps:
+// the checkpoint's description. CRIU ignores it. It also makes the directory
+// differ from the blob containerd kept of the dump, which Docker 20.10's
+// restore would otherwise collide with ("content ... already exists") until
+// containerd's garbage collector removes that blob (moby/moby#42900).
+const MetaFile = "faas-criu.json"
+
+// WriteMeta writes info into dir's MetaFile.
+func WriteMeta(dir string, info Info) error {
+	b, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, MetaFile), b, 0o600); err != nil {
+		return fmt.Errorf("describe checkpoint: %w", err)
+	}
+	return nil
 }

@@ -233,6 +233,9 @@ func (p *Provider) hibernateReplica(ctx context.Context, fn *function, r *replic
 		return CheckpointInfo{}, fmt.Errorf("checkpoint replica %d: %w", r.index, err)
 	}
 	info := CheckpointInfo{Name: name, TakenAt: start.UTC(), Bytes: size, Duration: time.Since(start), Stats: stats}
+	if err := ckpt.WriteMeta(dir, info); err != nil {
+		return CheckpointInfo{}, fmt.Errorf("checkpoint replica %d: %w", r.index, err)
+	}
 	p.pruneCheckpoints(ctx, r, name)
 	p.metrics.checkpointBytes.Observe(float64(size))
 	if stats != nil {

@@ -229,12 +229,18 @@ func StartProviderEnv(t *testing.T, env []string, extraArgs ...string) *Provider
 	p.env = env
 	t.Cleanup(p.cleanup)
 	p.Start()
+	return p
+}
+
+// readCredentials reads what the provider generated (again after its state
+// was wiped).
+func (p *Provider) readCredentials() {
+	p.t.Helper()
 	b, err := os.ReadFile(filepath.Join(p.StateDir, "credentials", "basic-auth-password"))
 	if err != nil {
-		t.Fatalf("provider generated no credentials: %v\n%s", err, p.Logs())
+		p.t.Fatalf("provider generated no credentials: %v\n%s", err, p.Logs())
 	}
 	p.User, p.Pass = "admin", strings.TrimSpace(string(b))
-	return p
 }
 
 // Start runs the provider process and waits for /healthz.
@@ -268,6 +274,7 @@ func (p *Provider) Start() {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
+				p.readCredentials()
 				return
 			}
 		}
@@ -585,4 +592,19 @@ func (p *Provider) WaitState(name, state string, timeout time.Duration) {
 		}
 		return ""
 	})
+}
+
+// CLI runs the faas-criu command (build, deploy, ...) against this provider,
+// with its credentials, and returns its combined output.
+func (p *Provider) CLI(dir string, args ...string) (string, error) {
+	p.t.Helper()
+	cmd := exec.Command(providerBin, args...)
+	cmd.Dir = dir
+	cmd.Env = mergeEnv(os.Environ(), []string{
+		"OPENFAAS_URL=" + p.URL,
+		"secret_mount_path=" + filepath.Join(p.StateDir, "credentials"),
+		"OPENFAAS_CONFIG=" + p.t.TempDir(),
+	})
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }

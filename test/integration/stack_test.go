@@ -1,0 +1,226 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+)
+
+// buildStack runs faas-criu build on a stack file, with no registry, using
+// the repository's templates.
+func buildStack(t *testing.T, stackFile string) string {
+	t.Helper()
+	start := time.Now()
+	cmd := exec.Command(providerBin, "build", "-f", stackFile, "--template-dir", filepath.Join(repoRoot, "templates", "template"))
+	cmd.Dir = filepath.Dir(stackFile)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("faas-criu build -f %s: %v\n%s", stackFile, err, out)
+	}
+	t.Logf("built %s in %s", stackFile, time.Since(start).Round(time.Millisecond))
+	return string(out)
+}
+
+func TestExamplesBuildAndDeployOffline(t *testing.T) {
+	examples := filepath.Join(repoRoot, "examples", "stack.yml")
+	buildStack(t, examples)
+	p := StartProvider(t)
+
+	out, err := p.CLI(repoRoot, "deploy", "-f", examples)
+	if err != nil || !strings.Contains(out, "hello") || !strings.Contains(out, "sensor") {
+		t.Fatalf("faas-criu deploy: %v\n%s", err, out)
+	}
+	if got := p.MustInvoke("hello", ""); !strings.Contains(got, "Hello") {
+		t.Errorf("hello answered %q", got)
+	}
+	if code, _ := p.Invoke("hello", "/_/health"); code != 200 {
+		t.Errorf("hello /_/health: %d", code)
+	}
+
+	// The stateful example keeps its readings across hibernation.
+	for _, v := range []string{"20.5", "21.5", "22"} {
+		if code, body := p.InvokeWith("POST", "sensor", "", strings.NewReader(v)); code != 200 {
+			t.Fatalf("reading %s: %d %s", v, code, body)
+		}
+	}
+	stats := func() (s struct {
+		Count int
+		Mean  float64
+		Last  float64
+	}) {
+		t.Helper()
+		if err := json.Unmarshal([]byte(p.MustInvoke("sensor", "")), &s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	before := stats()
+	if before.Count != 3 || before.Last != 22 {
+		t.Fatalf("stats = %+v", before)
+	}
+	p.Scale("sensor", 0)
+	if s := p.Annotation("sensor", stateAnnotation); s != "hibernated" {
+		t.Fatalf("sensor is %s", s)
+	}
+	if after := stats(); after != before {
+		t.Errorf("after hibernation stats = %+v, before %+v", after, before)
+	}
+
+	// Deploying the same stack again changes nothing.
+	p.Scale("sensor", 0)
+	if out, err := p.CLI(repoRoot, "deploy", "-f", examples); err != nil {
+		t.Fatalf("second deploy: %v\n%s", err, out)
+	}
+	if s := p.Annotation("sensor", stateAnnotation); s != "hibernated" {
+		t.Errorf("an unchanged redeploy woke sensor: %s", s)
+	}
+	if after := stats(); after.Count != 3 {
+		t.Errorf("after redeploy stats = %+v", after)
+	}
+	p.Delete("hello")
+	p.Delete("sensor")
+}
+
+func TestTemplatesBuildAndAnswer(t *testing.T) {
+	p := StartProvider(t)
+	for _, tc := range []struct{ lang, want string }{
+		{"go-http", "Hello from faas-criu"},
+		{"python3-http", "Hello, faas-criu!"},
+	} {
+		t.Run(tc.lang, func(t *testing.T) {
+			dir := t.TempDir()
+			name := "tpl-" + strings.ReplaceAll(tc.lang, "3", "")
+			name = strings.ReplaceAll(name, "-http", "")
+			// A new function, as faas-cli new would make it: the template's
+			// handler skeleton in ./NAME.
+			copyDir(t, filepath.Join(repoRoot, "templates", "template", tc.lang, "function"), filepath.Join(dir, name))
+			stack := fmt.Sprintf("version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n  %s:\n    lang: %s\n    handler: ./%s\n    image: faas-criu-test/%s:latest\n", name, tc.lang, name, name)
+			stackFile := filepath.Join(dir, "stack.yml")
+			os.WriteFile(stackFile, []byte(stack), 0o644)
+			buildStack(t, stackFile)
+			t.Cleanup(func() { removeImage("faas-criu-test/" + name + ":latest") })
+
+			if out, err := p.CLI(dir, "deploy", "-f", stackFile); err != nil {
+				t.Fatalf("deploy: %v\n%s", err, out)
+			}
+			if got := p.MustInvoke(name, ""); !strings.Contains(got, tc.want) {
+				t.Errorf("%s answered %q", name, got)
+			}
+			if code, body := p.Invoke(name, "/_/health"); code != 200 {
+				t.Errorf("%s /_/health: %d %s", name, code, body)
+			}
+			if code, _ := p.Invoke(name, "/_/ready"); code != 200 {
+				t.Errorf("%s /_/ready: %d", name, code)
+			}
+			p.Delete(name)
+		})
+	}
+}
+
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.Walk(src, func(path string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		target := filepath.Join(dst, rel)
+		if info.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBadStacksDeployNothing(t *testing.T) {
+	p := StartProvider(t)
+	good := "  ok:\n    image: " + FixtureImage + "\n"
+	cases := []struct {
+		name, stack, says string
+	}{
+		{"unknown key", "version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n" + good + "  typo:\n    image: " + FixtureImage + "\n    limits:\n      memroy: 64Mi\n", `function "typo"`},
+		{"missing image", "version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n" + good + "  noimage:\n    environment:\n      A: b\n", `function "noimage"`},
+		{"bad substitution", "version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n" + good + "  subst:\n    image: ${TAG\n", "subst"},
+		{"missing environment_file", "version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n" + good + "  envf:\n    image: " + FixtureImage + "\n    environment_file:\n      - missing.yml\n", "missing.yml"},
+		{"image not in the engine (rolled back)", "version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n" + good + "  zghost:\n    image: example.invalid/ghost:1\n", "ghost"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			file := filepath.Join(dir, "stack.yml")
+			os.WriteFile(file, []byte(c.stack), 0o644)
+			out, err := p.CLI(dir, "deploy", "-f", file)
+			if err == nil {
+				t.Fatalf("deploy succeeded:\n%s", out)
+			}
+			if !strings.Contains(out, c.says) || !strings.Contains(out, "stack.yml") && c.name != "image not in the engine (rolled back)" {
+				t.Errorf("message does not name the place (%q, stack.yml):\n%s", c.says, out)
+			}
+			if list := p.List(); len(list) != 0 {
+				t.Errorf("a failed deploy left functions: %+v", list)
+			}
+		})
+	}
+}
+
+func TestServeStackBringsDeclaredFunctionsBack(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "stack.yml")
+	os.WriteFile(file, []byte("version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n  north:\n    image: "+FixtureImage+"\n  south:\n    image: "+FixtureImage+"\n    environment:\n      SIDE: south\n"), 0o644)
+	p := StartProvider(t, "--stack", file)
+	p.WaitAvailable("north", 1)
+	p.WaitAvailable("south", 1)
+	if got := p.MustInvoke("south", "/env/SIDE"); got != "south" {
+		t.Errorf("south SIDE = %q", got)
+	}
+	counts(p, "north", 2)
+	p.Scale("north", 0)
+
+	// A restart with the same stack: the hibernated function stays so.
+	p.Restart()
+	if s := p.Annotation("north", stateAnnotation); s != "hibernated" {
+		t.Errorf("after restart with --stack north is %s", s)
+	}
+	if got := counts(p, "north", 1); got[0] != 3 {
+		t.Errorf("north after restart = %v, want 3", got)
+	}
+
+	// Provider, containers and state all gone (a box rebuilt): the stack
+	// brings every declared function back.
+	p.Kill()
+	for _, c := range p.Containers("") {
+		docker.ContainerRemove(t.Context(), c.ID, container.RemoveOptions{Force: true})
+	}
+	entries, _ := os.ReadDir(p.StateDir)
+	for _, e := range entries {
+		os.RemoveAll(filepath.Join(p.StateDir, e.Name()))
+	}
+	p.Start()
+	p.WaitAvailable("north", 1)
+	p.WaitAvailable("south", 1)
+	if got := p.MustInvoke("north", "/count"); got != "1" {
+		t.Errorf("north after a rebuild = %q, want a fresh 1", got)
+	}
+	p.Delete("north")
+	p.Delete("south")
+}
+
+func removeImage(ref string) {
+	_, _ = docker.ImageRemove(context.Background(), ref, image.RemoveOptions{Force: true, PruneChildren: true})
+}
