@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -64,9 +65,10 @@ func parseServe(args []string) (*serveOptions, error) {
 	fs.StringVar(&o.cfg.Subnet, "subnet", envOr("subnet", "10.62.0.0/16"), "subnet of that network when the provider creates it")
 	fs.StringVar(&o.namespaces, "namespaces", envOr("namespaces", provider.DefaultNamespace), "comma-separated namespaces functions may use")
 	fs.StringVar(&o.cfg.Pull, "pull", envOr("pull", "never"), "pull missing images: never or missing")
+	fs.DurationVar(&o.cfg.PullTimeout, "pull-timeout", 60*time.Second, "the longest a pull may take (with --pull=missing)")
 	fs.DurationVar(&o.cfg.ReadyTimeout, "ready-timeout", durationEnv("ready_timeout", 30*time.Second), "how long a new replica may take to answer its health check")
 	fs.DurationVar(&o.cfg.WakeTimeout, "wake-timeout", durationEnv("wake_timeout", 30*time.Second), "how long a request waits for a sleeping function before 504")
-	fs.StringVar(&o.cfg.Strategy, "strategy", envOr("strategy", provider.StrategyCheckpoint), "how functions sleep: checkpoint, pause or pause-then-checkpoint")
+	fs.StringVar(&o.cfg.Strategy, "strategy", envOr("strategy", provider.StrategyCheckpoint), "how functions sleep when scaled to zero or idle: checkpoint, pause, pause-then-checkpoint or remove")
 	fs.BoolVar(&o.cfg.RestoreFallback, "restore-fallback", envOr("restore_fallback", "false") == "true", "start a replica fresh (losing its state, and saying so) when its restore fails")
 	fs.DurationVar(&o.cfg.ReconcileEvery, "reconcile-every", 10*time.Second, "how often every function is checked against its containers")
 	fs.StringVar(&o.cfg.RuncConf, "runc-conf", checkpoint.RuncConfPath, "runc's CRIU configuration file")
@@ -128,6 +130,9 @@ type memoryInfo struct {
 
 func serve(args []string) error {
 	o, err := parseServe(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
