@@ -30,6 +30,10 @@ func main() {
 		err = runBuild(args)
 	case "deploy":
 		err = runDeploy(args)
+	case "migrate":
+		err = runMigrate(args)
+	case "backups":
+		err = runBackups(args)
 	case "version", "--version", "-v":
 		fmt.Printf("faas-criu %s (commit %s)\n", version, commitID())
 	case "help", "--help", "-h":
@@ -54,6 +58,10 @@ Usage:
                                build the stack's function images offline
   faas-criu deploy -f stack.yml [--filter NAME] [--gateway URL] [--namespace NS]
                                deploy or update the stack's functions
+  faas-criu migrate NAME --to URL [--keep] [--replace] [--gateway URL]
+                               move a function, with its memory state, to another faas-criu
+  faas-criu backups NAME [--restore BACKUP] [--gateway URL]
+                               list a function's backups, or restore one
   faas-criu version            print the version
 `)
 }

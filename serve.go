@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/faas-criu/faas-criu/checkpoint"
 	"github.com/faas-criu/faas-criu/handlers"
+	"github.com/faas-criu/faas-criu/internal/gateway"
 	"github.com/faas-criu/faas-criu/provider"
 	"github.com/faas-criu/faas-criu/stack"
 )
@@ -39,6 +41,7 @@ func durationEnv(name string, def time.Duration) time.Duration {
 
 type serveOptions struct {
 	stack           string
+	importMax       string
 	policy          checkpoint.Config
 	budget          string
 	port            int
@@ -64,6 +67,7 @@ func parseServe(args []string) (*serveOptions, error) {
 	fs.StringVar(&o.cfg.Network, "network", envOr("network", "faas-criu"), "Docker bridge network for functions (created if missing)")
 	fs.StringVar(&o.cfg.Subnet, "subnet", envOr("subnet", "10.62.0.0/16"), "subnet of that network when the provider creates it")
 	fs.StringVar(&o.namespaces, "namespaces", envOr("namespaces", provider.DefaultNamespace), "comma-separated namespaces functions may use")
+	fs.StringVar(&o.importMax, "import-max-bytes", envOr("import_max_bytes", "4Gi"), "the most a migration may bring in (its image, and its checkpoints, each)")
 	fs.StringVar(&o.cfg.Pull, "pull", envOr("pull", "never"), "pull missing images: never or missing")
 	fs.DurationVar(&o.cfg.PullTimeout, "pull-timeout", 60*time.Second, "the longest a pull may take (with --pull=missing)")
 	fs.DurationVar(&o.cfg.ReadyTimeout, "ready-timeout", durationEnv("ready_timeout", 30*time.Second), "how long a new replica may take to answer its health check")
@@ -81,7 +85,9 @@ func parseServe(args []string) (*serveOptions, error) {
 	fs.Float64Var(&o.policy.ScaleTarget, "scale-target", 5, "requests per second over the window that trigger a step up (com.openfaas.scale.target overrides)")
 	fs.IntVar(&o.policy.ScaleMax, "scale-max", 20, "default com.openfaas.scale.max")
 	fs.IntVar(&o.policy.ScaleFactor, "scale-factor", 20, "default com.openfaas.scale.factor (percent of max per step)")
-	fs.DurationVar(&o.policy.Tick, "policy-tick", time.Second, "how often the idle, memory and load policies look")
+	fs.DurationVar(&o.policy.Tick, "policy-tick", time.Second, "how often the idle, memory, load and backup policies look")
+	fs.DurationVar(&o.policy.BackupInterval, "backup-interval", durationEnv("backup_interval", 0), "default interval between backups of running functions (0: none; com.openfaas.criu.backup-interval overrides)")
+	fs.IntVar(&o.policy.BackupsKeep, "backups-keep", 3, "backups kept per replica (com.openfaas.criu.backups-keep overrides)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -93,6 +99,9 @@ func parseServe(args []string) (*serveOptions, error) {
 		return nil, fmt.Errorf("--memory-budget: %w", err)
 	}
 	o.policy.Budget = budget
+	if o.cfg.ImportMaxBytes, err = provider.ParseMemory(o.importMax); err != nil || o.cfg.ImportMaxBytes <= 0 {
+		return nil, fmt.Errorf("--import-max-bytes %q: want a positive size such as 512Mi", o.importMax)
+	}
 	if o.secretMountPath == "" {
 		o.secretMountPath = filepath.Join(o.cfg.StateDir, "credentials")
 	}
@@ -215,6 +224,13 @@ func serve(args []string) error {
 	// the write timeout, which its instrumentation wrapper hides.
 	router := bootstrap.Router()
 	handlers.Route(router, "/system/logs", h.Logs, "GET")
+	// faas-criu's own routes: migration, import, backups.
+	auth := func(f http.HandlerFunc) http.HandlerFunc { return handlers.RequireAuth(creds, f) }
+	handlers.Route(router, "/system/migrate", auth(handlers.Migrate(p, migrationTarget)), "POST")
+	handlers.Route(router, "/system/import", auth(handlers.Import(p, cfg.ImportMaxBytes)), "POST")
+	handlers.Route(router, "/system/import/image", auth(handlers.Image(p, cfg.ImportMaxBytes)), "GET", "POST")
+	handlers.Route(router, "/system/backups/{name:[-a-z0-9]+}", auth(handlers.ListBackups(p)), "GET")
+	handlers.Route(router, "/system/backups/{name:[-a-z0-9]+}/restore", auth(handlers.RestoreBackup(p)), "POST")
 
 	p.Start(ctx)
 	applyStack(ctx, p, o.stack, declared)
@@ -264,4 +280,13 @@ func applyStack(ctx context.Context, p *provider.Provider, file string, declared
 		}
 		log.Printf("%s: %s %s", file, verb, dep.Service) // "updated" includes "already up to date"
 	}
+}
+
+// migrationTarget is the client for the faas-criu a function migrates to.
+func migrationTarget(url, user, password, token string) provider.MigrationTarget {
+	var creds *gateway.Credentials
+	if user != "" || token != "" {
+		creds = &gateway.Credentials{User: user, Password: password, Token: token, Source: "the migration request"}
+	}
+	return gateway.NewClient(url, creds)
 }

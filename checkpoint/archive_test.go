@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -208,4 +210,53 @@ func FuzzReadArchive(f *testing.F) {
 		}
 		assertNothingOutside(t, root, dst)
 	})
+}
+
+func TestBackupsListPruneCopy(t *testing.T) {
+	root := t.TempDir()
+	mk := func(replica int, ns int64, size int) {
+		dir := filepath.Join(root, strconv.Itoa(replica), NewName(BackupPrefix, time.Unix(0, ns)))
+		os.MkdirAll(dir, 0o700)
+		os.WriteFile(filepath.Join(dir, "pages-1.img"), make([]byte, size), 0o600)
+	}
+	mk(0, 100, 10)
+	mk(0, 300, 30)
+	mk(0, 200, 20)
+	mk(1, 250, 5)
+	os.MkdirAll(filepath.Join(root, "0", "not-a-backup"), 0o700)
+	os.MkdirAll(filepath.Join(root, "x"), 0o700)
+
+	all, err := ListBackups(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, b := range all {
+		names = append(names, fmt.Sprintf("%d/%s/%d", b.Replica, b.Name, b.Bytes))
+	}
+	if got := strings.Join(names, " "); got != "0/bak-300/30 1/bak-250/5 0/bak-200/20 0/bak-100/10" {
+		t.Errorf("ListBackups = %s", got)
+	}
+	if b, ok := NewestBackup(root, 0); !ok || b.Name != "bak-300" || !b.TakenAt.Equal(time.Unix(0, 300)) {
+		t.Errorf("NewestBackup = %+v %v", b, ok)
+	}
+	if err := PruneBackups(root, 2); err != nil {
+		t.Fatal(err)
+	}
+	if all, _ := ListBackups(root); len(all) != 3 || all[len(all)-1].Name != "bak-200" {
+		t.Errorf("after prune: %+v", all)
+	}
+	dst := filepath.Join(t.TempDir(), "copy")
+	if err := CopyDir(filepath.Join(root, "0", "bak-300"), dst); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "pages-1.img")); len(b) != 30 {
+		t.Errorf("copied %d bytes", len(b))
+	}
+	if err := CopyDir(filepath.Join(root, "0", "bak-300"), dst); err == nil {
+		t.Error("CopyDir over an existing directory succeeded")
+	}
+	if all, _ := ListBackups(filepath.Join(root, "missing")); all != nil {
+		t.Errorf("missing root: %v", all)
+	}
 }

@@ -22,6 +22,11 @@ const (
 	// LabelHibernateInflight: "true" lets memory pressure hibernate the
 	// function while it has requests in flight (they complete after restore).
 	LabelHibernateInflight = "com.openfaas.criu.hibernate-inflight"
+	// LabelBackupInterval: how often the running function is backed up (a
+	// Go duration; "0" turns a global default off).
+	LabelBackupInterval = "com.openfaas.criu.backup-interval"
+	// LabelBackupsKeep: how many backups of each replica are kept.
+	LabelBackupsKeep = "com.openfaas.criu.backups-keep"
 )
 
 // Sleep strategies.
@@ -47,6 +52,9 @@ type Defaults struct {
 	ScaleMax     int
 	ScaleFactor  int     // percent of max per step
 	ScaleTarget  float64 // requests per second that trigger a step up
+	// BackupInterval is how often running functions are backed up (0: not).
+	BackupInterval time.Duration
+	BackupsKeep    int
 }
 
 // Settings are one function's effective policy settings.
@@ -58,6 +66,8 @@ type Settings struct {
 	Min, Max, Factor int
 	Target           float64
 	InflightOptIn    bool
+	BackupInterval   time.Duration
+	BackupsKeep      int
 }
 
 // SettingsFor reads a function's labels over the defaults. Malformed values
@@ -66,6 +76,7 @@ func SettingsFor(labels map[string]string, d Defaults) (Settings, []error) {
 	s := Settings{
 		Strategy: d.Strategy, ZeroDuration: d.ZeroDuration, PauseAfter: d.PauseAfter,
 		Min: 1, Max: d.ScaleMax, Factor: d.ScaleFactor, Target: d.ScaleTarget,
+		BackupInterval: d.BackupInterval, BackupsKeep: max(1, d.BackupsKeep),
 	}
 	var errs []error
 	bad := func(k, v string, want string) {
@@ -87,6 +98,20 @@ func SettingsFor(labels map[string]string, d Defaults) (Settings, []error) {
 			} else {
 				bad(k, v, "a positive Go duration such as 30s or 15m")
 			}
+		}
+	}
+	if v, ok := labels[LabelBackupInterval]; ok {
+		if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+			s.BackupInterval = d
+		} else {
+			bad(LabelBackupInterval, v, "a Go duration such as 30s or 5m (0 for none)")
+		}
+	}
+	if v, ok := labels[LabelBackupsKeep]; ok {
+		if n, err := strconv.Atoi(v); err == nil && n >= 1 && n <= 100 {
+			s.BackupsKeep = n
+		} else {
+			bad(LabelBackupsKeep, v, "a whole number from 1 to 100")
 		}
 	}
 	for k, dst := range map[string]*int{LabelScaleMin: &s.Min, LabelScaleMax: &s.Max, LabelScaleFactor: &s.Factor} {

@@ -35,6 +35,8 @@ type Activity struct {
 	SleptMemory int64
 	// SleepReason says why it sleeps ("memory budget", "idle", ...).
 	SleepReason string
+	// LastBackup is when it was last backed up (or deployed).
+	LastBackup time.Time
 }
 
 // Fleet is what the policies need from the provider. Sleep, Scale and Wake
@@ -46,6 +48,9 @@ type Fleet interface {
 	Sleep(ctx context.Context, k Key, how, reason string, allowInflight bool) error
 	Scale(ctx context.Context, k Key, replicas int) error
 	Wake(ctx context.Context, k Key) error
+	// Backup checkpoints a running function while it keeps running, keeping
+	// the newest keep backups of each replica.
+	Backup(ctx context.Context, k Key, keep int) error
 }
 
 // ErrBusy says a function is in the middle of another operation.
@@ -121,6 +126,10 @@ func (p *Policies) tick(ctx context.Context) {
 			// Requests wait on a function the budget put to sleep: bring it
 			// back when there is room (waking makes room).
 			p.async(ctx, a.Key, func(ctx context.Context) error { return p.fleet.Wake(ctx, a.Key) })
+			continue
+		}
+		if a.State == Awake && a.Replicas > 0 && s.BackupInterval > 0 && now.Sub(a.LastBackup) >= s.BackupInterval && p.cfg.CanCheckpoint {
+			p.async(ctx, a.Key, func(ctx context.Context) error { return p.fleet.Backup(ctx, a.Key, s.BackupsKeep) })
 			continue
 		}
 		if p.cfg.Autoscale {

@@ -34,6 +34,12 @@ func TestSettingsFor(t *testing.T) {
 		}, 0},
 		{"max below min is raised", map[string]string{LabelScaleMin: "4", LabelScaleMax: "2"}, func(s Settings) bool { return s.Max == 4 }, 0},
 		{"in-flight opt-in", map[string]string{LabelHibernateInflight: "true"}, func(s Settings) bool { return s.InflightOptIn }, 0},
+		{"backups", map[string]string{LabelBackupInterval: "2s", LabelBackupsKeep: "5"}, func(s Settings) bool {
+			return s.BackupInterval == 2*time.Second && s.BackupsKeep == 5
+		}, 0},
+		{"bad backups", map[string]string{LabelBackupInterval: "often", LabelBackupsKeep: "0"}, func(s Settings) bool {
+			return s.BackupInterval == 0 && s.BackupsKeep == 1
+		}, 2},
 		{"malformed values keep defaults", map[string]string{LabelStrategy: "freeze", LabelZeroDuration: "soon", LabelScaleMax: "-1", LabelScaleTarget: "0"}, func(s Settings) bool {
 			return s.Strategy == Checkpoint && s.ZeroDuration == 10*time.Minute && s.Max == 20 && s.Target == 5
 		}, 4},
@@ -206,8 +212,9 @@ func (f *fakeFleet) Sleep(ctx context.Context, k Key, how, reason string, allowI
 	return nil
 }
 
-func (f *fakeFleet) Scale(ctx context.Context, k Key, n int) error { return nil }
-func (f *fakeFleet) Wake(ctx context.Context, k Key) error         { return nil }
+func (f *fakeFleet) Scale(ctx context.Context, k Key, n int) error     { return nil }
+func (f *fakeFleet) Backup(ctx context.Context, k Key, keep int) error { return nil }
+func (f *fakeFleet) Wake(ctx context.Context, k Key) error             { return nil }
 
 func TestBudgetHibernatesLeastRecentlyUsed(t *testing.T) {
 	now := time.Now()

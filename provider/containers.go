@@ -159,6 +159,20 @@ func resources(dep types.FunctionDeployment) (container.Resources, error) {
 
 // createReplica creates and starts replica idx of a function.
 func (p *Provider) createReplica(ctx context.Context, key fnKey, rec *record, idx int) (*replica, error) {
+	r, err := p.createContainer(ctx, key, rec, idx)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.docker.ContainerStart(ctx, r.id, container.StartOptions{}); err != nil {
+		_ = p.removeReplica(context.WithoutCancel(ctx), r)
+		return nil, fmt.Errorf("start container %s: %w", r.name, err)
+	}
+	r.status = "running"
+	return r, nil
+}
+
+// createContainer creates replica idx's container without starting it.
+func (p *Provider) createContainer(ctx context.Context, key fnKey, rec *record, idx int) (*replica, error) {
 	ip, err := p.ipam.allocate()
 	if err != nil {
 		return nil, err
@@ -180,14 +194,7 @@ func (p *Provider) createReplica(ctx context.Context, key fnKey, rec *record, id
 		p.ipam.release(ip)
 		return nil, fmt.Errorf("create container %s: %w", name, err)
 	}
-	r := &replica{index: idx, id: resp.ID, name: name, ip: ip, spec: cfg.Labels[labelSpec], status: "created"}
-	if err := p.docker.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
-		_ = p.docker.ContainerRemove(context.WithoutCancel(ctx), resp.ID, container.RemoveOptions{Force: true})
-		p.ipam.release(ip)
-		return nil, fmt.Errorf("start container %s: %w", name, err)
-	}
-	r.status = "running"
-	return r, nil
+	return &replica{index: idx, id: resp.ID, name: name, ip: ip, spec: cfg.Labels[labelSpec], status: "created"}, nil
 }
 
 // removeReplica removes a replica's container (with its checkpoints).
@@ -291,3 +298,5 @@ func (p *Provider) waitStopped(ctx context.Context, id string, timeout time.Dura
 		return err
 	}
 }
+
+func isNotFound(err error) bool { return errdefs.IsNotFound(err) }

@@ -75,6 +75,8 @@ type function struct {
 	lastUsed    atomic.Int64 // unix nanoseconds of the last request start or end
 	// requests counts every request start, for rate-based scaling.
 	requests atomic.Uint64
+	// lastBackup is when the last backup was taken (unix nanoseconds).
+	lastBackup atomic.Int64
 }
 
 func newFunction(key fnKey, rec *record) *function {
@@ -84,6 +86,7 @@ func newFunction(key fnKey, rec *record) *function {
 	fn.invocations.Store(rec.Invocations)
 	fn.savedInv.Store(rec.Invocations)
 	fn.lastUsed.Store(time.Now().UnixNano())
+	fn.lastBackup.Store(time.Now().UnixNano())
 	return fn
 }
 

@@ -97,3 +97,22 @@ func (p *Provider) markReady(ctx context.Context, fn *function, r *replica) bool
 	}
 	return r.ready
 }
+
+// waitAvailable waits until n replicas of fn answer their health checks.
+func (p *Provider) waitAvailable(ctx context.Context, fn *function, n int) error {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.ReadyTimeout)
+	defer cancel()
+	for {
+		fn.mu.Lock()
+		ready, changed := len(*fn.endpoints.Load()), fn.changed
+		fn.mu.Unlock()
+		if ready >= n {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return errorf(ErrTimeout, "%s: %d of %d replicas answered their health check within %s", fn.key, ready, n, p.cfg.ReadyTimeout)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -150,7 +151,11 @@ func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) err
 	rec.Deployment, rec.ImageID = dep, imageID
 	rec.Replicas = max(n, minN, 1)
 	rec.State, rec.SleptReplicas, rec.SleptAt = StateAwake, 0, nil
-	rec.Checkpoints = nil
+	rec.Checkpoints, rec.FromBackup = nil, nil
+	// Backups of the old definition cannot be restored into the new one.
+	if err := os.RemoveAll(p.backupRoot(key)); err != nil {
+		return fmt.Errorf("update %s: backups: %w", key, err)
+	}
 	if err := p.commit(fn, &rec); err != nil {
 		return err
 	}
@@ -202,6 +207,9 @@ func (p *Provider) deleteLocked(ctx context.Context, fn *function) error {
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("delete %s: %w", fn.key, errorsJoin(errs))
+	}
+	if err := os.RemoveAll(p.backupRoot(fn.key)); err != nil {
+		return fmt.Errorf("delete %s: backups: %w", fn.key, err)
 	}
 	if err := p.store.deleteRecord(fn.key.ns, fn.key.name); err != nil {
 		return fmt.Errorf("delete %s: %w", fn.key, err)
@@ -323,6 +331,9 @@ func (p *Provider) ensureReplicas(ctx context.Context, fn *function) error {
 				errs = append(errs, err)
 			}
 			p.forgetCheckpoint(fn, idx)
+			if idx >= rec.Replicas {
+				_ = os.RemoveAll(filepath.Join(p.backupRoot(fn.key), strconv.Itoa(idx)))
+			}
 			delete(current, idx)
 		}
 	}
@@ -331,9 +342,18 @@ func (p *Provider) ensureReplicas(ctx context.Context, fn *function) error {
 		var err error
 		switch {
 		case r == nil:
-			r, err = p.createReplica(ctx, fn.key, &rec, idx)
+			// A missing replica comes back from its newest backup if it has
+			// one (its container was removed), else fresh.
+			r, err = p.createContainer(ctx, fn.key, &rec, idx)
 			if err == nil {
 				p.setReplica(fn, idx, r)
+				if restored, berr := p.startReplicaFromBackup(ctx, fn, r); !restored {
+					err = p.startReplica(ctx, fn, r)
+				} else {
+					err = berr
+				}
+			}
+			if err == nil {
 				started = append(started, r)
 			}
 		case r.status == "running":
@@ -346,6 +366,9 @@ func (p *Provider) ensureReplicas(ctx context.Context, fn *function) error {
 		default: // created, exited, dead
 			if info, ok := rec.Checkpoints[idx]; ok {
 				err = p.restoreReplica(ctx, fn, r, info)
+			} else if restored, berr := p.startReplicaFromBackup(ctx, fn, r); restored {
+				// It died: back to its newest backup's state.
+				err = berr
 			} else {
 				err = p.startReplica(ctx, fn, r)
 			}

@@ -18,6 +18,10 @@ type Metrics struct {
 	functionsDeployed prometheus.Counter
 	dumpFreezing      prometheus.Histogram
 	dumpPages         prometheus.Counter
+	backupSeconds     prometheus.Histogram
+	backupFailures    prometheus.Counter
+	backupRestores    prometheus.Counter
+	migrations        *prometheus.CounterVec
 }
 
 var latencyBuckets = []float64{.005, .01, .025, .05, .1, .15, .2, .25, .3, .4, .5, .75, 1, 1.5, 2.5, 5, 10, 30}
@@ -62,6 +66,19 @@ func newMetrics() *Metrics {
 		dumpPages: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "faas_criu", Name: "criu_pages_written_total", Help: "Memory pages CRIU wrote, from its dump statistics.",
 		}),
+		backupSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "faas_criu", Name: "backup_seconds",
+			Help: "Time to back up a function (checkpoint while running).", Buckets: latencyBuckets,
+		}),
+		backupFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "faas_criu", Name: "backup_failures_total", Help: "Backups of a replica that failed.",
+		}),
+		backupRestores: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "faas_criu", Name: "backup_restores_total", Help: "Replicas brought back from a backup.",
+		}),
+		migrations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "faas_criu", Name: "migrations_total", Help: "Migrations sent and received, by direction and result.",
+		}, []string{"direction", "result"}),
 	}
 	return m
 }
@@ -69,7 +86,8 @@ func newMetrics() *Metrics {
 // Collectors returns every series, for registration.
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.sleepSeconds, m.wakeSeconds, m.restoreSeconds, m.checkpointBytes,
-		m.hibernateFailures, m.restoreFailures, m.wakeFailures, m.functionsDeployed, m.dumpFreezing, m.dumpPages}
+		m.hibernateFailures, m.restoreFailures, m.wakeFailures, m.functionsDeployed, m.dumpFreezing, m.dumpPages,
+		m.backupSeconds, m.backupFailures, m.backupRestores, m.migrations}
 }
 
 func (m *Metrics) observeSleep(how string, d time.Duration) {

@@ -41,6 +41,7 @@ func (f fleet) Activity() []checkpoint.Activity {
 			Requests:    fn.requests.Load(),
 			SleptMemory: rec.SleptMemory,
 			SleepReason: rec.SleepReason,
+			LastBackup:  time.Unix(0, fn.lastBackup.Load()),
 		}
 		if rec.Deployment.Labels != nil {
 			a.Labels = *rec.Deployment.Labels
@@ -125,4 +126,14 @@ func (f fleet) Wake(ctx context.Context, k checkpoint.Key) error {
 	}
 	fn.mu.Unlock()
 	return nil
+}
+
+// Backup backs a running function up on behalf of the backup policy.
+func (f fleet) Backup(ctx context.Context, k checkpoint.Key, keep int) error {
+	fn, err := f.p.policyLock(k)
+	if err != nil {
+		return err
+	}
+	defer fn.opMu.Unlock()
+	return f.p.backupLocked(ctx, fn, keep)
 }

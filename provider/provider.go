@@ -50,6 +50,9 @@ type Config struct {
 	CRIUStamp       string // setup's record of the CRIU it verified
 	// ReconcileEvery is the period of the safety-net reconciliation.
 	ReconcileEvery time.Duration
+	// ImportMaxBytes bounds what a migration may bring in (image, and
+	// checkpoints, each).
+	ImportMaxBytes int64
 }
 
 func (c *Config) setDefaults() {
@@ -91,6 +94,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ReconcileEvery == 0 {
 		c.ReconcileEvery = 10 * time.Second
+	}
+	if c.ImportMaxBytes == 0 {
+		c.ImportMaxBytes = 4 << 30
 	}
 }
 

@@ -20,7 +20,19 @@ func (p *Provider) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	p.cleanImports()
 	for key, rec := range recs {
+		if rec.Importing {
+			// An import cut short: it never answered, so the source still
+			// runs the function. Remove what was made here.
+			log.Printf("removing %s: its import did not finish", key)
+			for _, r := range found[key] {
+				_ = p.removeReplica(ctx, r)
+			}
+			delete(found, key)
+			_ = p.store.deleteRecord(key.ns, key.name)
+			continue
+		}
 		fn := newFunction(key, rec)
 		for _, r := range found[key] {
 			fn.replicas[r.index] = r

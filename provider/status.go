@@ -8,22 +8,27 @@ import (
 	"time"
 
 	"github.com/openfaas/faas-provider/types"
+
+	ckpt "github.com/faas-criu/faas-criu/checkpoint"
 )
 
 // Annotations the provider adds to a function's status to describe its
 // sleep. They are documented in the README.
 const (
-	AnnotationState           = "com.openfaas.criu.state"            // awake, paused, hibernated
-	AnnotationSleptAt         = "com.openfaas.criu.slept-at"         // RFC 3339
-	AnnotationSleptReplicas   = "com.openfaas.criu.slept-replicas"   // replicas that went to sleep
-	AnnotationCheckpointBytes = "com.openfaas.criu.checkpoint-bytes" // total size on disk
-	AnnotationCheckpointAt    = "com.openfaas.criu.checkpoint-at"    // newest checkpoint, RFC 3339
-	AnnotationFreezingMs      = "com.openfaas.criu.freezing-ms"      // CRIU's freezing time, newest dump
-	AnnotationPagesWritten    = "com.openfaas.criu.pages-written"    // CRIU's pages written, all dumps
-	AnnotationLastWake        = "com.openfaas.criu.last-wake"        // "restore 212ms at <time>"
-	AnnotationStateLost       = "com.openfaas.criu.state-lost"       // set when a fallback lost state
-	AnnotationFallback        = "com.openfaas.criu.fallback"         // why it paused instead of hibernating
-	AnnotationInflight        = "com.openfaas.criu.inflight"         // requests in flight now
+	AnnotationState           = "com.openfaas.criu.state"                // awake, paused, hibernated
+	AnnotationSleptAt         = "com.openfaas.criu.slept-at"             // RFC 3339
+	AnnotationSleptReplicas   = "com.openfaas.criu.slept-replicas"       // replicas that went to sleep
+	AnnotationCheckpointBytes = "com.openfaas.criu.checkpoint-bytes"     // total size on disk
+	AnnotationCheckpointAt    = "com.openfaas.criu.checkpoint-at"        // newest checkpoint, RFC 3339
+	AnnotationFreezingMs      = "com.openfaas.criu.freezing-ms"          // CRIU's freezing time, newest dump
+	AnnotationPagesWritten    = "com.openfaas.criu.pages-written"        // CRIU's pages written, all dumps
+	AnnotationLastWake        = "com.openfaas.criu.last-wake"            // "restore 212ms at <time>"
+	AnnotationStateLost       = "com.openfaas.criu.state-lost"           // set when a fallback lost state
+	AnnotationFallback        = "com.openfaas.criu.fallback"             // why it paused instead of hibernating
+	AnnotationInflight        = "com.openfaas.criu.inflight"             // requests in flight now
+	AnnotationBackups         = "com.openfaas.criu.backups"              // backups kept
+	AnnotationLastBackup      = "com.openfaas.criu.last-backup"          // newest backup, RFC 3339
+	AnnotationFromBackup      = "com.openfaas.criu.restored-from-backup" // "<backup> taken at T, restored at U"
 )
 
 // List returns the status of every function in a namespace.
@@ -130,6 +135,13 @@ func (p *Provider) describeSleep(fn *function, rec record, ann map[string]string
 			ann[AnnotationFreezingMs] = strconv.FormatFloat(float64(newest.Stats.FreezingTime.Microseconds())/1000, 'f', 3, 64)
 			ann[AnnotationPagesWritten] = strconv.FormatUint(pages, 10)
 		}
+	}
+	if backups, _ := ckpt.ListBackups(p.backupRoot(fn.key)); len(backups) > 0 {
+		ann[AnnotationBackups] = strconv.Itoa(len(backups))
+		ann[AnnotationLastBackup] = backups[0].TakenAt.Format(time.RFC3339Nano)
+	}
+	if b := rec.FromBackup; b != nil {
+		ann[AnnotationFromBackup] = b.Backup + " taken at " + b.TakenAt.Format(time.RFC3339Nano) + ", restored at " + b.RestoredAt.Format(time.RFC3339Nano)
 	}
 	if w := rec.LastWake; w != nil {
 		ann[AnnotationLastWake] = w.From + " " + w.Duration.Round(time.Millisecond).String() + " at " + w.At.Format(time.RFC3339)

@@ -40,6 +40,11 @@ type record struct {
 	Checkpoints map[int]CheckpointInfo `json:"checkpoints,omitempty"`
 	// LastWake says how the function last came back from sleep.
 	LastWake *WakeInfo `json:"lastWake,omitempty"`
+	// FromBackup says a replica was last brought back from a backup.
+	FromBackup *BackupInfo `json:"fromBackup,omitempty"`
+	// Importing marks a function received by migration whose import has not
+	// finished; a provider that finds one at start removes it.
+	Importing bool `json:"importing,omitempty"`
 }
 
 // spec identifies what the function's containers are made from.

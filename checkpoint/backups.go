@@ -1,0 +1,164 @@
+package checkpoint
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Backups are checkpoints taken while a function keeps running, kept by the
+// provider (not by Docker, so that they outlive the container) as
+//
+//	<root>/<replica>/bak-<unix nanoseconds>/<CRIU image files>
+
+// BackupPrefix starts every backup's name.
+const BackupPrefix = "bak"
+
+// Backup describes one backup of one replica.
+type Backup struct {
+	Replica int       `json:"replica"`
+	Name    string    `json:"name"`
+	TakenAt time.Time `json:"takenAt"`
+	Bytes   int64     `json:"bytes"`
+	Dir     string    `json:"-"`
+}
+
+// backupTime reads the time out of a backup's name.
+func backupTime(name string) (time.Time, bool) {
+	ns, ok := strings.CutPrefix(name, BackupPrefix+"-")
+	if !ok {
+		return time.Time{}, false
+	}
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(0, n).UTC(), true
+}
+
+// ListBackups lists the backups under root, newest first (for each replica,
+// and across replicas by time).
+func ListBackups(root string) ([]Backup, error) {
+	reps, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Backup
+	for _, r := range reps {
+		idx, err := strconv.Atoi(r.Name())
+		if err != nil || !r.IsDir() {
+			continue
+		}
+		dirs, err := os.ReadDir(filepath.Join(root, r.Name()))
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range dirs {
+			t, ok := backupTime(d.Name())
+			if !ok || !d.IsDir() {
+				continue
+			}
+			dir := filepath.Join(root, r.Name(), d.Name())
+			size, _ := DirSize(dir)
+			out = append(out, Backup{Replica: idx, Name: d.Name(), TakenAt: t, Bytes: size, Dir: dir})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Backup) int {
+		if c := b.TakenAt.Compare(a.TakenAt); c != 0 {
+			return c
+		}
+		return a.Replica - b.Replica
+	})
+	return out, nil
+}
+
+// NewestBackup returns the newest backup of one replica.
+func NewestBackup(root string, replica int) (Backup, bool) {
+	all, err := ListBackups(root)
+	if err != nil {
+		return Backup{}, false
+	}
+	for _, b := range all {
+		if b.Replica == replica {
+			return b, true
+		}
+	}
+	return Backup{}, false
+}
+
+// PruneBackups keeps the newest keep backups of each replica under root.
+func PruneBackups(root string, keep int) error {
+	all, err := ListBackups(root)
+	if err != nil {
+		return err
+	}
+	seen := map[int]int{}
+	var errs []error
+	for _, b := range all {
+		seen[b.Replica]++
+		if seen[b.Replica] > keep {
+			if err := os.RemoveAll(b.Dir); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CopyDir copies the regular files and directories under src to dst, which
+// must not exist yet. It is how a checkpoint kept elsewhere is put where the
+// engine restores from.
+func CopyDir(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		switch {
+		case d.IsDir():
+			if rel == "." {
+				return os.Mkdir(target, 0o700)
+			}
+			return os.MkdirAll(target, 0o700)
+		case d.Type().IsRegular():
+			return copyFile(p, target)
+		default:
+			return fmt.Errorf("copy %s: not a regular file", p)
+		}
+	})
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

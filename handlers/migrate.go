@@ -1,0 +1,147 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/openfaas/faas-provider/types"
+
+	"github.com/faas-criu/faas-criu/provider"
+)
+
+// Migrator is what the migration routes need from the provider.
+type Migrator interface {
+	Migrate(ctx context.Context, ns, name string, t provider.MigrationTarget, opts provider.MigrateOptions, report func(provider.Progress)) error
+	Import(ctx context.Context, r io.Reader, replace bool) (types.FunctionStatus, error)
+	ImportImage(ctx context.Context, r io.Reader) error
+	HasImage(ctx context.Context, id string) (bool, error)
+}
+
+// TargetFunc makes the client for a migration's target.
+type TargetFunc func(url, user, password, token string) provider.MigrationTarget
+
+// MigrateRequest is the body of POST /system/migrate.
+type MigrateRequest struct {
+	FunctionName string `json:"functionName"`
+	Namespace    string `json:"namespace,omitempty"`
+	To           string `json:"to"`
+	ToUser       string `json:"toUser,omitempty"`
+	ToPassword   string `json:"toPassword,omitempty"`
+	ToToken      string `json:"toToken,omitempty"`
+	Keep         bool   `json:"keep,omitempty"`
+	Replace      bool   `json:"replace,omitempty"`
+}
+
+// progressLine is one line of the migration's answer.
+type progressLine struct {
+	provider.Progress
+	Error    string `json:"error,omitempty"`
+	Restored bool   `json:"restored,omitempty"`
+	Result   string `json:"result,omitempty"`
+}
+
+// Migrate answers POST /system/migrate: it moves a function to another
+// faas-criu and streams its progress as NDJSON, ending with {"result":"done"}
+// or a line with "error" naming the failed step.
+func Migrate(m Migrator, target TargetFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req MigrateRequest
+		if err := decodeJSON(w, r, &req); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if req.FunctionName == "" {
+			writeError(w, r, badRequest("functionName is required"))
+			return
+		}
+		u, err := url.Parse(req.To)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			writeError(w, r, badRequest("to must be the target's URL, http(s)://host[:port], without credentials in it"))
+			return
+		}
+		rc := http.NewResponseController(w)
+		_ = rc.SetWriteDeadline(time.Time{})
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.WriteHeader(http.StatusOK)
+		enc := json.NewEncoder(w)
+		emit := func(l progressLine) {
+			_ = enc.Encode(l)
+			_ = rc.Flush()
+		}
+		t := target(strings.TrimRight(req.To, "/"), req.ToUser, req.ToPassword, req.ToToken)
+		opts := provider.MigrateOptions{Keep: req.Keep, Replace: req.Replace}
+		err = m.Migrate(r.Context(), req.Namespace, req.FunctionName, t, opts, func(p provider.Progress) {
+			emit(progressLine{Progress: p})
+		})
+		if err != nil {
+			line := progressLine{Error: strings.ReplaceAll(err.Error(), "\n", "; ")}
+			var me *provider.MigrationError
+			if errors.As(err, &me) {
+				line.Step, line.Restored = me.Step, me.Restored
+			}
+			emit(line)
+			return
+		}
+		emit(progressLine{Result: "done"})
+	}
+}
+
+// unlimited lifts the server's deadlines for a long transfer over a slow
+// link; the body's size is bounded instead.
+func unlimited(w http.ResponseWriter) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+}
+
+// Import answers POST /system/import[?replace=true]: a migration archive
+// arrives and the function is restored here; the answer is its status.
+func Import(m Migrator, maxBytes int64) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		unlimited(w)
+		body := http.MaxBytesReader(w, r.Body, maxBytes)
+		st, err := m.Import(r.Context(), body, r.URL.Query().Get("replace") == "true")
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		writeJSON(w, st)
+	}
+}
+
+// Image answers GET /system/import/image?id=ID (200 when the engine has
+// the image, 404 when not) and POST /system/import/image (a compressed
+// docker save stream to load).
+func Image(m Migrator, maxBytes int64) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			id := r.URL.Query().Get("id")
+			if id == "" {
+				writeError(w, r, badRequest("the id query parameter is required"))
+				return
+			}
+			ok, err := m.HasImage(r.Context(), id)
+			switch {
+			case err != nil:
+				writeError(w, r, err)
+			case !ok:
+				http.Error(w, "image "+id+" is not here", http.StatusNotFound)
+			default:
+				w.WriteHeader(http.StatusOK)
+			}
+			return
+		}
+		unlimited(w)
+		if err := m.ImportImage(r.Context(), http.MaxBytesReader(w, r.Body, maxBytes)); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}
+}

@@ -1,0 +1,197 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/docker/docker/api/types/checkpoint"
+	"github.com/docker/docker/api/types/container"
+
+	ckpt "github.com/faas-criu/faas-criu/checkpoint"
+)
+
+// BackupInfo says a replica was brought back from a backup.
+type BackupInfo struct {
+	Backup     string    `json:"backup"`
+	TakenAt    time.Time `json:"takenAt"`
+	RestoredAt time.Time `json:"restoredAt"`
+}
+
+// backupRoot is where a function's backups live: in the provider's state
+// directory, so that they outlive the containers.
+func (p *Provider) backupRoot(key fnKey) string {
+	return filepath.Join(p.cfg.StateDir, "backups", key.ns, key.name)
+}
+
+// backupLocked checkpoints every running replica of fn while it keeps
+// running, and keeps the newest keep backups of each.
+func (p *Provider) backupLocked(ctx context.Context, fn *function, keep int) error {
+	fn.mu.Lock()
+	var reps []*replica
+	for _, i := range sortedIndexes(fn.replicas) {
+		if r := fn.replicas[i]; r.status == "running" && r.ready {
+			reps = append(reps, r)
+		}
+	}
+	state := fn.rec.State
+	fn.mu.Unlock()
+	if state != StateAwake || len(reps) == 0 {
+		return nil
+	}
+	start := time.Now()
+	name := ckpt.NewName(ckpt.BackupPrefix, start)
+	root := p.backupRoot(fn.key)
+	var errs []error
+	for _, r := range reps {
+		parent := filepath.Join(root, fmt.Sprint(r.index))
+		if err := os.MkdirAll(parent, 0o700); err != nil {
+			return fmt.Errorf("backup %s: %w", fn.key, err)
+		}
+		if p.beforeCheckpoint != nil {
+			p.beforeCheckpoint(r.addr(p.cfg.FunctionPort))
+		}
+		stats, err := p.recorder.Dump(func() error {
+			return p.docker.CheckpointCreate(ctx, r.id, checkpoint.CreateOptions{CheckpointID: name, CheckpointDir: parent, Exit: false})
+		})
+		dir := filepath.Join(parent, name)
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			p.metrics.backupFailures.Inc()
+			errs = append(errs, fmt.Errorf("replica %d: %w", r.index, err))
+			continue
+		}
+		size, _ := ckpt.DirSize(dir)
+		if err := ckpt.WriteMeta(dir, CheckpointInfo{Name: name, TakenAt: start.UTC(), Bytes: size, Duration: time.Since(start), Stats: stats}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := ckpt.PruneBackups(root, keep); err != nil {
+		errs = append(errs, err)
+	}
+	fn.lastBackup.Store(start.UnixNano())
+	p.metrics.backupSeconds.Observe(time.Since(start).Seconds())
+	if len(errs) > 0 {
+		return fmt.Errorf("backup %s: %w", fn.key, errors.Join(errs...))
+	}
+	return nil
+}
+
+// startReplicaFromBackup starts a replica that died (or whose container was
+// lost) from its newest backup, with the state of that moment. It reports
+// false when the replica has no backup; when the restore fails the replica
+// is started fresh and the loss is logged.
+func (p *Provider) startReplicaFromBackup(ctx context.Context, fn *function, r *replica) (bool, error) {
+	b, ok := ckpt.NewestBackup(p.backupRoot(fn.key), r.index)
+	if !ok {
+		return false, nil
+	}
+	if err := p.restoreBackupInto(ctx, fn, r, b); err != nil {
+		log.Printf("%s: replica %d could not be restored from backup %s (%v): starting it fresh; its state since its start is lost", fn.key, r.index, b.Name, err)
+		return true, p.startReplica(ctx, fn, r)
+	}
+	log.Printf("%s: replica %d restored from backup %s taken at %s", fn.key, r.index, b.Name, b.TakenAt.Format(time.RFC3339Nano))
+	return true, nil
+}
+
+// restoreBackupInto puts a copy of backup b where the engine restores from
+// and starts the (stopped) replica from it.
+func (p *Provider) restoreBackupInto(ctx context.Context, fn *function, r *replica, b ckpt.Backup) error {
+	dst := p.checkpointDir(r.id, b.Name)
+	_ = os.RemoveAll(dst)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return err
+	}
+	if err := ckpt.CopyDir(b.Dir, dst); err != nil {
+		return fmt.Errorf("copy backup %s: %w", b.Name, err)
+	}
+	defer func() {
+		_ = p.docker.CheckpointDelete(context.WithoutCancel(ctx), r.id, checkpoint.DeleteOptions{CheckpointID: b.Name})
+		_ = os.RemoveAll(dst)
+	}()
+	if _, err := p.recorder.Restore(func() error {
+		return p.docker.ContainerStart(ctx, r.id, container.StartOptions{CheckpointID: b.Name})
+	}); err != nil {
+		return err
+	}
+	p.setStatus(fn, r, "running")
+	p.metrics.backupRestores.Inc()
+	fn.mu.Lock()
+	rec := *fn.rec
+	fn.mu.Unlock()
+	rec.FromBackup = &BackupInfo{Backup: b.Name, TakenAt: b.TakenAt, RestoredAt: time.Now().UTC()}
+	return p.commit(fn, &rec)
+}
+
+// Backups lists a function's backups, newest first.
+func (p *Provider) Backups(ctx context.Context, ns, name string) ([]ckpt.Backup, error) {
+	fn, err := p.lookup(ns, name)
+	if err != nil {
+		return nil, err
+	}
+	list, err := ckpt.ListBackups(p.backupRoot(fn.key))
+	if err != nil {
+		return nil, fmt.Errorf("backups of %s: %w", fn.key, err)
+	}
+	if list == nil {
+		list = []ckpt.Backup{}
+	}
+	return list, nil
+}
+
+// RestoreBackup brings every replica that has the named backup back to the
+// state of that backup, on request. The function must be awake.
+func (p *Provider) RestoreBackup(ctx context.Context, ns, name, backup string) error {
+	if !ckpt.ValidName(backup) {
+		return errorf(ErrInvalid, "invalid backup name %q", backup)
+	}
+	fn, err := p.lookup(ns, name)
+	if err != nil {
+		return err
+	}
+	fn.opMu.Lock()
+	defer fn.opMu.Unlock()
+	list, err := ckpt.ListBackups(p.backupRoot(fn.key))
+	if err != nil {
+		return err
+	}
+	fn.mu.Lock()
+	state := fn.rec.State
+	fn.mu.Unlock()
+	if state != StateAwake {
+		return errorf(ErrInvalid, "function %q is %s: wake it (scale it up) before restoring a backup", name, state)
+	}
+	found := false
+	for _, b := range list {
+		if b.Name != backup {
+			continue
+		}
+		fn.mu.Lock()
+		r := fn.replicas[b.Replica]
+		fn.mu.Unlock()
+		if r == nil {
+			continue
+		}
+		found = true
+		p.setStatus(fn, r, "exited")
+		if err := p.docker.ContainerKill(ctx, r.id, "KILL"); err != nil && r.status == "running" {
+			log.Printf("%s: kill replica %d before restoring %s: %v", fn.key, r.index, backup, err)
+		}
+		if err := p.waitStopped(ctx, r.id, 10*time.Second); err != nil {
+			return fmt.Errorf("restore backup %s: replica %d did not stop: %w", backup, r.index, err)
+		}
+		if err := p.restoreBackupInto(ctx, fn, r, b); err != nil {
+			_ = p.startReplica(context.WithoutCancel(ctx), fn, r)
+			return fmt.Errorf("restore backup %s of replica %d: %w; the replica was started fresh", backup, r.index, err)
+		}
+		go p.markReady(context.WithoutCancel(ctx), fn, r)
+	}
+	if !found {
+		return errorf(ErrNotFound, "function %q has no backup %q of a current replica", name, backup)
+	}
+	return nil
+}

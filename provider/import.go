@@ -1,0 +1,204 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/openfaas/faas-provider/types"
+
+	ckpt "github.com/faas-criu/faas-criu/checkpoint"
+)
+
+// importDir is where received archives and images are unpacked and checked
+// before anything reaches the engine.
+func (p *Provider) importDir() string { return filepath.Join(p.cfg.StateDir, "import") }
+
+// cleanImports removes what an import cut short left behind.
+func (p *Provider) cleanImports() {
+	_ = os.RemoveAll(p.importDir())
+}
+
+// ImportImage receives a compressed docker save stream. It is written to the
+// import area and vetted (paths, links, size) before the engine loads it.
+func (p *Provider) ImportImage(ctx context.Context, r io.Reader) error {
+	if err := os.MkdirAll(p.importDir(), 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(p.importDir(), "image-*.tar")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	zr, err := ckpt.Decompress(r)
+	if err != nil {
+		return errorf(ErrInvalid, "image stream: not zstd: %v", err)
+	}
+	defer zr.Close()
+	n, err := io.Copy(f, io.LimitReader(zr, p.cfg.ImportMaxBytes+1))
+	if err != nil {
+		return errorf(ErrInvalid, "image stream broken after %d bytes: %v", n, err)
+	}
+	if n > p.cfg.ImportMaxBytes {
+		return errorf(ErrTooLarge, "image is larger than the import limit of %d bytes (--import-max-bytes)", p.cfg.ImportMaxBytes)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if err := ckpt.CheckTar(f, p.cfg.ImportMaxBytes); err != nil {
+		return importErr(err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	resp, err := p.docker.ImageLoad(ctx, f)
+	if err != nil {
+		return fmt.Errorf("load image: %w", err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var msg struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(lastLine(out), &msg) == nil && msg.Error != "" {
+		return fmt.Errorf("load image: %s", msg.Error)
+	}
+	return nil
+}
+
+func lastLine(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] == '\n' {
+			return b[i+1:]
+		}
+	}
+	return b
+}
+
+func importErr(err error) error {
+	switch {
+	case errors.Is(err, ckpt.ErrArchiveTooLarge):
+		return errorf(ErrTooLarge, "import refused: %v (--import-max-bytes)", err)
+	case errors.Is(err, ckpt.ErrArchive):
+		return errorf(ErrInvalid, "import refused: %v", err)
+	}
+	return err
+}
+
+// Import receives a migrated function: a compressed archive with its
+// definition and checkpoints. The archive is unpacked in the import area and
+// checked; only then are the containers created, the checkpoints put in
+// place and the function restored. An existing function of the same name is
+// replaced only when asked. On any failure nothing is left behind.
+func (p *Provider) Import(ctx context.Context, r io.Reader, replace bool) (types.FunctionStatus, error) {
+	if err := os.MkdirAll(p.importDir(), 0o700); err != nil {
+		return types.FunctionStatus{}, err
+	}
+	tmp, err := os.MkdirTemp(p.importDir(), "fn-")
+	if err != nil {
+		return types.FunctionStatus{}, err
+	}
+	defer os.RemoveAll(tmp)
+	m, err := ckpt.ReadArchive(r, tmp, p.cfg.ImportMaxBytes)
+	if err != nil {
+		return types.FunctionStatus{}, importErr(err)
+	}
+	var dep types.FunctionDeployment
+	if err := json.Unmarshal(m.Function, &dep); err != nil {
+		return types.FunctionStatus{}, errorf(ErrInvalid, "import refused: function definition: %v", err)
+	}
+	if len(m.Replicas) == 0 {
+		return types.FunctionStatus{}, errorf(ErrInvalid, "import refused: no replica checkpoints")
+	}
+	key, imageID, err := p.checkDeployment(ctx, &dep)
+	if err != nil {
+		return types.FunctionStatus{}, err
+	}
+	if m.ImageID != "" && imageID != m.ImageID {
+		return types.FunctionStatus{}, errorf(ErrInvalid, "image %s here is %s, but the checkpoint was taken from %s: send the image too", dep.Image, imageID, m.ImageID)
+	}
+
+	if old, err := p.lookup(key.ns, key.name); err == nil {
+		if !replace {
+			return types.FunctionStatus{}, errorf(ErrExists, "function %q already exists in namespace %q: migrate with --replace to overwrite it", key.name, key.ns)
+		}
+		old.opMu.Lock()
+		err := p.deleteLocked(ctx, old)
+		old.opMu.Unlock()
+		if err != nil {
+			return types.FunctionStatus{}, fmt.Errorf("replace %s: %w", key, err)
+		}
+	}
+
+	rec := &record{
+		Deployment: dep, ImageID: imageID, CreatedAt: m.CreatedAt, Invocations: m.Invocations,
+		State: StateHibernated, SleptReplicas: len(m.Replicas), SleepReason: "migration",
+		Checkpoints: map[int]CheckpointInfo{}, Importing: true,
+	}
+	now := time.Now().UTC()
+	rec.SleptAt = &now
+	p.mu.Lock()
+	if p.fns[key] != nil {
+		p.mu.Unlock()
+		return types.FunctionStatus{}, errorf(ErrExists, "function %q was deployed meanwhile", key.name)
+	}
+	fn := newFunction(key, rec)
+	fn.opMu.Lock()
+	p.fns[key] = fn
+	p.mu.Unlock()
+	defer fn.opMu.Unlock()
+
+	fail := func(err error) (types.FunctionStatus, error) {
+		if derr := p.deleteLocked(context.WithoutCancel(ctx), fn); derr != nil {
+			log.Printf("%s: roll back a failed import: %v", key, derr)
+		}
+		p.metrics.migrations.WithLabelValues("in", "failed").Inc()
+		return types.FunctionStatus{}, err
+	}
+	if err := p.store.saveRecord(key.ns, key.name, rec); err != nil {
+		return fail(err)
+	}
+	for _, rep := range m.Replicas {
+		r, err := p.createContainer(ctx, key, rec, rep.Index)
+		if err != nil {
+			return fail(err)
+		}
+		p.setReplica(fn, rep.Index, r)
+		dst := p.checkpointDir(r.id, rep.Checkpoint.Name)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+			return fail(err)
+		}
+		if err := ckpt.CopyDir(filepath.Join(tmp, "checkpoints", strconv.Itoa(rep.Index)), dst); err != nil {
+			return fail(fmt.Errorf("place checkpoint of replica %d: %w", rep.Index, err))
+		}
+		rec.Checkpoints[rep.Index] = rep.Checkpoint
+	}
+	if err := p.commit(fn, rec); err != nil {
+		return fail(err)
+	}
+	if err := p.scaleUpLocked(ctx, fn, len(m.Replicas)); err != nil {
+		return fail(errorf(ErrUnavailable, "restore of %s failed here: %v", key, err))
+	}
+	done, _ := fn.snapshot()
+	done.Importing = false
+	if err := p.commit(fn, &done); err != nil {
+		return fail(err)
+	}
+	if err := p.waitAvailable(ctx, fn, len(m.Replicas)); err != nil {
+		return fail(err)
+	}
+	p.metrics.migrations.WithLabelValues("in", "done").Inc()
+	log.Printf("%s: imported %d replicas (from %s)", key, len(m.Replicas), m.Source)
+	return p.status(fn), nil
+}
