@@ -149,18 +149,20 @@ var archivePath = regexp.MustCompile(`^(manifest\.json|checkpoints/[0-9]{1,4}(/[
 // ReadArchive unpacks a compressed archive from r into dst, which must be an
 // empty directory, and returns its manifest. It refuses absolute paths, "..",
 // links and special files, names outside the archive's layout, and more
-// than limit bytes of content; nothing is written outside dst.
-func ReadArchive(r io.Reader, dst string, limit int64) (*Manifest, error) {
+// than limit bytes of content; nothing is written outside dst. check, when
+// not nil, vets the manifest as soon as it is read (it comes first), so an
+// unwanted archive is refused before the rest is unpacked.
+func ReadArchive(r io.Reader, dst string, limit int64, check func(*Manifest) error) (*Manifest, error) {
 	zr, err := Decompress(r)
 	if err != nil {
 		return nil, fmt.Errorf("%w: not a zstd stream: %v", ErrArchive, err)
 	}
 	defer zr.Close()
-	return readArchiveTar(zr, dst, limit)
+	return readArchiveTar(zr, dst, limit, check)
 }
 
 // readArchiveTar is ReadArchive after decompression.
-func readArchiveTar(r io.Reader, dst string, limit int64) (*Manifest, error) {
+func readArchiveTar(r io.Reader, dst string, limit int64, check func(*Manifest) error) (*Manifest, error) {
 	var m *Manifest
 	err := walkTar(r, limit, false, func(h *tar.Header, name string, body io.Reader) error {
 		if !archivePath.MatchString(name) {
@@ -179,7 +181,16 @@ func readArchiveTar(r io.Reader, dst string, limit int64) (*Manifest, error) {
 			if err := json.Unmarshal(b, m); err != nil {
 				return fmt.Errorf("%w: manifest: %v", ErrArchive, err)
 			}
+			if m.Version != ArchiveVersion {
+				return fmt.Errorf("%w: format version %d, want %d", ErrArchive, m.Version, ArchiveVersion)
+			}
+			if check != nil {
+				return check(m)
+			}
 			return nil
+		}
+		if m == nil {
+			return fmt.Errorf("%w: manifest.json must come first", ErrArchive)
 		}
 		if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
 			return err

@@ -68,7 +68,7 @@ func TestArchiveRoundTrip(t *testing.T) {
 		t.Errorf("archive of compressible data is %d bytes: not compressed?", buf.Len())
 	}
 	dst := t.TempDir()
-	got, err := ReadArchive(&buf, dst, 1<<20)
+	got, err := ReadArchive(&buf, dst, 1<<20, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,8 @@ func TestReadArchiveRefusesHostileArchives(t *testing.T) {
 		{"fifo", []tar.Header{man, {Name: "checkpoints/0/fifo", Typeflag: tar.TypeFifo}}, nil, 1 << 20, ErrArchive, "special file"},
 		{"oversize", []tar.Header{man, file("checkpoints/0/pages-1.img")}, map[string]string{"checkpoints/0/pages-1.img": strings.Repeat("x", 5000)}, 4096, ErrArchiveTooLarge, "more than 4096"},
 		{"outside the layout", []tar.Header{man, file("etc/passwd")}, nil, 1 << 20, ErrArchive, "unexpected entry"},
-		{"no manifest", []tar.Header{file("checkpoints/0/pages-1.img")}, nil, 1 << 20, ErrArchive, "no manifest"},
+		{"no manifest", []tar.Header{}, nil, 1 << 20, ErrArchive, "no manifest"},
+		{"manifest not first", []tar.Header{file("checkpoints/0/pages-1.img"), man}, nil, 1 << 20, ErrArchive, "must come first"},
 		{"bad manifest", []tar.Header{man}, map[string]string{"manifest.json": "{"}, 1 << 20, ErrArchive, "manifest"},
 		{"wrong version", []tar.Header{man}, map[string]string{"manifest.json": `{"version": 99}`}, 1 << 20, ErrArchive, "format version"},
 		{"replica without files", []tar.Header{man}, map[string]string{"manifest.json": manifestJSON(0)}, 1 << 20, ErrArchive, "no checkpoint files"},
@@ -121,14 +122,14 @@ func TestReadArchiveRefusesHostileArchives(t *testing.T) {
 			root := t.TempDir()
 			dst := filepath.Join(root, "import")
 			os.Mkdir(dst, 0o700)
-			_, err := ReadArchive(bytes.NewReader(craft(t, c.entries, bodies)), dst, c.limit)
+			_, err := ReadArchive(bytes.NewReader(craft(t, c.entries, bodies)), dst, c.limit, nil)
 			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.says) {
 				t.Fatalf("err = %v, want %v saying %q", err, c.want, c.says)
 			}
 			assertNothingOutside(t, root, dst)
 		})
 	}
-	if _, err := ReadArchive(strings.NewReader("not zstd at all"), t.TempDir(), 1<<20); !errors.Is(err, ErrArchive) {
+	if _, err := ReadArchive(strings.NewReader("not zstd at all"), t.TempDir(), 1<<20, nil); !errors.Is(err, ErrArchive) {
 		t.Errorf("garbage: %v", err)
 	}
 }
@@ -143,6 +144,21 @@ func assertNothingOutside(t testing.TB, root, dst string) {
 		t.Errorf("written outside the import area: %s", p)
 		return nil
 	})
+}
+
+func TestReadArchiveCheckRunsBeforeUnpacking(t *testing.T) {
+	man := tar.Header{Name: "manifest.json", Typeflag: tar.TypeReg}
+	data := craft(t, []tar.Header{man, {Name: "checkpoints/0/pages-1.img", Typeflag: tar.TypeReg}},
+		map[string]string{"manifest.json": manifestJSON(0), "checkpoints/0/pages-1.img": strings.Repeat("x", 5000)})
+	dst := t.TempDir()
+	refused := errors.New("refused by check")
+	_, err := ReadArchive(bytes.NewReader(data), dst, 4096, func(m *Manifest) error { return refused })
+	if !errors.Is(err, refused) {
+		t.Fatalf("err = %v, want the check's error before the size limit", err)
+	}
+	if entries, _ := os.ReadDir(dst); len(entries) != 0 {
+		t.Errorf("unpacked %d entries after the check refused", len(entries))
+	}
 }
 
 func TestCheckTarAllowsOnlyInTreeLinks(t *testing.T) {
@@ -204,7 +220,7 @@ func FuzzReadArchive(f *testing.F) {
 		root := t.TempDir()
 		dst := filepath.Join(root, "import")
 		os.Mkdir(dst, 0o700)
-		m, err := readArchiveTar(bytes.NewReader(data), dst, 1<<20)
+		m, err := readArchiveTar(bytes.NewReader(data), dst, 1<<20, nil)
 		if err == nil && (m == nil || m.Version != ArchiveVersion) {
 			t.Fatalf("accepted without a valid manifest: %+v", m)
 		}

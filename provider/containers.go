@@ -35,8 +35,11 @@ const (
 // SecretsMountPath is where secrets appear inside a function, one file each.
 const SecretsMountPath = "/var/openfaas/secrets"
 
-func containerName(key fnKey, idx int) string {
-	return fmt.Sprintf("%s.%s.%d", key.name, key.ns, idx)
+// containerName names a replica's container after the provider's network,
+// so that providers sharing an engine (on different networks) never clash:
+// faas-criu.hello.openfaas-fn.0.
+func (p *Provider) containerName(key fnKey, idx int) string {
+	return fmt.Sprintf("%s.%s.%s.%d", p.cfg.Network, key.name, key.ns, idx)
 }
 
 // specHash identifies a deployment of an image: containers made from an
@@ -182,7 +185,7 @@ func (p *Provider) createContainer(ctx context.Context, key fnKey, rec *record, 
 		p.ipam.release(ip)
 		return nil, err
 	}
-	name := containerName(key, idx)
+	name := p.containerName(key, idx)
 	resp, err := p.docker.ContainerCreate(ctx, cfg, hc, nc, nil, name)
 	if errdefs.IsConflict(err) {
 		// A container left by an interrupted operation holds the name.

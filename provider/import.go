@@ -110,16 +110,27 @@ func (p *Provider) Import(ctx context.Context, r io.Reader, replace bool) (types
 		return types.FunctionStatus{}, err
 	}
 	defer os.RemoveAll(tmp)
-	m, err := ckpt.ReadArchive(r, tmp, p.cfg.ImportMaxBytes)
+	var dep types.FunctionDeployment
+	var key fnKey
+	// The manifest comes first: what would be refused anyway is refused
+	// before the checkpoints are unpacked.
+	m, err := ckpt.ReadArchive(r, tmp, p.cfg.ImportMaxBytes, func(m *ckpt.Manifest) error {
+		if err := json.Unmarshal(m.Function, &dep); err != nil {
+			return errorf(ErrInvalid, "import refused: function definition: %v", err)
+		}
+		if len(m.Replicas) == 0 {
+			return errorf(ErrInvalid, "import refused: no replica checkpoints")
+		}
+		if key, err = p.checkDefinition(ctx, &dep); err != nil {
+			return err
+		}
+		if _, err := p.lookup(key.ns, key.name); err == nil && !replace {
+			return errorf(ErrExists, "function %q already exists in namespace %q: migrate with --replace to overwrite it", key.name, key.ns)
+		}
+		return nil
+	})
 	if err != nil {
 		return types.FunctionStatus{}, importErr(err)
-	}
-	var dep types.FunctionDeployment
-	if err := json.Unmarshal(m.Function, &dep); err != nil {
-		return types.FunctionStatus{}, errorf(ErrInvalid, "import refused: function definition: %v", err)
-	}
-	if len(m.Replicas) == 0 {
-		return types.FunctionStatus{}, errorf(ErrInvalid, "import refused: no replica checkpoints")
 	}
 	key, imageID, err := p.checkDeployment(ctx, &dep)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -45,15 +46,29 @@ type Backup struct {
 	Bytes   int64     `json:"bytes"`
 }
 
+// streamBuffer bounds the kernel's send buffer for transfers, so that the
+// bytes a migration reports as sent are (within this much) on the wire, not
+// queued in the kernel.
+const streamBuffer = 128 << 10
+
+// streamTransport carries transfers that may take long on a slow link.
+var streamTransport = &http.Transport{
+	Proxy: http.ProxyFromEnvironment,
+	DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetWriteBuffer(streamBuffer)
+		}
+		return c, err
+	},
+	TLSHandshakeTimeout: 10 * time.Second,
+	IdleConnTimeout:     30 * time.Second,
+}
+
 // streaming is a client without an overall timeout, for transfers that may
 // take long on a slow link; the caller's context bounds them.
 func (c *Client) streaming() *http.Client {
-	if c.HTTP == nil {
-		return http.DefaultClient
-	}
-	cl := *c.HTTP
-	cl.Timeout = 0
-	return &cl
+	return &http.Client{Transport: streamTransport}
 }
 
 // send makes one request with body r and fails unless the answer is 2xx.

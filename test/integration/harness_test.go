@@ -76,6 +76,7 @@ func setup() (func(*testing.M) int, error) {
 	}
 	return func(m *testing.M) int {
 		defer os.RemoveAll(tmp)
+		defer stopSecondEngine()
 		return m.Run()
 	}, nil
 }
@@ -162,6 +163,10 @@ type Provider struct {
 	port     int
 	args     []string
 	env      []string
+	// engine and dockerRoot are the engine the provider drives (the first
+	// one unless StartProviderOnB) and its data root.
+	engine     *client.Client
+	dockerRoot string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -209,10 +214,12 @@ func StartProviderEnv(t *testing.T, env []string, extraArgs ...string) *Provider
 	t.Helper()
 	k := subnetSeq.Add(1)
 	p := &Provider{
-		t:        t,
-		StateDir: t.TempDir(),
-		Network:  fmt.Sprintf("fct-%d-%d", os.Getpid()%10000, k),
-		port:     freePort(t),
+		t:          t,
+		engine:     docker,
+		dockerRoot: "/var/lib/docker",
+		StateDir:   t.TempDir(),
+		Network:    fmt.Sprintf("fct-%d-%d", os.Getpid()%10000, k),
+		port:       freePort(t),
 	}
 	subnet := fmt.Sprintf("10.%d.%d.0/24", 100+os.Getpid()%100, k%250)
 	p.URL = fmt.Sprintf("http://127.0.0.1:%d", p.port)
@@ -340,7 +347,7 @@ func (p *Provider) Containers(name string) []container.Summary {
 	if name != "" {
 		f.Add("label", "com.openfaas.function="+name)
 	}
-	list, err := docker.ContainerList(context.Background(), container.ListOptions{All: true, Filters: f})
+	list, err := p.engine.ContainerList(context.Background(), container.ListOptions{All: true, Filters: f})
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -355,12 +362,12 @@ func (p *Provider) cleanup() {
 	ctx := context.Background()
 	if id := p.InstanceID(); id != "" {
 		f := filters.NewArgs(filters.Arg("label", "io.faas-criu.instance="+id))
-		list, _ := docker.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+		list, _ := p.engine.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 		for _, c := range list {
-			_ = docker.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+			_ = p.engine.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
 		}
 	}
-	_ = docker.NetworkRemove(ctx, p.Network)
+	_ = p.engine.NetworkRemove(ctx, p.Network)
 }
 
 // Request makes an HTTP request to the provider with its credentials and
@@ -566,7 +573,7 @@ func (p *Provider) CheckpointDirs(name string) []string {
 	p.t.Helper()
 	var out []string
 	for _, c := range p.Containers(name) {
-		dirs, _ := filepath.Glob(filepath.Join("/var/lib/docker/containers", c.ID, "checkpoints", "*"))
+		dirs, _ := filepath.Glob(filepath.Join(p.dockerRoot, "containers", c.ID, "checkpoints", "*"))
 		out = append(out, dirs...)
 	}
 	return out
