@@ -2,11 +2,13 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
 	"maps"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -268,6 +270,33 @@ func (p *Provider) afterFailedCheckpoint(ctx context.Context, fn *function, r *r
 			log.Printf("%s: %v", fn.key, err)
 		}
 	}
+}
+
+// strayCheckpoint finds the newest hibernation checkpoint of a stopped
+// replica that its function's record does not know of (the provider was
+// stopped between the dump and saving the record).
+func (p *Provider) strayCheckpoint(ctx context.Context, r *replica) (CheckpointInfo, bool) {
+	list, err := p.docker.CheckpointList(ctx, r.id, checkpoint.ListOptions{})
+	if err != nil {
+		return CheckpointInfo{}, false
+	}
+	var newest string
+	for _, c := range list {
+		if strings.HasPrefix(c.Name, "hib-") && c.Name > newest {
+			newest = c.Name
+		}
+	}
+	if newest == "" {
+		return CheckpointInfo{}, false
+	}
+	info := CheckpointInfo{Name: newest}
+	dir := p.checkpointDir(r.id, newest)
+	if b, err := os.ReadFile(filepath.Join(dir, ckpt.MetaFile)); err == nil {
+		_ = json.Unmarshal(b, &info)
+	} else if err := ckpt.WriteMeta(dir, info); err != nil {
+		return CheckpointInfo{}, false
+	}
+	return info, true
 }
 
 // pruneCheckpoints removes every hibernation checkpoint of a replica except

@@ -357,6 +357,10 @@ func (p *Provider) ensureReplicas(ctx context.Context, fn *function) error {
 				started = append(started, r)
 			}
 		case r.status == "running":
+			if _, ok := rec.Checkpoints[idx]; ok {
+				// Restored, but the provider stopped before it noted that.
+				p.forgetCheckpoint(fn, idx)
+			}
 			started = append(started, r) // may still need its health check
 		case r.status == "paused":
 			err = p.unpauseReplica(ctx, fn, r)
@@ -365,6 +369,11 @@ func (p *Provider) ensureReplicas(ctx context.Context, fn *function) error {
 			}
 		default: // created, exited, dead
 			if info, ok := rec.Checkpoints[idx]; ok {
+				err = p.restoreReplica(ctx, fn, r, info)
+			} else if info, ok := p.strayCheckpoint(ctx, r); ok {
+				// Checkpointed, but the provider stopped before it noted that:
+				// the state is in that checkpoint.
+				log.Printf("%s: replica %d has checkpoint %s the record missed: restoring from it", fn.key, idx, info.Name)
 				err = p.restoreReplica(ctx, fn, r, info)
 			} else if restored, berr := p.startReplicaFromBackup(ctx, fn, r); restored {
 				// It died: back to its newest backup's state.
