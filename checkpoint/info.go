@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"syscall"
 	"time"
 )
 
@@ -80,4 +81,14 @@ func WriteMeta(dir string, info Info) error {
 		return fmt.Errorf("describe checkpoint: %w", err)
 	}
 	return nil
+}
+
+// FreeBytes is the space available to an unprivileged writer on the
+// filesystem holding path.
+func FreeBytes(path string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * st.Bsize, nil
 }

@@ -213,6 +213,11 @@ func (p *Provider) hibernateReplica(ctx context.Context, fn *function, r *replic
 	if p.beforeCheckpoint != nil {
 		p.beforeCheckpoint(r.addr(p.cfg.FunctionPort))
 	}
+	// Docker stops the container before it writes the checkpoint where it
+	// keeps it, so a disk that fills up then loses the state: refuse first.
+	if err := p.checkRoom(r); err != nil {
+		return CheckpointInfo{}, fmt.Errorf("checkpoint replica %d (%s): %w", r.index, r.name, err)
+	}
 	start := time.Now()
 	name := ckpt.NewName("hib", start)
 	stats, err := p.recorder.Dump(func() error {
@@ -247,6 +252,28 @@ func (p *Provider) hibernateReplica(ctx context.Context, fn *function, r *replic
 	return info, nil
 }
 
+// checkRoom makes sure the filesystem the replica's checkpoint goes to has
+// room for it: twice its working set (the dump passes through containerd's
+// store on its way) and 16 MiB more.
+func (p *Provider) checkRoom(r *replica) error {
+	dir := filepath.Dir(p.checkpointDir(r.id, "x"))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	free, err := ckpt.FreeBytes(dir)
+	if err != nil {
+		return nil // cannot tell: let the dump say
+	}
+	mem, ok := containerMemory(r.id)
+	if !ok {
+		mem = 64 << 20
+	}
+	if need := 2*mem + 16<<20; free < need {
+		return fmt.Errorf("not enough disk space for the checkpoint in %s: %d bytes free, about %d needed", dir, free, need)
+	}
+	return nil
+}
+
 // afterFailedCheckpoint makes sure a replica whose checkpoint failed is
 // running again (CRIU resumes the processes it froze) and removes the
 // partial checkpoint.
@@ -264,9 +291,14 @@ func (p *Provider) afterFailedCheckpoint(ctx context.Context, fn *function, r *r
 	case ci.State.Running:
 		p.setStatus(fn, r, "running")
 	default:
-		// The dump got far enough to stop it: start it again, fresh.
-		log.Printf("%s: replica %d stopped during a failed checkpoint; starting it again", fn.key, r.index)
-		if err := p.startReplica(ctx, fn, r); err != nil {
+		// Docker stopped it before the checkpoint failed (writing it out):
+		// its memory is gone. Back from its newest backup if it has one.
+		restored, err := p.startReplicaFromBackup(ctx, fn, r)
+		if !restored {
+			log.Printf("%s: replica %d STOPPED during a failed checkpoint: its memory state is lost; starting it fresh", fn.key, r.index)
+			err = p.startReplica(ctx, fn, r)
+		}
+		if err != nil {
 			log.Printf("%s: %v", fn.key, err)
 		}
 	}

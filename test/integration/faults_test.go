@@ -1,0 +1,306 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/openfaas/faas-provider/types"
+)
+
+// fire sends a request and ignores the outcome: the provider may be killed
+// under it.
+func fire(method, url string, body any) {
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, url, r)
+	if resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req); err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
+
+// nextCount waits until the function answers /count and returns the answer.
+func nextCount(t *testing.T, p *Provider, name string) int {
+	t.Helper()
+	var got int
+	eventually(t, 30*time.Second, func() string {
+		code, body := p.Invoke(name, "/count")
+		if code != 200 {
+			return fmt.Sprintf("%s: %d %s", name, code, body)
+		}
+		got, _ = strconv.Atoi(body)
+		return ""
+	})
+	return got
+}
+
+func TestKillDuringCheckpointAndRestore(t *testing.T) {
+	p := StartProvider(t)
+	dep := Fixture("crashy")
+	dep.EnvVars = map[string]string{"STATE_MB": "48"} // a dump and restore that take a while
+	p.Deploy(dep)
+	want := counts(p, "crashy", 2)[1]
+	for _, delay := range []time.Duration{30 * time.Millisecond, 150 * time.Millisecond, 400 * time.Millisecond} {
+		// During a checkpoint.
+		scale := p.URL + "/system/scale-function/crashy"
+		go fire("POST", strings.Replace(scale, "://", "://"+p.User+":"+p.Pass+"@", 1), types.ScaleServiceRequest{ServiceName: "crashy", Replicas: 0})
+		time.Sleep(delay)
+		p.Restart()
+		want++
+		if got := nextCount(t, p, "crashy"); got != want {
+			t.Fatalf("killed %s into a checkpoint: count %d, want %d (state lost)", delay, got, want)
+		}
+		// During a restore.
+		p.Scale("crashy", 0)
+		go fire("GET", p.URL+"/function/crashy/count", nil)
+		time.Sleep(delay)
+		p.Restart()
+		got := nextCount(t, p, "crashy")
+		if got != want+1 && got != want+2 { // the interrupted request may have been served
+			t.Fatalf("killed %s into a restore: count %d, want %d or %d (state lost)", delay, got, want+1, want+2)
+		}
+		want = got
+	}
+	p.Delete("crashy")
+}
+
+func TestKillDuringDeploy(t *testing.T) {
+	p := StartProvider(t)
+	for i, delay := range []time.Duration{5 * time.Millisecond, 60 * time.Millisecond, 200 * time.Millisecond} {
+		name := fmt.Sprintf("halfborn%d", i)
+		go fire("POST", strings.Replace(p.URL, "://", "://"+p.User+":"+p.Pass+"@", 1)+"/system/functions", Fixture(name))
+		time.Sleep(delay)
+		p.Restart()
+		// Finished or rolled back: either it answers, or nothing of it is left.
+		if code, _ := p.Request("GET", "/system/function/"+name, nil); code == 200 {
+			if got := nextCount(t, p, name); got != 1 {
+				t.Errorf("%s after a crash in its deploy answered %d", name, got)
+			}
+			p.Delete(name)
+		} else {
+			time.Sleep(3 * time.Second) // a reconcile pass
+			if c := p.Containers(name); len(c) != 0 {
+				t.Errorf("%s is not deployed but %d containers of it are left", name, len(c))
+			}
+		}
+	}
+}
+
+func TestKillDuringImport(t *testing.T) {
+	a, b, _ := twoBoxes(t)
+	slow := NewLinkProxy(t, strings.TrimPrefix(b.URL, "http://"), 300_000)
+	cfg := FaasCLIConfig(t, map[string][2]string{a.URL: {a.User, a.Pass}, slow.URL: {b.User, b.Pass}})
+	dep := Fixture("emigrant")
+	dep.EnvVars = map[string]string{"STATE_MB": "4", "STATE_RANDOM": "1"}
+	a.Deploy(dep)
+	counts(a, "emigrant", 3)
+
+	done := make(chan string)
+	go func() {
+		out, _ := Run(t, []string{"OPENFAAS_CONFIG=" + cfg, "OPENFAAS_URL=" + a.URL}, "migrate", "emigrant", "--to", slow.URL)
+		done <- out
+	}()
+	// Kill the target while the archive is on its way.
+	eventually(t, 30*time.Second, func() string {
+		if entries, _ := os.ReadDir(filepath.Join(b.StateDir, "import")); len(entries) == 0 {
+			return "the import has not started"
+		}
+		return ""
+	})
+	time.Sleep(500 * time.Millisecond)
+	b.Kill()
+	out := <-done
+	if !strings.Contains(out, "running here again") {
+		t.Errorf("migration with the target killed:\n%s", out)
+	}
+	if got := nextCount(t, a, "emigrant"); got != 4 {
+		t.Errorf("the source answered %d, want 4", got)
+	}
+	b.Start()
+	if list := b.List(); len(list) != 0 {
+		t.Errorf("the half-imported function survived the target's restart: %+v", list)
+	}
+	if len(b.Containers("")) != 0 {
+		t.Errorf("containers of the half import are left on the target")
+	}
+	if entries, _ := os.ReadDir(filepath.Join(b.StateDir, "import")); len(entries) != 0 {
+		t.Errorf("the import area kept %d entries", len(entries))
+	}
+	a.Delete("emigrant")
+}
+
+func TestEngineRestart(t *testing.T) {
+	p := StartProviderOnB(t)
+	LoadImageOnB(t, FixtureImage)
+	p.Deploy(Fixture("runner"))
+	p.Deploy(Fixture("dormant"))
+	backed := Fixture("backed")
+	backed.Labels = &map[string]string{"com.openfaas.criu.backup-interval": "1s"}
+	p.Deploy(backed)
+	counts(p, "runner", 2)
+	counts(p, "dormant", 3)
+	counts(p, "backed", 4)
+	p.Scale("dormant", 0)
+	time.Sleep(2500 * time.Millisecond) // a backup of backed at 4
+
+	engine := filepath.Join(repoRoot, "scripts", "second-engine.sh")
+	if out, err := exec.Command(engine, "stop", "it").CombinedOutput(); err != nil {
+		t.Fatalf("stop the engine: %v\n%s", err, out)
+	}
+	// A request while the engine is down waits, or is told why.
+	var wg sync.WaitGroup
+	var code int
+	var body string
+	wg.Add(1)
+	go func() { defer wg.Done(); code, body = p.Invoke("dormant", "/count") }()
+	time.Sleep(time.Second)
+	if out, err := exec.Command(engine, "start", "it").CombinedOutput(); err != nil {
+		t.Fatalf("start the engine: %v\n%s", err, out)
+	}
+	wg.Wait()
+	if code != 200 && code != http.StatusServiceUnavailable && code != http.StatusGatewayTimeout {
+		t.Errorf("request during the engine's restart: %d %q", code, body)
+	}
+
+	if got := nextCount(t, p, "dormant"); got < 4 {
+		t.Errorf("the hibernated function woke with %d: state lost", got)
+	}
+	if got := nextCount(t, p, "backed"); got < 5 {
+		t.Errorf("the backed-up function came back with %d, want 5 or more", got)
+	}
+	// Without a backup a running function starts fresh: documented.
+	if got := nextCount(t, p, "runner"); got != 1 {
+		t.Errorf("the running function without backup answered %d after the engine restart, want a fresh 1", got)
+	}
+	for _, n := range []string{"runner", "dormant", "backed"} {
+		p.Delete(n)
+	}
+}
+
+func TestReplicaProcessKilled(t *testing.T) {
+	p := StartProvider(t)
+	p.Deploy(Fixture("mortal"))
+	counts(p, "mortal", 2)
+	ci, err := docker.ContainerInspect(context.Background(), p.Containers("mortal")[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(ci.State.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if got := nextCount(t, p, "mortal"); got != 1 {
+		t.Errorf("after its process was killed the replica answered %d, want a fresh 1", got)
+	}
+	if st := p.WaitAvailable("mortal", 1); st.Replicas != 1 {
+		t.Errorf("replicas %d", st.Replicas)
+	}
+	p.Delete("mortal")
+}
+
+func TestDiskTooFullForCheckpoint(t *testing.T) {
+	p := StartProvider(t)
+	p.Deploy(Fixture("cramped"))
+	counts(p, "cramped", 2)
+	id := p.Containers("cramped")[0].ID
+	// A filesystem too small for the checkpoint, where the engine writes it.
+	dir := filepath.Join("/var/lib/docker/containers", id, "checkpoints")
+	os.MkdirAll(dir, 0o700)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount a small filesystem: %v\n%s", err, out)
+	}
+	defer exec.Command("umount", "-l", dir).Run()
+
+	code, body := p.Request("POST", "/system/scale-function/cramped", types.ScaleServiceRequest{ServiceName: "cramped", Replicas: 0})
+	if code != http.StatusInternalServerError || !strings.Contains(body, "keeps running") {
+		t.Errorf("checkpoint onto a full disk: %d %q", code, body)
+	}
+	t.Logf("answer: %s", body)
+	if got := counts(p, "cramped", 1); got[0] != 3 {
+		t.Errorf("after the failed checkpoint: %v, want 3", got)
+	}
+	if s := p.Annotation("cramped", stateAnnotation); s != "awake" {
+		t.Errorf("state %s", s)
+	}
+	exec.Command("umount", "-l", dir).Run()
+	p.Delete("cramped")
+}
+
+func TestCRIUFailingAtStart(t *testing.T) {
+	bin := t.TempDir()
+	os.WriteFile(filepath.Join(bin, "criu"), []byte("#!/bin/sh\necho 'criu: broken' >&2\nexit 1\n"), 0o755)
+	p := StartProviderEnv(t, []string{"PATH=" + bin + ":/usr/bin:/bin"}, "--criu-stamp", "/nonexistent")
+	_, body := p.Request("GET", "/system/info", nil)
+	var info struct {
+		CRIU struct {
+			Available bool
+			Problem   string
+		}
+	}
+	json.Unmarshal([]byte(body), &info)
+	if info.CRIU.Available || !strings.Contains(info.CRIU.Problem, "does not answer") {
+		t.Errorf("info.criu = %+v", info.CRIU)
+	}
+	p.Deploy(Fixture("fallback"))
+	counts(p, "fallback", 2)
+	p.Scale("fallback", 0)
+	if s := p.Annotation("fallback", stateAnnotation); s != "paused" {
+		t.Errorf("state %s, want paused", s)
+	}
+	if got := counts(p, "fallback", 1); got[0] != 3 {
+		t.Errorf("after unpause: %v", got)
+	}
+	p.Delete("fallback")
+}
+
+func TestCredentialsRotate(t *testing.T) {
+	p := StartProvider(t)
+	p.Deploy(Fixture("steady"))
+	counts(p, "steady", 1)
+	old := p.Pass
+	if strings.Contains(p.Logs(), old) {
+		t.Fatal("the generated password appears in the provider's log")
+	}
+	fi, err := os.Stat(filepath.Join(p.StateDir, "credentials", "basic-auth-password"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("password file mode %v (%v), want 0600", fi.Mode().Perm(), err)
+	}
+	// Rotate: write new files; no restart.
+	time.Sleep(20 * time.Millisecond)
+	if err := os.WriteFile(filepath.Join(p.StateDir, "credentials", "basic-auth-password"), []byte("rotated-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.Pass = "rotated-secret"
+	if list := p.List(); len(list) != 1 {
+		t.Errorf("functions after rotation: %+v", list)
+	}
+	req, _ := http.NewRequest("GET", p.URL+"/system/functions", nil)
+	req.SetBasicAuth("admin", old)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the old password after rotation: %d", resp.StatusCode)
+	}
+	if got := counts(p, "steady", 1); got[0] != 2 {
+		t.Errorf("function after rotation answered %v", got)
+	}
+	p.Delete("steady")
+}
