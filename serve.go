@@ -194,6 +194,7 @@ func serve(args []string) error {
 
 	transports := &handlers.Transports{}
 	p.SetBeforeCheckpoint(transports.DropIdle)
+	p.SetReplicaGone(transports.Forget)
 	proxy := handlers.NewProxy(p, transports)
 	cfg := p.Config()
 	infoDoc := func() any {

@@ -71,7 +71,13 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		}
 		return badRequest("malformed JSON: %v", err)
 	}
-	if dec.More() {
+	// Only white space may follow the value, up to the limit. (dec.More
+	// would pass a stray "}" or "]", and stop at the limit unnoticed.)
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return err
+		}
 		return badRequest("malformed JSON: trailing data after the object")
 	}
 	return nil

@@ -113,17 +113,31 @@ func (t *Transports) get(addr string) *http.Transport {
 		// No TCP keep-alive probes: a connection held open while its replica
 		// hibernates must survive until the replica is restored.
 		DialContext:         (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: -1}).DialContext,
-		MaxIdleConns:        512,
-		MaxIdleConnsPerHost: 512,
-		IdleConnTimeout:     60 * time.Second,
+		MaxIdleConns:        IdleConnsPerReplica,
+		MaxIdleConnsPerHost: IdleConnsPerReplica,
+		IdleConnTimeout:     IdleConnTimeout,
 		DisableCompression:  true,
 	})
 	return tr.(*http.Transport)
 }
 
+// Idle keep-alive connections kept to each replica, and for how long.
+const (
+	IdleConnsPerReplica = 64
+	IdleConnTimeout     = 30 * time.Second
+)
+
 // DropIdle closes the idle connections to a replica.
 func (t *Transports) DropIdle(addr string) {
 	if tr, ok := t.m.Load(addr); ok {
+		tr.(*http.Transport).CloseIdleConnections()
+	}
+}
+
+// Forget closes the idle connections to a replica that is gone and drops
+// its transport.
+func (t *Transports) Forget(addr string) {
+	if tr, ok := t.m.LoadAndDelete(addr); ok {
 		tr.(*http.Transport).CloseIdleConnections()
 	}
 }

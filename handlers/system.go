@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -53,12 +54,25 @@ type LogSource interface {
 func Logs(src LogSource, maxFollow time.Duration) http.HandlerFunc {
 	stream := logs.NewLogHandlerFunc(src, maxFollow)
 	return func(w http.ResponseWriter, r *http.Request) {
+		// faas-provider's handler takes the last value of a repeated
+		// parameter: check the function it will query, not another one.
 		q := r.URL.Query()
-		if q.Get("name") == "" {
+		last := func(key string) string {
+			if v := q[key]; len(v) > 0 {
+				return v[len(v)-1]
+			}
+			return ""
+		}
+		if last("name") == "" {
 			writeError(w, r, badRequest("the name query parameter is required"))
 			return
 		}
-		if _, err := src.Status(r.Context(), q.Get("namespace"), q.Get("name")); err != nil {
+		// A query the provider refuses would be a 500 from faas-provider.
+		if tail, err := strconv.Atoi(last("tail")); err == nil && tail < 0 {
+			writeError(w, r, badRequest("tail must not be negative"))
+			return
+		}
+		if _, err := src.Status(r.Context(), last("namespace"), last("name")); err != nil {
 			writeError(w, r, err)
 			return
 		}

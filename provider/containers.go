@@ -206,6 +206,9 @@ func (p *Provider) removeReplica(ctx context.Context, r *replica) error {
 	if err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("remove container %s: %w", r.name, err)
 	}
+	if p.replicaGone != nil && r.ip != "" {
+		p.replicaGone(r.addr(p.cfg.FunctionPort))
+	}
 	p.ipam.release(r.ip)
 	return nil
 }

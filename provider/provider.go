@@ -146,6 +146,9 @@ type Provider struct {
 	// beforeCheckpoint is called with a replica's address before it is
 	// checkpointed, so that idle keep-alive connections to it are dropped.
 	beforeCheckpoint func(addr string)
+	// replicaGone is called with a removed replica's address, so that
+	// connections and transports kept for it are let go.
+	replicaGone func(addr string)
 
 	reconcileQ chan fnKey
 	started    time.Time
@@ -243,6 +246,10 @@ func (p *Provider) Close() error {
 // SetBeforeCheckpoint registers a hook called with a replica's address just
 // before it is checkpointed.
 func (p *Provider) SetBeforeCheckpoint(f func(addr string)) { p.beforeCheckpoint = f }
+
+// SetReplicaGone registers a hook called with a replica's address once it is
+// removed.
+func (p *Provider) SetReplicaGone(f func(addr string)) { p.replicaGone = f }
 
 // EngineInfo describes the engine in use.
 func (p *Provider) EngineInfo() Engine { return p.engine }
