@@ -8,16 +8,12 @@ import (
 	"os"
 	"text/tabwriter"
 	"time"
-
-	"github.com/faas-criu/faas-criu/internal/gateway"
 )
 
 // runBackups is `faas-criu backups NAME [--restore BACKUP]`.
 func runBackups(args []string) error {
 	fs := flag.NewFlagSet("backups", flag.ContinueOnError)
-	gw := fs.String("gateway", "", "the faas-criu the function is on (default $OPENFAAS_URL, then "+gateway.DefaultURL+")")
-	fs.StringVar(gw, "g", "", "same as --gateway")
-	ns := fs.String("namespace", "", "the function's namespace")
+	gw, ns := gatewayFlags(fs)
 	restore := fs.String("restore", "", "bring the function back to this backup (a name from the list)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: faas-criu backups NAME [--restore BACKUP] [--gateway URL]\n\n"+

@@ -46,6 +46,27 @@ func buildContext(templateDir, handlerDir, handlerFolder string) (map[string]con
 // addTree adds the tree at src under prefix, replacing what is there.
 // skip, given a path relative to src, leaves it (and what is below) out.
 func addTree(files map[string]contextFile, src, prefix string, skip func(rel string) bool) error {
+	return walkTree(src, prefix, skip, func(p, name string, fi fs.FileInfo) error {
+		if !fi.Mode().IsRegular() && !fi.IsDir() && fi.Mode()&fs.ModeSymlink == 0 {
+			return nil // sockets, devices: never part of a context
+		}
+		// A file replacing a directory replaces what was below it too.
+		if old, ok := files[name]; ok && old.fi.IsDir() && !fi.IsDir() {
+			for k := range files {
+				if strings.HasPrefix(k, name+"/") {
+					delete(files, k)
+				}
+			}
+		}
+		files[name] = contextFile{src: p, fi: fi}
+		return nil
+	})
+}
+
+// walkTree calls visit for each entry under src (not src itself), with its
+// path, its name below prefix (slash-separated) and its info. skip, given a
+// path relative to src, leaves that path (and what is below it) out.
+func walkTree(src, prefix string, skip func(rel string) bool, visit func(p, name string, fi fs.FileInfo) error) error {
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -69,19 +90,7 @@ func addTree(files map[string]contextFile, src, prefix string, skip func(rel str
 		if err != nil {
 			return err
 		}
-		if !fi.Mode().IsRegular() && !fi.IsDir() && fi.Mode()&fs.ModeSymlink == 0 {
-			return nil // sockets, devices: never part of a context
-		}
-		// A file replacing a directory replaces what was below it too.
-		if old, ok := files[name]; ok && old.fi.IsDir() && !fi.IsDir() {
-			for k := range files {
-				if strings.HasPrefix(k, name+"/") {
-					delete(files, k)
-				}
-			}
-		}
-		files[name] = contextFile{src: p, fi: fi}
-		return nil
+		return visit(p, name, fi)
 	})
 }
 

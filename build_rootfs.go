@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -72,29 +71,8 @@ func (r *rootfsWriter) symlink(name, target string) error {
 // links. skip, given a path relative to src, leaves it (and what is below)
 // out. Device nodes, sockets and fifos are left out.
 func (r *rootfsWriter) tree(src, prefix string, skip func(rel string) bool) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		if rel != "." && skip != nil && skip(rel) {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		name := path.Join(prefix, rel)
-		if name == "." {
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
+	return walkTree(src, prefix, skip, func(p, name string, fi fs.FileInfo) error {
+		var err error
 		st, _ := fi.Sys().(*syscall.Stat_t)
 		hdr := &tar.Header{Name: name, Mode: tarMode(fi.Mode()), ModTime: fi.ModTime(), Format: tar.FormatPAX}
 		if st != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"net/url"
 
@@ -37,4 +38,12 @@ func humanBytes(n float64) string {
 		return fmt.Sprintf("%.1f KiB", n/(1<<10))
 	}
 	return fmt.Sprintf("%.0f B", n)
+}
+
+// gatewayFlags adds --gateway (-g) and --namespace to a client command.
+func gatewayFlags(fs *flag.FlagSet) (gw, ns *string) {
+	gw = fs.String("gateway", "", "the faas-criu the function is on (default $OPENFAAS_URL, then "+gateway.DefaultURL+")")
+	fs.StringVar(gw, "g", "", "same as --gateway")
+	ns = fs.String("namespace", "", "the function's namespace")
+	return gw, ns
 }

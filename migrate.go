@@ -18,9 +18,7 @@ import (
 func runMigrate(args []string) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	to := fs.String("to", "", "the faas-criu to move the function to (its URL)")
-	gw := fs.String("gateway", "", "the faas-criu the function is on (default $OPENFAAS_URL, then "+gateway.DefaultURL+")")
-	fs.StringVar(gw, "g", "", "same as --gateway")
-	ns := fs.String("namespace", "", "the function's namespace")
+	gw, ns := gatewayFlags(fs)
 	keep := fs.Bool("keep", false, "leave a hibernated copy here instead of removing it")
 	replace := fs.Bool("replace", false, "overwrite a function of the same name at the target")
 	fs.Usage = func() {

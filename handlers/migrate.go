@@ -12,6 +12,7 @@ import (
 
 	"github.com/openfaas/faas-provider/types"
 
+	"github.com/faas-criu/faas-criu/internal/gateway"
 	"github.com/faas-criu/faas-criu/provider"
 )
 
@@ -26,25 +27,9 @@ type Migrator interface {
 // TargetFunc makes the client for a migration's target.
 type TargetFunc func(url, user, password, token string) provider.MigrationTarget
 
-// MigrateRequest is the body of POST /system/migrate.
-type MigrateRequest struct {
-	FunctionName string `json:"functionName"`
-	Namespace    string `json:"namespace,omitempty"`
-	To           string `json:"to"`
-	ToUser       string `json:"toUser,omitempty"`
-	ToPassword   string `json:"toPassword,omitempty"`
-	ToToken      string `json:"toToken,omitempty"`
-	Keep         bool   `json:"keep,omitempty"`
-	Replace      bool   `json:"replace,omitempty"`
-}
-
-// progressLine is one line of the migration's answer.
-type progressLine struct {
-	provider.Progress
-	Error    string `json:"error,omitempty"`
-	Restored bool   `json:"restored,omitempty"`
-	Result   string `json:"result,omitempty"`
-}
+// MigrateRequest is the body of POST /system/migrate (one definition, shared
+// with the client).
+type MigrateRequest = gateway.MigrateRequest
 
 // Migrate answers POST /system/migrate: it moves a function to another
 // faas-criu and streams its progress as NDJSON, ending with {"result":"done"}
@@ -70,17 +55,17 @@ func Migrate(m Migrator, target TargetFunc) http.HandlerFunc {
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		w.WriteHeader(http.StatusOK)
 		enc := json.NewEncoder(w)
-		emit := func(l progressLine) {
+		emit := func(l gateway.Progress) {
 			_ = enc.Encode(l)
 			_ = rc.Flush()
 		}
 		t := target(strings.TrimRight(req.To, "/"), req.ToUser, req.ToPassword, req.ToToken)
 		opts := provider.MigrateOptions{Keep: req.Keep, Replace: req.Replace}
 		err = m.Migrate(r.Context(), req.Namespace, req.FunctionName, t, opts, func(p provider.Progress) {
-			emit(progressLine{Progress: p})
+			emit(gateway.Progress{Step: p.Step, Bytes: p.Bytes, Rate: p.Rate, Done: p.Done, Note: p.Note})
 		})
 		if err != nil {
-			line := progressLine{Error: strings.ReplaceAll(err.Error(), "\n", "; ")}
+			line := gateway.Progress{Error: strings.ReplaceAll(err.Error(), "\n", "; ")}
 			var me *provider.MigrationError
 			if errors.As(err, &me) {
 				line.Step, line.Restored = me.Step, me.Restored
@@ -88,7 +73,7 @@ func Migrate(m Migrator, target TargetFunc) http.HandlerFunc {
 			emit(line)
 			return
 		}
-		emit(progressLine{Result: "done"})
+		emit(gateway.Progress{Result: "done"})
 	}
 }
 

@@ -298,15 +298,18 @@ func (p *Provider) checkpointDir(containerID, name string) string {
 
 // flushLoop saves invocation counts that changed, every few seconds, so that
 // a restart (even a SIGKILL) loses at most a few seconds of counting.
-func (p *Provider) flushLoop(ctx context.Context) {
-	t := time.NewTicker(2 * time.Second)
+func (p *Provider) flushLoop(ctx context.Context) { every(ctx, 2*time.Second, p.flush) }
+
+// every calls f each period until ctx ends.
+func every(ctx context.Context, period time.Duration, f func()) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			p.flush()
+			f()
 		}
 	}
 }

@@ -129,18 +129,11 @@ func (p *Provider) reconcile(ctx context.Context, fn *function) {
 // reconcileLoop reconciles every function periodically: a safety net for
 // missed events, and the way back after the engine restarts.
 func (p *Provider) reconcileLoop(ctx context.Context) {
-	t := time.NewTicker(p.cfg.ReconcileEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			for _, fn := range p.functions() {
-				p.enqueueReconcile(fn.key)
-			}
+	every(ctx, p.cfg.ReconcileEvery, func() {
+		for _, fn := range p.functions() {
+			p.enqueueReconcile(fn.key)
 		}
-	}
+	})
 }
 
 func (p *Provider) enqueueReconcile(key fnKey) {

@@ -14,7 +14,8 @@ import (
 	"time"
 )
 
-// MigrateRequest asks a source faas-criu to move a function.
+// MigrateRequest is the body of POST /system/migrate: it asks a source
+// faas-criu to move a function.
 type MigrateRequest struct {
 	FunctionName string `json:"functionName"`
 	Namespace    string `json:"namespace,omitempty"`
@@ -26,7 +27,8 @@ type MigrateRequest struct {
 	Replace      bool   `json:"replace,omitempty"`
 }
 
-// Progress is one line of a migration's progress stream.
+// Progress is one line of a migration's answer (NDJSON): a step's progress,
+// then {"result":"done"}, or a line with "error" naming the failed step.
 type Progress struct {
 	Step     string  `json:"step,omitempty"`
 	Bytes    int64   `json:"bytes,omitempty"`
