@@ -75,6 +75,7 @@ func parseServe(args []string) (*serveOptions, error) {
 	fs.StringVar(&o.cfg.Strategy, "strategy", envOr("strategy", provider.StrategyCheckpoint), "how functions sleep when scaled to zero or idle: checkpoint, pause, pause-then-checkpoint or remove")
 	fs.BoolVar(&o.cfg.RestoreFallback, "restore-fallback", envOr("restore_fallback", "false") == "true", "start a replica fresh (losing its state, and saying so) when its restore fails")
 	fs.DurationVar(&o.cfg.ReconcileEvery, "reconcile-every", 10*time.Second, "how often every function is checked against its containers")
+	fs.StringVar(&o.cfg.ContainerdTmp, "containerd-tmp", "/tmp", "containerd's temporary directory, where it leaves copies of restored checkpoints (the provider removes them)")
 	fs.StringVar(&o.cfg.RuncConf, "runc-conf", checkpoint.RuncConfPath, "runc's CRIU configuration file")
 	fs.StringVar(&o.cfg.CRIUStamp, "criu-stamp", checkpoint.StampPath, "setup's record of the CRIU it verified (used when criu cannot be run here)")
 	fs.DurationVar(&o.policy.ZeroDuration, "idle-after", durationEnv("scale_zero_duration", 15*time.Minute), "default idle time before a com.openfaas.scale.zero=true function sleeps")

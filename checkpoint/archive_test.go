@@ -276,3 +276,39 @@ func TestBackupsListPruneCopy(t *testing.T) {
 		t.Errorf("missing root: %v", all)
 	}
 }
+
+func TestRemoveContainerdCopies(t *testing.T) {
+	tmp := t.TempDir()
+	mk := func(dir, name string, age time.Duration) string {
+		d := filepath.Join(tmp, dir)
+		os.MkdirAll(d, 0o700)
+		if name != "" {
+			WriteMeta(d, Info{Name: name})
+			when := time.Now().Add(-age)
+			os.Chtimes(filepath.Join(d, MetaFile), when, when)
+		}
+		return d
+	}
+	a := mk("ctrd-checkpoint111", "hib-1", 0)
+	b := mk("ctrd-checkpoint222", "hib-2", time.Hour)
+	other := mk("ctrd-checkpoint333", "", time.Hour) // not ours: no metadata
+	unrelated := mk("something-else", "hib-1", time.Hour)
+
+	if n := RemoveContainerdCopies(tmp, "hib-1"); n != 1 {
+		t.Errorf("removed %d copies of hib-1", n)
+	}
+	if _, err := os.Stat(a); !os.IsNotExist(err) {
+		t.Error("the copy of hib-1 is still there")
+	}
+	if n := RemoveStaleContainerdCopies(tmp, 10*time.Minute); n != 1 {
+		t.Errorf("removed %d stale copies", n)
+	}
+	for _, d := range []string{other, unrelated} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("%s was removed: %v", d, err)
+		}
+	}
+	if _, err := os.Stat(b); !os.IsNotExist(err) {
+		t.Error("the stale copy is still there")
+	}
+}

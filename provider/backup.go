@@ -110,7 +110,7 @@ func (p *Provider) restoreBackupInto(ctx context.Context, fn *function, r *repli
 		return fmt.Errorf("copy backup %s: %w", b.Name, err)
 	}
 	defer func() {
-		_ = p.docker.CheckpointDelete(context.WithoutCancel(ctx), r.id, checkpoint.DeleteOptions{CheckpointID: b.Name})
+		p.discardCheckpoint(r.id, b.Name)
 		_ = os.RemoveAll(dst)
 	}()
 	if _, err := p.recorder.Restore(func() error {

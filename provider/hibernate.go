@@ -365,9 +365,17 @@ func (p *Provider) restoreReplica(ctx context.Context, fn *function, r *replica,
 	p.metrics.restoreSeconds.Observe(time.Since(start).Seconds())
 	p.setStatus(fn, r, "running")
 	p.forgetCheckpoint(fn, r.index)
-	// The checkpoint has served; the running replica is now the state.
-	_ = p.docker.CheckpointDelete(context.WithoutCancel(ctx), r.id, checkpoint.DeleteOptions{CheckpointID: info.Name})
+	// The checkpoint has served (the running replica is now the state):
+	// delete it, and containerd's copy, off the wake's path.
+	go p.discardCheckpoint(r.id, info.Name)
 	return nil
+}
+
+// discardCheckpoint deletes a checkpoint that has been restored, and the
+// copy containerd left of it.
+func (p *Provider) discardCheckpoint(containerID, name string) {
+	_ = p.docker.CheckpointDelete(context.Background(), containerID, checkpoint.DeleteOptions{CheckpointID: name})
+	ckpt.RemoveContainerdCopies(p.cfg.ContainerdTmp, name)
 }
 
 func (p *Provider) restoreFailed(ctx context.Context, fn *function, r *replica, info CheckpointInfo, err error) error {

@@ -267,7 +267,9 @@ func (p *Provider) scaleUpLocked(ctx context.Context, fn *function, n int) error
 	if err := p.commit(fn, &rec); err != nil {
 		return err
 	}
-	err := p.ensureReplicas(ctx, fn)
+	started, err := p.alignReplicas(ctx, fn)
+	// Requests reach the woken replicas only once the wake is recorded.
+	defer p.checkReady(ctx, fn, started)
 	if wasAsleep != StateAwake {
 		p.noteWake(fn, wasAsleep, time.Since(start), err)
 		if err != nil && !p.anyRunning(fn) {
@@ -306,10 +308,28 @@ func (p *Provider) commit(fn *function, rec *record) error {
 }
 
 // ensureReplicas brings an awake function's containers in line with its
+// record and has the replicas it started health-checked, after which they
+// take requests. Call with fn.opMu held.
+func (p *Provider) ensureReplicas(ctx context.Context, fn *function) error {
+	started, err := p.alignReplicas(ctx, fn)
+	p.checkReady(ctx, fn, started)
+	return err
+}
+
+// checkReady health-checks replicas in the background; each takes requests
+// once it answers.
+func (p *Provider) checkReady(ctx context.Context, fn *function, reps []*replica) {
+	for _, r := range reps {
+		go p.markReady(context.WithoutCancel(ctx), fn, r)
+	}
+}
+
+// alignReplicas brings an awake function's containers in line with its
 // record: replicas 0..n-1 running the current definition, none beyond.
 // Paused replicas are unpaused, hibernated ones restored, stopped ones
-// started, missing or outdated ones (re)created. Call with fn.opMu held.
-func (p *Provider) ensureReplicas(ctx context.Context, fn *function) error {
+// started, missing or outdated ones (re)created. It returns the replicas
+// that may still need their health check. Call with fn.opMu held.
+func (p *Provider) alignReplicas(ctx context.Context, fn *function) ([]*replica, error) {
 	fn.mu.Lock()
 	rec := *fn.rec
 	current := map[int]*replica{}
@@ -318,7 +338,7 @@ func (p *Provider) ensureReplicas(ctx context.Context, fn *function) error {
 	}
 	fn.mu.Unlock()
 	if rec.State != StateAwake {
-		return nil
+		return nil, nil
 	}
 	spec := rec.spec()
 	var errs []error
@@ -389,12 +409,7 @@ func (p *Provider) ensureReplicas(ctx context.Context, fn *function) error {
 			errs = append(errs, fmt.Errorf("replica %d: %w", idx, err))
 		}
 	}
-	// Health-check what was started; the caller's context bounds the wait
-	// only for readiness it asked for, so checks continue in the background.
-	for _, r := range started {
-		go p.markReady(context.WithoutCancel(ctx), fn, r)
-	}
-	return errorsJoin(errs)
+	return started, errorsJoin(errs)
 }
 
 // setReplica installs (or, with nil, removes) replica idx.

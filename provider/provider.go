@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -53,6 +54,9 @@ type Config struct {
 	// ImportMaxBytes bounds what a migration may bring in (image, and
 	// checkpoints, each).
 	ImportMaxBytes int64
+	// ContainerdTmp is containerd's temporary directory, where it leaves a
+	// copy of every checkpoint it restores (the provider removes them).
+	ContainerdTmp string
 }
 
 func (c *Config) setDefaults() {
@@ -97,6 +101,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ImportMaxBytes == 0 {
 		c.ImportMaxBytes = 4 << 30
+	}
+	if c.ContainerdTmp == "" {
+		c.ContainerdTmp = os.TempDir()
 	}
 }
 
@@ -204,6 +211,9 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		}
 	}
 	p.recorder = checkpoint.NewRecorder(p.criu.WorkDir)
+	if n := checkpoint.RemoveStaleContainerdCopies(cfg.ContainerdTmp, time.Minute); n > 0 {
+		log.Printf("removed %d copies of restored checkpoints containerd had left in %s", n, cfg.ContainerdTmp)
+	}
 	if err := p.load(ctx); err != nil {
 		return nil, err
 	}
