@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/openfaas/faas-provider/types"
+
+	"github.com/faas-criu/faas-criu/checkpoint"
+)
+
+// densityOpts: the memory budget, the state each function holds, and how
+// many times more functions are deployed with hibernation than fit paused.
+type densityOpts struct {
+	Budget   int64
+	StateMB  int
+	Factor   int // hibernation: Factor x the paused count
+	MaxPause int // a safety stop for the pause-only count
+}
+
+// densityResult compares how many functions stay invocable under one
+// memory budget with pause only and with hibernation.
+type densityResult struct {
+	densityOpts
+	PausePerFn    []int64 // working set of each paused function
+	PauseFit      int     // paused functions that fit in the budget
+	PauseUsed     int64   // their memory
+	PauseOK       int     // of those, invocable with their state afterwards
+	HibDeployed   int
+	HibOK         int             // invocable with their state in both rounds
+	HibUsedDeploy []int64         // /system/info usedBytes, sampled while deploying
+	HibUsedRounds []int64         // and while calling each in turn
+	HibWake       []time.Duration // time to first byte of the round calls
+	HibAsleepEnd  int             // hibernated at the end
+	Failures      []string
+}
+
+func (d *densityResult) fail(format string, args ...any) {
+	d.Failures = append(d.Failures, fmt.Sprintf(format, args...))
+}
+
+func densityDeployment(name, strategy string, stateMB int) types.FunctionDeployment {
+	return types.FunctionDeployment{
+		Service: name,
+		Image:   fixtureImage,
+		EnvVars: map[string]string{"STATE_MB": strconv.Itoa(stateMB)},
+		Labels:  &map[string]string{checkpoint.LabelStrategy: strategy, benchLabel: "density"},
+	}
+}
+
+// runPauseDensity deploys functions with the pause strategy on p (a
+// provider without a budget) and pauses each, until their memory exceeds
+// the budget; those that fitted are then called once more to check they
+// kept their state. They are deleted at the end.
+func (b *bench) runPauseDensity(ctx context.Context, p *Provider, res *densityResult) error {
+	var names []string
+	defer func() {
+		b.track(context.WithoutCancel(ctx))
+		for _, n := range names {
+			if err := p.Delete(context.WithoutCancel(ctx), n); err != nil {
+				b.progress("density: %v", err)
+			}
+		}
+	}()
+	for i := 1; i <= res.MaxPause; i++ {
+		name := fmt.Sprintf("dens-pause-%d", i)
+		names = append(names, name)
+		if err := b.deployCounted(ctx, p, densityDeployment(name, checkpoint.Pause, res.StateMB)); err != nil {
+			return err
+		}
+		if _, err := p.Scale(ctx, name, 0); err != nil {
+			return fmt.Errorf("pause %s: %w", name, err)
+		}
+		id, err := b.containerOf(ctx, p, name)
+		if err != nil {
+			return err
+		}
+		ws, _, err := workingSet(id)
+		if err != nil {
+			return err
+		}
+		res.PausePerFn = append(res.PausePerFn, ws)
+		if res.PauseUsed+ws > res.Budget {
+			break
+		}
+		res.PauseUsed += ws
+		res.PauseFit++
+		b.progress("density: %d paused, %s of %s", res.PauseFit, fmtBytes(res.PauseUsed), fmtBytes(res.Budget))
+	}
+	for i := 1; i <= res.PauseFit; i++ {
+		name := fmt.Sprintf("dens-pause-%d", i)
+		if b.invokeCount(ctx, p, name, 2, &res.Failures, nil) {
+			res.PauseOK++
+		}
+	}
+	return nil
+}
+
+// deployCounted deploys a function, waits until it is ready and checks its
+// first /count.
+func (b *bench) deployCounted(ctx context.Context, p *Provider, dep types.FunctionDeployment) error {
+	if err := p.Deploy(ctx, dep); err != nil {
+		return fmt.Errorf("deploy %s: %w", dep.Service, err)
+	}
+	if err := p.WaitAvailable(ctx, dep.Service, 1, 60*time.Second); err != nil {
+		return fmt.Errorf("deploy %s: %w", dep.Service, err)
+	}
+	body, _, err := p.Invoke(ctx, dep.Service, "/count")
+	if err != nil {
+		return fmt.Errorf("first call of %s: %w", dep.Service, err)
+	}
+	if body != "1" {
+		return fmt.Errorf("first call of %s: /count answered %q, want 1", dep.Service, body)
+	}
+	return nil
+}
+
+// invokeCount calls /count and checks the answer; a wrong or failed answer
+// is recorded in failures.
+func (b *bench) invokeCount(ctx context.Context, p *Provider, name string, want int, failures *[]string, ttfb *[]time.Duration) bool {
+	body, d, err := p.Invoke(ctx, name, "/count")
+	if err != nil {
+		*failures = append(*failures, err.Error())
+		return false
+	}
+	if ttfb != nil {
+		*ttfb = append(*ttfb, d)
+	}
+	if body != strconv.Itoa(want) {
+		*failures = append(*failures, fmt.Sprintf("%s: /count answered %q, want %d", name, body, want))
+		return false
+	}
+	return true
+}
+
+// runHibernateDensity deploys Factor x PauseFit functions (checkpoint
+// strategy) on p, a provider started with the memory budget, then calls
+// each in turn twice, checking every count, while sampling the memory the
+// provider says functions use.
+func (b *bench) runHibernateDensity(ctx context.Context, p *Provider, res *densityResult, n int) error {
+	var names []string
+	defer func() {
+		b.track(context.WithoutCancel(ctx))
+		for _, name := range names {
+			if err := p.Delete(context.WithoutCancel(ctx), name); err != nil {
+				b.progress("density: %v", err)
+			}
+		}
+	}()
+	stop := b.sampleUsed(ctx, p, &res.HibUsedDeploy)
+	defer func() { stop() }()
+	for i := 1; i <= n; i++ {
+		name := fmt.Sprintf("dens-hib-%d", i)
+		names = append(names, name)
+		if err := b.deployCounted(ctx, p, densityDeployment(name, checkpoint.Checkpoint, res.StateMB)); err != nil {
+			return err
+		}
+		res.HibDeployed++
+		if i%10 == 0 {
+			b.progress("density: %d deployed under the budget", i)
+		}
+	}
+	stop()
+	stop = b.sampleUsed(ctx, p, &res.HibUsedRounds)
+	ok := make([]bool, n)
+	for i := range ok {
+		ok[i] = true
+	}
+	for round := 2; round <= 3; round++ {
+		b.progress("density: round %d over %d functions", round-1, n)
+		for i, name := range names {
+			if !b.invokeCount(ctx, p, name, round, &res.Failures, &res.HibWake) {
+				ok[i] = false
+			}
+		}
+	}
+	for _, v := range ok {
+		if v {
+			res.HibOK++
+		}
+	}
+	for _, name := range names {
+		if st, err := p.Annotation(ctx, name, "com.openfaas.criu.state"); err == nil && st == "hibernated" {
+			res.HibAsleepEnd++
+		}
+	}
+	return nil
+}
+
+// sampleUsed polls /system/info every 100 ms until the returned stop is
+// called.
+func (b *bench) sampleUsed(ctx context.Context, p *Provider, out *[]int64) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if m, err := p.Memory(ctx); err == nil {
+					mu.Lock()
+					*out = append(*out, m.UsedBytes)
+					mu.Unlock()
+				}
+			}
+		}
+	}()
+	return func() { cancel(); wg.Wait() }
+}

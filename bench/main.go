@@ -1,0 +1,226 @@
+// Command bench measures faas-criu against its alternatives on this machine
+// and writes a report: wake latency from each kind of sleep, suspend
+// latency, idle memory, density under a memory budget, invoke overhead and
+// the provider's own footprint. `make bench` runs it after `make build`:
+//
+//	go run ./bench -out bench/REPORT.md
+//
+// It starts its own providers from bin/faas-criu on their own networks and
+// removes everything it created when it ends, also on failure.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/docker/docker/client"
+
+	"github.com/faas-criu/faas-criu/provider"
+)
+
+// Networks and subnets of the benchmark's providers.
+const (
+	mainNetwork    = "fcb-bench"
+	mainSubnet     = "10.77.0.0/24"
+	densityNetwork = "fcb-bench-d"
+	densitySubnet  = "10.77.1.0/24"
+)
+
+type options struct {
+	out      string
+	bin      string
+	samples  int
+	phases   map[string]bool
+	budget   string
+	factor   int
+	loadRun  time.Duration
+	rounds   int
+	maxPause int
+}
+
+func parseFlags() (options, error) {
+	var o options
+	var phases string
+	flag.StringVar(&o.out, "out", "bench/REPORT.md", "where to write the report")
+	flag.StringVar(&o.bin, "provider", "bin/faas-criu", "the provider binary (make build)")
+	flag.IntVar(&o.samples, "samples", 20, "wake samples per function")
+	flag.StringVar(&phases, "phases", "wake,overhead,density", "phases to run")
+	flag.StringVar(&o.budget, "budget", "200Mi", "memory budget of the density comparison")
+	flag.IntVar(&o.factor, "density-factor", 6, "functions deployed with hibernation, as a multiple of those that fit paused")
+	flag.IntVar(&o.maxPause, "max-paused", 40, "stop the pause-only density count here")
+	flag.DurationVar(&o.loadRun, "load-run", 5*time.Second, "length of each invoke overhead run")
+	flag.IntVar(&o.rounds, "load-rounds", 3, "invoke overhead rounds (provider and direct at each connection count)")
+	flag.Parse()
+	o.phases = map[string]bool{}
+	for _, p := range strings.Split(phases, ",") {
+		switch p = strings.TrimSpace(p); p {
+		case "wake", "overhead", "density":
+			o.phases[p] = true
+		case "":
+		default:
+			return o, fmt.Errorf("-phases: unknown phase %q (wake, overhead, density)", p)
+		}
+	}
+	if o.samples < 1 || o.factor < 1 || o.rounds < 1 {
+		return o, errors.New("-samples, -density-factor and -load-rounds must be at least 1")
+	}
+	return o, nil
+}
+
+// bench holds what every phase needs.
+type bench struct {
+	docker     *client.Client
+	dockerRoot string
+	root       string // the repository
+	criuDir    string // CRIU's work directory (stats-restore)
+	logDir     string // bench/out: the providers' logs
+	started    time.Time
+	ids        idSet // every function container seen, for the leftovers
+}
+
+func (b *bench) progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(b.started).Seconds(), fmt.Sprintf(format, args...))
+}
+
+func main() {
+	o, err := parseFlags()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// findRoot returns the repository root: the nearest directory up from here
+// with a go.mod.
+func findRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run the benchmark inside the repository (no go.mod found)")
+		}
+		dir = parent
+	}
+}
+
+func run(ctx context.Context, o options) (err error) {
+	b := &bench{started: time.Now(), criuDir: criuWorkDir()}
+	if b.root, err = findRoot(); err != nil {
+		return err
+	}
+	bin := o.bin
+	if !filepath.IsAbs(bin) {
+		bin = filepath.Join(b.root, bin)
+	}
+	binInfo, err := os.Stat(bin)
+	if err != nil {
+		return fmt.Errorf("provider binary: %w (run make build first)", err)
+	}
+	budget, err := provider.ParseMemory(o.budget)
+	if err != nil || budget <= 0 {
+		return fmt.Errorf("-budget %q: want a positive quantity such as 200Mi", o.budget)
+	}
+	b.logDir = filepath.Join(b.root, "bench", "out")
+	if err := os.MkdirAll(b.logDir, 0o755); err != nil {
+		return fmt.Errorf("log directory: %w", err)
+	}
+	if b.docker, err = client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation()); err != nil {
+		return fmt.Errorf("docker client: %w", err)
+	}
+	defer b.docker.Close()
+	info, err := b.docker.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("the Docker engine does not answer (%w): run make setup", err)
+	}
+	b.dockerRoot = info.DockerRootDir
+	if err := removeLeftovers(ctx, b.docker, mainNetwork, densityNetwork); err != nil {
+		return fmt.Errorf("leftovers of an earlier run: %w", err)
+	}
+
+	var cl cleanups
+	cl.push(b.removeRestoreLeftovers) // runs last, once every container is gone
+	defer func() {
+		b.progress("cleaning up")
+		if cerr := cl.run(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
+	b.progress("building the fixture image")
+	cl.push(func() error { return removeFixture(context.Background(), b.docker) })
+	if err := buildFixture(ctx, b.docker, b.root); err != nil {
+		return err
+	}
+	rep := &Report{Machine: collectMachine(ctx, b.docker, bin)}
+	res := &results{Foot: &footprint{Binary: binInfo.Size()}}
+	if err := b.measure(ctx, o, budget, bin, res, &cl); err != nil {
+		return err
+	}
+
+	b.track(ctx)
+	dirs, leaked := b.restoreLeftovers()
+	res.Leftovers, res.LeftoverBytes = len(dirs), leaked
+	rep.Elapsed = time.Since(b.started)
+	rep.Summary = res.summary()
+	rep.Targets = res.targets()
+	addSections(rep, res)
+	if err := rep.Write(o.out); err != nil {
+		return err
+	}
+	fmt.Println(rep.Summary.Markdown())
+	fmt.Println(targetsTable(rep.Targets).Markdown())
+	fmt.Printf("report: %s (%s)\n", o.out, rep.Elapsed.Round(time.Second))
+	if len(rep.Failures) > 0 {
+		return fmt.Errorf("%d wrong answers (state lost or calls failed): see %s", len(rep.Failures), o.out)
+	}
+	return nil
+}
+
+// addSections puts each measurement's part in the report, in order.
+func addSections(rep *Report, res *results) {
+	if w := res.Wake; w != nil {
+		rep.Add(w.WakeSection())
+		rep.Add(w.SuspendSection())
+		rep.Add(w.MemorySection())
+		rep.Failures = append(rep.Failures, w.Failures...)
+	} else {
+		rep.Add(notMeasured("1-3. Wake, suspend, memory", "phase wake not selected"))
+	}
+	if d := res.Density; d != nil {
+		rep.Add(d.Section())
+		rep.Failures = append(rep.Failures, d.Failures...)
+	} else {
+		rep.Add(notMeasured("4. Density", "phase density not selected"))
+	}
+	if o := res.Overhead; o != nil {
+		rep.Add(o.Section())
+	} else {
+		rep.Add(notMeasured("5. Invoke overhead", "phase overhead not selected"))
+	}
+	rep.Add(res.Foot.Section())
+	rep.Add(leftoverSection(res.Leftovers, res.LeftoverBytes))
+	rep.Add(migrationPlaceholder())
+	if w := res.Wake; w != nil {
+		rep.Add(w.BreakdownSection(findingsNotes))
+	}
+	rep.Add(Section{Title: "What was tried", Body: triedNotes})
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// overheadOpts: the connection counts, run length and rounds of the invoke
+// overhead comparison.
+type overheadOpts struct {
+	Conns  []int
+	Run    time.Duration
+	Rounds int
+}
+
+// overheadResult holds every run, provider and direct alternated, and the
+// provider's resident memory sampled while it was under load.
+type overheadResult struct {
+	overheadOpts
+	Function string
+	Runs     []loadRun
+	LoadRSS  []int64
+}
+
+// runs returns the runs of one target at one connection count.
+func (o *overheadResult) runs(target string, conns int) []loadRun {
+	var out []loadRun
+	for _, r := range o.Runs {
+		if r.Target == target && r.Conns == conns {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// runOverhead compares requests through the provider's /function/NAME with
+// the same replica called at its container address. Each round runs both
+// targets at each connection count, the order alternating between rounds.
+func (b *bench) runOverhead(ctx context.Context, p *Provider, fn string, o overheadOpts) (*overheadResult, error) {
+	id, err := b.containerOf(ctx, p, fn)
+	if err != nil {
+		return nil, err
+	}
+	ip, err := containerIP(ctx, b.docker, id, p.Network)
+	if err != nil {
+		return nil, err
+	}
+	urls := map[string]string{
+		"provider": p.URL + "/function/" + fn + "/",
+		"direct":   "http://" + ip + ":8080/",
+	}
+	res := &overheadResult{overheadOpts: o, Function: fn}
+	// Warm both paths (connections, the provider's transport) first.
+	for _, t := range []string{"provider", "direct"} {
+		if _, err := runLoad(ctx, t, urls[t], max(o.Conns[len(o.Conns)-1], 1), time.Second); err != nil {
+			return nil, fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	for round := range o.Rounds {
+		for _, c := range o.Conns {
+			targets := []string{"provider", "direct"}
+			if round%2 == 1 {
+				targets = []string{"direct", "provider"}
+			}
+			for _, t := range targets {
+				b.progress("overhead: round %d/%d, %s, %d connections", round+1, o.Rounds, t, c)
+				var stop func()
+				if t == "provider" {
+					stop = sampleRSS(p.PID(), &res.LoadRSS)
+				}
+				r, err := runLoad(ctx, t, urls[t], c, o.Run)
+				if stop != nil {
+					stop()
+				}
+				if err != nil {
+					return res, fmt.Errorf("load %s at %d connections: %w", t, c, err)
+				}
+				res.Runs = append(res.Runs, r)
+			}
+		}
+	}
+	return res, nil
+}
+
+// sampleRSS records a process's VmRSS every 100 ms until stop is called.
+func sampleRSS(pid int, out *[]int64) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if rss, err := processRSS(pid); err == nil {
+					*out = append(*out, rss)
+				}
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}

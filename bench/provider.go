@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// providerOpts says how to start one faas-criu provider for the benchmark.
+type providerOpts struct {
+	Bin     string   // bin/faas-criu
+	Network string   // its own bridge network
+	Subnet  string   // of that network
+	LogPath string   // where its output goes (kept after the run)
+	Extra   []string // further serve flags
+}
+
+// Provider is one faas-criu process the benchmark started, with its own
+// state directory, port and network.
+type Provider struct {
+	URL      string
+	User     string
+	Pass     string
+	StateDir string
+	Network  string
+	LogPath  string
+
+	cmd    *exec.Cmd
+	done   chan struct{}
+	logF   *os.File
+	client *http.Client
+}
+
+// StartProvider runs `faas-criu serve` and waits until it answers /healthz.
+// Stop it with Stop; the caller removes its functions first.
+func StartProvider(ctx context.Context, o providerOpts) (*Provider, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	state, err := os.MkdirTemp("", "faas-criu-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("provider state dir: %w", err)
+	}
+	logF, err := os.Create(o.LogPath)
+	if err != nil {
+		os.RemoveAll(state)
+		return nil, fmt.Errorf("provider log: %w", err)
+	}
+	args := append([]string{"serve",
+		"--port", fmt.Sprint(port),
+		"--state-dir", state,
+		"--network", o.Network,
+		"--subnet", o.Subnet,
+		"--autoscale=false",
+	}, o.Extra...)
+	cmd := exec.Command(o.Bin, args...)
+	cmd.Stdout, cmd.Stderr = logF, logF
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logF.Close()
+		os.RemoveAll(state)
+		return nil, fmt.Errorf("start %s: %w", o.Bin, err)
+	}
+	p := &Provider{
+		URL:      fmt.Sprintf("http://127.0.0.1:%d", port),
+		StateDir: state,
+		Network:  o.Network,
+		LogPath:  o.LogPath,
+		cmd:      cmd,
+		done:     make(chan struct{}),
+		logF:     logF,
+		client: &http.Client{Timeout: 120 * time.Second, Transport: &http.Transport{
+			MaxIdleConnsPerHost: 16, IdleConnTimeout: time.Minute,
+		}},
+	}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	if err := p.waitHealthy(ctx, 30*time.Second); err != nil {
+		p.Stop()
+		return nil, err
+	}
+	b, err := os.ReadFile(filepath.Join(state, "credentials", "basic-auth-password"))
+	if err != nil {
+		p.Stop()
+		return nil, fmt.Errorf("provider credentials: %w", err)
+	}
+	p.User, p.Pass = "admin", strings.TrimSpace(string(b))
+	return p, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (p *Provider) waitHealthy(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.done:
+			return fmt.Errorf("provider exited at start; see %s", p.LogPath)
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+		}
+		if resp, err := p.client.Get(p.URL + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("provider did not answer /healthz within %s; see %s", timeout, p.LogPath)
+}
+
+// PID is the provider's process id.
+func (p *Provider) PID() int { return p.cmd.Process.Pid }
+
+// InstanceID is the label value the provider puts on its containers.
+func (p *Provider) InstanceID() string {
+	b, _ := os.ReadFile(filepath.Join(p.StateDir, "instance-id"))
+	return strings.TrimSpace(string(b))
+}
+
+// Stop ends the provider with SIGTERM (SIGKILL after 15 s) and removes its
+// state directory. Its containers are the caller's to remove.
+func (p *Provider) Stop() {
+	if p.cmd.Process != nil {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(15 * time.Second):
+			_ = p.cmd.Process.Signal(syscall.SIGKILL)
+			<-p.done
+		}
+	}
+	p.logF.Close()
+	p.client.CloseIdleConnections()
+	os.RemoveAll(p.StateDir)
+}

@@ -1,0 +1,247 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/faas-criu/faas-criu/checkpoint"
+)
+
+var wayBack = map[string]string{
+	checkpoint.Remove:     "cold start (remove)",
+	checkpoint.Pause:      "unpause (pause)",
+	checkpoint.Checkpoint: "restore (checkpoint)",
+}
+
+func (r *wakeResult) fn(kind, strategy string) string { return "wake-" + kind + "-" + strategy }
+
+// wakeRatio is p50(strategy) / p50(cold start) for a kind.
+func (r *wakeResult) wakeRatio(kind, strategy string) float64 {
+	return Ratio(float64(DurMedian(r.TTFB[r.fn(kind, strategy)])), float64(DurMedian(r.TTFB[r.fn(kind, checkpoint.Remove)])))
+}
+
+// WakeSection: time to the first byte from idle, each way back.
+func (r *wakeResult) WakeSection() Section {
+	t := table{Header: []string{"Function", "Way back from idle", "n", "p50", "p90", "min", "p50 vs cold start", "provider's own wake p50"}}
+	checks := 0
+	for _, k := range wakeKinds {
+		for _, s := range wakeStrategies {
+			ds := r.TTFB[r.fn(k.Kind, s)]
+			checks += len(ds)
+			own := "-"
+			if pw := r.ProviderWake[r.fn(k.Kind, s)]; len(pw) > 0 {
+				own = fmtDur(DurMedian(pw))
+			}
+			t.add(k.Kind, wayBack[s], fmt.Sprint(len(ds)), fmtDur(DurMedian(ds)), fmtDur(DurPercentile(ds, 90)),
+				fmtDur(DurPercentile(ds, 0)), fmtRatio(r.wakeRatio(k.Kind, s)), own)
+		}
+	}
+	var b strings.Builder
+	b.WriteString("Time from sending `GET /function/NAME/count` to the first byte of the answer (`httptrace` GotFirstResponseByte), through the provider, for a function that was idle. ")
+	b.WriteString("Six functions (two kinds x three strategies) were deployed; each sample scaled every one to zero, then woke every one in turn, the order rotating from sample to sample (after one unrecorded warm-up sample). ")
+	b.WriteString("_trivial_ is test/fixture; _heavy_ is the same with `INIT_DELAY=1.5s` and `STATE_MB=100`. ")
+	b.WriteString("The provider's own wake is the `com.openfaas.criu.last-wake` annotation: from the wake's start to the container running (unpause, or Docker's start from the checkpoint), before the health check.\n\n")
+	b.WriteString(t.Markdown())
+	fmt.Fprintf(&b, "\nState was checked after every wake (%d wakes): `/count` must continue after unpause and restore and restart at 1 after a cold start, and the heavy function's `/state` checksum of its 100 MB must be unchanged. Wrong answers: %d.\n", checks, len(r.Failures))
+	return Section{Title: "1. Wake latency", Body: b.String()}
+}
+
+// SuspendSection: how long scaling to zero takes.
+func (r *wakeResult) SuspendSection() Section {
+	t := table{Header: []string{"Function", "pause p50", "pause p90", "checkpoint p50", "checkpoint p90", "checkpoint / pause", "remove p50 (for reference)"}}
+	for _, k := range wakeKinds {
+		p := r.Suspend[r.fn(k.Kind, checkpoint.Pause)]
+		c := r.Suspend[r.fn(k.Kind, checkpoint.Checkpoint)]
+		rm := r.Suspend[r.fn(k.Kind, checkpoint.Remove)]
+		t.add(k.Kind, fmtDur(DurMedian(p)), fmtDur(DurPercentile(p, 90)), fmtDur(DurMedian(c)), fmtDur(DurPercentile(c, 90)),
+			fmtRatio(Ratio(float64(DurMedian(c)), float64(DurMedian(p)))), fmtDur(DurMedian(rm)))
+	}
+	body := "Duration of `POST /system/scale-function/NAME {\"replicas\": 0}` (it answers once the function sleeps), same samples as above.\n\n" + t.Markdown()
+	return Section{Title: "2. Suspend latency", Body: body}
+}
+
+// MemorySection: a function's memory cgroup in each state, and its checkpoint.
+func (r *wakeResult) MemorySection() Section {
+	t := table{Header: []string{"Function", "running", "paused", "hibernated", "checkpoint on disk", "checkpoint-bytes annotation"}}
+	for _, k := range wakeKinds {
+		m := r.Mem[k.Kind]
+		hib := fmtBytes(IntMedian(m.Hibernated))
+		if m.HibernatedCgroups == 0 {
+			hib += " (no cgroup)"
+		} else {
+			hib += fmt.Sprintf(" (cgroup left in %d of %d samples)", m.HibernatedCgroups, len(m.Hibernated))
+		}
+		t.add(k.Kind, fmtBytes(IntMedian(m.Running)), fmtBytes(IntMedian(m.Paused)), hib,
+			fmtBytes(IntMedian(m.CheckpointDisk)), fmtBytes(IntMedian(m.CheckpointAnnotation)))
+	}
+	body := "Medians over the samples. Working set of the container's memory cgroup (`memory.usage_in_bytes` minus `total_inactive_file` under `/sys/fs/cgroup/memory/docker/<id>/`), read just before the function was scaled to zero (running) and just after (paused, hibernated). " +
+		"A hibernated container has exited, so it has no cgroup: it holds 0 bytes. The checkpoint is the size of `<docker root>/containers/<id>/checkpoints/*`.\n\n" + t.Markdown()
+	return Section{Title: "3. Memory while idle", Body: body}
+}
+
+// ratio of functions kept with hibernation to functions kept paused.
+func (d *densityResult) ratio() float64 { return Ratio(float64(d.HibOK), float64(d.PauseOK)) }
+
+// Section: how many functions stay invocable under one budget.
+func (d *densityResult) Section() Section {
+	t := table{Header: []string{"", "pause only", "hibernation (--memory-budget)"}}
+	t.add("functions deployed", fmt.Sprint(len(d.PausePerFn)), fmt.Sprint(d.HibDeployed))
+	t.add("functions kept, each invocable with its state", fmt.Sprint(d.PauseOK), fmt.Sprint(d.HibOK))
+	t.add("memory per function (working set)", fmtBytes(IntMedian(d.PausePerFn)), "same image and state")
+	t.add("memory they hold", fmtBytes(d.PauseUsed)+" (sum of cgroups)", "see below")
+	t.add("memory used while deploying", "-", usedSummary(d.HibUsedDeploy, d.Budget))
+	t.add("memory used while calling each in turn", "-", usedSummary(d.HibUsedRounds, d.Budget))
+	t.add("call from idle, p50 / p90", "unpause: see section 1",
+		fmt.Sprintf("%s / %s (restore, often after hibernating another)", fmtDur(DurMedian(d.HibWake)), fmtDur(DurPercentile(d.HibWake, 90))))
+	t.add("hibernated at the end", "0", fmt.Sprint(d.HibAsleepEnd))
+	var b strings.Builder
+	fmt.Fprintf(&b, "Budget %s; every function is the fixture holding `STATE_MB=%d`. ", fmtBytes(d.Budget), d.StateMB)
+	b.WriteString("Pause only: functions were deployed with the pause strategy and paused one after another (on a provider without a budget, whose budget would hibernate them) until the next one's memory would exceed the budget; those that fitted were then each called again and had to answer the next `/count`. ")
+	fmt.Fprintf(&b, "Hibernation: %dx as many were deployed on a provider started with `--memory-budget`, which hibernates the least recently used; each was then called in turn twice, every `/count` checked.\n\n", d.Factor)
+	b.WriteString(t.Markdown())
+	fmt.Fprintf(&b, "\nDensity with hibernation / pause only: **%s** under the same budget. Wrong answers: %d.\n", fmtRatio(d.ratio()), len(d.Failures))
+	return Section{Title: "4. Density", Body: b.String()}
+}
+
+// usedSummary describes samples of /system/info usedBytes against a budget.
+func usedSummary(xs []int64, budget int64) string {
+	return fmt.Sprintf("median %s, peak %s; over the budget in %s of %d samples (/system/info usedBytes every 100 ms)",
+		fmtBytes(IntMedian(xs)), fmtBytes(maxInt(xs)), pct(overShare(xs, budget)), len(xs))
+}
+
+func maxInt(xs []int64) int64 {
+	var m int64
+	for _, x := range xs {
+		m = max(m, x)
+	}
+	return m
+}
+
+func overShare(xs []int64, limit int64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	n := 0
+	for _, x := range xs {
+		if x > limit {
+			n++
+		}
+	}
+	return float64(n) / float64(len(xs))
+}
+
+// overheadFigures are the medians over the rounds at one connection count.
+type overheadFigures struct {
+	ProvRPS, DirRPS   float64
+	ProvP50, DirP50   time.Duration
+	ProvP99, DirP99   time.Duration
+	ProvErrs, DirErrs int
+}
+
+func (o *overheadResult) figures(conns int) overheadFigures {
+	var f overheadFigures
+	med := func(runs []loadRun) (float64, time.Duration, time.Duration, int) {
+		var rps []float64
+		var p50, p99 []time.Duration
+		errs := 0
+		for _, r := range runs {
+			rps = append(rps, r.RPS)
+			p50 = append(p50, r.P50)
+			p99 = append(p99, r.P99)
+			errs += r.Errors
+		}
+		return Median(rps), DurMedian(p50), DurMedian(p99), errs
+	}
+	f.ProvRPS, f.ProvP50, f.ProvP99, f.ProvErrs = med(o.runs("provider", conns))
+	f.DirRPS, f.DirP50, f.DirP99, f.DirErrs = med(o.runs("direct", conns))
+	return f
+}
+
+// Section: through the provider against the replica directly.
+func (o *overheadResult) Section() Section {
+	t := table{Header: []string{"connections", "provider req/s", "direct req/s", "provider / direct", "p50 provider", "p50 direct", "p99 provider", "p99 direct", "p99 added", "errors"}}
+	for _, c := range o.Conns {
+		f := o.figures(c)
+		t.add(fmt.Sprint(c), fmt.Sprintf("%.0f", f.ProvRPS), fmt.Sprintf("%.0f", f.DirRPS), fmt.Sprintf("%.1f%%", 100*Ratio(f.ProvRPS, f.DirRPS)),
+			fmtDur(f.ProvP50), fmtDur(f.DirP50), fmtDur(f.ProvP99), fmtDur(f.DirP99), fmtSigned(f.ProvP99-f.DirP99), fmt.Sprintf("%d / %d", f.ProvErrs, f.DirErrs))
+	}
+	runs := table{Header: []string{"#", "target", "connections", "requests", "req/s", "p50", "p99"}}
+	for i, r := range o.Runs {
+		runs.add(fmt.Sprint(i+1), r.Target, fmt.Sprint(r.Conns), fmt.Sprint(r.Requests), fmt.Sprintf("%.0f", r.RPS), fmtDur(r.P50), fmtDur(r.P99))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "`GET /` of the trivial function (%s), awake, through the provider's `/function/NAME/` and directly at its container address on the provider's bridge, with keep-alive connections from a closed-loop Go load generator in the benchmark process (every latency recorded, to the end of the body). ", o.Function)
+	fmt.Fprintf(&b, "%d rounds of %s runs at each connection count, provider and direct alternating (the order flipping each round); medians over the rounds. The provider runs with `--autoscale=false`, so one replica serves every request. The load generator, the provider and the function share the machine's cores.\n\n", o.Rounds, o.Run)
+	b.WriteString(t.Markdown())
+	b.WriteString("\n<details><summary>Every run</summary>\n\n")
+	b.WriteString(runs.Markdown())
+	b.WriteString("\n</details>\n")
+	return Section{Title: "5. Invoke overhead", Body: b.String()}
+}
+
+// footprint is the provider's own cost.
+type footprint struct {
+	Binary       int64
+	RSSStart     int64 // just started, no function
+	RSSIdle      int64 // idle with the wake functions deployed
+	IdleFns      int
+	RSSAfterLoad int64
+	LoadRSS      []int64 // sampled under load
+}
+
+// Section: the provider's resident memory and binary size.
+func (f footprint) Section() Section {
+	t := table{Header: []string{"", "value"}}
+	t.add("binary (bin/faas-criu)", fmtBytes(f.Binary))
+	t.add("resident memory, just started (no function)", fmtBytes(f.RSSStart))
+	t.add(fmt.Sprintf("resident memory, idle with %d functions", f.IdleFns), fmtBytes(f.RSSIdle))
+	t.add("resident memory under load (median / peak)", fmtBytes(IntMedian(f.LoadRSS))+" / "+fmtBytes(maxInt(f.LoadRSS)))
+	t.add("resident memory, idle after the load", fmtBytes(f.RSSAfterLoad))
+	return Section{Title: "6. Provider footprint", Body: "VmRSS of the provider process (`/proc/PID/status`).\n\n" + t.Markdown()}
+}
+
+// BreakdownSection splits the restore wake into the parts measured in this
+// run: CRIU's own restore, the rest of Docker's start from the checkpoint,
+// and what follows it (health check, proxying). Differences are taken
+// sample by sample, then their median.
+func (r *wakeResult) BreakdownSection(notes string) Section {
+	t := table{Header: []string{"Function", "to first byte", "provider's wake (Docker start from checkpoint)", "of which CRIU restore (stats-restore)", "Docker, containerd, runc around CRIU", "after the start: health check, proxy"}}
+	for _, k := range wakeKinds {
+		var ttfb, own, after, criu, around []time.Duration
+		for _, x := range r.Parts[k.Kind] {
+			ttfb = append(ttfb, x.TTFB)
+			own = append(own, x.Own)
+			after = append(after, x.TTFB-x.Own)
+			if x.HasCRIU {
+				criu = append(criu, x.CRIU.Restore)
+				around = append(around, x.Own-x.CRIU.Restore)
+			}
+		}
+		t.add(k.Kind, fmtDur(DurMedian(ttfb)), fmtDur(DurMedian(own)), fmt.Sprintf("%s (n=%d)", fmtDur(DurMedian(criu)), len(criu)),
+			fmtDur(DurMedian(around)), fmtDur(DurMedian(after)))
+	}
+	body := "Medians of this run (of per-sample differences for the last two columns). CRIU's statistics come from its shared work directory and are counted only when written during the wake.\n\n" + t.Markdown()
+	if notes != "" {
+		body += "\n" + notes
+	}
+	return Section{Title: "Where the wake time goes", Body: body}
+}
+
+// migrationPlaceholder leaves room for the migration figures.
+func migrationPlaceholder() Section {
+	return Section{Title: "7. Migration", Body: "_Not measured yet._ Time and bytes to move a hibernated function to another engine: for a small function and one holding about 100 MB. " +
+		"(Placeholder: the migration measurement adds its own Section here.)\n"}
+}
+
+func notMeasured(title, why string) Section {
+	return Section{Title: title, Body: "_Not measured in this run: " + why + "._\n"}
+}
+
+func pct(x float64) string {
+	if math.IsNaN(x) {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.0f%%", 100*x)
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/faas-criu/faas-criu/checkpoint"
+)
+
+// results are what the phases measured; a nil field did not run.
+type results struct {
+	Wake     *wakeResult
+	Density  *densityResult
+	Overhead *overheadResult
+	Foot     *footprint
+	// Leftovers are the temporary restore directories the run left.
+	Leftovers     int
+	LeftoverBytes int64
+}
+
+// summary is the table printed at the end and at the top of the report.
+func (r *results) summary() table {
+	t := table{Header: []string{"Measure", "Case", "Median", "Spread", "Compared"}}
+	if w := r.Wake; w != nil {
+		for _, k := range wakeKinds {
+			for _, s := range wakeStrategies {
+				ds := w.TTFB[w.fn(k.Kind, s)]
+				cmp := "baseline"
+				if r := w.wakeRatio(k.Kind, s); s != checkpoint.Remove && r <= 1 {
+					cmp = fmtRatio(1/r) + " sooner than cold start"
+				} else if s != checkpoint.Remove {
+					cmp = fmtRatio(r) + " the cold start's time"
+				}
+				t.add("Wake, first byte", k.Kind+", "+wayBack[s], fmtDur(DurMedian(ds)), "p90 "+fmtDur(DurPercentile(ds, 90)), cmp)
+			}
+		}
+		for _, k := range wakeKinds {
+			p := DurMedian(w.Suspend[w.fn(k.Kind, checkpoint.Pause)])
+			c := w.Suspend[w.fn(k.Kind, checkpoint.Checkpoint)]
+			t.add("Suspend", k.Kind+", pause", fmtDur(p), "p90 "+fmtDur(DurPercentile(w.Suspend[w.fn(k.Kind, checkpoint.Pause)], 90)), "")
+			t.add("Suspend", k.Kind+", checkpoint", fmtDur(DurMedian(c)), "p90 "+fmtDur(DurPercentile(c, 90)), fmtRatio(Ratio(float64(DurMedian(c)), float64(p)))+" the pause")
+		}
+		for _, k := range wakeKinds {
+			m := w.Mem[k.Kind]
+			t.add("Idle memory", k.Kind+": running / paused / hibernated",
+				fmtBytes(IntMedian(m.Running))+" / "+fmtBytes(IntMedian(m.Paused))+" / "+fmtBytes(IntMedian(m.Hibernated)),
+				"checkpoint "+fmtBytes(IntMedian(m.CheckpointDisk)), "")
+		}
+	}
+	if d := r.Density; d != nil {
+		t.add("Density", fmt.Sprintf("pause only, %s budget", fmtBytes(d.Budget)), fmt.Sprintf("%d functions", d.PauseOK), fmtBytes(IntMedian(d.PausePerFn))+" each", "")
+		t.add("Density", fmt.Sprintf("hibernation, %s budget", fmtBytes(d.Budget)), fmt.Sprintf("%d functions", d.HibOK), fmt.Sprintf("%d deployed", d.HibDeployed), fmtRatio(d.ratio())+" pause only")
+	}
+	if o := r.Overhead; o != nil {
+		for _, c := range o.Conns {
+			f := o.figures(c)
+			t.add("Invoke", fmt.Sprintf("%d conn, provider / direct", c), fmt.Sprintf("%.0f / %.0f req/s", f.ProvRPS, f.DirRPS),
+				"p99 "+fmtDur(f.ProvP99)+" / "+fmtDur(f.DirP99), fmt.Sprintf("%.1f%% of direct, p99 %s", 100*Ratio(f.ProvRPS, f.DirRPS), fmtSigned(f.ProvP99-f.DirP99)))
+		}
+	}
+	if f := r.Foot; f != nil {
+		t.add("Provider", "resident memory idle / under load", fmtBytes(f.RSSIdle)+" / "+fmtBytes(IntMedian(f.LoadRSS)), "peak "+fmtBytes(maxInt(f.LoadRSS)), "binary "+fmtBytes(f.Binary))
+	}
+	return t
+}
+
+// targets evaluates the goals.
+func (r *results) targets() []Target {
+	var ts []Target
+	w := r.Wake
+	if w != nil {
+		heavy := 1 / w.wakeRatio("heavy", checkpoint.Checkpoint)
+		ts = append(ts, Target{Goal: "Restore of the heavy function answers at least 5x sooner than its cold start",
+			Met: heavy >= 5, Figure: fmt.Sprintf("%s sooner (restore %s, cold start %s)", fmtRatio(heavy),
+				fmtDur(DurMedian(w.TTFB[w.fn("heavy", checkpoint.Checkpoint)])), fmtDur(DurMedian(w.TTFB[w.fn("heavy", checkpoint.Remove)])))})
+		triv := w.wakeRatio("trivial", checkpoint.Checkpoint)
+		restore := DurMedian(w.TTFB[w.fn("trivial", checkpoint.Checkpoint)])
+		ts = append(ts, Target{Goal: "Restore of the trivial function within 1.5x of its cold start, and under 300 ms at the median",
+			Met: triv <= 1.5 && restore.Milliseconds() < 300, Figure: fmt.Sprintf("restore %s = %s of cold start %s", fmtDur(restore), fmtRatio(triv),
+				fmtDur(DurMedian(w.TTFB[w.fn("trivial", checkpoint.Remove)])))})
+		var hibBytes int64
+		cgroups := 0
+		for _, m := range w.Mem {
+			hibBytes += maxInt(m.Hibernated)
+			cgroups += m.HibernatedCgroups
+		}
+		ck := IntMedian(w.Mem["trivial"].CheckpointDisk)
+		ts = append(ts, Target{Goal: "Hibernated functions hold no memory in their cgroup; trivial checkpoint under 5 MB",
+			Met: hibBytes == 0 && cgroups == 0 && ck < 5<<20 && ck > 0, Figure: fmt.Sprintf("hibernated: %s at most, cgroup left %d times; checkpoint %s", fmtBytes(hibBytes), cgroups, fmtBytes(ck))})
+	} else {
+		ts = append(ts, Target{Goal: "Wake and memory targets", Missing: true})
+	}
+	if d := r.Density; d != nil {
+		ts = append(ts, Target{Goal: "Density with hibernation at least 5x that of pause only, same budget",
+			Met: d.ratio() >= 5 && len(d.Failures) == 0, Figure: fmt.Sprintf("%s (%d against %d functions, %s budget)", fmtRatio(d.ratio()), d.HibOK, d.PauseOK, fmtBytes(d.Budget))})
+	} else {
+		ts = append(ts, Target{Goal: "Density with hibernation at least 5x that of pause only", Missing: true})
+	}
+	if o := r.Overhead; o != nil {
+		f := o.figures(50)
+		share := Ratio(f.ProvRPS, f.DirRPS)
+		added := f.ProvP99 - f.DirP99
+		ts = append(ts, Target{Goal: "Through the provider at 50 connections: at least 85% of direct req/s",
+			Met: share >= 0.85, Figure: fmt.Sprintf("%s (%.0f against %.0f req/s)", pct(share), f.ProvRPS, f.DirRPS)})
+		ts = append(ts, Target{Goal: "Through the provider at 50 connections: at most 2 ms added at p99",
+			Met: added.Microseconds() <= 2000, Figure: fmt.Sprintf("%s (%s against %s)", fmtSigned(added), fmtDur(f.ProvP99), fmtDur(f.DirP99))})
+	} else {
+		ts = append(ts, Target{Goal: "Invoke overhead targets", Missing: true})
+	}
+	if f := r.Foot; f != nil && f.RSSIdle > 0 {
+		ts = append(ts, Target{Goal: "Provider idle resident memory under 30 MB",
+			Met: f.RSSIdle < 30<<20, Figure: fmt.Sprintf("%s idle with %d functions (%s just started)", fmtBytes(f.RSSIdle), f.IdleFns, fmtBytes(f.RSSStart))})
+	} else {
+		ts = append(ts, Target{Goal: "Provider idle resident memory under 30 MB", Missing: true})
+	}
+	return ts
+}
