@@ -92,6 +92,9 @@ func (p *Provider) startReplicaFromBackup(ctx context.Context, fn *function, r *
 	}
 	if err := p.restoreBackupInto(ctx, fn, r, b); err != nil {
 		log.Printf("%s: replica %d could not be restored from backup %s (%v): starting it fresh; its state since its start is lost", fn.key, r.index, b.Name, err)
+		if err := p.renewReplica(ctx, fn, r); err != nil {
+			return true, err
+		}
 		return true, p.startReplica(ctx, fn, r)
 	}
 	log.Printf("%s: replica %d restored from backup %s taken at %s", fn.key, r.index, b.Name, b.TakenAt.Format(time.RFC3339Nano))
@@ -185,7 +188,9 @@ func (p *Provider) RestoreBackup(ctx context.Context, ns, name, backup string) e
 			return fmt.Errorf("restore backup %s: replica %d did not stop: %w", backup, r.index, err)
 		}
 		if err := p.restoreBackupInto(ctx, fn, r, b); err != nil {
-			_ = p.startReplica(context.WithoutCancel(ctx), fn, r)
+			if p.renewReplica(context.WithoutCancel(ctx), fn, r) == nil {
+				_ = p.startReplica(context.WithoutCancel(ctx), fn, r)
+			}
 			return fmt.Errorf("restore backup %s of replica %d: %w; the replica was started fresh", backup, r.index, err)
 		}
 		go p.markReady(context.WithoutCancel(ctx), fn, r)

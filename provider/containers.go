@@ -17,7 +17,6 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/mount"
-	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/errdefs"
 	"github.com/openfaas/faas-provider/types"
 )
@@ -52,7 +51,7 @@ func specHash(dep types.FunctionDeployment, imageID string) string {
 }
 
 // containerSpec turns a deployment into Docker's configuration.
-func (p *Provider) containerSpec(key fnKey, dep types.FunctionDeployment, spec string, idx int, ip string) (*container.Config, *container.HostConfig, *network.NetworkingConfig, error) {
+func (p *Provider) containerSpec(key fnKey, dep types.FunctionDeployment, spec string, idx int, sandbox string) (*container.Config, *container.HostConfig, error) {
 	env := make([]string, 0, len(dep.EnvVars)+2)
 	for k, v := range dep.EnvVars {
 		if k != "GODEBUG" {
@@ -79,9 +78,10 @@ func (p *Provider) containerSpec(key fnKey, dep types.FunctionDeployment, spec s
 
 	res, err := resources(dep)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	hc := &container.HostConfig{
+		NetworkMode:    container.NetworkMode("container:" + sandbox),
 		ReadonlyRootfs: dep.ReadOnlyRootFilesystem,
 		Resources:      res,
 		LogConfig: container.LogConfig{Type: "json-file", Config: map[string]string{
@@ -99,11 +99,8 @@ func (p *Provider) containerSpec(key fnKey, dep types.FunctionDeployment, spec s
 			ReadOnly: true,
 		})
 	}
-	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
-		p.cfg.Network: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: ip}},
-	}}
 	cfg := &container.Config{Image: dep.Image, Env: env, Labels: labels}
-	return cfg, hc, nc, nil
+	return cfg, hc, nil
 }
 
 // goDebug adds multipathtcp=0 to a function's GODEBUG. Go 1.24 and later
@@ -160,61 +157,79 @@ func resources(dep types.FunctionDeployment) (container.Resources, error) {
 	return r, nil
 }
 
-// createReplica creates and starts replica idx of a function.
-func (p *Provider) createReplica(ctx context.Context, key fnKey, rec *record, idx int) (*replica, error) {
-	r, err := p.createContainer(ctx, key, rec, idx)
-	if err != nil {
+// createContainer creates replica idx's container without starting it, in
+// sb's sandbox when sb (a replica whose function container is missing) has
+// a running one, else in a new sandbox.
+func (p *Provider) createContainer(ctx context.Context, key fnKey, rec *record, idx int, sb *replica) (*replica, error) {
+	r := &replica{index: idx, status: "created"}
+	if sb != nil && sb.sandbox != "" && sb.sandboxUp {
+		r.sandbox, r.sandboxUp, r.ip = sb.sandbox, true, sb.ip
+	} else {
+		if sb != nil {
+			_ = p.removeReplica(ctx, sb)
+		}
+		ip, err := p.ipam.allocate()
+		if err != nil {
+			return nil, err
+		}
+		id, err := p.createSandbox(ctx, key, idx, ip)
+		if err != nil {
+			p.ipam.release(ip)
+			return nil, err
+		}
+		r.sandbox, r.sandboxUp, r.ip = id, true, ip
+	}
+	if err := p.createFunctionContainer(ctx, key, rec, r); err != nil {
+		_ = p.removeReplica(context.WithoutCancel(ctx), r)
 		return nil, err
 	}
-	if err := p.docker.ContainerStart(ctx, r.id, container.StartOptions{}); err != nil {
-		_ = p.removeReplica(context.WithoutCancel(ctx), r)
-		return nil, fmt.Errorf("start container %s: %w", r.name, err)
-	}
-	r.status = "running"
 	return r, nil
 }
 
-// createContainer creates replica idx's container without starting it.
-func (p *Provider) createContainer(ctx context.Context, key fnKey, rec *record, idx int) (*replica, error) {
-	ip, err := p.ipam.allocate()
+// createFunctionContainer creates r's function container in r's sandbox.
+func (p *Provider) createFunctionContainer(ctx context.Context, key fnKey, rec *record, r *replica) error {
+	cfg, hc, err := p.containerSpec(key, rec.Deployment, rec.spec(), r.index, r.sandbox)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	cfg, hc, nc, err := p.containerSpec(key, rec.Deployment, rec.spec(), idx, ip)
-	if err != nil {
-		p.ipam.release(ip)
-		return nil, err
-	}
-	name := p.containerName(key, idx)
-	resp, err := p.docker.ContainerCreate(ctx, cfg, hc, nc, nil, name)
+	name := p.containerName(key, r.index)
+	resp, err := p.docker.ContainerCreate(ctx, cfg, hc, nil, nil, name)
 	if errdefs.IsConflict(err) {
 		// A container left by an interrupted operation holds the name.
 		log.Printf("removing stale container %s", name)
 		_ = p.docker.ContainerRemove(ctx, name, container.RemoveOptions{Force: true})
-		resp, err = p.docker.ContainerCreate(ctx, cfg, hc, nc, nil, name)
+		resp, err = p.docker.ContainerCreate(ctx, cfg, hc, nil, nil, name)
 	}
 	if err != nil {
-		p.ipam.release(ip)
-		return nil, fmt.Errorf("create container %s: %w", name, err)
+		return fmt.Errorf("create container %s: %w", name, err)
 	}
-	return &replica{index: idx, id: resp.ID, name: name, ip: ip, spec: cfg.Labels[labelSpec], status: "created"}, nil
+	r.id, r.name, r.spec, r.status = resp.ID, name, cfg.Labels[labelSpec], "created"
+	return nil
 }
 
-// removeReplica removes a replica's container (with its checkpoints).
+// removeReplica removes a replica's container (with its checkpoints) and
+// its sandbox.
 func (p *Provider) removeReplica(ctx context.Context, r *replica) error {
-	err := p.docker.ContainerRemove(ctx, r.id, container.RemoveOptions{Force: true})
-	if err != nil && !errdefs.IsNotFound(err) {
-		return fmt.Errorf("remove container %s: %w", r.name, err)
+	for _, id := range []string{r.id, r.sandbox} {
+		if id == "" {
+			continue
+		}
+		err := p.docker.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
+		if err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("remove container %s: %w", r.name, err)
+		}
 	}
 	if p.replicaGone != nil && r.ip != "" {
 		p.replicaGone(r.addr(p.cfg.FunctionPort))
 	}
-	p.ipam.release(r.ip)
+	if r.ip != "" {
+		p.ipam.release(r.ip)
+	}
 	return nil
 }
 
-// listContainers returns this provider's function containers, grouped by
-// function.
+// listContainers returns this provider's replicas (function containers and
+// their sandboxes), grouped by function.
 func (p *Provider) listContainers(ctx context.Context, key *fnKey) (map[fnKey][]*replica, error) {
 	f := filters.NewArgs(filters.Arg("label", labelInstance+"="+p.instance))
 	if key != nil {
@@ -225,26 +240,45 @@ func (p *Provider) listContainers(ctx context.Context, key *fnKey) (map[fnKey][]
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
-	out := map[fnKey][]*replica{}
+	type slot struct {
+		key fnKey
+		idx int
+	}
+	byIdx := map[slot]*replica{}
 	for _, c := range list {
 		k := fnKey{ns: c.Labels[LabelNamespace], name: c.Labels[LabelFunction]}
 		idx, err := strconv.Atoi(c.Labels[labelReplica])
 		if err != nil {
 			continue
 		}
-		r := &replica{index: idx, id: c.ID, spec: c.Labels[labelSpec], status: c.State}
+		r := byIdx[slot{k, idx}]
+		if r == nil {
+			r = &replica{index: idx}
+			byIdx[slot{k, idx}] = r
+		}
+		if c.Labels[labelRole] == roleSandbox {
+			r.sandbox, r.sandboxUp = c.ID, c.State == "running"
+			if c.NetworkSettings != nil {
+				if es := c.NetworkSettings.Networks[p.cfg.Network]; es != nil {
+					r.ip = es.IPAddress
+					if es.IPAMConfig != nil && es.IPAMConfig.IPv4Address != "" {
+						r.ip = es.IPAMConfig.IPv4Address
+					}
+				}
+			}
+			continue
+		}
+		r.id, r.spec, r.status = c.ID, c.Labels[labelSpec], c.State
 		if len(c.Names) > 0 {
 			r.name = strings.TrimPrefix(c.Names[0], "/")
 		}
-		if c.NetworkSettings != nil {
-			if es := c.NetworkSettings.Networks[p.cfg.Network]; es != nil {
-				r.ip = es.IPAddress
-				if es.IPAMConfig != nil && es.IPAMConfig.IPv4Address != "" {
-					r.ip = es.IPAMConfig.IPv4Address
-				}
-			}
+	}
+	out := map[fnKey][]*replica{}
+	for s, r := range byIdx {
+		if r.id == "" {
+			r.status = "missing"
 		}
-		out[k] = append(out[k], r)
+		out[s.key] = append(out[s.key], r)
 	}
 	return out, nil
 }

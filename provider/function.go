@@ -29,13 +29,17 @@ type WakeInfo struct {
 	Reason    string `json:"reason,omitempty"`
 }
 
-// replica is one container of a function.
+// replica is one container of a function, in its network sandbox.
 type replica struct {
 	index int
-	id    string // container ID
-	name  string // container name
-	ip    string
-	spec  string // hash of the deployment it was created from
+	id    string // the function container's ID ("" until it is created)
+	name  string // its name
+	// sandbox is the container holding the replica's network namespace and
+	// address; sandboxUp says it is running.
+	sandbox   string
+	sandboxUp bool
+	ip        string
+	spec      string // hash of the deployment it was created from
 	// status is Docker's: created, running, paused, exited, dead.
 	status string
 	pid    int
@@ -95,7 +99,7 @@ func newFunction(key fnKey, rec *record) *function {
 func (fn *function) refreshEndpointsLocked(port int) {
 	eps := make([]string, 0, len(fn.replicas))
 	for _, i := range sortedIndexes(fn.replicas) {
-		if r := fn.replicas[i]; r.ready && r.status == "running" {
+		if r := fn.replicas[i]; r.ready && r.status == "running" && r.sandboxUp {
 			eps = append(eps, r.addr(port))
 		}
 	}

@@ -77,7 +77,7 @@ func (p *Provider) waitHealthy(ctx context.Context, addr, path string) bool {
 // already under way or the replica changed meanwhile.
 func (p *Provider) markReady(ctx context.Context, fn *function, r *replica) bool {
 	fn.mu.Lock()
-	if r.ready || r.checking || r.status != "running" {
+	if r.ready || r.checking || r.status != "running" || !r.sandboxUp {
 		ready := r.ready
 		fn.mu.Unlock()
 		return ready

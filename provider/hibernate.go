@@ -296,7 +296,9 @@ func (p *Provider) afterFailedCheckpoint(ctx context.Context, fn *function, r *r
 		restored, err := p.startReplicaFromBackup(ctx, fn, r)
 		if !restored {
 			log.Printf("%s: replica %d STOPPED during a failed checkpoint: its memory state is lost; starting it fresh", fn.key, r.index)
-			err = p.startReplica(ctx, fn, r)
+			if err = p.renewReplica(ctx, fn, r); err == nil {
+				err = p.startReplica(ctx, fn, r)
+			}
 		}
 		if err != nil {
 			log.Printf("%s: %v", fn.key, err)
@@ -383,6 +385,12 @@ func (p *Provider) restoreFailed(ctx context.Context, fn *function, r *replica, 
 	if !p.cfg.RestoreFallback {
 		return fmt.Errorf("%w; the checkpoint is kept and the next request or scale-up retries", err)
 	}
+	if serr := p.renewReplica(ctx, fn, r); serr != nil {
+		return errors.Join(err, serr)
+	}
+	// Kept, for a look, but never taken for a checkpoint to restore again.
+	failed := p.checkpointDir(r.id, info.Name)
+	_ = os.Rename(failed, filepath.Join(filepath.Dir(failed), "failed-"+info.Name))
 	if serr := p.startReplica(ctx, fn, r); serr != nil {
 		return errors.Join(err, serr)
 	}

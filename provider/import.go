@@ -181,7 +181,7 @@ func (p *Provider) Import(ctx context.Context, r io.Reader, replace bool) (types
 		return fail(err)
 	}
 	for _, rep := range m.Replicas {
-		r, err := p.createContainer(ctx, key, rec, rep.Index)
+		r, err := p.createContainer(ctx, key, rec, rep.Index, nil)
 		if err != nil {
 			return fail(err)
 		}

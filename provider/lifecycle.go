@@ -345,26 +345,47 @@ func (p *Provider) alignReplicas(ctx context.Context, fn *function) ([]*replica,
 	var started []*replica
 
 	for idx, r := range current {
-		if idx >= rec.Replicas || r.spec != spec {
+		switch {
+		case idx >= rec.Replicas:
 			p.setReplica(fn, idx, nil)
 			if err := p.removeReplica(ctx, r); err != nil {
 				errs = append(errs, err)
 			}
 			p.forgetCheckpoint(fn, idx)
-			if idx >= rec.Replicas {
-				_ = os.RemoveAll(filepath.Join(p.backupRoot(fn.key), strconv.Itoa(idx)))
-			}
+			_ = os.RemoveAll(filepath.Join(p.backupRoot(fn.key), strconv.Itoa(idx)))
 			delete(current, idx)
+		case r.id != "" && r.spec != spec:
+			// An older definition: a new function container, in the same
+			// sandbox (same address), unless it hibernated (CRIU left the
+			// sandbox's network locked): then in a new one.
+			_, hibernated := rec.Checkpoints[idx]
+			if hibernated || r.status != "running" {
+				p.setReplica(fn, idx, nil)
+				if err := p.removeReplica(ctx, r); err != nil {
+					errs = append(errs, err)
+				}
+				delete(current, idx)
+			} else if err := p.removeFunctionContainer(ctx, fn, r); err != nil {
+				errs = append(errs, err)
+			}
+			p.forgetCheckpoint(fn, idx)
 		}
 	}
 	for idx := 0; idx < rec.Replicas; idx++ {
 		r := current[idx]
+		if r != nil && r.id != "" && (r.status != "running" || !r.sandboxUp) {
+			// About to start, restore or unpause: its sandbox first.
+			if err := p.ensureSandbox(ctx, fn, r); err != nil {
+				errs = append(errs, fmt.Errorf("replica %d: %w", idx, err))
+				continue
+			}
+		}
 		var err error
 		switch {
-		case r == nil:
+		case r == nil || r.id == "":
 			// A missing replica comes back from its newest backup if it has
 			// one (its container was removed), else fresh.
-			r, err = p.createContainer(ctx, fn.key, &rec, idx)
+			r, err = p.createContainer(ctx, fn.key, &rec, idx, r)
 			if err == nil {
 				p.setReplica(fn, idx, r)
 				if restored, berr := p.startReplicaFromBackup(ctx, fn, r); !restored {

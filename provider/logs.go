@@ -47,7 +47,7 @@ func (p *Provider) Query(ctx context.Context, req logs.Request) (<-chan logs.Mes
 	out := make(chan logs.Message, 64)
 	var wg sync.WaitGroup
 	for _, r := range found[fn.key] {
-		if req.Instance != "" && req.Instance != r.name {
+		if r.id == "" || (req.Instance != "" && req.Instance != r.name) {
 			continue
 		}
 		rc, err := p.docker.ContainerLogs(ctx, r.id, opts)

@@ -130,6 +130,7 @@ type Engine struct {
 	Experimental bool   `json:"experimental"`
 	CgroupDriver string `json:"cgroupDriver"`
 	Kernel       string `json:"kernel"`
+	Architecture string `json:"architecture"`
 }
 
 // Provider runs functions on one Docker engine.
@@ -193,6 +194,9 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if p.ipam, err = p.ensureNetwork(ctx); err != nil {
 		return nil, err
 	}
+	if err := p.ensureSandboxImage(ctx); err != nil {
+		return nil, err
+	}
 	p.criu = checkpoint.Probe(cfg.RuncConf, cfg.CRIUStamp)
 	switch {
 	case !p.criu.Available:
@@ -234,6 +238,7 @@ func (p *Provider) connectEngine(ctx context.Context) error {
 		Experimental: info.ExperimentalBuild,
 		CgroupDriver: info.CgroupDriver,
 		Kernel:       info.KernelVersion,
+		Architecture: info.Architecture,
 	}
 	return nil
 }

@@ -36,7 +36,9 @@ func (p *Provider) load(ctx context.Context) error {
 		fn := newFunction(key, rec)
 		for _, r := range found[key] {
 			fn.replicas[r.index] = r
-			p.ipam.reserve(r.ip)
+			if r.ip != "" {
+				p.ipam.reserve(r.ip)
+			}
 		}
 		delete(found, key)
 		p.fns[key] = fn
@@ -68,16 +70,19 @@ func (p *Provider) refresh(ctx context.Context, fn *function) error {
 	for _, c := range found[fn.key] {
 		seen[c.index] = true
 		r := fn.replicas[c.index]
-		if r == nil || r.id != c.id {
+		if r == nil || r.id != c.id || r.sandbox != c.sandbox {
 			fn.replicas[c.index] = c
-			p.ipam.reserve(c.ip)
+			if c.ip != "" {
+				p.ipam.reserve(c.ip)
+			}
 			continue
 		}
+		r.sandboxUp = c.sandboxUp
 		if r.status != c.status {
 			r.status = c.status
-			if c.status != "running" {
-				r.ready = false
-			}
+		}
+		if r.status != "running" || !r.sandboxUp {
+			r.ready = false
 		}
 	}
 	for idx := range fn.replicas {
@@ -227,7 +232,10 @@ func (p *Provider) onEvent(m events.Message) {
 		// Out of service now; reconciliation decides what comes next.
 		fn.mu.Lock()
 		for _, r := range fn.replicas {
-			if r.id == m.Actor.ID && r.ready {
+			if r.sandbox == m.Actor.ID && m.Action != events.ActionPause {
+				r.sandboxUp = false
+			}
+			if (r.id == m.Actor.ID || r.sandbox == m.Actor.ID) && r.ready {
 				r.ready = false
 				fn.refreshEndpointsLocked(p.cfg.FunctionPort)
 			}

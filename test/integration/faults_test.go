@@ -95,7 +95,7 @@ func TestKillDuringDeploy(t *testing.T) {
 			p.Delete(name)
 		} else {
 			time.Sleep(3 * time.Second) // a reconcile pass
-			if c := p.Containers(name); len(c) != 0 {
+			if c := p.AllContainers(name); len(c) != 0 {
 				t.Errorf("%s is not deployed but %d containers of it are left", name, len(c))
 			}
 		}
@@ -136,7 +136,7 @@ func TestKillDuringImport(t *testing.T) {
 	if list := b.List(); len(list) != 0 {
 		t.Errorf("the half-imported function survived the target's restart: %+v", list)
 	}
-	if len(b.Containers("")) != 0 {
+	if len(b.AllContainers("")) != 0 {
 		t.Errorf("containers of the half import are left on the target")
 	}
 	if entries, _ := os.ReadDir(filepath.Join(b.StateDir, "import")); len(entries) != 0 {

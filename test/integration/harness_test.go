@@ -340,8 +340,22 @@ func (p *Provider) InstanceID() string {
 	return strings.TrimSpace(string(b))
 }
 
-// Containers lists this provider's containers of one function ("" for all).
+// Containers lists this provider's function containers of one function
+// ("" for all), without their network sandboxes.
 func (p *Provider) Containers(name string) []container.Summary {
+	p.t.Helper()
+	var out []container.Summary
+	for _, c := range p.AllContainers(name) {
+		if c.Labels["io.faas-criu.role"] != "sandbox" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// AllContainers lists every container of the provider for one function
+// ("" for all), sandboxes included.
+func (p *Provider) AllContainers(name string) []container.Summary {
 	p.t.Helper()
 	f := filters.NewArgs(filters.Arg("label", "io.faas-criu.instance="+p.InstanceID()))
 	if name != "" {

@@ -598,7 +598,7 @@ func TestRemoveStrategyStartsCold(t *testing.T) {
 	p.Deploy(dep)
 	counts(p, "coldstart", 2)
 	p.Scale("coldstart", 0)
-	if c := p.Containers("coldstart"); len(c) != 0 {
+	if c := p.AllContainers("coldstart"); len(c) != 0 {
 		t.Fatalf("%d containers after scale to zero with the remove strategy", len(c))
 	}
 	if st := p.Status("coldstart"); st.Replicas != 0 || (*st.Annotations)[stateAnnotation] != "awake" {
@@ -609,4 +609,34 @@ func TestRemoveStrategyStartsCold(t *testing.T) {
 	}
 	p.WaitAvailable("coldstart", 1)
 	p.Delete("coldstart")
+}
+
+func TestUpdateOfHibernatedFunction(t *testing.T) {
+	p := StartProvider(t)
+	dep := Fixture("evolving")
+	dep.EnvVars = map[string]string{"VERSION": "1"}
+	p.Deploy(dep)
+	counts(p, "evolving", 2)
+	p.Scale("evolving", 0)
+
+	// The same definition again changes nothing: it stays hibernated.
+	if code, body := p.Request("PUT", "/system/functions", dep); code != http.StatusAccepted {
+		t.Fatalf("unchanged update: %d %s", code, body)
+	}
+	if s := p.Annotation("evolving", stateAnnotation); s != "hibernated" {
+		t.Errorf("an unchanged update woke it: %s", s)
+	}
+	// A new definition starts fresh, reachable (not in the network CRIU
+	// locked when it hibernated).
+	dep.EnvVars["VERSION"] = "2"
+	if code, body := p.Request("PUT", "/system/functions", dep); code != http.StatusAccepted {
+		t.Fatalf("update: %d %s", code, body)
+	}
+	if got := p.MustInvoke("evolving", "/env/VERSION"); got != "2" {
+		t.Errorf("after the update VERSION = %q", got)
+	}
+	if got := counts(p, "evolving", 1); got[0] != 1 {
+		t.Errorf("after the update the count is %v, want a fresh 1", got)
+	}
+	p.Delete("evolving")
 }

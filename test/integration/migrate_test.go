@@ -46,7 +46,7 @@ func TestMigrateMovesFunctionWithState(t *testing.T) {
 	if code, _ := a.Request("GET", "/system/function/traveller", nil); code != http.StatusNotFound {
 		t.Errorf("A still has the function: %d", code)
 	}
-	if c := a.Containers("traveller"); len(c) != 0 {
+	if c := a.AllContainers("traveller"); len(c) != 0 {
 		t.Errorf("A still has %d containers", len(c))
 	}
 	if st := b.Status("traveller"); st.Image != FixtureImage || st.AvailableReplicas != 1 {
@@ -129,7 +129,7 @@ func TestFailedMigrationLeavesFunctionRunning(t *testing.T) {
 		if list := p.List(); len(list) != 0 {
 			t.Errorf("the target kept something from failed imports: %+v", list)
 		}
-		if len(p.Containers("")) != 0 {
+		if len(p.AllContainers("")) != 0 {
 			t.Errorf("the target kept containers from failed imports")
 		}
 	}

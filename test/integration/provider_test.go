@@ -136,7 +136,7 @@ func TestFunctionLifecycle(t *testing.T) {
 
 	// Deleted: no container left, invocations 404.
 	p.Delete("lifecycle")
-	if left := p.Containers("lifecycle"); len(left) != 0 {
+	if left := p.AllContainers("lifecycle"); len(left) != 0 {
 		t.Errorf("%d containers left after delete", len(left))
 	}
 	if code, _ := p.Invoke("lifecycle", "/count"); code != http.StatusNotFound {

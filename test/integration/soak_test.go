@@ -166,7 +166,7 @@ func TestSoak(t *testing.T) {
 	for _, n := range []string{"hot-a", "hot-b", "cycle-a", "cycle-b", "cycle-c", "dozer"} {
 		p.Delete(n)
 	}
-	leftContainers := len(p.Containers(""))
+	leftContainers := len(p.AllContainers(""))
 	checkpoints, _ := filepath.Glob("/var/lib/docker/containers/*/checkpoints/hib-*")
 	var ours []string
 	for _, c := range checkpoints {

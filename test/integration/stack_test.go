@@ -204,7 +204,7 @@ func TestServeStackBringsDeclaredFunctionsBack(t *testing.T) {
 	// Provider, containers and state all gone (a box rebuilt): the stack
 	// brings every declared function back.
 	p.Kill()
-	for _, c := range p.Containers("") {
+	for _, c := range p.AllContainers("") {
 		docker.ContainerRemove(t.Context(), c.ID, container.RemoveOptions{Force: true})
 	}
 	entries, _ := os.ReadDir(p.StateDir)

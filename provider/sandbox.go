@@ -1,0 +1,277 @@
+package provider
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/errdefs"
+)
+
+// Each replica's network lives in a sandbox: a container that holds the
+// replica's network namespace and fixed address and does nothing else. The
+// function container joins it (NetworkMode container:<sandbox>), so that
+// hibernating and restoring the function touch no network: Docker adds its
+// network set-up hook only to containers that own their namespace (it cost
+// about 150 ms of every restore), and CRIU leaves an external namespace
+// alone. The sandbox stays up while its function hibernates, keeping the
+// address. Its process is a few instructions that wait for a signal.
+
+// sandboxImage is the sandboxes' image, built by the provider (no registry).
+const sandboxImage = "faas-criu/sandbox:1"
+
+// Container roles, in labelRole.
+const (
+	labelRole   = "io.faas-criu.role"
+	roleSandbox = "sandbox"
+)
+
+// pauseProgram is a static ELF executable that waits for signals forever,
+// for the engine's architecture.
+func pauseProgram(arch string) ([]byte, error) {
+	switch arch {
+	case "x86_64", "amd64":
+		// loop: mov eax, 34 (pause); syscall; jmp loop
+		return elfExecutable(62, []byte{0xb8, 0x22, 0x00, 0x00, 0x00, 0x0f, 0x05, 0xeb, 0xf7}), nil
+	case "aarch64", "arm64":
+		// loop: x0..x3 = 0; x8 = 73 (ppoll); svc 0; b loop
+		var code []byte
+		for _, insn := range []uint32{0xd2800000, 0xd2800001, 0xd2800002, 0xd2800003, 0xd2800928, 0xd4000001, 0x17fffffa} {
+			code = binary.LittleEndian.AppendUint32(code, insn)
+		}
+		return elfExecutable(183, code), nil
+	}
+	return nil, fmt.Errorf("no sandbox program for the %s architecture", arch)
+}
+
+// elfExecutable makes a minimal 64-bit little-endian ELF executable of one
+// loadable segment holding code, which is also its entry point.
+func elfExecutable(machine uint16, code []byte) []byte {
+	const base, headers = 0x400000, 64 + 56
+	size := headers + len(code)
+	b := make([]byte, size)
+	le := binary.LittleEndian
+	copy(b, []byte{0x7f, 'E', 'L', 'F', 2, 1, 1}) // 64-bit, little-endian, version 1
+	le.PutUint16(b[16:], 2)                       // executable
+	le.PutUint16(b[18:], machine)
+	le.PutUint32(b[20:], 1)
+	le.PutUint64(b[24:], base+headers) // entry
+	le.PutUint64(b[32:], 64)           // program headers' offset
+	le.PutUint16(b[52:], 64)           // ELF header size
+	le.PutUint16(b[54:], 56)           // program header size
+	le.PutUint16(b[56:], 1)            // one program header
+	ph := b[64:]
+	le.PutUint32(ph[0:], 1) // loadable
+	le.PutUint32(ph[4:], 5) // read, execute
+	le.PutUint64(ph[16:], base)
+	le.PutUint64(ph[24:], base)
+	le.PutUint64(ph[32:], uint64(size))
+	le.PutUint64(ph[40:], uint64(size))
+	le.PutUint64(ph[48:], 0x1000)
+	copy(b[headers:], code)
+	return b
+}
+
+// ensureSandboxImage builds the sandbox image unless the engine has it.
+func (p *Provider) ensureSandboxImage(ctx context.Context) error {
+	if _, err := p.docker.ImageInspect(ctx, sandboxImage); err == nil {
+		return nil
+	} else if !errdefs.IsNotFound(err) {
+		return fmt.Errorf("inspect %s: %w", sandboxImage, err)
+	}
+	prog, err := pauseProgram(p.engine.Architecture)
+	if err != nil {
+		return err
+	}
+	var ctxTar bytes.Buffer
+	tw := tar.NewWriter(&ctxTar)
+	for _, f := range []struct {
+		name string
+		mode int64
+		data []byte
+	}{
+		{"Dockerfile", 0o644, []byte("FROM scratch\nCOPY pause /pause\nSTOPSIGNAL SIGKILL\nENTRYPOINT [\"/pause\"]\n")},
+		{"pause", 0o755, prog},
+	} {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), Typeflag: tar.TypeReg}); err != nil {
+			return err
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	resp, err := p.docker.ImageBuild(ctx, &ctxTar, build.ImageBuildOptions{Tags: []string{sandboxImage}, Remove: true, ForceRemove: true})
+	if err != nil {
+		return fmt.Errorf("build %s: %w", sandboxImage, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if bytes.Contains(out, []byte(`"error"`)) {
+		return fmt.Errorf("build %s: %s", sandboxImage, out)
+	}
+	log.Printf("built %s (the replicas' network sandbox, %d-byte program)", sandboxImage, len(prog))
+	return nil
+}
+
+func (p *Provider) sandboxName(key fnKey, idx int) string {
+	return p.containerName(key, idx) + ".net"
+}
+
+// createSandbox creates and starts replica idx's sandbox at address ip.
+func (p *Provider) createSandbox(ctx context.Context, key fnKey, idx int, ip string) (string, error) {
+	name := p.sandboxName(key, idx)
+	cfg := &container.Config{
+		Image: sandboxImage,
+		Labels: map[string]string{
+			LabelFunction: key.name, LabelNamespace: key.ns,
+			labelInstance: p.instance, labelReplica: fmt.Sprint(idx), labelRole: roleSandbox,
+		},
+	}
+	hc := &container.HostConfig{Resources: container.Resources{Memory: 6 << 20, MemorySwap: 6 << 20}}
+	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+		p.cfg.Network: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: ip}},
+	}}
+	resp, err := p.docker.ContainerCreate(ctx, cfg, hc, nc, nil, name)
+	if errdefs.IsConflict(err) {
+		log.Printf("removing stale container %s", name)
+		_ = p.docker.ContainerRemove(ctx, name, container.RemoveOptions{Force: true})
+		resp, err = p.docker.ContainerCreate(ctx, cfg, hc, nc, nil, name)
+	}
+	if err != nil {
+		return "", fmt.Errorf("create sandbox %s: %w", name, err)
+	}
+	if err := p.docker.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
+		_ = p.docker.ContainerRemove(context.WithoutCancel(ctx), resp.ID, container.RemoveOptions{Force: true})
+		return "", fmt.Errorf("start sandbox %s: %w", name, err)
+	}
+	return resp.ID, nil
+}
+
+// removeFunctionContainer removes a replica's function container but keeps
+// its sandbox (and address), for a new container of a newer definition.
+func (p *Provider) removeFunctionContainer(ctx context.Context, fn *function, r *replica) error {
+	err := p.docker.ContainerRemove(ctx, r.id, container.RemoveOptions{Force: true})
+	if err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("remove container %s: %w", r.name, err)
+	}
+	if p.replicaGone != nil && r.ip != "" {
+		p.replicaGone(r.addr(p.cfg.FunctionPort))
+	}
+	fn.mu.Lock()
+	r.id, r.status, r.ready = "", "missing", false
+	fn.refreshEndpointsLocked(p.cfg.FunctionPort)
+	fn.mu.Unlock()
+	return nil
+}
+
+// ensureSandbox makes sure a replica's sandbox runs, just before its
+// function container starts: started again when it stopped (the engine
+// restarted; a function container still running in the old namespace
+// cannot be reached, so it is stopped, to start again in the new one), and
+// the whole replica renewed when it is gone.
+func (p *Provider) ensureSandbox(ctx context.Context, fn *function, r *replica) error {
+	if r.sandbox == "" {
+		return p.renewReplica(ctx, fn, r)
+	}
+	ci, err := p.docker.ContainerInspect(ctx, r.sandbox)
+	if errdefs.IsNotFound(err) {
+		return p.renewReplica(ctx, fn, r)
+	}
+	if err != nil {
+		return fmt.Errorf("inspect its network sandbox: %w", err)
+	}
+	if ci.State != nil && ci.State.Running {
+		fn.mu.Lock()
+		r.sandboxUp = true
+		fn.mu.Unlock()
+		return nil
+	}
+	if err := p.docker.ContainerStart(ctx, r.sandbox, container.StartOptions{}); err != nil {
+		return fmt.Errorf("start its network sandbox: %w", err)
+	}
+	fn.mu.Lock()
+	r.sandboxUp = true
+	live := r.id != "" && (r.status == "running" || r.status == "paused")
+	fn.mu.Unlock()
+	if live {
+		log.Printf("%s: replica %d's network sandbox had stopped: restarting the replica in the new one", fn.key, r.index)
+		_ = p.docker.ContainerKill(ctx, r.id, "KILL")
+		_ = p.waitStopped(ctx, r.id, 10*time.Second)
+		p.setStatus(fn, r, "exited")
+	}
+	return nil
+}
+
+// renewReplica gives a stopped replica new containers: a new sandbox at the
+// same address, and a new function container, into which its checkpoints
+// move (the engine keeps them with the container). It is how a replica whose
+// sandbox is gone comes back, and how a replica starts fresh where CRIU may
+// have left its sandbox's network locked (it does after a dump that stops
+// the container, and after a failed restore; only a restore of that dump
+// unlocks it). r is updated in place.
+func (p *Provider) renewReplica(ctx context.Context, fn *function, r *replica) error {
+	rec, _ := fn.snapshot()
+	old := r.id
+	name := p.containerName(fn.key, r.index)
+	if old != "" {
+		if err := p.docker.ContainerRename(ctx, old, fmt.Sprintf("%s.old-%d", name, time.Now().UnixNano())); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("renew replica %d: %w", r.index, err)
+		}
+	}
+	if r.sandbox != "" {
+		if err := p.docker.ContainerRemove(ctx, r.sandbox, container.RemoveOptions{Force: true}); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("renew replica %d: %w", r.index, err)
+		}
+	}
+	if r.ip == "" {
+		ip, err := p.ipam.allocate()
+		if err != nil {
+			return err
+		}
+		r.ip = ip
+	}
+	sb, err := p.createSandbox(ctx, fn.key, r.index, r.ip)
+	if err != nil {
+		return fmt.Errorf("renew replica %d: %w", r.index, err)
+	}
+	fresh := &replica{index: r.index, sandbox: sb, sandboxUp: true, ip: r.ip}
+	if err := p.createFunctionContainer(ctx, fn.key, &rec, fresh); err != nil {
+		return fmt.Errorf("renew replica %d: %w", r.index, err)
+	}
+	if old != "" {
+		// Same filesystem: the checkpoints move, whatever their size.
+		src := filepath.Dir(p.checkpointDir(old, "x"))
+		dst := filepath.Dir(p.checkpointDir(fresh.id, "x"))
+		if entries, _ := os.ReadDir(src); len(entries) > 0 {
+			if err := os.MkdirAll(dst, 0o700); err != nil {
+				return err
+			}
+			for _, e := range entries {
+				if err := os.Rename(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+					return fmt.Errorf("renew replica %d: move checkpoint %s: %w", r.index, e.Name(), err)
+				}
+			}
+		}
+		_ = p.docker.ContainerRemove(ctx, old, container.RemoveOptions{Force: true})
+	}
+	fn.mu.Lock()
+	r.id, r.name, r.spec, r.status, r.ready = fresh.id, fresh.name, fresh.spec, "created", false
+	r.sandbox, r.sandboxUp = sb, true
+	fn.refreshEndpointsLocked(p.cfg.FunctionPort)
+	fn.mu.Unlock()
+	log.Printf("%s: replica %d renewed (new network sandbox at %s)", fn.key, r.index, r.ip)
+	return nil
+}
