@@ -20,6 +20,7 @@ import (
 	"github.com/openfaas/faas-provider/types"
 
 	"github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/internal/gateway"
 	"github.com/faas-criu/faas-criu/provider"
 )
 
@@ -91,13 +92,28 @@ func checkPassed[T any](t *testing.T, w *httptest.ResponseRecorder, code int, mo
 	if err != nil {
 		t.Fatalf("re-encode: %v", err)
 	}
-	var again T
-	if err := json.Unmarshal(b1, &again); err != nil {
-		t.Fatalf("decode re-encoded %s: %v", b1, err)
+	b2 := reencode[T](t, b1)
+	if !bytes.Equal(b1, b2) {
+		// Only invalid UTF-8 (from the query, which is not JSON) may
+		// change, once: it is encoded as U+FFFD.
+		if b3 := reencode[T](t, b2); !bytes.Contains(b1, []byte(`\ufffd`)) || !bytes.Equal(b2, b3) {
+			t.Fatalf("re-encoding is not stable: %s then %s", b1, b2)
+		}
 	}
-	if b2, _ := json.Marshal(again); !bytes.Equal(b1, b2) {
-		t.Fatalf("re-encoding is not stable: %s then %s", b1, b2)
+}
+
+// reencode decodes b as a T and encodes it again.
+func reencode[T any](t *testing.T, b []byte) []byte {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("decode re-encoded %s: %v", b, err)
 	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		t.Fatalf("re-encode: %v", err)
+	}
+	return out
 }
 
 // setQuery sets one query parameter, if v is not empty.
@@ -145,7 +161,9 @@ func (f *fakeFunctions) Scale(ctx context.Context, ns, name string, replicas int
 	return nil
 }
 
-// Bodies every JSON target starts from, besides its own.
+// Bodies every JSON target starts from, besides its own. "{}}" and "{}]"
+// (and any body with padTrailing) were accepted before decodeJSON checked
+// for the end of the body with dec.Token instead of dec.More.
 var commonBodies = []string{
 	``, ` `, `null`, `{}`, `[]`, `"x"`, `0`, `{"a":1}{"b":2}`, `{} x`, `{}}`, `{}]`, `{`, `}`, `{"service":`,
 	"\xff\xfe", `{"service":"\ud800"}`, `{"service":"é\u0000"}`, `[{"service":"a"}]`,
@@ -439,10 +457,10 @@ func FuzzMigrate(f *testing.F) {
 		if ct := w.Header().Get("Content-Type"); ct != "application/x-ndjson" {
 			t.Fatalf("Content-Type %q", ct)
 		}
-		var lines []progressLine
+		var lines []gateway.Progress
 		sc := bufio.NewScanner(w.Body)
 		for sc.Scan() {
-			var l progressLine
+			var l gateway.Progress
 			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 				t.Fatalf("line %q: %v", sc.Text(), err)
 			}
@@ -566,7 +584,11 @@ type streamRecorder struct {
 func (s streamRecorder) CloseNotify() <-chan bool { return s.closed }
 
 // FuzzLogQuery fuzzes the query string of GET /system/logs. No panic, and
-// the answer is 200, 400, 404 or 422: never a 500.
+// the answer is 200, 400, 404 or 422: never a 500; the function whose logs
+// are queried is the one whose status was checked. "tail=-1" and a
+// repeated name or namespace ("name=hello&name=missing") answered 500
+// before Logs read the last value, as faas-provider does, and refused a
+// negative tail itself.
 func FuzzLogQuery(f *testing.F) {
 	for _, q := range []string{
 		"", "name=hello", "name=hello&namespace=dev", "name=hello&namespace=nope", "name=missing", "name=Bad_Name",

@@ -35,7 +35,12 @@ func (e *SubstError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, 
 
 type substituter struct {
 	lookup func(string) (string, bool)
+	depth  int // defaults inside defaults so far
 }
+
+// maxNesting bounds defaults inside defaults: each level rescans the rest of
+// its text, so deep nesting would cost quadratic time.
+const maxNesting = 16
 
 // expand substitutes text, whose first line is line number line.
 func (s substituter) expand(text string, line int) (string, error) {
@@ -117,6 +122,9 @@ func (s substituter) braced(body string, line int) (string, error) {
 	val, set := s.lookup(name)
 	if rest == "" {
 		return val, nil
+	}
+	if s.depth++; s.depth > maxNesting {
+		return "", &SubstError{Line: line, Msg: fmt.Sprintf("substitutions nested more than %d deep", maxNesting)}
 	}
 	op := rest[:1]
 	if op == ":" && len(rest) > 1 {

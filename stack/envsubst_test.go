@@ -90,3 +90,14 @@ func TestSubstituteRequiredEmptyWithoutColon(t *testing.T) {
 		t.Fatalf("got %q, %v; want \"[]\", nil", got, err)
 	}
 }
+
+func TestSubstituteBoundsNesting(t *testing.T) {
+	deep := strings.Repeat("${A:-", 17) + "x" + strings.Repeat("}", 17)
+	if _, err := Substitute(deep, func(string) (string, bool) { return "", false }); err == nil || !strings.Contains(err.Error(), "nested") {
+		t.Errorf("17 nested defaults: %v", err)
+	}
+	ok := strings.Repeat("${A:-", 16) + "x" + strings.Repeat("}", 16)
+	if got, err := Substitute(ok, func(string) (string, bool) { return "", false }); err != nil || got != "x" {
+		t.Errorf("16 nested defaults: %q %v", got, err)
+	}
+}

@@ -12,6 +12,12 @@ import (
 type walker struct {
 	file string
 	fn   string // the function being read, "" outside functions
+	// read holds the entries of the mappings already read, so that a chain
+	// of aliased "<<" merges costs one read per node, not one per path;
+	// reading holds those being read, so that a mapping merging itself is
+	// an error rather than endless recursion.
+	read    map[*yaml.Node][]pair
+	reading map[*yaml.Node]bool
 }
 
 func (w *walker) errorf(n *yaml.Node, field, format string, args ...any) *Error {
@@ -70,6 +76,17 @@ func (w *walker) pairs(n *yaml.Node, field string) ([]pair, error) {
 	if n.Kind != yaml.MappingNode {
 		return nil, w.errorf(n, field, "expected a mapping, found %s", kindName(n))
 	}
+	if ps, ok := w.read[n]; ok {
+		return ps, nil
+	}
+	if w.reading[n] {
+		return nil, w.errorf(n, field, "a \"<<\" merge includes the mapping it is in")
+	}
+	if w.reading == nil {
+		w.read, w.reading = map[*yaml.Node][]pair{}, map[*yaml.Node]bool{}
+	}
+	w.reading[n] = true
+	defer delete(w.reading, n)
 	var merged, own []pair
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -98,6 +115,7 @@ func (w *walker) pairs(n *yaml.Node, field string) ([]pair, error) {
 			out = append(out, p)
 		}
 	}
+	w.read[n] = out
 	return out, nil
 }
 
