@@ -124,12 +124,14 @@ func addDir(tw *tar.Writer, dir, prefix string) error {
 		if d.IsDir() {
 			return tw.WriteHeader(&tar.Header{Name: name + "/", Mode: 0o700, Typeflag: tar.TypeDir})
 		}
-		if !d.Type().IsRegular() {
-			return fmt.Errorf("%s is not a regular file", p)
-		}
-		fi, err := d.Info()
+		// Page images kept outside the directory are linked from it: the
+		// archive carries their content.
+		fi, err := os.Stat(p)
 		if err != nil {
 			return err
+		}
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("%s is not a regular file", p)
 		}
 		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: int64(fi.Mode().Perm()), Size: fi.Size(), Typeflag: tar.TypeReg, ModTime: fi.ModTime()}); err != nil {
 			return err

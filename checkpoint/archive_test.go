@@ -312,3 +312,61 @@ func TestRemoveContainerdCopies(t *testing.T) {
 		t.Error("the stale copy is still there")
 	}
 }
+
+func TestExternalizePages(t *testing.T) {
+	root := t.TempDir()
+	cp := filepath.Join(root, "checkpoints", "hib-1")
+	os.MkdirAll(cp, 0o700)
+	os.WriteFile(filepath.Join(cp, "pages-1.img"), bytes.Repeat([]byte{1}, 50_000), 0o600)
+	os.WriteFile(filepath.Join(cp, "pagemap-1.img"), []byte("map"), 0o600)
+	pages := filepath.Join(root, "criu-pages", "hib-1")
+	if err := ExternalizePages(cp, pages); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Lstat(filepath.Join(cp, "pages-1.img"))
+	if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("pages-1.img is not a link: %v", err)
+	}
+	// The link resolves from the checkpoint, and from a copy elsewhere.
+	for _, dir := range []string{cp, t.TempDir()} {
+		if dir != cp {
+			target, _ := os.Readlink(filepath.Join(cp, "pages-1.img"))
+			os.Symlink(target, filepath.Join(dir, "pages-1.img"))
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "pages-1.img")); err != nil || len(b) != 50_000 {
+			t.Errorf("reading the page link from %s: %d bytes, %v", dir, len(b), err)
+		}
+	}
+	if size, _ := DirSize(cp); size != 50_003 {
+		t.Errorf("DirSize = %d, want the pages counted", size)
+	}
+	// The archive and copies carry the content.
+	var buf bytes.Buffer
+	m := Manifest{Function: json.RawMessage(`{}`), Replicas: []ReplicaImage{{Index: 0, Checkpoint: Info{Name: "hib-1"}}}}
+	if err := WriteArchive(&buf, m, map[int]string{0: cp}); err != nil {
+		t.Fatal(err)
+	}
+	dst := t.TempDir()
+	if _, err := ReadArchive(&buf, dst, 1<<20, nil); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(filepath.Join(dst, "checkpoints", "0", "pages-1.img")); err != nil || !fi.Mode().IsRegular() || fi.Size() != 50_000 {
+		t.Errorf("archived pages: %v %v", fi, err)
+	}
+	cpy := filepath.Join(t.TempDir(), "copy")
+	if err := CopyDir(cp, cpy); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(filepath.Join(cpy, "pages-1.img")); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("copied pages: %v %v", fi, err)
+	}
+	// Both moved elsewhere: relinked.
+	moved := filepath.Join(root, "moved")
+	os.Rename(filepath.Join(root, "criu-pages"), moved)
+	if err := RelinkPages(cp, filepath.Join(moved, "hib-1")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(cp, "pages-1.img")); err != nil || len(b) != 50_000 {
+		t.Errorf("after relinking: %d bytes, %v", len(b), err)
+	}
+}

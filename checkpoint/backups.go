@@ -134,7 +134,8 @@ func CopyDir(src, dst string) error {
 				return os.Mkdir(target, 0o700)
 			}
 			return os.MkdirAll(target, 0o700)
-		case d.Type().IsRegular():
+		case d.Type().IsRegular() || d.Type()&fs.ModeSymlink != 0:
+			// A link (to page images kept outside) is copied as its content.
 			return copyFile(p, target)
 		default:
 			return fmt.Errorf("copy %s: not a regular file", p)

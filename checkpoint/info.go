@@ -36,19 +36,22 @@ func NewName(prefix string, t time.Time) string {
 // ValidName reports whether Docker will accept name as a checkpoint name.
 func ValidName(name string) bool { return validName.MatchString(name) }
 
-// DirSize adds up the sizes of the regular files under dir.
+// DirSize adds up the sizes of the regular files under dir, following the
+// links to page images kept outside it.
 func DirSize(dir string) (int64, error) {
 	var total int64
-	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.Type().IsRegular() {
-			fi, err := d.Info()
+		if d.Type().IsRegular() || d.Type()&fs.ModeSymlink != 0 {
+			fi, err := os.Stat(p)
 			if err != nil {
 				return err
 			}
-			total += fi.Size()
+			if fi.Mode().IsRegular() {
+				total += fi.Size()
+			}
 		}
 		return nil
 	})

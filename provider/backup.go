@@ -112,6 +112,9 @@ func (p *Provider) restoreBackupInto(ctx context.Context, fn *function, r *repli
 	if err := ckpt.CopyDir(b.Dir, dst); err != nil {
 		return fmt.Errorf("copy backup %s: %w", b.Name, err)
 	}
+	if err := ckpt.ExternalizePages(dst, p.pagesDir(r.id, b.Name)); err != nil {
+		log.Printf("backup %s: page images stay in place (%v)", b.Name, err)
+	}
 	defer func() {
 		p.discardCheckpoint(r.id, b.Name)
 		_ = os.RemoveAll(dst)

@@ -234,13 +234,12 @@ func (p *Provider) hibernateReplica(ctx context.Context, fn *function, r *replic
 		return CheckpointInfo{}, fmt.Errorf("checkpoint replica %d (%s): container did not stop: %w", r.index, r.name, err)
 	}
 	p.setStatus(fn, r, "exited")
-	dir := p.checkpointDir(r.id, name)
-	size, err := ckpt.DirSize(dir)
+	size, err := ckpt.DirSize(p.checkpointDir(r.id, name))
 	if err != nil {
 		return CheckpointInfo{}, fmt.Errorf("checkpoint replica %d: %w", r.index, err)
 	}
 	info := CheckpointInfo{Name: name, TakenAt: start.UTC(), Bytes: size, Duration: time.Since(start), Stats: stats}
-	if err := ckpt.WriteMeta(dir, info); err != nil {
+	if err := p.placeCheckpoint(r.id, info); err != nil {
 		return CheckpointInfo{}, fmt.Errorf("checkpoint replica %d: %w", r.index, err)
 	}
 	p.pruneCheckpoints(ctx, r, name)
@@ -281,6 +280,7 @@ func (p *Provider) afterFailedCheckpoint(ctx context.Context, fn *function, r *r
 	ctx = context.WithoutCancel(ctx)
 	_ = p.docker.CheckpointDelete(ctx, r.id, checkpoint.DeleteOptions{CheckpointID: name})
 	_ = os.RemoveAll(p.checkpointDir(r.id, name))
+	_ = os.RemoveAll(p.pagesDir(r.id, name))
 	ci, err := p.docker.ContainerInspect(ctx, r.id)
 	if err != nil || ci.State == nil {
 		return
@@ -343,6 +343,7 @@ func (p *Provider) pruneCheckpoints(ctx context.Context, r *replica, keep string
 	for _, c := range list {
 		if c.Name != keep && len(c.Name) > 4 && c.Name[:4] == "hib-" {
 			_ = p.docker.CheckpointDelete(ctx, r.id, checkpoint.DeleteOptions{CheckpointID: c.Name})
+			_ = os.RemoveAll(p.pagesDir(r.id, c.Name))
 		}
 	}
 }
@@ -377,6 +378,7 @@ func (p *Provider) restoreReplica(ctx context.Context, fn *function, r *replica,
 // copy containerd left of it.
 func (p *Provider) discardCheckpoint(containerID, name string) {
 	_ = p.docker.CheckpointDelete(context.Background(), containerID, checkpoint.DeleteOptions{CheckpointID: name})
+	_ = os.RemoveAll(p.pagesDir(containerID, name))
 	ckpt.RemoveContainerdCopies(p.cfg.ContainerdTmp, name)
 }
 

@@ -193,6 +193,9 @@ func (p *Provider) Import(ctx context.Context, r io.Reader, replace bool) (types
 		if err := ckpt.CopyDir(filepath.Join(tmp, "checkpoints", strconv.Itoa(rep.Index)), dst); err != nil {
 			return fail(fmt.Errorf("place checkpoint of replica %d: %w", rep.Index, err))
 		}
+		if err := p.placeCheckpoint(r.id, rep.Checkpoint); err != nil {
+			return fail(fmt.Errorf("place checkpoint of replica %d: %w", rep.Index, err))
+		}
 		rec.Checkpoints[rep.Index] = rep.Checkpoint
 	}
 	if err := p.commit(fn, rec); err != nil {

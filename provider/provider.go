@@ -311,6 +311,23 @@ func (p *Provider) checkpointDir(containerID, name string) string {
 	return filepath.Join(p.engine.RootDir, "containers", containerID, "checkpoints", name)
 }
 
+// pagesDir is where a checkpoint's page images are kept, next to the
+// directory the engine copies on restore (removed with the container).
+func (p *Provider) pagesDir(containerID, name string) string {
+	return filepath.Join(p.engine.RootDir, "containers", containerID, "criu-pages", name)
+}
+
+// placeCheckpoint finishes a checkpoint directory the engine will restore
+// from: its page images move out (see checkpoint.ExternalizePages) and its
+// description is written. A failure to move the pages only costs speed.
+func (p *Provider) placeCheckpoint(containerID string, info CheckpointInfo) error {
+	dir := p.checkpointDir(containerID, info.Name)
+	if err := checkpoint.ExternalizePages(dir, p.pagesDir(containerID, info.Name)); err != nil {
+		log.Printf("checkpoint %s: page images stay in place (%v): restores will copy them", info.Name, err)
+	}
+	return checkpoint.WriteMeta(dir, info)
+}
+
 // flushLoop saves invocation counts that changed, every few seconds, so that
 // a restart (even a SIGKILL) loses at most a few seconds of counting.
 func (p *Provider) flushLoop(ctx context.Context) { every(ctx, 2*time.Second, p.flush) }

@@ -96,10 +96,31 @@ func (p *Provider) refresh(ctx context.Context, fn *function) error {
 
 // reconcile brings one function's containers in line with its record:
 // an awake function gets its replicas back (restarted, restored, recreated);
-// a sleeping one is left asleep.
+// a sleeping one is left asleep. It waits for the function's operation lock.
 func (p *Provider) reconcile(ctx context.Context, fn *function) {
 	fn.opMu.Lock()
 	defer fn.opMu.Unlock()
+	p.reconcileLocked(ctx, fn)
+}
+
+// reconcileSoon reconciles fn unless an operation holds it; then it is
+// queued again, so that one busy function never holds up the others.
+func (p *Provider) reconcileSoon(ctx context.Context, fn *function) {
+	if !fn.opMu.TryLock() {
+		go func() {
+			select {
+			case <-ctx.Done():
+			case <-time.After(500 * time.Millisecond):
+				p.enqueueReconcile(fn.key)
+			}
+		}()
+		return
+	}
+	defer fn.opMu.Unlock()
+	p.reconcileLocked(ctx, fn)
+}
+
+func (p *Provider) reconcileLocked(ctx context.Context, fn *function) {
 	fn.mu.Lock()
 	deleted := fn.deleted
 	fn.mu.Unlock()
@@ -170,7 +191,7 @@ func (p *Provider) reconcileWorker(ctx context.Context) {
 				fn := p.fns[k]
 				p.mu.RUnlock()
 				if fn != nil {
-					p.reconcile(ctx, fn)
+					p.reconcileSoon(ctx, fn)
 				}
 			}
 		}

@@ -16,6 +16,8 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/errdefs"
+
+	ckpt "github.com/faas-criu/faas-criu/checkpoint"
 )
 
 // Each replica's network lives in a sandbox: a container that holds the
@@ -252,18 +254,10 @@ func (p *Provider) renewReplica(ctx context.Context, fn *function, r *replica) e
 		return fmt.Errorf("renew replica %d: %w", r.index, err)
 	}
 	if old != "" {
-		// Same filesystem: the checkpoints move, whatever their size.
-		src := filepath.Dir(p.checkpointDir(old, "x"))
-		dst := filepath.Dir(p.checkpointDir(fresh.id, "x"))
-		if entries, _ := os.ReadDir(src); len(entries) > 0 {
-			if err := os.MkdirAll(dst, 0o700); err != nil {
-				return err
-			}
-			for _, e := range entries {
-				if err := os.Rename(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
-					return fmt.Errorf("renew replica %d: move checkpoint %s: %w", r.index, e.Name(), err)
-				}
-			}
+		// Same filesystem: the checkpoints (and their page images) move,
+		// whatever their size.
+		if err := p.moveCheckpoints(old, fresh.id); err != nil {
+			return fmt.Errorf("renew replica %d: %w", r.index, err)
 		}
 		_ = p.docker.ContainerRemove(ctx, old, container.RemoveOptions{Force: true})
 	}
@@ -273,5 +267,32 @@ func (p *Provider) renewReplica(ctx context.Context, fn *function, r *replica) e
 	fn.refreshEndpointsLocked(p.cfg.FunctionPort)
 	fn.mu.Unlock()
 	log.Printf("%s: replica %d renewed (new network sandbox at %s)", fn.key, r.index, r.ip)
+	return nil
+}
+
+// moveCheckpoints moves every checkpoint of container from into container
+// to, page images included, and points the page links at their new place.
+func (p *Provider) moveCheckpoints(from, to string) error {
+	for _, dirOf := range []func(id, name string) string{p.checkpointDir, p.pagesDir} {
+		src, dst := filepath.Dir(dirOf(from, "x")), filepath.Dir(dirOf(to, "x"))
+		entries, _ := os.ReadDir(src)
+		if len(entries) == 0 {
+			continue
+		}
+		if err := os.MkdirAll(dst, 0o700); err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if err := os.Rename(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+				return fmt.Errorf("move checkpoint %s: %w", e.Name(), err)
+			}
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Dir(p.checkpointDir(to, "x")))
+	for _, e := range entries {
+		if err := ckpt.RelinkPages(p.checkpointDir(to, e.Name()), p.pagesDir(to, e.Name())); err != nil {
+			return err
+		}
+	}
 	return nil
 }
