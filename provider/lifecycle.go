@@ -100,6 +100,7 @@ func (p *Provider) Deploy(ctx context.Context, dep types.FunctionDeployment) err
 	p.mu.Unlock()
 	defer fn.opMu.Unlock()
 
+	p.makeRoom(ctx, fn, p.memoryNeed(fn, *rec, rec.Replicas))
 	// The record goes first: after a crash, reconciliation finishes the job.
 	if err := p.store.saveRecord(key.ns, key.name, rec); err != nil {
 		p.mu.Lock()
@@ -259,9 +260,7 @@ func (p *Provider) scaleUpLocked(ctx context.Context, fn *function, n int) error
 	fn.mu.Unlock()
 	wasAsleep, asleep := rec.State, rec
 	start := time.Now()
-	if wasAsleep == StateHibernated && p.admission != nil {
-		p.admission.MakeRoom(ctx, checkpoint.Key{Namespace: fn.key.ns, Name: fn.key.name}, rec.SleptMemory*int64(max(n, 1))/int64(max(rec.SleptReplicas, 1)))
-	}
+	p.makeRoom(ctx, fn, p.memoryNeed(fn, rec, n))
 	rec.Replicas = n
 	rec.State, rec.SleptReplicas, rec.SleptAt, rec.SleepReason = StateAwake, 0, nil, ""
 	if err := p.commit(fn, &rec); err != nil {

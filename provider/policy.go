@@ -16,6 +16,71 @@ type Admission interface {
 // SetAdmission installs the memory budget's hook.
 func (p *Provider) SetAdmission(a Admission) { p.admission = a }
 
+// defaultReplicaMemory is what a replica of an image never seen running is
+// expected to need, without a memory request.
+const defaultReplicaMemory = 32 << 20
+
+// makeRoom asks the memory budget for need more bytes before fn grows.
+func (p *Provider) makeRoom(ctx context.Context, fn *function, need int64) {
+	if p.admission != nil && need > 0 {
+		p.admission.MakeRoom(ctx, checkpoint.Key{Namespace: fn.key.ns, Name: fn.key.name}, need)
+	}
+}
+
+// memoryNeed estimates the memory fn takes on when it goes to n replicas:
+// a hibernated function its working set when it went to sleep; replicas
+// added to an awake function what its replicas use now; new ones what
+// replicas of the same image were last seen using, else the memory request,
+// else defaultReplicaMemory. Paused replicas already hold their memory.
+func (p *Provider) memoryNeed(fn *function, rec record, n int) int64 {
+	_, reps := fn.snapshot()
+	live := 0
+	for _, r := range reps {
+		if r.status == "running" || r.status == "paused" {
+			live++
+		}
+	}
+	if rec.State == StateHibernated && rec.SleptMemory > 0 {
+		return rec.SleptMemory * int64(n) / int64(max(rec.SleptReplicas, 1))
+	}
+	add := n - live
+	if add <= 0 {
+		return 0
+	}
+	per := p.imageMemory(rec.ImageID)
+	if live > 0 {
+		if m := functionMemory(reps); m > 0 {
+			per = m / int64(live)
+		}
+	}
+	if per == 0 {
+		if q := rec.Deployment.Requests; q != nil {
+			per, _ = ParseMemory(q.Memory)
+		}
+	}
+	if per == 0 {
+		per = defaultReplicaMemory
+	}
+	return per * int64(add)
+}
+
+// imageMemory is what a replica of the image was last seen using (0: never).
+func (p *Provider) imageMemory(imageID string) int64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.seenMemory[imageID]
+}
+
+// noteImageMemory records what a replica of the image uses.
+func (p *Provider) noteImageMemory(imageID string, perReplica int64) {
+	if imageID == "" || perReplica <= 0 {
+		return
+	}
+	p.mu.Lock()
+	p.seenMemory[imageID] = perReplica
+	p.mu.Unlock()
+}
+
 // Fleet returns the provider as the policies see it.
 func (p *Provider) Fleet() checkpoint.Fleet { return fleet{p} }
 
@@ -48,6 +113,9 @@ func (f fleet) Activity() []checkpoint.Activity {
 		}
 		if rec.State != StateHibernated {
 			a.Memory = functionMemory(reps)
+			if running := len(*fn.endpoints.Load()); running > 0 && rec.State == StateAwake {
+				p.noteImageMemory(rec.ImageID, a.Memory/int64(running))
+			}
 		}
 		out = append(out, a)
 	}

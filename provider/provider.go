@@ -148,6 +148,8 @@ type Provider struct {
 
 	mu  sync.RWMutex
 	fns map[fnKey]*function
+	// seenMemory is what a replica of each image was last seen using.
+	seenMemory map[string]int64
 
 	admission Admission
 
@@ -177,6 +179,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		cfg:        cfg,
 		docker:     cli,
 		fns:        map[fnKey]*function{},
+		seenMemory: map[string]int64{},
 		health:     newHealthClient(),
 		metrics:    newMetrics(),
 		reconcileQ: make(chan fnKey, 1024),
