@@ -33,17 +33,24 @@ func containerOf(ctx context.Context, docker *client.Client, p *Provider, name s
 	if err != nil {
 		return "", fmt.Errorf("containers of %s: %w", name, err)
 	}
-	if len(list) == 0 {
-		return "", nil
+	for _, c := range list {
+		if c.Labels["io.faas-criu.role"] != "sandbox" {
+			return c.ID, nil
+		}
 	}
-	return list[0].ID, nil
+	return "", nil
 }
 
-// containerIP returns a container's address on a network.
+// containerIP returns a container's address on a network; for a container
+// in another's network namespace (a function in its replica's sandbox),
+// that other container's address.
 func containerIP(ctx context.Context, docker *client.Client, id, network string) (string, error) {
 	ci, err := docker.ContainerInspect(ctx, id)
 	if err != nil {
 		return "", fmt.Errorf("inspect %s: %w", id, err)
+	}
+	if ci.HostConfig != nil && ci.HostConfig.NetworkMode.IsContainer() {
+		return containerIP(ctx, docker, ci.HostConfig.NetworkMode.ConnectedContainer(), network)
 	}
 	if ci.NetworkSettings == nil || ci.NetworkSettings.Networks[network] == nil {
 		return "", fmt.Errorf("container %s is not on network %s", id, network)
@@ -58,6 +65,14 @@ func removeLeftovers(ctx context.Context, docker *client.Client, networks ...str
 	list, err := docker.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 	if err != nil {
 		return fmt.Errorf("list benchmark containers: %w", err)
+	}
+	// The replicas' network sandboxes carry no function labels: they are
+	// found on the benchmark's networks.
+	for _, n := range networks {
+		on, err := docker.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("network", n))})
+		if err == nil {
+			list = append(list, on...)
+		}
 	}
 	var firstErr error
 	for _, c := range list {

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/gorilla/mux"
 )
 
 // Invoker is what the invoke route needs from the provider: a ready replica
@@ -41,6 +39,7 @@ type Proxy struct {
 // it.
 func NewProxy(inv Invoker, tr *Transports) *Proxy {
 	p := &Proxy{inv: inv, transports: tr}
+	tr.sweepIdle()
 	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			t := pr.In.Context().Value(targetKey{}).(target)
@@ -65,7 +64,7 @@ func NewProxy(inv Invoker, tr *Transports) *Proxy {
 				code = http.StatusGatewayTimeout
 			}
 			w.Header().Set("X-OpenFaaS-Internal", "proxy")
-			http.Error(w, "cannot reach function "+mux.Vars(r)["name"]+": "+err.Error(), code)
+			http.Error(w, "cannot reach the function: "+err.Error(), code)
 		},
 	}
 	return p
@@ -75,9 +74,16 @@ type discard struct{}
 
 func (discard) Write(b []byte) (int, error) { return len(b), nil }
 
-// ServeHTTP handles one invocation.
+// ServeHTTP handles one invocation of /function/NAME[.NAMESPACE][/path].
+// The name is read from the path itself, so the route can be a plain
+// prefix, matched before gorilla/mux's regular expressions.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	full := mux.Vars(r)["name"]
+	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), "/function/")
+	full, _, _ := strings.Cut(rest, "/")
+	if !ok || full == "" {
+		writeError(w, r, badRequest("provide the function name in the path: /function/NAME"))
+		return
+	}
 	name, ns, _ := strings.Cut(full, ".")
 	addr, release, err := p.inv.Acquire(r.Context(), ns, name)
 	if err != nil {
@@ -90,14 +96,37 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if path == "" {
 		path = "/"
 	}
-	ctx := context.WithValue(r.Context(), targetKey{}, target{addr: addr, path: path})
-	p.rp.ServeHTTP(w, r.WithContext(ctx))
+	if upgrades(r) {
+		ctx := context.WithValue(r.Context(), targetKey{}, target{addr: addr, path: path})
+		p.rp.ServeHTTP(w, r.WithContext(ctx))
+		return
+	}
+	if err := p.transports.fwd.Forward(w, r, addr, path); err != nil {
+		p.rp.ErrorHandler(w, r, err)
+	}
 }
 
-// Transports keeps one HTTP transport per replica address, so that the idle
-// keep-alive connections to one replica can be dropped on their own.
+// upgrades reports requests that leave HTTP request/response: protocol
+// upgrades (websockets) and event streams, which ReverseProxy carries.
+func upgrades(r *http.Request) bool {
+	return r.Header.Get("Upgrade") != "" || strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+}
+
+func unescapePath(p string) string {
+	u, err := url.PathUnescape(p)
+	if err != nil {
+		return p
+	}
+	return u
+}
+
+// Transports keeps the connections to replicas: the forwarder's pooled
+// ones, and one HTTP transport per replica for ReverseProxy, so that the
+// idle connections to one replica can be dropped on their own.
 type Transports struct {
-	m sync.Map // addr -> *http.Transport
+	m     sync.Map // addr -> *http.Transport
+	fwd   Forwarder
+	sweep sync.Once
 }
 
 // RoundTrip sends the request over its replica's transport.
@@ -129,6 +158,7 @@ const (
 
 // DropIdle closes the idle connections to a replica.
 func (t *Transports) DropIdle(addr string) {
+	t.fwd.drop(addr)
 	if tr, ok := t.m.Load(addr); ok {
 		tr.(*http.Transport).CloseIdleConnections()
 	}
@@ -137,7 +167,20 @@ func (t *Transports) DropIdle(addr string) {
 // Forget closes the idle connections to a replica that is gone and drops
 // its transport.
 func (t *Transports) Forget(addr string) {
+	t.fwd.drop(addr)
 	if tr, ok := t.m.LoadAndDelete(addr); ok {
 		tr.(*http.Transport).CloseIdleConnections()
 	}
+}
+
+// sweepIdle closes the forwarder's connections idle for too long, every
+// few seconds, from the first proxy made on.
+func (t *Transports) sweepIdle() {
+	t.sweep.Do(func() {
+		go func() {
+			for range time.Tick(IdleConnTimeout / 3) {
+				t.fwd.sweep()
+			}
+		}()
+	})
 }

@@ -157,10 +157,10 @@ func TestSoak(t *testing.T) {
 	}()
 	wg.Wait()
 
-	// Let it settle past the proxy's idle-connection timeout (30 s), then
+	// Let it settle past the proxy's idle-connection timeout (30 s) and its sweep (every 10 s), then
 	// the ending figures.
 	client.CloseIdleConnections()
-	time.Sleep(35 * time.Second)
+	time.Sleep(45 * time.Second)
 	endFig := p.figures()
 
 	for _, n := range []string{"hot-a", "hot-b", "cycle-a", "cycle-b", "cycle-c", "dozer"} {

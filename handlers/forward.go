@@ -1,0 +1,232 @@
+package handlers
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Forwarder sends plain HTTP/1.1 requests to replicas over pooled
+// keep-alive connections, in the handler's own goroutine: no per-connection
+// reader and writer goroutines, no hand-offs between them, which is most of
+// what a proxied request costs beyond the system calls. Upgrades and event
+// streams go through httputil.ReverseProxy instead.
+type Forwarder struct {
+	mu   sync.Mutex
+	idle map[string][]*fconn // by replica address
+}
+
+type fconn struct {
+	net.Conn
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	used time.Time
+}
+
+// hopHeaders are meaningful for one connection only and are not forwarded.
+var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// errForwardFailed marks a request that could not be sent or answered.
+var errForwardFailed = errors.New("forward")
+
+// Forward sends r to the replica at addr, at path (escaped) with r's query,
+// and copies the answer to w. It returns an error only when nothing was
+// written to w yet.
+func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, addr, path string) error {
+	out := f.outgoing(r, addr, path)
+	c, reused, err := f.get(r.Context(), addr)
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(r.Context(), func() { c.Close() })
+	defer stop()
+
+	resp, err := f.roundTrip(c, out)
+	if err != nil && reused && (r.Body == nil || r.Body == http.NoBody) {
+		// An idle connection the replica had closed: once more, fresh.
+		c.Close()
+		if c, _, err = f.get(r.Context(), addr); err != nil {
+			return err
+		}
+		stop()
+		stop = context.AfterFunc(r.Context(), func() { c.Close() })
+		resp, err = f.roundTrip(c, out)
+	}
+	if err != nil {
+		c.Close()
+		return err
+	}
+
+	h := w.Header()
+	for k, v := range resp.Header {
+		h[k] = v
+	}
+	for _, k := range hopHeaders {
+		h.Del(k)
+	}
+	w.WriteHeader(resp.StatusCode)
+	var copyErr error
+	if resp.ContentLength == -1 && r.Method != http.MethodHead {
+		copyErr = copyFlushing(w, resp.Body) // streamed: each piece as it comes
+	} else {
+		_, copyErr = io.Copy(w, resp.Body)
+	}
+	resp.Body.Close()
+	if copyErr != nil || resp.Close || out.Close || !stop() {
+		c.Close()
+		return nil
+	}
+	f.put(addr, c)
+	return nil
+}
+
+// outgoing builds the request sent to the replica.
+func (f *Forwarder) outgoing(r *http.Request, addr, path string) *http.Request {
+	out := r.Clone(r.Context())
+	out.URL.Scheme, out.URL.Host = "http", addr
+	out.URL.RawPath = path
+	out.URL.Path = unescapePath(path)
+	out.Host = addr
+	out.RequestURI = ""
+	out.Close = false
+	for _, k := range hopHeaders {
+		out.Header.Del(k)
+	}
+	if c := r.Header.Get("Connection"); c != "" {
+		for _, k := range strings.Split(c, ",") {
+			out.Header.Del(strings.TrimSpace(k))
+		}
+	}
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		if prior := r.Header.Values("X-Forwarded-For"); len(prior) > 0 {
+			ip = strings.Join(prior, ", ") + ", " + ip
+		}
+		out.Header.Set("X-Forwarded-For", ip)
+	}
+	if r.Host != "" {
+		out.Header.Set("X-Forwarded-Host", r.Host)
+	}
+	if out.Header.Get("X-Forwarded-Proto") == "" {
+		proto := "http"
+		if r.TLS != nil {
+			proto = "https"
+		}
+		out.Header.Set("X-Forwarded-Proto", proto)
+	}
+	return out
+}
+
+// roundTrip writes the request and reads the answer (past 1xx answers).
+func (f *Forwarder) roundTrip(c *fconn, out *http.Request) (*http.Response, error) {
+	if err := out.Write(c.bw); err != nil {
+		return nil, errors.Join(errForwardFailed, err)
+	}
+	if err := c.bw.Flush(); err != nil {
+		return nil, errors.Join(errForwardFailed, err)
+	}
+	for {
+		resp, err := http.ReadResponse(c.br, out)
+		if err != nil {
+			return nil, errors.Join(errForwardFailed, err)
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			return resp, nil
+		}
+		resp.Body.Close() // 100 Continue, 103 Early Hints: the answer follows
+	}
+}
+
+func copyFlushing(w http.ResponseWriter, body io.Reader) error {
+	rc := http.NewResponseController(w)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+			_ = rc.Flush()
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// get returns an idle connection to addr, or a new one.
+func (f *Forwarder) get(ctx context.Context, addr string) (*fconn, bool, error) {
+	f.mu.Lock()
+	for list := f.idle[addr]; len(list) > 0; list = f.idle[addr] {
+		c := list[len(list)-1]
+		f.idle[addr] = list[:len(list)-1]
+		if time.Since(c.used) < IdleConnTimeout {
+			f.mu.Unlock()
+			return c, true, nil
+		}
+		c.Close()
+	}
+	f.mu.Unlock()
+	// No TCP keep-alive probes: a connection held open while its replica
+	// hibernates must survive until the replica is restored.
+	nc, err := (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: -1}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, false, errors.Join(errForwardFailed, err)
+	}
+	return &fconn{Conn: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 8<<10)}, false, nil
+}
+
+func (f *Forwarder) put(addr string, c *fconn) {
+	c.used = time.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.idle == nil {
+		f.idle = map[string][]*fconn{}
+	}
+	if len(f.idle[addr]) >= IdleConnsPerReplica {
+		c.Close()
+		return
+	}
+	f.idle[addr] = append(f.idle[addr], c)
+}
+
+// drop closes the idle connections to a replica.
+func (f *Forwarder) drop(addr string) {
+	f.mu.Lock()
+	list := f.idle[addr]
+	delete(f.idle, addr)
+	f.mu.Unlock()
+	for _, c := range list {
+		c.Close()
+	}
+}
+
+// sweep closes connections idle for longer than IdleConnTimeout.
+func (f *Forwarder) sweep() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for addr, list := range f.idle {
+		kept := list[:0]
+		for _, c := range list {
+			if time.Since(c.used) < IdleConnTimeout {
+				kept = append(kept, c)
+			} else {
+				c.Close()
+			}
+		}
+		if len(kept) == 0 {
+			delete(f.idle, addr)
+		} else {
+			f.idle[addr] = kept
+		}
+	}
+}
