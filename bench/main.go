@@ -44,6 +44,8 @@ type options struct {
 	loadRun  time.Duration
 	rounds   int
 	maxPause int
+	// migrations is how many times each function is moved.
+	migrations int
 }
 
 func parseFlags() (options, error) {
@@ -52,7 +54,8 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.out, "out", "bench/REPORT.md", "where to write the report")
 	flag.StringVar(&o.bin, "provider", "bin/faas-criu", "the provider binary (make build)")
 	flag.IntVar(&o.samples, "samples", 20, "wake samples per function")
-	flag.StringVar(&phases, "phases", "wake,overhead,density", "phases to run")
+	flag.StringVar(&phases, "phases", "wake,overhead,density,migration", "phases to run")
+	flag.IntVar(&o.migrations, "migrations", 3, "moves of each function in the migration phase")
 	flag.StringVar(&o.budget, "budget", "200Mi", "memory budget of the density comparison")
 	flag.IntVar(&o.factor, "density-factor", 6, "functions deployed with hibernation, as a multiple of those that fit paused")
 	flag.IntVar(&o.maxPause, "max-paused", 40, "stop the pause-only density count here")
@@ -62,11 +65,11 @@ func parseFlags() (options, error) {
 	o.phases = map[string]bool{}
 	for _, p := range strings.Split(phases, ",") {
 		switch p = strings.TrimSpace(p); p {
-		case "wake", "overhead", "density":
+		case "wake", "overhead", "density", "migration":
 			o.phases[p] = true
 		case "":
 		default:
-			return o, fmt.Errorf("-phases: unknown phase %q (wake, overhead, density)", p)
+			return o, fmt.Errorf("-phases: unknown phase %q (wake, overhead, density, migration)", p)
 		}
 	}
 	if o.samples < 1 || o.factor < 1 || o.rounds < 1 {
@@ -218,7 +221,12 @@ func addSections(rep *Report, res *results) {
 	}
 	rep.Add(res.Foot.Section())
 	rep.Add(leftoverSection(res.Leftovers, res.LeftoverBytes))
-	rep.Add(migrationPlaceholder())
+	if m := res.Migration; m != nil {
+		rep.Add(m.Section())
+		rep.Failures = append(rep.Failures, m.Failures...)
+	} else {
+		rep.Add(notMeasured("7. Migration", "phase migration not selected"))
+	}
 	if w := res.Wake; w != nil {
 		rep.Add(w.BreakdownSection(findingsNotes))
 	}

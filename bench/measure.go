@@ -75,6 +75,11 @@ func (b *bench) measure(ctx context.Context, o options, budget int64, bin string
 		}
 		res.Density = d
 	}
+	if o.phases["migration"] {
+		if res.Migration, err = b.runMigration(ctx, cl, bin, o.migrations); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

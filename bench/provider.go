@@ -20,6 +20,7 @@ type providerOpts struct {
 	Subnet  string   // of that network
 	LogPath string   // where its output goes (kept after the run)
 	Extra   []string // further serve flags
+	Env     []string // further environment ("NAME=value"), e.g. another engine's DOCKER_HOST
 }
 
 // Provider is one faas-criu process the benchmark started, with its own
@@ -62,6 +63,7 @@ func StartProvider(ctx context.Context, o providerOpts) (*Provider, error) {
 		"--autoscale=false",
 	}, o.Extra...)
 	cmd := exec.Command(o.Bin, args...)
+	cmd.Env = append(os.Environ(), o.Env...)
 	cmd.Stdout, cmd.Stderr = logF, logF
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -229,12 +229,6 @@ func (r *wakeResult) BreakdownSection(notes string) Section {
 	return Section{Title: "Where the wake time goes", Body: body}
 }
 
-// migrationPlaceholder leaves room for the migration figures.
-func migrationPlaceholder() Section {
-	return Section{Title: "7. Migration", Body: "_Not measured yet._ Time and bytes to move a hibernated function to another engine: for a small function and one holding about 100 MB. " +
-		"(Placeholder: the migration measurement adds its own Section here.)\n"}
-}
-
 func notMeasured(title, why string) Section {
 	return Section{Title: title, Body: "_Not measured in this run: " + why + "._\n"}
 }

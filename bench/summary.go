@@ -8,10 +8,11 @@ import (
 
 // results are what the phases measured; a nil field did not run.
 type results struct {
-	Wake     *wakeResult
-	Density  *densityResult
-	Overhead *overheadResult
-	Foot     *footprint
+	Wake      *wakeResult
+	Density   *densityResult
+	Overhead  *overheadResult
+	Migration *migrationResult
+	Foot      *footprint
 	// Leftovers are the temporary restore directories the run left.
 	Leftovers     int
 	LeftoverBytes int64

@@ -109,5 +109,16 @@ func (p *Provider) ensureNetwork(ctx context.Context) (*ipam, error) {
 	if len(nw.IPAM.Config) == 0 || nw.IPAM.Config[0].Subnet == "" {
 		return nil, fmt.Errorf("network %s exists without a fixed subnet; remove it (docker network rm %s) and let faas-criu create it", p.cfg.Network, p.cfg.Network)
 	}
-	return newIPAM(nw.IPAM.Config[0].Subnet, nw.IPAM.Config[0].Gateway)
+	a, err := newIPAM(nw.IPAM.Config[0].Subnet, nw.IPAM.Config[0].Gateway)
+	if err != nil {
+		return nil, err
+	}
+	// Addresses in use on the network, whoever uses them, are not handed
+	// out again.
+	for _, ep := range nw.Containers {
+		if ip, _, err := net.ParseCIDR(ep.IPv4Address); err == nil {
+			a.reserve(ip.String())
+		}
+	}
+	return a, nil
 }

@@ -49,6 +49,14 @@ start)
 	exit 1
 	;;
 stop | purge)
+	if [ "$cmd" = purge ] && running; then
+		# Containers and networks first, while the engine can remove them:
+		# a network's bridge outlives a stopped engine, and a stale bridge
+		# with the same subnet would capture the next engine's traffic.
+		ids=$(DOCKER_HOST=$host docker ps -aq 2>/dev/null || true)
+		[ -z "$ids" ] || DOCKER_HOST=$host docker rm -f $ids >/dev/null 2>&1 || true
+		DOCKER_HOST=$host docker network prune -f >/dev/null 2>&1 || true
+	fi
 	if running; then
 		kill "$(cat "$pidfile")"
 		for _ in $(seq 1 120); do running || break; sleep 0.25; done
