@@ -124,8 +124,8 @@ func BuildImage(tag string, files map[string][]byte) error {
 	tw := tar.NewWriter(&buf)
 	for name, content := range files {
 		mode := int64(0o644)
-		if name == "fn" {
-			mode = 0o755
+		if name == "fn" || strings.HasPrefix(name, "bin/") {
+			mode = 0o755 // programs
 		}
 		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(content)), Typeflag: tar.TypeReg}); err != nil {
 			return err
