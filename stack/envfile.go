@@ -2,8 +2,10 @@ package stack
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -25,7 +27,7 @@ func readEnvFiles(w *walker, files []string, dir string, n *yaml.Node) (map[stri
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(dir, path)
 		}
-		data, err := os.ReadFile(path)
+		data, err := readSmallFile(path)
 		if err != nil {
 			return nil, &Error{File: w.file, Function: w.fn, Field: field, Msg: err.Error(), Err: err}
 		}
@@ -65,4 +67,35 @@ func parseEnvFile(name string, data []byte) (map[string]string, error) {
 		},
 	})
 	return env, err
+}
+
+// maxEnvFile bounds an environment file.
+const maxEnvFile = 1 << 20
+
+// readSmallFile reads a regular file of at most maxEnvFile bytes. A device
+// or a FIFO is refused without blocking on it.
+func readSmallFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if fi.Size() > maxEnvFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxEnvFile)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxEnvFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxEnvFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxEnvFile)
+	}
+	return data, nil
 }

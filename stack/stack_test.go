@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openfaas/faas-provider/types"
 )
@@ -397,5 +398,28 @@ func TestSubstitutionUsesLookup(t *testing.T) {
 	}
 	if s.Functions[0].Image != "x:from-os" {
 		t.Errorf("nil lookup does not read the environment: image %q", s.Functions[0].Image)
+	}
+}
+
+func TestEnvironmentFileMustBeSmallRegularFile(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.yml")
+	os.WriteFile(big, []byte("environment:\n  A: "+strings.Repeat("x", maxEnvFile)+"\n"), 0o600)
+	for _, c := range []struct{ file, says string }{
+		{"/dev/zero", "not a regular file"},
+		{big, "larger than"},
+	} {
+		stack := filepath.Join(dir, "stack.yml")
+		os.WriteFile(stack, []byte("version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n  f:\n    image: i\n    environment_file:\n      - "+c.file+"\n"), 0o600)
+		done := make(chan error, 1)
+		go func() { _, err := Load(stack, nil); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), c.says) || !strings.Contains(err.Error(), "environment_file") {
+				t.Errorf("%s: %v", c.file, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: Load did not return", c.file)
+		}
 	}
 }
