@@ -167,6 +167,9 @@ func serve(args []string) error {
 			return err
 		}
 	}
+	// A replica being removed may finish its requests for as long as a
+	// request may take.
+	o.cfg.DrainTimeout = o.writeTimeout
 	p, err := provider.New(ctx, o.cfg)
 	if err != nil {
 		return err

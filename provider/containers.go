@@ -161,7 +161,7 @@ func resources(dep types.FunctionDeployment) (container.Resources, error) {
 // sb's sandbox when sb (a replica whose function container is missing) has
 // a running one, else in a new sandbox.
 func (p *Provider) createContainer(ctx context.Context, key fnKey, rec *record, idx int, sb *replica) (*replica, error) {
-	r := &replica{index: idx, status: "created"}
+	r := &replica{index: idx, status: "created", load: &replicaLoad{}}
 	if sb != nil && sb.sandbox != "" && sb.sandboxUp {
 		r.sandbox, r.sandboxUp, r.ip = sb.sandbox, true, sb.ip
 	} else {
@@ -208,8 +208,9 @@ func (p *Provider) createFunctionContainer(ctx context.Context, key fnKey, rec *
 }
 
 // removeReplica removes a replica's container (with its checkpoints) and
-// its sandbox.
+// its sandbox, once the requests it is serving are done.
 func (p *Provider) removeReplica(ctx context.Context, r *replica) error {
+	p.drain(ctx, r)
 	for _, id := range []string{r.id, r.sandbox} {
 		if id == "" {
 			continue
@@ -253,7 +254,7 @@ func (p *Provider) listContainers(ctx context.Context, key *fnKey) (map[fnKey][]
 		}
 		r := byIdx[slot{k, idx}]
 		if r == nil {
-			r = &replica{index: idx}
+			r = &replica{index: idx, load: &replicaLoad{}}
 			byIdx[slot{k, idx}] = r
 		}
 		if c.Labels[labelRole] == roleSandbox {
@@ -340,3 +341,24 @@ func (p *Provider) waitStopped(ctx context.Context, id string, timeout time.Dura
 }
 
 func isNotFound(err error) bool { return errdefs.IsNotFound(err) }
+
+// drain takes a replica out of service and waits, up to the drain timeout,
+// for the requests it is serving to finish, so that scaling down, updating
+// or deleting a function cuts no request short.
+func (p *Provider) drain(ctx context.Context, r *replica) {
+	load := r.load
+	load.serving.Store(false)
+	if load.inflight.Load() == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.DrainTimeout)
+	defer cancel()
+	for load.inflight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			log.Printf("replica %s: %d requests still in flight after %s; removing it", r.name, load.inflight.Load(), p.cfg.DrainTimeout)
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}

@@ -46,6 +46,19 @@ type replica struct {
 	ready  bool
 	// checking is set while a health check is under way.
 	checking bool
+
+	// hostport is the address requests go to.
+	hostport string
+	// load is the invoke path's view of the replica, read without locks
+	// (every replica is made with one).
+	load *replicaLoad
+}
+
+// replicaLoad says whether a replica takes requests, and counts those it
+// is serving.
+type replicaLoad struct {
+	serving  atomic.Bool
+	inflight atomic.Int64
 }
 
 func (r *replica) addr(port int) string { return net.JoinHostPort(r.ip, strconv.Itoa(port)) }
@@ -71,7 +84,7 @@ type function struct {
 	// lostState says a replica was started fresh after a failed restore.
 	lostState string
 
-	endpoints   atomic.Pointer[[]string] // ready replica addresses
+	endpoints   atomic.Pointer[[]*replica] // the replicas taking requests
 	rr          atomic.Uint64
 	invocations atomic.Uint64
 	savedInv    atomic.Uint64 // invocations last written to disk
@@ -85,7 +98,7 @@ type function struct {
 
 func newFunction(key fnKey, rec *record) *function {
 	fn := &function{key: key, rec: rec, replicas: map[int]*replica{}, changed: make(chan struct{})}
-	empty := []string{}
+	empty := []*replica{}
 	fn.endpoints.Store(&empty)
 	fn.invocations.Store(rec.Invocations)
 	fn.savedInv.Store(rec.Invocations)
@@ -97,11 +110,17 @@ func newFunction(key fnKey, rec *record) *function {
 // refreshEndpointsLocked rebuilds the ready-address snapshot and wakes any
 // request waiting for it. Call with fn.mu held.
 func (fn *function) refreshEndpointsLocked(port int) {
-	eps := make([]string, 0, len(fn.replicas))
+	eps := make([]*replica, 0, len(fn.replicas))
 	for _, i := range sortedIndexes(fn.replicas) {
-		if r := fn.replicas[i]; r.ready && r.status == "running" && r.sandboxUp {
-			eps = append(eps, r.addr(port))
+		r := fn.replicas[i]
+		up := r.ready && r.status == "running" && r.sandboxUp && r.ip != ""
+		if up {
+			if r.hostport == "" { // once: the invoke path reads it
+				r.hostport = r.addr(port)
+			}
+			eps = append(eps, r)
 		}
+		r.load.serving.Store(up)
 	}
 	fn.endpoints.Store(&eps)
 	close(fn.changed)

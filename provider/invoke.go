@@ -18,24 +18,63 @@ func (p *Provider) Acquire(ctx context.Context, ns, name string) (addr string, r
 	fn.inflight.Add(1)
 	fn.requests.Add(1)
 	fn.lastUsed.Store(time.Now().UnixNano())
-	eps := *fn.endpoints.Load()
-	if len(eps) == 0 {
-		if eps, err = p.awaitEndpoints(ctx, fn); err != nil {
+	for {
+		eps := *fn.endpoints.Load()
+		if len(eps) == 0 {
+			if eps, err = p.awaitEndpoints(ctx, fn); err != nil {
+				fn.inflight.Add(-1)
+				return "", nil, err
+			}
+		}
+		// Counted first, checked second: a replica being taken out of
+		// service (see drain) either sees this request, or this request
+		// sees it leaving and picks another.
+		for range eps {
+			r := eps[int(fn.rr.Add(1)%uint64(len(eps)))]
+			load := r.load
+			load.inflight.Add(1)
+			if load.serving.Load() {
+				return r.hostport, func() {
+					load.inflight.Add(-1)
+					fn.invocations.Add(1)
+					fn.lastUsed.Store(time.Now().UnixNano())
+					fn.inflight.Add(-1)
+				}, nil
+			}
+			load.inflight.Add(-1)
+		}
+		// Every replica of this snapshot is leaving: wait for the next.
+		if _, err = p.awaitChange(ctx, fn, eps); err != nil {
 			fn.inflight.Add(-1)
 			return "", nil, err
 		}
 	}
-	addr = eps[int(fn.rr.Add(1)%uint64(len(eps)))]
-	return addr, func() {
-		fn.invocations.Add(1)
-		fn.lastUsed.Store(time.Now().UnixNano())
-		fn.inflight.Add(-1)
-	}, nil
+}
+
+// awaitChange waits until the endpoint snapshot is no longer eps.
+func (p *Provider) awaitChange(ctx context.Context, fn *function, eps []*replica) ([]*replica, error) {
+	timer := time.NewTimer(p.cfg.WakeTimeout)
+	defer timer.Stop()
+	for {
+		fn.mu.Lock()
+		cur, changed := *fn.endpoints.Load(), fn.changed
+		fn.mu.Unlock()
+		if len(cur) != len(eps) || (len(cur) > 0 && &cur[0] != &eps[0]) {
+			return cur, nil
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return nil, errorf(ErrTimeout, "function %s had no replica taking requests within %s", fn.key.name, p.cfg.WakeTimeout)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // awaitEndpoints waits until the function has a ready replica, starting a
 // wake-up if it sleeps or has no replicas.
-func (p *Provider) awaitEndpoints(ctx context.Context, fn *function) ([]string, error) {
+func (p *Provider) awaitEndpoints(ctx context.Context, fn *function) ([]*replica, error) {
 	timer := time.NewTimer(p.cfg.WakeTimeout)
 	defer timer.Stop()
 	started := time.Now()

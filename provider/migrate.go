@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -80,6 +81,15 @@ func (p *Provider) Migrate(ctx context.Context, ns, name string, t MigrationTarg
 	if err != nil {
 		return err
 	}
+	// Progress comes from the transfers' tickers too: one call at a time.
+	var reportMu sync.Mutex
+	report = func(next func(Progress)) func(Progress) {
+		return func(pr Progress) {
+			reportMu.Lock()
+			defer reportMu.Unlock()
+			next(pr)
+		}
+	}(report)
 	step := StepConnect
 	report(Progress{Step: step})
 	if err := t.Check(ctx); err != nil {

@@ -57,6 +57,9 @@ type Config struct {
 	// ContainerdTmp is containerd's temporary directory, where it leaves a
 	// copy of every checkpoint it restores (the provider removes them).
 	ContainerdTmp string
+	// DrainTimeout bounds how long a replica being removed may finish the
+	// requests it serves.
+	DrainTimeout time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -101,6 +104,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ImportMaxBytes == 0 {
 		c.ImportMaxBytes = 4 << 30
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 60 * time.Second
 	}
 	if c.ContainerdTmp == "" {
 		c.ContainerdTmp = os.TempDir()

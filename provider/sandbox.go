@@ -165,6 +165,7 @@ func (p *Provider) createSandbox(ctx context.Context, key fnKey, idx int, ip str
 // removeFunctionContainer removes a replica's function container but keeps
 // its sandbox (and address), for a new container of a newer definition.
 func (p *Provider) removeFunctionContainer(ctx context.Context, fn *function, r *replica) error {
+	p.drain(ctx, r)
 	err := p.docker.ContainerRemove(ctx, r.id, container.RemoveOptions{Force: true})
 	if err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("remove container %s: %w", r.name, err)
@@ -249,7 +250,7 @@ func (p *Provider) renewReplica(ctx context.Context, fn *function, r *replica) e
 	if err != nil {
 		return fmt.Errorf("renew replica %d: %w", r.index, err)
 	}
-	fresh := &replica{index: r.index, sandbox: sb, sandboxUp: true, ip: r.ip}
+	fresh := &replica{index: r.index, sandbox: sb, sandboxUp: true, ip: r.ip, load: r.load}
 	if err := p.createFunctionContainer(ctx, fn.key, &rec, fresh); err != nil {
 		return fmt.Errorf("renew replica %d: %w", r.index, err)
 	}

@@ -68,7 +68,15 @@ func setup() (func(*testing.M) int, error) {
 		return nil, err
 	}
 	providerBin = filepath.Join(tmp, "faas-criu")
-	if err := goBuild(providerBin, "."); err != nil {
+	if os.Getenv("FAAS_CRIU_TEST_RACE") == "1" {
+		// The provider under the race detector (needs cgo).
+		cmd := exec.Command("go", "build", "-race", "-o", providerBin, ".")
+		cmd.Dir = repoRoot
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("go build -race: %v\n%s", err, b)
+		}
+	} else if err := goBuild(providerBin, "."); err != nil {
 		return nil, err
 	}
 	if err := BuildGoImage(FixtureImage, "./test/fixture", nil); err != nil {
@@ -370,6 +378,9 @@ func (p *Provider) AllContainers(name string) []container.Summary {
 
 func (p *Provider) cleanup() {
 	p.Stop()
+	if strings.Contains(p.Logs(), "DATA RACE") {
+		p.t.Errorf("the race detector reported a data race in the provider")
+	}
 	if p.t.Failed() {
 		p.t.Logf("provider log:\n%s", p.Logs())
 	}
