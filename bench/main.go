@@ -46,6 +46,8 @@ type options struct {
 	maxPause int
 	// migrations is how many times each function is moved.
 	migrations int
+	// relayTo makes this process the invoke comparison's relay (internal).
+	relayTo string
 }
 
 func parseFlags() (options, error) {
@@ -60,7 +62,8 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.factor, "density-factor", 6, "functions deployed with hibernation, as a multiple of those that fit paused")
 	flag.IntVar(&o.maxPause, "max-paused", 40, "stop the pause-only density count here")
 	flag.DurationVar(&o.loadRun, "load-run", 5*time.Second, "length of each invoke overhead run")
-	flag.IntVar(&o.rounds, "load-rounds", 3, "invoke overhead rounds (provider and direct at each connection count)")
+	flag.IntVar(&o.rounds, "load-rounds", 3, "invoke overhead rounds (provider, relay and direct at each connection count)")
+	flag.StringVar(&o.relayTo, "relay-to", "", "internal: run as the invoke comparison's TCP relay to this address")
 	flag.Parse()
 	o.phases = map[string]bool{}
 	for _, p := range strings.Split(phases, ",") {
@@ -98,6 +101,10 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
+	}
+	if o.relayTo != "" {
+		fmt.Fprintln(os.Stderr, "bench:", serveRelay(o.relayTo))
+		os.Exit(1)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

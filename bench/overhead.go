@@ -15,7 +15,7 @@ type overheadOpts struct {
 	Rounds int
 }
 
-// overheadResult holds every run, provider and direct alternated, and the
+// overheadResult holds every run, the contenders' order rotating, and the
 // provider's resident memory sampled while it was under load.
 type overheadResult struct {
 	overheadOpts
@@ -35,9 +35,13 @@ func (o *overheadResult) runs(target string, conns int) []loadRun {
 	return out
 }
 
+// The contenders of the invoke comparison.
+var overheadTargets = []string{"provider", "relay", "direct"}
+
 // runOverhead compares requests through the provider's /function/NAME with
-// the same replica called at its container address. Each round runs both
-// targets at each connection count, the order alternating between rounds.
+// the same replica called at its container address, and through a bare TCP
+// relay to it (the floor of any proxy). Each round runs every target at
+// each connection count, the order rotating between rounds.
 func (b *bench) runOverhead(ctx context.Context, p *Provider, fn string, o overheadOpts) (*overheadResult, error) {
 	id, err := b.containerOf(ctx, p, fn)
 	if err != nil {
@@ -47,24 +51,28 @@ func (b *bench) runOverhead(ctx context.Context, p *Provider, fn string, o overh
 	if err != nil {
 		return nil, err
 	}
+	relay, stopRelay, err := startRelay(ip + ":8080")
+	if err != nil {
+		return nil, err
+	}
+	defer stopRelay()
 	urls := map[string]string{
 		"provider": p.URL + "/function/" + fn + "/",
+		"relay":    "http://" + relay + "/",
 		"direct":   "http://" + ip + ":8080/",
 	}
 	res := &overheadResult{overheadOpts: o, Function: fn}
-	// Warm both paths (connections, the provider's transport) first.
-	for _, t := range []string{"provider", "direct"} {
+	// Warm every path (connections, the provider's transport) first.
+	for _, t := range overheadTargets {
 		if _, err := runLoad(ctx, t, urls[t], max(o.Conns[len(o.Conns)-1], 1), time.Second); err != nil {
 			return nil, fmt.Errorf("warm-up: %w", err)
 		}
 	}
 	for round := range o.Rounds {
 		for _, c := range o.Conns {
-			targets := []string{"provider", "direct"}
-			if round%2 == 1 {
-				targets = []string{"direct", "provider"}
-			}
-			for _, t := range targets {
+			n := len(overheadTargets)
+			for i := range n {
+				t := overheadTargets[(round+i)%n]
 				b.progress("overhead: round %d/%d, %s, %d connections", round+1, o.Rounds, t, c)
 				var stop func()
 				if t == "provider" {
