@@ -186,7 +186,8 @@ func serve(args []string) error {
 			return fmt.Errorf("credentials in %s: %w", o.secretMountPath, err)
 		}
 		if created {
-			log.Printf("generated basic-auth credentials in %s (user: admin; password: %s)", o.secretMountPath, filepath.Join(o.secretMountPath, "basic-auth-password"))
+			log.Printf("generated the missing basic-auth credentials in %s (user: %s, password: %s)", o.secretMountPath,
+				filepath.Join(o.secretMountPath, "basic-auth-user"), filepath.Join(o.secretMountPath, "basic-auth-password"))
 		}
 		if creds, err = handlers.NewCredentials(o.secretMountPath); err != nil {
 			return fmt.Errorf("credentials in %s: %w", o.secretMountPath, err)

@@ -5,6 +5,9 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -109,30 +112,100 @@ func Protect(h *types.FaaSHandlers, c *Credentials) {
 	}
 }
 
-// EnsureCredentials creates basic-auth-user ("admin") and a random
-// basic-auth-password in dir, readable only by their owner, unless both
-// exist. It reports whether it created them.
+// EnsureCredentials creates whichever of basic-auth-user ("admin") and a
+// random basic-auth-password is missing in dir, readable only by their
+// owner. A file that exists is never rewritten: only what is missing is
+// written. A directory created here is mode 0700; an existing one is left as
+// it is (it may be shared with a gateway). It reports whether it wrote
+// anything.
 func EnsureCredentials(dir string) (bool, error) {
 	userPath := filepath.Join(dir, "basic-auth-user")
 	passPath := filepath.Join(dir, "basic-auth-password")
-	_, uerr := os.Stat(userPath)
-	_, perr := os.Stat(passPath)
-	if uerr == nil && perr == nil {
-		return false, nil
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	needUser, err := missing(userPath)
+	if err != nil {
 		return false, err
 	}
-	buf := make([]byte, 24)
-	if _, err := rand.Read(buf); err != nil {
+	needPass, err := missing(passPath)
+	if err != nil {
 		return false, err
 	}
-	if uerr != nil {
-		if err := os.WriteFile(userPath, []byte("admin"), 0o600); err != nil {
+	if needUser || needPass {
+		if err := ensureDir(dir); err != nil {
 			return false, err
 		}
 	}
-	if err := os.WriteFile(passPath, []byte(base64.RawURLEncoding.EncodeToString(buf)), 0o600); err != nil {
+	created := false
+	if needUser {
+		wrote, err := writeNew(userPath, []byte("admin"))
+		if err != nil {
+			return false, err
+		}
+		created = created || wrote
+	}
+	if needPass {
+		buf := make([]byte, 24)
+		if _, err := rand.Read(buf); err != nil {
+			return created, err
+		}
+		wrote, err := writeNew(passPath, []byte(base64.RawURLEncoding.EncodeToString(buf)))
+		if err != nil {
+			return created, err
+		}
+		created = created || wrote
+	}
+	return created, nil
+}
+
+// missing reports whether path does not exist; any other error is returned
+// (a file that cannot be looked at is not replaced).
+func missing(path string) (bool, error) {
+	_, err := os.Lstat(path)
+	switch {
+	case err == nil:
+		return false, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return true, nil
+	default:
+		return false, err
+	}
+}
+
+// ensureDir creates dir with mode 0700 (whatever the umask) unless it
+// exists.
+func ensureDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		return os.Chmod(dir, 0o700)
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	return nil
+}
+
+// writeNew writes a new file, mode 0600, and never replaces one: it reports
+// false when the file appeared meanwhile. A failed write leaves no partial
+// file.
+func writeNew(path string, content []byte) (bool, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	_, err = f.Write(content)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
 		return false, err
 	}
 	return true, nil

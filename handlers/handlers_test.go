@@ -75,8 +75,11 @@ func TestCredentials(t *testing.T) {
 	}
 	for _, f := range []string{"basic-auth-user", "basic-auth-password"} {
 		fi, err := os.Stat(filepath.Join(dir, f))
-		if err != nil || fi.Mode().Perm() != 0o600 {
-			t.Errorf("%s: mode %v, %v", f, fi.Mode().Perm(), err)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", f, fi.Mode().Perm())
 		}
 	}
 	if again, _ := EnsureCredentials(dir); again {
@@ -123,6 +126,134 @@ func TestCredentials(t *testing.T) {
 		t.Errorf("old password still accepted: %d", code)
 	}
 }
+
+func TestEnsureCredentialsWritesOnlyWhatIsMissing(t *testing.T) {
+	const (
+		keptUser = "operator"
+		keptPass = "  s3cret with spaces\n\x00binary\xff\n" // kept byte for byte, not trimmed
+	)
+	cases := []struct {
+		name       string
+		dirExists  bool
+		dirMode    os.FileMode // of an existing directory
+		user, pass *string     // existing content, nil for missing
+		wantCreate bool
+	}{
+		{name: "both missing, no directory", wantCreate: true},
+		{name: "both missing, open directory", dirExists: true, dirMode: 0o755, wantCreate: true},
+		{name: "only user missing", dirExists: true, dirMode: 0o750, pass: ptr(keptPass), wantCreate: true},
+		{name: "only password missing", dirExists: true, dirMode: 0o700, user: ptr(keptUser), wantCreate: true},
+		{name: "both present", dirExists: true, dirMode: 0o755, user: ptr(keptUser), pass: ptr(keptPass)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "credentials")
+			userPath, passPath := filepath.Join(dir, "basic-auth-user"), filepath.Join(dir, "basic-auth-password")
+			old := time.Now().Add(-time.Hour).Truncate(time.Second)
+			if c.dirExists {
+				if err := os.Mkdir(dir, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(dir, c.dirMode); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for path, content := range map[string]*string{userPath: c.user, passPath: c.pass} {
+				if content == nil {
+					continue
+				}
+				if err := os.WriteFile(path, []byte(*content), 0o640); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chtimes(path, old, old); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			created, err := EnsureCredentials(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if created != c.wantCreate {
+				t.Errorf("created = %v, want %v", created, c.wantCreate)
+			}
+			di, err := os.Stat(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantDir := os.FileMode(0o700) // created here
+			if c.dirExists {
+				wantDir = c.dirMode // left as it was
+			}
+			if di.Mode().Perm() != wantDir {
+				t.Errorf("directory mode %04o, want %04o", di.Mode().Perm(), wantDir)
+			}
+			check := func(path string, kept *string, generated func([]byte) bool) {
+				t.Helper()
+				fi, err := os.Stat(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if kept != nil {
+					if string(b) != *kept {
+						t.Errorf("%s was rewritten: %q, want %q", filepath.Base(path), b, *kept)
+					}
+					if !fi.ModTime().Equal(old) || fi.Mode().Perm() != 0o640 {
+						t.Errorf("%s was touched: modified %v (want %v), mode %04o (want 0640)", filepath.Base(path), fi.ModTime(), old, fi.Mode().Perm())
+					}
+					return
+				}
+				if !generated(b) {
+					t.Errorf("%s generated as %q", filepath.Base(path), b)
+				}
+				if fi.Mode().Perm() != 0o600 {
+					t.Errorf("%s generated with mode %04o, want 0600", filepath.Base(path), fi.Mode().Perm())
+				}
+			}
+			check(userPath, c.user, func(b []byte) bool { return string(b) == "admin" })
+			check(passPath, c.pass, func(b []byte) bool { return len(b) >= 32 && !strings.ContainsAny(string(b), " \n") })
+			if _, err := NewCredentials(dir); err != nil {
+				t.Errorf("the result does not load: %v", err)
+			}
+
+			// A second call finds everything and changes nothing.
+			before, _ := os.ReadFile(passPath)
+			if again, err := EnsureCredentials(dir); again || err != nil {
+				t.Errorf("second call: created %v, %v", again, err)
+			}
+			if after, _ := os.ReadFile(passPath); string(after) != string(before) {
+				t.Errorf("the second call rewrote the password")
+			}
+		})
+	}
+}
+
+func TestEnsureCredentialsKeepsGeneratedPassword(t *testing.T) {
+	// The provider's own password survives the loss of the user file.
+	dir := t.TempDir()
+	if _, err := EnsureCredentials(dir); err != nil {
+		t.Fatal(err)
+	}
+	first, err := os.ReadFile(filepath.Join(dir, "basic-auth-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "basic-auth-user")); err != nil {
+		t.Fatal(err)
+	}
+	if created, err := EnsureCredentials(dir); !created || err != nil {
+		t.Fatalf("EnsureCredentials after the user file was removed = %v, %v", created, err)
+	}
+	if second, _ := os.ReadFile(filepath.Join(dir, "basic-auth-password")); string(second) != string(first) {
+		t.Errorf("the password changed when only the user was missing: %q -> %q", first, second)
+	}
+}
+
+func ptr(s string) *string { return &s }
 
 // fakeInvoker sends every request to one backend.
 type fakeInvoker struct {
