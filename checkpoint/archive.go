@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -233,7 +234,68 @@ func readArchiveTar(r io.Reader, dst string, limit int64, check func(*Manifest) 
 // before the engine loads it (docker save links identical layers within the
 // tree).
 func CheckTar(r io.Reader, limit int64) error {
-	return walkTar(r, limit, true, func(*tar.Header, string, io.Reader) error { return nil })
+	var names []string
+	links := map[string][]string{} // a link's name: its targets
+	err := walkTar(r, limit, true, func(h *tar.Header, name string, _ io.Reader) error {
+		names = append(names, name)
+		if h.Typeflag == tar.TypeSymlink {
+			links[name] = append(links[name], h.Linkname)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return checkLinkChains(names, links)
+}
+
+// checkLinkChains refuses the ways links that each stay in the tree can
+// still lead out of it together: an entry placed under a link (the name
+// then says nothing of where it lands), and a link whose target climbs
+// ("..") out of a link (from a link to a/b, ".." is a, not the link's own
+// directory). Both are checked once every link is known.
+func checkLinkChains(names []string, links map[string][]string) error {
+	if len(links) == 0 {
+		return nil
+	}
+	throughLink := func(comps []string) (string, bool) {
+		for i := 1; i <= len(comps); i++ {
+			if p := strings.Join(comps[:i], "/"); links[p] != nil {
+				return p, true
+			}
+		}
+		return "", false
+	}
+	for _, n := range names {
+		if dir := path.Dir(n); dir != "." {
+			if l, ok := throughLink(strings.Split(dir, "/")); ok {
+				return fmt.Errorf("%w: %q is under the link %q", ErrArchive, n, l)
+			}
+		}
+	}
+	sorted := make([]string, 0, len(links))
+	for n := range links {
+		sorted = append(sorted, n)
+	}
+	sort.Strings(sorted)
+	for _, n := range sorted {
+		for _, target := range links[n] {
+			var at []string
+			for _, c := range strings.Split(path.Dir(n)+"/"+target, "/") {
+				switch c {
+				case "", ".":
+				case "..":
+					if l, ok := throughLink(at); ok || len(at) == 0 {
+						return fmt.Errorf("%w: link %q -> %q climbs out of the link %q", ErrArchive, n, target, l)
+					}
+					at = at[:len(at)-1]
+				default:
+					at = append(at, c)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // walkTar calls f for each entry with its cleaned name, after checking the

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -185,6 +187,33 @@ func TestCheckTarAllowsOnlyInTreeLinks(t *testing.T) {
 		if err := CheckTar(raw(bad), 1<<20); !errors.Is(err, ErrArchive) {
 			t.Errorf("%s -> %s accepted: %v", bad.Name, bad.Linkname, err)
 		}
+	}
+	// Links that each stay in the tree but lead out of it together: ".."
+	// from inside a link climbs from where the link leads.
+	sym := func(name, to string) tar.Header {
+		return tar.Header{Name: name, Typeflag: tar.TypeSymlink, Linkname: to}
+	}
+	for _, chain := range [][]tar.Header{
+		{sym("x", "."), sym("x/y", "..")},                            // y is at the root: .. leaves
+		{sym("l", "d/.."), sym("d", ".")},                            // d named after l
+		{sym("s", "."), sym("l", "s/..")},                            // s/.. is the root's parent
+		{sym("x", "."), sym("x/s", "."), sym("l", "s/..")},           // s made through x
+		{sym("sub/y", ".."), sym("x", "sub"), sym("l", "x/y/../..")}, // y leads to the root
+		{sym("x", "a"), {Name: "x/f", Typeflag: tar.TypeReg}},        // a file written through a link
+	} {
+		if err := CheckTar(raw(chain...), 1<<20); !errors.Is(err, ErrArchive) {
+			var desc []string
+			for _, h := range chain {
+				desc = append(desc, h.Name+" -> "+h.Linkname)
+			}
+			t.Errorf("%s accepted: %v", strings.Join(desc, ", "), err)
+		}
+	}
+	// A docker save stream of two images sharing layers, links of links.
+	save := raw(tar.Header{Name: "a/", Typeflag: tar.TypeDir}, tar.Header{Name: "a/layer.tar", Typeflag: tar.TypeReg},
+		sym("b/layer.tar", "../a/layer.tar"), sym("c/layer.tar", "../b/layer.tar"), tar.Header{Name: "c/json", Typeflag: tar.TypeReg})
+	if err := CheckTar(save, 1<<20); err != nil {
+		t.Errorf("links between layers refused: %v", err)
 	}
 }
 
@@ -369,4 +398,165 @@ func TestExternalizePages(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(cp, "pages-1.img")); err != nil || len(b) != 50_000 {
 		t.Errorf("after relinking: %d bytes, %v", len(b), err)
 	}
+}
+
+// FuzzCheckTar feeds arbitrary tar streams to the validator of the image
+// stream a migration brings (/system/import/image) before the engine loads
+// it. Whatever CheckTar accepts must be safe to unpack: replayed on a model
+// of a file system that follows links the way the kernel does, no entry is
+// placed, and no link leads, outside the tree; no entry is a special file;
+// and the content stays within the limit. What it refuses, it refuses as
+// ErrArchive or ErrArchiveTooLarge.
+func FuzzCheckTar(f *testing.F) {
+	reg := func(name string) tar.Header { return tar.Header{Name: name, Typeflag: tar.TypeReg} }
+	sym := func(name, to string) tar.Header {
+		return tar.Header{Name: name, Typeflag: tar.TypeSymlink, Linkname: to}
+	}
+	long := strings.Repeat("d/", 60) // past ustar's 100 bytes: the names travel in PAX records
+	pad := strings.Repeat("./", 51)  // the same, for names that stay short once cleaned
+	for _, seed := range [][]tar.Header{
+		// A docker save stream: identical layers linked within the tree.
+		{{Name: "a/", Typeflag: tar.TypeDir}, reg("a/layer.tar"), reg("a/json"), sym("b/layer.tar", "../a/layer.tar"), reg("manifest.json"), reg("repositories")},
+		{sym("b/layer.tar", "../../etc/passwd")},
+		{sym("b/layer.tar", "/etc/passwd")},
+		{{Name: "b/layer.tar", Typeflag: tar.TypeLink, Linkname: "../x"}},
+		{{Name: "b/hard", Typeflag: tar.TypeLink, Linkname: "a/layer.tar"}},
+		{reg("/abs")},
+		{reg("../evil")},
+		{{Name: "dev", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3}},
+		{{Name: "fifo", Typeflag: tar.TypeFifo}},
+		{sym("x", "."), sym("x/y", "a")},
+		{sym(long+"l", "../a"), reg(long + "f")},
+		// Names and link targets over 100 bytes travel in PAX records,
+		// which no checksum covers: the fuzzer can change them.
+		{sym(pad+"b/layer.tar", pad+"../a/layer.tar"), sym(pad+"x", pad+"."), sym(pad+"x/y", pad+"a")},
+	} {
+		f.Add(rawTar(seed, map[string]string{"a/layer.tar": "layer", "manifest.json": `[{"Config":"a/json","Layers":["a/layer.tar"]}]`, long + "f": "x"}))
+	}
+	f.Add(rawTar([]tar.Header{reg("big")}, map[string]string{"big": strings.Repeat("x", 70_000)}))
+	f.Add([]byte("garbage"))
+	const limit = 64 << 10
+	f.Fuzz(func(t *testing.T, data []byte) {
+		err := CheckTar(bytes.NewReader(data), limit)
+		if err != nil {
+			if !errors.Is(err, ErrArchive) && !errors.Is(err, ErrArchiveTooLarge) {
+				t.Fatalf("refused without saying it is the archive: %v", err)
+			}
+			return
+		}
+		if problem := unpackModel(t, data, limit); problem != "" {
+			t.Fatalf("CheckTar accepted a stream that is unsafe to unpack: %s", problem)
+		}
+	})
+}
+
+// unpackModel replays a tar stream on a model of a file system rooted at
+// the tree, as an extractor would (directories and files created through
+// the links already there, links created as they are), and says what would
+// escape the tree; "" when nothing would.
+func unpackModel(t *testing.T, data []byte, limit int64) string {
+	fsys := modelFS{links: map[string]string{}}
+	var made []string // pairs: where a link was made, its target
+	tr := tar.NewReader(bytes.NewReader(data))
+	var total int64
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("CheckTar accepted a stream tar cannot read: %v", err)
+			}
+			break
+		}
+		total += h.Size
+		if total > limit || h.Size < 0 {
+			return fmt.Sprintf("%d bytes of content, limit %d", total, limit)
+		}
+		if h.Name == "" || path.IsAbs(h.Name) {
+			return fmt.Sprintf("entry %q", h.Name)
+		}
+		switch h.Typeflag {
+		case tar.TypeReg, tar.TypeDir:
+			if _, escapes := fsys.resolve(h.Name, true); escapes {
+				return fmt.Sprintf("%q is written outside the tree", h.Name)
+			}
+		case tar.TypeSymlink:
+			at, escapes := fsys.resolve(h.Name, false)
+			if escapes {
+				return fmt.Sprintf("link %q is placed outside the tree", h.Name)
+			}
+			if path.IsAbs(h.Linkname) {
+				return fmt.Sprintf("link %q -> absolute %q", h.Name, h.Linkname)
+			}
+			if len(at) > 0 { // else it would be the root, which exists: not created
+				fsys.links[strings.Join(at, "/")] = h.Linkname
+				made = append(made, strings.Join(at, "/"), h.Linkname)
+			}
+		case tar.TypeLink:
+			if _, escapes := fsys.resolve(h.Name, false); escapes {
+				return fmt.Sprintf("hard link %q is placed outside the tree", h.Name)
+			}
+			if _, escapes := fsys.resolve(h.Linkname, false); escapes || path.IsAbs(h.Linkname) {
+				return fmt.Sprintf("hard link %q -> %q outside the tree", h.Name, h.Linkname)
+			}
+		default:
+			return fmt.Sprintf("special file %q (type %q)", h.Name, h.Typeflag)
+		}
+	}
+	// Links are followed once the whole tree is there: a later entry may
+	// change where an earlier link leads. Each link made is checked, even
+	// one made again at the same place (an extractor may keep either).
+	for i := 0; i < len(made); i += 2 {
+		at, target := made[i], made[i+1]
+		dir := strings.Split(at, "/")
+		if _, escapes := fsys.walk(dir[:len(dir)-1], target, true, 0); escapes {
+			return fmt.Sprintf("link %s -> %q leads outside the tree", at, target)
+		}
+	}
+	return ""
+}
+
+// modelFS knows the symbolic links of a tree being unpacked, by their path
+// from its root.
+type modelFS struct{ links map[string]string }
+
+// resolve walks p from the tree's root the way the kernel does, following
+// links in every component (and in the last one with followLast), and
+// returns the components of where it ends and whether it climbed out of the
+// tree. A loop of links ends the walk where it is (the kernel would refuse
+// it).
+func (m modelFS) resolve(p string, followLast bool) ([]string, bool) {
+	return m.walk(nil, p, followLast, 0)
+}
+
+func (m modelFS) walk(at []string, p string, followLast bool, hops int) ([]string, bool) {
+	comps := strings.Split(p, "/")
+	last := len(comps) - 1
+	for last >= 0 && (comps[last] == "" || comps[last] == ".") {
+		last-- // "a/b/" and "a/b/." name a/b
+	}
+	for i, c := range comps {
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			if len(at) == 0 {
+				return nil, true
+			}
+			at = at[:len(at)-1]
+			continue
+		}
+		at = append(at[:len(at):len(at)], c)
+		target, isLink := m.links[strings.Join(at, "/")]
+		if !isLink || (i >= last && !followLast) {
+			continue
+		}
+		if hops > 40 || path.IsAbs(target) {
+			return at, path.IsAbs(target)
+		}
+		var escapes bool
+		if at, escapes = m.walk(at[:len(at)-1], target, true, hops+1); escapes {
+			return nil, true
+		}
+	}
+	return at, false
 }
