@@ -73,6 +73,14 @@ trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- prereqs
 
+# go_wanted prints the Go version the project's go.mod requires (its "go"
+# line), so that the message never falls behind it.
+go_wanted() {
+	local v
+	v=$(sed -n 's/^go[[:space:]]\{1,\}\([0-9][0-9.]*\).*/\1/p' "$SCRIPT_DIR/../go.mod" 2>/dev/null | head -n 1) || true
+	echo "${v:-(the version in go.mod)}"
+}
+
 check_prereqs() {
 	[ "$EUID" -eq 0 ] || die "must run as root: run it as root, e.g. \`sudo make run\`"
 
@@ -92,7 +100,7 @@ check_prereqs() {
 	fi
 	export PATH
 	command -v go >/dev/null 2>&1 ||
-		die "go not found on PATH: install Go 1.22+ from https://go.dev/dl/ and put /usr/local/go/bin on PATH"
+		die "go not found on PATH: install Go $(go_wanted)+ (go.mod's go line) from https://go.dev/dl/ and put /usr/local/go/bin on PATH"
 	# The Go build cache needs a home; sudo -H or env -i may leave none.
 	if [ -z "${HOME:-}" ]; then export HOME=/root; fi
 

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -36,6 +37,11 @@ func (e *SubstError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, 
 type substituter struct {
 	lookup func(string) (string, bool)
 	depth  int // defaults inside defaults so far
+	// onError, when set, makes a failed top-level reference not an error:
+	// the reference is replaced by what onError returns and the rest of
+	// the text is substituted. Parse uses it to find which function and
+	// field the first failure is in.
+	onError func(*SubstError) string
 }
 
 // maxNesting bounds defaults inside defaults: each level rescans the rest of
@@ -63,11 +69,23 @@ func (s substituter) expand(text string, line int) (string, error) {
 		case i+1 < len(text) && text[i+1] == '{':
 			end, err := closingBrace(text, i+2)
 			if err != nil {
-				return "", &SubstError{Line: line, Msg: err.Error()}
+				se := &SubstError{Line: line, Msg: err.Error()}
+				if s.onError == nil || s.depth > 0 {
+					return "", se
+				}
+				// Only the "${" is replaced: the rest of the line (a
+				// closing quote, say) stays as written.
+				b.WriteString(s.onError(se))
+				i += 2
+				continue
 			}
 			v, err := s.braced(text[i+2:end], line)
 			if err != nil {
-				return "", err
+				var se *SubstError
+				if s.onError == nil || s.depth > 0 || !errors.As(err, &se) {
+					return "", err
+				}
+				v = s.onError(se)
 			}
 			b.WriteString(v)
 			line += strings.Count(text[i:end], "\n")

@@ -73,7 +73,8 @@ func Parse(path string, data []byte, lookupEnv func(string) (string, bool)) (*St
 	if err != nil {
 		var se *SubstError
 		if errors.As(err, &se) {
-			return nil, &Error{File: path, Line: se.Line, Msg: se.Msg, Err: err}
+			fn, field := locateSubstError(data, lookupEnv)
+			return nil, &Error{File: path, Function: fn, Field: field, Line: se.Line, Msg: se.Msg, Err: err}
 		}
 		return nil, &Error{File: path, Msg: err.Error(), Err: err}
 	}
