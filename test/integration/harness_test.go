@@ -36,8 +36,11 @@ const FixtureImage = "faas-criu-test/fixture:latest"
 var (
 	repoRoot    string
 	providerBin string
-	docker      *client.Client
-	subnetSeq   atomic.Int32
+	// The version and commit the provider under test is built with.
+	providerVersion = "it"
+	providerCommit  string
+	docker          *client.Client
+	subnetSeq       atomic.Int32
 )
 
 func TestMain(m *testing.M) {
@@ -68,15 +71,20 @@ func setup() (func(*testing.M) int, error) {
 		return nil, err
 	}
 	providerBin = filepath.Join(tmp, "faas-criu")
+	providerCommit = "no-git"
+	if out, err := exec.Command("git", "-C", repoRoot, "rev-parse", "HEAD").Output(); err == nil {
+		providerCommit = strings.TrimSpace(string(out))
+	}
+	stamp := "-X main.version=" + providerVersion + " -X main.commit=" + providerCommit
 	if os.Getenv("FAAS_CRIU_TEST_RACE") == "1" {
 		// The provider under the race detector (needs cgo).
-		cmd := exec.Command("go", "build", "-race", "-o", providerBin, ".")
+		cmd := exec.Command("go", "build", "-race", "-ldflags", stamp, "-o", providerBin, ".")
 		cmd.Dir = repoRoot
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("go build -race: %v\n%s", err, b)
 		}
-	} else if err := goBuild(providerBin, "."); err != nil {
+	} else if err := goBuild(providerBin, ".", stamp); err != nil {
 		return nil, err
 	}
 	if err := BuildGoImage(FixtureImage, "./test/fixture", nil); err != nil {
@@ -89,8 +97,9 @@ func setup() (func(*testing.M) int, error) {
 	}, nil
 }
 
-func goBuild(out, pkg string) error {
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s", "-o", out, pkg)
+// goBuild builds a static binary, with more linker flags when given.
+func goBuild(out, pkg string, ldflags ...string) error {
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", strings.Join(append([]string{"-s"}, ldflags...), " "), "-o", out, pkg)
 	cmd.Dir = repoRoot
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {

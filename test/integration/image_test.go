@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,8 +12,11 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
 )
 
 // TestProviderImage builds the provider's image from the repository's
@@ -65,15 +67,45 @@ func TestProviderImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p := &Provider{t: t, URL: fmt.Sprintf("http://127.0.0.1:%d", port), StateDir: state, Network: network,
+		engine: docker, dockerRoot: "/var/lib/docker"}
+	// Whatever happens below: the provider's log when the test failed, then
+	// the provider's container, then its functions' containers (found by
+	// the instance label, in the state directory, which outlives this) and
+	// its network. Cleanups run last-registered first: the state directory
+	// (t.TempDir above) is removed after this.
 	t.Cleanup(func() {
-		docker.ContainerRemove(context.Background(), resp.ID, container.RemoveOptions{Force: true})
-		docker.NetworkRemove(context.Background(), network)
+		ctx := context.Background()
+		if t.Failed() {
+			if logs, err := docker.ContainerLogs(ctx, resp.ID, container.LogsOptions{ShowStdout: true, ShowStderr: true}); err == nil {
+				b := new(strings.Builder)
+				stdcopy.StdCopy(b, b, logs) // the engine multiplexes stdout and stderr
+				logs.Close()
+				t.Logf("provider log:\n%s", b)
+			}
+		}
+		if err := docker.ContainerRemove(ctx, resp.ID, container.RemoveOptions{Force: true}); err != nil {
+			t.Errorf("removing the provider's container: %v", err)
+		}
+		if id := p.InstanceID(); id != "" {
+			f := filters.NewArgs(filters.Arg("label", "io.faas-criu.instance="+id))
+			list, err := docker.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+			if err != nil {
+				t.Errorf("listing the functions' containers: %v", err)
+			}
+			for _, c := range list {
+				if err := docker.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil {
+					t.Errorf("removing %v: %v", c.Names, err)
+				}
+			}
+		}
+		if err := docker.NetworkRemove(ctx, network); err != nil && !client.IsErrNotFound(err) {
+			t.Errorf("removing network %s: %v", network, err)
+		}
 	})
 	if err := docker.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	p := &Provider{t: t, URL: fmt.Sprintf("http://127.0.0.1:%d", port), StateDir: state, Network: network,
-		engine: docker, dockerRoot: "/var/lib/docker"}
 	eventually(t, 20*time.Second, func() string {
 		r, err := http.Get(p.URL + "/healthz")
 		if err != nil {
@@ -105,14 +137,5 @@ func TestProviderImage(t *testing.T) {
 	p.Delete("boxed")
 	if left := p.AllContainers("boxed"); len(left) != 0 {
 		t.Errorf("%d containers left", len(left))
-	}
-	logs, _ := docker.ContainerLogs(ctx, resp.ID, container.LogsOptions{ShowStdout: true, ShowStderr: true})
-	if logs != nil {
-		b := new(strings.Builder)
-		if t.Failed() {
-			io.Copy(b, logs)
-			t.Logf("provider log:\n%s", b)
-		}
-		logs.Close()
 	}
 }

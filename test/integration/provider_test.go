@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -39,7 +41,14 @@ func TestInfoAndAuth(t *testing.T) {
 	if !info.CRIU.Available || info.CRIU.Version == "" {
 		t.Errorf("CRIU not reported as available: %s", body)
 	}
+	// The version is what the binary was built with, as its build
+	// information records it.
+	if info.Version.Release != providerVersion || info.Version.SHA != providerCommit {
+		t.Errorf("info version = %q %q, want %q %q (what the binary was built with)", info.Version.Release, info.Version.SHA, providerVersion, providerCommit)
+	}
 
+	// Every route under /system answers 401 without credentials and with a
+	// wrong password, before it looks at the request.
 	for _, r := range []struct{ method, path string }{
 		{"GET", "/system/info"},
 		{"GET", "/system/functions"},
@@ -50,25 +59,29 @@ func TestInfoAndAuth(t *testing.T) {
 		{"POST", "/system/scale-function/x"},
 		{"GET", "/system/secrets"},
 		{"POST", "/system/secrets"},
+		{"PUT", "/system/secrets"},
+		{"DELETE", "/system/secrets"},
 		{"GET", "/system/logs?name=x"},
 		{"GET", "/system/namespaces"},
+		{"POST", "/system/migrate"},
+		{"GET", "/system/import/image?id=sha256:0"},
+		{"POST", "/system/import/image"},
+		{"POST", "/system/import"},
+		{"GET", "/system/backups/x"},
+		{"POST", "/system/backups/x/restore"},
 	} {
 		if code, _ := p.RequestNoAuth(r.method, r.path, nil); code != http.StatusUnauthorized {
 			t.Errorf("%s %s without credentials: %d, want 401", r.method, r.path, code)
 		}
-	}
-	for _, c := range []struct{ user, pass string }{{p.User, "not-the-password"}, {"root", p.Pass}} {
-		req, _ := http.NewRequest("GET", p.URL+"/system/info", nil)
-		req.SetBasicAuth(c.user, c.pass)
+		req, _ := http.NewRequest(r.method, p.URL+r.path, nil)
+		req.SetBasicAuth(p.User, "not-the-password")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		// The same answer whichever part is wrong.
-		if resp.StatusCode != http.StatusUnauthorized || strings.TrimSpace(string(b)) != "invalid credentials" {
-			t.Errorf("user %q with a wrong part: %d %q", c.user, resp.StatusCode, b)
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s %s with a wrong password: %d, want 401", r.method, r.path, resp.StatusCode)
 		}
 	}
 	if code, _ := p.RequestNoAuth("GET", "/healthz", nil); code != 200 {
@@ -478,4 +491,263 @@ func TestRestartForgetsNothing(t *testing.T) {
 	}
 	p.Delete("alpha")
 	p.Delete("beta")
+}
+
+// TestAvailableReplicasWaitForHealthCheck: a replica counts as available
+// only once it answers its health check, and requests wait for it.
+func TestAvailableReplicasWaitForHealthCheck(t *testing.T) {
+	p := StartProvider(t)
+	dep := Fixture("slowstart")
+	dep.EnvVars = map[string]string{"INIT_DELAY": "3s"} // listens 3 s after it starts
+	p.Deploy(dep)
+
+	// The deploy answers once the container runs; the fixture is still
+	// asleep before listening.
+	if st := p.Status("slowstart"); st.Replicas != 1 || st.AvailableReplicas != 0 {
+		t.Fatalf("right after the deploy: replicas %d, availableReplicas %d; want 1 and 0", st.Replicas, st.AvailableReplicas)
+	}
+	// A request meanwhile waits for the replica rather than failing.
+	if code, body := p.Invoke("slowstart", "/count"); code != http.StatusOK || body != "1" {
+		t.Errorf("invoke during the slow start: %d %q, want 200 \"1\"", code, body)
+	}
+	p.WaitAvailable("slowstart", 1)
+	p.Delete("slowstart")
+}
+
+// TestHealthPathAnnotation: com.openfaas.health.http.path names the path
+// probed; any answer below 500 counts, no answer never does.
+func TestHealthPathAnnotation(t *testing.T) {
+	p := StartProvider(t, "--ready-timeout", "2s", "--wake-timeout", "5s")
+	withPath := func(name, path string) {
+		t.Helper()
+		dep := Fixture(name)
+		dep.Annotations = &map[string]string{"com.openfaas.health.http.path": path}
+		p.Deploy(dep)
+	}
+
+	// A path the fixture serves (and logs): the replica becomes available,
+	// and its log shows the probe went there, not to /_/health.
+	withPath("probed", "/log?line=probed-by-health-check")
+	p.WaitAvailable("probed", 1)
+	eventually(t, 10*time.Second, func() string {
+		code, body := p.Request("GET", "/system/logs?name=probed&tail=20", nil)
+		if code != 200 || !strings.Contains(body, "probed-by-health-check") {
+			return fmt.Sprintf("the function's log has no probe of the annotated path: %d %s", code, body)
+		}
+		return ""
+	})
+
+	// A path the fixture answers 404 on: below 500, so the replica counts
+	// (a function without a health route is up).
+	withPath("notfound", "/secret/absent")
+	if code, _ := p.Invoke("notfound", "/secret/absent"); code != http.StatusNotFound {
+		t.Fatalf("the fixture answers /secret/absent with %d, the test expects 404", code)
+	}
+	p.WaitAvailable("notfound", 1)
+
+	// A path that never answers within the probe's time: the replica runs
+	// but never counts, past --ready-timeout, and requests are not sent to
+	// it: they time out (504) after --wake-timeout.
+	withPath("mute", "/sleep?ms=600000")
+	deadline := time.Now().Add(5 * time.Second) // 2.5 times --ready-timeout
+	for time.Now().Before(deadline) {
+		if st := p.Status("mute"); st.Replicas != 1 || st.AvailableReplicas != 0 {
+			t.Fatalf("unhealthy function: replicas %d, availableReplicas %d; want 1 and 0", st.Replicas, st.AvailableReplicas)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	running := 0
+	for _, c := range p.Containers("mute") {
+		if c.State == "running" {
+			running++
+		}
+	}
+	if running != 1 {
+		t.Errorf("%d running containers of the unhealthy function, want 1", running)
+	}
+	if code, body := p.Invoke("mute", "/count"); code != http.StatusGatewayTimeout {
+		t.Errorf("invoke of a function that never passes its health check: %d %q, want 504", code, body)
+	}
+	for _, name := range []string{"probed", "notfound", "mute"} {
+		p.Delete(name)
+	}
+}
+
+// TestNamespaces: with --namespaces, a function lives in its namespace:
+// invoked as NAME.NAMESPACE, listed and deleted there, apart from a function
+// of the same name in openfaas-fn.
+func TestNamespaces(t *testing.T) {
+	p := StartProvider(t, "--namespaces", "openfaas-fn,team-a")
+	if code, body := p.Request("GET", "/system/namespaces", nil); code != 200 || !strings.Contains(body, `"team-a"`) || !strings.Contains(body, `"openfaas-fn"`) {
+		t.Fatalf("namespaces: %d %s", code, body)
+	}
+
+	dep := Fixture("shared")
+	dep.Namespace = "team-a"
+	dep.EnvVars = map[string]string{"TEAM": "a"}
+	p.Deploy(dep)
+	if got := p.MustInvoke("shared.team-a", "/env/TEAM"); got != "a" {
+		t.Errorf("shared.team-a TEAM = %q", got)
+	}
+	if code, _ := p.Invoke("shared", "/count"); code != http.StatusNotFound {
+		t.Errorf("/function/shared (openfaas-fn) before it exists there: %d, want 404", code)
+	}
+
+	list := func(ns string) []types.FunctionStatus {
+		t.Helper()
+		code, body := p.Request("GET", "/system/functions?namespace="+ns, nil)
+		var l []types.FunctionStatus
+		if code != 200 || json.Unmarshal([]byte(body), &l) != nil {
+			t.Fatalf("list %s: %d %s", ns, code, body)
+		}
+		return l
+	}
+	if l := list("team-a"); len(l) != 1 || l[0].Name != "shared" || l[0].Namespace != "team-a" {
+		t.Errorf("list team-a = %+v", l)
+	}
+	if l := list("openfaas-fn"); len(l) != 0 {
+		t.Errorf("list openfaas-fn shows team-a's function: %+v", l)
+	}
+	if l := p.List(); len(l) != 0 {
+		t.Errorf("list without a namespace shows team-a's function: %+v", l)
+	}
+	if code, body := p.Request("GET", "/system/function/shared?namespace=team-a", nil); code != 200 || !strings.Contains(body, `"team-a"`) {
+		t.Errorf("status in team-a: %d %s", code, body)
+	}
+	if code, _ := p.Request("GET", "/system/function/shared", nil); code != http.StatusNotFound {
+		t.Errorf("status in openfaas-fn: %d, want 404", code)
+	}
+	for _, c := range p.Containers("shared") {
+		if len(c.Names) == 0 || !strings.HasSuffix(c.Names[0], "."+"shared.team-a.0") {
+			t.Errorf("container name %v, want NETWORK.shared.team-a.0", c.Names)
+		}
+	}
+
+	// The same name in openfaas-fn is another function.
+	p.Deploy(Fixture("shared"))
+	counts(p, "shared", 2)
+	if got := p.MustInvoke("shared.team-a", "/count"); got != "1" {
+		t.Errorf("shared.team-a count = %q after two calls of openfaas-fn's shared, want 1", got)
+	}
+	if l := list("openfaas-fn"); len(l) != 1 || l[0].Namespace != "openfaas-fn" {
+		t.Errorf("list openfaas-fn = %+v", l)
+	}
+
+	// A namespace that is not enabled is refused.
+	other := Fixture("elsewhere")
+	other.Namespace = "team-b"
+	if code, body := p.Request("POST", "/system/functions", other); code != http.StatusBadRequest || !strings.Contains(body, "not enabled") {
+		t.Errorf("deploy into team-b: %d %s, want 400 not enabled", code, body)
+	}
+
+	// Deleted in team-a: gone from there, openfaas-fn's untouched.
+	if code, body := p.Request("DELETE", "/system/functions", types.DeleteFunctionRequest{FunctionName: "shared", Namespace: "team-a"}); code != http.StatusAccepted {
+		t.Fatalf("delete in team-a: %d %s", code, body)
+	}
+	if l := list("team-a"); len(l) != 0 {
+		t.Errorf("list team-a after delete = %+v", l)
+	}
+	if code, _ := p.Invoke("shared.team-a", "/count"); code != http.StatusNotFound {
+		t.Errorf("invoke shared.team-a after delete: %d, want 404", code)
+	}
+	if got := p.MustInvoke("shared", "/count"); got != "3" {
+		t.Errorf("openfaas-fn's shared after team-a's was deleted: count %q, want 3", got)
+	}
+	p.Delete("shared")
+	if left := p.AllContainers("shared"); len(left) != 0 {
+		t.Errorf("%d containers left", len(left))
+	}
+}
+
+// startProviderFromEnv starts a provider configured through OpenFaaS's
+// environment variables: no --port (env port) and whatever env sets. The
+// harness's Start reads the credentials from STATE/credentials, so decoy
+// credentials are written there first (user admin, password "decoy"): a
+// provider told to look elsewhere, or not at all, must not accept them.
+func startProviderFromEnv(t *testing.T, env ...string) *Provider {
+	t.Helper()
+	k := subnetSeq.Add(1)
+	p := &Provider{
+		t:          t,
+		engine:     docker,
+		dockerRoot: "/var/lib/docker",
+		StateDir:   t.TempDir(),
+		Network:    fmt.Sprintf("fct-%d-%d", os.Getpid()%10000, k),
+		port:       freePort(t),
+	}
+	p.URL = fmt.Sprintf("http://127.0.0.1:%d", p.port)
+	p.args = []string{"serve",
+		"--state-dir", p.StateDir,
+		"--network", p.Network,
+		"--subnet", fmt.Sprintf("10.%d.%d.0/24", 100+os.Getpid()%100, k%250),
+		"--reconcile-every", "2s",
+		"--autoscale=false",
+	}
+	p.env = append([]string{fmt.Sprintf("port=%d", p.port)}, env...)
+	creds := filepath.Join(p.StateDir, "credentials")
+	if err := os.MkdirAll(creds, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for f, v := range map[string]string{"basic-auth-user": "admin", "basic-auth-password": "decoy"} {
+		if err := os.WriteFile(filepath.Join(creds, f), []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(p.cleanup)
+	p.Start() // waits for /healthz on the port given by env
+	return p
+}
+
+// TestConfigurationFromEnvironment: the provider takes port, basic_auth,
+// write_timeout and secret_mount_path from the environment, as OpenFaaS
+// providers do.
+func TestConfigurationFromEnvironment(t *testing.T) {
+	t.Run("basic_auth=false write_timeout=6s", func(t *testing.T) {
+		// 6 s: time for a deploy, which the write timeout bounds too.
+		p := startProviderFromEnv(t, "basic_auth=false", "write_timeout=6s")
+		if code, body := p.RequestNoAuth("GET", "/system/info", nil); code != 200 || !strings.Contains(body, "faas-criu") {
+			t.Errorf("/system/info without credentials, basic_auth=false: %d %s", code, body)
+		}
+		if code, body := p.RequestNoAuth("POST", "/system/functions", Fixture("envcfg")); code != http.StatusAccepted {
+			t.Fatalf("deploy without credentials, basic_auth=false: %d %s", code, body)
+		}
+		if got := p.MustInvoke("envcfg", "/sleep?ms=100"); got != "slept 100" {
+			t.Errorf("a call within write_timeout: %q", got)
+		}
+		// README: a function call is cut at the write timeout. The fixture
+		// answers after 9 s; the caller must not get that answer.
+		resp, err := (&http.Client{Timeout: 60 * time.Second}).Get(p.URL + "/function/envcfg/sleep?ms=9000")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK || strings.Contains(string(b), "slept 9000") {
+				t.Errorf("a call longer than write_timeout=6s was not cut: %d %q", resp.StatusCode, b)
+			} else if resp.StatusCode != http.StatusBadGateway && resp.StatusCode != http.StatusGatewayTimeout {
+				t.Errorf("a call longer than write_timeout=6s: %d %q, want the connection cut, 502 or 504", resp.StatusCode, b)
+			}
+		} else {
+			t.Logf("the call longer than write_timeout was cut: %v", err)
+		}
+		if code, body := p.RequestNoAuth("DELETE", "/system/functions", types.DeleteFunctionRequest{FunctionName: "envcfg"}); code != http.StatusAccepted {
+			t.Errorf("delete without credentials: %d %s", code, body)
+		}
+	})
+
+	t.Run("secret_mount_path", func(t *testing.T) {
+		mount := t.TempDir()
+		os.WriteFile(filepath.Join(mount, "basic-auth-user"), []byte("edge-admin"), 0o600)
+		os.WriteFile(filepath.Join(mount, "basic-auth-password"), []byte("from-the-mount-path"), 0o600)
+		p := startProviderFromEnv(t, "secret_mount_path="+mount)
+		if code, _ := p.RequestNoAuth("GET", "/system/info", nil); code != http.StatusUnauthorized {
+			t.Errorf("/system/info without credentials: %d, want 401", code)
+		}
+		// The decoy in STATE/credentials is not what guards the provider.
+		if code, _ := p.Request("GET", "/system/info", nil); code != http.StatusUnauthorized {
+			t.Errorf("/system/info with STATE/credentials' decoy: %d, want 401", code)
+		}
+		p.User, p.Pass = "edge-admin", "from-the-mount-path"
+		if code, body := p.Request("GET", "/system/info", nil); code != 200 {
+			t.Errorf("/system/info with the credentials in secret_mount_path: %d %s", code, body)
+		}
+	})
 }

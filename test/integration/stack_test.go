@@ -13,6 +13,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
+	"github.com/openfaas/faas-provider/types"
 )
 
 // buildStack runs faas-criu build on a stack file, with no registry, using
@@ -151,14 +152,23 @@ func copyDir(t *testing.T, src, dst string) {
 func TestBadStacksDeployNothing(t *testing.T) {
 	p := StartProvider(t)
 	good := "  ok:\n    image: " + FixtureImage + "\n"
+	head := "version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n" + good
+	// says is the message after "FILE: ", where FILE is the stack file as
+	// given: it names the function and the field (the temporary directory
+	// holds the test's name, so a bare function name would prove nothing).
 	cases := []struct {
 		name, stack, says string
 	}{
-		{"unknown key", "version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n" + good + "  typo:\n    image: " + FixtureImage + "\n    limits:\n      memroy: 64Mi\n", `function "typo"`},
-		{"missing image", "version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n" + good + "  noimage:\n    environment:\n      A: b\n", `function "noimage"`},
-		{"bad substitution", "version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n" + good + "  subst:\n    image: ${TAG\n", "subst"},
-		{"missing environment_file", "version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n" + good + "  envf:\n    image: " + FixtureImage + "\n    environment_file:\n      - missing.yml\n", "missing.yml"},
-		{"image not in the engine (rolled back)", "version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n" + good + "  zghost:\n    image: example.invalid/ghost:1\n", "ghost"},
+		{"unknown key", head + "  typo:\n    image: " + FixtureImage + "\n    limits:\n      memroy: 64Mi\n",
+			`function "typo": field "limits.memroy": unknown key (line 10)`},
+		{"missing image", head + "  noimage:\n    environment:\n      A: b\n",
+			`function "noimage": field "image": required: every function needs an image (line 8)`},
+		{"bad substitution", head + "  subst:\n    image: ${TAG\n",
+			`function "subst": field "image": unterminated "${": no closing "}" on this line (line 8)`},
+		{"required variable", head + "  subst:\n    image: " + FixtureImage + "\n    environment:\n      TAG: ${FAAS_CRIU_IT_UNSET_TAG:?need a tag}\n",
+			`function "subst": field "environment.TAG": FAAS_CRIU_IT_UNSET_TAG: need a tag (line 10)`},
+		{"missing environment_file", head + "  envf:\n    image: " + FixtureImage + "\n    environment_file:\n      - missing.yml\n",
+			`function "envf": field "environment_file[0]": open `},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -169,14 +179,30 @@ func TestBadStacksDeployNothing(t *testing.T) {
 			if err == nil {
 				t.Fatalf("deploy succeeded:\n%s", out)
 			}
-			if !strings.Contains(out, c.says) || !strings.Contains(out, "stack.yml") && c.name != "image not in the engine (rolled back)" {
-				t.Errorf("message does not name the place (%q, stack.yml):\n%s", c.says, out)
+			if want := file + ": " + c.says; !strings.Contains(out, want) {
+				t.Errorf("message does not name the file, function and field; want it to contain\n  %s\ngot:\n%s", want, out)
 			}
 			if list := p.List(); len(list) != 0 {
 				t.Errorf("a failed deploy left functions: %+v", list)
 			}
 		})
 	}
+	// Valid, but the provider refuses one function: the run is undone.
+	t.Run("image not in the engine (rolled back)", func(t *testing.T) {
+		dir := t.TempDir()
+		file := filepath.Join(dir, "stack.yml")
+		os.WriteFile(file, []byte(head+"  zghost:\n    image: example.invalid/ghost:1\n"), 0o644)
+		out, err := p.CLI(dir, "deploy", "-f", file)
+		if err == nil {
+			t.Fatalf("deploy succeeded:\n%s", out)
+		}
+		if !strings.Contains(out, "zghost") || !strings.Contains(out, "example.invalid/ghost:1") {
+			t.Errorf("message does not name the function and its image:\n%s", out)
+		}
+		if list := p.List(); len(list) != 0 {
+			t.Errorf("a failed deploy left functions: %+v", list)
+		}
+	})
 }
 
 func TestServeStackBringsDeclaredFunctionsBack(t *testing.T) {
@@ -219,6 +245,68 @@ func TestServeStackBringsDeclaredFunctionsBack(t *testing.T) {
 	}
 	p.Delete("north")
 	p.Delete("south")
+}
+
+// TestServeStackAfterContainersLost: the provider killed and every one of
+// its containers removed, its state directory kept (the engine lost its
+// containers): serve --stack brings every declared function back from the
+// records, with their replica targets, and they answer.
+func TestServeStackAfterContainersLost(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "stack.yml")
+	os.WriteFile(file, []byte("version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n  east:\n    image: "+FixtureImage+"\n  west:\n    image: "+FixtureImage+"\n    environment:\n      SIDE: west\n"), 0o644)
+	p := StartProvider(t, "--stack", file)
+	p.WaitAvailable("west", 1)
+	p.Scale("east", 2) // a target the stack does not say: only the records know it
+	p.WaitAvailable("east", 2)
+	counts(p, "east", 2)
+	before := map[string]types.FunctionStatus{}
+	for _, st := range p.List() {
+		before[st.Name] = st
+	}
+	instance := p.InstanceID()
+	old := map[string]bool{}
+
+	p.Kill()
+	for _, c := range p.AllContainers("") {
+		old[c.ID] = true
+		if err := docker.ContainerRemove(t.Context(), c.ID, container.RemoveOptions{Force: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(old) < 6 { // 3 replicas, each a function container and a sandbox
+		t.Fatalf("removed %d containers, want at least 6", len(old))
+	}
+	p.Start()
+	if got := p.InstanceID(); got != instance {
+		t.Fatalf("instance id changed from %s to %s: the state was not kept", instance, got)
+	}
+	p.WaitAvailable("east", 2)
+	p.WaitAvailable("west", 1)
+	for _, c := range p.AllContainers("") {
+		if old[c.ID] {
+			t.Errorf("container %s was removed but is listed again", c.ID)
+		}
+	}
+	if got := p.MustInvoke("west", "/env/SIDE"); got != "west" {
+		t.Errorf("west SIDE = %q", got)
+	}
+	for _, v := range counts(p, "east", 2) {
+		if v != 1 {
+			t.Errorf("east /count = %d: a recreated replica starts fresh, want 1", v)
+		}
+	}
+	after := p.List()
+	if len(after) != 2 {
+		t.Fatalf("after the restart %d functions, want 2: %+v", len(after), after)
+	}
+	for _, st := range after {
+		if b := before[st.Name]; !st.CreatedAt.Equal(b.CreatedAt) || st.Replicas != b.Replicas {
+			t.Errorf("%s after the restart: created %s, replicas %d; before: %s, %d (the records were kept)", st.Name, st.CreatedAt, st.Replicas, b.CreatedAt, b.Replicas)
+		}
+	}
+	p.Delete("east")
+	p.Delete("west")
 }
 
 func removeImage(ref string) {
