@@ -4,17 +4,24 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/checkpoint"
 	"github.com/openfaas/faas-provider/types"
+
+	"github.com/faas-criu/faas-criu/provider"
 )
 
 const stateAnnotation = "com.openfaas.criu.state"
@@ -40,6 +47,15 @@ func TestHibernateAndWake(t *testing.T) {
 		t.Fatalf("counts = %v", got)
 	}
 	running := p.Containers("counter")[0]
+	// The running replica has a memory cgroup (found as the provider finds
+	// it, whatever the cgroup version and driver).
+	cgroup := provider.MemoryCgroupDir(running.ID)
+	if cgroup == "" {
+		t.Fatalf("no memory cgroup found for the running container %s", running.ID)
+	}
+	if _, err := os.Stat(cgroup); err != nil {
+		t.Fatalf("memory cgroup %s of the running container: %v", cgroup, err)
+	}
 
 	p.Scale("counter", 0)
 
@@ -48,8 +64,11 @@ func TestHibernateAndWake(t *testing.T) {
 	if len(c) != 1 || c[0].State == "running" {
 		t.Fatalf("containers after hibernation: %+v", c)
 	}
-	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory/docker", running.ID)); !os.IsNotExist(err) {
-		t.Errorf("memory cgroup of the hibernated container still exists (%v)", err)
+	if _, err := os.Stat(cgroup); !os.IsNotExist(err) {
+		t.Errorf("memory cgroup %s of the hibernated container still exists (%v)", cgroup, err)
+	}
+	if d := provider.MemoryCgroupDir(running.ID); d != "" {
+		t.Errorf("the hibernated container still has a memory cgroup: %s", d)
 	}
 	st := p.Status("counter")
 	ann := *st.Annotations
@@ -102,12 +121,140 @@ func TestHibernateAndWake(t *testing.T) {
 	// Deleting the function deletes its checkpoints.
 	p.Scale("counter", 0)
 	dirs = p.CheckpointDirs("counter")
+	if len(dirs) != 1 || !strings.HasPrefix(filepath.Base(dirs[0]), "hib-") {
+		t.Fatalf("before the delete, checkpoints %v: want the replica's one hib- checkpoint", dirs)
+	}
 	p.Delete("counter")
 	for _, d := range dirs {
 		if _, err := os.Stat(d); !os.IsNotExist(err) {
 			t.Errorf("checkpoint %s left after delete", d)
 		}
 	}
+}
+
+// directCount calls /count on a replica at its own address, past the
+// provider, so that the answer is known to be that replica's.
+func directCount(t *testing.T, ip string) int {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + net.JoinHostPort(ip, "8080") + "/count")
+	if err != nil {
+		t.Fatalf("replica at %s: %v", ip, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if resp.StatusCode != http.StatusOK || err != nil {
+		t.Fatalf("replica at %s: %d %q", ip, resp.StatusCode, b)
+	}
+	return n
+}
+
+func TestHibernateEveryReplica(t *testing.T) {
+	p := StartProvider(t)
+	p.Deploy(Fixture("pair"))
+	p.Scale("pair", 2)
+	p.WaitAvailable("pair", 2)
+	// Each replica counts from 1: two answers of 1 mean both have served.
+	var answers []int
+	for ones := 0; ones < 2; {
+		if len(answers) == 20 {
+			t.Fatalf("after 20 requests only one replica served: %v", answers)
+		}
+		n := counts(p, "pair", 1)[0]
+		answers = append(answers, n)
+		if n == 1 {
+			ones++
+		}
+	}
+	ips := replicaIPs(t, p, "pair")
+	if len(ips) != 2 || ips["0"] == "" || ips["1"] == "" {
+		t.Fatalf("replica addresses: %v", ips)
+	}
+	// Make their counts differ, so that each one's own count is told apart
+	// after the wake: replica 0 at least three ahead.
+	own := map[string]int{"1": directCount(t, ips["1"])}
+	direct := 1
+	for own["0"] < own["1"]+3 {
+		own["0"] = directCount(t, ips["0"])
+		direct++
+	}
+	if served := own["0"] + own["1"] - direct; served != len(answers) {
+		t.Fatalf("replica counts %v less %d direct calls do not add up to the %d requests through the provider", own, direct, len(answers))
+	}
+	restores := p.Metric("faas_criu_restore_seconds_count")
+
+	p.Scale("pair", 0)
+	c := p.Containers("pair")
+	if len(c) != 2 {
+		t.Fatalf("%d containers after hibernation, want 2", len(c))
+	}
+	for _, x := range c {
+		if x.State != "exited" {
+			t.Errorf("replica %s is %s after hibernation, want exited", x.Labels["io.faas-criu.replica"], x.State)
+		}
+		dirs, _ := filepath.Glob(filepath.Join(p.dockerRoot, "containers", x.ID, "checkpoints", "*"))
+		if len(dirs) != 1 || !strings.HasPrefix(filepath.Base(dirs[0]), "hib-") {
+			t.Errorf("replica %s checkpoints: %v, want one", x.Labels["io.faas-criu.replica"], dirs)
+		}
+	}
+	if dirs := p.CheckpointDirs("pair"); len(dirs) != 2 {
+		t.Errorf("checkpoints after hibernation: %v, want 2", dirs)
+	}
+	st := p.Status("pair")
+	if ann := *st.Annotations; st.Replicas != 0 || ann[stateAnnotation] != "hibernated" || ann["com.openfaas.criu.slept-replicas"] != "2" {
+		t.Errorf("status after hibernation: replicas %d, annotations %v", st.Replicas, ann)
+	}
+
+	p.Scale("pair", 2)
+	p.WaitAvailable("pair", 2)
+	if d := p.Metric("faas_criu_restore_seconds_count") - restores; d != 2 {
+		t.Errorf("%v restores, want 2 (one per replica)", d)
+	}
+	if now := replicaIPs(t, p, "pair"); now["0"] != ips["0"] || now["1"] != ips["1"] {
+		t.Errorf("replica addresses changed: %v, were %v", now, ips)
+	}
+	// Each continues its own count.
+	for _, idx := range []string{"0", "1"} {
+		if got := directCount(t, ips[idx]); got != own[idx]+1 {
+			t.Errorf("replica %s answered %d after the wake, want %d", idx, got, own[idx]+1)
+		}
+	}
+	p.Delete("pair")
+}
+
+func TestOnlyNewestCheckpointKept(t *testing.T) {
+	p := StartProvider(t)
+	p.Deploy(Fixture("hoarder"))
+	counts(p, "hoarder", 2)
+	running := p.Containers("hoarder")[0]
+	// A hibernation checkpoint of the replica left behind, as a provider
+	// killed between a restore and the clean-up after it leaves one: taken
+	// through the engine, the container keeps running.
+	stale := fmt.Sprintf("hib-%d", time.Now().Add(-time.Hour).UnixNano())
+	if err := docker.CheckpointCreate(context.Background(), running.ID, checkpoint.CreateOptions{CheckpointID: stale, Exit: false}); err != nil {
+		t.Fatalf("checkpoint %s: %v", stale, err)
+	}
+	staleDir := filepath.Join(p.dockerRoot, "containers", running.ID, "checkpoints", stale)
+	if dirs := p.CheckpointDirs("hoarder"); !slices.Equal(dirs, []string{staleDir}) {
+		t.Fatalf("checkpoints before hibernation: %v, want %s", dirs, staleDir)
+	}
+	if got := counts(p, "hoarder", 1); got[0] != 3 {
+		t.Fatalf("after the leave-running checkpoint: %v, want 3", got)
+	}
+
+	p.Scale("hoarder", 0)
+	dirs := p.CheckpointDirs("hoarder")
+	if len(dirs) != 1 || dirs[0] == staleDir || !strings.HasPrefix(filepath.Base(dirs[0]), "hib-") {
+		t.Fatalf("checkpoints after hibernation: %v, want one, not %s", dirs, stale)
+	}
+	if _, err := os.Stat(staleDir); !os.IsNotExist(err) {
+		t.Errorf("the older checkpoint %s is still there (%v)", staleDir, err)
+	}
+	// The one kept is the newest: the state of the third count.
+	if got := counts(p, "hoarder", 1); got[0] != 4 {
+		t.Errorf("after the wake: %v, want 4", got)
+	}
+	p.Delete("hoarder")
 }
 
 func TestConcurrentRequestsShareOneRestore(t *testing.T) {
@@ -275,14 +422,33 @@ func TestPauseTiers(t *testing.T) {
 }
 
 func TestMemoryBudget(t *testing.T) {
-	// Each function holds 24 MB; the budget fits two.
-	p := StartProvider(t, "--memory-budget", "60Mi")
+	// With the harness's short policy tick, the budget policy hibernates
+	// what is over the budget soon after; usage may be over it for a moment.
+	t.Run("policy tick 200ms", func(t *testing.T) { memoryBudget(t, false) })
+	// With a policy tick of an hour the policy never looks: only deploys and
+	// wakes making room first keep usage under the budget, and then it must
+	// never be over it.
+	t.Run("policy tick 1h", func(t *testing.T) { memoryBudget(t, true, "--policy-tick", "1h") })
+}
+
+// memoryBudget deploys five functions of 24 MB under a budget that fits two
+// and invokes each twice. Usage is sampled from before the first deploy on:
+// deploys make room too. Strict: no sample may be over the budget; else no
+// more than 1.5 s in a row.
+func memoryBudget(t *testing.T, strict bool, extraArgs ...string) {
+	const budget = 60 << 20
+	// Later flags win: extraArgs override the harness's --policy-tick.
+	p := StartProvider(t, append([]string{"--memory-budget", "60Mi"}, extraArgs...)...)
 	names := []string{"m1", "m2", "m3", "m4", "m5"}
-	var over []string
-	var mu sync.Mutex
+	var (
+		mu       sync.Mutex
+		problems []string
+		over     []string
+		samples  int
+		maxUsed  int64
+	)
 	stop := make(chan struct{})
 	sampled := make(chan struct{})
-	// Sampled from the first deploy on: deploys make room too.
 	go func() {
 		defer close(sampled)
 		streak := 0
@@ -292,21 +458,39 @@ func TestMemoryBudget(t *testing.T) {
 				return
 			case <-time.After(100 * time.Millisecond):
 			}
-			_, body := p.Request("GET", "/system/info", nil)
+			// Not p.Request: t.Fatal must not be called from this goroutine.
+			code, body, err := getInfo(p)
 			var info struct {
-				Memory struct{ BudgetBytes, UsedBytes int64 }
+				Memory *struct {
+					BudgetBytes *int64
+					UsedBytes   *int64
+				}
 			}
-			json.Unmarshal([]byte(body), &info)
-			if info.Memory.UsedBytes > info.Memory.BudgetBytes {
-				streak++
-			} else {
-				streak = 0
+			if err == nil && code == http.StatusOK {
+				err = json.Unmarshal([]byte(body), &info)
 			}
-			if streak > 15 { // over the budget for more than 1.5 s
-				mu.Lock()
-				over = append(over, fmt.Sprintf("%d > %d", info.Memory.UsedBytes, info.Memory.BudgetBytes))
-				mu.Unlock()
+			mu.Lock()
+			samples++
+			switch {
+			case err != nil || code != http.StatusOK:
+				problems = append(problems, fmt.Sprintf("/system/info: %d %v %q", code, err, body))
+			case info.Memory == nil || info.Memory.BudgetBytes == nil || info.Memory.UsedBytes == nil:
+				problems = append(problems, fmt.Sprintf("/system/info has no memory budget and usage: %s", body))
+			case *info.Memory.BudgetBytes != budget:
+				problems = append(problems, fmt.Sprintf("/system/info budget %d, want %d", *info.Memory.BudgetBytes, budget))
+			default:
+				used := *info.Memory.UsedBytes
+				maxUsed = max(maxUsed, used)
+				if used > budget {
+					streak++
+				} else {
+					streak = 0
+				}
+				if (strict && streak > 0) || streak > 15 { // over the budget for more than 1.5 s
+					over = append(over, fmt.Sprintf("%d > %d", used, budget))
+				}
 			}
+			mu.Unlock()
 		}
 	}()
 
@@ -326,8 +510,15 @@ func TestMemoryBudget(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	close(stop)
 	<-sampled
+	t.Logf("%d samples, the most used %d bytes of %d", samples, maxUsed, budget)
+	if len(problems) > 0 {
+		t.Errorf("%d of %d samples failed: %v", len(problems), samples, problems)
+	}
+	if samples < 10 || maxUsed <= 0 {
+		t.Errorf("%d samples, most used %d bytes: usage was never measured", samples, maxUsed)
+	}
 	if len(over) > 0 {
-		t.Errorf("usage stayed above the budget: %v", over)
+		t.Errorf("usage above the budget (strict %v) in %d samples: %v", strict, len(over), over)
 	}
 	hibernated := 0
 	for _, n := range names {
@@ -346,12 +537,45 @@ func TestMemoryBudget(t *testing.T) {
 	}
 }
 
+// getInfo fetches /system/info without failing the test (for goroutines).
+func getInfo(p *Provider) (int, string, error) {
+	req, err := http.NewRequest("GET", p.URL+"/system/info", nil)
+	if err != nil {
+		return 0, "", err
+	}
+	req.SetBasicAuth(p.User, p.Pass)
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
 func TestRequestInFlightSurvivesHibernation(t *testing.T) {
 	p := StartProvider(t)
 	dep := Fixture("patient")
 	dep.Labels = &map[string]string{"com.openfaas.criu.hibernate-inflight": "true"}
 	p.Deploy(dep)
 	counts(p, "patient", 2)
+	ip := replicaIPs(t, p, "patient")["0"]
+	if ip == "" {
+		t.Fatalf("no address for replica 0: %v", replicaIPs(t, p, "patient"))
+	}
+	addr := net.JoinHostPort(ip, "8080")
+	pid := providerPID(p)
+	// Three requests at once leave three keep-alive connections in the
+	// provider's pool.
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.Invoke("patient", "/sleep?ms=300")
+		}()
+	}
+	wg.Wait()
 
 	type result struct {
 		code int
@@ -363,9 +587,34 @@ func TestRequestInFlightSurvivesHibernation(t *testing.T) {
 		done <- result{c, b}
 	}()
 	time.Sleep(2 * time.Second)
+	// The in-flight request holds one of them; the others are idle.
+	before := providerConns(t, pid, addr)
+	if len(before) < 2 {
+		t.Fatalf("before hibernation the provider has %d connections to %s, want the in-flight one and idle ones: %q", len(before), addr, before)
+	}
 	p.Scale("patient", 0) // hibernated mid-request
 	if s := p.Annotation("patient", stateAnnotation); s != "hibernated" {
 		t.Fatalf("state %s", s)
+	}
+	// Only the in-flight connection is left (the idle ones were dropped
+	// before the checkpoint), and it has no keep-alive timer: probes into the
+	// locked network would break it.
+	after := providerConns(t, pid, addr)
+	t.Logf("the provider's connections to %s before hibernation %q, after %q", addr, before, after)
+	if len(after) != 1 || !strings.HasPrefix(after[0], "ESTAB ") {
+		t.Errorf("after hibernation the provider's connections to %s: %q, want only the in-flight one", addr, after)
+	}
+	var beforeIDs []string
+	for _, c := range before {
+		beforeIDs = append(beforeIDs, socketID(c))
+	}
+	for _, c := range after {
+		if !slices.Contains(beforeIDs, socketID(c)) {
+			t.Errorf("connection %q is not one of those before the hibernation %q", c, before)
+		}
+		if strings.Contains(c, "keepalive") {
+			t.Errorf("the in-flight connection has a keep-alive timer: %q", c)
+		}
 	}
 	time.Sleep(5 * time.Second)
 	select {
@@ -442,12 +691,45 @@ func TestLoadPolicyScalesUpAndBack(t *testing.T) {
 	fixed := Fixture("fixed")
 	fixed.Labels = &map[string]string{"com.openfaas.scale.min": "1", "com.openfaas.scale.max": "1"}
 	p.Deploy(fixed)
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		p.Invoke("fixed", "/")
+	p.WaitAvailable("fixed", 1)
+	// Under load, sampled all along: a step up and back in between fails
+	// as well.
+	ctx, cancel = context.WithCancel(context.Background())
+	var served atomic.Int64
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if code, _ := p.InvokeWith("GET", "fixed", "/", nil); code == http.StatusOK {
+					served.Add(1)
+				}
+			}
+		}()
 	}
-	if st := p.Status("fixed"); st.Replicas != 1 {
-		t.Errorf("min == max scaled to %d", st.Replicas)
+	var scaled []string
+	samples := 0
+	start := time.Now()
+	for time.Since(start) < 5*time.Second {
+		samples++
+		if st := p.Status("fixed"); st.Replicas != 1 {
+			scaled = append(scaled, fmt.Sprintf("replicas %d at %s", st.Replicas, time.Since(start).Round(time.Millisecond)))
+		}
+		if samples%10 == 0 {
+			if c := p.Containers("fixed"); len(c) != 1 {
+				scaled = append(scaled, fmt.Sprintf("%d containers at %s", len(c), time.Since(start).Round(time.Millisecond)))
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	if len(scaled) > 0 {
+		t.Errorf("min == max scaled: %v", scaled)
+	}
+	// The load was over the target (5 requests/s): the policy had cause.
+	if n := served.Load(); n < 100 || samples < 50 {
+		t.Errorf("%d requests served and %d samples in 5 s: not a load test", n, samples)
 	}
 	p.Delete("busy")
 	p.Delete("fixed")
@@ -490,6 +772,60 @@ func TestFailedCheckpointLeavesFunctionRunning(t *testing.T) {
 		t.Errorf("hibernate failures = %v", v)
 	}
 	p.Delete("mptcp")
+}
+
+// providerPID is the provider process's id.
+func providerPID(p *Provider) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd.Process.Pid
+}
+
+// replicaIPs maps each replica index of a function to its address (its
+// network sandbox's, fixed for life).
+func replicaIPs(t *testing.T, p *Provider, name string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, c := range p.AllContainers(name) {
+		if c.Labels["io.faas-criu.role"] != "sandbox" || c.NetworkSettings == nil {
+			continue
+		}
+		if n := c.NetworkSettings.Networks[p.Network]; n != nil && n.IPAddress != "" {
+			out[c.Labels["io.faas-criu.replica"]] = n.IPAddress
+		}
+	}
+	return out
+}
+
+// providerConns lists the TCP sockets the process pid holds to addr, as ss
+// shows them ("STATE local peer timer..."; sockets no process holds, such as
+// TIME-WAIT, are left out). socketID reads "STATE local peer" back.
+func providerConns(t *testing.T, pid int, addr string) []string {
+	t.Helper()
+	out, err := exec.Command("ss", "-Htanpo").Output()
+	if err != nil {
+		t.Fatalf("ss: %v", err)
+	}
+	var conns []string
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 6 || f[4] != addr || !strings.Contains(l, fmt.Sprintf(",pid=%d,", pid)) {
+			continue
+		}
+		c := f[0] + " " + f[3] + " " + f[4]
+		for _, x := range f[6:] {
+			if strings.HasPrefix(x, "timer:") {
+				c += " " + x
+			}
+		}
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+func socketID(conn string) string {
+	f := strings.Fields(conn)
+	return strings.Join(f[:3], " ")
 }
 
 // breakCheckpoint hides one image file of a function's checkpoint and returns

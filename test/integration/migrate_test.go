@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -108,6 +110,11 @@ func TestFailedMigrationLeavesFunctionRunning(t *testing.T) {
 	if err == nil || !strings.Contains(out, `step "transfer"`) || !strings.Contains(out, "running here again") {
 		t.Errorf("over the size limit: %v\n%s", err, out)
 	}
+	t.Logf("over the size limit:\n%s", out)
+	// Refused for its size, not for something else.
+	if !strings.Contains(out, "413 Request Entity Too Large") || !strings.Contains(out, "more than 262144 bytes (--import-max-bytes)") {
+		t.Errorf("over the size limit, the failure does not say the import limit (413, --import-max-bytes):\n%s", out)
+	}
 	next("after the size limit")
 
 	// A broken stream: the link drops after 20 KiB of the archive (the
@@ -160,34 +167,98 @@ func hostileArchive(t *testing.T, entries ...tar.Header) []byte {
 	return out.Bytes()
 }
 
+// treeSnapshot describes every file and directory under root, except the
+// subtree skip: mode, and for anything but a directory size and time, and a
+// file's content or a link's target.
+func treeSnapshot(t *testing.T, root, skip string) map[string]string {
+	t.Helper()
+	snap := map[string]string{}
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if path == skip {
+			return filepath.SkipDir
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		// A directory by its mode (its entries are listed themselves).
+		desc := fi.Mode().String()
+		if !fi.IsDir() {
+			desc += fmt.Sprintf(" %d %s", fi.Size(), fi.ModTime().Format(time.RFC3339Nano))
+		}
+		switch {
+		case fi.Mode().IsRegular():
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			desc += fmt.Sprintf(" %08x", crc32.ChecksumIEEE(b))
+		case fi.Mode()&os.ModeSymlink != 0:
+			l, _ := os.Readlink(path)
+			desc += " -> " + l
+		}
+		snap[path] = desc
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("snapshot of %s: %v", root, err)
+	}
+	return snap
+}
+
 func TestImportRefusesCraftedArchives(t *testing.T) {
 	b := StartProviderOnB(t, "--import-max-bytes", "1Mi")
 	marker := fmt.Sprintf("faas-criu-evil-%d", time.Now().UnixNano())
+	// A directory outside the tree that a symlink in the archive points to.
+	through := t.TempDir()
 	outside := []string{
 		filepath.Join("/tmp", marker),
 		filepath.Join(b.StateDir, marker),
 		filepath.Join(filepath.Dir(b.StateDir), marker),
+		filepath.Join(through, marker),
 	}
 	cases := []struct {
 		name string
 		body []byte
 		want int
+		why  string
 	}{
-		{"absolute path", hostileArchive(t, tar.Header{Name: "/tmp/" + marker, Typeflag: tar.TypeReg, Size: 10}), 400},
-		{"path traversal", hostileArchive(t, tar.Header{Name: "checkpoints/0/../../../" + marker, Typeflag: tar.TypeReg, Size: 10}), 400},
-		{"deep traversal", hostileArchive(t, tar.Header{Name: "../../" + marker, Typeflag: tar.TypeReg, Size: 10}), 400},
-		{"symlink out", hostileArchive(t, tar.Header{Name: "checkpoints/0/pages-1.img", Typeflag: tar.TypeSymlink, Linkname: "/tmp/" + marker}), 400},
-		{"hard link out", hostileArchive(t, tar.Header{Name: "checkpoints/0/pages-1.img", Typeflag: tar.TypeLink, Linkname: "../../../" + marker}), 400},
-		{"oversize", hostileArchive(t, tar.Header{Name: "checkpoints/0/pages-1.img", Typeflag: tar.TypeReg, Size: 2 << 20}), 413},
-		{"not an archive", []byte("hello"), 400},
+		{"absolute path", hostileArchive(t, tar.Header{Name: "/tmp/" + marker, Typeflag: tar.TypeReg, Size: 10}), 400,
+			`absolute path "/tmp/` + marker + `"`},
+		{"path traversal", hostileArchive(t, tar.Header{Name: "checkpoints/0/../../../" + marker, Typeflag: tar.TypeReg, Size: 10}), 400,
+			`path "checkpoints/0/../../../` + marker + `" leaves the tree`},
+		{"deep traversal", hostileArchive(t, tar.Header{Name: "../../" + marker, Typeflag: tar.TypeReg, Size: 10}), 400,
+			`path "../../` + marker + `" leaves the tree`},
+		{"symlink out", hostileArchive(t, tar.Header{Name: "checkpoints/0/pages-1.img", Typeflag: tar.TypeSymlink, Linkname: "/tmp/" + marker}), 400,
+			`link "checkpoints/0/pages-1.img" -> "/tmp/` + marker + `"`},
+		{"hard link out", hostileArchive(t, tar.Header{Name: "checkpoints/0/pages-1.img", Typeflag: tar.TypeLink, Linkname: "../../../" + marker}), 400,
+			`link "checkpoints/0/pages-1.img" -> "../../../` + marker + `"`},
+		{"file through a symlink", hostileArchive(t,
+			tar.Header{Name: "checkpoints/0/out", Typeflag: tar.TypeSymlink, Linkname: through},
+			tar.Header{Name: "checkpoints/0/out/" + marker, Typeflag: tar.TypeReg, Size: 10}), 400,
+			`link "checkpoints/0/out" -> "` + through + `"`},
+		{"oversize", hostileArchive(t, tar.Header{Name: "checkpoints/0/pages-1.img", Typeflag: tar.TypeReg, Size: 2 << 20}), 413,
+			"more than 1048576 bytes (--import-max-bytes)"},
+		{"not an archive", []byte("hello"), 400, "magic number mismatch"},
+	}
+	importDir := filepath.Join(b.StateDir, "import")
+	before := treeSnapshot(t, b.StateDir, importDir)
+	if _, ok := before[filepath.Join(b.StateDir, "credentials", "basic-auth-password")]; !ok {
+		t.Fatalf("the snapshot of the state directory misses the credentials: %v", before)
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			code, body := b.Request("POST", "/system/import", c.body)
-			if code != c.want {
-				t.Errorf("%d %q, want %d", code, body, c.want)
+			if code != c.want || !strings.Contains(body, "import refused: ") || !strings.Contains(body, c.why) {
+				t.Errorf("%d %q, want %d and %q", code, body, c.want, c.why)
 			}
 		})
+	}
+	if after := treeSnapshot(t, b.StateDir, importDir); !maps.Equal(before, after) {
+		t.Errorf("the state directory outside the import area changed:\nbefore %v\nafter  %v", before, after)
 	}
 	if code, _ := b.RequestNoAuth("POST", "/system/import", cases[0].body); code != http.StatusUnauthorized {
 		t.Errorf("import without credentials: %d", code)
@@ -269,8 +340,10 @@ func TestBackupRestoresKilledFunction(t *testing.T) {
 		TakenAt time.Time
 	}
 	eventually(t, 15*time.Second, func() string {
-		_, body := p.Request("GET", "/system/backups/phoenix2", nil)
-		json.Unmarshal([]byte(body), &backups)
+		code, body := p.Request("GET", "/system/backups/phoenix2", nil)
+		if err := json.Unmarshal([]byte(body), &backups); code != http.StatusOK || err != nil {
+			t.Fatalf("backups: %d %v %q", code, err, body)
+		}
 		if len(backups) == 0 || !backups[0].TakenAt.After(counted) {
 			return "no backup taken after the count reached 5: " + body
 		}
@@ -315,12 +388,23 @@ func TestBackupRestoresKilledFunction(t *testing.T) {
 		}
 		return ""
 	})
-	// Backups are kept to the newest two.
-	_, body := p.Request("GET", "/system/backups/phoenix2", nil)
-	json.Unmarshal([]byte(body), &backups)
-	if len(backups) > 2 {
-		t.Errorf("%d backups kept, want at most 2", len(backups))
-	}
+	// Backups are kept to the newest two (a third exists only while a backup
+	// is being taken, before the oldest is removed).
+	eventually(t, 10*time.Second, func() string {
+		code, body := p.Request("GET", "/system/backups/phoenix2", nil)
+		var list []struct{ Replica int }
+		if err := json.Unmarshal([]byte(body), &list); code != http.StatusOK || err != nil {
+			t.Fatalf("backups: %d %v %q", code, err, body)
+		}
+		onDisk, _ := filepath.Glob(filepath.Join(p.StateDir, "backups", "openfaas-fn", "phoenix2", "0", "bak-*"))
+		if len(list) > 3 || len(onDisk) > 3 {
+			t.Fatalf("%d backups listed, %d on disk: want 2 kept", len(list), len(onDisk))
+		}
+		if len(list) != 2 || len(onDisk) != 2 {
+			return fmt.Sprintf("%d backups listed, %d on disk, want 2: %s", len(list), len(onDisk), body)
+		}
+		return ""
+	})
 	p.Delete("phoenix2")
 	if _, err := os.Stat(filepath.Join(p.StateDir, "backups", "openfaas-fn", "phoenix2")); !os.IsNotExist(err) {
 		t.Errorf("backups left after delete (%v)", err)
