@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/openfaas/faas-provider/types"
+
+	ckpt "github.com/faas-criu/faas-criu/checkpoint"
 )
 
 // fire sends a request and ignores the outcome: the provider may be killed
@@ -50,25 +52,88 @@ func nextCount(t *testing.T, p *Provider, name string) int {
 	return got
 }
 
+// awaitEvidence polls check often (a kill must land right after the
+// operation began) until it reports what it waited for, and fails the test
+// if that never happens.
+func awaitEvidence(t *testing.T, timeout time.Duration, what string, check func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !check() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no sign within %s that %s", timeout, what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// hibDirs lists the hibernation checkpoints the engine holds for a container.
+func hibDirs(p *Provider, id string) map[string]bool {
+	out := map[string]bool{}
+	dirs, _ := filepath.Glob(filepath.Join(p.dockerRoot, "containers", id, "checkpoints", "hib-*"))
+	for _, d := range dirs {
+		out[filepath.Base(d)] = true
+	}
+	return out
+}
+
+// containerdTmp is where containerd unpacks the checkpoints it restores (the
+// provider's --containerd-tmp default).
+const containerdTmp = "/tmp"
+
+// restoreUnderway reports whether containerd has unpacked the checkpoint
+// called name to restore it: the first step of a restore, before CRIU runs
+// (see checkpoint/containerd.go; the copy carries faas-criu's description).
+func restoreUnderway(name string) bool {
+	metas, _ := filepath.Glob(filepath.Join(containerdTmp, ckpt.ContainerdCopyPattern, ckpt.MetaFile))
+	for _, m := range metas {
+		var info ckpt.Info
+		if b, err := os.ReadFile(m); err == nil && json.Unmarshal(b, &info) == nil && info.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 func TestKillDuringCheckpointAndRestore(t *testing.T) {
 	p := StartProvider(t)
 	dep := Fixture("crashy")
 	dep.EnvVars = map[string]string{"STATE_MB": "48"} // a dump and restore that take a while
 	p.Deploy(dep)
 	want := counts(p, "crashy", 2)[1]
-	for _, delay := range []time.Duration{30 * time.Millisecond, 150 * time.Millisecond, 400 * time.Millisecond} {
-		// During a checkpoint.
+	// How long after the operation began the provider is killed.
+	for _, delay := range []time.Duration{0, 40 * time.Millisecond, 150 * time.Millisecond} {
+		// During a checkpoint: killed once the engine has begun it (its
+		// checkpoint directory exists).
+		id := p.Containers("crashy")[0].ID
+		before := hibDirs(p, id)
 		scale := p.URL + "/system/scale-function/crashy"
 		go fire("POST", strings.Replace(scale, "://", "://"+p.User+":"+p.Pass+"@", 1), types.ScaleServiceRequest{ServiceName: "crashy", Replicas: 0})
+		awaitEvidence(t, 30*time.Second, "the checkpoint began", func() bool {
+			for d := range hibDirs(p, id) {
+				if !before[d] {
+					return true
+				}
+			}
+			return false
+		})
 		time.Sleep(delay)
 		p.Restart()
 		want++
 		if got := nextCount(t, p, "crashy"); got != want {
 			t.Fatalf("killed %s into a checkpoint: count %d, want %d (state lost)", delay, got, want)
 		}
-		// During a restore.
+		// During a restore: killed once containerd has unpacked the
+		// checkpoint for it.
 		p.Scale("crashy", 0)
+		var name string
+		for d := range hibDirs(p, p.Containers("crashy")[0].ID) {
+			name = max(name, d) // the newest (names carry their time)
+		}
+		if name == "" {
+			t.Fatalf("crashy is hibernated but has no checkpoint")
+		}
 		go fire("GET", p.URL+"/function/crashy/count", nil)
+		awaitEvidence(t, 30*time.Second, "the restore of "+name+" began", func() bool { return restoreUnderway(name) })
 		time.Sleep(delay)
 		p.Restart()
 		got := nextCount(t, p, "crashy")
@@ -82,18 +147,25 @@ func TestKillDuringCheckpointAndRestore(t *testing.T) {
 
 func TestKillDuringDeploy(t *testing.T) {
 	p := StartProvider(t)
-	for i, delay := range []time.Duration{5 * time.Millisecond, 60 * time.Millisecond, 200 * time.Millisecond} {
+	// How long after the first container of the function appeared the
+	// provider is killed.
+	for i, delay := range []time.Duration{0, 30 * time.Millisecond, 150 * time.Millisecond} {
 		name := fmt.Sprintf("halfborn%d", i)
 		go fire("POST", strings.Replace(p.URL, "://", "://"+p.User+":"+p.Pass+"@", 1)+"/system/functions", Fixture(name))
+		awaitEvidence(t, 30*time.Second, "the deploy of "+name+" created a container", func() bool {
+			return len(p.AllContainers(name)) > 0
+		})
 		time.Sleep(delay)
 		p.Restart()
 		// Finished or rolled back: either it answers, or nothing of it is left.
 		if code, _ := p.Request("GET", "/system/function/"+name, nil); code == 200 {
+			t.Logf("%s: killed %s into its deploy: deployed", name, delay)
 			if got := nextCount(t, p, name); got != 1 {
 				t.Errorf("%s after a crash in its deploy answered %d", name, got)
 			}
 			p.Delete(name)
 		} else {
+			t.Logf("%s: killed %s into its deploy: not deployed (%d)", name, delay, code)
 			time.Sleep(3 * time.Second) // a reconcile pass
 			if c := p.AllContainers(name); len(c) != 0 {
 				t.Errorf("%s is not deployed but %d containers of it are left", name, len(c))
@@ -256,6 +328,9 @@ func TestCRIUFailingAtStart(t *testing.T) {
 	if info.CRIU.Available || !strings.Contains(info.CRIU.Problem, "does not answer") {
 		t.Errorf("info.criu = %+v", info.CRIU)
 	}
+	if logs := p.Logs(); !strings.Contains(logs, "WARNING: CRIU cannot be used") || !strings.Contains(logs, "does not answer") {
+		t.Errorf("no loud warning that CRIU fails in the log:\n%s", logs)
+	}
 	p.Deploy(Fixture("fallback"))
 	counts(p, "fallback", 2)
 	p.Scale("fallback", 0)
@@ -273,34 +348,55 @@ func TestCredentialsRotate(t *testing.T) {
 	p.Deploy(Fixture("steady"))
 	counts(p, "steady", 1)
 	old := p.Pass
+	if old == "" {
+		t.Fatal("the provider generated an empty password")
+	}
 	if strings.Contains(p.Logs(), old) {
 		t.Fatal("the generated password appears in the provider's log")
 	}
-	fi, err := os.Stat(filepath.Join(p.StateDir, "credentials", "basic-auth-password"))
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("password file mode %v (%v), want 0600", fi.Mode().Perm(), err)
-	}
-	// Rotate: write new files; no restart.
-	time.Sleep(20 * time.Millisecond)
-	if err := os.WriteFile(filepath.Join(p.StateDir, "credentials", "basic-auth-password"), []byte("rotated-secret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p.Pass = "rotated-secret"
-	if list := p.List(); len(list) != 1 {
-		t.Errorf("functions after rotation: %+v", list)
-	}
-	req, _ := http.NewRequest("GET", p.URL+"/system/functions", nil)
-	req.SetBasicAuth("admin", old)
-	resp, err := http.DefaultClient.Do(req)
+	passFile := filepath.Join(p.StateDir, "credentials", "basic-auth-password")
+	fi, err := os.Stat(passFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("the old password after rotation: %d", resp.StatusCode)
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("password file mode %v, want 0600", fi.Mode().Perm())
+	}
+	// Rotate: write new files; no restart.
+	time.Sleep(20 * time.Millisecond)
+	const rotated = "rotated-secret"
+	if err := os.WriteFile(passFile, []byte(rotated+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.Pass = rotated
+	if list := p.List(); len(list) != 1 {
+		t.Errorf("functions after rotation: %+v", list)
+	}
+	// Failed logins: the old password, the new one under another user, a
+	// near miss; and an error answered to a logged-in request.
+	for _, c := range []struct{ user, pass string }{{"admin", old}, {"root", rotated}, {"admin", rotated + "x"}, {rotated, old}} {
+		req, _ := http.NewRequest("GET", p.URL+"/system/functions", nil)
+		req.SetBasicAuth(c.user, c.pass)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("login as %q with a wrong password after rotation: %d", c.user, resp.StatusCode)
+		}
+	}
+	if code, _ := p.Request("GET", "/system/function/nonexistent", nil); code != http.StatusNotFound {
+		t.Errorf("status of a missing function: %d", code)
 	}
 	if got := counts(p, "steady", 1); got[0] != 2 {
 		t.Errorf("function after rotation answered %v", got)
 	}
 	p.Delete("steady")
+	logs := p.Logs()
+	for what, pw := range map[string]string{"old": old, "new": rotated} {
+		if strings.Contains(logs, pw) {
+			t.Errorf("the %s password appears in the provider's log", what)
+		}
+	}
 }

@@ -3,12 +3,15 @@
 package integration
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -17,7 +20,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
 	"github.com/openfaas/faas-provider/types"
+
+	ckpt "github.com/faas-criu/faas-criu/checkpoint"
 )
 
 // TestSoak drives a provider with mixed traffic for SOAK_DURATION (default
@@ -60,7 +68,7 @@ func TestSoak(t *testing.T) {
 		switch {
 		case err == nil && code == 200:
 			ok.Add(1)
-		case err == nil && (code == 503 || code == 504 || code == 429):
+		case err == nil && (code == 503 || code == 504):
 			// Documented: a wake that failed or timed out (README).
 			documented.Add(1)
 		default:
@@ -83,9 +91,23 @@ func TestSoak(t *testing.T) {
 		record(code, body, err, name)
 	}
 
+	// Every container the provider has during the soak, to look for what
+	// they leave on disk once deleted.
+	seen := &seenContainers{p: p, ids: map[string]bool{}, checkpoints: map[string]bool{}}
+	seen.track()
+
 	ctx, cancel := context.WithTimeout(context.Background(), duration)
 	defer cancel()
+	loadStart := time.Now()
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			seen.track()
+			sleepCtx(ctx, 250*time.Millisecond)
+		}
+	}()
 	// 50 connections of invocations.
 	for w := 0; w < 50; w++ {
 		wg.Add(1)
@@ -141,12 +163,14 @@ func TestSoak(t *testing.T) {
 				t.Errorf("deploy %s: %d %s", name, code, body)
 			}
 			ops["deploy"].Add(1)
+			seen.track()
 			invoke(name)
 			dep.EnvVars = map[string]string{"ROUND": fmt.Sprint(i)}
 			if code, body := p.Request("PUT", "/system/functions", dep); code != 202 {
 				t.Errorf("update %s: %d %s", name, code, body)
 			}
 			ops["update"].Add(1)
+			seen.track()
 			invoke(name)
 			if code, body := p.Request("DELETE", "/system/functions", types.DeleteFunctionRequest{FunctionName: name}); code != 202 {
 				t.Errorf("delete %s: %d %s", name, code, body)
@@ -156,6 +180,7 @@ func TestSoak(t *testing.T) {
 		}
 	}()
 	wg.Wait()
+	loadTime := time.Since(loadStart)
 
 	// Let it settle past the proxy's idle-connection timeout (30 s) and its sweep (every 10 s), then
 	// the ending figures.
@@ -163,17 +188,15 @@ func TestSoak(t *testing.T) {
 	time.Sleep(45 * time.Second)
 	endFig := p.figures()
 
+	seen.track() // every container there is, before the deletes
+	stale := staleCheckpoints(t, p)
 	for _, n := range []string{"hot-a", "hot-b", "cycle-a", "cycle-b", "cycle-c", "dozer"} {
 		p.Delete(n)
 	}
 	leftContainers := len(p.AllContainers(""))
-	checkpoints, _ := filepath.Glob("/var/lib/docker/containers/*/checkpoints/hib-*")
-	var ours []string
-	for _, c := range checkpoints {
-		if strings.Contains(c, p.Network) {
-			ours = append(ours, c)
-		}
-	}
+	leftCheckpoints := seen.leftOnDisk()
+	leftCopies := seen.containerdCopies()
+	networksLeft := leftNetworks(t, p)
 	backups, _ := filepath.Glob(filepath.Join(p.StateDir, "backups", "*", "*"))
 	imports, _ := os.ReadDir(filepath.Join(p.StateDir, "import"))
 
@@ -182,24 +205,43 @@ func TestSoak(t *testing.T) {
 		opsLine = append(opsLine, fmt.Sprintf("%s %d", k, ops[k].Load()))
 	}
 	sort.Strings(lostSamples)
+	total := ok.Load() + documented.Load() + lost.Load()
 	report := fmt.Sprintf(`soak: %s, 50 connections
-  requests: %d answered 200, %d documented errors (503/504), %d lost
+  date: %s
+  commit: %s
+  requests: %d answered 200, %d documented errors (503/504), %d lost; %.0f requests/s over %s
   operations: %s
   provider goroutines: %.0f -> %.0f
   provider open files: %.0f -> %.0f
   provider resident memory: %.1f MiB -> %.1f MiB
-  left behind: %d containers, %d checkpoints, %d backup dirs, %d import entries
-`, duration, ok.Load(), documented.Load(), lost.Load(), strings.Join(opsLine, ", "),
+  containers seen: %d
+  before the deletes: %d checkpoints beyond one per hibernated replica
+  left behind: %d containers, %d checkpoint or page dirs, %d containerd copies, %d networks or endpoints, %d backup dirs, %d import entries
+`, duration, time.Now().UTC().Format(time.RFC3339), gitCommit(),
+		ok.Load(), documented.Load(), lost.Load(), float64(total)/loadTime.Seconds(), loadTime.Round(time.Second),
+		strings.Join(opsLine, ", "),
 		startFig.goroutines, endFig.goroutines, startFig.fds, endFig.fds,
 		startFig.rss/(1<<20), endFig.rss/(1<<20),
-		leftContainers, len(ours), len(backups), len(imports))
+		len(seen.ids), len(stale),
+		leftContainers, len(leftCheckpoints), len(leftCopies), len(networksLeft), len(backups), len(imports))
 	t.Log(report)
 	if out := os.Getenv("SOAK_REPORT"); out != "" {
-		os.WriteFile(out, []byte(report), 0o644)
+		if err := os.WriteFile(out, []byte(report), 0o644); err != nil {
+			t.Errorf("write the report: %v", err)
+		}
 	}
 
 	if lost.Load() > 0 {
 		t.Errorf("%d requests lost: %v", lost.Load(), lostSamples)
+	}
+	if total == 0 || ok.Load() == 0 {
+		t.Errorf("no request answered: %d sent", total)
+	}
+	if documented.Load()*1000 > total {
+		t.Errorf("%d documented errors (503/504) in %d requests: more than 0.1%%", documented.Load(), total)
+	}
+	if len(seen.ids) == 0 {
+		t.Errorf("no container of the provider was seen: the orphan checks looked at nothing")
 	}
 	if endFig.goroutines > startFig.goroutines+20 {
 		t.Errorf("goroutines grew from %.0f to %.0f", startFig.goroutines, endFig.goroutines)
@@ -210,9 +252,159 @@ func TestSoak(t *testing.T) {
 	if endFig.rss > startFig.rss*1.5+16<<20 {
 		t.Errorf("resident memory grew from %.1f to %.1f MiB", startFig.rss/(1<<20), endFig.rss/(1<<20))
 	}
-	if leftContainers > 0 || len(ours) > 0 || len(backups) > 0 || len(imports) > 0 {
-		t.Errorf("orphans: %d containers, %d checkpoints, %d backups, %d imports", leftContainers, len(ours), len(backups), len(imports))
+	if len(stale) > 0 {
+		t.Errorf("checkpoints kept that the provider no longer needs: %v", stale)
 	}
+	if leftContainers > 0 || len(leftCheckpoints) > 0 || len(leftCopies) > 0 || len(networksLeft) > 0 || len(backups) > 0 || len(imports) > 0 {
+		t.Errorf("orphans: %d containers, checkpoints %v, containerd copies %v, networks %v, %d backups, %d imports",
+			leftContainers, leftCheckpoints, leftCopies, networksLeft, len(backups), len(imports))
+	}
+}
+
+// seenContainers remembers every container of a provider (sandboxes
+// included) and every checkpoint they had, seen while it is observed.
+type seenContainers struct {
+	p           *Provider
+	mu          sync.Mutex
+	ids         map[string]bool
+	checkpoints map[string]bool // checkpoint names
+}
+
+// track records the provider's containers now, and their checkpoints. It is
+// called from other goroutines than the test's: errors are skipped (the
+// next call sees the same containers).
+func (s *seenContainers) track() {
+	f := filters.NewArgs(filters.Arg("label", "io.faas-criu.instance="+s.p.InstanceID()))
+	list, err := s.p.engine.ContainerList(context.Background(), container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return
+	}
+	for _, c := range list {
+		dirs, _ := filepath.Glob(filepath.Join(s.p.dockerRoot, "containers", c.ID, "checkpoints", "*"))
+		s.mu.Lock()
+		s.ids[c.ID] = true
+		for _, d := range dirs {
+			s.checkpoints[filepath.Base(d)] = true
+		}
+		s.mu.Unlock()
+	}
+}
+
+// leftOnDisk lists what the engine's directories of the seen containers
+// still hold of checkpoints or of their page images (the provider keeps
+// those in criu-pages, next to checkpoints).
+func (s *seenContainers) leftOnDisk() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var left []string
+	for id := range s.ids {
+		for _, sub := range []string{"checkpoints", "criu-pages"} {
+			dir := filepath.Join(s.p.dockerRoot, "containers", id, sub)
+			if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+				left = append(left, fmt.Sprintf("%s (%d entries)", dir, len(entries)))
+			}
+		}
+	}
+	sort.Strings(left)
+	return left
+}
+
+// containerdCopies lists containerd's unpacked copies of checkpoints (see
+// checkpoint/containerd.go) that belong to the seen containers: their
+// faas-criu description names one of their checkpoints, or CRIU's cgroup
+// image names one of the containers.
+func (s *seenContainers) containerdCopies() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dirs, _ := filepath.Glob(filepath.Join(containerdTmp, ckpt.ContainerdCopyPattern))
+	var left []string
+	for _, d := range dirs {
+		ours := false
+		if b, err := os.ReadFile(filepath.Join(d, ckpt.MetaFile)); err == nil {
+			var info ckpt.Info
+			ours = json.Unmarshal(b, &info) == nil && s.checkpoints[info.Name]
+		}
+		if cg, err := os.ReadFile(filepath.Join(d, "cgroup.img")); err == nil && !ours {
+			for id := range s.ids {
+				if bytes.Contains(cg, []byte(id)) {
+					ours = true
+					break
+				}
+			}
+		}
+		if ours {
+			left = append(left, d)
+		}
+	}
+	sort.Strings(left)
+	return left
+}
+
+// staleCheckpoints lists the checkpoints (and page images) the provider's
+// function containers hold beyond what it needs: none for a running
+// replica (its checkpoint is discarded once restored), one for a
+// hibernated one (older ones are pruned).
+func staleCheckpoints(t *testing.T, p *Provider) []string {
+	t.Helper()
+	var stale []string
+	for _, c := range p.Containers("") {
+		keep := 0
+		if c.State == "exited" {
+			keep = 1
+		}
+		for _, sub := range []string{"checkpoints", "criu-pages"} {
+			dir := filepath.Join(p.dockerRoot, "containers", c.ID, sub)
+			entries, _ := os.ReadDir(dir)
+			for i := keep; i < len(entries); i++ {
+				stale = append(stale, fmt.Sprintf("%s/%s (%s %s)", dir, entries[i].Name(), c.Labels["com.openfaas.function"], c.State))
+			}
+		}
+	}
+	sort.Strings(stale)
+	return stale
+}
+
+// leftNetworks lists the networks this test process's providers created
+// (the harness names them fct-PID-N) other than p's own, and p's network
+// if anything is still attached to it.
+func leftNetworks(t *testing.T, p *Provider) []string {
+	t.Helper()
+	list, err := p.engine.NetworkList(context.Background(), network.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := fmt.Sprintf("fct-%d-", os.Getpid()%10000)
+	var left []string
+	for _, n := range list {
+		if strings.HasPrefix(n.Name, prefix) && n.Name != p.Network {
+			left = append(left, n.Name)
+		}
+	}
+	nw, err := p.engine.NetworkInspect(context.Background(), p.Network, network.InspectOptions{})
+	if err != nil {
+		t.Fatalf("the provider's network %s: %v", p.Network, err)
+	}
+	for id, ep := range nw.Containers {
+		left = append(left, fmt.Sprintf("%s endpoint %s (%.12s)", p.Network, ep.Name, id))
+	}
+	sort.Strings(left)
+	return left
+}
+
+// gitCommit names the tree under test: the commit, and whether files were
+// changed since.
+func gitCommit() string {
+	out, err := exec.Command("git", "-C", repoRoot, "rev-parse", "HEAD").Output()
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	commit := strings.TrimSpace(string(out))
+	status := exec.Command("git", "-C", repoRoot, "status", "--porcelain", "--untracked-files=no")
+	status.Env = append(os.Environ(), "GIT_OPTIONAL_LOCKS=0") // leave the index alone
+	if st, err := status.Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+		commit += " with uncommitted changes"
+	}
+	return commit
 }
 
 type figures struct{ goroutines, fds, rss float64 }
