@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -29,9 +30,37 @@ type fconn struct {
 	used time.Time
 }
 
-// hopHeaders are meaningful for one connection only and are not forwarded.
-var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+// hop reports the headers meaningful for one connection only, which are
+// not forwarded (keys in canonical form, as net/http stores them).
+func hop(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
+}
+
+// copyEndToEnd copies src's headers but the hop-by-hop ones and those the
+// Connection header names into dst.
+func copyEndToEnd(dst, src http.Header) {
+	var named map[string]bool
+	for _, c := range src["Connection"] {
+		for _, k := range strings.Split(c, ",") {
+			if k = strings.TrimSpace(k); k != "" {
+				if named == nil {
+					named = map[string]bool{}
+				}
+				named[http.CanonicalHeaderKey(k)] = true
+			}
+		}
+	}
+	for k, v := range src {
+		if !hop(k) && !named[k] {
+			dst[k] = v
+		}
+	}
+}
 
 // errForwardFailed marks a request that could not be sent or answered.
 var errForwardFailed = errors.New("forward")
@@ -64,13 +93,7 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, addr, path s
 		return err
 	}
 
-	h := w.Header()
-	for k, v := range resp.Header {
-		h[k] = v
-	}
-	for _, k := range hopHeaders {
-		h.Del(k)
-	}
+	copyEndToEnd(w.Header(), resp.Header)
 	w.WriteHeader(resp.StatusCode)
 	var copyErr error
 	if resp.ContentLength == -1 && r.Method != http.MethodHead {
@@ -87,40 +110,41 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, addr, path s
 	return nil
 }
 
-// outgoing builds the request sent to the replica.
+// outgoing builds the request sent to the replica: r's method, body and
+// end-to-end headers, at path (escaped) with r's query, and the
+// X-Forwarded-* headers. Only the fields Request.Write reads are set.
 func (f *Forwarder) outgoing(r *http.Request, addr, path string) *http.Request {
-	out := r.Clone(r.Context())
-	out.URL.Scheme, out.URL.Host = "http", addr
-	out.URL.RawPath = path
-	out.URL.Path = unescapePath(path)
-	out.Host = addr
-	out.RequestURI = ""
-	out.Close = false
-	for _, k := range hopHeaders {
-		out.Header.Del(k)
-	}
-	if c := r.Header.Get("Connection"); c != "" {
-		for _, k := range strings.Split(c, ",") {
-			out.Header.Del(strings.TrimSpace(k))
-		}
-	}
+	h := make(http.Header, len(r.Header)+3)
+	copyEndToEnd(h, r.Header)
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		if prior := r.Header.Values("X-Forwarded-For"); len(prior) > 0 {
+		if prior := r.Header["X-Forwarded-For"]; len(prior) > 0 {
 			ip = strings.Join(prior, ", ") + ", " + ip
 		}
-		out.Header.Set("X-Forwarded-For", ip)
+		h["X-Forwarded-For"] = []string{ip}
 	}
 	if r.Host != "" {
-		out.Header.Set("X-Forwarded-Host", r.Host)
+		h["X-Forwarded-Host"] = []string{r.Host}
 	}
-	if out.Header.Get("X-Forwarded-Proto") == "" {
+	if len(h["X-Forwarded-Proto"]) == 0 {
 		proto := "http"
 		if r.TLS != nil {
 			proto = "https"
 		}
-		out.Header.Set("X-Forwarded-Proto", proto)
+		h["X-Forwarded-Proto"] = []string{proto}
 	}
-	return out
+	return &http.Request{
+		Method:           r.Method,
+		URL:              &url.URL{Scheme: "http", Host: addr, Path: unescapePath(path), RawPath: path, RawQuery: r.URL.RawQuery},
+		Proto:            "HTTP/1.1",
+		ProtoMajor:       1,
+		ProtoMinor:       1,
+		Header:           h,
+		Body:             r.Body,
+		ContentLength:    r.ContentLength,
+		TransferEncoding: r.TransferEncoding,
+		Host:             addr,
+		Trailer:          r.Trailer,
+	}
 }
 
 // roundTrip writes the request and reads the answer (past 1xx answers).
