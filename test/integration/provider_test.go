@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -296,6 +298,31 @@ func TestLogs(t *testing.T) {
 	if msgs[0].Name != "chatty" || msgs[0].Instance == "" {
 		t.Errorf("message fields: %+v", msgs[0])
 	}
+
+	// since= returns only the lines written after that time.
+	time.Sleep(1100 * time.Millisecond)
+	mark := time.Now().UTC()
+	time.Sleep(1100 * time.Millisecond)
+	p.MustInvoke("chatty", "/log?line=late-1")
+	p.MustInvoke("chatty", "/log?line=late-2")
+	eventually(t, 5*time.Second, func() string {
+		code, body := p.Request("GET", "/system/logs?name=chatty&since="+url.QueryEscape(mark.Format(time.RFC3339Nano)), nil)
+		if code != 200 {
+			return fmt.Sprintf("logs since: %d %s", code, body)
+		}
+		var texts []string
+		for _, l := range strings.Split(strings.TrimSpace(body), "\n") {
+			var m struct{ Text string }
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				return fmt.Sprintf("bad log line %q: %v", l, err)
+			}
+			texts = append(texts, m.Text)
+		}
+		if !slices.Equal(texts, []string{"late-1", "late-2"}) {
+			return fmt.Sprintf("since %s gave %q, want the two late lines", mark.Format(time.RFC3339Nano), texts)
+		}
+		return ""
+	})
 
 	// follow=true streams new lines as they are written.
 	req, _ := http.NewRequest("GET", p.URL+"/system/logs?name=chatty&follow=true&tail=1", nil)

@@ -213,7 +213,7 @@ func TestSoak(t *testing.T) {
   operations: %s
   provider goroutines: %.0f -> %.0f
   provider open files: %.0f -> %.0f
-  provider resident memory: %.1f MiB -> %.1f MiB
+  provider resident memory: %.1f MiB -> %.1f MiB (Go heap in use %.1f MiB -> %.1f MiB)
   containers seen: %d
   before the deletes: %d checkpoints beyond one per hibernated replica
   left behind: %d containers, %d checkpoint or page dirs, %d containerd copies, %d networks or endpoints, %d backup dirs, %d import entries
@@ -221,7 +221,7 @@ func TestSoak(t *testing.T) {
 		ok.Load(), documented.Load(), lost.Load(), float64(total)/loadTime.Seconds(), loadTime.Round(time.Second),
 		strings.Join(opsLine, ", "),
 		startFig.goroutines, endFig.goroutines, startFig.fds, endFig.fds,
-		startFig.rss/(1<<20), endFig.rss/(1<<20),
+		startFig.rss/(1<<20), endFig.rss/(1<<20), startFig.heap/(1<<20), endFig.heap/(1<<20),
 		len(seen.ids), len(stale),
 		leftContainers, len(leftCheckpoints), len(leftCopies), len(networksLeft), len(backups), len(imports))
 	t.Log(report)
@@ -248,6 +248,9 @@ func TestSoak(t *testing.T) {
 	}
 	if endFig.fds > startFig.fds+20 {
 		t.Errorf("open files grew from %.0f to %.0f", startFig.fds, endFig.fds)
+	}
+	if endFig.heap <= 0 || endFig.heap > startFig.heap*2+8<<20 {
+		t.Errorf("Go heap in use grew from %.1f to %.1f MiB", startFig.heap/(1<<20), endFig.heap/(1<<20))
 	}
 	if endFig.rss > startFig.rss*1.5+16<<20 {
 		t.Errorf("resident memory grew from %.1f to %.1f MiB", startFig.rss/(1<<20), endFig.rss/(1<<20))
@@ -407,13 +410,14 @@ func gitCommit() string {
 	return commit
 }
 
-type figures struct{ goroutines, fds, rss float64 }
+type figures struct{ goroutines, fds, rss, heap float64 }
 
 func (p *Provider) figures() figures {
 	return figures{
 		goroutines: p.Metric("go_goroutines"),
 		fds:        p.Metric("process_open_fds"),
 		rss:        p.Metric("process_resident_memory_bytes"),
+		heap:       p.Metric("go_memstats_heap_inuse_bytes"),
 	}
 }
 
