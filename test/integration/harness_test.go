@@ -229,6 +229,23 @@ func StartProvider(t *testing.T, extraArgs ...string) *Provider {
 // (entries "NAME=value").
 func StartProviderEnv(t *testing.T, env []string, extraArgs ...string) *Provider {
 	t.Helper()
+	p := newProvider(t)
+	p.args = append(append(p.args,
+		"--port", fmt.Sprint(p.port),
+		"--wake-timeout", "20s",
+		"--reconcile-every", "2s",
+		"--policy-tick", "200ms",
+		"--autoscale=false",
+	), extraArgs...)
+	p.env = env
+	t.Cleanup(p.cleanup)
+	p.Start()
+	return p
+}
+
+// newProvider prepares a provider of its own: state directory, free port,
+// network and subnet, with the serve flags that give them (but the port).
+func newProvider(t *testing.T) *Provider {
 	k := subnetSeq.Add(1)
 	p := &Provider{
 		t:          t,
@@ -238,22 +255,24 @@ func StartProviderEnv(t *testing.T, env []string, extraArgs ...string) *Provider
 		Network:    fmt.Sprintf("fct-%d-%d", os.Getpid()%10000, k),
 		port:       freePort(t),
 	}
-	subnet := fmt.Sprintf("10.%d.%d.0/24", 100+os.Getpid()%100, k%250)
 	p.URL = fmt.Sprintf("http://127.0.0.1:%d", p.port)
-	p.args = append([]string{"serve",
-		"--port", fmt.Sprint(p.port),
+	p.args = []string{"serve",
 		"--state-dir", p.StateDir,
 		"--network", p.Network,
-		"--subnet", subnet,
-		"--wake-timeout", "20s",
-		"--reconcile-every", "2s",
-		"--policy-tick", "200ms",
-		"--autoscale=false",
-	}, extraArgs...)
-	p.env = env
-	t.Cleanup(p.cleanup)
-	p.Start()
+		"--subnet", fmt.Sprintf("10.%d.%d.0/24", 100+os.Getpid()%100, k%250),
+	}
 	return p
+}
+
+// Running counts the running containers of a function.
+func (p *Provider) Running(name string) int {
+	n := 0
+	for _, c := range p.Containers(name) {
+		if c.State == "running" {
+			n++
+		}
+	}
+	return n
 }
 
 // readCredentials reads what the provider generated (again after its state

@@ -661,25 +661,14 @@ func TestLoadPolicyScalesUpAndBack(t *testing.T) {
 	p.Deploy(dep)
 	p.WaitAvailable("busy", 1)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				p.Invoke("busy", "/sleep?ms=20")
-			}
-		}()
-	}
+	stop := loadFunction(p, "busy", "/sleep?ms=20")
 	eventually(t, 20*time.Second, func() string {
 		if st := p.Status("busy"); st.Replicas != 3 || st.AvailableReplicas != 3 {
 			return fmt.Sprintf("replicas %d available %d under load", st.Replicas, st.AvailableReplicas)
 		}
 		return ""
 	})
-	cancel()
-	wg.Wait()
+	stop()
 	eventually(t, 20*time.Second, func() string {
 		if st := p.Status("busy"); st.Replicas != 1 {
 			return fmt.Sprintf("replicas %d after the load stopped", st.Replicas)
@@ -694,19 +683,7 @@ func TestLoadPolicyScalesUpAndBack(t *testing.T) {
 	p.WaitAvailable("fixed", 1)
 	// Under load, sampled all along: a step up and back in between fails
 	// as well.
-	ctx, cancel = context.WithCancel(context.Background())
-	var served atomic.Int64
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				if code, _ := p.InvokeWith("GET", "fixed", "/", nil); code == http.StatusOK {
-					served.Add(1)
-				}
-			}
-		}()
-	}
+	stop = loadFunction(p, "fixed", "/")
 	var scaled []string
 	samples := 0
 	start := time.Now()
@@ -722,17 +699,40 @@ func TestLoadPolicyScalesUpAndBack(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	cancel()
-	wg.Wait()
+	served := stop()
 	if len(scaled) > 0 {
 		t.Errorf("min == max scaled: %v", scaled)
 	}
 	// The load was over the target (5 requests/s): the policy had cause.
-	if n := served.Load(); n < 100 || samples < 50 {
+	if n := served; n < 100 || samples < 50 {
 		t.Errorf("%d requests served and %d samples in 5 s: not a load test", n, samples)
 	}
 	p.Delete("busy")
 	p.Delete("fixed")
+}
+
+// loadFunction keeps four workers invoking a function's path until stop is
+// called; stop returns how many calls were answered 200.
+func loadFunction(p *Provider, name, path string) (stop func() int64) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var served atomic.Int64
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if code, _ := p.Invoke(name, path); code == http.StatusOK {
+					served.Add(1)
+				}
+			}
+		}()
+	}
+	return func() int64 {
+		cancel()
+		wg.Wait()
+		return served.Load()
+	}
 }
 
 func TestRestartWhileHibernated(t *testing.T) {

@@ -117,13 +117,7 @@ func TestFunctionLifecycle(t *testing.T) {
 	// Scaled to 3: three containers, invocations spread over them.
 	p.Scale("lifecycle", 3)
 	p.WaitAvailable("lifecycle", 3)
-	running := 0
-	for _, c := range p.Containers("lifecycle") {
-		if c.State == "running" {
-			running++
-		}
-	}
-	if running != 3 {
+	if running := p.Running("lifecycle"); running != 3 {
 		t.Fatalf("%d running containers, want 3", running)
 	}
 	hosts := map[string]int{}
@@ -583,13 +577,7 @@ func TestHealthPathAnnotation(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	running := 0
-	for _, c := range p.Containers("mute") {
-		if c.State == "running" {
-			running++
-		}
-	}
-	if running != 1 {
+	if running := p.Running("mute"); running != 1 {
 		t.Errorf("%d running containers of the unhealthy function, want 1", running)
 	}
 	if code, body := p.Invoke("mute", "/count"); code != http.StatusGatewayTimeout {
@@ -693,23 +681,8 @@ func TestNamespaces(t *testing.T) {
 // provider told to look elsewhere, or not at all, must not accept them.
 func startProviderFromEnv(t *testing.T, env ...string) *Provider {
 	t.Helper()
-	k := subnetSeq.Add(1)
-	p := &Provider{
-		t:          t,
-		engine:     docker,
-		dockerRoot: "/var/lib/docker",
-		StateDir:   t.TempDir(),
-		Network:    fmt.Sprintf("fct-%d-%d", os.Getpid()%10000, k),
-		port:       freePort(t),
-	}
-	p.URL = fmt.Sprintf("http://127.0.0.1:%d", p.port)
-	p.args = []string{"serve",
-		"--state-dir", p.StateDir,
-		"--network", p.Network,
-		"--subnet", fmt.Sprintf("10.%d.%d.0/24", 100+os.Getpid()%100, k%250),
-		"--reconcile-every", "2s",
-		"--autoscale=false",
-	}
+	p := newProvider(t)
+	p.args = append(p.args, "--reconcile-every", "2s", "--autoscale=false")
 	p.env = append([]string{fmt.Sprintf("port=%d", p.port)}, env...)
 	creds := filepath.Join(p.StateDir, "credentials")
 	if err := os.MkdirAll(creds, 0o700); err != nil {
