@@ -308,20 +308,29 @@ func TestBackupsListPruneCopy(t *testing.T) {
 
 func TestRemoveContainerdCopies(t *testing.T) {
 	tmp := t.TempDir()
-	mk := func(dir, name string, age time.Duration) string {
+	ourID, theirID := strings.Repeat("a1", 32), strings.Repeat("b2", 32)
+	// mk makes a directory of age with faas-criu's description of the
+	// checkpoint name, or (name "") CRIU's cgroup image naming container id.
+	mk := func(dir, name, id string, age time.Duration) string {
 		d := filepath.Join(tmp, dir)
 		os.MkdirAll(d, 0o700)
 		if name != "" {
 			WriteMeta(d, Info{Name: name})
-			when := time.Now().Add(-age)
-			os.Chtimes(filepath.Join(d, MetaFile), when, when)
 		}
+		if id != "" {
+			os.WriteFile(filepath.Join(d, "cgroup.img"), []byte("\x0a\x1f/docker/"+id+"\x12"), 0o600)
+		}
+		when := time.Now().Add(-age)
+		os.Chtimes(d, when, when)
 		return d
 	}
-	a := mk("ctrd-checkpoint111", "hib-1", 0)
-	b := mk("ctrd-checkpoint222", "hib-2", time.Hour)
-	other := mk("ctrd-checkpoint333", "", time.Hour) // not ours: no metadata
-	unrelated := mk("something-else", "hib-1", time.Hour)
+	a := mk("ctrd-checkpoint111", "hib-1", "", 0)
+	b := mk("ctrd-checkpoint222", "hib-2", "", time.Hour)
+	ourDump := mk("ctrd-checkpoint444", "", ourID, time.Hour) // an unfinished dump of ours
+	theirDump := mk("ctrd-checkpoint333", "", theirID, time.Hour)
+	freshDump := mk("ctrd-checkpoint555", "", ourID, 0) // perhaps still being written
+	bare := mk("ctrd-checkpoint666", "", "", time.Hour)
+	unrelated := mk("something-else", "hib-1", "", time.Hour)
 
 	if n := RemoveContainerdCopies(tmp, "hib-1"); n != 1 {
 		t.Errorf("removed %d copies of hib-1", n)
@@ -329,16 +338,30 @@ func TestRemoveContainerdCopies(t *testing.T) {
 	if _, err := os.Stat(a); !os.IsNotExist(err) {
 		t.Error("the copy of hib-1 is still there")
 	}
-	if n := RemoveStaleContainerdCopies(tmp, 10*time.Minute); n != 1 {
-		t.Errorf("removed %d stale copies", n)
+	ours := func(id string) bool { return id == ourID }
+	if n := RemoveStaleContainerdCopies(tmp, 10*time.Minute, ours); n != 2 {
+		t.Errorf("removed %d stale copies and dumps, want 2", n)
 	}
-	for _, d := range []string{other, unrelated} {
+	for _, d := range []string{theirDump, freshDump, bare, unrelated} {
 		if _, err := os.Stat(d); err != nil {
 			t.Errorf("%s was removed: %v", d, err)
 		}
 	}
-	if _, err := os.Stat(b); !os.IsNotExist(err) {
-		t.Error("the stale copy is still there")
+	for _, d := range []string{b, ourDump} {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("%s is still there", d)
+		}
+	}
+
+	// Our container removed: whatever names it goes, however recent.
+	if n := RemoveContainerdLeftoversOf(tmp, ourID); n != 1 {
+		t.Errorf("removed %d leftovers of the removed container, want 1", n)
+	}
+	if _, err := os.Stat(freshDump); !os.IsNotExist(err) {
+		t.Errorf("%s is still there", freshDump)
+	}
+	if _, err := os.Stat(theirDump); err != nil {
+		t.Errorf("another container's dump was removed: %v", err)
 	}
 }
 

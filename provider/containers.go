@@ -19,6 +19,8 @@ import (
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/errdefs"
 	"github.com/openfaas/faas-provider/types"
+
+	ckpt "github.com/faas-criu/faas-criu/checkpoint"
 )
 
 // Labels on every function container. The first two follow OpenFaaS.
@@ -220,6 +222,7 @@ func (p *Provider) removeReplica(ctx context.Context, r *replica) error {
 			return fmt.Errorf("remove container %s: %w", r.name, err)
 		}
 	}
+	ckpt.RemoveContainerdLeftoversOf(p.cfg.ContainerdTmp, r.id)
 	if p.replicaGone != nil && r.ip != "" {
 		p.replicaGone(r.addr(p.cfg.FunctionPort))
 	}

@@ -384,6 +384,9 @@ func (p *Provider) discardCheckpoint(containerID, name string) {
 
 func (p *Provider) restoreFailed(ctx context.Context, fn *function, r *replica, info CheckpointInfo, err error) error {
 	log.Printf("%s: %v", fn.key, err)
+	// containerd's copy of the checkpoint serves no later attempt (each
+	// unpacks its own) and is left behind by a failed one.
+	ckpt.RemoveContainerdCopies(p.cfg.ContainerdTmp, info.Name)
 	if !p.cfg.RestoreFallback {
 		return fmt.Errorf("%w; the checkpoint is kept and the next request or scale-up retries", err)
 	}

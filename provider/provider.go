@@ -224,9 +224,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		}
 	}
 	p.recorder = checkpoint.NewRecorder(p.criu.WorkDir)
-	if n := checkpoint.RemoveStaleContainerdCopies(cfg.ContainerdTmp, time.Minute); n > 0 {
-		log.Printf("removed %d copies of restored checkpoints containerd had left in %s", n, cfg.ContainerdTmp)
-	}
+	p.sweepContainerdTmp(ctx)
 	if err := p.load(ctx); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
+
+	ckpt "github.com/faas-criu/faas-criu/checkpoint"
 )
 
 // load rebuilds the provider's view from its records and the engine's
@@ -159,7 +161,22 @@ func (p *Provider) reconcileLoop(ctx context.Context) {
 		for _, fn := range p.functions() {
 			p.enqueueReconcile(fn.key)
 		}
+		p.sweepContainerdTmp(ctx)
 	})
+}
+
+// sweepContainerdTmp removes what containerd left in its temporary directory
+// of this provider's checkpoints a minute ago or more: copies of restored
+// checkpoints whose clean-up a crash or a failure skipped, and dumps that
+// did not finish.
+func (p *Provider) sweepContainerdTmp(ctx context.Context) {
+	ours := func(id string) bool {
+		c, err := p.docker.ContainerInspect(ctx, id)
+		return err == nil && c.Config != nil && c.Config.Labels[labelInstance] == p.instance
+	}
+	if n := ckpt.RemoveStaleContainerdCopies(p.cfg.ContainerdTmp, time.Minute, ours); n > 0 {
+		log.Printf("removed %d checkpoint copies and unfinished dumps containerd had left in %s", n, p.cfg.ContainerdTmp)
+	}
 }
 
 func (p *Provider) enqueueReconcile(key fnKey) {

@@ -170,6 +170,7 @@ func (p *Provider) removeFunctionContainer(ctx context.Context, fn *function, r 
 	if err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("remove container %s: %w", r.name, err)
 	}
+	ckpt.RemoveContainerdLeftoversOf(p.cfg.ContainerdTmp, r.id)
 	if p.replicaGone != nil && r.ip != "" {
 		p.replicaGone(r.addr(p.cfg.FunctionPort))
 	}

@@ -27,6 +27,8 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 	"github.com/openfaas/faas-provider/types"
+
+	ckpt "github.com/faas-criu/faas-criu/checkpoint"
 )
 
 // FixtureImage is the test function (test/fixture), built at the start of
@@ -417,10 +419,19 @@ func (p *Provider) cleanup() {
 		f := filters.NewArgs(filters.Arg("label", "io.faas-criu.instance="+id))
 		list, _ := p.engine.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 		for _, c := range list {
-			_ = p.engine.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+			_ = removeContainer(ctx, p.engine, c.ID)
 		}
 	}
 	_ = p.engine.NetworkRemove(ctx, p.Network)
+}
+
+// removeContainer removes a container behind the provider's back, as a
+// test or its clean-up does, with what containerd left in /tmp of its
+// checkpoints (which the provider removes with the containers it removes).
+func removeContainer(ctx context.Context, engine *client.Client, id string) error {
+	err := engine.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
+	ckpt.RemoveContainerdLeftoversOf(containerdTmp, id)
+	return err
 }
 
 // Request makes an HTTP request to the provider with its credentials and

@@ -94,7 +94,7 @@ func TestProviderImage(t *testing.T) {
 				t.Errorf("listing the functions' containers: %v", err)
 			}
 			for _, c := range list {
-				if err := docker.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil {
+				if err := removeContainer(ctx, docker, c.ID); err != nil {
 					t.Errorf("removing %v: %v", c.Names, err)
 				}
 			}

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/openfaas/faas-provider/types"
 )
@@ -231,7 +230,7 @@ func TestServeStackBringsDeclaredFunctionsBack(t *testing.T) {
 	// brings every declared function back.
 	p.Kill()
 	for _, c := range p.AllContainers("") {
-		docker.ContainerRemove(t.Context(), c.ID, container.RemoveOptions{Force: true})
+		removeContainer(t.Context(), docker, c.ID)
 	}
 	entries, _ := os.ReadDir(p.StateDir)
 	for _, e := range entries {
@@ -270,7 +269,7 @@ func TestServeStackAfterContainersLost(t *testing.T) {
 	p.Kill()
 	for _, c := range p.AllContainers("") {
 		old[c.ID] = true
-		if err := docker.ContainerRemove(t.Context(), c.ID, container.RemoveOptions{Force: true}); err != nil {
+		if err := removeContainer(t.Context(), docker, c.ID); err != nil {
 			t.Fatal(err)
 		}
 	}
