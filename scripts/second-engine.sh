@@ -29,6 +29,10 @@ start)
 		exit 0
 	fi
 	mkdir -p "$root" "$exec_root" "$(dirname "$log")"
+	if [ -f "$log" ] && [ "$(stat -c %s "$log")" -gt 10485760 ]; then
+		: >"$log"
+	fi
+	echo "=== $(date -Is) second-engine.sh start $name" >>"$log" # kept across restarts, for a failed test's look
 	printf '{"experimental": true}\n' >"$root.json"
 	if ! ip link show "$bridge" >/dev/null 2>&1; then
 		ip link add "$bridge" type bridge
@@ -37,7 +41,7 @@ start)
 	fi
 	setsid dockerd --config-file "$root.json" --data-root "$root" --exec-root "$exec_root" \
 		--host "$host" --pidfile "$pidfile" --bridge "$bridge" --iptables=false --ip-masq=false \
-		>"$log" 2>&1 </dev/null &
+		>>"$log" 2>&1 </dev/null &
 	for _ in $(seq 1 120); do
 		if DOCKER_HOST=$host docker version >/dev/null 2>&1; then
 			echo "$host"
@@ -62,6 +66,9 @@ stop | purge)
 		for _ in $(seq 1 120); do running || break; sleep 0.25; done
 	fi
 	if [ "$cmd" = purge ]; then
+		# Shims of containers that ran when the engine went down outlive it
+		# (to be taken up again by its next start): no next start now.
+		pkill -f "containerd-shim.* -address $exec_root/" 2>/dev/null || true
 		ip link del "$bridge" 2>/dev/null || true
 		# Mounts left by a crashed engine must go before its data.
 		grep -o " $root[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true

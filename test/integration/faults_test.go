@@ -218,6 +218,11 @@ func TestKillDuringImport(t *testing.T) {
 }
 
 func TestEngineRestart(t *testing.T) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("tail of the engine's log:\n%s", tail("/var/log/faas-criu/engine-it.log", 60))
+		}
+	})
 	p := StartProviderOnB(t)
 	LoadImageOnB(t, FixtureImage)
 	p.Deploy(Fixture("runner"))
@@ -399,4 +404,14 @@ func TestCredentialsRotate(t *testing.T) {
 			t.Errorf("the %s password appears in the provider's log", what)
 		}
 	}
+}
+
+// tail returns the last n lines of a file (or why it cannot).
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
