@@ -224,10 +224,10 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		}
 	}
 	p.recorder = checkpoint.NewRecorder(p.criu.WorkDir)
-	p.sweepContainerdTmp(ctx)
 	if err := p.load(ctx); err != nil {
 		return nil, err
 	}
+	p.sweepContainerdTmp() // once the provider knows its containers
 	return p, nil
 }
 

@@ -161,7 +161,7 @@ func (p *Provider) reconcileLoop(ctx context.Context) {
 		for _, fn := range p.functions() {
 			p.enqueueReconcile(fn.key)
 		}
-		p.sweepContainerdTmp(ctx)
+		p.sweepContainerdTmp()
 	})
 }
 
@@ -169,10 +169,20 @@ func (p *Provider) reconcileLoop(ctx context.Context) {
 // of this provider's checkpoints a minute ago or more: copies of restored
 // checkpoints whose clean-up a crash or a failure skipped, and dumps that
 // did not finish.
-func (p *Provider) sweepContainerdTmp(ctx context.Context) {
+func (p *Provider) sweepContainerdTmp() {
+	var ids map[string]bool // this provider's function containers, known only when asked
 	ours := func(id string) bool {
-		c, err := p.docker.ContainerInspect(ctx, id)
-		return err == nil && c.Config != nil && c.Config.Labels[labelInstance] == p.instance
+		if ids == nil {
+			ids = map[string]bool{}
+			for _, fn := range p.functions() {
+				fn.mu.Lock()
+				for _, r := range fn.replicas {
+					ids[r.id] = r.id != ""
+				}
+				fn.mu.Unlock()
+			}
+		}
+		return ids[id]
 	}
 	if n := ckpt.RemoveStaleContainerdCopies(p.cfg.ContainerdTmp, time.Minute, ours); n > 0 {
 		log.Printf("removed %d checkpoint copies and unfinished dumps containerd had left in %s", n, p.cfg.ContainerdTmp)

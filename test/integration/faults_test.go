@@ -76,10 +76,6 @@ func hibDirs(p *Provider, id string) map[string]bool {
 	return out
 }
 
-// containerdTmp is where containerd unpacks the checkpoints it restores (the
-// provider's --containerd-tmp default).
-const containerdTmp = "/tmp"
-
 // restoreUnderway reports whether containerd has unpacked the checkpoint
 // called name to restore it: the first step of a restore, before CRIU runs
 // (see checkpoint/containerd.go; the copy carries faas-criu's description).

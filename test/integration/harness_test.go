@@ -425,6 +425,10 @@ func (p *Provider) cleanup() {
 	_ = p.engine.NetworkRemove(ctx, p.Network)
 }
 
+// containerdTmp is where containerd unpacks the checkpoints it restores (the
+// provider's --containerd-tmp default).
+const containerdTmp = "/tmp"
+
 // removeContainer removes a container behind the provider's back, as a
 // test or its clean-up does, with what containerd left in /tmp of its
 // checkpoints (which the provider removes with the containers it removes).

@@ -205,10 +205,7 @@ func TestBadStacksDeployNothing(t *testing.T) {
 }
 
 func TestServeStackBringsDeclaredFunctionsBack(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "stack.yml")
-	os.WriteFile(file, []byte("version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n  north:\n    image: "+FixtureImage+"\n  south:\n    image: "+FixtureImage+"\n    environment:\n      SIDE: south\n"), 0o644)
-	p := StartProvider(t, "--stack", file)
+	p := startWithPairStack(t, "north", "south")
 	p.WaitAvailable("north", 1)
 	p.WaitAvailable("south", 1)
 	if got := p.MustInvoke("south", "/env/SIDE"); got != "south" {
@@ -251,10 +248,7 @@ func TestServeStackBringsDeclaredFunctionsBack(t *testing.T) {
 // containers): serve --stack brings every declared function back from the
 // records, with their replica targets, and they answer.
 func TestServeStackAfterContainersLost(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "stack.yml")
-	os.WriteFile(file, []byte("version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n  east:\n    image: "+FixtureImage+"\n  west:\n    image: "+FixtureImage+"\n    environment:\n      SIDE: west\n"), 0o644)
-	p := StartProvider(t, "--stack", file)
+	p := startWithPairStack(t, "east", "west")
 	p.WaitAvailable("west", 1)
 	p.Scale("east", 2) // a target the stack does not say: only the records know it
 	p.WaitAvailable("east", 2)
@@ -310,4 +304,17 @@ func TestServeStackAfterContainersLost(t *testing.T) {
 
 func removeImage(ref string) {
 	_, _ = docker.ImageRemove(context.Background(), ref, image.RemoveOptions{Force: true, PruneChildren: true})
+}
+
+// startWithPairStack starts a provider with --stack, a stack.yml declaring
+// two fixture functions: plain, and other with environment SIDE=other.
+func startWithPairStack(t *testing.T, plain, other string) *Provider {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "stack.yml")
+	stack := "version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n  " + plain + ":\n    image: " + FixtureImage +
+		"\n  " + other + ":\n    image: " + FixtureImage + "\n    environment:\n      SIDE: " + other + "\n"
+	if err := os.WriteFile(file, []byte(stack), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return StartProvider(t, "--stack", file)
 }
