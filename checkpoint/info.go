@@ -93,5 +93,7 @@ func FreeBytes(path string) (int64, error) {
 	if err := syscall.Statfs(path, &st); err != nil {
 		return 0, err
 	}
-	return int64(st.Bavail) * st.Bsize, nil
+	// Bsize is int64 on amd64 and arm64 but int32 on 32-bit ARM: convert
+	// both so the same line builds everywhere.
+	return int64(st.Bavail) * int64(st.Bsize), nil
 }

@@ -7,6 +7,15 @@ export PATH=/usr/local/go/bin:/usr/local/sbin:$PATH CGO_ENABLED=0
 
 echo "== go vet"
 go vet ./... || exit 1
+# The provider ships for ARM boards too, and syscall types differ there
+# (Statfs_t.Bsize is int32 on 32-bit ARM): build and vet each release
+# architecture so such a mistake fails here, not on someone's board.
+for arch in "arm GOARM=7" arm64; do
+	echo "== go build + vet, GOARCH=$arch"
+	# shellcheck disable=SC2086 # $arch is "GOARCH [GOARM=n]", split on purpose
+	env GOARCH=$arch go build ./... || exit 1
+	env GOARCH=$arch go vet ./... || exit 1
+done
 echo "== gofmt"
 unformatted=$(gofmt -l .)
 if [ -n "$unformatted" ]; then
