@@ -39,7 +39,7 @@ bench: setup build
 
 ## soak: ten minutes of mixed load (SOAK_DURATION overrides)
 soak: setup build
-	go test -tags soak -count=1 -timeout 30m -run TestSoak -v ./test/integration/
+	go test -tags integration,soak -count=1 -timeout 30m -run TestSoak -v ./test/integration/
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 30s)
 FUZZTIME ?= 30s

@@ -1,3 +1,5 @@
+//go:build integration
+
 // Package integration drives a real faas-criu provider over HTTP against the
 // real Docker engine and CRIU, the way faas-cli and the OpenFaaS gateway do.
 // `make test` sets up the engine first; without one these tests fail.
