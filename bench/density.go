@@ -38,10 +38,6 @@ type densityResult struct {
 	Failures      []string
 }
 
-func (d *densityResult) fail(format string, args ...any) {
-	d.Failures = append(d.Failures, fmt.Sprintf(format, args...))
-}
-
 func densityDeployment(name, strategy string, stateMB int) types.FunctionDeployment {
 	return types.FunctionDeployment{
 		Service: name,

@@ -188,10 +188,9 @@ func TestLoadStep(t *testing.T) {
 
 // fakeFleet records what the policies asked for.
 type fakeFleet struct {
-	mu     sync.Mutex
-	acts   []Activity
-	slept  []string
-	scaled map[string]int
+	mu    sync.Mutex
+	acts  []Activity
+	slept []string
 }
 
 func (f *fakeFleet) Activity() []Activity {

@@ -1,7 +1,6 @@
 package checkpoint
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -137,6 +136,3 @@ func ErrorLines(path string, n int) []string {
 	}
 	return out
 }
-
-// ErrNoCRIU says CRIU cannot be used on this machine.
-var ErrNoCRIU = errors.New("CRIU is not usable")

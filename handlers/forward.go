@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -61,9 +62,6 @@ func copyEndToEnd(dst, src http.Header) {
 		}
 	}
 }
-
-// errForwardFailed marks a request that could not be sent or answered.
-var errForwardFailed = errors.New("forward")
 
 // Forward sends r to the replica at addr, at path (escaped) with r's query,
 // and copies the answer to w. It returns an error only when nothing was
@@ -150,15 +148,15 @@ func (f *Forwarder) outgoing(r *http.Request, addr, path string) *http.Request {
 // roundTrip writes the request and reads the answer (past 1xx answers).
 func (f *Forwarder) roundTrip(c *fconn, out *http.Request) (*http.Response, error) {
 	if err := out.Write(c.bw); err != nil {
-		return nil, errors.Join(errForwardFailed, err)
+		return nil, fmt.Errorf("send request: %w", err)
 	}
 	if err := c.bw.Flush(); err != nil {
-		return nil, errors.Join(errForwardFailed, err)
+		return nil, fmt.Errorf("send request: %w", err)
 	}
 	for {
 		resp, err := http.ReadResponse(c.br, out)
 		if err != nil {
-			return nil, errors.Join(errForwardFailed, err)
+			return nil, fmt.Errorf("read answer: %w", err)
 		}
 		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
 			return resp, nil
@@ -204,7 +202,7 @@ func (f *Forwarder) get(ctx context.Context, addr string) (*fconn, bool, error) 
 	// hibernates must survive until the replica is restored.
 	nc, err := (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: -1}).DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, false, errors.Join(errForwardFailed, err)
+		return nil, false, fmt.Errorf("connect to replica: %w", err)
 	}
 	return &fconn{Conn: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 8<<10)}, false, nil
 }

@@ -318,18 +318,6 @@ func (p *Provider) ensureImage(ctx context.Context, ref string) (string, error) 
 	return img.ID, nil
 }
 
-// containerPID returns the init process of a running container.
-func (p *Provider) containerPID(ctx context.Context, id string) (int, error) {
-	ci, err := p.docker.ContainerInspect(ctx, id)
-	if err != nil {
-		return 0, err
-	}
-	if ci.State == nil {
-		return 0, nil
-	}
-	return ci.State.Pid, nil
-}
-
 // waitStopped waits until Docker reports the container as not running.
 func (p *Provider) waitStopped(ctx context.Context, id string, timeout time.Duration) error {
 	wctx, cancel := context.WithTimeout(ctx, timeout)

@@ -42,7 +42,6 @@ type replica struct {
 	spec      string // hash of the deployment it was created from
 	// status is Docker's: created, running, paused, exited, dead.
 	status string
-	pid    int
 	ready  bool
 	// checking is set while a health check is under way.
 	checking bool

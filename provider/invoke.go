@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 )
 
@@ -138,8 +137,3 @@ func (p *Provider) wake(fn *function) {
 
 // IsNotFound and friends let callers classify provider errors.
 func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
-
-// describeErr adds the function name to an error.
-func describeErr(fn *function, err error) error {
-	return fmt.Errorf("%s: %w", fn.key, err)
-}

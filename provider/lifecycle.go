@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"os"
@@ -207,7 +208,7 @@ func (p *Provider) deleteLocked(ctx context.Context, fn *function) error {
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("delete %s: %w", fn.key, errorsJoin(errs))
+		return fmt.Errorf("delete %s: %w", fn.key, errors.Join(errs...))
 	}
 	if err := os.RemoveAll(p.backupRoot(fn.key)); err != nil {
 		return fmt.Errorf("delete %s: backups: %w", fn.key, err)
@@ -429,7 +430,7 @@ func (p *Provider) alignReplicas(ctx context.Context, fn *function) ([]*replica,
 			errs = append(errs, fmt.Errorf("replica %d: %w", idx, err))
 		}
 	}
-	return started, errorsJoin(errs)
+	return started, errors.Join(errs...)
 }
 
 // setReplica installs (or, with nil, removes) replica idx.

@@ -7,7 +7,6 @@ package provider
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log"
 	"net/http"
@@ -385,6 +384,3 @@ func (p *Provider) functions() []*function {
 	}
 	return out
 }
-
-// errorsJoin joins non-nil errors.
-func errorsJoin(errs []error) error { return errors.Join(errs...) }
