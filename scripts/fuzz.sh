@@ -13,9 +13,12 @@
 # Environment: FUZZ_MINIMIZE (-fuzzminimizetime, default 2s: Go's 60s
 # default stalls the run on every new interesting input), FUZZ_PARALLEL
 # (-parallel, default GOMAXPROCS), FUZZ_LOGS (keep each target's full
-# output in this directory), FUZZ_SAVE=1 (copy the inputs the fuzzer found
-# interesting, kept in Go's cache, into testdata/fuzz/<Target>/ so that
-# they join the seed corpus in the repository).
+# output in this directory).
+# The inputs the fuzzer finds interesting stay in Go's cache (go env
+# GOCACHE)/fuzz, where the next run starts from them; the repository keeps
+# only inputs that found a bug and a few seeds per target (see
+# <package>/testdata/fuzz/README.md), so there is no option to copy the
+# cache there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
@@ -86,23 +89,12 @@ for t in "${selected[@]}"; do
 	progress=$(grep -E '^fuzz: elapsed: .*execs: ' "$log" | tail -n 1 || true)
 	execs=$(sed -nE 's/.*execs: ([0-9]+).*/\1/p' <<<"$progress")
 	corpus=$(sed -nE 's/.*\(total: ([0-9]+)\).*/\1/p' <<<"$progress")
-	saved=""
-	if [ "${FUZZ_SAVE:-}" = 1 ]; then
-		cache="$(go env GOCACHE)/fuzz/$pkg/$name"
-		dest="$(go list -f '{{.Dir}}' "$pkg")/testdata/fuzz/$name"
-		if [ -d "$cache" ]; then
-			mkdir -p "$dest"
-			before=$(find "$dest" -type f | wc -l)
-			cp -n "$cache"/* "$dest"/ 2>/dev/null || true
-			saved="  saved $(($(find "$dest" -type f | wc -l) - before))"
-		fi
-	fi
 	if [ "$result" = FAIL ]; then
 		# Show why: the failure and where the input was written.
 		grep -E -- '--- FAIL|Failing input|To re-run|_test\.go:[0-9]+:|panic:|^FAIL|cannot|error' "$log" | head -n 20 | sed 's/^/   /' || true
 	fi
-	summary+=("$(printf '%-20s %-45s %4ss  execs %-10s corpus %-6s %s%s' \
-		"$name" "$pkg" "$elapsed" "${execs:-?}" "${corpus:-?}" "$result" "$saved")")
+	summary+=("$(printf '%-20s %-45s %4ss  execs %-10s corpus %-6s %s' \
+		"$name" "$pkg" "$elapsed" "${execs:-?}" "${corpus:-?}" "$result")")
 	echo "   ${summary[-1]}"
 done
 
