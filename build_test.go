@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -413,9 +414,30 @@ func TestRootfsWriter(t *testing.T) {
 	}
 }
 
-func TestUnescapeMountinfo(t *testing.T) {
-	if got := unescapeMountinfo(`/var/tmp/a\040b/proc`); got != "/var/tmp/a b/proc" {
-		t.Errorf("got %q", got)
+// TestMountsUnder reads the real mount table, as any user: /proc is a mount
+// point everywhere this runs, a fresh directory holds none, and a path that
+// merely starts with the same letters is not below the directory.
+func TestMountsUnder(t *testing.T) {
+	got, err := mountsUnder("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(got, "/proc") {
+		t.Errorf("mountsUnder(/proc) = %q, want /proc among them", got)
+	}
+	for i, m := range got {
+		if m != "/proc" && !strings.HasPrefix(m, "/proc/") {
+			t.Errorf("mountsUnder(/proc) has %q", m)
+		}
+		if i > 0 && len(m) > len(got[i-1]) {
+			t.Errorf("not deepest first: %q after %q", m, got[i-1])
+		}
+	}
+	if got, err := mountsUnder("/pro"); err != nil || len(got) != 0 {
+		t.Errorf("mountsUnder(/pro) = %q, %v; want none", got, err)
+	}
+	if got, err := mountsUnder(t.TempDir()); err != nil || len(got) != 0 {
+		t.Errorf("mountsUnder(a new directory) = %q, %v; want none", got, err)
 	}
 }
 

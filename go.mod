@@ -7,6 +7,7 @@ require (
 	github.com/distribution/reference v0.6.0
 	github.com/docker/docker v28.5.2+incompatible
 	github.com/gorilla/mux v1.8.1
+	github.com/moby/sys/mountinfo v0.7.3
 	github.com/openfaas/faas-provider v0.25.12
 	github.com/prometheus/client_golang v1.20.5
 	go.yaml.in/yaml/v3 v3.0.5
