@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/faas-criu/faas-criu/test/harness"
 )
 
 // providerOpts says how to start one faas-criu provider for the benchmark.
@@ -42,7 +43,7 @@ type Provider struct {
 // StartProvider runs `faas-criu serve` and waits until it answers /healthz.
 // Stop it with Stop; the caller removes its functions first.
 func StartProvider(ctx context.Context, o providerOpts) (*Provider, error) {
-	port, err := freePort()
+	port, err := harness.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -95,15 +96,6 @@ func StartProvider(ctx context.Context, o providerOpts) (*Provider, error) {
 	}
 	p.User, p.Pass = "admin", strings.TrimSpace(string(b))
 	return p, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func (p *Provider) waitHealthy(ctx context.Context, timeout time.Duration) error {

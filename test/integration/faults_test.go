@@ -22,6 +22,7 @@ import (
 	"github.com/openfaas/faas-provider/types"
 
 	ckpt "github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/test/harness"
 )
 
 // fire sends a request and ignores the outcome: the provider may be killed
@@ -59,12 +60,14 @@ func nextCount(t *testing.T, p *Provider, name string) int {
 // if that never happens.
 func awaitEvidence(t *testing.T, timeout time.Duration, what string, check func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !check() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no sign within %s that %s", timeout, what)
+	err := harness.Poll(timeout, 2*time.Millisecond, func() string {
+		if check() {
+			return ""
 		}
-		time.Sleep(2 * time.Millisecond)
+		return "no sign that " + what
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -31,6 +30,7 @@ import (
 	"github.com/openfaas/faas-provider/types"
 
 	ckpt "github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/test/harness"
 )
 
 // FixtureImage is the test function (test/fixture), built at the start of
@@ -213,12 +213,11 @@ func (b *syncBuffer) String() string {
 }
 
 func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := harness.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // StartProvider starts a provider for one test and stops and cleans it up
@@ -596,15 +595,9 @@ func Fixture(name string) types.FunctionDeployment {
 // eventually retries check until it returns "" or the timeout passes.
 func eventually(t *testing.T, timeout time.Duration, check func() string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		if last = check(); last == "" {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := harness.Poll(timeout, 50*time.Millisecond, check); err != nil {
+		t.Fatalf("condition not met: %v", err)
 	}
-	t.Fatalf("condition not met within %s: %s", timeout, last)
 }
 
 func mergeEnv(base, over []string) []string {
