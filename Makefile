@@ -48,6 +48,7 @@ fuzz:
 
 vet:
 	go vet ./...
+	go vet -tags integration,soak ./...
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)
 
 clean:
