@@ -3,6 +3,7 @@ package provider
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"strconv"
@@ -64,17 +65,26 @@ func (p *Provider) Query(ctx context.Context, req logs.Request) (<-chan logs.Mes
 				_, err := stdcopy.StdCopy(pw, pw, rc)
 				pw.CloseWithError(err)
 			}()
-			sc := bufio.NewScanner(pr)
-			sc.Buffer(make([]byte, 4096), MaxLogLine)
-			for sc.Scan() {
+			// A line longer than MaxLogLine is passed on in pieces of at
+			// most MaxLogLine bytes (each a message with the line's
+			// timestamp), so one huge line neither ends the replica's
+			// stream nor makes the provider buffer without bound.
+			err := readLines(pr, MaxLogLine, func(line string, cont bool, ts time.Time) (time.Time, bool) {
 				msg := logs.Message{Name: fn.key.name, Namespace: fn.key.ns, Instance: r.name}
-				msg.Timestamp, msg.Text = splitTimestamp(sc.Text())
+				if cont {
+					msg.Timestamp, msg.Text = ts, line
+				} else {
+					msg.Timestamp, msg.Text = splitTimestamp(line)
+				}
 				select {
 				case out <- msg:
+					return msg.Timestamp, true
 				case <-ctx.Done():
-					pr.Close()
-					return
+					return msg.Timestamp, false
 				}
+			})
+			if err != nil && ctx.Err() == nil {
+				log.Printf("logs of %s: %v", r.name, err)
 			}
 			pr.Close()
 		}(r, rc)
@@ -84,6 +94,42 @@ func (p *Provider) Query(ctx context.Context, req logs.Request) (<-chan logs.Mes
 		close(out)
 	}()
 	return out, nil
+}
+
+// readLines calls emit for each line of r without its newline. A line
+// longer than max comes in pieces of max bytes; cont is true for every piece
+// but the first, and ts is what emit returned for the line's first piece.
+// It stops when emit returns false, at EOF (nil), or on a read error.
+func readLines(r io.Reader, max int, emit func(line string, cont bool, ts time.Time) (time.Time, bool)) error {
+	br := bufio.NewReaderSize(r, max)
+	var ts time.Time
+	cont := false
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(chunk) > 0 {
+			full := err == nil
+			if full {
+				chunk = chunk[:len(chunk)-1]
+			}
+			if !(full && cont && len(chunk) == 0) { // a piece ending right at the newline
+				t, ok := emit(string(chunk), cont, ts)
+				if !ok {
+					return nil
+				}
+				if !cont {
+					ts = t
+				}
+			}
+			cont = !full
+		}
+		switch {
+		case err == nil, err == bufio.ErrBufferFull:
+		case err == io.EOF:
+			return nil
+		default:
+			return fmt.Errorf("read log stream: %w", err)
+		}
+	}
 }
 
 // splitTimestamp separates the RFC 3339 timestamp Docker puts before each

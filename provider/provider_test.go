@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openfaas/faas-provider/types"
 )
@@ -164,5 +165,37 @@ func TestSpecHash(t *testing.T) {
 	b.EnvVars["A"] = "3"
 	if specHash(a, "sha256:1") == specHash(b, "sha256:1") {
 		t.Error("spec hash ignores a changed variable")
+	}
+}
+
+// A line longer than the bound arrives in pieces and the stream goes on
+// (issue 11, fault 7: bufio.Scanner stopped the replica's stream there).
+func TestReadLinesLongLine(t *testing.T) {
+	long := strings.Repeat("x", 3*MaxLogLine+5)
+	in := "2026-12-02T10:00:00Z " + long + "\n2026-12-02T10:00:01Z after\n"
+	var pieces []string
+	var conts []bool
+	err := readLines(strings.NewReader(in), MaxLogLine, func(line string, cont bool, ts time.Time) (time.Time, bool) {
+		pieces = append(pieces, line)
+		conts = append(conts, cont)
+		return ts, true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(pieces); n < 2 || pieces[n-1] != "2026-12-02T10:00:01Z after" || conts[n-1] {
+		t.Fatalf("last piece %q (cont %v), want the line after the long one", pieces[len(pieces)-1], conts[len(conts)-1])
+	}
+	joined := strings.Join(pieces[:len(pieces)-1], "")
+	if joined != "2026-12-02T10:00:00Z "+long {
+		t.Errorf("long line came back as %d bytes in %d pieces, want %d bytes", len(joined), len(pieces)-1, len(long)+21)
+	}
+	for i, p := range pieces {
+		if len(p) > MaxLogLine {
+			t.Errorf("piece %d is %d bytes, over the bound %d", i, len(p), MaxLogLine)
+		}
+		if i > 0 && i < len(pieces)-1 && !conts[i] {
+			t.Errorf("piece %d of the long line not marked as a continuation", i)
+		}
 	}
 }

@@ -352,6 +352,40 @@ func TestLogs(t *testing.T) {
 	p.Delete("chatty")
 }
 
+// A log line over 64 KiB neither ends the replica's log stream nor is lost
+// (issue 11, fault 7).
+func TestLogsLongLine(t *testing.T) {
+	p := StartProvider(t)
+	p.Deploy(Fixture("longlog"))
+	const size = 100 << 10
+	p.MustInvoke("longlog", fmt.Sprintf("/logbig?bytes=%d", size))
+	p.MustInvoke("longlog", "/log?line=after-the-long-one")
+	eventually(t, 5*time.Second, func() string {
+		code, body := p.Request("GET", "/system/logs?name=longlog", nil)
+		if code != 200 {
+			return fmt.Sprintf("logs: %d %.200s", code, body)
+		}
+		xs, last := 0, ""
+		for _, l := range strings.Split(strings.TrimSpace(body), "\n") {
+			var m struct{ Text string }
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				return fmt.Sprintf("bad log line %.200q: %v", l, err)
+			}
+			// Docker itself cuts a line into 16 KiB entries, each with its
+			// own timestamp in a timestamped stream: count the x's.
+			if strings.HasPrefix(m.Text, "xxx") {
+				xs += strings.Count(m.Text, "x")
+			}
+			last = m.Text
+		}
+		if last != "after-the-long-one" || xs != size {
+			return fmt.Sprintf("logs end with %.80q and carry %d of the long line's %d bytes", last, xs, size)
+		}
+		return ""
+	})
+	p.Delete("longlog")
+}
+
 func TestProxyPassesEverything(t *testing.T) {
 	p := StartProvider(t)
 	p.Deploy(Fixture("echo"))
