@@ -137,7 +137,8 @@ func TestResources(t *testing.T) {
 	}{
 		{"none", types.FunctionDeployment{}, true, 0, 0},
 		{"limits", types.FunctionDeployment{Limits: &types.FunctionResources{Memory: "64Mi", CPU: "1"}}, true, 64 << 20, 1e9},
-		{"too little memory", types.FunctionDeployment{Limits: &types.FunctionResources{Memory: "1Mi"}}, false, 0, 0},
+		// Below Docker's minimum: raised to it, not refused (issue 11, fault 4).
+		{"below docker's minimum", types.FunctionDeployment{Limits: &types.FunctionResources{Memory: "5Mi", CPU: "100m"}}, true, 6 << 20, 1e8},
 		{"request above limit", types.FunctionDeployment{
 			Limits: &types.FunctionResources{Memory: "64Mi"}, Requests: &types.FunctionResources{Memory: "128Mi"}}, false, 0, 0},
 		{"bad cpu request", types.FunctionDeployment{Requests: &types.FunctionResources{CPU: "fast"}}, false, 0, 0},

@@ -216,6 +216,51 @@ func TestDeploymentFields(t *testing.T) {
 	p.Delete("fields")
 }
 
+// What the OpenFaaS conformance cases deploy and expect (issue 11, faults 4
+// and 5): a memory limit below Docker's 6 MiB minimum is accepted, runs with
+// the minimum and is reported as asked; the status labels the function
+// faas_function: NAME, and putting that label back changes nothing.
+func TestConformanceLimitsAndLabel(t *testing.T) {
+	p := StartProvider(t)
+	dep := Fixture("tiny")
+	dep.Limits = &types.FunctionResources{Memory: "5Mi", CPU: "100m"}
+	dep.Labels = &map[string]string{"team": "edge"}
+	if code, body := p.Request("POST", "/system/functions", dep); code != http.StatusAccepted && code != http.StatusOK {
+		t.Fatalf("deploy with limits.memory 5Mi: %d %s", code, body)
+	}
+	st := p.WaitAvailable("tiny", 1)
+	if st.Limits == nil || st.Limits.Memory != "5Mi" || st.Limits.CPU != "100m" {
+		t.Errorf("status limits = %+v, want the 5Mi/100m asked for", st.Limits)
+	}
+	if st.Labels == nil || (*st.Labels)["faas_function"] != "tiny" || (*st.Labels)["team"] != "edge" {
+		t.Errorf("status labels = %v, want faas_function: tiny and team: edge", st.Labels)
+	}
+	cs := p.Containers("tiny")
+	if len(cs) != 1 {
+		t.Fatalf("%d containers, want 1", len(cs))
+	}
+	ci, err := docker.ContainerInspect(context.Background(), cs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci.HostConfig.Memory != 6<<20 || ci.HostConfig.NanoCPUs != 1e8 {
+		t.Errorf("engine memory %d nanocpus %d, want Docker's minimum 6Mi and 0.1 CPU", ci.HostConfig.Memory, ci.HostConfig.NanoCPUs)
+	}
+	if got := p.MustInvoke("tiny", "/count"); got == "" {
+		t.Error("the function under 6Mi answered nothing")
+	}
+
+	// The status's labels put back: the same deployment, the same container.
+	dep.Labels = st.Labels
+	if code, body := p.Request("PUT", "/system/functions", dep); code != http.StatusAccepted && code != http.StatusOK {
+		t.Fatalf("update with the status labels: %d %s", code, body)
+	}
+	if after := p.Containers("tiny"); len(after) != 1 || after[0].ID != cs[0].ID {
+		t.Errorf("putting faas_function back replaced the container")
+	}
+	p.Delete("tiny")
+}
+
 func TestSecrets(t *testing.T) {
 	p := StartProvider(t)
 	mustCode := func(want int, method string, body any) {
