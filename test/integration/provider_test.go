@@ -21,7 +21,18 @@ import (
 func TestInfoAndAuth(t *testing.T) {
 	p := StartProvider(t)
 
-	code, body := p.Request("GET", "/system/info", nil)
+	// A gateway in front gets faas-provider's ProviderInfo: the OpenFaaS
+	// gateway forwards /system/info with X-Forwarded-For set.
+	req, _ := http.NewRequest("GET", p.URL+"/system/info", nil)
+	req.SetBasicAuth(p.User, p.Pass)
+	req.Header.Set("X-Forwarded-For", "127.0.0.1:5000")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	code, body := resp.StatusCode, string(raw)
 	if code != 200 {
 		t.Fatalf("info: %d %s", code, body)
 	}
@@ -47,6 +58,19 @@ func TestInfoAndAuth(t *testing.T) {
 	// information records it.
 	if info.Version.Release != providerVersion || info.Version.SHA != providerCommit {
 		t.Errorf("info version = %q %q, want %q %q (what the binary was built with)", info.Version.Release, info.Version.SHA, providerVersion, providerCommit)
+	}
+	// faas-cli straight at faas-criu gets the gateway's shape.
+	code, body = p.Request("GET", "/system/info", nil)
+	var gw struct {
+		Provider *types.ProviderInfo `json:"provider"`
+		Version  *types.VersionInfo  `json:"version"`
+		Arch     string              `json:"arch"`
+	}
+	if err := json.Unmarshal([]byte(body), &gw); err != nil || code != 200 {
+		t.Fatalf("gateway-shaped info: %d %s: %v", code, body, err)
+	}
+	if gw.Provider == nil || gw.Provider.Name != "faas-criu" || gw.Provider.Version.SHA != providerCommit || gw.Version.Release != providerVersion {
+		t.Errorf("gateway-shaped info = %s", body)
 	}
 
 	// Every route under /system answers 401 without credentials and with a
