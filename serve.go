@@ -197,7 +197,11 @@ func serve(args []string) error {
 	transports := &handlers.Transports{}
 	p.SetBeforeCheckpoint(transports.DropIdle)
 	p.SetReplicaGone(transports.Forget)
-	proxy := handlers.NewProxy(p, transports)
+	// Invocations are counted in the gateway's series, so OpenFaaS
+	// dashboards work straight at faas-criu.
+	gwMetrics := handlers.NewGatewayMetrics(p, p, provider.DefaultNamespace)
+	prometheus.MustRegister(gwMetrics)
+	proxy := gwMetrics.Wrap(handlers.NewProxy(p, transports))
 	cfg := p.Config()
 	infoDoc := func() handlers.InfoDoc {
 		return handlers.InfoDoc{

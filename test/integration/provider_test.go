@@ -285,6 +285,39 @@ func TestConformanceLimitsAndLabel(t *testing.T) {
 	p.Delete("tiny")
 }
 
+// /metrics carries the OpenFaaS gateway's series for invoked functions,
+// named and labelled as the gateway does (issue 11), so dashboards and
+// alert rules work with no gateway.
+func TestGatewayMetrics(t *testing.T) {
+	p := StartProvider(t)
+	p.Deploy(Fixture("gm"))
+	p.WaitAvailable("gm", 1)
+	p.MustInvoke("gm", "/count")
+	p.MustInvoke("gm.openfaas-fn", "/count") // the same function, namespace given
+	if code, _ := p.Invoke("gm", "/code?c=418"); code != 418 {
+		t.Fatalf("fixture /code?c=418: %d", code)
+	}
+	p.Invoke("nosuchfn", "/")
+	checks := map[string]float64{
+		`gateway_function_invocation_total{code="200",function_name="gm.openfaas-fn"}`: 2,
+		`gateway_function_invocation_total{code="418",function_name="gm.openfaas-fn"}`: 1,
+		`gateway_function_invocation_started{function_name="gm.openfaas-fn"}`:          3,
+		`gateway_functions_seconds_count{code="200",function_name="gm.openfaas-fn"}`:   2,
+		`gateway_service_count{function_name="gm.openfaas-fn"}`:                        1,
+		// An unknown function makes no series.
+		`gateway_function_invocation_total{code="404",function_name="nosuchfn.openfaas-fn"}`: 0,
+	}
+	for series, want := range checks {
+		if got := p.Metric(series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	if _, body := p.RequestNoAuth("GET", "/metrics", nil); !strings.Contains(body, `gateway_functions_seconds_bucket{code="200",function_name="gm.openfaas-fn",le="0.005"}`) {
+		t.Errorf("no gateway_functions_seconds histogram buckets on /metrics")
+	}
+	p.Delete("gm")
+}
+
 func TestSecrets(t *testing.T) {
 	p := StartProvider(t)
 	mustCode := func(want int, method string, body any) {
