@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"runtime"
-	"strconv"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -120,11 +119,8 @@ func Logs(src LogSource, maxFollow time.Duration) http.HandlerFunc {
 			writeError(w, r, badRequest("the name query parameter is required"))
 			return
 		}
-		// A query the provider refuses would be a 500 from faas-provider.
-		if tail, err := strconv.Atoi(last("tail")); err == nil && tail < 0 {
-			writeError(w, r, badRequest("tail must not be negative"))
-			return
-		}
+		// tail<=0 means unlimited (faas-provider's logs.Request); faas-cli
+		// sends tail=-1 unless given --lines.
 		if _, err := src.Status(r.Context(), last("namespace"), last("name")); err != nil {
 			writeError(w, r, err)
 			return

@@ -26,9 +26,6 @@ func (p *Provider) Query(ctx context.Context, req logs.Request) (<-chan logs.Mes
 	if err := ValidateName(req.Name); err != nil {
 		return nil, err
 	}
-	if req.Tail < 0 {
-		return nil, errorf(ErrInvalid, "tail must not be negative")
-	}
 	fn, err := p.lookup(req.Namespace, req.Name)
 	if err != nil {
 		return nil, err
@@ -38,7 +35,7 @@ func (p *Provider) Query(ctx context.Context, req logs.Request) (<-chan logs.Mes
 		return nil, err
 	}
 	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: true, Follow: req.Follow}
-	if req.Tail > 0 {
+	if req.Tail > 0 { // <=0 is unlimited, as faas-provider defines it
 		opts.Tail = strconv.Itoa(req.Tail)
 	}
 	if req.Since != nil {
