@@ -96,9 +96,10 @@ func (m *GatewayMetrics) Wrap(next http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		// An unknown function's name (a scanner's, say) would make series
-		// without bound: the proxy's own 404 is not counted.
-		if sw.code == http.StatusNotFound && sw.Header().Get("X-OpenFaaS-Internal") != "" {
+		// An unknown or invalid function name (a scanner's, say) would make
+		// series without bound: the proxy's own 4xx answers (no function
+		// was reached) are not counted.
+		if sw.code >= 400 && sw.code < 500 && sw.Header().Get("X-OpenFaaS-Internal") != "" {
 			return
 		}
 		code := strconv.Itoa(sw.code)

@@ -298,6 +298,7 @@ func TestGatewayMetrics(t *testing.T) {
 		t.Fatalf("fixture /code?c=418: %d", code)
 	}
 	p.Invoke("nosuchfn", "/")
+	p.Invoke("Bad_Name", "/")
 	checks := map[string]float64{
 		`gateway_function_invocation_total{code="200",function_name="gm.openfaas-fn"}`: 2,
 		`gateway_function_invocation_total{code="418",function_name="gm.openfaas-fn"}`: 1,
@@ -306,6 +307,7 @@ func TestGatewayMetrics(t *testing.T) {
 		`gateway_service_count{function_name="gm.openfaas-fn"}`:                        1,
 		// An unknown function makes no series.
 		`gateway_function_invocation_total{code="404",function_name="nosuchfn.openfaas-fn"}`: 0,
+		`gateway_function_invocation_total{code="400",function_name="Bad_Name.openfaas-fn"}`: 0,
 	}
 	for series, want := range checks {
 		if got := p.Metric(series); got != want {
