@@ -2,6 +2,7 @@ package provider
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -66,7 +67,7 @@ func (p *Provider) Query(ctx context.Context, req logs.Request) (<-chan logs.Mes
 			// most MaxLogLine bytes (each a message with the line's
 			// timestamp), so one huge line neither ends the replica's
 			// stream nor makes the provider buffer without bound.
-			err := readLines(pr, MaxLogLine, func(line string, cont bool, ts time.Time) (time.Time, bool) {
+			err := readLines(newPartialJoiner(pr), MaxLogLine, func(line string, cont bool, ts time.Time) (time.Time, bool) {
 				msg := logs.Message{Name: fn.key.name, Namespace: fn.key.ns, Instance: r.name}
 				if cont {
 					msg.Timestamp, msg.Text = ts, line
@@ -125,6 +126,92 @@ func readLines(r io.Reader, max int, emit func(line string, cont bool, ts time.T
 			return nil
 		default:
 			return fmt.Errorf("read log stream: %w", err)
+		}
+	}
+}
+
+// dockerPartialSize is the size of the entries Docker's json-file and local
+// log drivers cut a long line into (the log copier's 16 KiB buffer). In a
+// timestamped log stream each entry has its own timestamp, so a long line
+// arrives with a timestamp every 16 KiB inside it.
+const dockerPartialSize = 16 << 10
+
+// partialJoiner removes the timestamps Docker puts inside a long line, at
+// each dockerPartialSize bytes of its content, so that the line comes out
+// whole: "TS1 <16 KiB>TS2 <rest>\n" reads as "TS1 <16 KiB><rest>\n".
+type partialJoiner struct {
+	br      *bufio.Reader
+	atStart bool // the next bytes begin a line
+	pass    int  // bytes of the line's own timestamp still to pass on
+	n       int  // content bytes of the current entry so far
+}
+
+func newPartialJoiner(r io.Reader) *partialJoiner {
+	return &partialJoiner{br: bufio.NewReaderSize(r, 64<<10), atStart: true}
+}
+
+// tsLen is the length of the RFC 3339 timestamp and space at the start of
+// b, or 0.
+func tsLen(b []byte) int {
+	end := bytes.IndexByte(b, ' ')
+	if end < len("2006-01-02T15:04:05Z") {
+		return 0
+	}
+	if _, err := time.Parse(time.RFC3339Nano, string(b[:end])); err != nil {
+		return 0
+	}
+	return end + 1
+}
+
+func (j *partialJoiner) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if j.atStart {
+		j.atStart, j.pass, j.n = false, j.peekTimestamp(), 0
+	}
+	if j.pass > 0 { // the line's own timestamp passes on
+		b, err := j.br.Peek(min(len(p), j.pass))
+		n := copy(p, b)
+		_, _ = j.br.Discard(n)
+		j.pass -= n
+		if n > 0 {
+			err = nil
+		}
+		return n, err
+	}
+	if j.n == dockerPartialSize {
+		// An entry ended without a newline: drop the next one's timestamp.
+		if k := j.peekTimestamp(); k > 0 {
+			_, _ = j.br.Discard(k)
+		}
+		j.n = 0
+	}
+	// What is here already, and at least a byte: a followed stream must
+	// not wait for more.
+	if _, err := j.br.Peek(1); err != nil {
+		return 0, err
+	}
+	b, _ := j.br.Peek(min(len(p), dockerPartialSize-j.n, j.br.Buffered()))
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b = b[:i+1]
+		j.atStart = true
+	}
+	n := copy(p, b)
+	_, _ = j.br.Discard(n)
+	j.n += n
+	return n, nil
+}
+
+// peekTimestamp is the length of the timestamp and space the stream starts
+// with, or 0. It waits only for the timestamp's own bytes (Docker writes a
+// timestamp and its entry together).
+func (j *partialJoiner) peekTimestamp() int {
+	const longest = len("2006-01-02T15:04:05.999999999+07:00 ")
+	for want := 1; ; want = j.br.Buffered() + 1 {
+		b, err := j.br.Peek(min(want, longest))
+		if bytes.IndexByte(b, ' ') >= 0 || len(b) >= longest || err != nil {
+			return tsLen(b)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -198,5 +199,55 @@ func TestReadLinesLongLine(t *testing.T) {
 		if i > 0 && i < len(pieces)-1 && !conts[i] {
 			t.Errorf("piece %d of the long line not marked as a continuation", i)
 		}
+	}
+}
+
+// Docker cuts a long line into 16 KiB entries, each with its own timestamp
+// in a timestamped stream; the joiner gives the line back whole.
+func TestPartialJoiner(t *testing.T) {
+	long := strings.Repeat("x", 2*dockerPartialSize+100)
+	ts := []string{"2026-12-02T10:00:00.1Z ", "2026-12-02T10:00:00.123456789Z ", "2026-12-02T10:00:00.2Z "}
+	in := ts[0] + long[:dockerPartialSize] + ts[1] + long[dockerPartialSize:2*dockerPartialSize] + ts[2] + long[2*dockerPartialSize:] + "\n" +
+		"2026-12-02T10:00:01Z short 2026-12-02T10:00:01Z stays\n" + "no timestamp\n"
+	var lines []string
+	if err := readLines(newPartialJoiner(strings.NewReader(in)), MaxLogLine, func(line string, cont bool, _ time.Time) (time.Time, bool) {
+		if cont {
+			lines[len(lines)-1] += line
+		} else {
+			lines = append(lines, line)
+		}
+		return time.Time{}, true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{ts[0] + long, "2026-12-02T10:00:01Z short 2026-12-02T10:00:01Z stays", "no timestamp"}
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d", len(lines), len(want))
+	}
+	for i := range want {
+		if lines[i] != want[i] {
+			t.Errorf("line %d: %d bytes %.60q..., want %d bytes", i, len(lines[i]), lines[i], len(want[i]))
+		}
+	}
+}
+
+// A followed stream: a line is passed on as soon as it arrives, without
+// waiting for more bytes behind it.
+func TestPartialJoinerDoesNotWait(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	got := make(chan string, 1)
+	go readLines(newPartialJoiner(pr), MaxLogLine, func(line string, _ bool, _ time.Time) (time.Time, bool) {
+		got <- line
+		return time.Time{}, true
+	})
+	go pw.Write([]byte("2026-12-02T10:00:00Z hi\n"))
+	select {
+	case l := <-got:
+		if l != "2026-12-02T10:00:00Z hi" {
+			t.Errorf("line %q", l)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("a complete line was held back waiting for more")
 	}
 }
