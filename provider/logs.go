@@ -209,8 +209,13 @@ func (j *partialJoiner) Read(p []byte) (int, error) {
 func (j *partialJoiner) peekTimestamp() int {
 	const longest = len("2006-01-02T15:04:05.999999999+07:00 ")
 	for want := 1; ; want = j.br.Buffered() + 1 {
-		b, err := j.br.Peek(min(want, longest))
-		if bytes.IndexByte(b, ' ') >= 0 || len(b) >= longest || err != nil {
+		if _, err := j.br.Peek(min(want, longest)); err != nil {
+			b, _ := j.br.Peek(j.br.Buffered())
+			return tsLen(b)
+		}
+		// Everything here already, before waiting for one byte more.
+		b, _ := j.br.Peek(min(j.br.Buffered(), longest))
+		if bytes.IndexByte(b, ' ') >= 0 || len(b) >= longest {
 			return tsLen(b)
 		}
 	}
