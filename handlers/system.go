@@ -19,15 +19,6 @@ type InfoDoc struct {
 	Extra    map[string]any
 }
 
-// GatewayInfo is the OpenFaaS gateway's /system/info document (the fields
-// of openfaas/faas gateway/types.GatewayInfo), which faas-cli and the
-// OpenFaaS conformance suite decode.
-type GatewayInfo struct {
-	Provider *types.ProviderInfo `json:"provider"`
-	Version  *types.VersionInfo  `json:"version"`
-	Arch     string              `json:"arch"`
-}
-
 // Info answers GET /system/info in one of two shapes, because no single
 // JSON document decodes into both: "provider" is a string in faas-provider's
 // ProviderInfo and an object in the gateway's GatewayInfo.
@@ -35,8 +26,9 @@ type GatewayInfo struct {
 //     forwards the call with X-Forwarded-For and X-Forwarded-Host set (its
 //     forwarding proxy always adds them), so their presence selects it.
 //   - Any other caller (faas-cli, the conformance suite straight at
-//     faas-criu) gets the gateway's shape, naming faas-criu as the provider
-//     and as the "gateway" version.
+//     faas-criu) gets the gateway's shape (openfaas/faas gateway/types
+//     GatewayInfo: provider, version, arch), naming faas-criu as the
+//     provider and its version as the "gateway" version.
 //
 // ?shape=provider or ?shape=gateway overrides the choice.
 func Info(info func() InfoDoc) http.HandlerFunc {
