@@ -115,15 +115,6 @@ func parseServe(args []string) (*serveOptions, error) {
 	return o, nil
 }
 
-// info is the document /system/info answers.
-type info struct {
-	types.ProviderInfo
-	Engine provider.Engine         `json:"engine"`
-	CRIU   checkpoint.Capabilities `json:"criu"`
-	Sleep  sleepInfo               `json:"sleep"`
-	Memory memoryInfo              `json:"memory"`
-}
-
 type sleepInfo struct {
 	Strategy        string `json:"strategy"`
 	IdleAfter       string `json:"idleAfter"`
@@ -206,26 +197,32 @@ func serve(args []string) error {
 	transports := &handlers.Transports{}
 	p.SetBeforeCheckpoint(transports.DropIdle)
 	p.SetReplicaGone(transports.Forget)
-	proxy := handlers.NewProxy(p, transports)
+	// Invocations are counted in the gateway's series, so OpenFaaS
+	// dashboards work straight at faas-criu.
+	gwMetrics := handlers.NewGatewayMetrics(p, p, provider.DefaultNamespace)
+	prometheus.MustRegister(gwMetrics)
+	proxy := gwMetrics.Wrap(handlers.NewProxy(p, transports))
 	cfg := p.Config()
-	infoDoc := func() any {
-		return info{
-			ProviderInfo: types.ProviderInfo{
+	infoDoc := func() handlers.InfoDoc {
+		return handlers.InfoDoc{
+			Provider: types.ProviderInfo{
 				Name:          "faas-criu",
 				Orchestration: "docker",
 				Version:       &types.VersionInfo{Release: version, SHA: commitID()},
 			},
-			Engine: p.EngineInfo(),
-			CRIU:   p.CRIU(),
-			Sleep: sleepInfo{
-				Strategy:        cfg.Strategy,
-				IdleAfter:       o.policy.ZeroDuration.String(),
-				PauseAfter:      o.policy.PauseAfter.String(),
-				RestoreFallback: cfg.RestoreFallback,
-				WakeTimeout:     cfg.WakeTimeout.String(),
-				Autoscale:       o.policy.Autoscale,
+			Extra: map[string]any{
+				"engine": p.EngineInfo(),
+				"criu":   p.CRIU(),
+				"sleep": sleepInfo{
+					Strategy:        cfg.Strategy,
+					IdleAfter:       o.policy.ZeroDuration.String(),
+					PauseAfter:      o.policy.PauseAfter.String(),
+					RestoreFallback: cfg.RestoreFallback,
+					WakeTimeout:     cfg.WakeTimeout.String(),
+					Autoscale:       o.policy.Autoscale,
+				},
+				"memory": memory(policies),
 			},
-			Memory: memory(policies),
 		}
 	}
 	const maxFollow = 24 * time.Hour

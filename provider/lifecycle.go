@@ -23,6 +23,7 @@ func (p *Provider) checkDeployment(ctx context.Context, dep *types.FunctionDeplo
 	if err != nil {
 		return key, "", err
 	}
+	dropOutputLabels(dep)
 	id, err := p.ensureImage(ctx, dep.Image)
 	return key, id, err
 }
