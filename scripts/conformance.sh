@@ -29,10 +29,10 @@ if ! [ -x /bin/busybox ] && ! [ -x /usr/bin/busybox ]; then
 		echo "conformance: apt-get install busybox-static failed" >&2; exit 1; }
 fi
 
-go vet -tags conformance ./test/integration/ || exit 1
+go vet -tags integration,conformance ./test/integration/ || exit 1
 start=$(date +%s)
 log=$(mktemp)
-go test -tags conformance -count=1 -timeout 20m -v -run '^TestConformance(FaasCLI|README)$' ./test/integration/ 2>&1 | tee "$log"
+go test -tags integration,conformance -count=1 -timeout 20m -v -run '^TestConformance(FaasCLI|README)$' ./test/integration/ 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 skip=$(grep -cE '^\s*--- SKIP' "$log")
 ran=$(grep -cE '^\s*--- (PASS|FAIL)' "$log")

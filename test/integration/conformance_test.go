@@ -1,4 +1,4 @@
-//go:build conformance
+//go:build integration && conformance
 
 // The conformance suite (`make conformance`): the real faas-cli, unmodified,
 // drives faas-criu as a user would, with functions on the real watchdogs.

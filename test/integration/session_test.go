@@ -1,3 +1,5 @@
+//go:build integration
+
 // The session the conformance suite (`make conformance`, conformance_test.go)
 // runs, and the check that the README shows exactly it. This file is built
 // without the conformance tag, so `make test` catches a README that drifted.
