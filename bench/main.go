@@ -218,12 +218,6 @@ func addSections(rep *Report, res *results) {
 	} else {
 		rep.Add(notMeasured("1-3. Wake, suspend, memory", "phase wake not selected"))
 	}
-	if f := res.Fanout; f != nil {
-		rep.Add(f.Section())
-		rep.Failures = append(rep.Failures, f.Failures...)
-	} else {
-		rep.Add(notMeasured("8. Many functions woken at once", "phase fanout not selected"))
-	}
 	if d := res.Density; d != nil {
 		rep.Add(d.Section())
 		rep.Failures = append(rep.Failures, d.Failures...)
@@ -242,6 +236,12 @@ func addSections(rep *Report, res *results) {
 		rep.Failures = append(rep.Failures, m.Failures...)
 	} else {
 		rep.Add(notMeasured("7. Migration", "phase migration not selected"))
+	}
+	if f := res.Fanout; f != nil {
+		rep.Add(f.Section())
+		rep.Failures = append(rep.Failures, f.Failures...)
+	} else {
+		rep.Add(notMeasured("8. Many functions woken at once", "phase fanout not selected"))
 	}
 	if w := res.Wake; w != nil {
 		rep.Add(w.BreakdownSection(findingsNotes))
