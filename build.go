@@ -35,7 +35,7 @@ type buildOptions struct {
 func parseBuild(args []string) (*buildOptions, error) {
 	o := &buildOptions{}
 	fs := flag.NewFlagSet("build", flag.ContinueOnError)
-	fs.StringVar(&o.file, "f", "", "stack file (default stack.yml, or stack.yaml)")
+	fs.StringVar(&o.file, "f", "", "stack file (default stack.yaml, else stack.yml, as faas-cli)")
 	fs.StringVar(&o.file, "yaml", "", "same as -f")
 	fs.StringVar(&o.filter, "filter", "", "build only the functions matching this glob")
 	fs.StringVar(&o.templateDir, "template-dir", "", "directory of language templates (DIR/<lang>), instead of ./template and the repository's templates/template")
@@ -58,18 +58,19 @@ func parseBuild(args []string) (*buildOptions, error) {
 	return o, nil
 }
 
-// stackFile is the stack file to read: the one given, else stack.yml, else
-// stack.yaml if only that exists.
+// stackFile is the stack file to read: the one given, else stack.yaml,
+// else stack.yml, in faas-cli's order (faas-cli now writes stack.yaml).
+// With neither, stack.yaml, which the error then names.
 func stackFile(given string) string {
 	if given != "" {
 		return given
 	}
-	if _, err := os.Stat("stack.yml"); err != nil {
-		if _, err := os.Stat("stack.yaml"); err == nil {
-			return "stack.yaml"
+	for _, name := range []string{"stack.yaml", "stack.yml"} {
+		if _, err := os.Stat(name); err == nil {
+			return name
 		}
 	}
-	return "stack.yml"
+	return "stack.yaml"
 }
 
 // buildPlan is one function's build, checked before any is run.

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/faas-criu/faas-criu/internal/gateway"
 )
 
 // Stack is a parsed stack file.
@@ -148,9 +150,10 @@ func (s *Stack) readProvider(w *walker, n *yaml.Node, field string) error {
 			if p.Gateway, err = w.str(v, f); err != nil || p.Gateway == "" {
 				return err
 			}
-			u, perr := url.Parse(p.Gateway)
+			// As faas-cli reads it: "host:port" is http://host:port.
+			u, perr := url.Parse(gateway.Normalize(p.Gateway))
 			if perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return w.errorf(v, f, "invalid gateway URL %q: expected http(s)://host[:port]", p.Gateway)
+				return w.errorf(v, f, "invalid gateway URL %q: expected [http(s)://]host[:port]", p.Gateway)
 			}
 			return nil
 		},
