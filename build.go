@@ -73,6 +73,13 @@ func stackFile(given string) string {
 	return "stack.yaml"
 }
 
+// printWarnings shows what the stack holds that faas-criu does not use.
+func printWarnings(s *stack.Stack) {
+	for _, w := range s.Warnings {
+		fmt.Fprintf(os.Stderr, "WARNING: %s\n", w)
+	}
+}
+
 // buildPlan is one function's build, checked before any is run.
 type buildPlan struct {
 	fn         *stack.Function
@@ -80,6 +87,9 @@ type buildPlan struct {
 	tmpl       *template // nil for lang: dockerfile
 	args       map[string]string
 	bases      *basePlan
+	// root and copy: the stack's directory and its configuration.copy.
+	root string
+	copy []string
 }
 
 func runBuild(args []string) error {
@@ -94,6 +104,7 @@ func runBuild(args []string) error {
 	if err != nil {
 		return err
 	}
+	printWarnings(s)
 	fns, err := s.Select(o.filter)
 	if err != nil {
 		return err
@@ -155,7 +166,7 @@ func planBuild(ctx context.Context, cli client.APIClient, s *stack.Stack, fn *st
 	if fn.Handler == "" {
 		return nil, fmt.Errorf("%s: no handler directory: set handler", s.Path)
 	}
-	p := &buildPlan{fn: fn, handlerDir: fn.Handler, args: maps.Clone(fn.BuildArgs)}
+	p := &buildPlan{fn: fn, handlerDir: fn.Handler, args: maps.Clone(fn.BuildArgs), root: s.Dir, copy: s.Configuration.Copy}
 	if !filepath.IsAbs(p.handlerDir) {
 		p.handlerDir = filepath.Join(s.Dir, p.handlerDir)
 	}
@@ -200,7 +211,7 @@ func buildImage(ctx context.Context, cli client.APIClient, p *buildPlan, o *buil
 	if p.tmpl != nil {
 		tmplDir, folder = p.tmpl.Dir, p.tmpl.Spec.HandlerFolder
 	}
-	files, err := buildContext(tmplDir, p.handlerDir, folder)
+	files, err := buildContextCopy(tmplDir, p.handlerDir, folder, p.root, p.copy)
 	if err != nil {
 		return err
 	}

@@ -66,6 +66,7 @@ func runDeploy(args []string) error {
 	if err != nil {
 		return err
 	}
+	printWarnings(s)
 	deps, err := s.Deployments(o.filter)
 	if err != nil {
 		return err

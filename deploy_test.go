@@ -202,8 +202,8 @@ func TestDeployChecksEverythingFirst(t *testing.T) {
 		args        []string
 		want        string
 	}{
-		{"unknown key in the last function", threeFunctions + "    limits: {memroy: 1Mi}\n", nil,
-			`function "c": field "limits.memroy": unknown key`},
+		{"bad memory in the last function", threeFunctions + "    limits: {memory: 9e18Gi}\n", nil,
+			`function "c": field "limits.memory": memory quantity "9e18Gi" is too large`},
 		{"missing environment file", threeFunctions + "    environment_file: [nope.yml]\n", nil,
 			`function "c": field "environment_file[0]": open `},
 		{"bad gateway flag", threeFunctions, []string{"--gateway", "ftp://x"}, `invalid gateway URL "ftp://x"`},

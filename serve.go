@@ -170,6 +170,9 @@ func serve(args []string) error {
 		if err != nil {
 			return err
 		}
+		for _, w := range s.Warnings {
+			log.Printf("WARNING: %s", w)
+		}
 		if declared, err = s.Deployments(""); err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -23,4 +24,54 @@ func TestStackFileOrder(t *testing.T) {
 	if got := stackFile("other.yml"); got != "other.yml" {
 		t.Errorf("with -f other.yml: %q", got)
 	}
+}
+
+// TestBuildContextCopy: configuration.copy puts the stack's extra paths into
+// the handler's folder of the context, as faas-cli does, and refuses paths
+// outside the stack's directory.
+func TestBuildContextCopy(t *testing.T) {
+	root := t.TempDir()
+	for name, content := range map[string]string{
+		"tmpl/Dockerfile":   "FROM scratch\n",
+		"fn/handler.go":     "package function\n",
+		"common/util.go":    "package common\n",
+		"common/sub/x.txt":  "x\n",
+		"lib/one.go":        "package lib\n",
+		"plain/Dockerfile":  "FROM scratch\n",
+		"plain/app/main.go": "package main\n",
+	} {
+		p := root + "/" + name
+		os.MkdirAll(p[:strings.LastIndex(p, "/")], 0o755)
+		os.WriteFile(p, []byte(content), 0o644)
+	}
+	files, err := buildContextCopy(root+"/tmpl", root+"/fn", "function", root, []string{"common", "./lib/one.go"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Dockerfile", "function/handler.go", "function/common/util.go", "function/common/sub/x.txt", "function/lib/one.go"} {
+		if _, ok := files[want]; !ok {
+			t.Errorf("context has no %s: %v", want, keys(files))
+		}
+	}
+	// lang: dockerfile: into the context itself.
+	files, err = buildContextCopy("", root+"/plain", "", root, []string{"common"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := files["common/util.go"]; !ok {
+		t.Errorf("dockerfile context has no common/util.go: %v", keys(files))
+	}
+	for _, bad := range []string{"..", "../x", "/etc", ".", "missing"} {
+		if _, err := buildContextCopy("", root+"/plain", "", root, []string{bad}); err == nil {
+			t.Errorf("configuration.copy %q accepted", bad)
+		}
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }

@@ -29,6 +29,10 @@ type Stack struct {
 	Configuration Configuration
 	// Functions in the order the file lists them.
 	Functions []*Function
+	// Warnings name what the file holds that faas-criu accepts, as faas-cli
+	// does, but does not use (unknown keys, build fields for buildx), each
+	// with its file, function, field and line. Callers print them.
+	Warnings []string
 }
 
 // Provider is the stack's provider section.
@@ -41,6 +45,9 @@ type Provider struct {
 // Configuration is the stack's configuration section.
 type Configuration struct {
 	Templates []TemplateSource
+	// Copy lists paths, relative to the stack file, that faas-cli copies
+	// into every function's build context.
+	Copy []string
 }
 
 // TemplateSource names a template repository, as faas-cli's
@@ -88,7 +95,7 @@ func Parse(path string, data []byte, lookupEnv func(string) (string, bool)) (*St
 		return nil, &Error{File: path, Msg: "the file is empty"}
 	}
 	s := &Stack{Path: path, Dir: dir}
-	w := &walker{file: path}
+	w := &walker{file: path, warnings: &s.Warnings}
 	if err := s.read(w, doc.Content[0]); err != nil {
 		return nil, err
 	}
@@ -124,7 +131,7 @@ func (s *Stack) read(w *walker, root *yaml.Node) error {
 		return w.errorf(root, "functions", "no functions defined")
 	}
 	for _, p := range ps {
-		fw := &walker{file: w.file, fn: p.key}
+		fw := w.child(p.key)
 		fn, err := readFunction(fw, p.key, p.knode, p.val, s.Dir)
 		if err != nil {
 			return err
@@ -157,12 +164,23 @@ func (s *Stack) readProvider(w *walker, n *yaml.Node, field string) error {
 			}
 			return nil
 		},
-		"network": func(v *yaml.Node, f string) (err error) { p.Network, err = w.str(v, f); return err },
+		"network": func(v *yaml.Node, f string) (err error) {
+			// faas-cli's schema no longer has it: accepted, unused.
+			p.Network, err = w.str(v, f)
+			if err == nil && p.Network != "" {
+				w.warnf(v, f, "not used by faas-criu (functions use the provider's --network)")
+			}
+			return err
+		},
 	})
 }
 
 func (s *Stack) readConfiguration(w *walker, n *yaml.Node, field string) error {
 	return w.fields(n, field, map[string]func(*yaml.Node, string) error{
+		"copy": func(v *yaml.Node, f string) (err error) {
+			s.Configuration.Copy, err = w.strList(v, f)
+			return err
+		},
 		"templates": func(v *yaml.Node, f string) error {
 			v = resolve(v)
 			if isNull(v) {

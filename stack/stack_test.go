@@ -241,20 +241,8 @@ func TestParseErrors(t *testing.T) {
 		yaml string
 		want string // the whole message
 	}{
-		{"unknown function key", head + "  sensor:\n    image: x\n    limits:\n      memroy: 1Mi\n",
-			`stack.yml: function "sensor": field "limits.memroy": unknown key (line 8)`},
-		{"unknown top-level key", head + "  a: {image: x}\nextra: 1\n",
-			`stack.yml: field "extra": unknown key (line 6)`},
-		{"unknown provider key", "provider:\n  name: openfaas\n  gatewy: x\nfunctions:\n  a: {image: x}\n",
-			`stack.yml: field "provider.gatewy": unknown key (line 3)`},
-		{"unknown configuration key", head + "  a: {image: x}\nconfiguration:\n  copy: [x]\n",
-			`stack.yml: field "configuration.copy": unknown key (line 7)`},
-		{"unknown template key", head + "  a: {image: x}\nconfiguration:\n  templates:\n    - name: x\n      ref: y\n",
-			`stack.yml: field "configuration.templates[0].ref": unknown key (line 9)`},
 		{"template without name", head + "  a: {image: x}\nconfiguration:\n  templates:\n    - source: y\n",
 			`stack.yml: field "configuration.templates[0].name": required (line 8)`},
-		{"unknown typo", head + "  sensor:\n    image: x\n    enviroment: {}\n",
-			`stack.yml: function "sensor": field "enviroment": unknown key (line 7)`},
 		{"missing image", head + "  sensor:\n    lang: go-http\n",
 			`stack.yml: function "sensor": field "image": required: every function needs an image (line 6)`},
 		{"missing image, empty function", head + "  sensor:\n",
@@ -367,8 +355,6 @@ func TestEnvironmentFileErrors(t *testing.T) {
 	}{
 		{"missing file", nil,
 			`function "a": field "environment_file[0]": open `},
-		{"unknown key", map[string]string{"env.yml": "environment:\n  A: b\nenvironmnt: {}\n"},
-			`stack.yml: function "a": field "environment_file[0]": env.yml: field "environmnt": unknown key (line 3)`},
 		{"not a mapping", map[string]string{"env.yml": "environment: [a]\n"},
 			`field "environment_file[0]": env.yml: field "environment": expected a mapping, found a list (line 1)`},
 		{"syntax", map[string]string{"env.yml": "environment: {\n"},
@@ -443,5 +429,71 @@ func TestEnvironmentFileMustBeSmallRegularFile(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("%s: Load did not return", c.file)
 		}
+	}
+}
+
+// TestFaasCLIFieldsAccepted: every field of faas-cli's stack schema is
+// accepted, and a key faas-cli would ignore is a warning (naming the file,
+// function, field and line), never a refusal.
+func TestFaasCLIFieldsAccepted(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "env.yml"), []byte("environment:\n  A: b\nenvironmnt: {}\n"), 0o644)
+	text := `version: 1.0
+provider:
+  name: openfaas
+  gateway: 127.0.0.1:8080
+  gatewy: x
+configuration:
+  templates:
+    - name: go-http
+      source: https://example.com/t
+      ref: y
+  copy:
+    - common
+    - ./lib/util.go
+functions:
+  sensor:
+    lang: go-http
+    handler: ./sensor
+    image: sensor:latest
+    platforms: linux/amd64,linux/arm64
+    build_secrets:
+      token: ./token.txt
+    enviroment: {}
+    limits:
+      memroy: 1Mi
+    environment_file: [env.yml]
+extra: 1
+`
+	s, err := Parse(filepath.Join(dir, "stack.yml"), []byte(text), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("a stack faas-cli takes was refused: %v", err)
+	}
+	f := s.Function("sensor")
+	if f.Platforms != "linux/amd64,linux/arm64" || f.BuildSecrets["token"] != "./token.txt" {
+		t.Errorf("platforms %q, build_secrets %v", f.Platforms, f.BuildSecrets)
+	}
+	if !reflect.DeepEqual(s.Configuration.Copy, []string{"common", "./lib/util.go"}) {
+		t.Errorf("configuration.copy = %v", s.Configuration.Copy)
+	}
+	file := filepath.Join(dir, "stack.yml")
+	want := []string{
+		file + `: field "provider.gatewy": unknown key, ignored`,
+		file + `: field "configuration.templates[0].ref": unknown key, ignored`,
+		file + `: function "sensor": field "platforms": not used by faas-criu`,
+		file + `: function "sensor": field "build_secrets": not used by faas-criu`,
+		file + `: function "sensor": field "enviroment": unknown key, ignored`,
+		file + `: function "sensor": field "limits.memroy": unknown key, ignored`,
+		file + `: function "sensor": field "environment_file[0]": env.yml: field "environmnt": unknown key, ignored`,
+		file + `: field "extra": unknown key, ignored`,
+	}
+	all := strings.Join(s.Warnings, "\n")
+	for _, w := range want {
+		if !strings.Contains(all, w) {
+			t.Errorf("no warning %q; warnings:\n%s", w, all)
+		}
+	}
+	if !strings.Contains(all, `"limits.memroy": unknown key, ignored (faas-cli ignores it too; a typo?) (line 24)`) {
+		t.Errorf("warnings do not give lines:\n%s", all)
 	}
 }

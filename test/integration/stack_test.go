@@ -158,8 +158,8 @@ func TestBadStacksDeployNothing(t *testing.T) {
 	cases := []struct {
 		name, stack, says string
 	}{
-		{"unknown key", head + "  typo:\n    image: " + FixtureImage + "\n    limits:\n      memroy: 64Mi\n",
-			`function "typo": field "limits.memroy": unknown key (line 10)`},
+		{"memory the provider refuses", head + "  big:\n    image: " + FixtureImage + "\n    limits:\n      memory: 9e18Gi\n",
+			`function "big": field "limits.memory": memory quantity "9e18Gi" is too large (line 10)`},
 		{"missing image", head + "  noimage:\n    environment:\n      A: b\n",
 			`function "noimage": field "image": required: every function needs an image (line 8)`},
 		{"bad substitution", head + "  subst:\n    image: ${TAG\n",
