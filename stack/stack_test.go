@@ -303,28 +303,28 @@ func TestParseErrors(t *testing.T) {
 		// errors still name the function and field the reference is in.
 		{"unterminated substitution", head + "  a:\n    image: ${IMAGE\n",
 			`stack.yml: function "a": field "image": unterminated "${": no closing "}" on this line (line 6)`},
-		{"unsupported substitution", head + "  a:\n    image: ${IMAGE/x/y}\n",
-			`stack.yml: function "a": field "image": unsupported substitution "${IMAGE/x/y}" (supported: ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?message}) (line 6)`},
-		{"required variable", head + "  a:\n    image: ${IMAGE:?set IMAGE}\n",
-			`stack.yml: function "a": field "image": IMAGE: set IMAGE (line 6)`},
-		{"substitution in the second function", head + "  a:\n    image: x\n  subst:\n    image: x\n    limits:\n      memory: ${MEM:?need a size}\n",
-			`stack.yml: function "subst": field "limits.memory": MEM: need a size (line 10)`},
-		{"substitution in a list item", head + "  a:\n    image: x\n    secrets:\n      - ok\n      - ${SECRET:?name it}\n",
-			`stack.yml: function "a": field "secrets[1]": SECRET: name it (line 9)`},
+		{"unsupported substitution", head + "  a:\n    image: ${IMAGE.x}\n",
+			`stack.yml: function "a": field "image": bad substitution "${IMAGE.x}": unsupported operator (line 6)`},
+		{"dash without colon", head + "  a:\n    image: ${IMAGE-x}\n",
+			`stack.yml: function "a": field "image": bad substitution "${IMAGE-x}": faas-cli does not take "-" without ":" (use ${IMAGE:-...}) (line 6)`},
+		{"substitution in the second function", head + "  a:\n    image: x\n  subst:\n    image: x\n    limits:\n      memory: ${MEM?need a size}\n",
+			`stack.yml: function "subst": field "limits.memory": bad substitution "${MEM?need a size}": faas-cli does not take "?" without ":" (use ${MEM:?...}) (line 10)`},
+		{"substitution in a list item", head + "  a:\n    image: x\n    secrets:\n      - ok\n      - ${SECRET:}\n",
+			`stack.yml: function "a": field "secrets[1]": bad substitution "${SECRET:}": missing argument (line 9)`},
 		{"unterminated inside quotes", head + "  a:\n    image: \"x:${TAG\"\n",
 			`stack.yml: function "a": field "image": unterminated "${": no closing "}" on this line (line 6)`},
 		{"substitution in a flow mapping", head + "  a: {image: x, fprocess: \"${P?}\"}\n",
-			`stack.yml: function "a": field "fprocess": P: not set (line 5)`},
-		{"substitution in a block scalar", head + "  a:\n    image: x\n    fprocess: |\n      one\n      ${P:?}\n",
-			`stack.yml: function "a": field "fprocess": P: not set (line 9)`},
+			`stack.yml: function "a": field "fprocess": bad substitution "${P?}": faas-cli does not take "?" without ":" (use ${P:?...}) (line 5)`},
+		{"substitution in a block scalar", head + "  a:\n    image: x\n    fprocess: |\n      one\n      ${P+}\n",
+			`stack.yml: function "a": field "fprocess": bad substitution "${P+}": faas-cli does not take "+" without ":" (use ${P:+...}) (line 9)`},
 		{"error inside a default", head + "  a:\n    image: x\n    environment:\n      MODE: ${MODE:-${}}\n",
 			`stack.yml: function "a": field "environment.MODE": bad substitution "${}": expected a variable name (line 8)`},
-		{"the first of two errors", head + "  a:\n    image: ${A:?first}\n  b:\n    image: ${B:?second}\n",
-			`stack.yml: function "a": field "image": A: first (line 6)`},
-		{"substitution outside functions", "provider:\n  name: openfaas\n  gateway: ${GW:?where}\nfunctions:\n  a: {image: x}\n",
-			`stack.yml: field "provider.gateway": GW: where (line 3)`},
-		{"substitution in a function name", head + "  ${NAME:?}:\n    image: x\n",
-			`stack.yml: field "functions": NAME: not set (line 5)`},
+		{"the first of two errors", head + "  a:\n    image: ${A?first}\n  b:\n    image: ${B?second}\n",
+			`stack.yml: function "a": field "image": bad substitution "${A?first}": faas-cli does not take "?" without ":" (use ${A:?...}) (line 6)`},
+		{"substitution outside functions", "provider:\n  name: openfaas\n  gateway: ${GW-where}\nfunctions:\n  a: {image: x}\n",
+			`stack.yml: field "provider.gateway": bad substitution "${GW-where}": faas-cli does not take "-" without ":" (use ${GW:-...}) (line 3)`},
+		{"substitution in a function name", head + "  ${NAME?}:\n    image: x\n",
+			`stack.yml: field "functions": bad substitution "${NAME?}": faas-cli does not take "?" without ":" (use ${NAME:?...}) (line 5)`},
 		{"substitution in a file that is not YAML", head + "  a:\n    image: ${IMAGE\n  - b\n",
 			`stack.yml: unterminated "${": no closing "}" on this line (line 6)`},
 		{"substituted to empty image", head + "  a:\n    image: ${IMAGE}\n",
@@ -400,7 +400,7 @@ func TestLoadMissingFile(t *testing.T) {
 
 func TestSubstitutionUsesLookup(t *testing.T) {
 	t.Setenv("FAAS_CRIU_TEST_TAG", "from-os")
-	s, err := Parse("stack.yml", []byte("provider: {name: openfaas}\nfunctions:\n  a: {image: \"x:$FAAS_CRIU_TEST_TAG\"}\n"), nil)
+	s, err := Parse("stack.yml", []byte("provider: {name: openfaas}\nfunctions:\n  a: {image: \"x:${FAAS_CRIU_TEST_TAG}\"}\n"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -495,5 +495,19 @@ extra: 1
 	}
 	if !strings.Contains(all, `"limits.memroy": unknown key, ignored (faas-cli ignores it too; a typo?) (line 24)`) {
 		t.Errorf("warnings do not give lines:\n%s", all)
+	}
+}
+
+// TestFaasCLISubstitutions: the stacks of issue 11, refused before, are
+// read as faas-cli reads them.
+func TestFaasCLISubstitutions(t *testing.T) {
+	env := envOf(map[string]string{"OWNER": "MyTeam", "GIT_SHA": "0123456789abcdef"})
+	text := "provider: {name: openfaas}\nfunctions:\n  a:\n    image: ${OWNER,,}/a:${GIT_SHA:0:7}\n    fprocess: echo $HOME\n"
+	s, err := Parse("stack.yml", []byte(text), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := s.Functions[0]; f.Image != "myteam/a:0123456" || f.FProcess != "echo $HOME" {
+		t.Errorf("image %q, fprocess %q; want myteam/a:0123456 and \"echo $HOME\" (faas-cli leaves $NAME alone)", f.Image, f.FProcess)
 	}
 }

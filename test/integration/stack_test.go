@@ -164,8 +164,8 @@ func TestBadStacksDeployNothing(t *testing.T) {
 			`function "noimage": field "image": required: every function needs an image (line 8)`},
 		{"bad substitution", head + "  subst:\n    image: ${TAG\n",
 			`function "subst": field "image": unterminated "${": no closing "}" on this line (line 8)`},
-		{"required variable", head + "  subst:\n    image: " + FixtureImage + "\n    environment:\n      TAG: ${FAAS_CRIU_IT_UNSET_TAG:?need a tag}\n",
-			`function "subst": field "environment.TAG": FAAS_CRIU_IT_UNSET_TAG: need a tag (line 10)`},
+		{"substitution faas-cli refuses", head + "  subst:\n    image: " + FixtureImage + "\n    environment:\n      TAG: ${FAAS_CRIU_IT_UNSET_TAG?need a tag}\n",
+			`function "subst": field "environment.TAG": bad substitution "${FAAS_CRIU_IT_UNSET_TAG?need a tag}": faas-cli does not take "?" without ":" (use ${FAAS_CRIU_IT_UNSET_TAG:?...}) (line 10)`},
 		{"missing environment_file", head + "  envf:\n    image: " + FixtureImage + "\n    environment_file:\n      - missing.yml\n",
 			`function "envf": field "environment_file[0]": open `},
 	}
