@@ -183,6 +183,9 @@ func planBuild(ctx context.Context, cli client.APIClient, s *stack.Stack, fn *st
 			return nil, err
 		}
 		p.tmpl = t
+		if err := checkDependencies(t, p.handlerDir); err != nil {
+			return nil, err
+		}
 		dockerfile = filepath.Join(t.Dir, "Dockerfile")
 		pkgs, err := t.additionalPackages(fn.BuildOptions)
 		if err != nil {

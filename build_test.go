@@ -251,21 +251,21 @@ func TestFindTemplate(t *testing.T) {
 	repo := filepath.Join(root, "repo")
 	stackDir := filepath.Join(repo, "examples", "deep")
 	write(t, root, map[string]string{
-		"repo/templates/template/go-http/Dockerfile":      "FROM repo\n",
-		"repo/templates/template/go-http/template.yml":    "language: go-http\nfprocess: /handler\nbuild_options:\n  - name: dev\n    packages: [make, git]\n",
-		"repo/templates/template/python3-http/Dockerfile": "FROM repo\n",
-		"repo/examples/deep/template/go-http/Dockerfile":  "FROM local\n",
-		"repo/examples/deep/template/nodf/template.yml":   "language: nodf\n",
-		"other/templates/go-http/Dockerfile":              "FROM override\n",
-		"bad/x/Dockerfile":                                "FROM x\n",
-		"bad/x/template.yml":                              "handler_folder: ../../etc\n",
+		"repo/templates/template/go-http/Dockerfile":             "FROM repo\n",
+		"repo/templates/template/go-http/template.yml":           "language: go-http\nfprocess: /handler\nbuild_options:\n  - name: dev\n    packages: [make, git]\n",
+		"repo/templates/template/python3-http-debian/Dockerfile": "FROM repo\n",
+		"repo/examples/deep/template/go-http/Dockerfile":         "FROM local\n",
+		"repo/examples/deep/template/nodf/template.yml":          "language: nodf\n",
+		"other/templates/go-http/Dockerfile":                     "FROM override\n",
+		"bad/x/Dockerfile":                                       "FROM x\n",
+		"bad/x/template.yml":                                     "handler_folder: ../../etc\n",
 	})
 	places := templatePlaces(stackDir, "")
 	for _, tt := range []struct {
 		lang, wantDir string
 	}{
 		{"go-http", filepath.Join(stackDir, "template", "go-http")},
-		{"python3-http", filepath.Join(repo, "templates", "template", "python3-http")},
+		{"python3-http-debian", filepath.Join(repo, "templates", "template", "python3-http-debian")},
 	} {
 		tm, err := findTemplate(tt.lang, places)
 		if err != nil {
@@ -289,7 +289,7 @@ func TestFindTemplate(t *testing.T) {
 	if err != nil || tm.Dir != filepath.Join(root, "other", "templates", "go-http") {
 		t.Errorf("--template-dir: %+v %v", tm, err)
 	}
-	if _, err := findTemplate("python3-http", templatePlaces(stackDir, filepath.Join(root, "other", "templates"))); err == nil {
+	if _, err := findTemplate("python3-http-debian", templatePlaces(stackDir, filepath.Join(root, "other", "templates"))); err == nil {
 		t.Error("--template-dir must be the only place looked")
 	}
 	for lang, want := range map[string]string{
@@ -307,7 +307,7 @@ func TestFindTemplate(t *testing.T) {
 }
 
 func TestRepositoryTemplates(t *testing.T) {
-	for _, lang := range []string{"go-http", "python3-http"} {
+	for _, lang := range []string{"go-http", "python3-http-debian"} {
 		tm, err := findTemplate(lang, []string{filepath.Join("templates", "template")})
 		if err != nil {
 			t.Fatal(err)

@@ -75,3 +75,43 @@ func keys[V any](m map[string]V) []string {
 	}
 	return out
 }
+
+// TestRequirementsNeverDropped: a requirements.txt with requirements fails
+// the build naming the file when the template does not install it (the
+// python3-http template once built and then failed at import time); one
+// with only comments, or a template that reads it, passes.
+func TestRequirementsNeverDropped(t *testing.T) {
+	tm, err := findTemplate("python3-http-debian", []string{"templates/template"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler := t.TempDir()
+	if err := checkDependencies(tm, handler); err != nil {
+		t.Errorf("no requirements.txt: %v", err)
+	}
+	req := handler + "/requirements.txt"
+	os.WriteFile(req, []byte("# none\n\n"), 0o644)
+	if err := checkDependencies(tm, handler); err != nil {
+		t.Errorf("only comments: %v", err)
+	}
+	os.WriteFile(req, []byte("# deps\nrequests==2.31\nflask  # web\n"), 0o644)
+	err = checkDependencies(tm, handler)
+	if err == nil || !strings.Contains(err.Error(), req) || !strings.Contains(err.Error(), "requests==2.31, flask") {
+		t.Errorf("requirements the template drops: %v, want an error naming %s and its requirements", err, req)
+	}
+	// A template whose Dockerfile installs requirements.txt.
+	pip := t.TempDir()
+	os.WriteFile(pip+"/Dockerfile", []byte("FROM x\nRUN pip install -r requirements.txt\n"), 0o644)
+	if err := checkDependencies(&template{Dir: pip}, handler); err != nil {
+		t.Errorf("a template that installs them: %v", err)
+	}
+}
+
+// TestPython3HTTPRenamed: asking for python3-http, which faas-criu's
+// template was called, names its new name.
+func TestPython3HTTPRenamed(t *testing.T) {
+	_, err := findTemplate("python3-http", []string{"templates/template"})
+	if err == nil || !strings.Contains(err.Error(), "lang: python3-http-debian") {
+		t.Errorf("lang python3-http: %v, want a hint naming python3-http-debian", err)
+	}
+}

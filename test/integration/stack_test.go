@@ -94,12 +94,12 @@ func TestTemplatesBuildAndAnswer(t *testing.T) {
 	p := StartProvider(t)
 	for _, tc := range []struct{ lang, want string }{
 		{"go-http", "Hello from faas-criu"},
-		{"python3-http", "Hello, faas-criu!"},
+		{"python3-http-debian", "Hello, faas-criu!"},
 	} {
 		t.Run(tc.lang, func(t *testing.T) {
 			dir := t.TempDir()
 			name := "tpl-" + strings.ReplaceAll(tc.lang, "3", "")
-			name = strings.ReplaceAll(name, "-http", "")
+			name = strings.ReplaceAll(strings.ReplaceAll(name, "-http", ""), "-debian", "")
 			// A new function, as faas-cli new would make it: the template's
 			// handler skeleton in ./NAME.
 			copyDir(t, filepath.Join(repoRoot, "templates", "template", tc.lang, "function"), filepath.Join(dir, name))
