@@ -48,6 +48,10 @@ func TestDockerfileFroms(t *testing.T) {
 		{"quoted default, default operator, continuation", "ARG IMG=\"python:3.12-slim\"\nFROM \\\n  ${IMG:-x}\n", nil,
 			[]fromImage{{image: "python:3.12-slim", arg: "IMG"}}},
 		{"ARG after FROM is not global", "FROM scratch\nARG X=y\n", nil, nil},
+		// Dockerfile rules, not a stack file's: $NAME is expanded, and
+		// "-" and "+" are operators.
+		{"bare name and dash default", "ARG V=1\nFROM busybox:$V\nFROM alpine:${NOPE-3.19}\nFROM debian:${V:+bookworm}\n", nil,
+			[]fromImage{{image: "busybox:1"}, {image: "alpine:3.19"}, {image: "debian:bookworm"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
