@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -77,4 +78,58 @@ func TestStateDirLocked(t *testing.T) {
 	}
 	// After a SIGKILL the same state directory starts again.
 	p.Restart()
+}
+
+// TestStackAsFaasCLIReadsIt: a stack faas-cli takes, with its substitutions
+// and fields faas-criu does not use, deploys (it was refused), with
+// warnings naming what is ignored; stack.yaml is found without -f.
+func TestStackAsFaasCLIReadsIt(t *testing.T) {
+	p := StartProvider(t)
+	dir := t.TempDir()
+	t.Setenv("FCT_REPO", "FAAS-CRIU-TEST")
+	t.Setenv("FCT_SHA", "latest-and-more")
+	stack := "version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n  cli-stack:\n" +
+		"    image: ${FCT_REPO,,}/fixture:${FCT_SHA:0:6}\n" +
+		"    platforms: linux/amd64\n" +
+		"    limits:\n      memroy: 64Mi\n"
+	if err := os.WriteFile(filepath.Join(dir, "stack.yaml"), []byte(stack), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := p.CLI(dir, "deploy")
+	if err != nil {
+		t.Fatalf("deploy of a stack faas-cli takes: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		`stack.yaml: function "cli-stack": field "platforms": not used by faas-criu`,
+		`stack.yaml: function "cli-stack": field "limits.memroy": unknown key, ignored`,
+	} {
+		if !strings.Contains(out, "WARNING: "+want) {
+			t.Errorf("no warning %q in:\n%s", want, out)
+		}
+	}
+	if st := p.Status("cli-stack"); st.Image != FixtureImage {
+		t.Errorf("image %q, want %q", st.Image, FixtureImage)
+	}
+	p.Delete("cli-stack")
+}
+
+// TestBuildRefusesDroppedRequirements: python3-http-debian installs no pip
+// packages, so a requirements.txt with requirements fails the build, naming
+// the file, instead of an image that fails at import time.
+func TestBuildRefusesDroppedRequirements(t *testing.T) {
+	dir := t.TempDir()
+	fn := filepath.Join(dir, "pyfn")
+	copyDir(t, filepath.Join(repoRoot, "templates", "template", "python3-http-debian", "function"), fn)
+	os.WriteFile(filepath.Join(fn, "requirements.txt"), []byte("requests\n"), 0o644)
+	stack := "provider: {name: openfaas}\nfunctions:\n  pyfn:\n    lang: python3-http-debian\n    handler: ./pyfn\n    image: faas-criu-test/pyfn-req:latest\n"
+	os.WriteFile(filepath.Join(dir, "stack.yaml"), []byte(stack), 0o644)
+	cmd := exec.Command(providerBin, "build", "--template-dir", filepath.Join(repoRoot, "templates", "template"))
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("the build succeeded, dropping requirements.txt:\n%s", out)
+	}
+	if want := filepath.Join(fn, "requirements.txt") + " lists 1 requirement(s) (requests)"; !strings.Contains(string(out), want) {
+		t.Errorf("the failure does not name the file and its requirement (%q):\n%s", want, out)
+	}
 }
