@@ -1,8 +1,10 @@
-// Package stack reads OpenFaaS stack files (stack.yml, version 1.0) the way
-// faas-cli does, but strictly: environment references are substituted over
-// the whole file first, then every key is checked, and a key faas-criu does
-// not know is an error rather than silently dropped. Errors name the file,
-// the function and the field.
+// Package stack reads OpenFaaS stack files (stack.yaml, version 1.0) the way
+// faas-cli does: environment references are substituted over the whole file
+// first, with faas-cli's envsubst rules, then every key is checked. Any file
+// faas-cli takes is taken: a key faas-criu does not use (or faas-cli
+// ignores) is a warning in Stack.Warnings rather than silently dropped, and
+// errors are kept for what faas-cli refuses too or the provider would
+// refuse. Errors and warnings name the file, the function and the field.
 package stack
 
 import (
