@@ -133,3 +133,27 @@ func TestBuildRefusesDroppedRequirements(t *testing.T) {
 		t.Errorf("the failure does not name the file and its requirement (%q):\n%s", want, out)
 	}
 }
+
+// TestScaleZeroLabelOne: com.openfaas.scale.zero=1 is true (it read as
+// false, and the function never slept), and a value not understood is
+// refused at deploy rather than read as false.
+func TestScaleZeroLabelOne(t *testing.T) {
+	p := StartProvider(t)
+	dep := Fixture("zero-one")
+	dep.Labels = &map[string]string{"com.openfaas.scale.zero": "1", "com.openfaas.scale.zero-duration": "1s"}
+	p.Deploy(dep)
+	p.WaitAvailable("zero-one", 1)
+	p.MustInvoke("zero-one", "/count")
+	eventually(t, 20*time.Second, func() string {
+		if s := p.Annotation("zero-one", stateAnnotation); s != "hibernated" {
+			return "state " + s + ", want hibernated"
+		}
+		return ""
+	})
+	bad := Fixture("zero-maybe")
+	bad.Labels = &map[string]string{"com.openfaas.scale.zero": "sometimes"}
+	if code, body := p.Request("POST", "/system/functions", bad); code != http.StatusBadRequest || !strings.Contains(body, `com.openfaas.scale.zero="sometimes"`) {
+		t.Errorf("deploy with scale.zero=sometimes: %d %s, want 400 naming the label", code, body)
+	}
+	p.Delete("zero-one")
+}
