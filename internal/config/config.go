@@ -26,7 +26,7 @@ func ParseBool(s string) (bool, error) {
 	case "false", "0", "no", "off":
 		return false, nil
 	}
-	return false, fmt.Errorf("%q is not a boolean (use true/1/yes or false/0/no)", s)
+	return false, errors.New("not a boolean (use true/1/yes or false/0/no)")
 }
 
 // ParseDuration reads an OpenFaaS duration: a Go duration ("60s", "1m30s")
@@ -36,13 +36,13 @@ func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		if n < 0 || n > math.MaxInt64/int64(time.Second) {
-			return 0, fmt.Errorf("%q is not a duration (use e.g. 60s, 5m or whole seconds)", s)
+			return 0, errors.New("not a duration (use e.g. 60s, 5m or whole seconds)")
 		}
 		return time.Duration(n) * time.Second, nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%q is not a duration (use e.g. 60s, 5m or whole seconds)", s)
+		return 0, errors.New("not a duration (use e.g. 60s, 5m or whole seconds)")
 	}
 	return d, nil
 }
@@ -51,7 +51,7 @@ func ParseDuration(s string) (time.Duration, error) {
 func ParseInt(s string) (int, error) {
 	n, err := strconv.Atoi(strings.TrimSpace(s))
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a whole number", s)
+		return 0, errors.New("not a whole number")
 	}
 	return n, nil
 }
