@@ -20,6 +20,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/jsonmessage"
 
+	"github.com/faas-criu/faas-criu/internal/config"
 	"github.com/faas-criu/faas-criu/stack"
 )
 
@@ -39,9 +40,9 @@ func parseBuild(args []string) (*buildOptions, error) {
 	fs.StringVar(&o.file, "yaml", "", "same as -f")
 	fs.StringVar(&o.filter, "filter", "", "build only the functions matching this glob")
 	fs.StringVar(&o.templateDir, "template-dir", "", "directory of language templates (DIR/<lang>), instead of ./template and the repository's templates/template")
-	fs.BoolVar(&o.pull, "pull", false, "let Docker pull base images instead of using local stand-ins")
-	fs.BoolVar(&o.noCache, "no-cache", false, "do not use Docker's build cache")
-	fs.BoolVar(&o.verbose, "verbose", false, "stream the build output")
+	config.BoolVar(fs, &o.pull, "pull", false, "let Docker pull base images instead of using local stand-ins")
+	config.BoolVar(fs, &o.noCache, "no-cache", false, "do not use Docker's build cache")
+	config.BoolVar(fs, &o.verbose, "verbose", false, "stream the build output")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: faas-criu build -f stack.yml [--filter NAME] [--pull] [--verbose]\n\n"+
 			"Builds each function's image from its language template through the local Docker engine.\n"+
