@@ -20,6 +20,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/jsonmessage"
 
+	"github.com/faas-criu/faas-criu/internal/config"
 	"github.com/faas-criu/faas-criu/stack"
 )
 
@@ -35,13 +36,13 @@ type buildOptions struct {
 func parseBuild(args []string) (*buildOptions, error) {
 	o := &buildOptions{}
 	fs := flag.NewFlagSet("build", flag.ContinueOnError)
-	fs.StringVar(&o.file, "f", "", "stack file (default stack.yml, or stack.yaml)")
+	fs.StringVar(&o.file, "f", "", "stack file (default stack.yaml, else stack.yml, as faas-cli)")
 	fs.StringVar(&o.file, "yaml", "", "same as -f")
 	fs.StringVar(&o.filter, "filter", "", "build only the functions matching this glob")
 	fs.StringVar(&o.templateDir, "template-dir", "", "directory of language templates (DIR/<lang>), instead of ./template and the repository's templates/template")
-	fs.BoolVar(&o.pull, "pull", false, "let Docker pull base images instead of using local stand-ins")
-	fs.BoolVar(&o.noCache, "no-cache", false, "do not use Docker's build cache")
-	fs.BoolVar(&o.verbose, "verbose", false, "stream the build output")
+	config.BoolVar(fs, &o.pull, "pull", false, "let Docker pull base images instead of using local stand-ins")
+	config.BoolVar(fs, &o.noCache, "no-cache", false, "do not use Docker's build cache")
+	config.BoolVar(fs, &o.verbose, "verbose", false, "stream the build output")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: faas-criu build -f stack.yml [--filter NAME] [--pull] [--verbose]\n\n"+
 			"Builds each function's image from its language template through the local Docker engine.\n"+
@@ -58,18 +59,26 @@ func parseBuild(args []string) (*buildOptions, error) {
 	return o, nil
 }
 
-// stackFile is the stack file to read: the one given, else stack.yml, else
-// stack.yaml if only that exists.
+// stackFile is the stack file to read: the one given, else stack.yaml,
+// else stack.yml, in faas-cli's order (faas-cli now writes stack.yaml).
+// With neither, stack.yaml, which the error then names.
 func stackFile(given string) string {
 	if given != "" {
 		return given
 	}
-	if _, err := os.Stat("stack.yml"); err != nil {
-		if _, err := os.Stat("stack.yaml"); err == nil {
-			return "stack.yaml"
+	for _, name := range []string{"stack.yaml", "stack.yml"} {
+		if _, err := os.Stat(name); err == nil {
+			return name
 		}
 	}
-	return "stack.yml"
+	return "stack.yaml"
+}
+
+// printWarnings shows what the stack holds that faas-criu does not use.
+func printWarnings(s *stack.Stack) {
+	for _, w := range s.Warnings {
+		fmt.Fprintf(os.Stderr, "WARNING: %s\n", w)
+	}
 }
 
 // buildPlan is one function's build, checked before any is run.
@@ -79,6 +88,9 @@ type buildPlan struct {
 	tmpl       *template // nil for lang: dockerfile
 	args       map[string]string
 	bases      *basePlan
+	// root and copy: the stack's directory and its configuration.copy.
+	root string
+	copy []string
 }
 
 func runBuild(args []string) error {
@@ -93,6 +105,7 @@ func runBuild(args []string) error {
 	if err != nil {
 		return err
 	}
+	printWarnings(s)
 	fns, err := s.Select(o.filter)
 	if err != nil {
 		return err
@@ -154,7 +167,7 @@ func planBuild(ctx context.Context, cli client.APIClient, s *stack.Stack, fn *st
 	if fn.Handler == "" {
 		return nil, fmt.Errorf("%s: no handler directory: set handler", s.Path)
 	}
-	p := &buildPlan{fn: fn, handlerDir: fn.Handler, args: maps.Clone(fn.BuildArgs)}
+	p := &buildPlan{fn: fn, handlerDir: fn.Handler, args: maps.Clone(fn.BuildArgs), root: s.Dir, copy: s.Configuration.Copy}
 	if !filepath.IsAbs(p.handlerDir) {
 		p.handlerDir = filepath.Join(s.Dir, p.handlerDir)
 	}
@@ -171,6 +184,9 @@ func planBuild(ctx context.Context, cli client.APIClient, s *stack.Stack, fn *st
 			return nil, err
 		}
 		p.tmpl = t
+		if err := checkDependencies(t, p.handlerDir); err != nil {
+			return nil, err
+		}
 		dockerfile = filepath.Join(t.Dir, "Dockerfile")
 		pkgs, err := t.additionalPackages(fn.BuildOptions)
 		if err != nil {
@@ -199,7 +215,7 @@ func buildImage(ctx context.Context, cli client.APIClient, p *buildPlan, o *buil
 	if p.tmpl != nil {
 		tmplDir, folder = p.tmpl.Dir, p.tmpl.Spec.HandlerFolder
 	}
-	files, err := buildContext(tmplDir, p.handlerDir, folder)
+	files, err := buildContextCopy(tmplDir, p.handlerDir, folder, p.root, p.copy)
 	if err != nil {
 		return err
 	}

@@ -27,10 +27,10 @@ type deployOptions struct {
 func parseDeploy(args []string) (*deployOptions, error) {
 	o := &deployOptions{}
 	fs := flag.NewFlagSet("deploy", flag.ContinueOnError)
-	fs.StringVar(&o.file, "f", "", "stack file (default stack.yml, or stack.yaml)")
+	fs.StringVar(&o.file, "f", "", "stack file (default stack.yaml, else stack.yml, as faas-cli)")
 	fs.StringVar(&o.file, "yaml", "", "same as -f")
 	fs.StringVar(&o.filter, "filter", "", "deploy only the functions matching this glob")
-	fs.StringVar(&o.gateway, "gateway", "", "gateway URL (default $OPENFAAS_URL, then the stack's provider.gateway, then "+gateway.DefaultURL+")")
+	fs.StringVar(&o.gateway, "gateway", "", "gateway URL (default: the stack's provider.gateway, then $OPENFAAS_URL, then "+gateway.DefaultURL+", as faas-cli; http:// when no scheme is given)")
 	fs.StringVar(&o.gateway, "g", "", "same as --gateway")
 	fs.StringVar(&o.namespace, "namespace", "", "namespace for every function, instead of the stack's (default: the provider's)")
 	fs.StringVar(&o.namespace, "n", "", "same as --namespace")
@@ -66,6 +66,7 @@ func runDeploy(args []string) error {
 	if err != nil {
 		return err
 	}
+	printWarnings(s)
 	deps, err := s.Deployments(o.filter)
 	if err != nil {
 		return err

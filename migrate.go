@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/faas-criu/faas-criu/internal/config"
 	"github.com/faas-criu/faas-criu/internal/gateway"
 )
 
@@ -19,8 +20,9 @@ func runMigrate(args []string) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	to := fs.String("to", "", "the faas-criu to move the function to (its URL)")
 	gw, ns := gatewayFlags(fs)
-	keep := fs.Bool("keep", false, "leave a hibernated copy here instead of removing it")
-	replace := fs.Bool("replace", false, "overwrite a function of the same name at the target")
+	keep, replace := new(bool), new(bool)
+	config.BoolVar(fs, keep, "keep", false, "leave a hibernated copy here instead of removing it")
+	config.BoolVar(fs, replace, "replace", false, "overwrite a function of the same name at the target")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: faas-criu migrate NAME --to URL [--keep] [--replace] [--gateway URL]\n\n"+
 			"Moves a function with its memory state to another faas-criu: it is checkpointed here, its\n"+

@@ -678,45 +678,65 @@ func TestAvailableReplicasWaitForHealthCheck(t *testing.T) {
 	p.Delete("slowstart")
 }
 
-// TestHealthPathAnnotation: com.openfaas.health.http.path names the path
-// probed; any answer below 500 counts, no answer never does.
+// TestHealthPathAnnotation: com.openfaas.ready.http.path, else
+// com.openfaas.health.http.path, names the path probed; a replica counts
+// when it answers 200-399 (as a Kubernetes probe), never on a 404 or no
+// answer.
 func TestHealthPathAnnotation(t *testing.T) {
 	p := StartProvider(t, "--ready-timeout", "2s", "--wake-timeout", "5s")
-	withPath := func(name, path string) {
+	withPaths := func(name string, ann map[string]string) {
 		t.Helper()
 		dep := Fixture(name)
-		dep.Annotations = &map[string]string{"com.openfaas.health.http.path": path}
+		dep.Annotations = &ann
 		p.Deploy(dep)
+	}
+	probedAt := func(name, line string) {
+		t.Helper()
+		eventually(t, 10*time.Second, func() string {
+			code, body := p.Request("GET", "/system/logs?name="+name+"&tail=20", nil)
+			if code != 200 || !strings.Contains(body, line) {
+				return fmt.Sprintf("the function's log has no probe of the annotated path: %d %s", code, body)
+			}
+			return ""
+		})
 	}
 
 	// A path the fixture serves (and logs): the replica becomes available,
 	// and its log shows the probe went there, not to /_/health.
-	withPath("probed", "/log?line=probed-by-health-check")
+	withPaths("probed", map[string]string{"com.openfaas.health.http.path": "/log?line=probed-by-health-check"})
 	p.WaitAvailable("probed", 1)
-	eventually(t, 10*time.Second, func() string {
-		code, body := p.Request("GET", "/system/logs?name=probed&tail=20", nil)
-		if code != 200 || !strings.Contains(body, "probed-by-health-check") {
-			return fmt.Sprintf("the function's log has no probe of the annotated path: %d %s", code, body)
-		}
-		return ""
-	})
+	probedAt("probed", "probed-by-health-check")
 
-	// A path the fixture answers 404 on: below 500, so the replica counts
-	// (a function without a health route is up).
-	withPath("notfound", "/secret/absent")
-	if code, _ := p.Invoke("notfound", "/secret/absent"); code != http.StatusNotFound {
-		t.Fatalf("the fixture answers /secret/absent with %d, the test expects 404", code)
+	// The readiness path wins over the health path (which would never
+	// answer here).
+	withPaths("readypath", map[string]string{
+		"com.openfaas.ready.http.path":  "/log?line=probed-by-ready-check",
+		"com.openfaas.health.http.path": "/sleep?ms=600000",
+	})
+	p.WaitAvailable("readypath", 1)
+	probedAt("readypath", "probed-by-ready-check")
+
+	// A path the fixture answers 404 on: not ready (a 404 once counted),
+	// and a 404 on the ready path is not saved by a good health path.
+	withPaths("notfound", map[string]string{"com.openfaas.health.http.path": "/secret/absent"})
+	withPaths("notready", map[string]string{
+		"com.openfaas.ready.http.path":  "/secret/absent",
+		"com.openfaas.health.http.path": "/_/health",
+	})
+	if code, _ := p.Invoke("notfound", "/secret/absent"); code != http.StatusGatewayTimeout {
+		t.Errorf("invoke of a function whose probe answers 404: %d, want 504 (never ready)", code)
 	}
-	p.WaitAvailable("notfound", 1)
 
 	// A path that never answers within the probe's time: the replica runs
 	// but never counts, past --ready-timeout, and requests are not sent to
 	// it: they time out (504) after --wake-timeout.
-	withPath("mute", "/sleep?ms=600000")
+	withPaths("mute", map[string]string{"com.openfaas.health.http.path": "/sleep?ms=600000"})
 	deadline := time.Now().Add(5 * time.Second) // 2.5 times --ready-timeout
 	for time.Now().Before(deadline) {
-		if st := p.Status("mute"); st.Replicas != 1 || st.AvailableReplicas != 0 {
-			t.Fatalf("unhealthy function: replicas %d, availableReplicas %d; want 1 and 0", st.Replicas, st.AvailableReplicas)
+		for _, name := range []string{"mute", "notfound", "notready"} {
+			if st := p.Status(name); st.Replicas != 1 || st.AvailableReplicas != 0 {
+				t.Fatalf("%s (never ready): replicas %d, availableReplicas %d; want 1 and 0", name, st.Replicas, st.AvailableReplicas)
+			}
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -726,7 +746,7 @@ func TestHealthPathAnnotation(t *testing.T) {
 	if code, body := p.Invoke("mute", "/count"); code != http.StatusGatewayTimeout {
 		t.Errorf("invoke of a function that never passes its health check: %d %q, want 504", code, body)
 	}
-	for _, name := range []string{"probed", "notfound", "mute"} {
+	for _, name := range []string{"probed", "readypath", "notfound", "notready", "mute"} {
 		p.Delete(name)
 	}
 }
