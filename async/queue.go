@@ -81,6 +81,8 @@ const (
 )
 
 func (c *Config) defaults() {
+	// NATS refuses a message over 64 MiB.
+	c.MaxBodyBytes = min(c.MaxBodyBytes, 60<<20)
 	set := func(v *int, d int) {
 		if *v <= 0 {
 			*v = d
