@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -35,7 +36,7 @@ func (q *Queue) work(ctx context.Context, e *engine, cons jetstream.Consumer) {
 				return
 			}
 			if err != nil {
-				if !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+				if !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
 					log.Printf("async: taking a call: %v", err)
 					time.Sleep(time.Second)
 				}

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/client"
 )
 
 // faasCLI is the real OpenFaaS CLI.
@@ -207,4 +210,67 @@ func TestAsyncRetriesBusyFunctions(t *testing.T) {
 		t.Errorf(`faas_criu_async_calls_total{result="failed"} = %v, want 1`, got)
 	}
 	p.Delete("busy")
+}
+
+// A call accepted while the function's engine is down runs when the engine
+// is back: its tries meanwhile fail with 502, 503 or 504 and are retried. The
+// engine is one of this test's own (scripts/second-engine.sh "async").
+func TestAsyncCallAcceptedWhileTheEngineIsDown(t *testing.T) {
+	script := filepath.Join(repoRoot, "scripts", "second-engine.sh")
+	engineCmd := func(verb string) string {
+		t.Helper()
+		cmd := exec.Command(script, verb, "async")
+		// A bridge of its own, apart from the other engines' on this machine.
+		cmd.Env = append(os.Environ(), "FAAS_CRIU_ENGINE_BRIDGE_CIDR=10.253.219.1/24")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("second-engine.sh %s async: %v\n%s", verb, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	host := engineCmd("start")
+	t.Cleanup(func() { engineCmd("purge") })
+	engine, err := client.NewClientWithOpts(client.WithHost(host), client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := docker.ImageSave(context.Background(), []string{FixtureImage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := engine.ImageLoad(context.Background(), rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	rc.Close()
+
+	p := StartProviderEnv(t, []string{"DOCKER_HOST=" + host})
+	p.engine, p.dockerRoot = engine, "/var/lib/faas-criu-engine-async"
+	p.Deploy(Fixture("steady"))
+	p.WaitAvailable("steady", 1)
+	cb := newCallbackReceiver(t)
+
+	engineCmd("stop")
+	id := p.InvokeAsync("steady", "/echo", cb.URL, "while down")
+	// A try waits for the function's wake-up, up to the wake timeout (20s
+	// here), then fails.
+	eventually(t, 60*time.Second, func() string {
+		n := 0.0
+		for _, code := range []string{"502", "503", "504"} {
+			n += p.Metric(`faas_criu_async_retries_total{code="` + code + `"}`)
+		}
+		if n == 0 {
+			return "no retry yet"
+		}
+		return ""
+	})
+	engineCmd("start")
+
+	r := cb.next(t, p, 90*time.Second)
+	if r.header.Get("X-Call-Id") != id || r.header.Get("X-Function-Status") != "200" || !strings.Contains(r.body, `"body":"while down"`) {
+		t.Errorf("callback: %v %q", r.header, r.body)
+	}
+	p.Delete("steady")
 }
