@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -141,6 +142,11 @@ type Queue struct {
 	mu     sync.Mutex
 	eng    *engine // nil until the first call, or a recovery at start
 	closed bool
+	// publishing is held (shared) while a call is being stored, and
+	// (exclusive) while an engine stops: the stop's look at the stream
+	// sees every call accepted on it.
+	publishing sync.RWMutex
+	starts     atomic.Int32 // engines started, for tests
 
 	slotsMu sync.Mutex
 	slots   map[string]chan struct{} // function -> its in-flight slots
@@ -180,6 +186,9 @@ func (q *Queue) Recover() error {
 	if _, err := os.Stat(q.cfg.Dir); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
+	if _, err := os.Stat(filepath.Join(q.cfg.Dir, emptyMark)); err == nil {
+		return nil // the last stop left nothing to run
+	}
 	e, err := q.engine()
 	if err != nil {
 		return err
@@ -195,13 +204,21 @@ func (q *Queue) Recover() error {
 		return nil
 	}
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.eng == e && q.inflight() == 0 {
+	idle := q.eng == e
+	if idle {
 		q.eng = nil
-		e.stop()
+	}
+	q.mu.Unlock()
+	if idle {
+		q.shutdown(e)
 	}
 	return nil
 }
+
+// emptyMark, in the store, says that the server was stopped with nothing
+// left to run: the next start need not start it to find out. Any start of
+// the server removes it first.
+const emptyMark = "stopped-empty"
 
 func (q *Queue) inflight() int { return int(q.metrics.inflightN.Load()) }
 
@@ -213,7 +230,23 @@ func (q *Queue) Close() {
 	q.eng, q.closed = nil, true
 	q.mu.Unlock()
 	if e != nil {
-		e.stop()
+		q.shutdown(e)
+	}
+}
+
+// shutdown stops an engine no longer in q.eng, once the calls being stored
+// on it are stored, and marks the store empty when it is.
+func (q *Queue) shutdown(e *engine) {
+	q.publishing.Lock()
+	defer q.publishing.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	info, err := e.stream.Info(ctx)
+	cancel()
+	e.stop()
+	if err == nil && info.State.Msgs == 0 {
+		if err := os.WriteFile(filepath.Join(q.cfg.Dir, emptyMark), nil, 0o600); err != nil {
+			log.Printf("async: %v", err)
+		}
 	}
 }
 
@@ -239,6 +272,15 @@ func (q *Queue) start() (*engine, error) {
 	if err := os.MkdirAll(q.cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("async: %w", err)
 	}
+	// Before anything can be accepted: a mark left behind would hide the
+	// calls accepted from now on from a start after a crash.
+	if err := os.Remove(filepath.Join(q.cfg.Dir, emptyMark)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("async: %w", err)
+	}
+	if err := syncDir(q.cfg.Dir); err != nil {
+		return nil, fmt.Errorf("async: %w", err)
+	}
+	q.starts.Add(1)
 	opts := &server.Options{
 		ServerName: "faas-criu",
 		// No port at all: the provider is the only client, in process.
@@ -316,6 +358,7 @@ func (q *Queue) start() (*engine, error) {
 	return e, nil
 }
 
+// stop ends the worker and its calls (unacknowledged), then the server.
 func (e *engine) stop() {
 	if e.cancel != nil {
 		e.cancel()
@@ -368,7 +411,6 @@ func (q *Queue) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.ID = newID()
 		c.Header.Set("X-Call-Id", c.ID)
 	}
-	c.Header.Del("Authorization") // never stored on disk
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, q.cfg.MaxBodyBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -392,6 +434,8 @@ func (q *Queue) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // enqueue stores the call and returns once the server has it on disk.
 func (q *Queue) enqueue(ctx context.Context, c call, body []byte) error {
+	q.publishing.RLock()
+	defer q.publishing.RUnlock()
 	e, err := q.engine()
 	if err != nil {
 		return err
@@ -487,5 +531,14 @@ func (q *Queue) slot(ctx context.Context, fn string, alive func()) (release func
 	}
 }
 
-// storeDir is STATE_DIR/nats.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// StoreDir is STATE_DIR/nats.
 func StoreDir(stateDir string) string { return filepath.Join(stateDir, "nats") }

@@ -266,6 +266,35 @@ func TestServerStartsOnlyWhenNeeded(t *testing.T) {
 	waitFor(t, func() bool { return q.depth() == 0 })
 	q.Close()
 
+	// Stopped empty: the next start does not even start the server.
+	q2 := newQueue(t, dir, func(w http.ResponseWriter, r *http.Request) {}, Config{})
+	if err := q2.Recover(); err != nil {
+		t.Fatal(err)
+	}
+	if n := q2.starts.Load(); n != 0 {
+		t.Errorf("the server started %d times over a store stopped empty", n)
+	}
+	// A call accepted now is found by a start after a crash: the mark is
+	// gone once the server runs.
+	post(t, q2, "/async-function/f", cb.URL, "")
+	if _, err := os.Stat(dir + "/" + emptyMark); !os.IsNotExist(err) {
+		t.Errorf("the empty mark outlived the server's start: %v", err)
+	}
+	cb.next(t, 10*time.Second)
+}
+
+// A store left by a crash, with nothing in it, is looked at once and
+// closed again.
+func TestEmptyStoreLeftByACrashIsClosedAtStart(t *testing.T) {
+	dir := t.TempDir() + "/nats"
+	q := newQueue(t, dir, func(w http.ResponseWriter, r *http.Request) {}, Config{})
+	cb := newCallback(t)
+	post(t, q, "/async-function/f", cb.URL, "")
+	cb.next(t, 10*time.Second)
+	waitFor(t, func() bool { return q.depth() == 0 })
+	q.Close()
+	os.Remove(dir + "/" + emptyMark) // as after a SIGKILL
+
 	q2 := newQueue(t, dir, func(w http.ResponseWriter, r *http.Request) {}, Config{})
 	if err := q2.Recover(); err != nil {
 		t.Fatal(err)
@@ -273,8 +302,8 @@ func TestServerStartsOnlyWhenNeeded(t *testing.T) {
 	q2.mu.Lock()
 	running := q2.eng != nil
 	q2.mu.Unlock()
-	if running {
-		t.Error("the server kept running over an empty stream")
+	if running || q2.starts.Load() != 1 {
+		t.Errorf("running %v after %d starts, want stopped after 1", running, q2.starts.Load())
 	}
 }
 

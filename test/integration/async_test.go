@@ -128,6 +128,16 @@ func TestAsyncCallsSurviveSIGKILL(t *testing.T) {
 	p.Deploy(Fixture("durable"))
 	p.WaitAvailable("durable", 1)
 	cb := newCallbackReceiver(t)
+	// A call, and a clean stop that leaves the queue empty: the next start
+	// does not start the queue's server (and must still find what the
+	// later crash leaves).
+	p.InvokeAsync("durable", "/count", cb.URL, "")
+	cb.next(t, p, 20*time.Second)
+	p.Stop()
+	p.Start()
+	if strings.Count(p.Logs(), "embedded NATS JetStream started") != 1 {
+		t.Errorf("the queue's server started again after a stop that left it empty:\n%s", p.Logs())
+	}
 
 	running := p.InvokeAsync("durable", "/sleep?ms=3000", cb.URL, "")
 	waiting := p.InvokeAsync("durable", "/echo?n=2", cb.URL, "second")
