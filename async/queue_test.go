@@ -90,7 +90,7 @@ func TestAcceptedCallRunsAndPostsItsAnswer(t *testing.T) {
 	if r.Method != "POST" || r.URL.Path != "/function/echo.dev/sub/path" || r.URL.RawQuery != "a=1&b=2" {
 		t.Errorf("function got %s %s?%s", r.Method, r.URL.Path, r.URL.RawQuery)
 	}
-	if r.Header.Get("X-Custom") != "kept" || r.Header.Get("X-Call-Id") != id || r.Header.Get("X-Callback-Url") != "" {
+	if r.Header.Get("X-Custom") != "kept" || r.Header.Get("X-Call-Id") != id || r.Header.Get("X-Callback-Url") != cb.URL+"/done" {
 		t.Errorf("function got headers %v", r.Header)
 	}
 	if b, _ := io.ReadAll(r.Body); string(b) != "hello" {

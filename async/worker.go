@@ -168,7 +168,6 @@ func (q *Queue) invoke(ctx context.Context, c call, body []byte) (*recorder, err
 	if r.Header == nil {
 		r.Header = http.Header{}
 	}
-	r.Header.Del("X-Callback-Url") // for this provider, not for the function
 	r.Host, r.RemoteAddr = c.Host, c.RemoteAddr
 	rec := &recorder{header: http.Header{}}
 	q.inv.ServeHTTP(rec, r)
