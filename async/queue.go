@@ -220,8 +220,6 @@ func (q *Queue) Recover() error {
 // the server removes it first.
 const emptyMark = "stopped-empty"
 
-func (q *Queue) inflight() int { return int(q.metrics.inflightN.Load()) }
-
 // Close stops the worker and the server. Calls running now are not
 // acknowledged: they run again at the next start.
 func (q *Queue) Close() {
