@@ -19,6 +19,7 @@ import (
 	"github.com/openfaas/faas-provider/types"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/faas-criu/faas-criu/async"
 	"github.com/faas-criu/faas-criu/checkpoint"
 	"github.com/faas-criu/faas-criu/handlers"
 	"github.com/faas-criu/faas-criu/internal/config"
@@ -40,6 +41,7 @@ type serveOptions struct {
 	secretMountPath string
 	cfg             provider.Config
 	namespaces      string
+	async           async.Config
 }
 
 func parseServe(args []string) (*serveOptions, error) {
@@ -87,6 +89,7 @@ func parseServeEnv(args []string, lookup func(string) (string, bool)) (*serveOpt
 	config.DurationVar(fs, &o.policy.Tick, "policy-tick", time.Second, "how often the idle, memory, load and backup policies look")
 	config.DurationVar(fs, &o.policy.BackupInterval, "backup-interval", env.Duration("backup_interval", 0), "default interval between backups of running functions (0: none; com.openfaas.criu.backup-interval overrides)")
 	fs.IntVar(&o.policy.BackupsKeep, "backups-keep", 3, "backups kept per replica (com.openfaas.criu.backups-keep overrides)")
+	o.async.RegisterFlags(fs)
 	if err := env.Err(); err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
@@ -245,6 +248,13 @@ func serve(args []string) error {
 	// Invocations first, on a plain prefix: the hot path skips the regular
 	// expressions of the routes below.
 	router.PathPrefix("/function/").Handler(proxy)
+	// Asynchronous calls: queued on an embedded NATS JetStream, run
+	// through the same proxy.
+	o.async.Dir, o.async.CallTimeout = async.StoreDir(cfg.StateDir), o.writeTimeout
+	queue := async.New(o.async, proxy)
+	defer queue.Close()
+	prometheus.MustRegister(queue.Collectors()...)
+	router.PathPrefix("/async-function/").Handler(queue)
 	handlers.Route(router, "/system/logs", h.Logs, "GET")
 	// faas-criu's own routes: migration, import, backups.
 	auth := func(f http.HandlerFunc) http.HandlerFunc { return handlers.RequireAuth(creds, f) }
@@ -257,6 +267,9 @@ func serve(args []string) error {
 	p.Start(ctx)
 	applyStack(ctx, p, o.stack, declared)
 	go policies.Run(ctx)
+	if err := queue.Recover(); err != nil {
+		log.Printf("ERROR: asynchronous calls accepted before the last stop: %v", err)
+	}
 	log.Printf("faas-criu %s serving on :%d (engine %s, state %s)", version, o.port, p.EngineInfo().Version, cfg.StateDir)
 	bootstrap.Serve(ctx, h, &types.FaaSConfig{
 		TCPPort:      &o.port,
