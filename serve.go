@@ -26,6 +26,7 @@ import (
 	"github.com/faas-criu/faas-criu/internal/gateway"
 	"github.com/faas-criu/faas-criu/internal/statelock"
 	"github.com/faas-criu/faas-criu/provider"
+	"github.com/faas-criu/faas-criu/provider/docker"
 	"github.com/faas-criu/faas-criu/stack"
 )
 
@@ -174,7 +175,21 @@ func serve(args []string) error {
 	// A replica being removed may finish its requests for as long as a
 	// request may take.
 	o.cfg.DrainTimeout = o.writeTimeout
-	p, err := provider.New(ctx, o.cfg)
+	eng, err := docker.New()
+	if err != nil {
+		return err
+	}
+	transports := &handlers.Transports{}
+	var policies *checkpoint.Policies
+	p, err := provider.New(ctx, o.cfg, eng,
+		provider.WithAdmission(func(p *provider.Provider) provider.Admission {
+			o.policy.Strategy = p.Config().Strategy
+			o.policy.CanCheckpoint = p.CRIU().Available
+			policies = checkpoint.New(p.Fleet(), o.policy)
+			return policies
+		}),
+		provider.WithBeforeCheckpoint(transports.DropIdle),
+		provider.WithReplicaGone(transports.Forget))
 	if err != nil {
 		return err
 	}
@@ -201,15 +216,8 @@ func serve(args []string) error {
 		log.Printf("WARNING: basic auth is off: anyone who reaches port %d can deploy functions", o.port)
 	}
 
-	o.policy.Strategy = p.Config().Strategy
-	o.policy.CanCheckpoint = p.CRIU().Available
-	policies := checkpoint.New(p.Fleet(), o.policy)
-	p.SetAdmission(policies)
 	registerMemoryGauges(policies)
 
-	transports := &handlers.Transports{}
-	p.SetBeforeCheckpoint(transports.DropIdle)
-	p.SetReplicaGone(transports.Forget)
 	// Invocations are counted in the gateway's series, so OpenFaaS
 	// dashboards work straight at faas-criu.
 	gwMetrics := handlers.NewGatewayMetrics(p, p, provider.DefaultNamespace)

@@ -9,9 +9,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/docker/docker/api/types/checkpoint"
-	"github.com/docker/docker/api/types/container"
-
 	ckpt "github.com/faas-criu/faas-criu/checkpoint"
 )
 
@@ -56,7 +53,7 @@ func (p *Provider) backupLocked(ctx context.Context, fn *function, keep int) err
 			p.beforeCheckpoint(r.addr(p.cfg.FunctionPort))
 		}
 		stats, err := p.recorder.Dump(func() error {
-			return p.docker.CheckpointCreate(ctx, r.id, checkpoint.CreateOptions{CheckpointID: name, CheckpointDir: parent, Exit: false})
+			return p.engine.CreateCheckpoint(ctx, r.id, CheckpointOptions{Name: name, Dir: parent})
 		})
 		dir := filepath.Join(parent, name)
 		if err != nil {
@@ -120,7 +117,7 @@ func (p *Provider) restoreBackupInto(ctx context.Context, fn *function, r *repli
 		_ = os.RemoveAll(dst)
 	}()
 	if _, err := p.recorder.Restore(func() error {
-		return p.docker.ContainerStart(ctx, r.id, container.StartOptions{CheckpointID: b.Name})
+		return p.engine.RestoreContainer(ctx, r.id, b.Name)
 	}); err != nil {
 		return err
 	}
@@ -184,7 +181,7 @@ func (p *Provider) RestoreBackup(ctx context.Context, ns, name, backup string) e
 		}
 		found = true
 		p.setStatus(fn, r, "exited")
-		if err := p.docker.ContainerKill(ctx, r.id, "KILL"); err != nil && r.status == "running" {
+		if err := p.engine.KillContainer(ctx, r.id); err != nil && r.status == "running" {
 			log.Printf("%s: kill replica %d before restoring %s: %v", fn.key, r.index, backup, err)
 		}
 		if err := p.waitStopped(ctx, r.id, 10*time.Second); err != nil {

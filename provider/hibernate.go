@@ -12,9 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/checkpoint"
-	"github.com/docker/docker/api/types/container"
-
 	ckpt "github.com/faas-criu/faas-criu/checkpoint"
 )
 
@@ -155,7 +152,7 @@ func (p *Provider) pauseAll(ctx context.Context, fn *function, reps []*replica) 
 		if r.status != "running" {
 			continue
 		}
-		if err := p.docker.ContainerPause(ctx, r.id); err != nil {
+		if err := p.engine.PauseContainer(ctx, r.id); err != nil {
 			for _, q := range paused {
 				_ = p.unpauseReplica(context.WithoutCancel(ctx), fn, q)
 			}
@@ -221,7 +218,7 @@ func (p *Provider) hibernateReplica(ctx context.Context, fn *function, r *replic
 	start := time.Now()
 	name := ckpt.NewName("hib", start)
 	stats, err := p.recorder.Dump(func() error {
-		return p.docker.CheckpointCreate(ctx, r.id, checkpoint.CreateOptions{CheckpointID: name, Exit: true})
+		return p.engine.CreateCheckpoint(ctx, r.id, CheckpointOptions{Name: name, Exit: true})
 	})
 	if err != nil {
 		p.afterFailedCheckpoint(ctx, fn, r, name)
@@ -278,17 +275,17 @@ func (p *Provider) checkRoom(r *replica) error {
 // partial checkpoint.
 func (p *Provider) afterFailedCheckpoint(ctx context.Context, fn *function, r *replica, name string) {
 	ctx = context.WithoutCancel(ctx)
-	_ = p.docker.CheckpointDelete(ctx, r.id, checkpoint.DeleteOptions{CheckpointID: name})
+	_ = p.engine.DeleteCheckpoint(ctx, r.id, name)
 	_ = os.RemoveAll(p.checkpointDir(r.id, name))
 	_ = os.RemoveAll(p.pagesDir(r.id, name))
-	ci, err := p.docker.ContainerInspect(ctx, r.id)
-	if err != nil || ci.State == nil {
+	ci, err := p.engine.InspectContainer(ctx, r.id)
+	if err != nil {
 		return
 	}
 	switch {
-	case ci.State.Running && ci.State.Paused:
+	case ci.Running && ci.Paused:
 		p.setStatus(fn, r, "paused")
-	case ci.State.Running:
+	case ci.Running:
 		p.setStatus(fn, r, "running")
 	default:
 		// Docker stopped it before the checkpoint failed (writing it out):
@@ -310,14 +307,14 @@ func (p *Provider) afterFailedCheckpoint(ctx context.Context, fn *function, r *r
 // replica that its function's record does not know of (the provider was
 // stopped between the dump and saving the record).
 func (p *Provider) strayCheckpoint(ctx context.Context, r *replica) (CheckpointInfo, bool) {
-	list, err := p.docker.CheckpointList(ctx, r.id, checkpoint.ListOptions{})
+	list, err := p.engine.ListCheckpoints(ctx, r.id)
 	if err != nil {
 		return CheckpointInfo{}, false
 	}
 	var newest string
 	for _, c := range list {
-		if strings.HasPrefix(c.Name, "hib-") && c.Name > newest {
-			newest = c.Name
+		if strings.HasPrefix(c, "hib-") && c > newest {
+			newest = c
 		}
 	}
 	if newest == "" {
@@ -336,14 +333,14 @@ func (p *Provider) strayCheckpoint(ctx context.Context, r *replica) (CheckpointI
 // pruneCheckpoints removes every hibernation checkpoint of a replica except
 // keep.
 func (p *Provider) pruneCheckpoints(ctx context.Context, r *replica, keep string) {
-	list, err := p.docker.CheckpointList(ctx, r.id, checkpoint.ListOptions{})
+	list, err := p.engine.ListCheckpoints(ctx, r.id)
 	if err != nil {
 		return
 	}
 	for _, c := range list {
-		if c.Name != keep && len(c.Name) > 4 && c.Name[:4] == "hib-" {
-			_ = p.docker.CheckpointDelete(ctx, r.id, checkpoint.DeleteOptions{CheckpointID: c.Name})
-			_ = os.RemoveAll(p.pagesDir(r.id, c.Name))
+		if c != keep && len(c) > 4 && c[:4] == "hib-" {
+			_ = p.engine.DeleteCheckpoint(ctx, r.id, c)
+			_ = os.RemoveAll(p.pagesDir(r.id, c))
 		}
 	}
 }
@@ -361,7 +358,7 @@ func (p *Provider) restoreReplica(ctx context.Context, fn *function, r *replica,
 	var span Span
 	_, err := p.recorder.Restore(func() error {
 		span.Start = time.Now()
-		err := p.docker.ContainerStart(ctx, r.id, container.StartOptions{CheckpointID: info.Name})
+		err := p.engine.RestoreContainer(ctx, r.id, info.Name)
 		span.Duration = time.Since(span.Start)
 		return err
 	})
@@ -384,7 +381,7 @@ func (p *Provider) restoreReplica(ctx context.Context, fn *function, r *replica,
 // discardCheckpoint deletes a checkpoint that has been restored, and the
 // copy containerd left of it.
 func (p *Provider) discardCheckpoint(containerID, name string) {
-	_ = p.docker.CheckpointDelete(context.Background(), containerID, checkpoint.DeleteOptions{CheckpointID: name})
+	_ = p.engine.DeleteCheckpoint(context.Background(), containerID, name)
 	_ = os.RemoveAll(p.pagesDir(containerID, name))
 	ckpt.RemoveContainerdCopies(p.cfg.ContainerdTmp, name)
 }

@@ -59,31 +59,10 @@ func (p *Provider) ImportImage(ctx context.Context, r io.Reader) error {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	resp, err := p.docker.ImageLoad(ctx, f)
-	if err != nil {
+	if err := p.engine.LoadImage(ctx, f); err != nil {
 		return fmt.Errorf("load image: %w", err)
 	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	var msg struct {
-		Error string `json:"error"`
-	}
-	if json.Unmarshal(lastLine(out), &msg) == nil && msg.Error != "" {
-		return fmt.Errorf("load image: %s", msg.Error)
-	}
 	return nil
-}
-
-func lastLine(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] == '\n' {
-			return b[i+1:]
-		}
-	}
-	return b
 }
 
 func importErr(err error) error {

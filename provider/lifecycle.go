@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
 	"github.com/openfaas/faas-provider/types"
 
 	"github.com/faas-criu/faas-criu/checkpoint"
@@ -467,7 +466,7 @@ func (p *Provider) setStatus(fn *function, r *replica, status string) {
 
 // startReplica starts a stopped replica afresh (its memory state is gone).
 func (p *Provider) startReplica(ctx context.Context, fn *function, r *replica) error {
-	if err := p.docker.ContainerStart(ctx, r.id, container.StartOptions{}); err != nil {
+	if err := p.engine.StartContainer(ctx, r.id); err != nil {
 		return fmt.Errorf("start %s: %w", r.name, err)
 	}
 	p.setStatus(fn, r, "running")
@@ -475,7 +474,7 @@ func (p *Provider) startReplica(ctx context.Context, fn *function, r *replica) e
 }
 
 func (p *Provider) unpauseReplica(ctx context.Context, fn *function, r *replica) error {
-	if err := p.docker.ContainerUnpause(ctx, r.id); err != nil {
+	if err := p.engine.UnpauseContainer(ctx, r.id); err != nil {
 		return fmt.Errorf("unpause %s: %w", r.name, err)
 	}
 	p.setStatus(fn, r, "running")

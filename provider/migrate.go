@@ -183,7 +183,7 @@ func (p *Provider) streamImage(ctx context.Context, rec record, t MigrationTarge
 	if ref == "" {
 		ref = rec.Deployment.Image
 	}
-	rc, err := p.docker.ImageSave(ctx, []string{rec.Deployment.Image})
+	rc, err := p.engine.SaveImage(ctx, rec.Deployment.Image)
 	if err != nil {
 		return fmt.Errorf("docker save %s: %w", ref, err)
 	}
@@ -273,7 +273,7 @@ func (p *Provider) HasImage(ctx context.Context, id string) (bool, error) {
 	if id == "" {
 		return false, nil
 	}
-	_, err := p.docker.ImageInspect(ctx, id)
+	_, err := p.engine.ImageID(ctx, id)
 	if err == nil {
 		return true, nil
 	}

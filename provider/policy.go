@@ -13,9 +13,6 @@ type Admission interface {
 	MakeRoom(ctx context.Context, k checkpoint.Key, need int64)
 }
 
-// SetAdmission installs the memory budget's hook.
-func (p *Provider) SetAdmission(a Admission) { p.admission = a }
-
 // defaultReplicaMemory is what a replica of an image never seen running is
 // expected to need, without a memory request.
 const defaultReplicaMemory = 32 << 20

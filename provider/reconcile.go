@@ -5,9 +5,6 @@ import (
 	"log"
 	"time"
 
-	"github.com/docker/docker/api/types/events"
-	"github.com/docker/docker/api/types/filters"
-
 	ckpt "github.com/faas-criu/faas-criu/checkpoint"
 )
 
@@ -230,13 +227,10 @@ func (p *Provider) reconcileWorker(ctx context.Context) {
 // function queued for reconciliation. When the stream breaks (the engine
 // restarted), it reconnects and reconciles everything.
 func (p *Provider) watchEvents(ctx context.Context) {
-	f := filters.NewArgs(
-		filters.Arg("type", string(events.ContainerEventType)),
-		filters.Arg("label", labelInstance+"="+p.instance),
-	)
+	f := map[string]string{labelInstance: p.instance}
 	backoff := time.Second
 	for ctx.Err() == nil {
-		msgs, errs := p.docker.Events(ctx, events.ListOptions{Filters: f})
+		msgs, errs := p.engine.Events(ctx, f)
 		connected := time.Now()
 	loop:
 		for {
@@ -267,8 +261,8 @@ func (p *Provider) watchEvents(ctx context.Context) {
 	}
 }
 
-func (p *Provider) onEvent(m events.Message) {
-	key := fnKey{ns: m.Actor.Attributes[LabelNamespace], name: m.Actor.Attributes[LabelFunction]}
+func (p *Provider) onEvent(m ContainerEvent) {
+	key := fnKey{ns: m.Labels[LabelNamespace], name: m.Labels[LabelFunction]}
 	p.mu.RLock()
 	fn := p.fns[key]
 	p.mu.RUnlock()
@@ -276,21 +270,21 @@ func (p *Provider) onEvent(m events.Message) {
 		return
 	}
 	switch m.Action {
-	case events.ActionDie, events.ActionOOM, events.ActionKill, events.ActionStop, events.ActionPause, events.ActionDestroy:
+	case EventDie, EventOOM, EventKill, EventStop, EventPause, EventDestroy:
 		// Out of service now; reconciliation decides what comes next.
 		fn.mu.Lock()
 		for _, r := range fn.replicas {
-			if r.sandbox == m.Actor.ID && m.Action != events.ActionPause {
+			if r.sandbox == m.ID && m.Action != EventPause {
 				r.sandboxUp = false
 			}
-			if (r.id == m.Actor.ID || r.sandbox == m.Actor.ID) && r.ready {
+			if (r.id == m.ID || r.sandbox == m.ID) && r.ready {
 				r.ready = false
 				fn.refreshEndpointsLocked(p.cfg.FunctionPort)
 			}
 		}
 		fn.mu.Unlock()
 		p.enqueueReconcile(key)
-	case events.ActionStart, events.ActionUnPause:
+	case EventStart, EventUnpause:
 		p.enqueueReconcile(key)
 	}
 }
