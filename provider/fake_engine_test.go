@@ -218,8 +218,9 @@ func (e *fakeEngine) listen(c *fakeContainer) error {
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprint(w, mem.Add(1))
 	})
-	c.srv = &http.Server{Handler: mux}
-	go func() { _ = c.srv.Serve(ln) }()
+	srv := &http.Server{Handler: mux}
+	c.srv = srv
+	go func() { _ = srv.Serve(ln) }()
 	return nil
 }
 
