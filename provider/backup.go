@@ -25,9 +25,9 @@ func (p *Provider) backupRoot(key fnKey) string {
 	return filepath.Join(p.cfg.StateDir, "backups", key.ns, key.name)
 }
 
-// backupLocked checkpoints every running replica of fn while it keeps
+// backupInOp checkpoints every running replica of fn while it keeps
 // running, and keeps the newest keep backups of each.
-func (p *Provider) backupLocked(ctx context.Context, fn *function, keep int) error {
+func (p *Provider) backupInOp(ctx context.Context, fn *function, keep int) error {
 	fn.mu.Lock()
 	var reps []*replica
 	for _, i := range sortedIndexes(fn.replicas) {

@@ -77,7 +77,8 @@ func (r *replica) addr(port int) string { return net.JoinHostPort(r.ip, strconv.
 // opMu serialises lifecycle operations (deploy, update, scale, hibernate,
 // wake, delete), which may take a while. mu guards the fields below it and is
 // only held briefly. The invoke path touches neither: it reads the atomic
-// endpoint snapshot.
+// endpoint snapshot. A method named …InOp is called with opMu held, one named
+// …Locked with mu held.
 type function struct {
 	key  fnKey
 	opMu sync.Mutex

@@ -25,12 +25,12 @@ func (p *Provider) strategyOf(fn *function) string {
 	return p.cfg.Strategy
 }
 
-// sleepLocked puts every running replica of fn to sleep. With the checkpoint
+// sleepInOp puts every running replica of fn to sleep. With the checkpoint
 // strategy (and a working CRIU) each replica is checkpointed and its
 // container exits, freeing its memory; otherwise replicas are paused. Paused
 // replicas can be checkpointed later (pause-then-checkpoint). If a
 // checkpoint fails the function is left running, as it was.
-func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why string, refuseInflight bool) error {
+func (p *Provider) sleepInOp(ctx context.Context, fn *function, strategy, why string, refuseInflight bool) error {
 	fn.mu.Lock()
 	if fn.deleted {
 		fn.mu.Unlock()
@@ -44,7 +44,7 @@ func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why 
 	fn.mu.Unlock()
 
 	if strategy == StrategyRemove {
-		return p.removeAllLocked(ctx, fn, &rec, why, refuseInflight)
+		return p.removeAllInOp(ctx, fn, &rec, why, refuseInflight)
 	}
 	target := StateHibernated
 	if strategy != StrategyCheckpoint || !p.criu.Available {
@@ -107,9 +107,9 @@ func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why 
 	return nil
 }
 
-// removeAllLocked scales an awake function to zero the OpenFaaS CE way: its
+// removeAllInOp scales an awake function to zero the OpenFaaS CE way: its
 // replicas are removed (state lost) and the next request starts one cold.
-func (p *Provider) removeAllLocked(ctx context.Context, fn *function, rec *record, why string, refuseInflight bool) error {
+func (p *Provider) removeAllInOp(ctx context.Context, fn *function, rec *record, why string, refuseInflight bool) error {
 	if rec.State != StateAwake {
 		return nil
 	}

@@ -124,7 +124,7 @@ func (p *Provider) Import(ctx context.Context, r io.Reader, replace bool) (types
 			return types.FunctionStatus{}, errorf(ErrExists, "function %q already exists in namespace %q: migrate with --replace to overwrite it", key.name, key.ns)
 		}
 		old.opMu.Lock()
-		err := p.deleteLocked(ctx, old)
+		err := p.deleteInOp(ctx, old)
 		old.opMu.Unlock()
 		if err != nil {
 			return types.FunctionStatus{}, fmt.Errorf("replace %s: %w", key, err)
@@ -150,7 +150,7 @@ func (p *Provider) Import(ctx context.Context, r io.Reader, replace bool) (types
 	defer fn.opMu.Unlock()
 
 	fail := func(err error) (types.FunctionStatus, error) {
-		if derr := p.deleteLocked(context.WithoutCancel(ctx), fn); derr != nil {
+		if derr := p.deleteInOp(context.WithoutCancel(ctx), fn); derr != nil {
 			log.Printf("%s: roll back a failed import: %v", key, derr)
 		}
 		p.metrics.migrations.WithLabelValues("in", "failed").Inc()
@@ -180,7 +180,7 @@ func (p *Provider) Import(ctx context.Context, r io.Reader, replace bool) (types
 	if err := p.commit(fn, rec); err != nil {
 		return fail(err)
 	}
-	if err := p.scaleUpLocked(ctx, fn, len(m.Replicas)); err != nil {
+	if err := p.scaleUpInOp(ctx, fn, len(m.Replicas)); err != nil {
 		return fail(errorf(ErrUnavailable, "restore of %s failed here: %v", key, err))
 	}
 	done, _ := fn.snapshot()

@@ -121,7 +121,7 @@ func (p *Provider) wake(fn *function) {
 	fn.mu.Unlock()
 	var err error
 	if need {
-		err = p.scaleUpLocked(ctx, fn, max(1, n))
+		err = p.scaleUpInOp(ctx, fn, max(1, n))
 	}
 	fn.opMu.Unlock()
 

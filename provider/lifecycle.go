@@ -117,7 +117,7 @@ func (p *Provider) Deploy(ctx context.Context, dep types.FunctionDeployment) err
 	}
 	if err := p.ensureReplicas(ctx, fn); err != nil {
 		// Roll back: a deploy that could not start leaves nothing behind.
-		_ = p.deleteLocked(context.WithoutCancel(ctx), fn)
+		_ = p.deleteInOp(context.WithoutCancel(ctx), fn)
 		return fmt.Errorf("deploy %s: %w", key, err)
 	}
 	p.metrics.functionsDeployed.Inc()
@@ -185,10 +185,10 @@ func (p *Provider) Delete(ctx context.Context, ns, name string) error {
 	}
 	fn.opMu.Lock()
 	defer fn.opMu.Unlock()
-	return p.deleteLocked(ctx, fn)
+	return p.deleteInOp(ctx, fn)
 }
 
-func (p *Provider) deleteLocked(ctx context.Context, fn *function) error {
+func (p *Provider) deleteInOp(ctx context.Context, fn *function) error {
 	fn.mu.Lock()
 	fn.deleted = true
 	reps := make([]*replica, 0, len(fn.replicas))
@@ -251,13 +251,13 @@ func (p *Provider) Scale(ctx context.Context, ns, name string, replicas int) err
 	fn.opMu.Lock()
 	defer fn.opMu.Unlock()
 	if replicas == 0 {
-		return p.sleepLocked(ctx, fn, p.strategyOf(fn), "scaled to zero", false)
+		return p.sleepInOp(ctx, fn, p.strategyOf(fn), "scaled to zero", false)
 	}
-	return p.scaleUpLocked(ctx, fn, replicas)
+	return p.scaleUpInOp(ctx, fn, replicas)
 }
 
-// scaleUpLocked sets the target to n > 0 and brings replicas to it.
-func (p *Provider) scaleUpLocked(ctx context.Context, fn *function, n int) error {
+// scaleUpInOp sets the target to n > 0 and brings replicas to it.
+func (p *Provider) scaleUpInOp(ctx context.Context, fn *function, n int) error {
 	fn.mu.Lock()
 	if fn.deleted {
 		fn.mu.Unlock()

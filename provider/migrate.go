@@ -120,7 +120,7 @@ func (p *Provider) Migrate(ctx context.Context, ns, name string, t MigrationTarg
 		return &MigrationError{Step: step, Err: fmt.Errorf("CRIU is not usable here (%s)", p.criu.Problem)}
 	}
 	start := time.Now()
-	if err := p.sleepLocked(ctx, fn, StrategyCheckpoint, "migration", false); err != nil {
+	if err := p.sleepInOp(ctx, fn, StrategyCheckpoint, "migration", false); err != nil {
 		return &MigrationError{Step: step, Err: err}
 	}
 	rec, reps := fn.snapshot()
@@ -152,7 +152,7 @@ func (p *Provider) Migrate(ctx context.Context, ns, name string, t MigrationTarg
 	if opts.Keep {
 		report(Progress{Step: step, Done: true, Note: "a hibernated copy stays here"})
 	} else {
-		if err := p.deleteLocked(context.WithoutCancel(ctx), fn); err != nil {
+		if err := p.deleteInOp(context.WithoutCancel(ctx), fn); err != nil {
 			// The function runs at the target: say so rather than undo it.
 			return fmt.Errorf("the function was moved, but removing the copy here failed: %w", err)
 		}
@@ -170,7 +170,7 @@ func (p *Provider) rollbackMigration(fn *function) bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.WakeTimeout+p.cfg.ReadyTimeout)
 	defer cancel()
-	if err := p.scaleUpLocked(ctx, fn, max(1, rec.SleptReplicas)); err != nil {
+	if err := p.scaleUpInOp(ctx, fn, max(1, rec.SleptReplicas)); err != nil {
 		log.Printf("%s: restore after a failed migration: %v", fn.key, err)
 		return false
 	}

@@ -157,7 +157,7 @@ func (f fleet) Sleep(ctx context.Context, k checkpoint.Key, how, reason string, 
 		return err
 	}
 	defer fn.opMu.Unlock()
-	return p.sleepLocked(ctx, fn, how, reason, !allowInflight)
+	return p.sleepInOp(ctx, fn, how, reason, !allowInflight)
 }
 
 // Scale sets an awake function's replicas on behalf of the load policy.
@@ -174,7 +174,7 @@ func (f fleet) Scale(ctx context.Context, k checkpoint.Key, replicas int) error 
 	if !awake {
 		return nil
 	}
-	return p.scaleUpLocked(ctx, fn, replicas)
+	return p.scaleUpInOp(ctx, fn, replicas)
 }
 
 // Wake starts waking a sleeping function on behalf of a policy.
@@ -200,5 +200,5 @@ func (f fleet) Backup(ctx context.Context, k checkpoint.Key, keep int) error {
 		return err
 	}
 	defer fn.opMu.Unlock()
-	return f.p.backupLocked(ctx, fn, keep)
+	return f.p.backupInOp(ctx, fn, keep)
 }

@@ -99,7 +99,7 @@ func (p *Provider) refresh(ctx context.Context, fn *function) error {
 func (p *Provider) reconcile(ctx context.Context, fn *function) {
 	fn.opMu.Lock()
 	defer fn.opMu.Unlock()
-	p.reconcileLocked(ctx, fn)
+	p.reconcileInOp(ctx, fn)
 }
 
 // reconcileSoon reconciles fn unless an operation holds it; then it is
@@ -116,10 +116,10 @@ func (p *Provider) reconcileSoon(ctx context.Context, fn *function) {
 		return
 	}
 	defer fn.opMu.Unlock()
-	p.reconcileLocked(ctx, fn)
+	p.reconcileInOp(ctx, fn)
 }
 
-func (p *Provider) reconcileLocked(ctx context.Context, fn *function) {
+func (p *Provider) reconcileInOp(ctx context.Context, fn *function) {
 	fn.mu.Lock()
 	deleted := fn.deleted
 	fn.mu.Unlock()
