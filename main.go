@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+
+	"github.com/faas-criu/faas-criu/build"
+	"github.com/faas-criu/faas-criu/cli"
 )
 
 // Set with -ldflags "-X main.version=... -X main.commit=...".
@@ -22,18 +25,19 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
+	cli.Version, cli.Commit = version, commitID()
 	var err error
 	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
 	case "serve":
-		err = serve(args)
+		err = cli.Serve(args)
 	case "build":
-		err = runBuild(args)
+		err = build.RunBuild(args)
 	case "deploy":
-		err = runDeploy(args)
+		err = cli.RunDeploy(args)
 	case "migrate":
-		err = runMigrate(args)
+		err = cli.RunMigrate(args)
 	case "backups":
-		err = runBackups(args)
+		err = cli.RunBackups(args)
 	case "version", "--version", "-v":
 		fmt.Printf("faas-criu %s (commit %s)\n", version, commitID())
 	case "help", "--help", "-h":

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -13,7 +13,8 @@ import (
 
 	"github.com/openfaas/faas-provider/types"
 
-	"github.com/faas-criu/faas-criu/internal/gateway"
+	"github.com/faas-criu/faas-criu/build"
+	gateway "github.com/faas-criu/faas-criu/client"
 	"github.com/faas-criu/faas-criu/stack"
 )
 
@@ -49,11 +50,11 @@ func parseDeploy(args []string) (*deployOptions, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("deploy: unexpected argument %q", fs.Arg(0))
 	}
-	o.file = stackFile(o.file)
+	o.file = build.StackFile(o.file)
 	return o, nil
 }
 
-func runDeploy(args []string) error {
+func RunDeploy(args []string) error {
 	o, err := parseDeploy(args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 )
 
 // runBackups is `faas-criu backups NAME [--restore BACKUP]`.
-func runBackups(args []string) error {
+func RunBackups(args []string) error {
 	fs := flag.NewFlagSet("backups", flag.ContinueOnError)
 	gw, ns := gatewayFlags(fs)
 	restore := fs.String("restore", "", "bring the function back to this backup (a name from the list)")

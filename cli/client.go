@@ -1,11 +1,11 @@
-package main
+package cli
 
 import (
 	"flag"
 	"fmt"
 	"net/url"
 
-	"github.com/faas-criu/faas-criu/internal/gateway"
+	gateway "github.com/faas-criu/faas-criu/client"
 )
 
 // gatewayClient finds a gateway (flag, then $OPENFAAS_URL, then the default)

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -21,8 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/faas-criu/faas-criu/checkpoint"
+	gateway "github.com/faas-criu/faas-criu/client"
 	"github.com/faas-criu/faas-criu/handlers"
-	"github.com/faas-criu/faas-criu/internal/gateway"
 	"github.com/faas-criu/faas-criu/provider"
 	"github.com/faas-criu/faas-criu/stack"
 )
@@ -139,7 +139,7 @@ type memoryInfo struct {
 	UsedBytes   int64 `json:"usedBytes"`
 }
 
-func serve(args []string) error {
+func Serve(args []string) error {
 	o, err := parseServe(args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -213,7 +213,7 @@ func serve(args []string) error {
 			ProviderInfo: types.ProviderInfo{
 				Name:          "faas-criu",
 				Orchestration: "docker",
-				Version:       &types.VersionInfo{Release: version, SHA: commitID()},
+				Version:       &types.VersionInfo{Release: Version, SHA: Commit},
 			},
 			Engine: p.EngineInfo(),
 			CRIU:   p.CRIU(),
@@ -250,7 +250,7 @@ func serve(args []string) error {
 	p.Start(ctx)
 	applyStack(ctx, p, o.stack, declared)
 	go policies.Run(ctx)
-	log.Printf("faas-criu %s serving on :%d (engine %s, state %s)", version, o.port, p.EngineInfo().Version, cfg.StateDir)
+	log.Printf("faas-criu %s serving on :%d (engine %s, state %s)", Version, o.port, p.EngineInfo().Version, cfg.StateDir)
 	bootstrap.Serve(ctx, h, &types.FaaSConfig{
 		TCPPort:      &o.port,
 		ReadTimeout:  o.readTimeout,

@@ -1,6 +1,6 @@
-// Package gateway is how faas-criu's client commands find the provider and
+// Package client is how faas-criu's client commands find the provider and
 // its credentials, the way faas-cli does, and talk to its API.
-package gateway
+package client
 
 import (
 	"os"

@@ -1,4 +1,4 @@
-package main
+package build
 
 import (
 	"archive/tar"
@@ -316,7 +316,7 @@ func TestFindTemplate(t *testing.T) {
 
 func TestRepositoryTemplates(t *testing.T) {
 	for _, lang := range []string{"go-http", "python3-http"} {
-		tm, err := findTemplate(lang, []string{filepath.Join("templates", "template")})
+		tm, err := findTemplate(lang, []string{filepath.Join("..", "templates", "template")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -332,7 +332,7 @@ func TestRepositoryTemplates(t *testing.T) {
 			t.Errorf("%s: base image must come from an ARG with a local stand-in: %+v %v", lang, froms, err)
 		}
 	}
-	main, err := os.ReadFile("templates/template/go-http/main.go")
+	main, err := os.ReadFile("../templates/template/go-http/main.go")
 	if err != nil {
 		t.Fatal(err)
 	}

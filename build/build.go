@@ -1,4 +1,4 @@
-package main
+package build
 
 import (
 	"context"
@@ -54,13 +54,13 @@ func parseBuild(args []string) (*buildOptions, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("build: unexpected argument %q", fs.Arg(0))
 	}
-	o.file = stackFile(o.file)
+	o.file = StackFile(o.file)
 	return o, nil
 }
 
 // stackFile is the stack file to read: the one given, else stack.yml, else
 // stack.yaml if only that exists.
-func stackFile(given string) string {
+func StackFile(given string) string {
 	if given != "" {
 		return given
 	}
@@ -81,7 +81,7 @@ type buildPlan struct {
 	bases      *basePlan
 }
 
-func runBuild(args []string) error {
+func RunBuild(args []string) error {
 	o, err := parseBuild(args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil

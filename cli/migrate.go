@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -11,11 +11,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/faas-criu/faas-criu/internal/gateway"
+	gateway "github.com/faas-criu/faas-criu/client"
 )
 
 // runMigrate is `faas-criu migrate NAME --to URL`.
-func runMigrate(args []string) error {
+func RunMigrate(args []string) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	to := fs.String("to", "", "the faas-criu to move the function to (its URL)")
 	gw, ns := gatewayFlags(fs)
