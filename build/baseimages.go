@@ -23,20 +23,70 @@ type baseImage struct {
 	make func(ctx context.Context, cli client.APIClient, out io.Writer) error
 }
 
-// ensure makes the image unless it exists, and says how long that took.
-// out receives the tools' output (nil: only on failure, in a log file).
-func (b *baseImage) ensure(ctx context.Context, cli client.APIClient, out io.Writer) error {
+// ensure makes the image unless it exists, and says how long that took
+// on msgs. out receives the tools' output (nil: only on failure, in a log
+// file); progress (may be nil) follows the making.
+func (b *baseImage) ensure(ctx context.Context, cli client.APIClient, out, msgs io.Writer, progress Progress) error {
 	present, err := imagePresent(ctx, cli, b.Ref)
 	if err != nil || present {
 		return err
 	}
-	fmt.Printf("making base image %s (%s)\n", b.Ref, b.what)
 	start := time.Now()
-	if err := b.make(ctx, cli, out); err != nil {
+	if progress == nil {
+		fmt.Fprintf(msgs, "making base image %s (%s)\n", b.Ref, b.what)
+	} else {
+		progress.Start(fmt.Sprintf("making base image %s (%s)", b.Ref, b.what))
+		ctx = context.WithValue(ctx, progressKey{}, progress)
+	}
+	err = b.make(ctx, cli, out)
+	if progress != nil {
+		progress.Done(err)
+	}
+	if err != nil {
 		return fmt.Errorf("base image %s: %w", b.Ref, err)
 	}
-	fmt.Printf("made base image %s in %s\n", b.Ref, seconds(time.Since(start)))
+	fmt.Fprintf(msgs, "made base image %s in %s\n", b.Ref, seconds(time.Since(start)))
 	return nil
+}
+
+type progressKey struct{}
+
+// withPhases returns w, also passing each line that starts with "I: "
+// (debootstrap's step lines: retrieving, validating, extracting,
+// installing, configuring) to the context's Progress as a phase. w may be
+// nil.
+func withPhases(ctx context.Context, w io.Writer) io.Writer {
+	p, ok := ctx.Value(progressKey{}).(Progress)
+	if !ok {
+		return w
+	}
+	pw := &phaseWriter{p: p}
+	if w == nil {
+		return pw
+	}
+	return io.MultiWriter(w, pw)
+}
+
+// phaseWriter splits what is written into lines and reports the "I: " ones.
+type phaseWriter struct {
+	p    Progress
+	part []byte
+}
+
+func (w *phaseWriter) Write(b []byte) (int, error) {
+	w.part = append(w.part, b...)
+	for {
+		i := bytes.IndexByte(w.part, '\n')
+		if i < 0 {
+			break
+		}
+		line := strings.TrimSpace(string(w.part[:i]))
+		w.part = w.part[i+1:]
+		if text, ok := strings.CutPrefix(line, "I: "); ok {
+			w.p.Phase(text)
+		}
+	}
+	return len(b), nil
 }
 
 func seconds(d time.Duration) string { return fmt.Sprintf("%.1fs", d.Seconds()) }
@@ -87,18 +137,18 @@ func aptInstall(out io.Writer, pkgs ...string) error {
 	}
 	fmt.Printf("installing %s with apt-get\n", strings.Join(pkgs, " "))
 	install := append([]string{"-o", "DPkg::Lock::Timeout=60", "install", "-y", "--no-install-recommends"}, pkgs...)
-	if err := run(out, "apt-get", install...); err == nil {
+	if err := runTool(out, "apt-get", install...); err == nil {
 		return nil
 	}
-	if err := run(out, "apt-get", "-o", "DPkg::Lock::Timeout=60", "update"); err != nil {
+	if err := runTool(out, "apt-get", "-o", "DPkg::Lock::Timeout=60", "update"); err != nil {
 		return err
 	}
-	return run(out, "apt-get", install...)
+	return runTool(out, "apt-get", install...)
 }
 
-// run runs a command with DEBIAN_FRONTEND=noninteractive. Its output goes
+// runTool runs a command with DEBIAN_FRONTEND=noninteractive. Its output goes
 // to out, or, when out is nil, is kept and its tail returned on failure.
-func run(out io.Writer, name string, args ...string) error {
+func runTool(out io.Writer, name string, args ...string) error {
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 	var buf bytes.Buffer

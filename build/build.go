@@ -4,16 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/build"
@@ -23,42 +21,44 @@ import (
 	"github.com/faas-criu/faas-criu/stack"
 )
 
-type buildOptions struct {
-	file        string
-	filter      string
-	templateDir string
-	pull        bool
-	noCache     bool
-	verbose     bool
+// Options is one run of the builder.
+type Options struct {
+	// Functions are the stack's functions to build, in order (see
+	// stack.Stack.Select).
+	Functions []*stack.Function
+	Stack     *stack.Stack
+	// TemplateDir is a directory of language templates (DIR/<lang>),
+	// instead of ./template and the repository's templates/template.
+	TemplateDir string
+	// BuildArgs are added to every function's build_args, overriding them.
+	BuildArgs map[string]string
+	Pull      bool // let Docker pull base images instead of local stand-ins
+	NoCache   bool // do not use Docker's build cache
+	Verbose   bool // stream the build output to Out
+	// Parallel is how many functions are built at once (at least 1).
+	Parallel int
+	// Shrinkwrap writes each function's build context to ShrinkwrapDir/<fn>
+	// instead of building it.
+	Shrinkwrap    bool
+	ShrinkwrapDir string
+	// Out receives one line per function and the verbose output
+	// (nil: os.Stdout).
+	Out io.Writer
+	// Progress reports the long steps (making base images); nil reports
+	// nothing.
+	Progress Progress
 }
 
-func parseBuild(args []string) (*buildOptions, error) {
-	o := &buildOptions{}
-	fs := flag.NewFlagSet("build", flag.ContinueOnError)
-	fs.StringVar(&o.file, "f", "", "stack file (default stack.yml, or stack.yaml)")
-	fs.StringVar(&o.file, "yaml", "", "same as -f")
-	fs.StringVar(&o.filter, "filter", "", "build only the functions matching this glob")
-	fs.StringVar(&o.templateDir, "template-dir", "", "directory of language templates (DIR/<lang>), instead of ./template and the repository's templates/template")
-	fs.BoolVar(&o.pull, "pull", false, "let Docker pull base images instead of using local stand-ins")
-	fs.BoolVar(&o.noCache, "no-cache", false, "do not use Docker's build cache")
-	fs.BoolVar(&o.verbose, "verbose", false, "stream the build output")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: faas-criu build -f stack.yml [--filter NAME] [--pull] [--verbose]\n\n"+
-			"Builds each function's image from its language template through the local Docker engine.\n"+
-			"Missing golang/python base images are replaced by local ones faas-criu makes, unless --pull.\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("build: unexpected argument %q", fs.Arg(0))
-	}
-	o.file = StackFile(o.file)
-	return o, nil
+// Progress is told about long steps: Start when one begins, Phase when it
+// moves on (a line of the tool's output, such as debootstrap's "I:" lines),
+// Done when it ends.
+type Progress interface {
+	Start(what string)
+	Phase(text string)
+	Done(err error)
 }
 
-// stackFile is the stack file to read: the one given, else stack.yml, else
+// StackFile is the stack file to read: the one given, else stack.yml, else
 // stack.yaml if only that exists.
 func StackFile(given string) string {
 	if given != "" {
@@ -81,49 +81,53 @@ type buildPlan struct {
 	bases      *basePlan
 }
 
-func RunBuild(args []string) error {
-	o, err := parseBuild(args)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
+// Run builds the functions: every one is checked first (template, handler,
+// base images), so that a mistake fails the run before anything is built;
+// then missing local base images are made, and the images are built,
+// o.Parallel at a time.
+func Run(ctx context.Context, o Options) error {
+	if o.Out == nil {
+		o.Out = os.Stdout
 	}
-	if err != nil {
-		return err
+	o.Parallel = max(o.Parallel, 1)
+	var cli client.APIClient
+	if !o.Shrinkwrap {
+		c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+		if err != nil {
+			return fmt.Errorf("docker: %w", err)
+		}
+		defer c.Close()
+		cli = c
 	}
-	s, err := stack.Load(o.file, nil)
-	if err != nil {
-		return err
-	}
-	fns, err := s.Select(o.filter)
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		return fmt.Errorf("docker: %w", err)
-	}
-	defer cli.Close()
-
-	// Check every function first: a missing template or base image fails
-	// the run before anything is built.
-	places := templatePlaces(s.Dir, o.templateDir)
+	places := templatePlaces(o.Stack.Dir, o.TemplateDir)
 	var plans []*buildPlan
-	for _, fn := range fns {
+	for _, fn := range o.Functions {
 		if fn.SkipBuild {
-			fmt.Printf("skipped %s: skip_build is set\n", fn.Name)
+			fmt.Fprintf(o.Out, "skipped %s: skip_build is set\n", fn.Name)
 			continue
 		}
-		p, err := planBuild(ctx, cli, s, fn, places, o.pull)
+		// A shrinkwrapped context is built elsewhere, where its base images
+		// are: nothing is asked of the local engine.
+		p, err := planBuild(ctx, cli, o.Stack, fn, places, o.Pull || o.Shrinkwrap, o.BuildArgs)
 		if err != nil {
 			return fmt.Errorf("build %s: %w", fn.Name, err)
 		}
 		plans = append(plans, p)
 	}
+	if o.Shrinkwrap {
+		return shrinkwrapAll(plans, o)
+	}
+	if err := makeBases(ctx, cli, plans, o); err != nil {
+		return err
+	}
+	return buildAll(ctx, cli, plans, o)
+}
 
+// makeBases makes each missing local base image once, before any build.
+func makeBases(ctx context.Context, cli client.APIClient, plans []*buildPlan, o Options) error {
 	var out io.Writer
-	if o.verbose {
-		out = os.Stdout
+	if o.Verbose {
+		out = o.Out
 	}
 	made := map[string]bool{}
 	for _, p := range plans {
@@ -131,23 +135,59 @@ func RunBuild(args []string) error {
 			if made[b.Ref] {
 				continue
 			}
-			if err := b.ensure(ctx, cli, out); err != nil {
+			if err := b.ensure(ctx, cli, out, o.Out, o.Progress); err != nil {
 				return fmt.Errorf("build %s: %w", p.fn.Name, err)
 			}
 			made[b.Ref] = true
 		}
-		start := time.Now()
-		if err := buildImage(ctx, cli, p, o); err != nil {
-			return fmt.Errorf("build %s: %w", p.fn.Name, err)
-		}
-		fmt.Printf("built %s: %s in %s\n", p.fn.Name, p.fn.Image, seconds(time.Since(start)))
 	}
 	return nil
 }
 
+// buildAll builds the images, o.Parallel at a time; the first failure
+// stops the builds not yet started.
+func buildAll(ctx context.Context, cli client.APIClient, plans []*buildPlan, o Options) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	sem := make(chan struct{}, o.Parallel)
+	for _, p := range plans {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			start := time.Now()
+			err := buildImage(ctx, cli, p, o)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("build %s: %w", p.fn.Name, err))
+				cancel()
+				return
+			}
+			fmt.Fprintf(o.Out, "built %s: %s in %s\n", p.fn.Name, p.fn.Image, seconds(time.Since(start)))
+		}()
+	}
+	wg.Wait()
+	if len(errs) == 0 && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return errors.Join(errs...)
+}
+
 // planBuild finds a function's template and handler and checks its base
 // images.
-func planBuild(ctx context.Context, cli client.APIClient, s *stack.Stack, fn *stack.Function, places []string, pull bool) (*buildPlan, error) {
+func planBuild(ctx context.Context, cli client.APIClient, s *stack.Stack, fn *stack.Function, places []string, pull bool, extraArgs map[string]string) (*buildPlan, error) {
 	if fn.Lang == "" {
 		return nil, fmt.Errorf("%s: no lang to build from: set lang and handler, or skip_build: true for a ready-made image", s.Path)
 	}
@@ -164,6 +204,7 @@ func planBuild(ctx context.Context, cli client.APIClient, s *stack.Stack, fn *st
 	if p.args == nil {
 		p.args = map[string]string{}
 	}
+	maps.Copy(p.args, extraArgs)
 	dockerfile := filepath.Join(p.handlerDir, "Dockerfile")
 	if fn.Lang != "dockerfile" {
 		t, err := findTemplate(fn.Lang, places)
@@ -194,7 +235,7 @@ func planBuild(ctx context.Context, cli client.APIClient, s *stack.Stack, fn *st
 }
 
 // buildImage sends the build context to the engine and follows the build.
-func buildImage(ctx context.Context, cli client.APIClient, p *buildPlan, o *buildOptions) error {
+func buildImage(ctx context.Context, cli client.APIClient, p *buildPlan, o Options) error {
 	tmplDir, folder := "", ""
 	if p.tmpl != nil {
 		tmplDir, folder = p.tmpl.Dir, p.tmpl.Spec.HandlerFolder
@@ -217,22 +258,22 @@ func buildImage(ctx context.Context, cli client.APIClient, p *buildPlan, o *buil
 		BuildArgs:   buildArgs,
 		Remove:      true,
 		ForceRemove: true,
-		PullParent:  o.pull,
-		NoCache:     o.noCache,
+		PullParent:  o.Pull,
+		NoCache:     o.NoCache,
 		Version:     build.BuilderV1,
-		NetworkMode: buildNetwork(p.args, o.pull),
+		NetworkMode: buildNetwork(p.args, o.Pull),
 	})
 	if err != nil {
 		return fmt.Errorf("docker build: %w", err)
 	}
 	defer resp.Body.Close()
 	var out io.Writer
-	if o.verbose {
-		out = os.Stdout
+	if o.Verbose {
+		out = o.Out
 	}
 	tail := &lineTail{max: 20}
 	if err := readMessages(resp.Body, out, tail); err != nil {
-		if !o.verbose {
+		if !o.Verbose {
 			return fmt.Errorf("%w%s", err, indentTail(tail.String(), tail.max))
 		}
 		return err

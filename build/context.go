@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
 )
 
 // contextFile is one entry of a build context and where it comes from.
@@ -31,7 +35,7 @@ func buildContext(templateDir, handlerDir, handlerFolder string) (map[string]con
 		if _, ok := files["Dockerfile"]; !ok {
 			return nil, fmt.Errorf("%s has no Dockerfile", handlerDir)
 		}
-		return files, nil
+		return files, applyDockerignore(files)
 	}
 	if err := addTree(files, templateDir, ".", nil); err != nil {
 		return nil, err
@@ -40,7 +44,47 @@ func buildContext(templateDir, handlerDir, handlerFolder string) (map[string]con
 	if err := addTree(files, handlerDir, path.Clean(filepath.ToSlash(handlerFolder)), skip); err != nil {
 		return nil, err
 	}
-	return files, nil
+	return files, applyDockerignore(files)
+}
+
+// applyDockerignore removes from the context what its .dockerignore
+// excludes, with Docker's own rules (the docker CLI applies them before it
+// sends a context; the engine does not). As docker does, the Dockerfile and
+// the .dockerignore itself are always sent.
+func applyDockerignore(files map[string]contextFile) error {
+	f, ok := files[".dockerignore"]
+	if !ok || !f.fi.Mode().IsRegular() {
+		return nil
+	}
+	fh, err := os.Open(f.src)
+	if err != nil {
+		return fmt.Errorf("build context: %w", err)
+	}
+	patterns, err := ignorefile.ReadAll(fh)
+	fh.Close()
+	if err != nil {
+		return fmt.Errorf("build context: %s: %w", f.src, err)
+	}
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		return fmt.Errorf("build context: %s: %w", f.src, err)
+	}
+	// Parents sort before their children, so a directory's result is known
+	// when its entries are matched.
+	parents := map[string]patternmatcher.MatchInfo{}
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		excluded, info, err := pm.MatchesUsingParentResults(name, parents[path.Dir(name)])
+		if err != nil {
+			return fmt.Errorf("build context: %s: %s: %w", f.src, name, err)
+		}
+		if files[name].fi.IsDir() {
+			parents[name] = info
+		}
+		if excluded && name != "Dockerfile" && name != ".dockerignore" {
+			delete(files, name)
+		}
+	}
+	return nil
 }
 
 // addTree adds the tree at src under prefix, replacing what is there.
@@ -147,4 +191,77 @@ func copyFile(w io.Writer, src string, size int64) error {
 		err = fmt.Errorf("changed while being read (%d of %d bytes)", n, size)
 	}
 	return err
+}
+
+// shrinkwrapAll writes each function's build context to
+// o.ShrinkwrapDir/<fn> (faas-cli's --shrinkwrap), replacing what is there,
+// for a build elsewhere.
+func shrinkwrapAll(plans []*buildPlan, o Options) error {
+	dir := o.ShrinkwrapDir
+	if dir == "" {
+		dir = filepath.Join(o.Stack.Dir, "build")
+	}
+	for _, p := range plans {
+		tmplDir, folder := "", ""
+		if p.tmpl != nil {
+			tmplDir, folder = p.tmpl.Dir, p.tmpl.Spec.HandlerFolder
+		}
+		files, err := buildContext(tmplDir, p.handlerDir, folder)
+		if err != nil {
+			return fmt.Errorf("shrinkwrap %s: %w", p.fn.Name, err)
+		}
+		dst := filepath.Join(dir, p.fn.Name)
+		if err := os.RemoveAll(dst); err != nil {
+			return fmt.Errorf("shrinkwrap %s: %w", p.fn.Name, err)
+		}
+		if err := writeTree(dst, files); err != nil {
+			return fmt.Errorf("shrinkwrap %s: %w", p.fn.Name, err)
+		}
+		fmt.Fprintf(o.Out, "shrinkwrapped %s: %s\n", p.fn.Name, dst)
+	}
+	return nil
+}
+
+// writeTree writes the files below dst, parents first.
+func writeTree(dst string, files map[string]contextFile) error {
+	names := slices.Sorted(maps.Keys(files))
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	for _, name := range names {
+		f := files[name]
+		p := filepath.Join(dst, filepath.FromSlash(name))
+		switch {
+		case f.fi.IsDir():
+			if err := os.MkdirAll(p, f.fi.Mode().Perm()|0o700); err != nil {
+				return err
+			}
+		case f.fi.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(f.src)
+			if err != nil {
+				return err
+			}
+			if err := os.Symlink(target, p); err != nil {
+				return err
+			}
+		default:
+			if err := copyTo(p, f); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// copyTo copies one regular file of the context to p, with its mode.
+func copyTo(p string, f contextFile) error {
+	out, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, f.fi.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	if err := copyFile(out, f.src, f.fi.Size()); err != nil {
+		out.Close()
+		return fmt.Errorf("%s: %w", f.src, err)
+	}
+	return out.Close()
 }

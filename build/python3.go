@@ -66,7 +66,8 @@ func makePython3(ctx context.Context, cli client.APIClient, out io.Writer) error
 		logw = logFile
 	}
 	cmd := exec.CommandContext(ctx, debootstrap, "--variant=minbase", "--include=python3", debianSuite, root, mirror)
-	cmd.Stdout, cmd.Stderr = logw, logw
+	cmd.Stdout = withPhases(ctx, logw)
+	cmd.Stderr = cmd.Stdout
 	if err := cmd.Run(); err != nil {
 		msg := fmt.Sprintf("debootstrap --variant=minbase --include=python3 %s %s %s: %v", debianSuite, root, mirror, err)
 		if logFile != nil {
@@ -80,7 +81,7 @@ func makePython3(ctx context.Context, cli client.APIClient, out io.Writer) error
 	if err := stripRootfs(root); err != nil {
 		return err
 	}
-	if err := run(out, "chroot", root, "useradd", "--create-home", "--user-group", "--uid", "1000", "--shell", "/usr/sbin/nologin", "app"); err != nil {
+	if err := runTool(out, "chroot", root, "useradd", "--create-home", "--user-group", "--uid", "1000", "--shell", "/usr/sbin/nologin", "app"); err != nil {
 		return err
 	}
 	changes := []string{

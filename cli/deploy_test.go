@@ -124,7 +124,7 @@ functions:
 func TestDeployCreatesAndUpdates(t *testing.T) {
 	fp, _ := newFakeProvider(t)
 	fp.fns["a"] = types.FunctionDeployment{Service: "a", Image: "img/a:1"}
-	if err := RunDeploy([]string{"-f", writeStack(t, threeFunctions)}); err != nil {
+	if err := runDeploy([]string{"-f", writeStack(t, threeFunctions)}); err != nil {
 		t.Fatal(err)
 	}
 	wantCalls := []string{"GET a", "PUT a", "GET b", "PUT b", "POST b", "GET c", "PUT c", "POST c"}
@@ -170,7 +170,7 @@ func TestDeployRollsBack(t *testing.T) {
 				fp.fns["c"] = prevC
 			}
 			fp.fail["c"] = tt.failCode
-			err := RunDeploy([]string{"-f", writeStack(t, threeFunctions)})
+			err := runDeploy([]string{"-f", writeStack(t, threeFunctions)})
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("error = %v, want %q", err, tt.wantErr)
 			}
@@ -210,7 +210,7 @@ func TestDeployChecksEverythingFirst(t *testing.T) {
 		{"filter matching nothing", threeFunctions, []string{"--filter", "z*"}, `no function matches --filter "z*"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			err := RunDeploy(append([]string{"-f", writeStack(t, tt.stack)}, tt.args...))
+			err := runDeploy(append([]string{"-f", writeStack(t, tt.stack)}, tt.args...))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error = %v, want %q", err, tt.want)
 			}
@@ -238,7 +238,7 @@ func TestDeployFilterAndNamespace(t *testing.T) {
 		http.Error(w, "not found", http.StatusNotFound)
 	}))
 	defer srv.Close()
-	err := RunDeploy([]string{"-f", writeStack(t, threeFunctions), "--filter", "[ab]", "--gateway", srv.URL, "--namespace", "dev"})
+	err := runDeploy([]string{"-f", writeStack(t, threeFunctions), "--filter", "[ab]", "--gateway", srv.URL, "--namespace", "dev"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,11 +251,8 @@ func TestDeployFilterAndNamespace(t *testing.T) {
 	}
 }
 
-func TestDefinitionDropsStatusAnnotations(t *testing.T) {
-	dep := definition(types.FunctionStatus{
-		Name: "x", Image: "i", Annotations: &map[string]string{"com.openfaas.criu.state": "awake"},
-	})
-	if dep.Annotations != nil || dep.Service != "x" || dep.Image != "i" {
-		t.Errorf("definition = %+v", dep)
-	}
+// runDeploy runs "faas-criu deploy ARGS" as a user would.
+func runDeploy(args []string) error {
+	_, _, err := runCLI(append([]string{"deploy"}, args...)...)
+	return err
 }

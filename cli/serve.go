@@ -5,7 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
@@ -19,6 +19,7 @@ import (
 	bootstrap "github.com/openfaas/faas-provider"
 	"github.com/openfaas/faas-provider/types"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
 
 	"github.com/faas-criu/faas-criu/checkpoint"
 	gateway "github.com/faas-criu/faas-criu/client"
@@ -147,7 +148,6 @@ func Serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 	if os.Getenv("GOGC") == "" {
 		// A proxy's garbage is short-lived: collect less often (the idle
 		// footprint stays near 20 MiB).
@@ -186,15 +186,15 @@ func Serve(args []string) error {
 			return fmt.Errorf("credentials in %s: %w", o.secretMountPath, err)
 		}
 		if created {
-			log.Printf("generated the missing basic-auth credentials in %s (user: %s, password: %s)", o.secretMountPath,
-				filepath.Join(o.secretMountPath, "basic-auth-user"), filepath.Join(o.secretMountPath, "basic-auth-password"))
+			slog.Info("generated the missing basic-auth credentials", "dir", o.secretMountPath,
+				"user", filepath.Join(o.secretMountPath, "basic-auth-user"), "password", filepath.Join(o.secretMountPath, "basic-auth-password"))
 		}
 		if creds, err = handlers.NewCredentials(o.secretMountPath); err != nil {
 			return fmt.Errorf("credentials in %s: %w", o.secretMountPath, err)
 		}
-		log.Printf("basic auth on /system/* with the credentials in %s", o.secretMountPath)
+		slog.Info("basic auth on /system/*", "credentials", o.secretMountPath)
 	} else {
-		log.Printf("WARNING: basic auth is off: anyone who reaches port %d can deploy functions", o.port)
+		slog.Warn(fmt.Sprintf("basic auth is off: anyone who reaches port %d can deploy functions", o.port))
 	}
 
 	o.policy.Strategy = p.Config().Strategy
@@ -250,14 +250,14 @@ func Serve(args []string) error {
 	p.Start(ctx)
 	applyStack(ctx, p, o.stack, declared)
 	go policies.Run(ctx)
-	log.Printf("faas-criu %s serving on :%d (engine %s, state %s)", Version, o.port, p.EngineInfo().Version, cfg.StateDir)
+	slog.Info("faas-criu serving", "version", Version, "port", o.port, "engine", p.EngineInfo().Version, "state", cfg.StateDir)
 	bootstrap.Serve(ctx, h, &types.FaaSConfig{
 		TCPPort:      &o.port,
 		ReadTimeout:  o.readTimeout,
 		WriteTimeout: o.writeTimeout,
 		EnableHealth: true,
 	})
-	log.Printf("faas-criu stopped")
+	slog.Info("faas-criu stopped")
 	return nil
 }
 
@@ -290,10 +290,10 @@ func applyStack(ctx context.Context, p *provider.Provider, file string, declared
 			err, verb = p.Deploy(ctx, dep), "deployed"
 		}
 		if err != nil {
-			log.Printf("ERROR: %s: function %s: %v", file, dep.Service, err)
+			slog.Error("stack: function not applied", "stack", file, "function", dep.Service, "err", err)
 			continue
 		}
-		log.Printf("%s: %s %s", file, verb, dep.Service) // "updated" includes "already up to date"
+		slog.Info("stack: "+verb, "stack", file, "function", dep.Service) // "updated" includes "already up to date"
 	}
 }
 
@@ -304,4 +304,66 @@ func migrationTarget(url, user, password, token string) provider.MigrationTarget
 		creds = &gateway.Credentials{User: user, Password: password, Token: token, Source: "the migration request"}
 	}
 	return gateway.NewClient(url, creds)
+}
+
+func newServeCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve [flags]",
+		Short: "Run the provider",
+		Long: `Runs the faas-criu provider: the OpenFaaS provider API, the function proxy,
+and the idle, memory, load and backup policies. Its flags follow; each also
+has an environment variable, as OpenFaaS providers do.`,
+		Example: `  faas-criu serve
+  faas-criu serve --port 8081 --strategy pause-then-checkpoint --memory-budget 1Gi
+  faas-criu serve --log-format json --log-level debug`,
+		// The provider's flags keep Go's flag syntax and environment
+		// defaults: they are parsed by parseServe, not by cobra.
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			lo, rest, err := logFlags(args)
+			if err != nil {
+				return usageError{err}
+			}
+			if err := setupLogging(lo, cmd.ErrOrStderr()); err != nil {
+				return usageError{err}
+			}
+			return Serve(rest)
+		},
+	}
+}
+
+// logFlags takes --log-format and --log-level (either form: "--x v" or
+// "--x=v") out of serve's arguments, with their environment defaults.
+func logFlags(args []string) (logOptions, []string, error) {
+	lo := logOptions{format: envOr("log_format", "text"), level: envOr("log_level", "info")}
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i:]...)
+			break
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		var dst *string
+		switch {
+		case !strings.HasPrefix(a, "-"):
+		case name == "log-format":
+			dst = &lo.format
+		case name == "log-level":
+			dst = &lo.level
+		}
+		if dst == nil {
+			rest = append(rest, a)
+			continue
+		}
+		if !hasValue {
+			if i+1 >= len(args) {
+				return lo, nil, fmt.Errorf("flag needs an argument: %s", a)
+			}
+			i++
+			value = args[i]
+		}
+		*dst = value
+	}
+	return lo, rest, nil
 }

@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,17 @@ type Client struct {
 	URL         string // the gateway, without a trailing slash
 	Credentials *Credentials
 	HTTP        *http.Client
+	// insecure skips TLS verification (faas-cli's --tls-no-verify).
+	insecure bool
+}
+
+// SkipTLSVerify makes the client accept any TLS certificate, as faas-cli's
+// --tls-no-verify does: for a gateway with a self-signed certificate.
+func (c *Client) SkipTLSVerify() {
+	c.insecure = true
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+	c.HTTP.Transport = t
 }
 
 // NewClient returns a client for gatewayURL; creds may be nil.

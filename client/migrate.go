@@ -3,6 +3,7 @@ package client
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,6 +71,11 @@ var streamTransport = &http.Transport{
 // streaming is a client without an overall timeout, for transfers that may
 // take long on a slow link; the caller's context bounds them.
 func (c *Client) streaming() *http.Client {
+	if c.insecure {
+		t := streamTransport.Clone()
+		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+		return &http.Client{Transport: t}
+	}
 	return &http.Client{Transport: streamTransport}
 }
 
