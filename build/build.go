@@ -76,7 +76,7 @@ func StackFile(given string) string {
 type buildPlan struct {
 	fn         *stack.Function
 	handlerDir string
-	tmpl       *template // nil for lang: dockerfile
+	tmpl       *foundTemplate // nil for lang: dockerfile
 	args       map[string]string
 	bases      *basePlan
 }
@@ -198,7 +198,7 @@ func planBuild(ctx context.Context, cli client.APIClient, s *stack.Stack, fn *st
 	if !filepath.IsAbs(p.handlerDir) {
 		p.handlerDir = filepath.Join(s.Dir, p.handlerDir)
 	}
-	if !isDir(p.handlerDir) {
+	if !isDirectory(p.handlerDir) {
 		return nil, fmt.Errorf("handler %s is not a directory", p.handlerDir)
 	}
 	if p.args == nil {

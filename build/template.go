@@ -28,8 +28,8 @@ type buildOption struct {
 	Packages []string `yaml:"packages"`
 }
 
-// template is a language template found on disk.
-type template struct {
+// foundTemplate is a language template found on disk.
+type foundTemplate struct {
 	Dir  string
 	Spec languageTemplate
 }
@@ -49,7 +49,7 @@ func templatePlaces(stackDir, override string) []string {
 	}
 	places := []string{filepath.Join(stackDir, "template")}
 	for d := stackDir; ; d = filepath.Dir(d) {
-		if p := filepath.Join(d, "templates", "template"); isDir(p) {
+		if p := filepath.Join(d, "templates", "template"); isDirectory(p) {
 			places = append(places, p)
 			break
 		}
@@ -65,23 +65,23 @@ func templatePlaces(stackDir, override string) []string {
 				filepath.Join(filepath.Dir(bin), "templates", "template"))
 		}
 	}
-	return dedupe(places)
+	return firstOfEach(places)
 }
 
 // findTemplate returns the first template for lang in places.
-func findTemplate(lang string, places []string) (*template, error) {
+func findTemplate(lang string, places []string) (*foundTemplate, error) {
 	if lang == "" || strings.ContainsAny(lang, `/\`) || lang == "." || lang == ".." {
 		return nil, fmt.Errorf("invalid lang %q", lang)
 	}
 	for _, p := range places {
 		dir := filepath.Join(p, lang)
-		if !isDir(dir) {
+		if !isDirectory(dir) {
 			continue
 		}
 		if _, err := os.Stat(filepath.Join(dir, "Dockerfile")); err != nil {
 			return nil, fmt.Errorf("template %s: no Dockerfile", dir)
 		}
-		t := &template{Dir: dir}
+		t := &foundTemplate{Dir: dir}
 		data, err := os.ReadFile(filepath.Join(dir, "template.yml"))
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
@@ -104,7 +104,7 @@ func findTemplate(lang string, places []string) (*template, error) {
 }
 
 // additionalPackages resolves build_options names against the template's.
-func (t *template) additionalPackages(names []string) ([]string, error) {
+func (t *foundTemplate) additionalPackages(names []string) ([]string, error) {
 	var out []string
 	for _, n := range names {
 		found := false
@@ -133,12 +133,14 @@ func orNone(s []string) string {
 	return strings.Join(s, ", ")
 }
 
-func isDir(p string) bool {
+// isDirectory says whether p is a directory (following symlinks).
+func isDirectory(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.IsDir()
 }
 
-func dedupe(s []string) []string {
+// firstOfEach keeps the first occurrence of each string, in order.
+func firstOfEach(s []string) []string {
 	seen := map[string]bool{}
 	out := s[:0]
 	for _, v := range s {
