@@ -79,8 +79,7 @@ func tagImages(fns []*stack.Function, format, dir string) error {
 	return nil
 }
 
-func newBuildCmd() *cobra.Command {
-	o := &buildOptions{}
+func newBuildCmd(o *buildOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "build [-f stack.yml] [--filter NAME]",
 		Short: "Build the stack's function images offline",

@@ -19,6 +19,8 @@ import (
 
 // deployOptions are deploy's flags (up has them too).
 type deployOptions struct {
+	stack       stackOptions // deploy's own; up uses build's
+	tag         string       // deploy's own; up uses build's
 	gw          gatewayOptions
 	env         []string
 	labels      []string
@@ -102,10 +104,7 @@ func deploy(ctx context.Context, c *client.Client, deps []types.FunctionDeployme
 	return d.DeployAll(ctx, deps, func(what, name string) { fmt.Fprintf(stdout, "%s %s\n", what, name) })
 }
 
-func newDeployCmd() *cobra.Command {
-	var so stackOptions
-	o := &deployOptions{}
-	var tag string
+func newDeployCmd(o *deployOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "deploy [-f stack.yml] [--filter NAME] [-g URL]",
 		Short: "Deploy or update the stack's functions",
@@ -121,11 +120,11 @@ the provider's files in $secret_mount_path or ` + client.ProviderCredentialsDir 
   faas-criu deploy -e LOG_LEVEL=debug -l team=iot --secret api-key -n dev`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, fns, err := so.load()
+			s, fns, err := o.stack.load()
 			if err != nil {
 				return err
 			}
-			if err := tagImages(fns, tag, s.Dir); err != nil {
+			if err := tagImages(fns, o.tag, s.Dir); err != nil {
 				return err
 			}
 			deps, err := o.deployments(fns)
@@ -141,8 +140,8 @@ the provider's files in $secret_mount_path or ` + client.ProviderCredentialsDir 
 			return deploy(ctx, c, deps, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	so.addFlags(cmd.Flags())
+	o.stack.addFlags(cmd.Flags())
 	o.addFlags(cmd.Flags())
-	cmd.Flags().StringVar(&tag, "tag", "latest", "image tag format: latest, sha, branch or describe (as build's)")
+	cmd.Flags().StringVar(&o.tag, "tag", "latest", "image tag format: latest, sha, branch or describe (as build's)")
 	return cmd
 }

@@ -22,8 +22,7 @@ type migrateOptions struct {
 	keep, replace bool
 }
 
-func newMigrateCmd() *cobra.Command {
-	o := &migrateOptions{}
+func newMigrateCmd(o *migrateOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "migrate NAME --to URL",
 		Short: "Move a function, with its memory state, to another faas-criu",

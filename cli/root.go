@@ -65,7 +65,8 @@ deploy and move functions, the way faas-cli does.`,
 	pf := root.PersistentFlags()
 	pf.StringVar(&lo.format, "log-format", envOr("log_format", "text"), "log format: text or json (env log_format)")
 	pf.StringVar(&lo.level, "log-level", envOr("log_level", "info"), "least severe log level shown: debug, info, warn or error (env log_level)")
-	root.AddCommand(newServeCmd(), newBuildCmd(), newDeployCmd(), newUpCmd(), newMigrateCmd(), newBackupsCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newBuildCmd(&buildOptions{}), newDeployCmd(&deployOptions{}),
+		newUpCmd(&upOptions{}), newMigrateCmd(&migrateOptions{}), newBackupsCmd(), newVersionCmd())
 	return root
 }
 

@@ -11,11 +11,15 @@ import (
 	"github.com/faas-criu/faas-criu/build"
 )
 
-func newUpCmd() *cobra.Command {
-	var so stackOptions
-	bo := &buildOptions{}
-	do := &deployOptions{}
-	var skipDeploy bool
+// upOptions are up's flags: build's and deploy's.
+type upOptions struct {
+	build      buildOptions
+	deploy     deployOptions
+	skipDeploy bool
+}
+
+func newUpCmd(o *upOptions) *cobra.Command {
+	bo, do := &o.build, &o.deploy
 	cmd := &cobra.Command{
 		Use:   "up [-f stack.yml] [--filter NAME] [-g URL]",
 		Short: "Build the stack's functions, then deploy them",
@@ -25,7 +29,7 @@ func newUpCmd() *cobra.Command {
   faas-criu up -f stack.yml --filter sensor --tag sha -e DEBUG=1`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, fns, err := so.load()
+			s, fns, err := bo.stack.load()
 			if err != nil {
 				return err
 			}
@@ -47,15 +51,15 @@ func newUpCmd() *cobra.Command {
 			if err := build.Run(ctx, opts); err != nil {
 				return err
 			}
-			if skipDeploy || bo.shrinkwrap {
+			if o.skipDeploy || bo.shrinkwrap {
 				return nil
 			}
 			return deploy(ctx, c, deps, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
-	so.addFlags(cmd.Flags())
+	bo.stack.addFlags(cmd.Flags())
 	bo.addFlags(cmd.Flags())
 	do.addFlags(cmd.Flags())
-	cmd.Flags().BoolVar(&skipDeploy, "skip-deploy", false, "build only")
+	cmd.Flags().BoolVar(&o.skipDeploy, "skip-deploy", false, "build only")
 	return cmd
 }
