@@ -1,6 +1,8 @@
 package build
 
 import (
+	"context"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -100,4 +102,33 @@ func writeStackFile(t *testing.T, dir, content string) *stack.Stack {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// recorder is a Progress that keeps what it was told.
+type recorder struct{ events []string }
+
+func (r *recorder) Start(what string) { r.events = append(r.events, "start "+what) }
+func (r *recorder) Phase(text string) { r.events = append(r.events, "phase "+text) }
+func (r *recorder) Done(err error)    { r.events = append(r.events, "done") }
+
+// TestPhases: debootstrap's "I:" lines reach the Progress, whole, however
+// the output is split; other lines only reach the log.
+func TestPhases(t *testing.T) {
+	rec := &recorder{}
+	var log strings.Builder
+	w := withPhases(context.WithValue(t.Context(), progressKey{}, Progress(rec)), &log)
+	for _, chunk := range []string{"I: Retrieving In", "Release \nW: a warning\nI: Validating", " Packages\n", "I: no newline yet"} {
+		w.Write([]byte(chunk))
+	}
+	want := []string{"phase Retrieving InRelease", "phase Validating Packages"}
+	if !slices.Equal(rec.events, want) {
+		t.Errorf("events = %q, want %q", rec.events, want)
+	}
+	if !strings.Contains(log.String(), "W: a warning") {
+		t.Errorf("log = %q", log.String())
+	}
+	// No Progress in the context: the writer is left as it is.
+	if got := withPhases(t.Context(), &log); got != io.Writer(&log) {
+		t.Errorf("withPhases without a Progress wrapped the writer: %T", got)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -357,4 +358,36 @@ func TestPhaseLines(t *testing.T) {
 	if len(lines) != 3 || lines[0] != "making base image x" || !strings.HasSuffix(lines[1], "s Retrieving InRelease") || !strings.HasSuffix(lines[2], "s Validating Packages") {
 		t.Errorf("lines = %q", lines)
 	}
+}
+
+// TestSpinner draws the step and its phase, then clears the line.
+func TestSpinner(t *testing.T) {
+	var buf lockedBuffer
+	s := &spinner{w: &buf}
+	s.Start("making base image x")
+	s.Phase("Retrieving InRelease")
+	time.Sleep(150 * time.Millisecond) // one spinner tick
+	s.Done(nil)
+	out := buf.String()
+	if !strings.Contains(out, "making base image x") || !strings.Contains(out, "making base image x: Retrieving InRelease") {
+		t.Errorf("spinner output = %q", out)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer the spinner's goroutine may write to.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
