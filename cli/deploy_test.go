@@ -256,3 +256,21 @@ func runDeploy(args []string) error {
 	_, _, err := runCLI(append([]string{"deploy"}, args...)...)
 	return err
 }
+
+// TestUpDeploysNothingWhenBuildFails: up checks and builds first; a build
+// that fails leaves the provider untouched.
+func TestUpDeploysNothingWhenBuildFails(t *testing.T) {
+	fp, _ := newFakeProvider(t)
+	file := writeStack(t, "version: 1.0\nprovider: {name: openfaas}\nfunctions:\n  a: {image: img/a:1, lang: dockerfile, handler: ./missing}\n")
+	_, _, err := runCLI("up", "-f", file)
+	if err == nil || !strings.Contains(err.Error(), "is not a directory") {
+		t.Fatalf("error = %v", err)
+	}
+	_, _, err = runCLI("up", "-f", file, "-e", "bad")
+	if err == nil || !strings.Contains(err.Error(), `--env "bad"`) {
+		t.Fatalf("bad --env: error = %v", err)
+	}
+	if len(fp.calls) != 0 {
+		t.Errorf("requests were made: %v", fp.calls)
+	}
+}

@@ -311,8 +311,8 @@ func newServeCmd() *cobra.Command {
 		Use:   "serve [flags]",
 		Short: "Run the provider",
 		Long: `Runs the faas-criu provider: the OpenFaaS provider API, the function proxy,
-and the idle, memory, load and backup policies. Its flags follow; each also
-has an environment variable, as OpenFaaS providers do.`,
+and the idle, memory, load and backup policies. "faas-criu serve -h" lists
+its flags; most also have an environment variable, as OpenFaaS providers do.`,
 		Example: `  faas-criu serve
   faas-criu serve --port 8081 --strategy pause-then-checkpoint --memory-budget 1Gi
   faas-criu serve --log-format json --log-level debug`,
