@@ -77,7 +77,8 @@ func (p *phaseLines) Done(error) {}
 
 // migrateProgress shows a migration's steps: on a terminal, a bar per step
 // that moves bytes; elsewhere a line per change (a step starting, bytes
-// moving on, a step done), never the same line twice in a row.
+// moving on, a step done): a report that changes none of these (a new rate
+// alone) prints nothing.
 type migrateProgress struct {
 	w    io.Writer
 	tty  bool
@@ -91,9 +92,12 @@ func (m *migrateProgress) show(p client.Progress) {
 		m.showBar(p)
 		return
 	}
-	if line := progressLine(p); line != m.last {
-		m.last = line
-		fmt.Fprintln(m.w, line)
+	// The rate moves on every report; what counts as a change is the step,
+	// its state or the bytes as shown.
+	key := fmt.Sprintf("%s|%v|%s|%s", p.Step, p.Done, p.Note, humanBytes(float64(p.Bytes)))
+	if key != m.last {
+		m.last = key
+		fmt.Fprintln(m.w, progressLine(p))
 	}
 }
 
@@ -101,23 +105,21 @@ func (m *migrateProgress) showBar(p client.Progress) {
 	if p.Step != m.step || m.bar == nil {
 		m.finishBar()
 		m.step = p.Step
+		// The server measures bytes and rate at its end of the stream: the
+		// bar shows its figures, a spinner and the step's elapsed time.
 		m.bar = progressbar.NewOptions64(-1,
 			progressbar.OptionSetWriter(m.w),
-			progressbar.OptionSetDescription(fmt.Sprintf("  %-10s", p.Step)),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionUseIECUnits(true),
 			progressbar.OptionSetElapsedTime(true),
 			progressbar.OptionSpinnerType(14),
 			progressbar.OptionSetRenderBlankState(true),
 		)
 	}
-	if p.Bytes > 0 {
-		_ = m.bar.Set64(p.Bytes)
-	}
 	if p.Done {
 		m.finishBar()
 		fmt.Fprintln(m.w, progressLine(p))
+		return
 	}
+	m.bar.Describe(progressLine(p))
 }
 
 func (m *migrateProgress) finishBar() {

@@ -327,7 +327,7 @@ func TestMigrateProgressOffTerminal(t *testing.T) {
 		{Step: "connect"}, {Step: "connect", Done: true},
 		{Step: "checkpoint"}, {Step: "checkpoint"}, {Step: "checkpoint"}, // repeated while waiting
 		{Step: "checkpoint", Done: true, Note: "1.2 MiB"},
-		{Step: "transfer", Bytes: 1 << 20, Rate: 1 << 20}, {Step: "transfer", Bytes: 1 << 20, Rate: 1 << 20},
+		{Step: "transfer", Bytes: 1 << 20, Rate: 1 << 20}, {Step: "transfer", Bytes: 1 << 20, Rate: 1 << 19}, // only the rate moved
 		{Step: "transfer", Bytes: 2 << 20, Rate: 1 << 20},
 		{Step: "transfer", Done: true, Bytes: 2 << 20, Rate: 1 << 20},
 	} {
@@ -390,4 +390,26 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestMigrateProgressOnTerminal draws a bar per step and leaves a line
+// for each finished step.
+func TestMigrateProgressOnTerminal(t *testing.T) {
+	var buf lockedBuffer
+	m := &migrateProgress{w: &buf, tty: true}
+	for _, p := range []client.Progress{
+		{Step: "connect"}, {Step: "connect", Done: true},
+		{Step: "transfer", Bytes: 3 << 20, Rate: 1 << 20},
+		{Step: "transfer", Done: true, Bytes: 4 << 20, Rate: 1 << 20},
+		{Step: "finish"},
+	} {
+		m.show(p)
+	}
+	m.finishBar()
+	out := buf.String()
+	for _, want := range []string{"connect    done\n", "3.0 MiB", "transfer   done: 4.0 MiB sent at 1.0 MiB/s\n", "finish"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in %q", want, out)
+		}
+	}
 }
