@@ -31,8 +31,14 @@ func Execute(args []string) int {
 		return 0
 	}
 	fmt.Fprintf(os.Stderr, "faas-criu: %v\n", err)
+	return exitStatus(err)
+}
+
+// exitStatus is 2 for a mistake in the command line (cobra reports an
+// unknown command as plain text), else 1.
+func exitStatus(err error) int {
 	var ue usageError
-	if errors.As(err, &ue) {
+	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command ") {
 		return 2
 	}
 	return 1

@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -229,10 +228,18 @@ func TestArgumentErrors(t *testing.T) {
 			t.Errorf("%v: error = %v, want %q", tt.args, err, tt.want)
 		}
 	}
-	// Flag mistakes are usage errors (exit status 2).
-	_, _, err := runCLI("build", "--nope")
-	if !errors.As(err, new(usageError)) {
-		t.Errorf("an unknown flag is not a usage error: %T", err)
+	// Command-line mistakes exit with 2, failures with 1.
+	for _, tt := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"build", "--nope"}, 2}, {[]string{"nosuch"}, 2}, {[]string{"migrate", "fn"}, 2},
+		{[]string{"deploy", "-f", "/nonexistent/stack.yml"}, 1},
+	} {
+		_, _, err := runCLI(tt.args...)
+		if got := exitStatus(err); err == nil || got != tt.want {
+			t.Errorf("%v: exit status %d (%v), want %d", tt.args, got, err, tt.want)
+		}
 	}
 }
 
