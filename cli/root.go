@@ -64,6 +64,12 @@ deploy and move functions, the way faas-cli does.`,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			return setupLogging(*lo, stderr)
 		},
+		// No command: the help, and the exit status of a usage mistake.
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SetOut(stderr)
+			_ = cmd.Help()
+			return usageError{errors.New("a command is required")}
+		},
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)

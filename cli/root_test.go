@@ -23,6 +23,9 @@ import (
 func runCLI(args ...string) (stdout, stderr string, err error) {
 	var out, errb bytes.Buffer
 	root := NewRoot(&out, &errb)
+	if args == nil {
+		args = []string{} // nil would make cobra read os.Args
+	}
 	root.SetArgs(args)
 	err = root.Execute()
 	return out.String(), errb.String(), err
@@ -233,7 +236,7 @@ func TestArgumentErrors(t *testing.T) {
 		args []string
 		want int
 	}{
-		{[]string{"build", "--nope"}, 2}, {[]string{"nosuch"}, 2}, {[]string{"migrate", "fn"}, 2},
+		{[]string{"build", "--nope"}, 2}, {[]string{"nosuch"}, 2}, {[]string{}, 2}, {[]string{"migrate", "fn"}, 2},
 		{[]string{"deploy", "-f", "/nonexistent/stack.yml"}, 1},
 	} {
 		_, _, err := runCLI(tt.args...)
