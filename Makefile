@@ -1,6 +1,7 @@
 # faas-criu: two commands for a newcomer.
 #   make run    set up Docker and CRIU, build, start the provider on :8080
 #   make test   set up Docker and CRIU, run every test
+#   make conformance   the real faas-cli through the README's session
 # Both run as root (setup installs packages and starts dockerd).
 
 export PATH := /usr/local/go/bin:/usr/local/sbin:/usr/sbin:/sbin:$(PATH)
@@ -12,7 +13,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN     := bin/faas-criu
 ARGS    ?=
 
-.PHONY: run test setup build image bench soak fuzz vet clean
+.PHONY: run test conformance setup build image bench soak fuzz vet clean
 
 ## run: set up, build, build the example functions, and serve on :8080 (ARGS adds flags)
 run: setup build
@@ -22,6 +23,10 @@ run: setup build
 ## test: set up, then vet, check formatting and run every test (unit and integration)
 test: setup
 	scripts/test.sh
+
+## conformance: the real faas-cli (on PATH or FAAS_CLI) drives faas-criu through the README's session
+conformance: setup
+	scripts/conformance.sh
 
 setup:
 	@bash scripts/setup.sh
@@ -48,7 +53,7 @@ fuzz:
 
 vet:
 	go vet ./...
-	go vet -tags integration,soak ./...
+	go vet -tags integration,soak,conformance ./...
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)
 
 clean:

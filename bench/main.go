@@ -46,6 +46,8 @@ type options struct {
 	maxPause int
 	// migrations is how many times each function is moved.
 	migrations int
+	// fanout is how many functions the fan-out phase wakes at once.
+	fanout int
 	// relayTo makes this process the invoke comparison's relay (internal).
 	relayTo string
 }
@@ -56,7 +58,8 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.out, "out", "bench/REPORT.md", "where to write the report")
 	flag.StringVar(&o.bin, "provider", "bin/faas-criu", "the provider binary (make build)")
 	flag.IntVar(&o.samples, "samples", 20, "wake samples per function")
-	flag.StringVar(&phases, "phases", "wake,overhead,density,migration", "phases to run")
+	flag.StringVar(&phases, "phases", "wake,overhead,fanout,density,migration", "phases to run")
+	flag.IntVar(&o.fanout, "fanout", 20, "functions woken at once in the fan-out phase")
 	flag.IntVar(&o.migrations, "migrations", 3, "moves of each function in the migration phase")
 	flag.StringVar(&o.budget, "budget", "200Mi", "memory budget of the density comparison")
 	flag.IntVar(&o.factor, "density-factor", 6, "functions deployed with hibernation, as a multiple of those that fit paused")
@@ -68,15 +71,15 @@ func parseFlags() (options, error) {
 	o.phases = map[string]bool{}
 	for _, p := range strings.Split(phases, ",") {
 		switch p = strings.TrimSpace(p); p {
-		case "wake", "overhead", "density", "migration":
+		case "wake", "overhead", "fanout", "density", "migration":
 			o.phases[p] = true
 		case "":
 		default:
-			return o, fmt.Errorf("-phases: unknown phase %q (wake, overhead, density, migration)", p)
+			return o, fmt.Errorf("-phases: unknown phase %q (wake, overhead, fanout, density, migration)", p)
 		}
 	}
-	if o.samples < 1 || o.factor < 1 || o.rounds < 1 {
-		return o, errors.New("-samples, -density-factor and -load-rounds must be at least 1")
+	if o.samples < 1 || o.factor < 1 || o.rounds < 1 || o.fanout < 1 {
+		return o, errors.New("-samples, -density-factor, -load-rounds and -fanout must be at least 1")
 	}
 	return o, nil
 }
@@ -233,6 +236,12 @@ func addSections(rep *Report, res *results) {
 		rep.Failures = append(rep.Failures, m.Failures...)
 	} else {
 		rep.Add(notMeasured("7. Migration", "phase migration not selected"))
+	}
+	if f := res.Fanout; f != nil {
+		rep.Add(f.Section())
+		rep.Failures = append(rep.Failures, f.Failures...)
+	} else {
+		rep.Add(notMeasured("8. Many functions woken at once", "phase fanout not selected"))
 	}
 	if w := res.Wake; w != nil {
 		rep.Add(w.BreakdownSection(findingsNotes))

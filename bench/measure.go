@@ -54,6 +54,15 @@ func (b *bench) measure(ctx context.Context, o options, budget int64, bin string
 	if err := p.DeleteAll(ctx); err != nil {
 		return err
 	}
+	if o.phases["fanout"] {
+		if res.Fanout, err = b.runFanout(ctx, p, o.fanout, 3); err != nil {
+			return err
+		}
+		b.track(ctx)
+		if err := p.DeleteAll(ctx); err != nil {
+			return err
+		}
+	}
 	if o.phases["density"] {
 		d := &densityResult{densityOpts: densityOpts{Budget: budget, StateMB: 20, Factor: o.factor, MaxPause: o.maxPause}}
 		b.progress("density: pause only")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/faas-criu/faas-criu/checkpoint"
 )
@@ -12,6 +13,7 @@ type results struct {
 	Density   *densityResult
 	Overhead  *overheadResult
 	Migration *migrationResult
+	Fanout    *fanoutResult
 	Foot      *footprint
 	// Leftovers are the temporary restore directories the run left.
 	Leftovers     int
@@ -59,6 +61,9 @@ func (r *results) summary() table {
 			t.add("Invoke", fmt.Sprintf("%d conn, bare TCP relay / direct", c), fmt.Sprintf("%.0f / %.0f req/s", f.RelayRPS, f.DirRPS),
 				"p99 "+fmtDur(f.RelayP99)+" / "+fmtDur(f.DirP99), fmt.Sprintf("%s of direct: any proxy's ceiling", pct(Ratio(f.RelayRPS, f.DirRPS))))
 		}
+	}
+	if f := r.Fanout; f != nil {
+		t.add("Wake, many at once", fmt.Sprintf("%d trivial functions, hibernated", f.N), "last answer "+fmtDur(f.last()), fmt.Sprintf("%d rounds", len(f.Rounds)), "")
 	}
 	if f := r.Foot; f != nil {
 		t.add("Provider", "resident memory idle / under load", fmtBytes(f.RSSIdle)+" / "+fmtBytes(IntMedian(f.LoadRSS)), "peak "+fmtBytes(maxInt(f.LoadRSS)), "binary "+fmtBytes(f.Binary))
@@ -109,6 +114,12 @@ func (r *results) targets() []Target {
 			Met: added.Microseconds() <= 2000, Figure: fmt.Sprintf("%s (%s against %s)", fmtSigned(added), fmtDur(f.ProvP99), fmtDur(f.DirP99))})
 	} else {
 		ts = append(ts, Target{Goal: "Invoke overhead targets", Missing: true})
+	}
+	if f := r.Fanout; f != nil {
+		ts = append(ts, Target{Goal: fmt.Sprintf("%d different hibernated functions woken at once: the last answers within 2 s", f.N),
+			Met: f.last() <= 2*time.Second && len(f.Failures) == 0, Figure: fmt.Sprintf("last answer %s (median of %d rounds)", fmtDur(f.last()), len(f.Rounds))})
+	} else {
+		ts = append(ts, Target{Goal: "Different hibernated functions woken at once: the last answers within 2 s", Missing: true})
 	}
 	if f := r.Foot; f != nil && f.RSSIdle > 0 {
 		ts = append(ts, Target{Goal: "Provider idle resident memory under 30 MB",

@@ -9,8 +9,6 @@ import (
 	"github.com/distribution/reference"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/errdefs"
-
-	"github.com/faas-criu/faas-criu/stack"
 )
 
 // fromImage is the image of one FROM line.
@@ -57,7 +55,7 @@ func dockerfileFroms(dockerfile []byte, buildArgs map[string]string) ([]fromImag
 				return nil, fmt.Errorf("Dockerfile: %q: no image", line)
 			}
 			expr := rest[0]
-			img, err := stack.Substitute(expr, func(k string) (string, bool) { v, ok := args[k]; return v, ok })
+			img, err := dockerfileExpand(expr, args)
 			if err != nil {
 				return nil, fmt.Errorf("Dockerfile: %q: %w", line, err)
 			}
@@ -77,6 +75,97 @@ func dockerfileFroms(dockerfile []byte, buildArgs map[string]string) ([]fromImag
 		}
 	}
 	return out, nil
+}
+
+// dockerfileExpand expands ARG references in a Dockerfile word with the
+// Dockerfile's rules, which are not a stack file's (faas-cli's envsubst):
+// $NAME, ${NAME}, ${NAME:-word} and ${NAME-word} (word when unset or
+// empty, or unset), ${NAME:+word} and ${NAME+word} (word when set and not
+// empty, or set), and \$ for a "$". A word may hold references.
+func dockerfileExpand(word string, args map[string]string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(word); {
+		c := word[i]
+		switch {
+		case c == '\\' && i+1 < len(word) && word[i+1] == '$':
+			b.WriteByte('$')
+			i += 2
+		case c == '$' && i+1 < len(word) && word[i+1] == '{':
+			depth, end := 0, -1
+			for j := i + 2; j < len(word) && end < 0; j++ {
+				switch word[j] {
+				case '{':
+					depth++
+				case '}':
+					if depth == 0 {
+						end = j
+					}
+					depth--
+				}
+			}
+			if end < 0 {
+				return "", fmt.Errorf("unterminated \"${\" in %q", word)
+			}
+			body := word[i+2 : end]
+			n := dockerNameLen(body)
+			if n == 0 {
+				return "", fmt.Errorf("bad substitution \"${%s}\"", body)
+			}
+			name, rest := body[:n], body[n:]
+			v, set := args[name]
+			switch {
+			case rest == "":
+				b.WriteString(v)
+			case strings.HasPrefix(rest, ":-") || strings.HasPrefix(rest, "-"):
+				alt := strings.TrimPrefix(strings.TrimPrefix(rest, ":"), "-")
+				if set && (v != "" || rest[0] == '-') {
+					b.WriteString(v)
+				} else {
+					x, err := dockerfileExpand(alt, args)
+					if err != nil {
+						return "", err
+					}
+					b.WriteString(x)
+				}
+			case strings.HasPrefix(rest, ":+") || strings.HasPrefix(rest, "+"):
+				alt := strings.TrimPrefix(strings.TrimPrefix(rest, ":"), "+")
+				if set && (v != "" || rest[0] == '+') {
+					x, err := dockerfileExpand(alt, args)
+					if err != nil {
+						return "", err
+					}
+					b.WriteString(x)
+				}
+			default:
+				return "", fmt.Errorf("unsupported substitution \"${%s}\"", body)
+			}
+			i = end + 1
+		case c == '$':
+			n := dockerNameLen(word[i+1:])
+			if n == 0 {
+				b.WriteByte('$')
+				i++
+				continue
+			}
+			b.WriteString(args[word[i+1:i+1+n]])
+			i += 1 + n
+		default:
+			b.WriteByte(c)
+			i++
+		}
+	}
+	return b.String(), nil
+}
+
+func dockerNameLen(s string) int {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		letter := c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+		if !letter && (i == 0 || c < '0' || c > '9') {
+			return i
+		}
+	}
+	return len(s)
 }
 
 // instructions splits a Dockerfile into instructions: comments and blank

@@ -58,18 +58,19 @@ type Progress interface {
 	Done(err error)
 }
 
-// StackFile is the stack file to read: the one given, else stack.yml, else
-// stack.yaml if only that exists.
+// StackFile is the stack file to read: the one given, else stack.yaml,
+// else stack.yml, in faas-cli's order (faas-cli now writes stack.yaml).
+// With neither, stack.yaml, which the error then names.
 func StackFile(given string) string {
 	if given != "" {
 		return given
 	}
-	if _, err := os.Stat("stack.yml"); err != nil {
-		if _, err := os.Stat("stack.yaml"); err == nil {
-			return "stack.yaml"
+	for _, name := range []string{"stack.yaml", "stack.yml"} {
+		if _, err := os.Stat(name); err == nil {
+			return name
 		}
 	}
-	return "stack.yml"
+	return "stack.yaml"
 }
 
 // buildPlan is one function's build, checked before any is run.
@@ -79,6 +80,9 @@ type buildPlan struct {
 	tmpl       *foundTemplate // nil for lang: dockerfile
 	args       map[string]string
 	bases      *basePlan
+	// root and copy: the stack's directory and its configuration.copy.
+	root string
+	copy []string
 }
 
 // Run builds the functions: every one is checked first (template, handler,
@@ -194,7 +198,7 @@ func planBuild(ctx context.Context, cli client.APIClient, s *stack.Stack, fn *st
 	if fn.Handler == "" {
 		return nil, fmt.Errorf("%s: no handler directory: set handler", s.Path)
 	}
-	p := &buildPlan{fn: fn, handlerDir: fn.Handler, args: maps.Clone(fn.BuildArgs)}
+	p := &buildPlan{fn: fn, handlerDir: fn.Handler, args: maps.Clone(fn.BuildArgs), root: s.Dir, copy: s.Configuration.Copy}
 	if !filepath.IsAbs(p.handlerDir) {
 		p.handlerDir = filepath.Join(s.Dir, p.handlerDir)
 	}
@@ -212,6 +216,9 @@ func planBuild(ctx context.Context, cli client.APIClient, s *stack.Stack, fn *st
 			return nil, err
 		}
 		p.tmpl = t
+		if err := checkDependencies(t, p.handlerDir); err != nil {
+			return nil, err
+		}
 		dockerfile = filepath.Join(t.Dir, "Dockerfile")
 		pkgs, err := t.additionalPackages(fn.BuildOptions)
 		if err != nil {
@@ -240,7 +247,7 @@ func buildImage(ctx context.Context, cli client.APIClient, p *buildPlan, o Optio
 	if p.tmpl != nil {
 		tmplDir, folder = p.tmpl.Dir, p.tmpl.Spec.HandlerFolder
 	}
-	files, err := buildContext(tmplDir, p.handlerDir, folder)
+	files, err := buildContextCopy(tmplDir, p.handlerDir, folder, p.root, p.copy)
 	if err != nil {
 		return err
 	}

@@ -49,6 +49,10 @@ func TestDockerfileFroms(t *testing.T) {
 		{"quoted default, default operator, continuation", "ARG IMG=\"python:3.12-slim\"\nFROM \\\n  ${IMG:-x}\n", nil,
 			[]fromImage{{image: "python:3.12-slim", arg: "IMG"}}},
 		{"ARG after FROM is not global", "FROM scratch\nARG X=y\n", nil, nil},
+		// Dockerfile rules, not a stack file's: $NAME is expanded, and
+		// "-" and "+" are operators.
+		{"bare name and dash default", "ARG V=1\nFROM busybox:$V\nFROM alpine:${NOPE-3.19}\nFROM debian:${V:+bookworm}\n", nil,
+			[]fromImage{{image: "busybox:1"}, {image: "alpine:3.19"}, {image: "debian:bookworm"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -259,21 +263,21 @@ func TestFindTemplate(t *testing.T) {
 	repo := filepath.Join(root, "repo")
 	stackDir := filepath.Join(repo, "examples", "deep")
 	write(t, root, map[string]string{
-		"repo/templates/template/go-http/Dockerfile":      "FROM repo\n",
-		"repo/templates/template/go-http/template.yml":    "language: go-http\nfprocess: /handler\nbuild_options:\n  - name: dev\n    packages: [make, git]\n",
-		"repo/templates/template/python3-http/Dockerfile": "FROM repo\n",
-		"repo/examples/deep/template/go-http/Dockerfile":  "FROM local\n",
-		"repo/examples/deep/template/nodf/template.yml":   "language: nodf\n",
-		"other/templates/go-http/Dockerfile":              "FROM override\n",
-		"bad/x/Dockerfile":                                "FROM x\n",
-		"bad/x/template.yml":                              "handler_folder: ../../etc\n",
+		"repo/templates/template/go-http/Dockerfile":             "FROM repo\n",
+		"repo/templates/template/go-http/template.yml":           "language: go-http\nfprocess: /handler\nbuild_options:\n  - name: dev\n    packages: [make, git]\n",
+		"repo/templates/template/python3-http-debian/Dockerfile": "FROM repo\n",
+		"repo/examples/deep/template/go-http/Dockerfile":         "FROM local\n",
+		"repo/examples/deep/template/nodf/template.yml":          "language: nodf\n",
+		"other/templates/go-http/Dockerfile":                     "FROM override\n",
+		"bad/x/Dockerfile":                                       "FROM x\n",
+		"bad/x/template.yml":                                     "handler_folder: ../../etc\n",
 	})
 	places := templatePlaces(stackDir, "")
 	for _, tt := range []struct {
 		lang, wantDir string
 	}{
 		{"go-http", filepath.Join(stackDir, "template", "go-http")},
-		{"python3-http", filepath.Join(repo, "templates", "template", "python3-http")},
+		{"python3-http-debian", filepath.Join(repo, "templates", "template", "python3-http-debian")},
 	} {
 		tm, err := findTemplate(tt.lang, places)
 		if err != nil {
@@ -297,7 +301,7 @@ func TestFindTemplate(t *testing.T) {
 	if err != nil || tm.Dir != filepath.Join(root, "other", "templates", "go-http") {
 		t.Errorf("--template-dir: %+v %v", tm, err)
 	}
-	if _, err := findTemplate("python3-http", templatePlaces(stackDir, filepath.Join(root, "other", "templates"))); err == nil {
+	if _, err := findTemplate("python3-http-debian", templatePlaces(stackDir, filepath.Join(root, "other", "templates"))); err == nil {
 		t.Error("--template-dir must be the only place looked")
 	}
 	for lang, want := range map[string]string{
@@ -315,7 +319,7 @@ func TestFindTemplate(t *testing.T) {
 }
 
 func TestRepositoryTemplates(t *testing.T) {
-	for _, lang := range []string{"go-http", "python3-http"} {
+	for _, lang := range []string{"go-http", "python3-http-debian"} {
 		tm, err := findTemplate(lang, []string{filepath.Join("..", "templates", "template")})
 		if err != nil {
 			t.Fatal(err)

@@ -27,7 +27,16 @@ type contextFile struct {
 // into handlerFolder (its own "build" and "template" folders left out).
 // With no template (lang: dockerfile) the context is the handler itself.
 func buildContext(templateDir, handlerDir, handlerFolder string) (map[string]contextFile, error) {
+	return buildContextCopy(templateDir, handlerDir, handlerFolder, "", nil)
+}
+
+// buildContextCopy is buildContext with the stack's configuration.copy:
+// each path, relative to the stack's directory root and inside it, is
+// copied to the same relative path in the handler's folder (the context
+// itself for lang: dockerfile), as faas-cli does.
+func buildContextCopy(templateDir, handlerDir, handlerFolder, root string, extra []string) (map[string]contextFile, error) {
 	files := map[string]contextFile{}
+	dst := "."
 	if templateDir == "" {
 		if err := addTree(files, handlerDir, ".", nil); err != nil {
 			return nil, err
@@ -35,14 +44,35 @@ func buildContext(templateDir, handlerDir, handlerFolder string) (map[string]con
 		if _, ok := files["Dockerfile"]; !ok {
 			return nil, fmt.Errorf("%s has no Dockerfile", handlerDir)
 		}
-		return files, applyDockerignore(files)
+	} else {
+		if err := addTree(files, templateDir, ".", nil); err != nil {
+			return nil, err
+		}
+		skip := func(rel string) bool { return rel == "build" || rel == "template" }
+		dst = path.Clean(filepath.ToSlash(handlerFolder))
+		if err := addTree(files, handlerDir, dst, skip); err != nil {
+			return nil, err
+		}
 	}
-	if err := addTree(files, templateDir, ".", nil); err != nil {
-		return nil, err
-	}
-	skip := func(rel string) bool { return rel == "build" || rel == "template" }
-	if err := addTree(files, handlerDir, path.Clean(filepath.ToSlash(handlerFolder)), skip); err != nil {
-		return nil, err
+	for _, e := range extra {
+		rel := filepath.Clean(filepath.FromSlash(e))
+		if filepath.IsAbs(rel) || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return nil, fmt.Errorf("configuration.copy %q: must be a path inside the stack's directory, not the directory itself", e)
+		}
+		src := filepath.Join(root, rel)
+		fi, err := os.Lstat(src)
+		if err != nil {
+			return nil, fmt.Errorf("configuration.copy %q: %w", e, err)
+		}
+		name := path.Join(dst, filepath.ToSlash(rel))
+		if fi.IsDir() {
+			err = addTree(files, src, name, nil)
+		} else {
+			files[name] = contextFile{src: src, fi: fi}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("configuration.copy %q: %w", e, err)
+		}
 	}
 	return files, applyDockerignore(files)
 }
@@ -206,7 +236,7 @@ func shrinkwrapAll(plans []*buildPlan, o Options) error {
 		if p.tmpl != nil {
 			tmplDir, folder = p.tmpl.Dir, p.tmpl.Spec.HandlerFolder
 		}
-		files, err := buildContext(tmplDir, p.handlerDir, folder)
+		files, err := buildContextCopy(tmplDir, p.handlerDir, folder, p.root, p.copy)
 		if err != nil {
 			return fmt.Errorf("shrinkwrap %s: %w", p.fn.Name, err)
 		}

@@ -89,6 +89,20 @@ func TestShrinkwrap(t *testing.T) {
 	}
 }
 
+// TestShrinkwrapCopies: a shrinkwrapped context carries the stack's
+// configuration.copy too, as the context sent to the engine does.
+func TestShrinkwrapCopies(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, map[string]string{"fn/Dockerfile": "FROM scratch\n", "common/util.go": "package common\n"})
+	s := writeStackFile(t, dir, "version: 1.0\nprovider: {name: openfaas}\nfunctions:\n  fn: {lang: dockerfile, handler: ./fn, image: x/fn:1}\nconfiguration:\n  copy: [common]\n")
+	if err := Run(t.Context(), Options{Stack: s, Functions: s.Functions, Shrinkwrap: true, Out: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "build", "fn", "common", "util.go")); err != nil || string(got) != "package common\n" {
+		t.Errorf("common/util.go = %q, %v", got, err)
+	}
+}
+
 type stringsBuilder = strings.Builder
 
 func writeStackFile(t *testing.T, dir, content string) *stack.Stack {

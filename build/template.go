@@ -100,7 +100,49 @@ func findTemplate(lang string, places []string) (*foundTemplate, error) {
 		}
 		return t, nil
 	}
-	return nil, fmt.Errorf("no template %q in %s (copy one there, or point --template-dir at a directory of templates)", lang, strings.Join(places, ", "))
+	hint := ""
+	if lang == "python3-http" {
+		// faas-criu's Python template once had this name; it differs from
+		// OpenFaaS's python3-http (no of-watchdog, no pip), so it has its own.
+		hint = "; faas-criu's own Python template is python3-http-debian (unlike OpenFaaS's python3-http it has no of-watchdog and installs no pip packages): set lang: python3-http-debian, or put OpenFaaS's python3-http in ./template (its build needs PyPI)"
+	}
+	return nil, fmt.Errorf("no template %q in %s (copy one there, or point --template-dir at a directory of templates)%s", lang, strings.Join(places, ", "), hint)
+}
+
+// checkDependencies refuses a build that would silently drop a handler's
+// dependencies: a requirements.txt with any requirement in it, for a
+// template whose Dockerfile never reads requirements.txt (faas-criu's
+// python3-http-debian installs no pip packages: no PyPI is reachable from
+// its builds). Comments and blank lines do not count.
+func checkDependencies(t *foundTemplate, handlerDir string) error {
+	req := filepath.Join(handlerDir, "requirements.txt")
+	data, err := os.ReadFile(req)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", req, err)
+	}
+	var reqs []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if i := strings.Index(line, "#"); i >= 0 {
+			line = line[:i]
+		}
+		if line = strings.TrimSpace(line); line != "" {
+			reqs = append(reqs, line)
+		}
+	}
+	if len(reqs) == 0 {
+		return nil
+	}
+	df, err := os.ReadFile(filepath.Join(t.Dir, "Dockerfile"))
+	if err != nil {
+		return err
+	}
+	if strings.Contains(string(df), "requirements.txt") {
+		return nil // the template installs them
+	}
+	return fmt.Errorf("%s lists %d requirement(s) (%s) that template %s does not install (it has no pip and no PyPI): remove them, and add Debian packages instead (python3-NAME, e.g. python3-requests) with build_args: {ADDITIONAL_PACKAGE: ...}", req, len(reqs), strings.Join(reqs, ", "), filepath.Base(t.Dir))
 }
 
 // additionalPackages resolves build_options names against the template's.

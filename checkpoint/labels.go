@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/faas-criu/faas-criu/internal/config"
 )
 
 // Labels a function sets to choose its policies. The first five are
@@ -89,8 +91,17 @@ func SettingsFor(labels map[string]string, d Defaults) (Settings, []error) {
 			bad(LabelStrategy, v, "checkpoint, pause, pause-then-checkpoint or remove")
 		}
 	}
-	s.ScaleZero = labels[LabelScaleZero] == "true"
-	s.InflightOptIn = labels[LabelHibernateInflight] == "true"
+	// Booleans the OpenFaaS way (true/1/yes, false/0/no, any case): "1" or
+	// "TRUE" once read as false, and a function never slept.
+	for k, dst := range map[string]*bool{LabelScaleZero: &s.ScaleZero, LabelHibernateInflight: &s.InflightOptIn} {
+		if v, ok := labels[k]; ok && v != "" {
+			if b, err := config.ParseBool(v); err == nil {
+				*dst = b
+			} else {
+				bad(k, v, "true or false (also 1/0, yes/no)")
+			}
+		}
+	}
 	for k, dst := range map[string]*time.Duration{LabelZeroDuration: &s.ZeroDuration, LabelPauseAfter: &s.PauseAfter} {
 		if v, ok := labels[k]; ok {
 			if d, err := time.ParseDuration(v); err == nil && d > 0 {

@@ -34,6 +34,14 @@ func TestSettingsFor(t *testing.T) {
 		}, 0},
 		{"max below min is raised", map[string]string{LabelScaleMin: "4", LabelScaleMax: "2"}, func(s Settings) bool { return s.Max == 4 }, 0},
 		{"in-flight opt-in", map[string]string{LabelHibernateInflight: "true"}, func(s Settings) bool { return s.InflightOptIn }, 0},
+		// OpenFaaS booleans: 1, TRUE and yes are true (they read as false).
+		{"scale to zero with 1", map[string]string{LabelScaleZero: "1", LabelHibernateInflight: "TRUE"}, func(s Settings) bool {
+			return s.ScaleZero && s.InflightOptIn
+		}, 0},
+		{"scale to zero with yes, off with FALSE", map[string]string{LabelScaleZero: "yes", LabelHibernateInflight: "FALSE"}, func(s Settings) bool {
+			return s.ScaleZero && !s.InflightOptIn
+		}, 0},
+		{"a boolean not understood is an error", map[string]string{LabelScaleZero: "sometimes"}, func(s Settings) bool { return !s.ScaleZero }, 1},
 		{"backups", map[string]string{LabelBackupInterval: "2s", LabelBackupsKeep: "5"}, func(s Settings) bool {
 			return s.BackupInterval == 2*time.Second && s.BackupsKeep == 5
 		}, 0},

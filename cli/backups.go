@@ -63,6 +63,6 @@ com.openfaas.criu.backup-interval), newest first, or restores one.`,
 	}
 	gw.addFlags(cmd.Flags(), "the function's namespace")
 	cmd.Flags().StringVar(&restore, "restore", "", "bring the function back to this backup (a name from the list)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the list as JSON")
+	boolVar(cmd.Flags(), &asJSON, "json", false, "print the list as JSON")
 	return cmd
 }

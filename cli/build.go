@@ -33,10 +33,10 @@ func (o *buildOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVarP(&o.buildArgs, "build-arg", "b", nil, "build argument KEY=VALUE for every function, over its build_args (repeatable)")
 	fs.StringVar(&o.tag, "tag", "latest", "image tag format: latest, sha, branch or describe (from git, as faas-cli)")
 	fs.IntVar(&o.parallel, "parallel", 1, "how many functions to build at once")
-	fs.BoolVar(&o.pull, "pull", false, "let Docker pull base images instead of using local stand-ins")
-	fs.BoolVar(&o.noCache, "no-cache", false, "do not use Docker's build cache")
-	fs.BoolVar(&o.verbose, "verbose", false, "stream the build output")
-	fs.BoolVar(&o.shrinkwrap, "shrinkwrap", false, "only write each function's build context to ./build/<fn>, for a build elsewhere")
+	boolVar(fs, &o.pull, "pull", false, "let Docker pull base images instead of using local stand-ins")
+	boolVar(fs, &o.noCache, "no-cache", false, "do not use Docker's build cache")
+	boolVar(fs, &o.verbose, "verbose", false, "stream the build output")
+	boolVar(fs, &o.shrinkwrap, "shrinkwrap", false, "only write each function's build context to ./build/<fn>, for a build elsewhere")
 }
 
 // options checks the flags and turns them into the builder's options for
@@ -93,7 +93,7 @@ build. A .dockerignore in the build context is applied as docker build does.`,
   faas-criu build --shrinkwrap     # write ./build/<fn> only`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, fns, err := o.stack.load()
+			s, fns, err := o.stack.load(cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

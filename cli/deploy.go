@@ -120,7 +120,7 @@ the provider's files in $secret_mount_path or ` + client.ProviderCredentialsDir 
   faas-criu deploy -e LOG_LEVEL=debug -l team=iot --secret api-key -n dev`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, fns, err := o.stack.load()
+			s, fns, err := o.stack.load(cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

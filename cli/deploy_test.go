@@ -110,7 +110,7 @@ func writeStack(t *testing.T, content string) string {
 }
 
 const threeFunctions = `version: 1.0
-provider: {name: openfaas, gateway: http://127.0.0.1:1}
+provider: {name: openfaas}
 functions:
   a:
     image: img/a:2
@@ -202,8 +202,8 @@ func TestDeployChecksEverythingFirst(t *testing.T) {
 		args        []string
 		want        string
 	}{
-		{"unknown key in the last function", threeFunctions + "    limits: {memroy: 1Mi}\n", nil,
-			`function "c": field "limits.memroy": unknown key`},
+		{"bad memory in the last function", threeFunctions + "    limits: {memory: 9e18Gi}\n", nil,
+			`function "c": field "limits.memory": memory quantity "9e18Gi" is too large`},
 		{"missing environment file", threeFunctions + "    environment_file: [nope.yml]\n", nil,
 			`function "c": field "environment_file[0]": open `},
 		{"bad gateway flag", threeFunctions, []string{"--gateway", "ftp://x"}, `invalid gateway URL "ftp://x"`},
@@ -272,5 +272,61 @@ func TestUpDeploysNothingWhenBuildFails(t *testing.T) {
 	}
 	if len(fp.calls) != 0 {
 		t.Errorf("requests were made: %v", fp.calls)
+	}
+}
+
+// TestDeployGatewayOrder: the gateway is chosen in faas-cli's order (flag,
+// the stack's provider.gateway, $OPENFAAS_URL), and $OPENFAAS_URL and
+// provider.gateway may omit the scheme, as faas-cli allows.
+func TestDeployGatewayOrder(t *testing.T) {
+	fp, url := newFakeProvider(t)
+	hostPort := strings.TrimPrefix(url, "http://")
+	withGateway := func(gw string) string {
+		return writeStack(t, strings.Replace(threeFunctions, "provider: {name: openfaas}", "provider: {name: openfaas, gateway: "+gw+"}", 1))
+	}
+
+	// The stack's gateway wins over $OPENFAAS_URL (which leads nowhere).
+	t.Setenv("OPENFAAS_URL", "http://127.0.0.1:1")
+	if err := runDeploy([]string{"-f", withGateway(url), "--filter", "a"}); err != nil {
+		t.Fatalf("stack gateway over $OPENFAAS_URL: %v", err)
+	}
+	// Without a scheme in the stack.
+	if err := runDeploy([]string{"-f", withGateway(hostPort), "--filter", "b"}); err != nil {
+		t.Fatalf("stack gateway without a scheme: %v", err)
+	}
+	// $OPENFAAS_URL without a scheme, when the stack names none.
+	t.Setenv("OPENFAAS_URL", hostPort)
+	if err := runDeploy([]string{"-f", writeStack(t, threeFunctions), "--filter", "c"}); err != nil {
+		t.Fatalf("$OPENFAAS_URL without a scheme: %v", err)
+	}
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	for _, name := range []string{"a", "b", "c"} {
+		if _, ok := fp.fns[name]; !ok {
+			t.Errorf("function %s was not deployed to the chosen gateway", name)
+		}
+	}
+}
+
+// TestStackWarnings: deploy and build name what the stack holds that
+// faas-criu does not use, one WARNING line each on stderr, and go on.
+func TestStackWarnings(t *testing.T) {
+	fp, _ := newFakeProvider(t)
+	file := writeStack(t, "version: 1.0\nprovider: {name: openfaas}\nfunctions:\n  w:\n    image: img/w:1\n    lang: dockerfile\n    handler: .\n    platforms: linux/amd64\n")
+	os.WriteFile(filepath.Join(filepath.Dir(file), "Dockerfile"), []byte("FROM scratch\n"), 0o644)
+	want := `WARNING: ` + file + `: function "w": field "platforms": not used by faas-criu`
+	for _, args := range [][]string{{"deploy", "-f", file}, {"build", "-f", file, "--shrinkwrap"}} {
+		_, stderr, err := runCLI(args...)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		if !strings.Contains(stderr, want) {
+			t.Errorf("%v: stderr %q, want %q", args, stderr, want)
+		}
+	}
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	if _, ok := fp.fns["w"]; !ok {
+		t.Error("w was not deployed")
 	}
 }

@@ -47,8 +47,8 @@ Credentials for both ends come from faas-cli login's config
 	fs := cmd.Flags()
 	fs.StringVar(&o.to, "to", "", "the faas-criu to move the function to (its URL)")
 	o.gw.addFlags(fs, "the function's namespace")
-	fs.BoolVar(&o.keep, "keep", false, "leave a hibernated copy here instead of removing it")
-	fs.BoolVar(&o.replace, "replace", false, "overwrite a function of the same name at the target")
+	boolVar(fs, &o.keep, "keep", false, "leave a hibernated copy here instead of removing it")
+	boolVar(fs, &o.replace, "replace", false, "overwrite a function of the same name at the target")
 	return cmd
 }
 

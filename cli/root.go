@@ -17,6 +17,7 @@ import (
 
 	"github.com/faas-criu/faas-criu/build"
 	"github.com/faas-criu/faas-criu/client"
+	"github.com/faas-criu/faas-criu/internal/config"
 	"github.com/faas-criu/faas-criu/stack"
 )
 
@@ -75,8 +76,9 @@ deploy and move functions, the way faas-cli does.`,
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	pf := root.PersistentFlags()
-	pf.StringVar(&lo.format, "log-format", envOr("log_format", "text"), "log format: text or json (env log_format)")
-	pf.StringVar(&lo.level, "log-level", envOr("log_level", "info"), "least severe log level shown: debug, info, warn or error (env log_level)")
+	env := &config.Env{}
+	pf.StringVar(&lo.format, "log-format", env.String("log_format", "text"), "log format: text or json (env log_format)")
+	pf.StringVar(&lo.level, "log-level", env.String("log_level", "info"), "least severe log level shown: debug, info, warn or error (env log_level)")
 	root.AddCommand(newServeCmd(), newBuildCmd(&buildOptions{}), newDeployCmd(&deployOptions{}),
 		newUpCmd(&upOptions{}), newMigrateCmd(&migrateOptions{}), newBackupsCmd(), newVersionCmd())
 	return root
@@ -89,13 +91,14 @@ type stackOptions struct {
 }
 
 func (o *stackOptions) addFlags(fs *pflag.FlagSet) {
-	fs.StringVarP(&o.file, "yaml", "f", "", "stack file (default stack.yml, or stack.yaml)")
+	fs.StringVarP(&o.file, "yaml", "f", "", "stack file (default stack.yaml, else stack.yml, as faas-cli)")
 	fs.StringVar(&o.filter, "filter", "", "only the functions whose names match this glob")
 	fs.StringVar(&o.regex, "regex", "", "only the functions whose names match this regular expression")
 }
 
-// load reads the stack file and selects its functions.
-func (o *stackOptions) load() (*stack.Stack, []*stack.Function, error) {
+// load reads the stack file and selects its functions. What the stack holds
+// that faas-criu does not use is named on warn, one WARNING line each.
+func (o *stackOptions) load(warn io.Writer) (*stack.Stack, []*stack.Function, error) {
 	var re *regexp.Regexp
 	if o.regex != "" {
 		var err error
@@ -106,6 +109,9 @@ func (o *stackOptions) load() (*stack.Stack, []*stack.Function, error) {
 	s, err := stack.Load(build.StackFile(o.file), nil)
 	if err != nil {
 		return nil, nil, err
+	}
+	for _, w := range s.Warnings {
+		fmt.Fprintf(warn, "WARNING: %s\n", w)
 	}
 	fns, err := s.Select(o.filter)
 	if err != nil || re == nil {
@@ -132,11 +138,11 @@ type gatewayOptions struct {
 // addFlags adds -g/--gateway, --tls-no-verify, and -n/--namespace unless
 // nsUsage is empty.
 func (o *gatewayOptions) addFlags(fs *pflag.FlagSet, nsUsage string) {
-	fs.StringVarP(&o.gateway, "gateway", "g", "", "gateway URL (when not given: $OPENFAAS_URL or the stack's provider.gateway, else "+client.DefaultURL+")")
+	fs.StringVarP(&o.gateway, "gateway", "g", "", "gateway URL (when not given: the stack's provider.gateway, then $OPENFAAS_URL, then "+client.DefaultURL+", as faas-cli; http:// when no scheme is given)")
 	if nsUsage != "" {
 		fs.StringVarP(&o.namespace, "namespace", "n", "", nsUsage)
 	}
-	fs.BoolVar(&o.tlsNoVerify, "tls-no-verify", false, "do not verify the gateway's TLS certificate")
+	boolVar(fs, &o.tlsNoVerify, "tls-no-verify", false, "do not verify the gateway's TLS certificate")
 }
 
 // client returns a client for the gateway the flags, the environment or
@@ -182,4 +188,18 @@ func noArgs(cmd *cobra.Command, args []string) error {
 		return usageError{fmt.Errorf("%s: unexpected argument %q", cmd.Name(), args[0])}
 	}
 	return nil
+}
+
+// boolFlag is a boolean flag read with config.ParseBool, as serve's
+// settings are: --pull=yes works and --pull=maybe is refused naming the
+// flag (pflag's own bool takes strconv.ParseBool's words only).
+type boolFlag struct{ config.Bool }
+
+func (boolFlag) Type() string { return "bool" }
+
+// boolVar defines a boolean flag read with config.ParseBool; "--name"
+// alone is true.
+func boolVar(fs *pflag.FlagSet, p *bool, name string, value bool, usage string) {
+	*p = value
+	fs.VarPF(boolFlag{config.Bool{P: p}}, name, "", usage).NoOptDefVal = "true"
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -73,6 +74,13 @@ func TestBuildFlags(t *testing.T) {
 				t.Errorf("options = %+v", bo)
 			}
 		}, ""},
+		// Booleans are read as serve's settings are (package config).
+		{"booleans the OpenFaaS way", []string{"-f", file, "--pull=yes", "--no-cache=1", "--verbose=TRUE", "--shrinkwrap=on"}, func(t *testing.T, o *buildOptions, _ []string) {
+			if !o.pull || !o.noCache || !o.verbose || !o.shrinkwrap {
+				t.Errorf("options = %+v", o)
+			}
+		}, ""},
+		{"boolean not understood", []string{"-f", file, "--pull=maybe"}, nil, `"maybe" for "--pull"`},
 		{"filter", []string{"-f", file, "--filter", "a*"}, func(t *testing.T, _ *buildOptions, fns []string) {
 			if !reflect.DeepEqual(fns, []string{"a", "ab"}) {
 				t.Errorf("functions = %v", fns)
@@ -98,7 +106,7 @@ func TestBuildFlags(t *testing.T) {
 			if err == nil {
 				var st *stack.Stack
 				var sel []*stack.Function
-				if st, sel, err = o.stack.load(); err == nil {
+				if st, sel, err = o.stack.load(io.Discard); err == nil {
 					for _, f := range sel {
 						fns = append(fns, f.Name)
 					}
@@ -121,7 +129,7 @@ func TestBuildFlags(t *testing.T) {
 
 func mustLoad(t *testing.T, o stackOptions) *stack.Stack {
 	t.Helper()
-	s, _, err := o.load()
+	s, _, err := o.load(io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +162,7 @@ func TestDeployFlags(t *testing.T) {
 			if err := newDeployCmd(o).ParseFlags(tt.args); err != nil {
 				t.Fatal(err)
 			}
-			_, fns, err := o.stack.load()
+			_, fns, err := o.stack.load(io.Discard)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -188,19 +196,24 @@ func TestGatewayFlags(t *testing.T) {
 	t.Setenv("secret_mount_path", t.TempDir())
 	for _, tt := range []struct {
 		args    []string
+		stackGW string // the stack's provider.gateway
 		wantURL string
 		wantErr string
 	}{
-		{nil, "http://from-env:8080", ""},
-		{[]string{"-g", "http://short:1/"}, "http://short:1", ""},
-		{[]string{"--gateway", "https://long:2", "--tls-no-verify"}, "https://long:2", ""},
-		{[]string{"-g", "ftp://x"}, "", `invalid gateway URL "ftp://x"`},
+		{nil, "", "http://from-env:8080", ""},
+		// faas-cli's order: the flag, the stack, then $OPENFAAS_URL; no
+		// scheme is http.
+		{nil, "from-stack:3", "http://from-stack:3", ""},
+		{[]string{"-g", "flag:4"}, "http://from-stack:3", "http://flag:4", ""},
+		{[]string{"-g", "http://short:1/"}, "", "http://short:1", ""},
+		{[]string{"--gateway", "https://long:2", "--tls-no-verify"}, "", "https://long:2", ""},
+		{[]string{"-g", "ftp://x"}, "", "", `invalid gateway URL "ftp://x"`},
 	} {
 		o := &migrateOptions{}
 		if err := newMigrateCmd(o).ParseFlags(tt.args); err != nil {
 			t.Fatal(err)
 		}
-		c, err := o.gw.client("")
+		c, err := o.gw.client(tt.stackGW)
 		if tt.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("%v: error = %v, want %q", tt.args, err, tt.wantErr)
@@ -225,6 +238,8 @@ func TestArgumentErrors(t *testing.T) {
 		{[]string{"build", "--nope"}, "unknown flag: --nope"},
 		{[]string{"--log-format", "xml", "version"}, `--log-format "xml"`},
 		{[]string{"nosuch"}, `unknown command "nosuch"`},
+		{[]string{"migrate", "fn", "--to", "http://x:1", "--keep=maybe"}, `"maybe" for "--keep"`},
+		{[]string{"migrate", "fn", "--to", "http://x:1", "--replace=sometimes"}, `"sometimes" for "--replace"`},
 	} {
 		_, _, err := runCLI(tt.args...)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -236,7 +251,7 @@ func TestArgumentErrors(t *testing.T) {
 		args []string
 		want int
 	}{
-		{[]string{"build", "--nope"}, 2}, {[]string{"nosuch"}, 2}, {[]string{}, 2}, {[]string{"migrate", "fn"}, 2},
+		{[]string{"build", "--nope"}, 2}, {[]string{"nosuch"}, 2}, {[]string{"build", "--pull=maybe"}, 2}, {[]string{}, 2}, {[]string{"migrate", "fn"}, 2},
 		{[]string{"deploy", "-f", "/nonexistent/stack.yml"}, 1},
 	} {
 		_, _, err := runCLI(tt.args...)

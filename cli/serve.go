@@ -11,7 +11,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -21,25 +20,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"github.com/faas-criu/faas-criu/async"
 	"github.com/faas-criu/faas-criu/checkpoint"
 	gateway "github.com/faas-criu/faas-criu/client"
 	"github.com/faas-criu/faas-criu/handlers"
+	"github.com/faas-criu/faas-criu/internal/config"
+	"github.com/faas-criu/faas-criu/internal/statelock"
 	"github.com/faas-criu/faas-criu/provider"
 	"github.com/faas-criu/faas-criu/stack"
 )
-
-// envOr returns the environment variable name, or def when it is unset.
-func envOr(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok && v != "" {
-		return v
-	}
-	return def
-}
-
-// durationEnv reads an OpenFaaS-style duration ("60s", or whole seconds).
-func durationEnv(name string, def time.Duration) time.Duration {
-	return types.ParseIntOrDurationValue(os.Getenv(name), def)
-}
 
 type serveOptions struct {
 	stack           string
@@ -53,57 +42,71 @@ type serveOptions struct {
 	secretMountPath string
 	cfg             provider.Config
 	namespaces      string
+	async           async.Config
 }
 
 func parseServe(args []string) (*serveOptions, error) {
+	return parseServeEnv(args, nil)
+}
+
+// parseServeEnv reads serve's flags over its environment variables (lookup
+// nil is the process's environment). Every value goes through package
+// config: one it does not understand stops the start with its name and
+// value, instead of being read as false or as the default.
+func parseServeEnv(args []string, lookup func(string) (string, bool)) (*serveOptions, error) {
 	o := &serveOptions{}
+	env := &config.Env{Lookup: lookup}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	port, _ := strconv.Atoi(envOr("port", "8080"))
+	port := env.Int("port", 8080)
 	fs.IntVar(&o.port, "port", port, "TCP port to serve on (env port)")
-	fs.StringVar(&o.stack, "stack", os.Getenv("stack"), "a stack.yml whose functions are deployed (or updated) at start: a rebooted box returns to its declared state")
-	fs.DurationVar(&o.readTimeout, "read-timeout", durationEnv("read_timeout", 60*time.Second), "HTTP read timeout (env read_timeout)")
-	fs.DurationVar(&o.writeTimeout, "write-timeout", durationEnv("write_timeout", 60*time.Second), "HTTP write timeout, the longest a function call may take (env write_timeout)")
-	fs.BoolVar(&o.basicAuth, "basic-auth", envOr("basic_auth", "true") == "true", "require basic auth on /system/* (env basic_auth)")
-	fs.StringVar(&o.cfg.StateDir, "state-dir", envOr("state_dir", "/var/lib/faas-criu"), "directory for the provider's records, secrets and credentials")
-	fs.StringVar(&o.secretMountPath, "secret-mount-path", os.Getenv("secret_mount_path"), "directory of basic-auth-user and basic-auth-password (env secret_mount_path; default STATE_DIR/credentials)")
-	fs.StringVar(&o.cfg.Network, "network", envOr("network", "faas-criu"), "Docker bridge network for functions (created if missing)")
-	fs.StringVar(&o.cfg.Subnet, "subnet", envOr("subnet", "10.62.0.0/16"), "subnet of that network when the provider creates it")
-	fs.StringVar(&o.namespaces, "namespaces", envOr("namespaces", provider.DefaultNamespace), "comma-separated namespaces functions may use")
-	fs.StringVar(&o.importMax, "import-max-bytes", envOr("import_max_bytes", "4Gi"), "the most a migration may bring in (its image, and its checkpoints, each)")
-	fs.StringVar(&o.cfg.Pull, "pull", envOr("pull", "never"), "pull missing images: never or missing")
-	fs.DurationVar(&o.cfg.PullTimeout, "pull-timeout", 60*time.Second, "the longest a pull may take (with --pull=missing)")
-	fs.DurationVar(&o.cfg.ReadyTimeout, "ready-timeout", durationEnv("ready_timeout", 30*time.Second), "how long a new replica may take to answer its health check")
-	fs.DurationVar(&o.cfg.WakeTimeout, "wake-timeout", durationEnv("wake_timeout", 30*time.Second), "how long a request waits for a sleeping function before 504")
-	fs.StringVar(&o.cfg.Strategy, "strategy", envOr("strategy", provider.StrategyCheckpoint), "how functions sleep when scaled to zero or idle: checkpoint, pause, pause-then-checkpoint or remove")
-	fs.BoolVar(&o.cfg.RestoreFallback, "restore-fallback", envOr("restore_fallback", "false") == "true", "start a replica fresh (losing its state, and saying so) when its restore fails")
-	fs.DurationVar(&o.cfg.ReconcileEvery, "reconcile-every", 10*time.Second, "how often every function is checked against its containers")
+	fs.StringVar(&o.stack, "stack", env.String("stack", ""), "a stack.yml whose functions are deployed (or updated) at start: a rebooted box returns to its declared state")
+	config.DurationVar(fs, &o.readTimeout, "read-timeout", env.Duration("read_timeout", 60*time.Second), "HTTP read timeout (env read_timeout)")
+	config.DurationVar(fs, &o.writeTimeout, "write-timeout", env.Duration("write_timeout", 60*time.Second), "HTTP write timeout, the longest a function call may take (env write_timeout)")
+	config.BoolVar(fs, &o.basicAuth, "basic-auth", env.Bool("basic_auth", true), "require basic auth on /system/* (env basic_auth)")
+	fs.StringVar(&o.cfg.StateDir, "state-dir", env.String("state_dir", "/var/lib/faas-criu"), "directory for the provider's records, secrets and credentials")
+	fs.StringVar(&o.secretMountPath, "secret-mount-path", env.String("secret_mount_path", ""), "directory of basic-auth-user and basic-auth-password (env secret_mount_path; default STATE_DIR/credentials)")
+	fs.StringVar(&o.cfg.Network, "network", env.String("network", "faas-criu"), "Docker bridge network for functions (created if missing)")
+	fs.StringVar(&o.cfg.Subnet, "subnet", env.String("subnet", "10.62.0.0/16"), "subnet of that network when the provider creates it")
+	fs.StringVar(&o.namespaces, "namespaces", env.String("namespaces", provider.DefaultNamespace), "comma-separated namespaces functions may use")
+	fs.StringVar(&o.importMax, "import-max-bytes", env.String("import_max_bytes", "4Gi"), "the most a migration may bring in (its image, and its checkpoints, each)")
+	fs.StringVar(&o.cfg.Pull, "pull", env.String("pull", "never"), "pull missing images: never or missing")
+	config.DurationVar(fs, &o.cfg.PullTimeout, "pull-timeout", 60*time.Second, "the longest a pull may take (with --pull=missing)")
+	config.DurationVar(fs, &o.cfg.ReadyTimeout, "ready-timeout", env.Duration("ready_timeout", 30*time.Second), "how long a new replica may take to answer its health check")
+	config.DurationVar(fs, &o.cfg.WakeTimeout, "wake-timeout", env.Duration("wake_timeout", 30*time.Second), "how long a request waits for a sleeping function before 504")
+	fs.StringVar(&o.cfg.Strategy, "strategy", env.String("strategy", provider.StrategyCheckpoint), "how functions sleep when scaled to zero or idle: checkpoint, pause, pause-then-checkpoint or remove")
+	config.BoolVar(fs, &o.cfg.RestoreFallback, "restore-fallback", env.Bool("restore_fallback", false), "start a replica fresh (losing its state, and saying so) when its restore fails")
+	config.DurationVar(fs, &o.cfg.ReconcileEvery, "reconcile-every", 10*time.Second, "how often every function is checked against its containers")
 	fs.StringVar(&o.cfg.ContainerdTmp, "containerd-tmp", "/tmp", "containerd's temporary directory, where it leaves copies of restored checkpoints (the provider removes them)")
 	fs.StringVar(&o.cfg.RuncConf, "runc-conf", checkpoint.RuncConfPath, "runc's CRIU configuration file")
 	fs.StringVar(&o.cfg.CRIUStamp, "criu-stamp", checkpoint.StampPath, "setup's record of the CRIU it verified (used when criu cannot be run here)")
-	fs.DurationVar(&o.policy.ZeroDuration, "idle-after", durationEnv("scale_zero_duration", 15*time.Minute), "default idle time before a com.openfaas.scale.zero=true function sleeps")
-	fs.DurationVar(&o.policy.PauseAfter, "pause-after", durationEnv("pause_after", time.Minute), "default idle time before the pause tier (pause-then-checkpoint)")
-	fs.StringVar(&o.budget, "memory-budget", envOr("memory_budget", "0"), "memory for running functions (e.g. 512Mi); least recently used idle functions are hibernated beyond it; 0 is no budget")
-	fs.BoolVar(&o.policy.Autoscale, "autoscale", envOr("autoscale", "true") == "true", "scale functions between com.openfaas.scale.min and max by request rate")
-	fs.DurationVar(&o.policy.ScaleWindow, "scale-window", durationEnv("scale_window", 10*time.Second), "window over which the request rate is measured")
+	config.DurationVar(fs, &o.policy.ZeroDuration, "idle-after", env.Duration("scale_zero_duration", 15*time.Minute), "default idle time before a com.openfaas.scale.zero=true function sleeps")
+	config.DurationVar(fs, &o.policy.PauseAfter, "pause-after", env.Duration("pause_after", time.Minute), "default idle time before the pause tier (pause-then-checkpoint)")
+	fs.StringVar(&o.budget, "memory-budget", env.String("memory_budget", "0"), "memory for running functions (e.g. 512Mi); least recently used idle functions are hibernated beyond it; 0 is no budget")
+	config.BoolVar(fs, &o.policy.Autoscale, "autoscale", env.Bool("autoscale", true), "scale functions between com.openfaas.scale.min and max by request rate")
+	config.DurationVar(fs, &o.policy.ScaleWindow, "scale-window", env.Duration("scale_window", 10*time.Second), "window over which the request rate is measured")
 	fs.Float64Var(&o.policy.ScaleTarget, "scale-target", 5, "requests per second over the window that trigger a step up (com.openfaas.scale.target overrides)")
 	fs.IntVar(&o.policy.ScaleMax, "scale-max", 20, "default com.openfaas.scale.max")
 	fs.IntVar(&o.policy.ScaleFactor, "scale-factor", 20, "default com.openfaas.scale.factor (percent of max per step)")
-	fs.DurationVar(&o.policy.Tick, "policy-tick", time.Second, "how often the idle, memory, load and backup policies look")
-	fs.DurationVar(&o.policy.BackupInterval, "backup-interval", durationEnv("backup_interval", 0), "default interval between backups of running functions (0: none; com.openfaas.criu.backup-interval overrides)")
+	config.DurationVar(fs, &o.policy.Tick, "policy-tick", time.Second, "how often the idle, memory, load and backup policies look")
+	config.DurationVar(fs, &o.policy.BackupInterval, "backup-interval", env.Duration("backup_interval", 0), "default interval between backups of running functions (0: none; com.openfaas.criu.backup-interval overrides)")
 	fs.IntVar(&o.policy.BackupsKeep, "backups-keep", 3, "backups kept per replica (com.openfaas.criu.backups-keep overrides)")
+	o.async.RegisterFlags(fs)
+	if err := env.Err(); err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
 	}
-	budget, err := provider.ParseMemory(o.budget)
+	budget, err := config.ParseMemory(o.budget)
 	if err != nil {
-		return nil, fmt.Errorf("--memory-budget: %w", err)
+		return nil, fmt.Errorf("serve: memory_budget/--memory-budget: %w", err)
 	}
 	o.policy.Budget = budget
-	if o.cfg.ImportMaxBytes, err = provider.ParseMemory(o.importMax); err != nil || o.cfg.ImportMaxBytes <= 0 {
-		return nil, fmt.Errorf("--import-max-bytes %q: want a positive size such as 512Mi", o.importMax)
+	if o.cfg.ImportMaxBytes, err = config.ParseMemory(o.importMax); err != nil || o.cfg.ImportMaxBytes <= 0 {
+		return nil, fmt.Errorf("serve: import_max_bytes/--import-max-bytes %q: want a positive size such as 512Mi", o.importMax)
 	}
 	if o.secretMountPath == "" {
 		o.secretMountPath = filepath.Join(o.cfg.StateDir, "credentials")
@@ -114,15 +117,6 @@ func parseServe(args []string) (*serveOptions, error) {
 		}
 	}
 	return o, nil
-}
-
-// info is the document /system/info answers.
-type info struct {
-	types.ProviderInfo
-	Engine provider.Engine         `json:"engine"`
-	CRIU   checkpoint.Capabilities `json:"criu"`
-	Sleep  sleepInfo               `json:"sleep"`
-	Memory memoryInfo              `json:"memory"`
 }
 
 type sleepInfo struct {
@@ -156,12 +150,22 @@ func Serve(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	// One provider per state directory, checked before anything changes.
+	lock, err := statelock.Acquire(o.cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+
 	var declared []types.FunctionDeployment
 	if o.stack != "" {
 		// A broken stack stops the start, before anything changes.
 		s, err := stack.Load(o.stack, nil)
 		if err != nil {
 			return err
+		}
+		for _, w := range s.Warnings {
+			slog.Warn(w, "stack", o.stack)
 		}
 		if declared, err = s.Deployments(""); err != nil {
 			return err
@@ -206,26 +210,32 @@ func Serve(args []string) error {
 	transports := &handlers.Transports{}
 	p.SetBeforeCheckpoint(transports.DropIdle)
 	p.SetReplicaGone(transports.Forget)
-	proxy := handlers.NewProxy(p, transports)
+	// Invocations are counted in the gateway's series, so OpenFaaS
+	// dashboards work straight at faas-criu.
+	gwMetrics := handlers.NewGatewayMetrics(p, p, provider.DefaultNamespace)
+	prometheus.MustRegister(gwMetrics)
+	proxy := gwMetrics.Wrap(handlers.NewProxy(p, transports))
 	cfg := p.Config()
-	infoDoc := func() any {
-		return info{
-			ProviderInfo: types.ProviderInfo{
+	infoDoc := func() handlers.InfoDoc {
+		return handlers.InfoDoc{
+			Provider: types.ProviderInfo{
 				Name:          "faas-criu",
 				Orchestration: "docker",
 				Version:       &types.VersionInfo{Release: Version, SHA: Commit},
 			},
-			Engine: p.EngineInfo(),
-			CRIU:   p.CRIU(),
-			Sleep: sleepInfo{
-				Strategy:        cfg.Strategy,
-				IdleAfter:       o.policy.ZeroDuration.String(),
-				PauseAfter:      o.policy.PauseAfter.String(),
-				RestoreFallback: cfg.RestoreFallback,
-				WakeTimeout:     cfg.WakeTimeout.String(),
-				Autoscale:       o.policy.Autoscale,
+			Extra: map[string]any{
+				"engine": p.EngineInfo(),
+				"criu":   p.CRIU(),
+				"sleep": sleepInfo{
+					Strategy:        cfg.Strategy,
+					IdleAfter:       o.policy.ZeroDuration.String(),
+					PauseAfter:      o.policy.PauseAfter.String(),
+					RestoreFallback: cfg.RestoreFallback,
+					WakeTimeout:     cfg.WakeTimeout.String(),
+					Autoscale:       o.policy.Autoscale,
+				},
+				"memory": memory(policies),
 			},
-			Memory: memory(policies),
 		}
 	}
 	const maxFollow = 24 * time.Hour
@@ -238,6 +248,13 @@ func Serve(args []string) error {
 	// Invocations first, on a plain prefix: the hot path skips the regular
 	// expressions of the routes below.
 	router.PathPrefix("/function/").Handler(proxy)
+	// Asynchronous calls: queued on an embedded NATS JetStream, run
+	// through the same proxy.
+	o.async.Dir, o.async.CallTimeout = async.StoreDir(cfg.StateDir), o.writeTimeout
+	queue := async.New(o.async, proxy)
+	defer queue.Close()
+	prometheus.MustRegister(queue.Collectors()...)
+	router.PathPrefix("/async-function/").Handler(queue)
 	handlers.Route(router, "/system/logs", h.Logs, "GET")
 	// faas-criu's own routes: migration, import, backups.
 	auth := func(f http.HandlerFunc) http.HandlerFunc { return handlers.RequireAuth(creds, f) }
@@ -250,6 +267,9 @@ func Serve(args []string) error {
 	p.Start(ctx)
 	applyStack(ctx, p, o.stack, declared)
 	go policies.Run(ctx)
+	if err := queue.Recover(); err != nil {
+		slog.Error("asynchronous calls accepted before the last stop were not recovered", "err", err)
+	}
 	slog.Info("faas-criu serving", "version", Version, "port", o.port, "engine", p.EngineInfo().Version, "state", cfg.StateDir)
 	bootstrap.Serve(ctx, h, &types.FaaSConfig{
 		TCPPort:      &o.port,
@@ -335,7 +355,8 @@ its flags; most also have an environment variable, as OpenFaaS providers do.`,
 // logFlags takes --log-format and --log-level (either form: "--x v" or
 // "--x=v") out of serve's arguments, with their environment defaults.
 func logFlags(args []string) (logOptions, []string, error) {
-	lo := logOptions{format: envOr("log_format", "text"), level: envOr("log_level", "info")}
+	env := &config.Env{}
+	lo := logOptions{format: env.String("log_format", "text"), level: env.String("log_level", "info")}
 	var rest []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]

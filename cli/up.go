@@ -29,7 +29,7 @@ func newUpCmd(o *upOptions) *cobra.Command {
   faas-criu up -f stack.yml --filter sensor --tag sha -e DEBUG=1`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, fns, err := bo.stack.load()
+			s, fns, err := bo.stack.load(cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -60,6 +60,6 @@ func newUpCmd(o *upOptions) *cobra.Command {
 	bo.stack.addFlags(cmd.Flags())
 	bo.addFlags(cmd.Flags())
 	do.addFlags(cmd.Flags())
-	cmd.Flags().BoolVar(&o.skipDeploy, "skip-deploy", false, "build only")
+	boolVar(cmd.Flags(), &o.skipDeploy, "skip-deploy", false, "build only")
 	return cmd
 }

@@ -81,6 +81,6 @@ not an error.`,
 		},
 	}
 	gw.addFlags(cmd.Flags(), "")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	boolVar(cmd.Flags(), &asJSON, "json", false, "print as JSON")
 	return cmd
 }

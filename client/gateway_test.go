@@ -24,11 +24,20 @@ func TestURL(t *testing.T) {
 	for _, tt := range []struct {
 		name, flag, env, stack, want string
 	}{
+		// faas-cli's order: flag, stack's provider.gateway, OPENFAAS_URL.
 		{"flag wins", "http://flag:1/", "http://env:2", "http://stack:3", "http://flag:1"},
-		{"env next", "", "http://env:2//", "http://stack:3", "http://env:2"},
-		{"stack next", "", "", "http://stack:3/", "http://stack:3"},
+		{"stack next", "", "http://env:2", "http://stack:3/", "http://stack:3"},
+		{"env next", "", "http://env:2//", "", "http://env:2"},
 		{"default", "", "", "", DefaultURL},
 		{"blank is unset", " ", "", "", DefaultURL},
+		// As in faas-cli, the default URL given counts as not given.
+		{"flag equal to the default", DefaultURL, "http://env:2", "", "http://env:2"},
+		{"stack equal to the default", "", "http://env:2", DefaultURL + "/", "http://env:2"},
+		// Without a scheme, http (faas-cli prefixes http://).
+		{"env without scheme", "", "127.0.0.1:31112", "", "http://127.0.0.1:31112"},
+		{"flag without scheme", "box.local:8080/", "", "", "http://box.local:8080"},
+		{"stack without scheme", "", "", "box:8080", "http://box:8080"},
+		{"https kept", "", "https://Box.Example:443", "", "https://box.example:443"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			env := map[string]string{}

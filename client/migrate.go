@@ -114,7 +114,8 @@ func (c *Client) Check(ctx context.Context) error {
 			Problem   string `json:"problem"`
 		} `json:"criu"`
 	}
-	if err := c.do(ctx, http.MethodGet, "/system/info", nil, nil, &info); err != nil {
+	// The provider's shape: faas-criu answers the gateway's to other callers.
+	if err := c.do(ctx, http.MethodGet, "/system/info", url.Values{"shape": {"provider"}}, nil, &info); err != nil {
 		return err
 	}
 	if info.Provider != "faas-criu" {

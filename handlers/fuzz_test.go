@@ -563,9 +563,6 @@ func (l *fakeLogs) Status(ctx context.Context, ns, name string) (types.FunctionS
 
 func (l *fakeLogs) Query(ctx context.Context, req logs.Request) (<-chan logs.Message, error) {
 	l.queries = append(l.queries, req)
-	if req.Tail < 0 {
-		return nil, provider.ErrInvalid
-	}
 	if err := l.lookup(req.Namespace, req.Name); err != nil {
 		return nil, err
 	}
@@ -589,6 +586,19 @@ func (s streamRecorder) CloseNotify() <-chan bool { return s.closed }
 // repeated name or namespace ("name=hello&name=missing") answered 500
 // before Logs read the last value, as faas-provider does, and refused a
 // negative tail itself.
+// faas-cli sends tail=-1 unless given --lines (`faas-cli logs FN
+// --tail=false --since 1m`): faas-provider defines tail<=0 as unlimited, and
+// the handler refused it with 400 (found by the conformance suite).
+func TestLogsNegativeTailIsUnlimited(t *testing.T) {
+	src := &fakeLogs{}
+	r := httptest.NewRequest(http.MethodGet, "/system/logs?name=hello&tail=-1&since=2024-01-02T03:04:05Z", nil)
+	w := streamRecorder{httptest.NewRecorder(), make(chan bool)}
+	Logs(src, time.Second)(w, r)
+	if w.Code != http.StatusOK || len(src.queries) != 1 || src.queries[0].Tail > 0 {
+		t.Fatalf("tail=-1: %d %q, queries %+v", w.Code, w.Body.String(), src.queries)
+	}
+}
+
 func FuzzLogQuery(f *testing.F) {
 	for _, q := range []string{
 		"", "name=hello", "name=hello&namespace=dev", "name=hello&namespace=nope", "name=missing", "name=Bad_Name",

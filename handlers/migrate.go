@@ -13,6 +13,7 @@ import (
 	"github.com/openfaas/faas-provider/types"
 
 	gateway "github.com/faas-criu/faas-criu/client"
+	"github.com/faas-criu/faas-criu/internal/config"
 	"github.com/faas-criu/faas-criu/provider"
 )
 
@@ -90,8 +91,19 @@ func unlimited(w http.ResponseWriter) {
 func Import(m Migrator, maxBytes int64) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		unlimited(w)
+		// replace=1 or TRUE means what replace=true means; a value not
+		// understood is refused rather than read as false.
+		replace := false
+		if v := r.URL.Query().Get("replace"); v != "" {
+			b, err := config.ParseBool(v)
+			if err != nil {
+				http.Error(w, "replace="+v+": "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			replace = b
+		}
 		body := http.MaxBytesReader(w, r.Body, maxBytes)
-		st, err := m.Import(r.Context(), body, r.URL.Query().Get("replace") == "true")
+		st, err := m.Import(r.Context(), body, replace)
 		if err != nil {
 			writeError(w, r, err)
 			return

@@ -3,7 +3,7 @@ package handlers
 import (
 	"context"
 	"net/http"
-	"strconv"
+	"runtime"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -11,13 +11,57 @@ import (
 	"github.com/openfaas/faas-provider/types"
 )
 
-// Info answers GET /system/info with the document info returns (the
-// faas-provider ProviderInfo fields, plus faas-criu's engine, CRIU and
-// memory figures).
-func Info(info func() any) http.HandlerFunc {
+// InfoDoc is what /system/info reports: faas-provider's ProviderInfo, and
+// the provider's own figures (engine, CRIU, memory), which are extra
+// top-level fields in either shape.
+type InfoDoc struct {
+	Provider types.ProviderInfo
+	Extra    map[string]any
+}
+
+// Info answers GET /system/info in one of two shapes, because no single
+// JSON document decodes into both: "provider" is a string in faas-provider's
+// ProviderInfo and an object in the gateway's GatewayInfo.
+//   - A gateway in front gets the provider's shape. The OpenFaaS gateway
+//     forwards the call with X-Forwarded-For and X-Forwarded-Host set (its
+//     forwarding proxy always adds them), so their presence selects it.
+//   - Any other caller (faas-cli, the conformance suite straight at
+//     faas-criu) gets the gateway's shape (openfaas/faas gateway/types
+//     GatewayInfo: provider, version, arch), naming faas-criu as the
+//     provider and its version as the "gateway" version.
+//
+// ?shape=provider or ?shape=gateway overrides the choice.
+func Info(info func() InfoDoc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, info())
+		doc := info()
+		out := map[string]any{}
+		for k, v := range doc.Extra {
+			out[k] = v
+		}
+		if infoShape(r) == "provider" {
+			out["provider"] = doc.Provider.Name
+			out["orchestration"] = doc.Provider.Orchestration
+			out["version"] = doc.Provider.Version
+		} else {
+			prov := doc.Provider
+			out["provider"] = &prov
+			out["version"] = prov.Version
+			out["arch"] = runtime.GOARCH
+		}
+		writeJSON(w, out)
 	}
+}
+
+// infoShape is "provider" for a gateway in front, else "gateway".
+func infoShape(r *http.Request) string {
+	switch s := r.URL.Query().Get("shape"); s {
+	case "provider", "gateway":
+		return s
+	}
+	if r.Header.Get("X-Forwarded-For") != "" || r.Header.Get("X-Forwarded-Host") != "" {
+		return "provider"
+	}
+	return "gateway"
 }
 
 // Namespaces is what the namespaces route needs.
@@ -67,11 +111,8 @@ func Logs(src LogSource, maxFollow time.Duration) http.HandlerFunc {
 			writeError(w, r, badRequest("the name query parameter is required"))
 			return
 		}
-		// A query the provider refuses would be a 500 from faas-provider.
-		if tail, err := strconv.Atoi(last("tail")); err == nil && tail < 0 {
-			writeError(w, r, badRequest("tail must not be negative"))
-			return
-		}
+		// tail<=0 means unlimited (faas-provider's logs.Request); faas-cli
+		// sends tail=-1 unless given --lines.
 		if _, err := src.Status(r.Context(), last("namespace"), last("name")); err != nil {
 			writeError(w, r, err)
 			return
@@ -87,7 +128,7 @@ func Route(router *mux.Router, path string, h http.HandlerFunc, methods ...strin
 }
 
 // NewHandlers assembles the handlers faas-provider's Serve registers.
-func NewHandlers(f Functions, s Secrets, n Namespaces, src LogSource, proxy http.Handler, info func() any, maxFollow time.Duration) *types.FaaSHandlers {
+func NewHandlers(f Functions, s Secrets, n Namespaces, src LogSource, proxy http.Handler, info func() InfoDoc, maxFollow time.Duration) *types.FaaSHandlers {
 	return &types.FaaSHandlers{
 		FunctionLister: ListFunctions(f),
 		DeployFunction: DeployFunction(f),

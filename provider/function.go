@@ -27,6 +27,16 @@ type WakeInfo struct {
 	// fresh instead (only with --restore-fallback).
 	StateLost bool   `json:"stateLost,omitempty"`
 	Reason    string `json:"reason,omitempty"`
+	// Restore is when the last replica's start from its checkpoint (Docker,
+	// containerd, runc and CRIU) began and how long it took, without any
+	// wait before it: wakes of different functions are seen to overlap here.
+	Restore *Span `json:"restore,omitempty"`
+}
+
+// Span is a stretch of time.
+type Span struct {
+	Start    time.Time     `json:"start"`
+	Duration time.Duration `json:"duration"`
 }
 
 // replica is one container of a function, in its network sandbox.
@@ -82,6 +92,8 @@ type function struct {
 	wakeErrAt time.Time
 	// lostState says a replica was started fresh after a failed restore.
 	lostState string
+	// restoreSpan is the last replica restore's span, for the wake record.
+	restoreSpan *Span
 
 	endpoints   atomic.Pointer[[]*replica] // the replicas taking requests
 	rr          atomic.Uint64

@@ -8,8 +8,16 @@ import (
 	"time"
 )
 
-// Annotation naming the health path, as in OpenFaaS.
-const annotationHealthPath = "com.openfaas.health.http.path"
+// Annotations naming the paths probed, as in OpenFaaS: the readiness path
+// (com.openfaas.ready.http.path, OpenFaaS Pro's readiness probe; the
+// watchdogs serve /_/ready for it) and the health path. faas-criu has one
+// probe, which decides whether a replica takes requests, so it is a
+// readiness probe: it goes to the ready path when one is set, else the
+// health path, else /_/health (faas-netes CE probes /_/health for both).
+const (
+	annotationReadyPath  = "com.openfaas.ready.http.path"
+	annotationHealthPath = "com.openfaas.health.http.path"
+)
 
 const defaultHealthPath = "/_/health"
 
@@ -22,6 +30,9 @@ func newHealthClient() *http.Client {
 			DisableKeepAlives: true,
 			DialContext:       (&net.Dialer{Timeout: time.Second}).DialContext,
 		},
+		// A redirect is an answer (3xx counts as ready, as for a
+		// Kubernetes probe); following it could leave the replica.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }
 
@@ -29,16 +40,19 @@ func healthPath(fn *function) string {
 	fn.mu.Lock()
 	defer fn.mu.Unlock()
 	if a := fn.rec.Deployment.Annotations; a != nil {
-		if p := (*a)[annotationHealthPath]; p != "" && p[0] == '/' {
-			return p
+		for _, name := range []string{annotationReadyPath, annotationHealthPath} {
+			if p := (*a)[name]; p != "" && p[0] == '/' {
+				return p
+			}
 		}
 	}
 	return defaultHealthPath
 }
 
-// probe makes one health request. A replica is healthy when it answers with
-// a status below 500: functions without a health route (404) still count as
-// up, an of-watchdog that is not ready yet (503) does not.
+// probe makes one readiness request. A replica is ready when it answers
+// with a status from 200 to 399, as Kubernetes' HTTP probes (and so
+// faas-netes) count it: a 404 is a missing route, not a ready function, and
+// an of-watchdog that is not ready yet answers 503.
 func (p *Provider) probe(ctx context.Context, addr, path string) bool {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
 	if err != nil {
@@ -50,8 +64,11 @@ func (p *Provider) probe(ctx context.Context, addr, path string) bool {
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	return resp.StatusCode < 500
+	return readyStatus(resp.StatusCode)
 }
+
+// readyStatus is the rule for a probe's answer.
+func readyStatus(code int) bool { return code >= 200 && code < 400 }
 
 // waitHealthy polls a replica until it answers its health check, quickly at
 // first (a restored replica answers at once), then less often.

@@ -358,9 +358,16 @@ func (p *Provider) restoreReplica(ctx context.Context, fn *function, r *replica,
 		return p.restoreFailed(ctx, fn, r, info, fmt.Errorf("checkpoint %s of replica %d is missing from %s", info.Name, r.index, dir))
 	}
 	start := time.Now()
+	var span Span
 	_, err := p.recorder.Restore(func() error {
-		return p.docker.ContainerStart(ctx, r.id, container.StartOptions{CheckpointID: info.Name})
+		span.Start = time.Now()
+		err := p.docker.ContainerStart(ctx, r.id, container.StartOptions{CheckpointID: info.Name})
+		span.Duration = time.Since(span.Start)
+		return err
 	})
+	fn.mu.Lock()
+	fn.restoreSpan = &span
+	fn.mu.Unlock()
 	if err != nil {
 		p.metrics.restoreFailures.Inc()
 		return p.restoreFailed(ctx, fn, r, info, fmt.Errorf("restore replica %d (%s) from %s: %w", r.index, r.name, info.Name, err))
@@ -434,6 +441,10 @@ func (p *Provider) noteWake(fn *function, from string, d time.Duration, err erro
 	if from == StatePaused {
 		how = "unpause"
 	}
+	fn.mu.Lock()
+	span := fn.restoreSpan // this wake's, if it restored: none is kept for the next
+	fn.restoreSpan = nil
+	fn.mu.Unlock()
 	if err != nil {
 		p.metrics.wakeFailures.Inc()
 		return
@@ -448,7 +459,7 @@ func (p *Provider) noteWake(fn *function, from string, d time.Duration, err erro
 	if from == StatePaused {
 		src = "pause"
 	}
-	rec.LastWake = &WakeInfo{At: time.Now().UTC(), From: src, Duration: d, StateLost: lost != "", Reason: lost}
+	rec.LastWake = &WakeInfo{At: time.Now().UTC(), From: src, Duration: d, StateLost: lost != "", Reason: lost, Restore: span}
 	if err := p.commit(fn, &rec); err != nil {
 		log.Printf("%s: %v", fn.key, err)
 	}

@@ -23,6 +23,7 @@ func (p *Provider) checkDeployment(ctx context.Context, dep *types.FunctionDeplo
 	if err != nil {
 		return key, "", err
 	}
+	dropOutputLabels(dep)
 	id, err := p.ensureImage(ctx, dep.Image)
 	return key, id, err
 }
@@ -46,6 +47,12 @@ func (p *Provider) checkDefinition(ctx context.Context, dep *types.FunctionDeplo
 	}
 	if _, err := minReplicas(*dep); err != nil {
 		return key, err
+	}
+	// A policy label not understood is refused, not read as off.
+	if dep.Labels != nil {
+		if _, errs := checkpoint.SettingsFor(*dep.Labels, checkpoint.Defaults{}); len(errs) > 0 {
+			return key, errorf(ErrInvalid, "%v", errs[0])
+		}
 	}
 	for _, s := range dep.Secrets {
 		if err := ValidateSecretName(s); err != nil {

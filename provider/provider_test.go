@@ -2,8 +2,10 @@ package provider
 
 import (
 	"errors"
+	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openfaas/faas-provider/types"
 )
@@ -136,7 +138,8 @@ func TestResources(t *testing.T) {
 	}{
 		{"none", types.FunctionDeployment{}, true, 0, 0},
 		{"limits", types.FunctionDeployment{Limits: &types.FunctionResources{Memory: "64Mi", CPU: "1"}}, true, 64 << 20, 1e9},
-		{"too little memory", types.FunctionDeployment{Limits: &types.FunctionResources{Memory: "1Mi"}}, false, 0, 0},
+		// Below Docker's minimum: raised to it, not refused (issue 11, fault 4).
+		{"below docker's minimum", types.FunctionDeployment{Limits: &types.FunctionResources{Memory: "5Mi", CPU: "100m"}}, true, 6 << 20, 1e8},
 		{"request above limit", types.FunctionDeployment{
 			Limits: &types.FunctionResources{Memory: "64Mi"}, Requests: &types.FunctionResources{Memory: "128Mi"}}, false, 0, 0},
 		{"bad cpu request", types.FunctionDeployment{Requests: &types.FunctionResources{CPU: "fast"}}, false, 0, 0},
@@ -164,5 +167,87 @@ func TestSpecHash(t *testing.T) {
 	b.EnvVars["A"] = "3"
 	if specHash(a, "sha256:1") == specHash(b, "sha256:1") {
 		t.Error("spec hash ignores a changed variable")
+	}
+}
+
+// A line longer than the bound arrives in pieces and the stream goes on
+// (issue 11, fault 7: bufio.Scanner stopped the replica's stream there).
+func TestReadLinesLongLine(t *testing.T) {
+	long := strings.Repeat("x", 3*MaxLogLine+5)
+	in := "2026-12-02T10:00:00Z " + long + "\n2026-12-02T10:00:01Z after\n"
+	var pieces []string
+	var conts []bool
+	err := readLines(strings.NewReader(in), MaxLogLine, func(line string, cont bool, ts time.Time) (time.Time, bool) {
+		pieces = append(pieces, line)
+		conts = append(conts, cont)
+		return ts, true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(pieces); n < 2 || pieces[n-1] != "2026-12-02T10:00:01Z after" || conts[n-1] {
+		t.Fatalf("last piece %q (cont %v), want the line after the long one", pieces[len(pieces)-1], conts[len(conts)-1])
+	}
+	joined := strings.Join(pieces[:len(pieces)-1], "")
+	if joined != "2026-12-02T10:00:00Z "+long {
+		t.Errorf("long line came back as %d bytes in %d pieces, want %d bytes", len(joined), len(pieces)-1, len(long)+21)
+	}
+	for i, p := range pieces {
+		if len(p) > MaxLogLine {
+			t.Errorf("piece %d is %d bytes, over the bound %d", i, len(p), MaxLogLine)
+		}
+		if i > 0 && i < len(pieces)-1 && !conts[i] {
+			t.Errorf("piece %d of the long line not marked as a continuation", i)
+		}
+	}
+}
+
+// Docker cuts a long line into 16 KiB entries, each with its own timestamp
+// in a timestamped stream; the joiner gives the line back whole.
+func TestPartialJoiner(t *testing.T) {
+	long := strings.Repeat("x", 2*dockerPartialSize+100)
+	ts := []string{"2026-12-02T10:00:00.1Z ", "2026-12-02T10:00:00.123456789Z ", "2026-12-02T10:00:00.2Z "}
+	in := ts[0] + long[:dockerPartialSize] + ts[1] + long[dockerPartialSize:2*dockerPartialSize] + ts[2] + long[2*dockerPartialSize:] + "\n" +
+		"2026-12-02T10:00:01Z short 2026-12-02T10:00:01Z stays\n" + "no timestamp\n"
+	var lines []string
+	if err := readLines(newPartialJoiner(strings.NewReader(in)), MaxLogLine, func(line string, cont bool, _ time.Time) (time.Time, bool) {
+		if cont {
+			lines[len(lines)-1] += line
+		} else {
+			lines = append(lines, line)
+		}
+		return time.Time{}, true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{ts[0] + long, "2026-12-02T10:00:01Z short 2026-12-02T10:00:01Z stays", "no timestamp"}
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d", len(lines), len(want))
+	}
+	for i := range want {
+		if lines[i] != want[i] {
+			t.Errorf("line %d: %d bytes %.60q..., want %d bytes", i, len(lines[i]), lines[i], len(want[i]))
+		}
+	}
+}
+
+// A followed stream: a line is passed on as soon as it arrives, without
+// waiting for more bytes behind it.
+func TestPartialJoinerDoesNotWait(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	got := make(chan string, 1)
+	go readLines(newPartialJoiner(pr), MaxLogLine, func(line string, _ bool, _ time.Time) (time.Time, bool) {
+		got <- line
+		return time.Time{}, true
+	})
+	go pw.Write([]byte("2026-12-02T10:00:00Z hi\n"))
+	select {
+	case l := <-got:
+		if l != "2026-12-02T10:00:00Z hi" {
+			t.Errorf("line %q", l)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("a complete line was held back waiting for more")
 	}
 }

@@ -83,7 +83,7 @@ func (p *Provider) status(fn *function) types.FunctionStatus {
 		EnvVars:                dep.EnvVars,
 		Constraints:            dep.Constraints,
 		Secrets:                dep.Secrets,
-		Labels:                 dep.Labels,
+		Labels:                 statusLabels(fn.key.name, dep.Labels),
 		Annotations:            &ann,
 		Limits:                 dep.Limits,
 		Requests:               dep.Requests,
@@ -97,6 +97,42 @@ func (p *Provider) status(fn *function) types.FunctionStatus {
 		st.Usage = &types.FunctionUsage{TotalMemoryBytes: float64(mem)}
 	}
 	return st
+}
+
+// LabelFaasFunction is the label faas-netes and faas-swarm put on every
+// function's status (faas_function: NAME); the OpenFaaS conformance cases
+// expect it from every provider but faasd.
+const LabelFaasFunction = "faas_function"
+
+// statusLabels is a function's labels as its status reports them: the
+// deployment's, plus faas_function.
+func statusLabels(name string, labels *map[string]string) *map[string]string {
+	out := map[string]string{}
+	if labels != nil {
+		for k, v := range *labels {
+			out[k] = v
+		}
+	}
+	out[LabelFaasFunction] = name
+	return &out
+}
+
+// dropOutputLabels removes the labels the provider itself reports, so that
+// a status read and put back as the deployment is the same deployment.
+func dropOutputLabels(dep *types.FunctionDeployment) {
+	if dep.Labels == nil {
+		return
+	}
+	if _, ok := (*dep.Labels)[LabelFaasFunction]; !ok {
+		return
+	}
+	labels := map[string]string{}
+	for k, v := range *dep.Labels {
+		if k != LabelFaasFunction {
+			labels[k] = v
+		}
+	}
+	dep.Labels = &labels
 }
 
 // describeSleep adds the provider's annotations about sleep and wake.

@@ -31,7 +31,7 @@ func readEnvFiles(w *walker, files []string, dir string, n *yaml.Node) (map[stri
 		if err != nil {
 			return nil, &Error{File: w.file, Function: w.fn, Field: field, Msg: err.Error(), Err: err}
 		}
-		env, err := parseEnvFile(name, data)
+		env, err := parseEnvFile(name, data, w, field)
 		if err != nil {
 			return nil, &Error{File: w.file, Function: w.fn, Field: field, Msg: err.Error(), Err: err}
 		}
@@ -43,7 +43,7 @@ func readEnvFiles(w *walker, files []string, dir string, n *yaml.Node) (map[stri
 }
 
 // parseEnvFile reads one environment file; its errors name it.
-func parseEnvFile(name string, data []byte) (map[string]string, error) {
+func parseEnvFile(name string, data []byte, sw *walker, field string) (map[string]string, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %v", name, err)
@@ -52,6 +52,14 @@ func parseEnvFile(name string, data []byte) (map[string]string, error) {
 		return nil, nil
 	}
 	fw := &walker{file: name}
+	if sw != nil {
+		// Its warnings are placed in the stack file: FILE: function "a":
+		// field "environment_file[0]": ENVFILE: field ...
+		fw.warnings = sw.warnings
+		fw.wrap = func(msg string) string {
+			return (&Error{File: sw.file, Function: sw.fn, Field: field, Msg: msg}).Error()
+		}
+	}
 	var env map[string]string
 	err := fw.fields(doc.Content[0], "", map[string]func(*yaml.Node, string) error{
 		"environment": func(v *yaml.Node, f string) (err error) {

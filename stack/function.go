@@ -33,6 +33,11 @@ type Function struct {
 	BuildArgs    map[string]string
 	BuildOptions []string
 	SkipBuild    bool
+	// Platforms and BuildSecrets are faas-cli's buildx and buildkit
+	// settings: accepted, with a warning, since faas-criu builds for the
+	// box it runs on and its builds take no secrets.
+	Platforms    string
+	BuildSecrets map[string]string
 
 	// fileEnv is the merged content of EnvironmentFile.
 	fileEnv map[string]string
@@ -150,6 +155,18 @@ func readFunction(w *walker, name string, knode, n *yaml.Node, dir string) (*Fun
 		"build_args":               strMap(&fn.BuildArgs),
 		"build_options":            list(&fn.BuildOptions),
 		"skip_build":               boolean(&fn.SkipBuild),
+		"platforms": func(v *yaml.Node, f string) (err error) {
+			if fn.Platforms, err = w.str(v, f); err == nil && fn.Platforms != "" {
+				w.warnf(v, f, "not used by faas-criu (it builds for the box it runs on)")
+			}
+			return err
+		},
+		"build_secrets": func(v *yaml.Node, f string) (err error) {
+			if fn.BuildSecrets, err = w.strMap(v, f); err == nil && len(fn.BuildSecrets) > 0 {
+				w.warnf(v, f, "not used by faas-criu (its builds mount no build secrets)")
+			}
+			return err
+		},
 	})
 	if err != nil {
 		return nil, err

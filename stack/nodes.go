@@ -18,6 +18,28 @@ type walker struct {
 	// an error rather than endless recursion.
 	read    map[*yaml.Node][]pair
 	reading map[*yaml.Node]bool
+	// warnings collects what faas-criu accepts but does not use (shared by
+	// the walkers of one file); wrap, when set, places a warning inside the
+	// stack file (an environment file's warning names its function).
+	warnings *[]string
+	wrap     func(string) string
+}
+
+// warnf records a warning about field at n.
+func (w *walker) warnf(n *yaml.Node, field, format string, args ...any) {
+	if w.warnings == nil {
+		return
+	}
+	msg := w.errorf(n, field, format, args...).Error()
+	if w.wrap != nil {
+		msg = w.wrap(msg)
+	}
+	*w.warnings = append(*w.warnings, msg)
+}
+
+// child is a walker for one function of the same file.
+func (w *walker) child(fn string) *walker {
+	return &walker{file: w.file, fn: fn, warnings: w.warnings}
 }
 
 func (w *walker) errorf(n *yaml.Node, field, format string, args ...any) *Error {
@@ -143,7 +165,9 @@ func (w *walker) merge(v *yaml.Node, field string) ([]pair, error) {
 	return out, nil
 }
 
-// fields reads a mapping whose keys must all be in handlers.
+// fields reads a mapping by handlers. A key without a handler is a
+// warning, not an error: faas-cli ignores keys it does not know, and any
+// stack faas-cli takes must be taken here.
 func (w *walker) fields(n *yaml.Node, field string, handlers map[string]func(v *yaml.Node, field string) error) error {
 	ps, err := w.pairs(n, field)
 	if err != nil {
@@ -152,7 +176,8 @@ func (w *walker) fields(n *yaml.Node, field string, handlers map[string]func(v *
 	for _, p := range ps {
 		h, ok := handlers[p.key]
 		if !ok {
-			return w.errorf(p.knode, join(field, p.key), "unknown key")
+			w.warnf(p.knode, join(field, p.key), "unknown key, ignored (faas-cli ignores it too; a typo?)")
+			continue
 		}
 		if err := h(p.val, join(field, p.key)); err != nil {
 			return err

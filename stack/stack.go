@@ -1,8 +1,10 @@
-// Package stack reads OpenFaaS stack files (stack.yml, version 1.0) the way
-// faas-cli does, but strictly: environment references are substituted over
-// the whole file first, then every key is checked, and a key faas-criu does
-// not know is an error rather than silently dropped. Errors name the file,
-// the function and the field.
+// Package stack reads OpenFaaS stack files (stack.yaml, version 1.0) the way
+// faas-cli does: environment references are substituted over the whole file
+// first, with faas-cli's envsubst rules, then every key is checked. Any file
+// faas-cli takes is taken: a key faas-criu does not use (or faas-cli
+// ignores) is a warning in Stack.Warnings rather than silently dropped, and
+// errors are kept for what faas-cli refuses too or the provider would
+// refuse. Errors and warnings name the file, the function and the field.
 package stack
 
 import (
@@ -13,6 +15,8 @@ import (
 	"path/filepath"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/faas-criu/faas-criu/client"
 )
 
 // Stack is a parsed stack file.
@@ -27,6 +31,10 @@ type Stack struct {
 	Configuration Configuration
 	// Functions in the order the file lists them.
 	Functions []*Function
+	// Warnings name what the file holds that faas-criu accepts, as faas-cli
+	// does, but does not use (unknown keys, build fields for buildx), each
+	// with its file, function, field and line. Callers print them.
+	Warnings []string
 }
 
 // Provider is the stack's provider section.
@@ -39,6 +47,9 @@ type Provider struct {
 // Configuration is the stack's configuration section.
 type Configuration struct {
 	Templates []TemplateSource
+	// Copy lists paths, relative to the stack file, that faas-cli copies
+	// into every function's build context.
+	Copy []string
 }
 
 // TemplateSource names a template repository, as faas-cli's
@@ -86,7 +97,7 @@ func Parse(path string, data []byte, lookupEnv func(string) (string, bool)) (*St
 		return nil, &Error{File: path, Msg: "the file is empty"}
 	}
 	s := &Stack{Path: path, Dir: dir}
-	w := &walker{file: path}
+	w := &walker{file: path, warnings: &s.Warnings}
 	if err := s.read(w, doc.Content[0]); err != nil {
 		return nil, err
 	}
@@ -122,7 +133,7 @@ func (s *Stack) read(w *walker, root *yaml.Node) error {
 		return w.errorf(root, "functions", "no functions defined")
 	}
 	for _, p := range ps {
-		fw := &walker{file: w.file, fn: p.key}
+		fw := w.child(p.key)
 		fn, err := readFunction(fw, p.key, p.knode, p.val, s.Dir)
 		if err != nil {
 			return err
@@ -148,18 +159,30 @@ func (s *Stack) readProvider(w *walker, n *yaml.Node, field string) error {
 			if p.Gateway, err = w.str(v, f); err != nil || p.Gateway == "" {
 				return err
 			}
-			u, perr := url.Parse(p.Gateway)
+			// As faas-cli reads it: "host:port" is http://host:port.
+			u, perr := url.Parse(client.Normalize(p.Gateway))
 			if perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return w.errorf(v, f, "invalid gateway URL %q: expected http(s)://host[:port]", p.Gateway)
+				return w.errorf(v, f, "invalid gateway URL %q: expected [http(s)://]host[:port]", p.Gateway)
 			}
 			return nil
 		},
-		"network": func(v *yaml.Node, f string) (err error) { p.Network, err = w.str(v, f); return err },
+		"network": func(v *yaml.Node, f string) (err error) {
+			// faas-cli's schema no longer has it: accepted, unused.
+			p.Network, err = w.str(v, f)
+			if err == nil && p.Network != "" {
+				w.warnf(v, f, "not used by faas-criu (functions use the provider's --network)")
+			}
+			return err
+		},
 	})
 }
 
 func (s *Stack) readConfiguration(w *walker, n *yaml.Node, field string) error {
 	return w.fields(n, field, map[string]func(*yaml.Node, string) error{
+		"copy": func(v *yaml.Node, f string) (err error) {
+			s.Configuration.Copy, err = w.strList(v, f)
+			return err
+		},
 		"templates": func(v *yaml.Node, f string) error {
 			v = resolve(v)
 			if isNull(v) {

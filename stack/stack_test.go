@@ -241,20 +241,8 @@ func TestParseErrors(t *testing.T) {
 		yaml string
 		want string // the whole message
 	}{
-		{"unknown function key", head + "  sensor:\n    image: x\n    limits:\n      memroy: 1Mi\n",
-			`stack.yml: function "sensor": field "limits.memroy": unknown key (line 8)`},
-		{"unknown top-level key", head + "  a: {image: x}\nextra: 1\n",
-			`stack.yml: field "extra": unknown key (line 6)`},
-		{"unknown provider key", "provider:\n  name: openfaas\n  gatewy: x\nfunctions:\n  a: {image: x}\n",
-			`stack.yml: field "provider.gatewy": unknown key (line 3)`},
-		{"unknown configuration key", head + "  a: {image: x}\nconfiguration:\n  copy: [x]\n",
-			`stack.yml: field "configuration.copy": unknown key (line 7)`},
-		{"unknown template key", head + "  a: {image: x}\nconfiguration:\n  templates:\n    - name: x\n      ref: y\n",
-			`stack.yml: field "configuration.templates[0].ref": unknown key (line 9)`},
 		{"template without name", head + "  a: {image: x}\nconfiguration:\n  templates:\n    - source: y\n",
 			`stack.yml: field "configuration.templates[0].name": required (line 8)`},
-		{"unknown typo", head + "  sensor:\n    image: x\n    enviroment: {}\n",
-			`stack.yml: function "sensor": field "enviroment": unknown key (line 7)`},
 		{"missing image", head + "  sensor:\n    lang: go-http\n",
 			`stack.yml: function "sensor": field "image": required: every function needs an image (line 6)`},
 		{"missing image, empty function", head + "  sensor:\n",
@@ -297,8 +285,8 @@ func TestParseErrors(t *testing.T) {
 			`stack.yml: field "provider.name": provider "kubernetes" is not supported: use openfaas (line 2)`},
 		{"no provider", "functions:\n  a: {image: x}\n",
 			`stack.yml: field "provider.name": required: set provider: {name: openfaas} (line 1)`},
-		{"bad gateway", "provider:\n  name: openfaas\n  gateway: 127.0.0.1:8080\nfunctions:\n  a: {image: x}\n",
-			`stack.yml: field "provider.gateway": invalid gateway URL "127.0.0.1:8080": expected http(s)://host[:port] (line 3)`},
+		{"bad gateway", "provider:\n  name: openfaas\n  gateway: ftp://127.0.0.1:8080\nfunctions:\n  a: {image: x}\n",
+			`stack.yml: field "provider.gateway": invalid gateway URL "ftp://127.0.0.1:8080": expected [http(s)://]host[:port] (line 3)`},
 		{"no functions", "provider: {name: openfaas}\n",
 			`stack.yml: field "functions": no functions defined (line 1)`},
 		{"empty functions", head,
@@ -315,28 +303,28 @@ func TestParseErrors(t *testing.T) {
 		// errors still name the function and field the reference is in.
 		{"unterminated substitution", head + "  a:\n    image: ${IMAGE\n",
 			`stack.yml: function "a": field "image": unterminated "${": no closing "}" on this line (line 6)`},
-		{"unsupported substitution", head + "  a:\n    image: ${IMAGE/x/y}\n",
-			`stack.yml: function "a": field "image": unsupported substitution "${IMAGE/x/y}" (supported: ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?message}) (line 6)`},
-		{"required variable", head + "  a:\n    image: ${IMAGE:?set IMAGE}\n",
-			`stack.yml: function "a": field "image": IMAGE: set IMAGE (line 6)`},
-		{"substitution in the second function", head + "  a:\n    image: x\n  subst:\n    image: x\n    limits:\n      memory: ${MEM:?need a size}\n",
-			`stack.yml: function "subst": field "limits.memory": MEM: need a size (line 10)`},
-		{"substitution in a list item", head + "  a:\n    image: x\n    secrets:\n      - ok\n      - ${SECRET:?name it}\n",
-			`stack.yml: function "a": field "secrets[1]": SECRET: name it (line 9)`},
+		{"unsupported substitution", head + "  a:\n    image: ${IMAGE.x}\n",
+			`stack.yml: function "a": field "image": bad substitution "${IMAGE.x}": unsupported operator (line 6)`},
+		{"dash without colon", head + "  a:\n    image: ${IMAGE-x}\n",
+			`stack.yml: function "a": field "image": bad substitution "${IMAGE-x}": faas-cli does not take "-" without ":" (use ${IMAGE:-...}) (line 6)`},
+		{"substitution in the second function", head + "  a:\n    image: x\n  subst:\n    image: x\n    limits:\n      memory: ${MEM?need a size}\n",
+			`stack.yml: function "subst": field "limits.memory": bad substitution "${MEM?need a size}": faas-cli does not take "?" without ":" (use ${MEM:?...}) (line 10)`},
+		{"substitution in a list item", head + "  a:\n    image: x\n    secrets:\n      - ok\n      - ${SECRET:}\n",
+			`stack.yml: function "a": field "secrets[1]": bad substitution "${SECRET:}": missing argument (line 9)`},
 		{"unterminated inside quotes", head + "  a:\n    image: \"x:${TAG\"\n",
 			`stack.yml: function "a": field "image": unterminated "${": no closing "}" on this line (line 6)`},
 		{"substitution in a flow mapping", head + "  a: {image: x, fprocess: \"${P?}\"}\n",
-			`stack.yml: function "a": field "fprocess": P: not set (line 5)`},
-		{"substitution in a block scalar", head + "  a:\n    image: x\n    fprocess: |\n      one\n      ${P:?}\n",
-			`stack.yml: function "a": field "fprocess": P: not set (line 9)`},
+			`stack.yml: function "a": field "fprocess": bad substitution "${P?}": faas-cli does not take "?" without ":" (use ${P:?...}) (line 5)`},
+		{"substitution in a block scalar", head + "  a:\n    image: x\n    fprocess: |\n      one\n      ${P+}\n",
+			`stack.yml: function "a": field "fprocess": bad substitution "${P+}": faas-cli does not take "+" without ":" (use ${P:+...}) (line 9)`},
 		{"error inside a default", head + "  a:\n    image: x\n    environment:\n      MODE: ${MODE:-${}}\n",
 			`stack.yml: function "a": field "environment.MODE": bad substitution "${}": expected a variable name (line 8)`},
-		{"the first of two errors", head + "  a:\n    image: ${A:?first}\n  b:\n    image: ${B:?second}\n",
-			`stack.yml: function "a": field "image": A: first (line 6)`},
-		{"substitution outside functions", "provider:\n  name: openfaas\n  gateway: ${GW:?where}\nfunctions:\n  a: {image: x}\n",
-			`stack.yml: field "provider.gateway": GW: where (line 3)`},
-		{"substitution in a function name", head + "  ${NAME:?}:\n    image: x\n",
-			`stack.yml: field "functions": NAME: not set (line 5)`},
+		{"the first of two errors", head + "  a:\n    image: ${A?first}\n  b:\n    image: ${B?second}\n",
+			`stack.yml: function "a": field "image": bad substitution "${A?first}": faas-cli does not take "?" without ":" (use ${A:?...}) (line 6)`},
+		{"substitution outside functions", "provider:\n  name: openfaas\n  gateway: ${GW-where}\nfunctions:\n  a: {image: x}\n",
+			`stack.yml: field "provider.gateway": bad substitution "${GW-where}": faas-cli does not take "-" without ":" (use ${GW:-...}) (line 3)`},
+		{"substitution in a function name", head + "  ${NAME?}:\n    image: x\n",
+			`stack.yml: field "functions": bad substitution "${NAME?}": faas-cli does not take "?" without ":" (use ${NAME:?...}) (line 5)`},
 		{"substitution in a file that is not YAML", head + "  a:\n    image: ${IMAGE\n  - b\n",
 			`stack.yml: unterminated "${": no closing "}" on this line (line 6)`},
 		{"substituted to empty image", head + "  a:\n    image: ${IMAGE}\n",
@@ -367,8 +355,6 @@ func TestEnvironmentFileErrors(t *testing.T) {
 	}{
 		{"missing file", nil,
 			`function "a": field "environment_file[0]": open `},
-		{"unknown key", map[string]string{"env.yml": "environment:\n  A: b\nenvironmnt: {}\n"},
-			`stack.yml: function "a": field "environment_file[0]": env.yml: field "environmnt": unknown key (line 3)`},
 		{"not a mapping", map[string]string{"env.yml": "environment: [a]\n"},
 			`field "environment_file[0]": env.yml: field "environment": expected a mapping, found a list (line 1)`},
 		{"syntax", map[string]string{"env.yml": "environment: {\n"},
@@ -414,7 +400,7 @@ func TestLoadMissingFile(t *testing.T) {
 
 func TestSubstitutionUsesLookup(t *testing.T) {
 	t.Setenv("FAAS_CRIU_TEST_TAG", "from-os")
-	s, err := Parse("stack.yml", []byte("provider: {name: openfaas}\nfunctions:\n  a: {image: \"x:$FAAS_CRIU_TEST_TAG\"}\n"), nil)
+	s, err := Parse("stack.yml", []byte("provider: {name: openfaas}\nfunctions:\n  a: {image: \"x:${FAAS_CRIU_TEST_TAG}\"}\n"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,5 +429,85 @@ func TestEnvironmentFileMustBeSmallRegularFile(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("%s: Load did not return", c.file)
 		}
+	}
+}
+
+// TestFaasCLIFieldsAccepted: every field of faas-cli's stack schema is
+// accepted, and a key faas-cli would ignore is a warning (naming the file,
+// function, field and line), never a refusal.
+func TestFaasCLIFieldsAccepted(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "env.yml"), []byte("environment:\n  A: b\nenvironmnt: {}\n"), 0o644)
+	text := `version: 1.0
+provider:
+  name: openfaas
+  gateway: 127.0.0.1:8080
+  gatewy: x
+configuration:
+  templates:
+    - name: go-http
+      source: https://example.com/t
+      ref: y
+  copy:
+    - common
+    - ./lib/util.go
+functions:
+  sensor:
+    lang: go-http
+    handler: ./sensor
+    image: sensor:latest
+    platforms: linux/amd64,linux/arm64
+    build_secrets:
+      token: ./token.txt
+    enviroment: {}
+    limits:
+      memroy: 1Mi
+    environment_file: [env.yml]
+extra: 1
+`
+	s, err := Parse(filepath.Join(dir, "stack.yml"), []byte(text), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("a stack faas-cli takes was refused: %v", err)
+	}
+	f := s.Function("sensor")
+	if f.Platforms != "linux/amd64,linux/arm64" || f.BuildSecrets["token"] != "./token.txt" {
+		t.Errorf("platforms %q, build_secrets %v", f.Platforms, f.BuildSecrets)
+	}
+	if !reflect.DeepEqual(s.Configuration.Copy, []string{"common", "./lib/util.go"}) {
+		t.Errorf("configuration.copy = %v", s.Configuration.Copy)
+	}
+	file := filepath.Join(dir, "stack.yml")
+	want := []string{
+		file + `: field "provider.gatewy": unknown key, ignored`,
+		file + `: field "configuration.templates[0].ref": unknown key, ignored`,
+		file + `: function "sensor": field "platforms": not used by faas-criu`,
+		file + `: function "sensor": field "build_secrets": not used by faas-criu`,
+		file + `: function "sensor": field "enviroment": unknown key, ignored`,
+		file + `: function "sensor": field "limits.memroy": unknown key, ignored`,
+		file + `: function "sensor": field "environment_file[0]": env.yml: field "environmnt": unknown key, ignored`,
+		file + `: field "extra": unknown key, ignored`,
+	}
+	all := strings.Join(s.Warnings, "\n")
+	for _, w := range want {
+		if !strings.Contains(all, w) {
+			t.Errorf("no warning %q; warnings:\n%s", w, all)
+		}
+	}
+	if !strings.Contains(all, `"limits.memroy": unknown key, ignored (faas-cli ignores it too; a typo?) (line 24)`) {
+		t.Errorf("warnings do not give lines:\n%s", all)
+	}
+}
+
+// TestFaasCLISubstitutions: the stacks of issue 11, refused before, are
+// read as faas-cli reads them.
+func TestFaasCLISubstitutions(t *testing.T) {
+	env := envOf(map[string]string{"OWNER": "MyTeam", "GIT_SHA": "0123456789abcdef"})
+	text := "provider: {name: openfaas}\nfunctions:\n  a:\n    image: ${OWNER,,}/a:${GIT_SHA:0:7}\n    fprocess: echo $HOME\n"
+	s, err := Parse("stack.yml", []byte(text), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := s.Functions[0]; f.Image != "myteam/a:0123456" || f.FProcess != "echo $HOME" {
+		t.Errorf("image %q, fprocess %q; want myteam/a:0123456 and \"echo $HOME\" (faas-cli leaves $NAME alone)", f.Image, f.FProcess)
 	}
 }

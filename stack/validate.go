@@ -4,21 +4,20 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/faas-criu/faas-criu/internal/config"
 )
 
-// These checks mirror the provider's (provider/validate.go and
-// provider/resources.go), so that a stack the provider would refuse is
-// refused whole before anything is deployed. They are repeated here so the
-// stack reader stays independent of the Docker-backed provider package.
+// These checks mirror the provider's (provider/validate.go), so that a stack
+// the provider would refuse is refused whole before anything is deployed.
+// Names are repeated here so the stack reader stays independent of the
+// Docker-backed provider package; quantities share package config's rule.
 var (
 	// OpenFaaS function and namespace names are DNS-1123 labels.
 	dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 	// Secret names become file names.
 	secretName = regexp.MustCompile(`^[a-zA-Z0-9][-_.a-zA-Z0-9]*$`)
 	envName    = regexp.MustCompile(`^[^=\x00]+$`)
-	number     = `([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?`
-	memoryQty  = regexp.MustCompile(`^` + number + `(Ki|Mi|Gi|Ti|k|K|M|G|T)?$`)
-	cpuQty     = regexp.MustCompile(`^` + number + `m?$`)
 )
 
 func checkName(name string) error {
@@ -42,16 +41,14 @@ func checkSecretName(name string) error {
 	return nil
 }
 
+// checkMemory and checkCPU use the provider's own rule (package config), so
+// a quantity the provider would refuse is never accepted here.
 func checkMemory(s string) error {
-	if s = strings.TrimSpace(s); s != "" && !memoryQty.MatchString(s) {
-		return fmt.Errorf("invalid memory quantity %q (examples: 128Mi, 1Gi, 500M)", s)
-	}
-	return nil
+	_, err := config.ParseMemory(s)
+	return err
 }
 
 func checkCPU(s string) error {
-	if s = strings.TrimSpace(s); s != "" && !cpuQty.MatchString(s) {
-		return fmt.Errorf("invalid CPU quantity %q (examples: 500m, 1, 0.25)", s)
-	}
-	return nil
+	_, err := config.ParseCPU(s)
+	return err
 }

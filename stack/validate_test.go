@@ -18,6 +18,12 @@ func TestQuantities(t *testing.T) {
 		{checkMemory, "128MB", false},
 		{checkMemory, "-1Mi", false},
 		{checkMemory, "Mi", false},
+		// The provider refuses these (too large): a stack must too.
+		{checkMemory, "1e400Mi", false},
+		{checkMemory, "9e18Gi", false},
+		{checkMemory, "0x10Mi", false},
+		{checkCPU, "1e400", false},
+		{checkCPU, "1e9", false},
 		{checkCPU, "500m", true},
 		{checkCPU, "1", true},
 		{checkCPU, "0.25", true},

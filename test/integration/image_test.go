@@ -118,7 +118,7 @@ func TestProviderImage(t *testing.T) {
 	})
 	p.readCredentials()
 
-	_, body := p.Request("GET", "/system/info", nil)
+	_, body := p.Request("GET", "/system/info?shape=provider", nil)
 	var info struct {
 		Provider string
 		CRIU     struct{ Available bool }

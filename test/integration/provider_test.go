@@ -23,7 +23,18 @@ import (
 func TestInfoAndAuth(t *testing.T) {
 	p := StartProvider(t)
 
-	code, body := p.Request("GET", "/system/info", nil)
+	// A gateway in front gets faas-provider's ProviderInfo: the OpenFaaS
+	// gateway forwards /system/info with X-Forwarded-For set.
+	req, _ := http.NewRequest("GET", p.URL+"/system/info", nil)
+	req.SetBasicAuth(p.User, p.Pass)
+	req.Header.Set("X-Forwarded-For", "127.0.0.1:5000")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	code, body := resp.StatusCode, string(raw)
 	if code != 200 {
 		t.Fatalf("info: %d %s", code, body)
 	}
@@ -49,6 +60,19 @@ func TestInfoAndAuth(t *testing.T) {
 	// information records it.
 	if info.Version.Release != providerVersion || info.Version.SHA != providerCommit {
 		t.Errorf("info version = %q %q, want %q %q (what the binary was built with)", info.Version.Release, info.Version.SHA, providerVersion, providerCommit)
+	}
+	// faas-cli straight at faas-criu gets the gateway's shape.
+	code, body = p.Request("GET", "/system/info", nil)
+	var gw struct {
+		Provider *types.ProviderInfo `json:"provider"`
+		Version  *types.VersionInfo  `json:"version"`
+		Arch     string              `json:"arch"`
+	}
+	if err := json.Unmarshal([]byte(body), &gw); err != nil || code != 200 {
+		t.Fatalf("gateway-shaped info: %d %s: %v", code, body, err)
+	}
+	if gw.Provider == nil || gw.Provider.Name != "faas-criu" || gw.Provider.Version.SHA != providerCommit || gw.Version.Release != providerVersion {
+		t.Errorf("gateway-shaped info = %s", body)
 	}
 
 	// Every route under /system answers 401 without credentials and with a
@@ -218,6 +242,86 @@ func TestDeploymentFields(t *testing.T) {
 	p.Delete("fields")
 }
 
+// What the OpenFaaS conformance cases deploy and expect (issue 11, faults 4
+// and 5): a memory limit below Docker's 6 MiB minimum is accepted, runs with
+// the minimum and is reported as asked; the status labels the function
+// faas_function: NAME, and putting that label back changes nothing.
+func TestConformanceLimitsAndLabel(t *testing.T) {
+	p := StartProvider(t)
+	dep := Fixture("tiny")
+	dep.Limits = &types.FunctionResources{Memory: "5Mi", CPU: "100m"}
+	dep.Labels = &map[string]string{"team": "edge"}
+	if code, body := p.Request("POST", "/system/functions", dep); code != http.StatusAccepted && code != http.StatusOK {
+		t.Fatalf("deploy with limits.memory 5Mi: %d %s", code, body)
+	}
+	st := p.WaitAvailable("tiny", 1)
+	if st.Limits == nil || st.Limits.Memory != "5Mi" || st.Limits.CPU != "100m" {
+		t.Errorf("status limits = %+v, want the 5Mi/100m asked for", st.Limits)
+	}
+	if st.Labels == nil || (*st.Labels)["faas_function"] != "tiny" || (*st.Labels)["team"] != "edge" {
+		t.Errorf("status labels = %v, want faas_function: tiny and team: edge", st.Labels)
+	}
+	cs := p.Containers("tiny")
+	if len(cs) != 1 {
+		t.Fatalf("%d containers, want 1", len(cs))
+	}
+	ci, err := docker.ContainerInspect(context.Background(), cs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci.HostConfig.Memory != 6<<20 || ci.HostConfig.NanoCPUs != 1e8 {
+		t.Errorf("engine memory %d nanocpus %d, want Docker's minimum 6Mi and 0.1 CPU", ci.HostConfig.Memory, ci.HostConfig.NanoCPUs)
+	}
+	if got := p.MustInvoke("tiny", "/count"); got == "" {
+		t.Error("the function under 6Mi answered nothing")
+	}
+
+	// The status's labels put back: the same deployment, the same container.
+	dep.Labels = st.Labels
+	if code, body := p.Request("PUT", "/system/functions", dep); code != http.StatusAccepted && code != http.StatusOK {
+		t.Fatalf("update with the status labels: %d %s", code, body)
+	}
+	if after := p.Containers("tiny"); len(after) != 1 || after[0].ID != cs[0].ID {
+		t.Errorf("putting faas_function back replaced the container")
+	}
+	p.Delete("tiny")
+}
+
+// /metrics carries the OpenFaaS gateway's series for invoked functions,
+// named and labelled as the gateway does (issue 11), so dashboards and
+// alert rules work with no gateway.
+func TestGatewayMetrics(t *testing.T) {
+	p := StartProvider(t)
+	p.Deploy(Fixture("gm"))
+	p.WaitAvailable("gm", 1)
+	p.MustInvoke("gm", "/count")
+	p.MustInvoke("gm.openfaas-fn", "/count") // the same function, namespace given
+	if code, _ := p.Invoke("gm", "/code?c=418"); code != 418 {
+		t.Fatalf("fixture /code?c=418: %d", code)
+	}
+	p.Invoke("nosuchfn", "/")
+	p.Invoke("Bad_Name", "/")
+	checks := map[string]float64{
+		`gateway_function_invocation_total{code="200",function_name="gm.openfaas-fn"}`: 2,
+		`gateway_function_invocation_total{code="418",function_name="gm.openfaas-fn"}`: 1,
+		`gateway_function_invocation_started{function_name="gm.openfaas-fn"}`:          3,
+		`gateway_functions_seconds_count{code="200",function_name="gm.openfaas-fn"}`:   2,
+		`gateway_service_count{function_name="gm.openfaas-fn"}`:                        1,
+		// An unknown function makes no series.
+		`gateway_function_invocation_total{code="404",function_name="nosuchfn.openfaas-fn"}`: 0,
+		`gateway_function_invocation_total{code="400",function_name="Bad_Name.openfaas-fn"}`: 0,
+	}
+	for series, want := range checks {
+		if got := p.Metric(series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	if _, body := p.RequestNoAuth("GET", "/metrics", nil); !strings.Contains(body, `gateway_functions_seconds_bucket{code="200",function_name="gm.openfaas-fn",le="0.005"}`) {
+		t.Errorf("no gateway_functions_seconds histogram buckets on /metrics")
+	}
+	p.Delete("gm")
+}
+
 func TestSecrets(t *testing.T) {
 	p := StartProvider(t)
 	mustCode := func(want int, method string, body any) {
@@ -352,6 +456,43 @@ func TestLogs(t *testing.T) {
 		t.Errorf("logs of an unknown function: %d, want 404", code)
 	}
 	p.Delete("chatty")
+}
+
+// A log line over 64 KiB neither ends the replica's log stream nor is lost
+// (issue 11, fault 7).
+func TestLogsLongLine(t *testing.T) {
+	p := StartProvider(t)
+	p.Deploy(Fixture("longlog"))
+	const size = 100 << 10
+	p.MustInvoke("longlog", fmt.Sprintf("/logbig?bytes=%d", size))
+	p.MustInvoke("longlog", "/log?line=after-the-long-one")
+	eventually(t, 5*time.Second, func() string {
+		code, body := p.Request("GET", "/system/logs?name=longlog", nil)
+		if code != 200 {
+			return fmt.Sprintf("logs: %d %.200s", code, body)
+		}
+		xs, last := 0, ""
+		for _, l := range strings.Split(strings.TrimSpace(body), "\n") {
+			var m struct{ Text string }
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				return fmt.Sprintf("bad log line %.200q: %v", l, err)
+			}
+			// Docker cuts the line into 16 KiB entries, each with its own
+			// timestamp: the pieces must carry the line alone, whole.
+			if strings.HasPrefix(m.Text, "xxx") {
+				if strings.Trim(m.Text, "x") != "" {
+					return fmt.Sprintf("a piece of the long line carries more than it: %.80q", strings.Trim(m.Text, "x"))
+				}
+				xs += len(m.Text)
+			}
+			last = m.Text
+		}
+		if last != "after-the-long-one" || xs != size {
+			return fmt.Sprintf("logs end with %.80q and carry %d of the long line's %d bytes", last, xs, size)
+		}
+		return ""
+	})
+	p.Delete("longlog")
 }
 
 func TestProxyPassesEverything(t *testing.T) {
@@ -537,45 +678,65 @@ func TestAvailableReplicasWaitForHealthCheck(t *testing.T) {
 	p.Delete("slowstart")
 }
 
-// TestHealthPathAnnotation: com.openfaas.health.http.path names the path
-// probed; any answer below 500 counts, no answer never does.
+// TestHealthPathAnnotation: com.openfaas.ready.http.path, else
+// com.openfaas.health.http.path, names the path probed; a replica counts
+// when it answers 200-399 (as a Kubernetes probe), never on a 404 or no
+// answer.
 func TestHealthPathAnnotation(t *testing.T) {
 	p := StartProvider(t, "--ready-timeout", "2s", "--wake-timeout", "5s")
-	withPath := func(name, path string) {
+	withPaths := func(name string, ann map[string]string) {
 		t.Helper()
 		dep := Fixture(name)
-		dep.Annotations = &map[string]string{"com.openfaas.health.http.path": path}
+		dep.Annotations = &ann
 		p.Deploy(dep)
+	}
+	probedAt := func(name, line string) {
+		t.Helper()
+		eventually(t, 10*time.Second, func() string {
+			code, body := p.Request("GET", "/system/logs?name="+name+"&tail=20", nil)
+			if code != 200 || !strings.Contains(body, line) {
+				return fmt.Sprintf("the function's log has no probe of the annotated path: %d %s", code, body)
+			}
+			return ""
+		})
 	}
 
 	// A path the fixture serves (and logs): the replica becomes available,
 	// and its log shows the probe went there, not to /_/health.
-	withPath("probed", "/log?line=probed-by-health-check")
+	withPaths("probed", map[string]string{"com.openfaas.health.http.path": "/log?line=probed-by-health-check"})
 	p.WaitAvailable("probed", 1)
-	eventually(t, 10*time.Second, func() string {
-		code, body := p.Request("GET", "/system/logs?name=probed&tail=20", nil)
-		if code != 200 || !strings.Contains(body, "probed-by-health-check") {
-			return fmt.Sprintf("the function's log has no probe of the annotated path: %d %s", code, body)
-		}
-		return ""
-	})
+	probedAt("probed", "probed-by-health-check")
 
-	// A path the fixture answers 404 on: below 500, so the replica counts
-	// (a function without a health route is up).
-	withPath("notfound", "/secret/absent")
-	if code, _ := p.Invoke("notfound", "/secret/absent"); code != http.StatusNotFound {
-		t.Fatalf("the fixture answers /secret/absent with %d, the test expects 404", code)
+	// The readiness path wins over the health path (which would never
+	// answer here).
+	withPaths("readypath", map[string]string{
+		"com.openfaas.ready.http.path":  "/log?line=probed-by-ready-check",
+		"com.openfaas.health.http.path": "/sleep?ms=600000",
+	})
+	p.WaitAvailable("readypath", 1)
+	probedAt("readypath", "probed-by-ready-check")
+
+	// A path the fixture answers 404 on: not ready (a 404 once counted),
+	// and a 404 on the ready path is not saved by a good health path.
+	withPaths("notfound", map[string]string{"com.openfaas.health.http.path": "/secret/absent"})
+	withPaths("notready", map[string]string{
+		"com.openfaas.ready.http.path":  "/secret/absent",
+		"com.openfaas.health.http.path": "/_/health",
+	})
+	if code, _ := p.Invoke("notfound", "/secret/absent"); code != http.StatusGatewayTimeout {
+		t.Errorf("invoke of a function whose probe answers 404: %d, want 504 (never ready)", code)
 	}
-	p.WaitAvailable("notfound", 1)
 
 	// A path that never answers within the probe's time: the replica runs
 	// but never counts, past --ready-timeout, and requests are not sent to
 	// it: they time out (504) after --wake-timeout.
-	withPath("mute", "/sleep?ms=600000")
+	withPaths("mute", map[string]string{"com.openfaas.health.http.path": "/sleep?ms=600000"})
 	deadline := time.Now().Add(5 * time.Second) // 2.5 times --ready-timeout
 	for time.Now().Before(deadline) {
-		if st := p.Status("mute"); st.Replicas != 1 || st.AvailableReplicas != 0 {
-			t.Fatalf("unhealthy function: replicas %d, availableReplicas %d; want 1 and 0", st.Replicas, st.AvailableReplicas)
+		for _, name := range []string{"mute", "notfound", "notready"} {
+			if st := p.Status(name); st.Replicas != 1 || st.AvailableReplicas != 0 {
+				t.Fatalf("%s (never ready): replicas %d, availableReplicas %d; want 1 and 0", name, st.Replicas, st.AvailableReplicas)
+			}
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -585,7 +746,7 @@ func TestHealthPathAnnotation(t *testing.T) {
 	if code, body := p.Invoke("mute", "/count"); code != http.StatusGatewayTimeout {
 		t.Errorf("invoke of a function that never passes its health check: %d %q, want 504", code, body)
 	}
-	for _, name := range []string{"probed", "notfound", "mute"} {
+	for _, name := range []string{"probed", "readypath", "notfound", "notready", "mute"} {
 		p.Delete(name)
 	}
 }

@@ -120,12 +120,12 @@ func TestTemplatesBuildAndAnswer(t *testing.T) {
 	p := StartProvider(t)
 	for _, tc := range []struct{ lang, want string }{
 		{"go-http", "Hello from faas-criu"},
-		{"python3-http", "Hello, faas-criu!"},
+		{"python3-http-debian", "Hello, faas-criu!"},
 	} {
 		t.Run(tc.lang, func(t *testing.T) {
 			dir := t.TempDir()
 			name := "tpl-" + strings.ReplaceAll(tc.lang, "3", "")
-			name = strings.ReplaceAll(name, "-http", "")
+			name = strings.ReplaceAll(strings.ReplaceAll(name, "-http", ""), "-debian", "")
 			// A new function, as faas-cli new would make it: the template's
 			// handler skeleton in ./NAME.
 			copyDir(t, filepath.Join(repoRoot, "templates", "template", tc.lang, "function"), filepath.Join(dir, name))
@@ -184,14 +184,14 @@ func TestBadStacksDeployNothing(t *testing.T) {
 	cases := []struct {
 		name, stack, says string
 	}{
-		{"unknown key", head + "  typo:\n    image: " + FixtureImage + "\n    limits:\n      memroy: 64Mi\n",
-			`function "typo": field "limits.memroy": unknown key (line 10)`},
+		{"memory the provider refuses", head + "  big:\n    image: " + FixtureImage + "\n    limits:\n      memory: 9e18Gi\n",
+			`function "big": field "limits.memory": memory quantity "9e18Gi" is too large (line 10)`},
 		{"missing image", head + "  noimage:\n    environment:\n      A: b\n",
 			`function "noimage": field "image": required: every function needs an image (line 8)`},
 		{"bad substitution", head + "  subst:\n    image: ${TAG\n",
 			`function "subst": field "image": unterminated "${": no closing "}" on this line (line 8)`},
-		{"required variable", head + "  subst:\n    image: " + FixtureImage + "\n    environment:\n      TAG: ${FAAS_CRIU_IT_UNSET_TAG:?need a tag}\n",
-			`function "subst": field "environment.TAG": FAAS_CRIU_IT_UNSET_TAG: need a tag (line 10)`},
+		{"substitution faas-cli refuses", head + "  subst:\n    image: " + FixtureImage + "\n    environment:\n      TAG: ${FAAS_CRIU_IT_UNSET_TAG?need a tag}\n",
+			`function "subst": field "environment.TAG": bad substitution "${FAAS_CRIU_IT_UNSET_TAG?need a tag}": faas-cli does not take "?" without ":" (use ${FAAS_CRIU_IT_UNSET_TAG:?...}) (line 10)`},
 		{"missing environment_file", head + "  envf:\n    image: " + FixtureImage + "\n    environment_file:\n      - missing.yml\n",
 			`function "envf": field "environment_file[0]": open `},
 	}
