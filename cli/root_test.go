@@ -283,36 +283,58 @@ func TestServeLogFlags(t *testing.T) {
 	}
 }
 
+// TestVersionShowsServer: version reports the server from either shape of
+// /system/info: faas-criu's provider shape (asked with ?shape=provider) and
+// the gateway's, whose "provider" is an object (a gateway in front).
 func TestVersionShowsServer(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/system/info" {
-			http.NotFound(w, r)
-			return
-		}
-		json.NewEncoder(w).Encode(map[string]any{"provider": "faas-criu", "orchestration": "docker",
-			"version": map[string]string{"release": "1.2.3", "sha": "abc"}, "criu": map[string]any{"available": true}})
-	}))
-	defer srv.Close()
-	t.Setenv("OPENFAAS_CONFIG", t.TempDir())
-	Version, Commit = "9.9.9", "def"
-	out, _, err := runCLI("version", "-g", srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := "faas-criu 9.9.9 (commit def)\nserver " + srv.URL + ": faas-criu 1.2.3 (commit abc, orchestration docker)\n"
-	if out != want {
-		t.Errorf("version =\n%s\nwant\n%s", out, want)
-	}
-	out, _, err = runCLI("version", "-g", srv.URL, "--json")
-	var v versionInfo
-	if err != nil || json.Unmarshal([]byte(out), &v) != nil || v.Server == nil || v.Server.Version != "1.2.3" || v.Client.Version != "9.9.9" {
-		t.Errorf("version --json = %s (%v)", out, err)
-	}
-	// A server that does not answer is reported, not an error.
-	srv.Close()
-	out, _, err = runCLI("version", "-g", srv.URL)
-	if err != nil || !strings.Contains(out, "server: not reached") {
-		t.Errorf("unreachable server: %q %v", out, err)
+	provider := map[string]any{"provider": "faas-criu", "orchestration": "docker",
+		"version": map[string]string{"release": "1.2.3", "sha": "abc"}}
+	for _, tt := range []struct {
+		name  string
+		shape func(r *http.Request) any
+	}{
+		{"faas-criu", func(r *http.Request) any {
+			if r.URL.Query().Get("shape") != "provider" {
+				return map[string]any{"provider": provider, "version": map[string]string{"release": "gw"}, "arch": "x86_64"}
+			}
+			return map[string]any{"provider": "faas-criu", "orchestration": "docker",
+				"version": map[string]string{"release": "1.2.3", "sha": "abc"}, "criu": map[string]any{"available": true}}
+		}},
+		{"a gateway in front", func(*http.Request) any {
+			return map[string]any{"provider": provider, "version": map[string]string{"release": "0.27.0"}, "arch": "x86_64"}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/system/info" {
+					http.NotFound(w, r)
+					return
+				}
+				json.NewEncoder(w).Encode(tt.shape(r))
+			}))
+			defer srv.Close()
+			t.Setenv("OPENFAAS_CONFIG", t.TempDir())
+			Version, Commit = "9.9.9", "def"
+			out, _, err := runCLI("version", "-g", srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "faas-criu 9.9.9 (commit def)\nserver " + srv.URL + ": faas-criu 1.2.3 (commit abc, orchestration docker)\n"
+			if out != want {
+				t.Errorf("version =\n%s\nwant\n%s", out, want)
+			}
+			out, _, err = runCLI("version", "-g", srv.URL, "--json")
+			var v versionInfo
+			if err != nil || json.Unmarshal([]byte(out), &v) != nil || v.Server == nil || v.Server.Version != "1.2.3" || v.Client.Version != "9.9.9" {
+				t.Errorf("version --json = %s (%v)", out, err)
+			}
+			// A server that does not answer is reported, not an error.
+			srv.Close()
+			out, _, err = runCLI("version", "-g", srv.URL)
+			if err != nil || !strings.Contains(out, "server: not reached") {
+				t.Errorf("unreachable server: %q %v", out, err)
+			}
+		})
 	}
 }
 

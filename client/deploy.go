@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -194,9 +195,28 @@ func Definition(st types.FunctionStatus) types.FunctionDeployment {
 }
 
 // Info answers GET /system/info: the provider's name, orchestration and
-// version (faas-criu adds more, which this leaves out).
+// version (faas-criu adds more, which this leaves out). faas-criu answers
+// the provider's shape to ?shape=provider; a gateway in front answers its
+// own, whose "provider" is an object holding the same fields, so both are
+// read.
 func (c *Client) Info(ctx context.Context) (types.ProviderInfo, error) {
+	var raw struct {
+		Provider json.RawMessage `json:"provider"`
+	}
 	var in types.ProviderInfo
-	err := c.do(ctx, "GET", "/system/info", nil, nil, &in)
-	return in, err
+	var body json.RawMessage
+	if err := c.do(ctx, "GET", "/system/info", url.Values{"shape": {"provider"}}, nil, &body); err != nil {
+		return in, err
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return in, fmt.Errorf("GET /system/info: %w", err)
+	}
+	doc := body
+	if len(raw.Provider) > 0 && raw.Provider[0] == '{' {
+		doc = raw.Provider // the gateway's shape
+	}
+	if err := json.Unmarshal(doc, &in); err != nil {
+		return in, fmt.Errorf("GET /system/info: %w", err)
+	}
+	return in, nil
 }
