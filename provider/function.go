@@ -139,6 +139,12 @@ func (fn *function) snapshot() (record, []replica) {
 	return rec, reps
 }
 
+// touch counts as use for the idle policy: a request, and any wake or
+// scale-up, whatever caused it. Without it a function woken by a gateway's
+// scale-up (which polls availableReplicas before it sends the request) was
+// idle by its last request's clock and went back to sleep at once.
+func (fn *function) touch() { fn.lastUsed.Store(time.Now().UnixNano()) }
+
 func sortedIndexes(m map[int]*replica) []int {
 	idx := make([]int, 0, len(m))
 	for i := range m {

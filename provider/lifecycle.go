@@ -246,6 +246,9 @@ func (p *Provider) Scale(ctx context.Context, ns, name string, replicas int) err
 	if replicas == 0 {
 		return p.sleepLocked(ctx, fn, p.strategyOf(fn), "scaled to zero", false)
 	}
+	// A scale-up is a request for service (a gateway scales to 1 before it
+	// forwards a request): use, even when the function is already awake.
+	fn.touch()
 	return p.scaleUpLocked(ctx, fn, replicas)
 }
 
@@ -265,6 +268,10 @@ func (p *Provider) scaleUpLocked(ctx context.Context, fn *function, n int) error
 	rec.State, rec.SleptReplicas, rec.SleptAt, rec.SleepReason = StateAwake, 0, nil, ""
 	if err := p.commit(fn, &rec); err != nil {
 		return err
+	}
+	if wasAsleep != StateAwake || asleep.Replicas == 0 {
+		// Any wake counts as use, whatever caused it (see touch).
+		fn.touch()
 	}
 	started, err := p.alignReplicas(ctx, fn)
 	// Requests reach the woken replicas only once the wake is recorded.
