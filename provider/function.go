@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/openfaas/faas-provider/types"
+
 	"github.com/faas-criu/faas-criu/checkpoint"
 )
 
@@ -137,6 +139,13 @@ func (fn *function) snapshot() (record, []replica) {
 		reps = append(reps, *r)
 	}
 	return rec, reps
+}
+
+// definition returns the function's current deployment.
+func (fn *function) definition() types.FunctionDeployment {
+	fn.mu.Lock()
+	defer fn.mu.Unlock()
+	return fn.rec.Deployment
 }
 
 // touch counts as use for the idle policy: a request, and any wake or

@@ -28,12 +28,39 @@ func (p *Provider) strategyOf(fn *function) string {
 	return p.cfg.Strategy
 }
 
+// inflightMode says what a sleep does about requests in flight.
+type inflightMode int
+
+const (
+	// inflightRefuse: no sleep while requests are in flight (the idle
+	// policy).
+	inflightRefuse inflightMode = iota
+	// inflightDrain: stop taking requests, let those in flight finish (up to
+	// the drain timeout), then sleep. A scale to zero through the API does
+	// this (see Scale).
+	inflightDrain
+	// inflightFreeze: sleep with them; they finish after the next wake, on
+	// the same connection (the memory budget and a scale to zero of a
+	// function that opted in with com.openfaas.criu.hibernate-inflight, and
+	// migration, which moves them along).
+	inflightFreeze
+)
+
+// reasonMigration is the sleep reason of a function being migrated.
+const reasonMigration = "migration"
+
 // sleepLocked puts every running replica of fn to sleep. With the checkpoint
 // strategy (and a working CRIU) each replica is checkpointed and its
 // container exits, freeing its memory; otherwise replicas are paused. Paused
 // replicas can be checkpointed later (pause-then-checkpoint). If a
 // checkpoint fails the function is left running, as it was.
-func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why string, refuseInflight bool) error {
+//
+// Every request accepted is answered: requests that arrive while it goes
+// to sleep wait for a wake, and get one at once once it sleeps (but while the
+// memory budget or a migration put it to sleep: the budget wakes it when
+// there is room, a migration moves it).
+func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why string, mode inflightMode) error {
+	refuseInflight := mode == inflightRefuse
 	fn.mu.Lock()
 	if fn.deleted {
 		fn.mu.Unlock()
@@ -74,6 +101,9 @@ func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why 
 		p.giveBack(ctx, fn, reps)
 		return fmt.Errorf("%w: requests are in flight", ckpt.ErrBusy)
 	}
+	if mode == inflightDrain {
+		p.drainAll(ctx, fn, reps)
+	}
 
 	var err error
 	if target == StatePaused {
@@ -107,7 +137,64 @@ func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why 
 		note = " (paused instead: CRIU unavailable: " + p.criu.Problem + ")"
 	}
 	log.Printf("%s: %s %d replicas in %s (%s)%s", fn.key, target, len(reps), d.Round(time.Millisecond), why, note)
+	if why != ckpt.ReasonBudget && why != reasonMigration {
+		p.serveLeftovers(fn, reps, mode)
+	}
 	return nil
+}
+
+// drainAll waits, up to the drain timeout, for the requests the (already
+// withdrawn) replicas serve to finish. Those still running after it are
+// frozen with the function and answered after the wake that serveLeftovers
+// starts at once.
+func (p *Provider) drainAll(ctx context.Context, fn *function, reps []*replica) {
+	serving := func() (n int64) {
+		for _, r := range reps {
+			n += r.load.inflight.Load()
+		}
+		return n
+	}
+	if serving() == 0 {
+		return
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.DrainTimeout)
+	defer cancel()
+	for serving() > 0 {
+		select {
+		case <-ctx.Done():
+			log.Printf("%s: %d requests still in flight after %s; they finish after the wake that follows the sleep", fn.key, serving(), p.cfg.DrainTimeout)
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	log.Printf("%s: drained the requests in flight in %s before sleeping", fn.key, time.Since(start).Round(time.Millisecond))
+}
+
+// serveLeftovers wakes a function that just went to sleep when requests
+// still need it: those that arrived meanwhile (they wait for a replica), and
+// with a drain, any still in flight when its time ran out (frozen in the
+// checkpoint, answered once restored). Requests frozen on purpose
+// (inflightFreeze) wait for the next wake, as their opt-in says.
+func (p *Provider) serveLeftovers(fn *function, reps []*replica, mode inflightMode) {
+	need := fn.inflight.Load()
+	if mode == inflightFreeze {
+		for _, r := range reps {
+			need -= r.load.inflight.Load()
+		}
+	}
+	if need <= 0 {
+		return
+	}
+	fn.mu.Lock()
+	defer fn.mu.Unlock()
+	if fn.deleted || fn.waking {
+		return
+	}
+	log.Printf("%s: %d requests wait for it: waking it again at once", fn.key, need)
+	fn.waking = true
+	// wake takes fn.opMu, held by the caller until it returns.
+	go p.wake(fn)
 }
 
 // removeAllLocked scales an awake function to zero the OpenFaaS CE way: its

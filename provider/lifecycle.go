@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -37,6 +38,7 @@ func (p *Provider) checkDefinition(ctx context.Context, dep *types.FunctionDeplo
 	}
 	dep.Namespace = ns
 	key := fnKey{ns: ns, name: dep.Service}
+	dropStatusAnnotations(dep)
 	if dep.Image == "" {
 		return key, errorf(ErrInvalid, "image is required for function %q", dep.Service)
 	}
@@ -58,6 +60,34 @@ func (p *Provider) checkDefinition(ctx context.Context, dep *types.FunctionDeplo
 		log.Printf("%s: constraints %q are not supported by faas-criu (one box) and are ignored", key, dep.Constraints)
 	}
 	return key, nil
+}
+
+// dropStatusAnnotations removes the provider's status annotations
+// (com.openfaas.criu.*) from a deployment: they are output only. A client
+// that reads a function's status and puts it back (GET then PUT) sends them;
+// kept, they changed the definition's hash and the "update" replaced a
+// hibernated function's container, losing its state.
+func dropStatusAnnotations(dep *types.FunctionDeployment) {
+	if dep.Annotations == nil {
+		return
+	}
+	// A copy, and only when there is something to drop: the definition's
+	// hash of a deployment without them stays what it was.
+	ann := map[string]string{}
+	dropped := false
+	for k, v := range *dep.Annotations {
+		if strings.HasPrefix(k, AnnotationPrefix) {
+			dropped = true
+		} else {
+			ann[k] = v
+		}
+	}
+	switch {
+	case dropped && len(ann) == 0:
+		dep.Annotations = nil
+	case dropped:
+		dep.Annotations = &ann
+	}
 }
 
 func labelOf(dep types.FunctionDeployment, name string) string {
@@ -140,6 +170,11 @@ func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) err
 	}
 	rec := *fn.rec
 	fn.mu.Unlock()
+	if (dep.Annotations == nil || len(*dep.Annotations) == 0) && (rec.Deployment.Annotations == nil || len(*rec.Deployment.Annotations) == 0) {
+		// No annotations either way, however spelled (absent or {}): the
+		// same definition.
+		dep.Annotations = rec.Deployment.Annotations
+	}
 	if specHash(dep, imageID) == rec.spec() {
 		return nil
 	}
@@ -244,7 +279,15 @@ func (p *Provider) Scale(ctx context.Context, ns, name string, replicas int) err
 	fn.opMu.Lock()
 	defer fn.opMu.Unlock()
 	if replicas == 0 {
-		return p.sleepLocked(ctx, fn, p.strategyOf(fn), "scaled to zero", false)
+		// A scale to zero drains the requests in flight first, so each gets
+		// its answer now rather than frozen in a checkpoint until some later
+		// wake; a function that opted in to hibernating with requests in
+		// flight has them frozen (see inflightMode).
+		mode := inflightDrain
+		if labelOf(fn.definition(), checkpoint.LabelHibernateInflight) == "true" {
+			mode = inflightFreeze
+		}
+		return p.sleepLocked(ctx, fn, p.strategyOf(fn), "scaled to zero", mode)
 	}
 	// A scale-up is a request for service (a gateway scales to 1 before it
 	// forwards a request): use, even when the function is already awake.

@@ -170,7 +170,11 @@ func (f fleet) Sleep(ctx context.Context, k checkpoint.Key, how, reason string, 
 	if !usedAt.IsZero() && fn.lastUsed.Load() > usedAt.UnixNano() {
 		return fmt.Errorf("%w: used since the policy looked", checkpoint.ErrBusy)
 	}
-	return p.sleepLocked(ctx, fn, how, reason, !allowInflight)
+	mode := inflightRefuse
+	if allowInflight {
+		mode = inflightFreeze
+	}
+	return p.sleepLocked(ctx, fn, how, reason, mode)
 }
 
 // Scale sets an awake function's replicas on behalf of the load policy.

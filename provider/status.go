@@ -12,6 +12,11 @@ import (
 	ckpt "github.com/faas-criu/faas-criu/checkpoint"
 )
 
+// AnnotationPrefix starts every annotation the provider adds to a
+// function's status. They are output only: a deployment's annotations with
+// this prefix are dropped (see dropStatusAnnotations).
+const AnnotationPrefix = "com.openfaas.criu."
+
 // Annotations the provider adds to a function's status to describe its
 // sleep. They are documented in the README.
 const (

@@ -223,3 +223,116 @@ func TestGatewayIdleWakeCycles(t *testing.T) {
 	}
 	t.Logf("%d idle-hibernate-then-wake cycles; slowest wake-to-answer %s", functions*cycles, slowest)
 }
+
+// Fault 3 of issue 11: a hibernated function's status read and put back as
+// its deployment (GET then PUT, unchanged but for the status annotations the
+// status carries) replaced its container: its count went from 3 to 1.
+func TestStatusRoundTripKeepsHibernatedState(t *testing.T) {
+	p := StartProvider(t)
+	dep := Fixture("roundtrip")
+	dep.Labels = &map[string]string{"team": "a"}
+	dep.Annotations = &map[string]string{"topic": "orders"}
+	p.Deploy(dep)
+	counts(p, "roundtrip", 3)
+	p.Scale("roundtrip", 0)
+
+	st := p.Status("roundtrip")
+	if (*st.Annotations)[stateAnnotation] != "hibernated" || (*st.Annotations)["com.openfaas.criu.checkpoint-bytes"] == "" {
+		t.Fatalf("status of the hibernated function: %v", *st.Annotations)
+	}
+	back := types.FunctionDeployment{
+		Service: st.Name, Namespace: st.Namespace, Image: st.Image, EnvProcess: st.EnvProcess,
+		EnvVars: st.EnvVars, Constraints: st.Constraints, Secrets: st.Secrets, Labels: st.Labels,
+		Annotations: st.Annotations, Limits: st.Limits, Requests: st.Requests,
+		ReadOnlyRootFilesystem: st.ReadOnlyRootFilesystem,
+	}
+	if code, body := p.Request("PUT", "/system/functions", back); code != http.StatusAccepted {
+		t.Fatalf("PUT of its own status: %d %s", code, body)
+	}
+	if s := p.Annotation("roundtrip", stateAnnotation); s != "hibernated" {
+		t.Errorf("a PUT of its unchanged status woke it: %s", s)
+	}
+	if got := counts(p, "roundtrip", 1); got[0] != 4 {
+		t.Errorf("after GET, PUT and a request the count is %v, want 4 (its state)", got)
+	}
+	// The status annotations were not taken into the definition; the user's
+	// annotation was.
+	ann := *p.Status("roundtrip").Annotations
+	if ann["topic"] != "orders" || ann[stateAnnotation] != "awake" || ann["com.openfaas.criu.slept-at"] != "" {
+		t.Errorf("annotations after the round trip: %v", ann)
+	}
+	// A deploy with a status annotation does not keep it either.
+	dep2 := Fixture("roundtrip2")
+	dep2.Annotations = &map[string]string{stateAnnotation: "hibernated", "com.openfaas.criu.state-lost": "x"}
+	p.Deploy(dep2)
+	ann = *p.Status("roundtrip2").Annotations
+	if ann[stateAnnotation] != "awake" || ann["com.openfaas.criu.state-lost"] != "" {
+		t.Errorf("status annotations given at deploy were kept: %v", ann)
+	}
+}
+
+// Fault 11 of issue 11: a request in flight when a scale to zero arrived was
+// frozen in the checkpoint and never answered (nothing woke the function).
+// Now the scale to zero drains it first; and a request arriving during the
+// drain is answered too, by a wake at once.
+func TestScaleToZeroAnswersRequestsInFlight(t *testing.T) {
+	p := StartProvider(t)
+	g := newGatewayClient(p)
+	p.Deploy(Fixture("busy"))
+	counts(p, "busy", 2)
+
+	type answer struct {
+		code int
+		body string
+		err  error
+	}
+	call := func(method, path string, body any, auth bool) chan answer {
+		c := make(chan answer, 1)
+		go func() {
+			code, b, err := g.do(method, path, body, auth)
+			c <- answer{code, b, err}
+		}()
+		return c
+	}
+	expect := func(what string, c chan answer, want string) {
+		t.Helper()
+		select {
+		case a := <-c:
+			if a.err != nil || a.code >= 300 || (want != "" && a.body != want) {
+				t.Errorf("%s: %d %q %v, want %q", what, a.code, a.body, a.err, want)
+			}
+		case <-time.After(12 * time.Second):
+			t.Errorf("%s: no answer within 12s", what)
+		}
+	}
+	scaleToZero := func() chan answer {
+		return call("POST", "/system/scale-function/busy", types.ScaleServiceRequest{ServiceName: "busy", Replicas: 0}, true)
+	}
+
+	// Only the request in flight: nothing else would wake the function.
+	slow := call("GET", "/function/busy/sleep?ms=1500", nil, false)
+	time.Sleep(400 * time.Millisecond)
+	scaled := scaleToZero()
+	expect("the request in flight", slow, "slept 1500")
+	expect("the scale to zero", scaled, "")
+	if s := p.Annotation("busy", stateAnnotation); s != "hibernated" {
+		t.Errorf("after the scale to zero: %s", s)
+	}
+	if got := counts(p, "busy", 1); got[0] != 3 {
+		t.Errorf("count after the first scale to zero %v, want 3", got)
+	}
+
+	// A request that arrives while the scale to zero drains waits, and is
+	// answered by a wake at once.
+	slow = call("GET", "/function/busy/sleep?ms=1500", nil, false)
+	time.Sleep(400 * time.Millisecond)
+	scaled = scaleToZero()
+	time.Sleep(300 * time.Millisecond)
+	late := call("GET", "/function/busy/count", nil, false)
+	expect("the request in flight", slow, "slept 1500")
+	expect("the scale to zero", scaled, "")
+	expect("the request that came during it", late, "4")
+	if got := counts(p, "busy", 1); got[0] != 5 {
+		t.Errorf("count afterwards %v, want 5", got)
+	}
+}
