@@ -31,6 +31,13 @@ type WakeInfo struct {
 	Reason    string `json:"reason,omitempty"`
 }
 
+// LossInfo says when and why a replica's memory state was lost.
+type LossInfo struct {
+	At      time.Time `json:"at"`
+	Replica int       `json:"replica"`
+	Reason  string    `json:"reason"`
+}
+
 // replica is one container of a function, in its network sandbox.
 type replica struct {
 	index int

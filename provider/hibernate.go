@@ -113,7 +113,13 @@ func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why 
 	}
 	if err != nil {
 		p.giveBack(ctx, fn, reps)
-		return err
+		msg := p.checkRunning(ctx, reps)
+		fn.mu.Lock()
+		if l := fn.rec.StateLost; l != nil && !l.At.Before(start) {
+			msg += fmt.Sprintf("; replica %d's memory state was lost: %s", l.Replica, l.Reason)
+		}
+		fn.mu.Unlock()
+		return fmt.Errorf("%w; %s", err, msg)
 	}
 
 	if awake {
@@ -218,6 +224,37 @@ func (p *Provider) removeAllLocked(ctx context.Context, fn *function, rec *recor
 	return nil
 }
 
+// checkRunning asks the engine whether the replicas that were to sleep
+// run, after a sleep that failed, and says what it found. A message claims
+// that the function keeps running only when the engine said so: after an
+// engine crash mid-checkpoint it used to claim that of a function whose
+// container had been stopped and whose state was lost.
+func (p *Provider) checkRunning(ctx context.Context, reps []*replica) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	var odd []string
+	for _, r := range reps {
+		if r.id == "" {
+			continue
+		}
+		ci, err := p.docker.ContainerInspect(ctx, r.id)
+		switch {
+		case err != nil:
+			return fmt.Sprintf("whether the function still runs is unknown: the engine did not say (%v); the provider brings it back when the engine answers", err)
+		case ci.State == nil:
+			odd = append(odd, fmt.Sprintf("replica %d: no state", r.index))
+		case ci.State.Paused:
+			odd = append(odd, fmt.Sprintf("replica %d is paused", r.index))
+		case !ci.State.Running:
+			odd = append(odd, fmt.Sprintf("replica %d is %s", r.index, ci.State.Status))
+		}
+	}
+	if len(odd) > 0 {
+		return "checked with the engine: " + strings.Join(odd, ", ")
+	}
+	return "the function keeps running (checked with the engine)"
+}
+
 // giveBack returns running replicas to the invoke path after a sleep that
 // did not happen.
 func (p *Provider) giveBack(ctx context.Context, fn *function, reps []*replica) {
@@ -278,8 +315,13 @@ func (p *Provider) hibernateAll(ctx context.Context, fn *function, reps []*repli
 				}
 			}
 			rec.Checkpoints = cps
+			fn.mu.Lock()
+			rec.StateLost = fn.rec.StateLost // noted by afterFailedCheckpoint
+			fn.mu.Unlock()
 			_ = p.commit(fn, rec)
-			return fmt.Errorf("hibernate %s: %w; the function keeps running", fn.key, err)
+			// Whether it keeps running is for the caller to check (see
+			// checkRunning), not to assume: the engine may be gone.
+			return fmt.Errorf("hibernate %s: %w", fn.key, err)
 		}
 		cps[r.index] = info
 		done = append(done, r)
@@ -386,6 +428,7 @@ func (p *Provider) afterFailedCheckpoint(ctx context.Context, fn *function, r *r
 			if err = p.renewReplica(ctx, fn, r); err == nil {
 				err = p.startReplica(ctx, fn, r)
 			}
+			p.noteStateLost(fn, r.index, "its container stopped during a checkpoint that failed, and it had no backup")
 		}
 		if err != nil {
 			log.Printf("%s: %v", fn.key, err)
@@ -491,7 +534,23 @@ func (p *Provider) restoreFailed(ctx context.Context, fn *function, r *replica, 
 	fn.lostState = fmt.Sprintf("replica %d started fresh at %s after a failed restore: %v", r.index, time.Now().UTC().Format(time.RFC3339), err)
 	fn.mu.Unlock()
 	p.forgetCheckpoint(fn, r.index)
+	p.noteStateLost(fn, r.index, fmt.Sprintf("started fresh after a failed restore (--restore-fallback): %v", err))
 	return nil
+}
+
+// noteStateLost records that a replica's memory state was lost: it is
+// running again, started fresh. The status says so, with when and why,
+// until the next deploy; before, a function whose containers an engine crash
+// had stopped came back fresh and its status said "awake" and nothing more.
+func (p *Provider) noteStateLost(fn *function, idx int, why string) {
+	log.Printf("WARNING: %s: replica %d STARTED FRESH: its memory state is lost (%s)", fn.key, idx, why)
+	fn.mu.Lock()
+	rec := *fn.rec
+	fn.mu.Unlock()
+	rec.StateLost = &LossInfo{At: time.Now().UTC(), Replica: idx, Reason: why}
+	if err := p.commit(fn, &rec); err != nil {
+		log.Printf("%s: %v", fn.key, err)
+	}
 }
 
 // forgetCheckpoint drops a replica's checkpoint from the record.

@@ -176,6 +176,12 @@ func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) err
 		dep.Annotations = rec.Deployment.Annotations
 	}
 	if specHash(dep, imageID) == rec.spec() {
+		if rec.StateLost != nil {
+			// A deploy is the user's word that a fresh state is fine: the
+			// loss is no longer news.
+			rec.StateLost = nil
+			return p.commit(fn, &rec)
+		}
 		return nil
 	}
 
@@ -187,7 +193,7 @@ func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) err
 	rec.Deployment, rec.ImageID = dep, imageID
 	rec.Replicas = max(n, minN, 1)
 	rec.State, rec.SleptReplicas, rec.SleptAt = StateAwake, 0, nil
-	rec.Checkpoints, rec.FromBackup = nil, nil
+	rec.Checkpoints, rec.FromBackup, rec.StateLost = nil, nil, nil
 	// Backups of the old definition cannot be restored into the new one.
 	if err := os.RemoveAll(p.backupRoot(key)); err != nil {
 		return fmt.Errorf("update %s: backups: %w", key, err)
@@ -458,6 +464,7 @@ func (p *Provider) alignReplicas(ctx context.Context, fn *function) ([]*replica,
 				started = append(started, r)
 			}
 		default: // created, exited, dead
+			was := r.status
 			if info, ok := rec.Checkpoints[idx]; ok {
 				err = p.restoreReplica(ctx, fn, r, info)
 			} else if info, ok := p.strayCheckpoint(ctx, r); ok {
@@ -470,6 +477,12 @@ func (p *Provider) alignReplicas(ctx context.Context, fn *function) ([]*replica,
 				err = berr
 			} else {
 				err = p.startReplica(ctx, fn, r)
+				if err == nil && was != "created" {
+					// It had run: its process ended (killed, or the engine
+					// or the box went down without live-restore) and nothing
+					// holds its memory.
+					p.noteStateLost(fn, idx, fmt.Sprintf("its container had stopped (%s: killed, or the engine or the machine restarted) and it had no checkpoint or backup", was))
+				}
 			}
 			if err == nil {
 				started = append(started, r)

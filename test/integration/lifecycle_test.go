@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -334,5 +336,46 @@ func TestScaleToZeroAnswersRequestsInFlight(t *testing.T) {
 	expect("the request that came during it", late, "4")
 	if got := counts(p, "busy", 1); got[0] != 5 {
 		t.Errorf("count afterwards %v, want 5", got)
+	}
+}
+
+// Fault 12 of issue 11, in part: a function whose memory state was lost (its
+// process killed, with no backup) came back fresh and its status said
+// nothing. Now it says when and why, until the next deploy.
+func TestStateLossIsReported(t *testing.T) {
+	p := StartProvider(t)
+	dep := Fixture("fragile")
+	p.Deploy(dep)
+	counts(p, "fragile", 2)
+	if ann := *p.Status("fragile").Annotations; ann["com.openfaas.criu.state-lost"] != "" {
+		t.Fatalf("state lost before anything happened: %v", ann)
+	}
+	ci, err := docker.ContainerInspect(context.Background(), p.Containers("fragile")[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	if err := syscall.Kill(ci.State.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if got := nextCount(t, p, "fragile"); got != 1 {
+		t.Fatalf("after its process was killed it answered %d, want a fresh 1", got)
+	}
+	ann := *p.Status("fragile").Annotations
+	at, err := time.Parse(time.RFC3339Nano, ann["com.openfaas.criu.state-lost-at"])
+	if !strings.Contains(ann["com.openfaas.criu.state-lost"], "replica 0") || err != nil || at.Before(killed.Add(-time.Second)) || time.Since(at) > time.Minute {
+		t.Errorf("status after the loss: state-lost %q at %q (%v)", ann["com.openfaas.criu.state-lost"], ann["com.openfaas.criu.state-lost-at"], err)
+	}
+	// Kept across a restart of the provider...
+	p.Restart()
+	if got := p.Annotation("fragile", "com.openfaas.criu.state-lost"); got == "" {
+		t.Errorf("the loss was forgotten by a restart")
+	}
+	// ...until the next deploy.
+	if code, body := p.Request("PUT", "/system/functions", dep); code != http.StatusAccepted {
+		t.Fatalf("deploy: %d %s", code, body)
+	}
+	if got := p.Annotation("fragile", "com.openfaas.criu.state-lost"); got != "" {
+		t.Errorf("after the next deploy: state-lost %q", got)
 	}
 }
