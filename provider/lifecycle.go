@@ -522,7 +522,15 @@ func (p *Provider) setStatus(fn *function, r *replica, status string) {
 
 // startReplica starts a stopped replica afresh (its memory state is gone).
 func (p *Provider) startReplica(ctx context.Context, fn *function, r *replica) error {
-	if err := p.docker.ContainerStart(ctx, r.id, container.StartOptions{}); err != nil {
+	err := p.docker.ContainerStart(ctx, r.id, container.StartOptions{})
+	if orphanTask(err) {
+		// See orphanTask: new containers, at the same address.
+		log.Printf("%s: replica %d cannot start (%v): renewing it", fn.key, r.index, err)
+		if err = p.renewReplica(ctx, fn, r); err == nil {
+			err = p.docker.ContainerStart(ctx, r.id, container.StartOptions{})
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("start %s: %w", r.name, err)
 	}
 	p.setStatus(fn, r, "running")
