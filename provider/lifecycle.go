@@ -151,7 +151,8 @@ func (p *Provider) Deploy(ctx context.Context, dep types.FunctionDeployment) err
 // Update replaces a function's definition; its replicas are recreated from
 // the new definition. A sleeping function is woken fresh, since its
 // checkpoints belong to the old definition. An update that changes nothing
-// (same definition, same image) leaves the function as it is, asleep or not.
+// the containers are made from (same image, only labels or annotations
+// changed, or nothing) leaves the function as it is, asleep or not.
 func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) error {
 	key, imageID, err := p.checkDeployment(ctx, &dep)
 	if err != nil {
@@ -170,18 +171,29 @@ func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) err
 	}
 	rec := *fn.rec
 	fn.mu.Unlock()
-	if (dep.Annotations == nil || len(*dep.Annotations) == 0) && (rec.Deployment.Annotations == nil || len(*rec.Deployment.Annotations) == 0) {
-		// No annotations either way, however spelled (absent or {}): the
-		// same definition.
-		dep.Annotations = rec.Deployment.Annotations
-	}
 	if specHash(dep, imageID) == rec.spec() {
-		if rec.StateLost != nil {
-			// A deploy is the user's word that a fresh state is fine: the
-			// loss is no longer news.
-			rec.StateLost = nil
-			return p.commit(fn, &rec)
+		// Nothing the containers are made from changed: they stay, awake or
+		// asleep, with their state; only the record takes the new labels
+		// and annotations. A deploy is also the user's word that a lost
+		// state is no longer news.
+		if definitionHash(dep, imageID) == definitionHash(rec.Deployment, rec.ImageID) && rec.StateLost == nil {
+			return nil
 		}
+		minN, _ := minReplicas(dep)
+		rec.Deployment, rec.StateLost = dep, nil
+		grow := rec.State == StateAwake && rec.Replicas < minN
+		if grow {
+			rec.Replicas = minN
+		}
+		if err := p.commit(fn, &rec); err != nil {
+			return err
+		}
+		if grow {
+			if err := p.ensureReplicas(ctx, fn); err != nil {
+				return fmt.Errorf("update %s: %w", key, err)
+			}
+		}
+		log.Printf("updated %s's labels and annotations; its containers (and their state) are kept", key)
 		return nil
 	}
 
@@ -395,7 +407,6 @@ func (p *Provider) alignReplicas(ctx context.Context, fn *function) ([]*replica,
 	if rec.State != StateAwake {
 		return nil, nil
 	}
-	spec := rec.spec()
 	var errs []error
 	var started []*replica
 
@@ -409,7 +420,7 @@ func (p *Provider) alignReplicas(ctx context.Context, fn *function) ([]*replica,
 			p.forgetCheckpoint(fn, idx)
 			_ = os.RemoveAll(filepath.Join(p.backupRoot(fn.key), strconv.Itoa(idx)))
 			delete(current, idx)
-		case r.id != "" && r.spec != spec:
+		case r.id != "" && !sameSpec(r.spec, rec):
 			// An older definition: a new function container, in the same
 			// sandbox (same address), unless it hibernated (CRIU left the
 			// sandbox's network locked): then in a new one.

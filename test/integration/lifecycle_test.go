@@ -259,13 +259,24 @@ func TestStatusRoundTripKeepsHibernatedState(t *testing.T) {
 	if s := p.Annotation("roundtrip", stateAnnotation); s != "hibernated" {
 		t.Errorf("a PUT of its unchanged status woke it: %s", s)
 	}
+	// Labels and annotations steer the provider, not the container: a
+	// change of them leaves it asleep with its state too.
+	back.Labels = &map[string]string{"team": "b", "com.openfaas.scale.zero-duration": "1h"}
+	(*back.Annotations)["topic"] = "orders-v2"
+	if code, body := p.Request("PUT", "/system/functions", back); code != http.StatusAccepted {
+		t.Fatalf("PUT with new labels: %d %s", code, body)
+	}
+	st = p.Status("roundtrip")
+	if s := (*st.Annotations)[stateAnnotation]; s != "hibernated" || (*st.Labels)["team"] != "b" {
+		t.Errorf("after a PUT of new labels and annotations: state %s, labels %v", s, *st.Labels)
+	}
 	if got := counts(p, "roundtrip", 1); got[0] != 4 {
-		t.Errorf("after GET, PUT and a request the count is %v, want 4 (its state)", got)
+		t.Errorf("after GET, PUTs and a request the count is %v, want 4 (its state)", got)
 	}
 	// The status annotations were not taken into the definition; the user's
 	// annotation was.
 	ann := *p.Status("roundtrip").Annotations
-	if ann["topic"] != "orders" || ann[stateAnnotation] != "awake" || ann["com.openfaas.criu.slept-at"] != "" {
+	if ann["topic"] != "orders-v2" || ann[stateAnnotation] != "awake" || ann["com.openfaas.criu.slept-at"] != "" {
 		t.Errorf("annotations after the round trip: %v", ann)
 	}
 	// A deploy with a status annotation does not keep it either.
