@@ -44,8 +44,10 @@ type Activity struct {
 type Fleet interface {
 	Activity() []Activity
 	// Sleep pauses or hibernates a function (how: Pause or Checkpoint). Unless
-	// allowInflight, it refuses while requests are in flight.
-	Sleep(ctx context.Context, k Key, how, reason string, allowInflight bool) error
+	// allowInflight, it refuses while requests are in flight. With a non-zero
+	// usedAt (the LastUsed the decision was based on) it refuses, ErrBusy, a
+	// function used or woken since: the decision is stale.
+	Sleep(ctx context.Context, k Key, how, reason string, allowInflight bool, usedAt time.Time) error
 	Scale(ctx context.Context, k Key, replicas int) error
 	Wake(ctx context.Context, k Key) error
 	// Backup checkpoints a running function while it keeps running, keeping
@@ -118,7 +120,7 @@ func (p *Policies) tick(ctx context.Context) {
 		s, _ := SettingsFor(a.Labels, p.cfg.Defaults)
 		if how := idleAction(a, s, now, p.cfg.CanCheckpoint); how != "" {
 			p.async(ctx, a.Key, func(ctx context.Context) error {
-				return p.fleet.Sleep(ctx, a.Key, how, "idle", false)
+				return p.fleet.Sleep(ctx, a.Key, how, "idle", false, a.LastUsed)
 			})
 			continue
 		}
