@@ -82,6 +82,7 @@ func parseServe(args []string) (*serveOptions, error) {
 	fs.DurationVar(&o.policy.ZeroDuration, "idle-after", durationEnv("scale_zero_duration", 15*time.Minute), "default idle time before a com.openfaas.scale.zero=true function sleeps")
 	fs.DurationVar(&o.policy.PauseAfter, "pause-after", durationEnv("pause_after", time.Minute), "default idle time before the pause tier (pause-then-checkpoint)")
 	fs.StringVar(&o.budget, "memory-budget", envOr("memory_budget", "0"), "memory for running functions (e.g. 512Mi); least recently used idle functions are hibernated beyond it; 0 is no budget")
+	fs.DurationVar(&o.policy.DeepAfter, "deep-after", durationEnv("deep_after", 30*time.Minute), "default time a function stays hibernated before its network sandbox is stopped too, the deep tier (0: never; com.openfaas.criu.deep-after overrides)")
 	fs.BoolVar(&o.policy.Autoscale, "autoscale", envOr("autoscale", "true") == "true", "scale functions between com.openfaas.scale.min and max by request rate")
 	fs.DurationVar(&o.policy.ScaleWindow, "scale-window", durationEnv("scale_window", 10*time.Second), "window over which the request rate is measured")
 	fs.Float64Var(&o.policy.ScaleTarget, "scale-target", 5, "requests per second over the window that trigger a step up (com.openfaas.scale.target overrides)")

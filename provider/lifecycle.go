@@ -48,6 +48,11 @@ func (p *Provider) checkDefinition(ctx context.Context, dep *types.FunctionDeplo
 	if _, err := minReplicas(*dep); err != nil {
 		return key, err
 	}
+	if v, ok := labelValue(*dep, checkpoint.LabelDeepAfter); ok {
+		if _, err := checkpoint.ParseDeepAfter(v); err != nil {
+			return key, errorf(ErrInvalid, "%v", err)
+		}
+	}
 	for _, s := range dep.Secrets {
 		if err := ValidateSecretName(s); err != nil {
 			return key, err
@@ -60,6 +65,15 @@ func (p *Provider) checkDefinition(ctx context.Context, dep *types.FunctionDeplo
 		log.Printf("%s: constraints %q are not supported by faas-criu (one box) and are ignored", key, dep.Constraints)
 	}
 	return key, nil
+}
+
+// labelValue is a label's value, and whether it is set at all.
+func labelValue(dep types.FunctionDeployment, name string) (string, bool) {
+	if dep.Labels == nil {
+		return "", false
+	}
+	v, ok := (*dep.Labels)[name]
+	return v, ok
 }
 
 func labelOf(dep types.FunctionDeployment, name string) string {
@@ -261,6 +275,9 @@ func (p *Provider) scaleUpLocked(ctx context.Context, fn *function, n int) error
 	rec := *fn.rec
 	fn.mu.Unlock()
 	wasAsleep, asleep := rec.State, rec
+	if _, reps := fn.snapshot(); tierOf(rec, reps) == TierDeep {
+		wasAsleep = TierDeep // for the wake's record: its sandboxes start first
+	}
 	start := time.Now()
 	p.makeRoom(ctx, fn, p.memoryNeed(fn, rec, n))
 	rec.Replicas = n
