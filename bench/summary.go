@@ -127,9 +127,14 @@ func (r *results) targets() []Target {
 		ts = append(ts, Target{Goal: "Different hibernated functions woken at once: the last answers within 2 s", Missing: true})
 	}
 	if x := r.Tiers; x != nil {
-		deep := x.boxPerFn(x.Deep)
+		deep, drift := x.boxPerFn(x.Deep), x.baseDrift()
+		fig := fmt.Sprintf("MemAvailable: deep %s, sandbox kept %s per function, over %d functions; accounted (shims, kernel, cgroups): deep %s, kept %s; cgroups alone: 0 B",
+			fmtMiB(deep), fmtMiB(x.boxPerFn(x.Kept)), x.N, fmtMiB(x.accounted(x.Deep)), fmtMiB(x.accounted(x.Kept)))
+		if drift > 1<<19 {
+			fig += fmt.Sprintf("; MemAvailable moved %s per function between the two baselines (other work on the machine): too noisy to decide", fmtMiB(drift))
+		}
 		ts = append(ts, Target{Goal: "Box memory per hibernated function (MemAvailable, page cache dropped) at most 0.5 MiB in the deepest sleep",
-			Met: deep <= 1<<19 && len(x.Failures) == 0, Figure: fmt.Sprintf("deep %s, sandbox kept %s per function, over %d functions (cgroups alone: 0 B)", fmtMiB(deep), fmtMiB(x.boxPerFn(x.Kept)), x.N)})
+			Met: deep <= 1<<19 && drift <= 1<<19 && x.accounted(x.Deep) <= 1<<19 && len(x.Failures) == 0, Figure: fig})
 	} else {
 		ts = append(ts, Target{Goal: "Box memory per hibernated function at most 0.5 MiB in the deepest sleep", Missing: true})
 	}

@@ -403,6 +403,28 @@ func (t *tiersResult) sandboxCost() int64 {
 	return IntMedian(d)
 }
 
+// baseDrift is how far MemAvailable moved per function between the two
+// baselines, none deployed: the noise of the box figure.
+func (t *tiersResult) baseDrift() int64 {
+	if len(t.Base) < 2 {
+		return 0
+	}
+	d := t.Base[0].MemAvailable - t.Base[len(t.Base)-1].MemAvailable
+	return max(d, -d) / int64(t.N)
+}
+
+// accounted is what the function's shims, the kernel's counters and the
+// cgroups say a tier costs per function.
+func (t *tiersResult) accounted(xs []boxSample) int64 {
+	var pss, cg []int64
+	for _, s := range xs {
+		pss = append(pss, s.OwnShimPSS)
+		cg = append(cg, s.Cgroups)
+	}
+	kern := perFn(t.Base, xs, t.N, func(s boxSample) int64 { return s.KernelStack + s.PageTables + s.SUnreclaim }, false)
+	return (IntMedian(pss)+IntMedian(cg))/int64(t.N) + max(kern, 0)
+}
+
 // Section reports the tiers.
 func (t *tiersResult) Section() Section {
 	mem := table{Header: []string{"tier", "box: MemAvailable lost per function", "cgroups per function (old figure)", "shims of these functions (all on the box)", "shim PSS per function", "kernel stacks + page tables + unreclaimable slab per function", "accounted: shim + kernel + cgroups"}}
@@ -419,10 +441,9 @@ func (t *tiersResult) Section() Section {
 			bshims = append(bshims, int64(s.Shims))
 		}
 		kern := perFn(t.Base, xs, t.N, func(s boxSample) int64 { return s.KernelStack + s.PageTables + s.SUnreclaim }, false)
-		shimPer, cgPer := IntMedian(pss)/int64(t.N), IntMedian(cg)/int64(t.N)
-		mem.add(name, fmtMiB(t.boxPerFn(xs)), fmtBytes(cgPer),
+		mem.add(name, fmtMiB(t.boxPerFn(xs)), fmtBytes(IntMedian(cg)/int64(t.N)),
 			fmt.Sprintf("%d (%d; %d with none deployed)", IntMedian(own), IntMedian(shims), IntMedian(bshims)),
-			fmtMiB(shimPer), fmtMiB(kern), fmtMiB(shimPer+max(kern, 0)+cgPer))
+			fmtMiB(IntMedian(pss)/int64(t.N)), fmtMiB(kern), fmtMiB(t.accounted(xs)))
 	}
 	row("hibernated (sandbox kept)", t.Kept)
 	row("deep (sandbox stopped)", t.Deep)
@@ -437,9 +458,9 @@ func (t *tiersResult) Section() Section {
 	wake := table{Header: []string{"tier", "wake, first byte (median)", "spread", "samples"}}
 	wake.add("hibernated (sandbox kept)", fmtDur(DurMedian(t.WakeKept)), fmtDur(DurPercentile(t.WakeKept, 0))+" - "+fmtDur(DurPercentile(t.WakeKept, 100)), strconv.Itoa(len(t.WakeKept)))
 	wake.add("deep (sandbox stopped)", fmtDur(DurMedian(t.WakeDeep)), fmtDur(DurPercentile(t.WakeDeep, 0))+" - "+fmtDur(DurPercentile(t.WakeDeep, 100)), strconv.Itoa(len(t.WakeDeep)))
-	body := fmt.Sprintf(`%d trivial functions deployed, called once and hibernated, then moved between the two tiers %d times: sandboxes running (hibernated) and stopped with Docker (deep: the state the deep-after policy leaves, which stops them the same way). Before each reading: `+"`sync; echo 1 > /proc/sys/vm/drop_caches`"+`, then the median of nine reads of /proc/meminfo 200 ms apart. The baseline is the box with none of them deployed, before and after (%s). MemAvailable per tier and round (hibernated / deep): %s. The paired difference, round by round, says what the sandboxes cost: **%s per function**. Every function then woke from deep with its count kept. On a shared machine other work moves MemAvailable by tens of MiB between reads: the shim and kernel columns are the steadier figures. The cgroup column is the old way of counting: a hibernated function's own cgroup is gone, and the sandbox's holds a few KiB.
+	body := fmt.Sprintf(`%d trivial functions deployed, called once and hibernated, then moved between the two tiers %d times: sandboxes running (hibernated) and stopped with Docker (deep: the state the deep-after policy leaves, which stops them the same way). Before each reading: `+"`sync; echo 1 > /proc/sys/vm/drop_caches`"+`, then the median of nine reads of /proc/meminfo 200 ms apart. The baseline is the box with none of them deployed, before and after (%s: it moved %s per function meanwhile, the noise of the MemAvailable column). MemAvailable per tier and round (hibernated / deep): %s. The paired difference, round by round, says what the sandboxes cost: **%s per function**. Every function then woke from deep with its count kept. On a shared machine other work moves MemAvailable by tens of MiB between reads: the shim and kernel columns are the steadier figures. The cgroup column is the old way of counting: a hibernated function's own cgroup is gone, and the sandbox's holds a few KiB.
 
-`, t.N, len(t.Kept), strings.Join(bases, ", "), strings.Join(rounds, "; "), fmtMiB(t.sandboxCost())) + mem.Markdown() +
+`, t.N, len(t.Kept), strings.Join(bases, ", "), fmtMiB(t.baseDrift()), strings.Join(rounds, "; "), fmtMiB(t.sandboxCost())) + mem.Markdown() +
 		"\n\nWake from each tier, through the provider (`GET /function/NAME/count`, time to first byte), alternated; the deep function went deep by its own `com.openfaas.criu.deep-after=1s`, so its wake starts the sandbox (one plain container start) before the restore:\n\n" + wake.Markdown()
 	return Section{Title: "9. Sleep tiers: box memory and wake", Body: body}
 }
