@@ -120,6 +120,7 @@ type sleepInfo struct {
 	Strategy        string `json:"strategy"`
 	IdleAfter       string `json:"idleAfter"`
 	PauseAfter      string `json:"pauseAfter"`
+	DeepAfter       string `json:"deepAfter"` // "0s": never
 	RestoreFallback bool   `json:"restoreFallback"`
 	WakeTimeout     string `json:"wakeTimeout"`
 	Autoscale       bool   `json:"autoscale"`
@@ -218,6 +219,7 @@ func serve(args []string) error {
 					Strategy:        cfg.Strategy,
 					IdleAfter:       o.policy.ZeroDuration.String(),
 					PauseAfter:      o.policy.PauseAfter.String(),
+					DeepAfter:       o.policy.DeepAfter.String(),
 					RestoreFallback: cfg.RestoreFallback,
 					WakeTimeout:     cfg.WakeTimeout.String(),
 					Autoscale:       o.policy.Autoscale,
