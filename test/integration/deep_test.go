@@ -45,7 +45,7 @@ func (p *Provider) runningContainers(name string) []container.Summary {
 func TestDeepTierKeepsStateAcrossWakeAndRestart(t *testing.T) {
 	p := StartProvider(t)
 	dep := Fixture("deep")
-	dep.Labels = &map[string]string{"com.openfaas.criu.deep-after": "4s"}
+	dep.Labels = &map[string]string{"com.openfaas.criu.deep-after": "8s"}
 	p.Deploy(dep)
 	if got := counts(p, "deep", 2); got[1] != 2 {
 		t.Fatalf("counts %v", got)
