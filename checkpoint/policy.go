@@ -37,6 +37,10 @@ type Activity struct {
 	SleepReason string
 	// LastBackup is when it was last backed up (or deployed).
 	LastBackup time.Time
+	// HibernatedAt is when its newest checkpoint was taken (hibernated only).
+	HibernatedAt time.Time
+	// Deep says a hibernated function's sandboxes are stopped too.
+	Deep bool
 }
 
 // Fleet is what the policies need from the provider. Sleep, Scale and Wake
@@ -53,6 +57,9 @@ type Fleet interface {
 	// Backup checkpoints a running function while it keeps running, keeping
 	// the newest keep backups of each replica.
 	Backup(ctx context.Context, k Key, keep int) error
+	// Deepen stops the network sandboxes of a hibernated function (the deep
+	// tier); its containers stay, and a wake starts them again.
+	Deepen(ctx context.Context, k Key) error
 }
 
 // ErrBusy says a function is in the middle of another operation.
@@ -122,6 +129,10 @@ func (p *Policies) tick(ctx context.Context) {
 			p.async(ctx, a.Key, func(ctx context.Context) error {
 				return p.fleet.Sleep(ctx, a.Key, how, "idle", false, a.LastUsed)
 			})
+			continue
+		}
+		if deepAction(a, s, now) {
+			p.async(ctx, a.Key, func(ctx context.Context) error { return p.fleet.Deepen(ctx, a.Key) })
 			continue
 		}
 		if a.State == Hibernated && a.Inflight > 0 && a.SleepReason == ReasonBudget {

@@ -602,8 +602,11 @@ func (p *Provider) noteWake(fn *function, from string, d time.Duration, err erro
 	fn.lostState = ""
 	fn.mu.Unlock()
 	src := "checkpoint"
-	if from == StatePaused {
+	switch from {
+	case StatePaused:
 		src = "pause"
+	case TierDeep:
+		src = "deep" // a checkpoint, its stopped sandboxes started first
 	}
 	rec.LastWake = &WakeInfo{At: time.Now().UTC(), From: src, Duration: d, StateLost: lost != "", Reason: lost, Restore: span}
 	if err := p.commit(fn, &rec); err != nil {

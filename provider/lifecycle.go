@@ -56,6 +56,11 @@ func (p *Provider) checkDefinition(ctx context.Context, dep *types.FunctionDeplo
 			return key, errorf(ErrInvalid, "%v", errs[0])
 		}
 	}
+	if v, ok := labelValue(*dep, checkpoint.LabelDeepAfter); ok {
+		if _, err := checkpoint.ParseDeepAfter(v); err != nil {
+			return key, errorf(ErrInvalid, "%v", err)
+		}
+	}
 	for _, s := range dep.Secrets {
 		if err := ValidateSecretName(s); err != nil {
 			return key, err
@@ -96,6 +101,15 @@ func dropStatusAnnotations(dep *types.FunctionDeployment) {
 	case dropped:
 		dep.Annotations = &ann
 	}
+}
+
+// labelValue is a label's value, and whether it is set at all.
+func labelValue(dep types.FunctionDeployment, name string) (string, bool) {
+	if dep.Labels == nil {
+		return "", false
+	}
+	v, ok := (*dep.Labels)[name]
+	return v, ok
 }
 
 func labelOf(dep types.FunctionDeployment, name string) string {
@@ -331,6 +345,9 @@ func (p *Provider) scaleUpLocked(ctx context.Context, fn *function, n int) error
 	rec := *fn.rec
 	fn.mu.Unlock()
 	wasAsleep, asleep := rec.State, rec
+	if _, reps := fn.snapshot(); tierOf(rec, reps) == TierDeep {
+		wasAsleep = TierDeep // for the wake's record: its sandboxes start first
+	}
 	start := time.Now()
 	p.makeRoom(ctx, fn, p.memoryNeed(fn, rec, n))
 	rec.Replicas = n

@@ -109,6 +109,9 @@ func (f fleet) Activity() []checkpoint.Activity {
 			SleepReason: rec.SleepReason,
 			LastBackup:  time.Unix(0, fn.lastBackup.Load()),
 		}
+		if rec.State == StateHibernated {
+			a.HibernatedAt, a.Deep = hibernatedAt(rec), sandboxesDown(reps)
+		}
 		if rec.Deployment.Labels != nil {
 			a.Labels = *rec.Deployment.Labels
 		}

@@ -22,6 +22,7 @@ const AnnotationPrefix = "com.openfaas.criu."
 // sleep. They are documented in the README.
 const (
 	AnnotationState           = "com.openfaas.criu.state"                // awake, paused, hibernated
+	AnnotationTier            = "com.openfaas.criu.tier"                 // awake, paused, hibernated, deep
 	AnnotationSleptAt         = "com.openfaas.criu.slept-at"             // RFC 3339
 	AnnotationSleptReplicas   = "com.openfaas.criu.slept-replicas"       // replicas that went to sleep
 	AnnotationCheckpointBytes = "com.openfaas.criu.checkpoint-bytes"     // total size on disk
@@ -149,6 +150,8 @@ func (p *Provider) describeSleep(fn *function, rec record, ann map[string]string
 		state = "awake"
 	}
 	ann[AnnotationState] = state
+	_, reps := fn.snapshot()
+	ann[AnnotationTier] = tierOf(rec, reps)
 	if n := fn.inflight.Load(); n > 0 {
 		ann[AnnotationInflight] = strconv.FormatInt(n, 10)
 	}
