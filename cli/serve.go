@@ -82,6 +82,7 @@ func parseServeEnv(args []string, lookup func(string) (string, bool)) (*serveOpt
 	config.DurationVar(fs, &o.policy.ZeroDuration, "idle-after", env.Duration("scale_zero_duration", 15*time.Minute), "default idle time before a com.openfaas.scale.zero=true function sleeps")
 	config.DurationVar(fs, &o.policy.PauseAfter, "pause-after", env.Duration("pause_after", time.Minute), "default idle time before the pause tier (pause-then-checkpoint)")
 	fs.StringVar(&o.budget, "memory-budget", env.String("memory_budget", "0"), "memory for running functions (e.g. 512Mi); least recently used idle functions are hibernated beyond it; 0 is no budget")
+	config.DurationVar(fs, &o.policy.DeepAfter, "deep-after", env.Duration("deep_after", 30*time.Minute), "default time a function stays hibernated before its network sandbox is stopped too, the deep tier (0: never; com.openfaas.criu.deep-after overrides)")
 	config.BoolVar(fs, &o.policy.Autoscale, "autoscale", env.Bool("autoscale", true), "scale functions between com.openfaas.scale.min and max by request rate")
 	config.DurationVar(fs, &o.policy.ScaleWindow, "scale-window", env.Duration("scale_window", 10*time.Second), "window over which the request rate is measured")
 	fs.Float64Var(&o.policy.ScaleTarget, "scale-target", 5, "requests per second over the window that trigger a step up (com.openfaas.scale.target overrides)")
@@ -123,6 +124,7 @@ type sleepInfo struct {
 	Strategy        string `json:"strategy"`
 	IdleAfter       string `json:"idleAfter"`
 	PauseAfter      string `json:"pauseAfter"`
+	DeepAfter       string `json:"deepAfter"` // "0s": never
 	RestoreFallback bool   `json:"restoreFallback"`
 	WakeTimeout     string `json:"wakeTimeout"`
 	Autoscale       bool   `json:"autoscale"`
@@ -230,6 +232,7 @@ func Serve(args []string) error {
 					Strategy:        cfg.Strategy,
 					IdleAfter:       o.policy.ZeroDuration.String(),
 					PauseAfter:      o.policy.PauseAfter.String(),
+					DeepAfter:       o.policy.DeepAfter.String(),
 					RestoreFallback: cfg.RestoreFallback,
 					WakeTimeout:     cfg.WakeTimeout.String(),
 					Autoscale:       o.policy.Autoscale,
