@@ -20,7 +20,7 @@ import (
 	"github.com/openfaas/faas-provider/types"
 
 	"github.com/faas-criu/faas-criu/checkpoint"
-	"github.com/faas-criu/faas-criu/internal/gateway"
+	gateway "github.com/faas-criu/faas-criu/client"
 	"github.com/faas-criu/faas-criu/provider"
 )
 

@@ -12,8 +12,8 @@ import (
 
 	"github.com/openfaas/faas-provider/types"
 
+	gateway "github.com/faas-criu/faas-criu/client"
 	"github.com/faas-criu/faas-criu/internal/config"
-	"github.com/faas-criu/faas-criu/internal/gateway"
 	"github.com/faas-criu/faas-criu/provider"
 )
 

@@ -37,6 +37,10 @@ type Containers interface {
 	StartContainer(ctx context.Context, id string) error
 	// KillContainer stops a container at once (SIGKILL).
 	KillContainer(ctx context.Context, id string) error
+	// StopContainer stops a container, giving it its stop signal and up to
+	// grace before SIGKILL, and returns once it stopped; a container that
+	// does not run is left as it is.
+	StopContainer(ctx context.Context, id string, grace time.Duration) error
 	// RemoveContainer removes a container, running or not, with its
 	// checkpoints.
 	RemoveContainer(ctx context.Context, id string) error
@@ -97,6 +101,11 @@ type Networks interface {
 var (
 	ErrEngineNotFound = errors.New("no such object in the engine")
 	ErrEngineConflict = errors.New("name already in use in the engine")
+	// ErrEngineTaskExists: a container cannot start because the engine's
+	// runtime (containerd) still has a task of it, left by an engine that
+	// died while starting it. Every later start fails the same way; only new
+	// containers get the replica back (see orphanTask).
+	ErrEngineTaskExists = errors.New("the engine's runtime still has a task of the container")
 )
 
 // EngineInfo describes the engine the provider drives.
@@ -158,8 +167,9 @@ type Container struct {
 
 // ContainerState is a container as inspected.
 type ContainerState struct {
-	Running bool
+	Running bool // true while paused too
 	Paused  bool
+	Status  string // created, running, paused, restarting, exited, dead
 }
 
 // CheckpointOptions says how to checkpoint a container.

@@ -324,6 +324,25 @@ func (e *fakeEngine) KillContainer(_ context.Context, id string) error {
 	return nil
 }
 
+func (e *fakeEngine) StopContainer(_ context.Context, id string, _ time.Duration) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.find(id)
+	if err != nil {
+		return err
+	}
+	if err := e.begin("stop"); err != nil {
+		return err
+	}
+	if c.state != "running" && c.state != "paused" {
+		return nil
+	}
+	e.stop(c)
+	c.state = "exited"
+	e.emit(EventStop, c)
+	return nil
+}
+
 func (e *fakeEngine) RemoveContainer(_ context.Context, id string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -398,7 +417,7 @@ func (e *fakeEngine) InspectContainer(_ context.Context, id string) (ContainerSt
 	if err != nil {
 		return ContainerState{}, err
 	}
-	return ContainerState{Running: c.state == "running" || c.state == "paused", Paused: c.state == "paused"}, nil
+	return ContainerState{Running: c.state == "running" || c.state == "paused", Paused: c.state == "paused", Status: c.state}, nil
 }
 
 func (e *fakeEngine) ListContainers(_ context.Context, labels map[string]string) ([]Container, error) {

@@ -248,7 +248,7 @@ func TestSleepByStrategy(t *testing.T) {
 			}
 			if c.deepen != "" {
 				k := checkpoint.Key{Namespace: DefaultNamespace, Name: "fn"}
-				if err := p.Fleet().Sleep(context.Background(), k, c.deepen, "idle", false); err != nil {
+				if err := p.Fleet().Sleep(context.Background(), k, c.deepen, "idle", false, time.Time{}); err != nil {
 					t.Fatalf("policy sleep (%s): %v", c.deepen, err)
 				}
 			}

@@ -120,7 +120,7 @@ func (p *Provider) Migrate(ctx context.Context, ns, name string, t MigrationTarg
 		return &MigrationError{Step: step, Err: fmt.Errorf("CRIU is not usable here (%s)", p.criu.Problem)}
 	}
 	start := time.Now()
-	if err := p.sleepInOp(ctx, fn, StrategyCheckpoint, "migration", false); err != nil {
+	if err := p.sleepInOp(ctx, fn, StrategyCheckpoint, reasonMigration, inflightFreeze); err != nil {
 		return &MigrationError{Step: step, Err: err}
 	}
 	rec, reps := fn.snapshot()

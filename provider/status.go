@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,10 +13,16 @@ import (
 	ckpt "github.com/faas-criu/faas-criu/checkpoint"
 )
 
+// AnnotationPrefix starts every annotation the provider adds to a
+// function's status. They are output only: a deployment's annotations with
+// this prefix are dropped (see dropStatusAnnotations).
+const AnnotationPrefix = "com.openfaas.criu."
+
 // Annotations the provider adds to a function's status to describe its
 // sleep. They are documented in the README.
 const (
 	AnnotationState           = "com.openfaas.criu.state"                // awake, paused, hibernated
+	AnnotationTier            = "com.openfaas.criu.tier"                 // awake, paused, hibernated, deep
 	AnnotationSleptAt         = "com.openfaas.criu.slept-at"             // RFC 3339
 	AnnotationSleptReplicas   = "com.openfaas.criu.slept-replicas"       // replicas that went to sleep
 	AnnotationCheckpointBytes = "com.openfaas.criu.checkpoint-bytes"     // total size on disk
@@ -23,7 +30,8 @@ const (
 	AnnotationFreezingMs      = "com.openfaas.criu.freezing-ms"          // CRIU's freezing time, newest dump
 	AnnotationPagesWritten    = "com.openfaas.criu.pages-written"        // CRIU's pages written, all dumps
 	AnnotationLastWake        = "com.openfaas.criu.last-wake"            // "restore 212ms at <time>"
-	AnnotationStateLost       = "com.openfaas.criu.state-lost"           // set when a fallback lost state
+	AnnotationStateLost       = "com.openfaas.criu.state-lost"           // why a replica's memory state was lost (until the next deploy)
+	AnnotationStateLostAt     = "com.openfaas.criu.state-lost-at"        // when, RFC 3339
 	AnnotationFallback        = "com.openfaas.criu.fallback"             // why it paused instead of hibernating
 	AnnotationInflight        = "com.openfaas.criu.inflight"             // requests in flight now
 	AnnotationBackups         = "com.openfaas.criu.backups"              // backups kept
@@ -142,6 +150,8 @@ func (p *Provider) describeSleep(fn *function, rec record, ann map[string]string
 		state = "awake"
 	}
 	ann[AnnotationState] = state
+	_, reps := fn.snapshot()
+	ann[AnnotationTier] = tierOf(rec, reps)
 	if n := fn.inflight.Load(); n > 0 {
 		ann[AnnotationInflight] = strconv.FormatInt(n, 10)
 	}
@@ -184,5 +194,9 @@ func (p *Provider) describeSleep(fn *function, rec record, ann map[string]string
 		if w.StateLost {
 			ann[AnnotationStateLost] = w.Reason
 		}
+	}
+	if l := rec.StateLost; l != nil {
+		ann[AnnotationStateLost] = fmt.Sprintf("replica %d: %s", l.Replica, l.Reason)
+		ann[AnnotationStateLostAt] = l.At.Format(time.RFC3339Nano)
 	}
 }

@@ -16,7 +16,7 @@ import (
 
 	yaml "go.yaml.in/yaml/v3"
 
-	"github.com/faas-criu/faas-criu/internal/gateway"
+	"github.com/faas-criu/faas-criu/client"
 )
 
 // Stack is a parsed stack file.
@@ -160,7 +160,7 @@ func (s *Stack) readProvider(w *walker, n *yaml.Node, field string) error {
 				return err
 			}
 			// As faas-cli reads it: "host:port" is http://host:port.
-			u, perr := url.Parse(gateway.Normalize(p.Gateway))
+			u, perr := url.Parse(client.Normalize(p.Gateway))
 			if perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				return w.errorf(v, f, "invalid gateway URL %q: expected [http(s)://]host[:port]", p.Gateway)
 			}

@@ -55,6 +55,10 @@ func kind(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case orphanTask(err):
+		// Before the kinds: Docker may call it a conflict too, and the
+		// provider must not take it for a name already in use.
+		return fmt.Errorf("%w: %w", provider.ErrEngineTaskExists, err)
 	case errdefs.IsNotFound(err):
 		return fmt.Errorf("%w: %w", provider.ErrEngineNotFound, err)
 	case errdefs.IsConflict(err):
@@ -124,6 +128,18 @@ func (e *Engine) StartContainer(ctx context.Context, id string) error {
 	return kind(e.c.ContainerStart(ctx, id, container.StartOptions{}))
 }
 
+// orphanTask says a start failed because containerd still has a task of the
+// container ("task ID: already exists"); Docker gives it no error kind of its
+// own (it is a system error), so its message is all there is to go by.
+func orphanTask(err error) bool {
+	return strings.Contains(err.Error(), "already exists") && strings.Contains(err.Error(), "task ")
+}
+
+func (e *Engine) StopContainer(ctx context.Context, id string, grace time.Duration) error {
+	timeout := int(grace / time.Second)
+	return kind(e.c.ContainerStop(ctx, id, container.StopOptions{Timeout: &timeout}))
+}
+
 func (e *Engine) KillContainer(ctx context.Context, id string) error {
 	return kind(e.c.ContainerKill(ctx, id, "KILL"))
 }
@@ -152,7 +168,7 @@ func (e *Engine) InspectContainer(ctx context.Context, id string) (provider.Cont
 	if ci.State == nil {
 		return provider.ContainerState{}, fmt.Errorf("inspect %s: the engine reported no state", id)
 	}
-	return provider.ContainerState{Running: ci.State.Running, Paused: ci.State.Paused}, nil
+	return provider.ContainerState{Running: ci.State.Running, Paused: ci.State.Paused, Status: ci.State.Status}, nil
 }
 
 func labelFilter(labels map[string]string) filters.Args {
