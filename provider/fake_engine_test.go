@@ -71,6 +71,22 @@ func newFakeEngine(t *testing.T, port int) *fakeEngine {
 
 var _ Engine = (*fakeEngine)(nil)
 
+// slowRequest is how long a function takes to answer /slow.
+const slowRequest = 300 * time.Millisecond
+
+// sandboxStates returns the sandboxes by name, and their states.
+func (e *fakeEngine) sandboxStates() map[string]string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := map[string]string{}
+	for _, c := range e.containers {
+		if c.spec.Labels[labelRole] == roleSandbox {
+			out[c.name] = c.state
+		}
+	}
+	return out
+}
+
 // failNext makes the next calls of op fail, one error each (nil lets that
 // call through).
 func (e *fakeEngine) failNext(op string, errs ...error) {
@@ -216,6 +232,12 @@ func (e *fakeEngine) listen(c *fakeContainer) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/_/health", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, mem.Add(1))
+	})
+	// A slow request: counted once it is done, so a checkpoint taken while
+	// it runs loses it (and its connection).
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(slowRequest)
 		fmt.Fprint(w, mem.Add(1))
 	})
 	srv := &http.Server{Handler: mux}

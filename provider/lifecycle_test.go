@@ -76,6 +76,11 @@ func deploy(t *testing.T, p *Provider, name string, labels map[string]string) {
 // invoke sends one request to a function, waking it if needed, and returns
 // the function's request count.
 func invoke(p *Provider, name string) (int, error) {
+	return invokePath(p, name, "/")
+}
+
+// invokePath is invoke of a path of the function.
+func invokePath(p *Provider, name, path string) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	addr, release, err := p.Acquire(ctx, "", name)
@@ -83,7 +88,7 @@ func invoke(p *Provider, name string) (int, error) {
 		return 0, err
 	}
 	defer release()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, err
@@ -568,4 +573,177 @@ func TestReconcileForgetsLostCheckpoint(t *testing.T) {
 		t.Errorf("the record still names checkpoints %v", rec.Checkpoints)
 	}
 	mustInvoke(t, p, "fn", 1)
+}
+
+// tier is the sleep tier the function's status reports.
+func tier(t *testing.T, p *Provider, name string) string {
+	t.Helper()
+	st, err := p.Status(context.Background(), "", name)
+	if err != nil {
+		t.Fatalf("status %s: %v", name, err)
+	}
+	return (*st.Annotations)[AnnotationTier]
+}
+
+// The deep tier over the engine: the policy's Deepen stops the sandbox (and
+// nothing else), the status says deep, also to a provider started again
+// (the engine is the record of it), and a request starts the sandbox and
+// restores the state.
+func TestDeepTier(t *testing.T) {
+	p, eng := newTestProvider(t)
+	deploy(t, p, "fn", nil)
+	for i := 1; i <= 3; i++ {
+		mustInvoke(t, p, "fn", i)
+	}
+	if err := p.Scale(context.Background(), "", "fn", 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := tier(t, p, "fn"); got != TierHibernated {
+		t.Fatalf("tier %q after a scale to zero, want %q", got, TierHibernated)
+	}
+	k := checkpoint.Key{Namespace: DefaultNamespace, Name: "fn"}
+	if err := p.Fleet().Deepen(context.Background(), k); err != nil {
+		t.Fatalf("deepen: %v", err)
+	}
+	if got := eng.sandboxStates(); !allIn(got, "exited") {
+		t.Errorf("sandboxes by state %v, want all exited", got)
+	}
+	if n := eng.count("stop"); n != 1 {
+		t.Errorf("%d sandbox stops, want 1", n)
+	}
+	if got := states(eng); fmt.Sprint(got) != "map[exited:1]" {
+		t.Errorf("function containers by state %v, want the one exited with its checkpoint", got)
+	}
+	if got := tier(t, p, "fn"); got != TierDeep {
+		t.Errorf("tier %q after deepen, want %q", got, TierDeep)
+	}
+	// A second Deepen finds nothing to stop.
+	if err := p.Fleet().Deepen(context.Background(), k); err != nil || eng.count("stop") != 1 {
+		t.Errorf("second deepen: %v, %d stops", err, eng.count("stop"))
+	}
+
+	_ = p.Close()
+	p = startTestProvider(t, eng, p.cfg.StateDir)
+	if got := tier(t, p, "fn"); got != TierDeep {
+		t.Errorf("tier %q after a provider restart, want %q", got, TierDeep)
+	}
+	mustInvoke(t, p, "fn", 4)
+	if got := tier(t, p, "fn"); got != TierAwake {
+		t.Errorf("tier %q after a request, want %q", got, TierAwake)
+	}
+	if got := eng.sandboxStates(); !allIn(got, "running") {
+		t.Errorf("sandboxes by state %v after the wake, want all running", got)
+	}
+	if n := eng.count("restore"); n != 1 {
+		t.Errorf("%d restores, want 1", n)
+	}
+}
+
+func allIn(states map[string]string, want string) bool {
+	for _, s := range states {
+		if s != want {
+			return false
+		}
+	}
+	return len(states) > 0
+}
+
+// Deepen leaves alone a function that is not hibernated, and a failed stop
+// is an error naming the function.
+func TestDeepenOnlyHibernated(t *testing.T) {
+	p, eng := newTestProvider(t)
+	deploy(t, p, "awake", nil)
+	deploy(t, p, "paused", map[string]string{labelStrategy: StrategyPause})
+	deploy(t, p, "fails", nil)
+	for _, fn := range []string{"paused", "fails"} {
+		if err := p.Scale(context.Background(), "", fn, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, fn := range []string{"awake", "paused"} {
+		if err := p.Fleet().Deepen(context.Background(), checkpoint.Key{Namespace: DefaultNamespace, Name: fn}); err != nil {
+			t.Errorf("deepen %s: %v", fn, err)
+		}
+	}
+	if n := eng.count("stop"); n != 0 {
+		t.Errorf("%d sandboxes stopped of functions not hibernated", n)
+	}
+	eng.failNext("stop", errors.New("injected"))
+	err := p.Fleet().Deepen(context.Background(), checkpoint.Key{Namespace: DefaultNamespace, Name: "fails"})
+	if err == nil || !strings.Contains(err.Error(), "injected") || !strings.Contains(err.Error(), "fails") {
+		t.Errorf("deepen with a failing stop: %v, want the failure naming the function", err)
+	}
+	if got := tier(t, p, "fails"); got != TierHibernated {
+		t.Errorf("tier %q after a failed deepen, want %q", got, TierHibernated)
+	}
+	mustInvoke(t, p, "fails", 1)
+}
+
+// A scale to zero lets a request in flight finish (drains it) before the
+// checkpoint, so it gets its answer now and is counted in the state kept.
+func TestScaleToZeroDrainsInFlight(t *testing.T) {
+	p, _ := newTestProvider(t)
+	deploy(t, p, "fn", nil)
+	mustInvoke(t, p, "fn", 1)
+	fn, err := p.lookup("", "fn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type answer struct {
+		n   int
+		err error
+		at  time.Time
+	}
+	done := make(chan answer, 1)
+	go func() {
+		n, err := invokePath(p, "fn", "/slow")
+		done <- answer{n, err, time.Now()}
+	}()
+	eventually(t, "the slow request in flight", func() bool { return fn.inflight.Load() > 0 })
+	if err := p.Scale(context.Background(), "", "fn", 0); err != nil {
+		t.Fatalf("scale to zero: %v", err)
+	}
+	slept := time.Now()
+	a := <-done
+	if a.err != nil || a.n != 2 {
+		t.Fatalf("the request in flight: count %d, %v; want 2, answered", a.n, a.err)
+	}
+	if a.at.After(slept) {
+		t.Errorf("the request in flight was answered %s after the scale to zero returned, want before (drained)", a.at.Sub(slept))
+	}
+	if got := state(t, p, "fn"); got != StateHibernated {
+		t.Errorf("state %q, want %q", got, StateHibernated)
+	}
+	mustInvoke(t, p, "fn", 3)
+}
+
+// A replica whose container cannot start because the engine's runtime kept
+// a task of it (the engine died while starting it) gets new containers at
+// the same address, instead of failing every start.
+func TestStartWithOrphanTaskRenewsReplica(t *testing.T) {
+	p, eng := newTestProvider(t)
+	deploy(t, p, "fn", nil)
+	mustInvoke(t, p, "fn", 1)
+	name := p.containerName(fnKey{ns: DefaultNamespace, name: "fn"}, 0)
+	eng.mu.Lock()
+	old, _ := eng.find(name)
+	oldID := old.id
+	eng.mu.Unlock()
+	eng.crash(name)
+	eng.failNext("start", fmt.Errorf("%w: failed to create task for container: task %s: already exists", ErrEngineTaskExists, oldID))
+	fn, err := p.lookup("", "fn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.reconcile(context.Background(), fn)
+	eng.mu.Lock()
+	c, err := eng.find(name)
+	eng.mu.Unlock()
+	if err != nil || c.id == oldID || c.state != "running" {
+		t.Fatalf("replica 0 after reconciliation: %+v, %v; want a new running container", c, err)
+	}
+	if _, err := eng.InspectContainer(context.Background(), oldID); !isNotFound(err) {
+		t.Errorf("the old container is still there (%v)", err)
+	}
+	mustInvoke(t, p, "fn", 1) // a fresh start: its process had died
 }

@@ -13,21 +13,29 @@ import (
 // only through these kinds.
 func TestKind(t *testing.T) {
 	cause := errors.New("engine said no")
+	// What Docker answered a start whose containerd task the engine's
+	// crash left behind (TestEngineRestart).
+	task := errors.New("failed to create task for container: failed to create shim task: task 8a3c: already exists: unknown")
 	cases := []struct {
-		in       error
-		notFound bool
-		conflict bool
+		in                 error
+		cause              error
+		notFound, conflict bool
+		taskExists         bool
 	}{
-		{errdefs.NotFound(cause), true, false},
-		{errdefs.Conflict(cause), false, true},
-		{cause, false, false},
+		{errdefs.NotFound(cause), cause, true, false, false},
+		{errdefs.Conflict(cause), cause, false, true, false},
+		{cause, cause, false, false, false},
+		{errdefs.System(task), task, false, false, true},
+		{errdefs.Conflict(task), task, false, false, true},
+		{errdefs.Conflict(errors.New(`container name "/x" is already in use`)), nil, false, true, false},
 	}
 	for _, c := range cases {
 		err := kind(c.in)
-		if errors.Is(err, provider.ErrEngineNotFound) != c.notFound || errors.Is(err, provider.ErrEngineConflict) != c.conflict {
-			t.Errorf("kind(%v) = %v: not found %v, conflict %v", c.in, err, c.notFound, c.conflict)
+		if errors.Is(err, provider.ErrEngineNotFound) != c.notFound || errors.Is(err, provider.ErrEngineConflict) != c.conflict ||
+			errors.Is(err, provider.ErrEngineTaskExists) != c.taskExists {
+			t.Errorf("kind(%v) = %v: not found %v, conflict %v, task exists %v", c.in, err, c.notFound, c.conflict, c.taskExists)
 		}
-		if !errors.Is(err, cause) {
+		if c.cause != nil && !errors.Is(err, c.cause) {
 			t.Errorf("kind(%v) = %v lost its cause", c.in, err)
 		}
 	}
