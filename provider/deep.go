@@ -12,8 +12,8 @@ import (
 // Sleep tiers, as the status reports them (AnnotationTier): awake, paused,
 // hibernated (checkpointed, network sandbox kept: a wake is one restore) and
 // deep (checkpointed, sandbox stopped too: a wake first starts the sandbox
-// again). The deep tier is not a state of its own in the record: Docker is
-// the engine of record, and a hibernated function whose sandboxes are all
+// again). The deep tier is not a state of its own in the record: the engine
+// is the record of it (Engine.ListContainers), and a hibernated function whose sandboxes are all
 // stopped is deep, whoever stopped them (the deep-after policy, or an engine
 // restart). A provider restart therefore forgets nothing.
 const (
