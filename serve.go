@@ -25,6 +25,7 @@ import (
 	"github.com/faas-criu/faas-criu/internal/config"
 	"github.com/faas-criu/faas-criu/internal/gateway"
 	"github.com/faas-criu/faas-criu/internal/statelock"
+	"github.com/faas-criu/faas-criu/policy"
 	"github.com/faas-criu/faas-criu/provider"
 	"github.com/faas-criu/faas-criu/stack"
 )
@@ -32,7 +33,7 @@ import (
 type serveOptions struct {
 	stack           string
 	importMax       string
-	policy          checkpoint.Config
+	policy          policy.Config
 	budget          string
 	port            int
 	readTimeout     time.Duration
@@ -203,7 +204,7 @@ func serve(args []string) error {
 
 	o.policy.Strategy = p.Config().Strategy
 	o.policy.CanCheckpoint = p.CRIU().Available
-	policies := checkpoint.New(p.Fleet(), o.policy)
+	policies := policy.New(p.Fleet(), o.policy)
 	p.SetAdmission(policies)
 	registerMemoryGauges(policies)
 
@@ -281,12 +282,12 @@ func serve(args []string) error {
 	return nil
 }
 
-func memory(p *checkpoint.Policies) memoryInfo {
+func memory(p *policy.Policies) memoryInfo {
 	budget, used := p.Budget()
 	return memoryInfo{BudgetBytes: budget, UsedBytes: used}
 }
 
-func registerMemoryGauges(p *checkpoint.Policies) {
+func registerMemoryGauges(p *policy.Policies) {
 	prometheus.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "faas_criu", Name: "memory_budget_bytes",

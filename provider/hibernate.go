@@ -16,13 +16,14 @@ import (
 	"github.com/docker/docker/api/types/container"
 
 	ckpt "github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/policy"
 )
 
 func (p *Provider) strategyOf(fn *function) string {
 	fn.mu.Lock()
-	s := labelOf(fn.rec.Deployment, ckpt.LabelStrategy)
+	s := labelOf(fn.rec.Deployment, policy.LabelStrategy)
 	fn.mu.Unlock()
-	if ckpt.ValidStrategy(s) {
+	if policy.ValidStrategy(s) {
 		return s
 	}
 	return p.cfg.Strategy
@@ -72,7 +73,7 @@ func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why 
 	// after the replicas were withdrawn this count misses none of them.
 	if refuseInflight && fn.inflight.Load() > 0 {
 		p.giveBack(ctx, fn, reps)
-		return fmt.Errorf("%w: requests are in flight", ckpt.ErrBusy)
+		return fmt.Errorf("%w: requests are in flight", policy.ErrBusy)
 	}
 
 	var err error
@@ -117,7 +118,7 @@ func (p *Provider) removeAllLocked(ctx context.Context, fn *function, rec *recor
 		return nil
 	}
 	if refuseInflight && fn.inflight.Load() > 0 {
-		return fmt.Errorf("%w: requests are in flight", ckpt.ErrBusy)
+		return fmt.Errorf("%w: requests are in flight", policy.ErrBusy)
 	}
 	rec.SleptReplicas = rec.Replicas
 	rec.Replicas = 0

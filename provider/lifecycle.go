@@ -13,7 +13,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/openfaas/faas-provider/types"
 
-	"github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/policy"
 )
 
 // checkDeployment validates a deployment, fills in its namespace and
@@ -50,7 +50,7 @@ func (p *Provider) checkDefinition(ctx context.Context, dep *types.FunctionDeplo
 	}
 	// A policy label not understood is refused, not read as off.
 	if dep.Labels != nil {
-		if _, errs := checkpoint.SettingsFor(*dep.Labels, checkpoint.Defaults{}); len(errs) > 0 {
+		if _, errs := policy.SettingsFor(*dep.Labels, policy.Defaults{}); len(errs) > 0 {
 			return key, errorf(ErrInvalid, "%v", errs[0])
 		}
 	}
@@ -77,13 +77,13 @@ func labelOf(dep types.FunctionDeployment, name string) string {
 
 // minReplicas reads com.openfaas.scale.min (default 1).
 func minReplicas(dep types.FunctionDeployment) (int, error) {
-	v := labelOf(dep, checkpoint.LabelScaleMin)
+	v := labelOf(dep, policy.LabelScaleMin)
 	if v == "" {
 		return 1, nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 || n > 1000 {
-		return 0, errorf(ErrInvalid, "label %s=%q: want a whole number from 0 to 1000", checkpoint.LabelScaleMin, v)
+		return 0, errorf(ErrInvalid, "label %s=%q: want a whole number from 0 to 1000", policy.LabelScaleMin, v)
 	}
 	return n, nil
 }

@@ -4,13 +4,13 @@ import (
 	"context"
 	"time"
 
-	"github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/policy"
 )
 
 // Admission is consulted before a sleeping function wakes: it may hibernate
 // others first to make room (the memory budget).
 type Admission interface {
-	MakeRoom(ctx context.Context, k checkpoint.Key, need int64)
+	MakeRoom(ctx context.Context, k policy.Key, need int64)
 }
 
 // SetAdmission installs the memory budget's hook.
@@ -23,7 +23,7 @@ const defaultReplicaMemory = 32 << 20
 // makeRoom asks the memory budget for need more bytes before fn grows.
 func (p *Provider) makeRoom(ctx context.Context, fn *function, need int64) {
 	if p.admission != nil && need > 0 {
-		p.admission.MakeRoom(ctx, checkpoint.Key{Namespace: fn.key.ns, Name: fn.key.name}, need)
+		p.admission.MakeRoom(ctx, policy.Key{Namespace: fn.key.ns, Name: fn.key.name}, need)
 	}
 }
 
@@ -82,23 +82,23 @@ func (p *Provider) noteImageMemory(imageID string, perReplica int64) {
 }
 
 // Fleet returns the provider as the policies see it.
-func (p *Provider) Fleet() checkpoint.Fleet { return fleet{p} }
+func (p *Provider) Fleet() policy.Fleet { return fleet{p} }
 
-// fleet implements checkpoint.Fleet.
+// fleet implements policy.Fleet.
 type fleet struct{ p *Provider }
 
 // Activity reports every function's use.
-func (f fleet) Activity() []checkpoint.Activity {
+func (f fleet) Activity() []policy.Activity {
 	p := f.p
 	fns := p.functions()
-	out := make([]checkpoint.Activity, 0, len(fns))
+	out := make([]policy.Activity, 0, len(fns))
 	for _, fn := range fns {
 		rec, reps := fn.snapshot()
 		if fn.isDeleted() {
 			continue
 		}
-		a := checkpoint.Activity{
-			Key:         checkpoint.Key{Namespace: fn.key.ns, Name: fn.key.name},
+		a := policy.Activity{
+			Key:         policy.Key{Namespace: fn.key.ns, Name: fn.key.name},
 			State:       policyState(rec.State),
 			Replicas:    rec.Replicas,
 			LastUsed:    time.Unix(0, fn.lastUsed.Load()),
@@ -125,11 +125,11 @@ func (f fleet) Activity() []checkpoint.Activity {
 func policyState(s string) string {
 	switch s {
 	case StatePaused:
-		return checkpoint.Paused
+		return policy.Paused
 	case StateHibernated:
-		return checkpoint.Hibernated
+		return policy.Hibernated
 	}
-	return checkpoint.Awake
+	return policy.Awake
 }
 
 func (fn *function) isDeleted() bool {
@@ -140,20 +140,20 @@ func (fn *function) isDeleted() bool {
 
 // policyLock takes a function's operation lock without waiting: a policy
 // never queues behind a user's operation.
-func (p *Provider) policyLock(k checkpoint.Key) (*function, error) {
+func (p *Provider) policyLock(k policy.Key) (*function, error) {
 	fn, err := p.lookup(k.Namespace, k.Name)
 	if err != nil {
 		return nil, err
 	}
 	if !fn.opMu.TryLock() {
-		return nil, checkpoint.ErrBusy
+		return nil, policy.ErrBusy
 	}
 	return fn, nil
 }
 
 // Sleep puts a function to sleep on behalf of a policy. Unless
 // allowInflight, it does nothing while requests are in flight.
-func (f fleet) Sleep(ctx context.Context, k checkpoint.Key, how, reason string, allowInflight bool) error {
+func (f fleet) Sleep(ctx context.Context, k policy.Key, how, reason string, allowInflight bool) error {
 	p := f.p
 	fn, err := p.policyLock(k)
 	if err != nil {
@@ -164,7 +164,7 @@ func (f fleet) Sleep(ctx context.Context, k checkpoint.Key, how, reason string, 
 }
 
 // Scale sets an awake function's replicas on behalf of the load policy.
-func (f fleet) Scale(ctx context.Context, k checkpoint.Key, replicas int) error {
+func (f fleet) Scale(ctx context.Context, k policy.Key, replicas int) error {
 	p := f.p
 	fn, err := p.policyLock(k)
 	if err != nil {
@@ -181,7 +181,7 @@ func (f fleet) Scale(ctx context.Context, k checkpoint.Key, replicas int) error 
 }
 
 // Wake starts waking a sleeping function on behalf of a policy.
-func (f fleet) Wake(ctx context.Context, k checkpoint.Key) error {
+func (f fleet) Wake(ctx context.Context, k policy.Key) error {
 	p := f.p
 	fn, err := p.lookup(k.Namespace, k.Name)
 	if err != nil {
@@ -197,7 +197,7 @@ func (f fleet) Wake(ctx context.Context, k checkpoint.Key) error {
 }
 
 // Backup backs a running function up on behalf of the backup policy.
-func (f fleet) Backup(ctx context.Context, k checkpoint.Key, keep int) error {
+func (f fleet) Backup(ctx context.Context, k policy.Key, keep int) error {
 	fn, err := f.p.policyLock(k)
 	if err != nil {
 		return err

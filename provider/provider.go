@@ -19,15 +19,16 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/policy"
 )
 
 // Sleep strategies: how a function is put to sleep when scaled to zero or
 // found idle.
 const (
-	StrategyCheckpoint          = checkpoint.Checkpoint
-	StrategyPause               = checkpoint.Pause
-	StrategyPauseThenCheckpoint = checkpoint.PauseThenCheckpoint
-	StrategyRemove              = checkpoint.Remove
+	StrategyCheckpoint          = policy.Checkpoint
+	StrategyPause               = policy.Pause
+	StrategyPauseThenCheckpoint = policy.PauseThenCheckpoint
+	StrategyRemove              = policy.Remove
 )
 
 // Config is the provider's configuration.
@@ -116,7 +117,7 @@ func (c *Config) validate() error {
 	if c.Pull != "never" && c.Pull != "missing" {
 		return fmt.Errorf("pull policy %q: use never or missing", c.Pull)
 	}
-	if !checkpoint.ValidStrategy(c.Strategy) {
+	if !policy.ValidStrategy(c.Strategy) {
 		return fmt.Errorf("strategy %q: use checkpoint, pause, pause-then-checkpoint or remove", c.Strategy)
 	}
 	for _, ns := range c.Namespaces {
