@@ -15,6 +15,7 @@ import (
 	"github.com/openfaas/faas-provider/types"
 
 	ckpt "github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/checkpoint/archive"
 )
 
 // importDir is where received archives and images are unpacked and checked
@@ -38,7 +39,7 @@ func (p *Provider) ImportImage(ctx context.Context, r io.Reader) error {
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	zr, err := ckpt.Decompress(r)
+	zr, err := archive.Decompress(r)
 	if err != nil {
 		return errorf(ErrInvalid, "image stream: not zstd: %v", err)
 	}
@@ -53,7 +54,7 @@ func (p *Provider) ImportImage(ctx context.Context, r io.Reader) error {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	if err := ckpt.CheckTar(f, p.cfg.ImportMaxBytes); err != nil {
+	if err := archive.CheckTar(f, p.cfg.ImportMaxBytes); err != nil {
 		return importErr(err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
@@ -88,9 +89,9 @@ func lastLine(b []byte) []byte {
 
 func importErr(err error) error {
 	switch {
-	case errors.Is(err, ckpt.ErrArchiveTooLarge):
+	case errors.Is(err, archive.ErrArchiveTooLarge):
 		return errorf(ErrTooLarge, "import refused: %v (--import-max-bytes)", err)
-	case errors.Is(err, ckpt.ErrArchive):
+	case errors.Is(err, archive.ErrArchive):
 		return errorf(ErrInvalid, "import refused: %v", err)
 	}
 	return err
@@ -114,7 +115,7 @@ func (p *Provider) Import(ctx context.Context, r io.Reader, replace bool) (types
 	var key fnKey
 	// The manifest comes first: what would be refused anyway is refused
 	// before the checkpoints are unpacked.
-	m, err := ckpt.ReadArchive(r, tmp, p.cfg.ImportMaxBytes, func(m *ckpt.Manifest) error {
+	m, err := archive.ReadArchive(r, tmp, p.cfg.ImportMaxBytes, func(m *archive.Manifest) error {
 		if err := json.Unmarshal(m.Function, &dep); err != nil {
 			return errorf(ErrInvalid, "import refused: function definition: %v", err)
 		}

@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	ckpt "github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/checkpoint/archive"
 )
 
 // MigrationTarget is the receiving faas-criu, as the source sees it.
@@ -189,7 +189,7 @@ func (p *Provider) streamImage(ctx context.Context, rec record, t MigrationTarge
 	}
 	defer rc.Close()
 	return p.pump(ctx, StepImage, report, func(w io.Writer) error {
-		zw, err := ckpt.Compress(w)
+		zw, err := archive.Compress(w)
 		if err != nil {
 			return err
 		}
@@ -206,7 +206,7 @@ func (p *Provider) streamArchive(ctx context.Context, key fnKey, rec record, rep
 	if err != nil {
 		return err
 	}
-	m := ckpt.Manifest{
+	m := archive.Manifest{
 		Function: dep, ImageRef: rec.Deployment.Image, ImageID: rec.ImageID,
 		CreatedAt: rec.CreatedAt, Invocations: rec.Invocations, Source: p.instance,
 	}
@@ -216,11 +216,11 @@ func (p *Provider) streamArchive(ctx context.Context, key fnKey, rec record, rep
 		if !ok {
 			continue
 		}
-		m.Replicas = append(m.Replicas, ckpt.ReplicaImage{Index: r.index, Checkpoint: info})
+		m.Replicas = append(m.Replicas, archive.ReplicaImage{Index: r.index, Checkpoint: info})
 		dirs[r.index] = p.checkpointDir(r.id, info.Name)
 	}
 	return p.pump(ctx, StepTransfer, report, func(w io.Writer) error {
-		return ckpt.WriteArchive(w, m, dirs)
+		return archive.WriteArchive(w, m, dirs)
 	}, func(r io.Reader) error { return t.Import(ctx, r, replace) })
 }
 

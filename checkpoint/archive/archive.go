@@ -1,4 +1,4 @@
-package checkpoint
+package archive
 
 import (
 	"archive/tar"
@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/faas-criu/faas-criu/checkpoint"
 )
 
 // A migration archive carries a function to another box: its definition and
@@ -46,8 +48,8 @@ type Manifest struct {
 
 // ReplicaImage is one replica's checkpoint in the archive.
 type ReplicaImage struct {
-	Index      int  `json:"index"`
-	Checkpoint Info `json:"checkpoint"`
+	Index      int             `json:"index"`
+	Checkpoint checkpoint.Info `json:"checkpoint"`
 }
 
 // ErrArchive marks an archive that was refused.
@@ -218,10 +220,10 @@ func readArchiveTar(r io.Reader, dst string, limit int64, check func(*Manifest) 
 		return nil, fmt.Errorf("%w: format version %d, want %d", ErrArchive, m.Version, ArchiveVersion)
 	}
 	for _, rep := range m.Replicas {
-		if !ValidName(rep.Checkpoint.Name) {
+		if !checkpoint.ValidName(rep.Checkpoint.Name) {
 			return nil, fmt.Errorf("%w: replica %d: invalid checkpoint name %q", ErrArchive, rep.Index, rep.Checkpoint.Name)
 		}
-		if !Exists(filepath.Join(dst, "checkpoints", strconv.Itoa(rep.Index))) {
+		if !checkpoint.Exists(filepath.Join(dst, "checkpoints", strconv.Itoa(rep.Index))) {
 			return nil, fmt.Errorf("%w: replica %d has no checkpoint files", ErrArchive, rep.Index)
 		}
 	}
