@@ -19,6 +19,7 @@ import (
 	"github.com/openfaas/faas-provider/types"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/faas-criu/faas-criu/api"
 	"github.com/faas-criu/faas-criu/async"
 	"github.com/faas-criu/faas-criu/checkpoint"
 	"github.com/faas-criu/faas-criu/handlers"
@@ -319,7 +320,7 @@ func applyStack(ctx context.Context, p *provider.Provider, file string, declared
 }
 
 // migrationTarget is the client for the faas-criu a function migrates to.
-func migrationTarget(url, user, password, token string) provider.MigrationTarget {
+func migrationTarget(url, user, password, token string) api.MigrationTarget {
 	var creds *gateway.Credentials
 	if user != "" || token != "" {
 		creds = &gateway.Credentials{User: user, Password: password, Token: token, Source: "the migration request"}

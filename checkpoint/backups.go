@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/faas-criu/faas-criu/api"
 )
 
 // Backups are checkpoints taken while a function keeps running, kept by the
@@ -21,13 +23,11 @@ import (
 // BackupPrefix starts every backup's name.
 const BackupPrefix = "bak"
 
-// Backup describes one backup of one replica.
+// Backup is one backup of one replica: what the API lists, and where it
+// lies.
 type Backup struct {
-	Replica int       `json:"replica"`
-	Name    string    `json:"name"`
-	TakenAt time.Time `json:"takenAt"`
-	Bytes   int64     `json:"bytes"`
-	Dir     string    `json:"-"`
+	api.Backup
+	Dir string `json:"-"`
 }
 
 // backupTime reads the time out of a backup's name.
@@ -70,7 +70,7 @@ func ListBackups(root string) ([]Backup, error) {
 			}
 			dir := filepath.Join(root, r.Name(), d.Name())
 			size, _ := DirSize(dir)
-			out = append(out, Backup{Replica: idx, Name: d.Name(), TakenAt: t, Bytes: size, Dir: dir})
+			out = append(out, Backup{Backup: api.Backup{Replica: idx, Name: d.Name(), TakenAt: t, Bytes: size}, Dir: dir})
 		}
 	}
 	slices.SortStableFunc(out, func(a, b Backup) int {

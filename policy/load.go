@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"github.com/faas-criu/faas-criu/api"
 	"time"
 )
 
@@ -47,7 +48,7 @@ func (p *Policies) loadStep(a Activity, s Settings, now time.Time) (int, bool) {
 		p.rates[a.Key] = w
 	}
 	rate, full := w.add(now, a.Requests, p.cfg.ScaleWindow)
-	if a.State != Awake || a.Replicas == 0 || s.Min == s.Max || s.Factor == 0 || !full || p.busy[a.Key] {
+	if a.State != api.StateAwake || a.Replicas == 0 || s.Min == s.Max || s.Factor == 0 || !full || p.busy[a.Key] {
 		return 0, false
 	}
 	if w.managed && a.Replicas != w.setTo {

@@ -3,28 +3,17 @@ package policy
 import (
 	"context"
 	"errors"
+	"github.com/faas-criu/faas-criu/api"
 	"log"
 	"sync"
 	"time"
 )
 
-// Key names a function.
-type Key struct{ Namespace, Name string }
-
-func (k Key) String() string { return k.Name + "." + k.Namespace }
-
-// Function states as the policies see them.
-const (
-	Awake      = "awake"
-	Paused     = "paused"
-	Hibernated = "hibernated"
-)
-
 // Activity is what the policies know of one function at one moment.
 type Activity struct {
-	Key
+	api.Key
 	Labels   map[string]string
-	State    string // Awake, Paused or Hibernated
+	State    string // api.StateAwake, StatePaused or StateHibernated
 	Replicas int    // target replicas (0 when asleep)
 	LastUsed time.Time
 	Inflight int64
@@ -45,12 +34,12 @@ type Fleet interface {
 	Activity() []Activity
 	// Sleep pauses or hibernates a function (how: Pause or Checkpoint). Unless
 	// allowInflight, it refuses while requests are in flight.
-	Sleep(ctx context.Context, k Key, how, reason string, allowInflight bool) error
-	Scale(ctx context.Context, k Key, replicas int) error
-	Wake(ctx context.Context, k Key) error
+	Sleep(ctx context.Context, k api.Key, how, reason string, allowInflight bool) error
+	Scale(ctx context.Context, k api.Key, replicas int) error
+	Wake(ctx context.Context, k api.Key) error
 	// Backup checkpoints a running function while it keeps running, keeping
 	// the newest keep backups of each replica.
-	Backup(ctx context.Context, k Key, keep int) error
+	Backup(ctx context.Context, k api.Key, keep int) error
 }
 
 // ErrBusy says a function is in the middle of another operation.
@@ -77,9 +66,9 @@ type Policies struct {
 
 	budgetMu sync.Mutex // one MakeRoom at a time
 	mu       sync.Mutex
-	busy     map[Key]bool // an action of ours is under way
-	rates    map[Key]*rateWindow
-	lastStep map[Key]time.Time
+	busy     map[api.Key]bool // an action of ours is under way
+	rates    map[api.Key]*rateWindow
+	lastStep map[api.Key]time.Time
 }
 
 // New returns the policies over fleet.
@@ -92,7 +81,7 @@ func New(fleet Fleet, cfg Config) *Policies {
 	}
 	return &Policies{
 		fleet: fleet, cfg: cfg, now: time.Now,
-		busy: map[Key]bool{}, rates: map[Key]*rateWindow{}, lastStep: map[Key]time.Time{},
+		busy: map[api.Key]bool{}, rates: map[api.Key]*rateWindow{}, lastStep: map[api.Key]time.Time{},
 	}
 }
 
@@ -122,13 +111,13 @@ func (p *Policies) tick(ctx context.Context) {
 			})
 			continue
 		}
-		if a.State == Hibernated && a.Inflight > 0 && a.SleepReason == ReasonBudget {
+		if a.State == api.StateHibernated && a.Inflight > 0 && a.SleepReason == ReasonBudget {
 			// Requests wait on a function the budget put to sleep: bring it
 			// back when there is room (waking makes room).
 			p.async(ctx, a.Key, func(ctx context.Context) error { return p.fleet.Wake(ctx, a.Key) })
 			continue
 		}
-		if a.State == Awake && a.Replicas > 0 && s.BackupInterval > 0 && now.Sub(a.LastBackup) >= s.BackupInterval && p.cfg.CanCheckpoint {
+		if a.State == api.StateAwake && a.Replicas > 0 && s.BackupInterval > 0 && now.Sub(a.LastBackup) >= s.BackupInterval && p.cfg.CanCheckpoint {
 			p.async(ctx, a.Key, func(ctx context.Context) error { return p.fleet.Backup(ctx, a.Key, s.BackupsKeep) })
 			continue
 		}
@@ -142,7 +131,7 @@ func (p *Policies) tick(ctx context.Context) {
 }
 
 // async runs one action for a function unless one is already under way.
-func (p *Policies) async(ctx context.Context, k Key, f func(context.Context) error) {
+func (p *Policies) async(ctx context.Context, k api.Key, f func(context.Context) error) {
 	p.mu.Lock()
 	if p.busy[k] {
 		p.mu.Unlock()
@@ -163,7 +152,7 @@ func (p *Policies) async(ctx context.Context, k Key, f func(context.Context) err
 }
 
 func (p *Policies) forgetGone(acts []Activity) {
-	live := map[Key]bool{}
+	live := map[api.Key]bool{}
 	for _, a := range acts {
 		live[a.Key] = true
 	}

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"github.com/faas-criu/faas-criu/api"
 	"slices"
 	"strings"
 	"sync"
@@ -9,7 +10,7 @@ import (
 	"time"
 )
 
-var defaults = Defaults{Strategy: Checkpoint, ZeroDuration: 10 * time.Minute, PauseAfter: time.Minute, ScaleMax: 20, ScaleFactor: 20, ScaleTarget: 5}
+var defaults = Defaults{Strategy: api.StrategyCheckpoint, ZeroDuration: 10 * time.Minute, PauseAfter: time.Minute, ScaleMax: 20, ScaleFactor: 20, ScaleTarget: 5}
 
 func TestSettingsFor(t *testing.T) {
 	cases := []struct {
@@ -19,35 +20,35 @@ func TestSettingsFor(t *testing.T) {
 		errs   int
 	}{
 		{"defaults", nil, func(s Settings) bool {
-			return s.Strategy == Checkpoint && !s.ScaleZero && s.Min == 1 && s.Max == 20 && s.Factor == 20 && s.Target == 5
+			return s.Strategy == api.StrategyCheckpoint && !s.ScaleZero && s.Min == 1 && s.Max == 20 && s.Factor == 20 && s.Target == 5
 		}, 0},
-		{"scale to zero", map[string]string{LabelScaleZero: "true", LabelZeroDuration: "30s"}, func(s Settings) bool {
+		{"scale to zero", map[string]string{api.LabelScaleZero: "true", api.LabelZeroDuration: "30s"}, func(s Settings) bool {
 			return s.ScaleZero && s.ZeroDuration == 30*time.Second
 		}, 0},
-		{"strategy and pause-after", map[string]string{LabelStrategy: PauseThenCheckpoint, LabelPauseAfter: "5s"}, func(s Settings) bool {
-			return s.Strategy == PauseThenCheckpoint && s.PauseAfter == 5*time.Second
+		{"strategy and pause-after", map[string]string{api.LabelStrategy: api.StrategyPauseThenCheckpoint, api.LabelPauseAfter: "5s"}, func(s Settings) bool {
+			return s.Strategy == api.StrategyPauseThenCheckpoint && s.PauseAfter == 5*time.Second
 		}, 0},
-		{"min max factor target", map[string]string{LabelScaleMin: "2", LabelScaleMax: "6", LabelScaleFactor: "50", LabelScaleTarget: "2.5"}, func(s Settings) bool {
+		{"min max factor target", map[string]string{api.LabelScaleMin: "2", api.LabelScaleMax: "6", api.LabelScaleFactor: "50", api.LabelScaleTarget: "2.5"}, func(s Settings) bool {
 			return s.Min == 2 && s.Max == 6 && s.Factor == 50 && s.Target == 2.5
 		}, 0},
-		{"max below min is raised", map[string]string{LabelScaleMin: "4", LabelScaleMax: "2"}, func(s Settings) bool { return s.Max == 4 }, 0},
-		{"in-flight opt-in", map[string]string{LabelHibernateInflight: "true"}, func(s Settings) bool { return s.InflightOptIn }, 0},
+		{"max below min is raised", map[string]string{api.LabelScaleMin: "4", api.LabelScaleMax: "2"}, func(s Settings) bool { return s.Max == 4 }, 0},
+		{"in-flight opt-in", map[string]string{api.LabelHibernateInflight: "true"}, func(s Settings) bool { return s.InflightOptIn }, 0},
 		// OpenFaaS booleans: 1, TRUE and yes are true (they read as false).
-		{"scale to zero with 1", map[string]string{LabelScaleZero: "1", LabelHibernateInflight: "TRUE"}, func(s Settings) bool {
+		{"scale to zero with 1", map[string]string{api.LabelScaleZero: "1", api.LabelHibernateInflight: "TRUE"}, func(s Settings) bool {
 			return s.ScaleZero && s.InflightOptIn
 		}, 0},
-		{"scale to zero with yes, off with FALSE", map[string]string{LabelScaleZero: "yes", LabelHibernateInflight: "FALSE"}, func(s Settings) bool {
+		{"scale to zero with yes, off with FALSE", map[string]string{api.LabelScaleZero: "yes", api.LabelHibernateInflight: "FALSE"}, func(s Settings) bool {
 			return s.ScaleZero && !s.InflightOptIn
 		}, 0},
-		{"a boolean not understood is an error", map[string]string{LabelScaleZero: "sometimes"}, func(s Settings) bool { return !s.ScaleZero }, 1},
-		{"backups", map[string]string{LabelBackupInterval: "2s", LabelBackupsKeep: "5"}, func(s Settings) bool {
+		{"a boolean not understood is an error", map[string]string{api.LabelScaleZero: "sometimes"}, func(s Settings) bool { return !s.ScaleZero }, 1},
+		{"backups", map[string]string{api.LabelBackupInterval: "2s", api.LabelBackupsKeep: "5"}, func(s Settings) bool {
 			return s.BackupInterval == 2*time.Second && s.BackupsKeep == 5
 		}, 0},
-		{"bad backups", map[string]string{LabelBackupInterval: "often", LabelBackupsKeep: "0"}, func(s Settings) bool {
+		{"bad backups", map[string]string{api.LabelBackupInterval: "often", api.LabelBackupsKeep: "0"}, func(s Settings) bool {
 			return s.BackupInterval == 0 && s.BackupsKeep == 1
 		}, 2},
-		{"malformed values keep defaults", map[string]string{LabelStrategy: "freeze", LabelZeroDuration: "soon", LabelScaleMax: "-1", LabelScaleTarget: "0"}, func(s Settings) bool {
-			return s.Strategy == Checkpoint && s.ZeroDuration == 10*time.Minute && s.Max == 20 && s.Target == 5
+		{"malformed values keep defaults", map[string]string{api.LabelStrategy: "freeze", api.LabelZeroDuration: "soon", api.LabelScaleMax: "-1", api.LabelScaleTarget: "0"}, func(s Settings) bool {
+			return s.Strategy == api.StrategyCheckpoint && s.ZeroDuration == 10*time.Minute && s.Max == 20 && s.Target == 5
 		}, 4},
 	}
 	for _, c := range cases {
@@ -62,7 +63,7 @@ func TestSettingsFor(t *testing.T) {
 
 func TestIdleAction(t *testing.T) {
 	now := time.Now()
-	zero := map[string]string{LabelScaleZero: "true", LabelZeroDuration: "10m", LabelPauseAfter: "1m"}
+	zero := map[string]string{api.LabelScaleZero: "true", api.LabelZeroDuration: "10m", api.LabelPauseAfter: "1m"}
 	with := func(k, v string) map[string]string {
 		m := map[string]string{}
 		for a, b := range zero {
@@ -80,25 +81,25 @@ func TestIdleAction(t *testing.T) {
 		criu   bool
 		want   string
 	}{
-		{"not opted in", map[string]string{}, Awake, time.Hour, 0, true, ""},
-		{"busy recently", zero, Awake, time.Minute, 0, true, ""},
-		{"idle long enough", zero, Awake, 11 * time.Minute, 0, true, Checkpoint},
-		{"requests in flight", zero, Awake, time.Hour, 1, true, ""},
-		{"no CRIU: pause instead", zero, Awake, time.Hour, 0, false, Pause},
-		{"pause strategy", with(LabelStrategy, Pause), Awake, 11 * time.Minute, 0, true, Pause},
-		{"pause strategy leaves paused", with(LabelStrategy, Pause), Paused, time.Hour, 0, true, ""},
-		{"tiers: not yet", with(LabelStrategy, PauseThenCheckpoint), Awake, 30 * time.Second, 0, true, ""},
-		{"tiers: pause first", with(LabelStrategy, PauseThenCheckpoint), Awake, 2 * time.Minute, 0, true, Pause},
-		{"tiers: then checkpoint", with(LabelStrategy, PauseThenCheckpoint), Paused, 11 * time.Minute, 0, true, Checkpoint},
-		{"tiers: paused, not long enough", with(LabelStrategy, PauseThenCheckpoint), Paused, 5 * time.Minute, 0, true, ""},
-		{"tiers: straight to checkpoint", with(LabelStrategy, PauseThenCheckpoint), Awake, 11 * time.Minute, 0, true, Checkpoint},
-		{"tiers without CRIU stay paused", with(LabelStrategy, PauseThenCheckpoint), Paused, time.Hour, 0, false, ""},
-		{"hibernated stays", zero, Hibernated, time.Hour, 0, true, ""},
+		{"not opted in", map[string]string{}, api.StateAwake, time.Hour, 0, true, ""},
+		{"busy recently", zero, api.StateAwake, time.Minute, 0, true, ""},
+		{"idle long enough", zero, api.StateAwake, 11 * time.Minute, 0, true, api.StrategyCheckpoint},
+		{"requests in flight", zero, api.StateAwake, time.Hour, 1, true, ""},
+		{"no CRIU: pause instead", zero, api.StateAwake, time.Hour, 0, false, api.StrategyPause},
+		{"pause strategy", with(api.LabelStrategy, api.StrategyPause), api.StateAwake, 11 * time.Minute, 0, true, api.StrategyPause},
+		{"pause strategy leaves paused", with(api.LabelStrategy, api.StrategyPause), api.StatePaused, time.Hour, 0, true, ""},
+		{"tiers: not yet", with(api.LabelStrategy, api.StrategyPauseThenCheckpoint), api.StateAwake, 30 * time.Second, 0, true, ""},
+		{"tiers: pause first", with(api.LabelStrategy, api.StrategyPauseThenCheckpoint), api.StateAwake, 2 * time.Minute, 0, true, api.StrategyPause},
+		{"tiers: then checkpoint", with(api.LabelStrategy, api.StrategyPauseThenCheckpoint), api.StatePaused, 11 * time.Minute, 0, true, api.StrategyCheckpoint},
+		{"tiers: paused, not long enough", with(api.LabelStrategy, api.StrategyPauseThenCheckpoint), api.StatePaused, 5 * time.Minute, 0, true, ""},
+		{"tiers: straight to checkpoint", with(api.LabelStrategy, api.StrategyPauseThenCheckpoint), api.StateAwake, 11 * time.Minute, 0, true, api.StrategyCheckpoint},
+		{"tiers without CRIU stay paused", with(api.LabelStrategy, api.StrategyPauseThenCheckpoint), api.StatePaused, time.Hour, 0, false, ""},
+		{"hibernated stays", zero, api.StateHibernated, time.Hour, 0, true, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			a := Activity{State: c.state, Replicas: 1, LastUsed: now.Add(-c.idle), Inflight: c.flight, Labels: c.labels}
-			if c.state != Awake {
+			if c.state != api.StateAwake {
 				a.Replicas = 0
 			}
 			s, _ := SettingsFor(c.labels, defaults)
@@ -112,19 +113,19 @@ func TestIdleAction(t *testing.T) {
 func TestVictims(t *testing.T) {
 	now := time.Now()
 	mk := func(name, state string, mem int64, ago time.Duration, flight int64, optIn bool) Activity {
-		a := Activity{Key: Key{"ns", name}, State: state, Memory: mem, LastUsed: now.Add(-ago), Inflight: flight}
+		a := Activity{Key: api.Key{Namespace: "ns", Name: name}, State: state, Memory: mem, LastUsed: now.Add(-ago), Inflight: flight}
 		if optIn {
-			a.Labels = map[string]string{LabelHibernateInflight: "true"}
+			a.Labels = map[string]string{api.LabelHibernateInflight: "true"}
 		}
 		return a
 	}
 	acts := []Activity{
-		mk("recent", Awake, 30, time.Second, 0, false),
-		mk("oldest", Awake, 20, time.Hour, 0, false),
-		mk("old-busy", Awake, 50, 50*time.Minute, 2, false),
-		mk("old-busy-optin", Awake, 40, 40*time.Minute, 1, true),
-		mk("paused", Paused, 25, 30*time.Minute, 0, false),
-		mk("asleep", Hibernated, 0, 2*time.Hour, 0, false),
+		mk("recent", api.StateAwake, 30, time.Second, 0, false),
+		mk("oldest", api.StateAwake, 20, time.Hour, 0, false),
+		mk("old-busy", api.StateAwake, 50, 50*time.Minute, 2, false),
+		mk("old-busy-optin", api.StateAwake, 40, 40*time.Minute, 1, true),
+		mk("paused", api.StatePaused, 25, 30*time.Minute, 0, false),
+		mk("asleep", api.StateHibernated, 0, 2*time.Hour, 0, false),
 	}
 	names := func(vs []Activity) string {
 		var n []string
@@ -146,7 +147,7 @@ func TestVictims(t *testing.T) {
 		{1000, "", "oldest,old-busy-optin,paused,recent"},
 	}
 	for _, c := range cases {
-		if got := names(victims(acts, c.excess, Key{"ns", c.except}, defaults)); got != c.want {
+		if got := names(victims(acts, c.excess, api.Key{Namespace: "ns", Name: c.except}, defaults)); got != c.want {
 			t.Errorf("victims(%d, except %q) = %s, want %s", c.excess, c.except, got, c.want)
 		}
 	}
@@ -157,10 +158,10 @@ func TestVictims(t *testing.T) {
 
 func TestLoadStep(t *testing.T) {
 	start := time.Now()
-	labels := map[string]string{LabelScaleMin: "1", LabelScaleMax: "4", LabelScaleFactor: "50"}
+	labels := map[string]string{api.LabelScaleMin: "1", api.LabelScaleMax: "4", api.LabelScaleFactor: "50"}
 	p := New(nil, Config{Defaults: defaults, ScaleWindow: 10 * time.Second, Autoscale: true})
-	k := Key{"ns", "f"}
-	a := Activity{Key: k, State: Awake, Replicas: 1, Labels: labels}
+	k := api.Key{Namespace: "ns", Name: "f"}
+	a := Activity{Key: k, State: api.StateAwake, Replicas: 1, Labels: labels}
 	s, _ := SettingsFor(labels, defaults)
 
 	var requests uint64
@@ -181,9 +182,9 @@ func TestLoadStep(t *testing.T) {
 	}
 
 	// Equal min and max disable it.
-	fixed := map[string]string{LabelScaleMin: "2", LabelScaleMax: "2"}
+	fixed := map[string]string{api.LabelScaleMin: "2", api.LabelScaleMax: "2"}
 	fs, _ := SettingsFor(fixed, defaults)
-	b := Activity{Key: Key{"ns", "fixed"}, State: Awake, Replicas: 2, Labels: fixed}
+	b := Activity{Key: api.Key{Namespace: "ns", Name: "fixed"}, State: api.StateAwake, Replicas: 2, Labels: fixed}
 	for sec := 0; sec < 30; sec++ {
 		b.Requests += 100
 		if n, ok := p.loadStep(b, fs, start.Add(time.Duration(sec)*time.Second)); ok {
@@ -205,29 +206,29 @@ func (f *fakeFleet) Activity() []Activity {
 	return append([]Activity(nil), f.acts...)
 }
 
-func (f *fakeFleet) Sleep(ctx context.Context, k Key, how, reason string, allowInflight bool) error {
+func (f *fakeFleet) Sleep(ctx context.Context, k api.Key, how, reason string, allowInflight bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i := range f.acts {
 		if f.acts[i].Key == k {
-			f.acts[i].State, f.acts[i].Memory = Hibernated, 0
+			f.acts[i].State, f.acts[i].Memory = api.StateHibernated, 0
 		}
 	}
 	f.slept = append(f.slept, k.Name+":"+how+":"+reason)
 	return nil
 }
 
-func (f *fakeFleet) Scale(ctx context.Context, k Key, n int) error     { return nil }
-func (f *fakeFleet) Backup(ctx context.Context, k Key, keep int) error { return nil }
-func (f *fakeFleet) Wake(ctx context.Context, k Key) error             { return nil }
+func (f *fakeFleet) Scale(ctx context.Context, k api.Key, n int) error     { return nil }
+func (f *fakeFleet) Backup(ctx context.Context, k api.Key, keep int) error { return nil }
+func (f *fakeFleet) Wake(ctx context.Context, k api.Key) error             { return nil }
 
 func TestBudgetHibernatesLeastRecentlyUsed(t *testing.T) {
 	now := time.Now()
 	f := &fakeFleet{acts: []Activity{
-		{Key: Key{"ns", "a"}, State: Awake, Memory: 40, LastUsed: now.Add(-3 * time.Minute)},
-		{Key: Key{"ns", "b"}, State: Awake, Memory: 40, LastUsed: now.Add(-2 * time.Minute)},
-		{Key: Key{"ns", "c"}, State: Awake, Memory: 40, LastUsed: now.Add(-1 * time.Minute)},
-		{Key: Key{"ns", "d"}, State: Hibernated, SleptMemory: 40, LastUsed: now.Add(-time.Hour)},
+		{Key: api.Key{Namespace: "ns", Name: "a"}, State: api.StateAwake, Memory: 40, LastUsed: now.Add(-3 * time.Minute)},
+		{Key: api.Key{Namespace: "ns", Name: "b"}, State: api.StateAwake, Memory: 40, LastUsed: now.Add(-2 * time.Minute)},
+		{Key: api.Key{Namespace: "ns", Name: "c"}, State: api.StateAwake, Memory: 40, LastUsed: now.Add(-1 * time.Minute)},
+		{Key: api.Key{Namespace: "ns", Name: "d"}, State: api.StateHibernated, SleptMemory: 40, LastUsed: now.Add(-time.Hour)},
 	}}
 	p := New(f, Config{Defaults: defaults, Budget: 100, CanCheckpoint: true})
 
@@ -236,7 +237,7 @@ func TestBudgetHibernatesLeastRecentlyUsed(t *testing.T) {
 		t.Fatalf("over budget by 20: slept %q", got)
 	}
 	// Waking d (40 bytes) needs room: b goes, c (more recent) stays.
-	p.MakeRoom(context.Background(), Key{"ns", "d"}, 40)
+	p.MakeRoom(context.Background(), api.Key{Namespace: "ns", Name: "d"}, 40)
 	if got := strings.Join(f.slept, " "); got != "a:checkpoint:memory budget b:checkpoint:memory budget" {
 		t.Fatalf("after MakeRoom: slept %q", got)
 	}
@@ -245,7 +246,7 @@ func TestBudgetHibernatesLeastRecentlyUsed(t *testing.T) {
 	}
 
 	// Without CRIU nothing can be freed.
-	g := &fakeFleet{acts: []Activity{{Key: Key{"ns", "x"}, State: Awake, Memory: 500}}}
+	g := &fakeFleet{acts: []Activity{{Key: api.Key{Namespace: "ns", Name: "x"}, State: api.StateAwake, Memory: 500}}}
 	New(g, Config{Defaults: defaults, Budget: 100}).enforceBudget(context.Background(), g.Activity())
 	if len(g.slept) != 0 {
 		t.Errorf("slept %v without CRIU", g.slept)

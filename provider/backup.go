@@ -12,6 +12,7 @@ import (
 	"github.com/docker/docker/api/types/checkpoint"
 	"github.com/docker/docker/api/types/container"
 
+	"github.com/faas-criu/faas-criu/api"
 	ckpt "github.com/faas-criu/faas-criu/checkpoint"
 )
 
@@ -134,7 +135,7 @@ func (p *Provider) restoreBackupInto(ctx context.Context, fn *function, r *repli
 }
 
 // Backups lists a function's backups, newest first.
-func (p *Provider) Backups(ctx context.Context, ns, name string) ([]ckpt.Backup, error) {
+func (p *Provider) Backups(ctx context.Context, ns, name string) ([]api.Backup, error) {
 	fn, err := p.lookup(ns, name)
 	if err != nil {
 		return nil, err
@@ -143,10 +144,11 @@ func (p *Provider) Backups(ctx context.Context, ns, name string) ([]ckpt.Backup,
 	if err != nil {
 		return nil, fmt.Errorf("backups of %s: %w", fn.key, err)
 	}
-	if list == nil {
-		list = []ckpt.Backup{}
+	out := make([]api.Backup, 0, len(list))
+	for _, b := range list {
+		out = append(out, b.Backup)
 	}
-	return list, nil
+	return out, nil
 }
 
 // RestoreBackup brings every replica that has the named backup back to the

@@ -15,15 +15,16 @@ import (
 	"github.com/docker/docker/api/types/checkpoint"
 	"github.com/docker/docker/api/types/container"
 
+	"github.com/faas-criu/faas-criu/api"
 	ckpt "github.com/faas-criu/faas-criu/checkpoint"
 	"github.com/faas-criu/faas-criu/policy"
 )
 
 func (p *Provider) strategyOf(fn *function) string {
 	fn.mu.Lock()
-	s := labelOf(fn.rec.Deployment, policy.LabelStrategy)
+	s := labelOf(fn.rec.Deployment, api.LabelStrategy)
 	fn.mu.Unlock()
-	if policy.ValidStrategy(s) {
+	if api.ValidStrategy(s) {
 		return s
 	}
 	return p.cfg.Strategy

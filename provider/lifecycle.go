@@ -13,6 +13,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/openfaas/faas-provider/types"
 
+	"github.com/faas-criu/faas-criu/api"
 	"github.com/faas-criu/faas-criu/policy"
 )
 
@@ -77,15 +78,11 @@ func labelOf(dep types.FunctionDeployment, name string) string {
 
 // minReplicas reads com.openfaas.scale.min (default 1).
 func minReplicas(dep types.FunctionDeployment) (int, error) {
-	v := labelOf(dep, policy.LabelScaleMin)
+	v := labelOf(dep, api.LabelScaleMin)
 	if v == "" {
 		return 1, nil
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 || n > 1000 {
-		return 0, errorf(ErrInvalid, "label %s=%q: want a whole number from 0 to 1000", policy.LabelScaleMin, v)
-	}
-	return n, nil
+	return api.ParseScale(api.LabelScaleMin, v)
 }
 
 // Deploy creates a new function and starts its replicas (max(1, scale.min)).
@@ -95,7 +92,7 @@ func (p *Provider) Deploy(ctx context.Context, dep types.FunctionDeployment) err
 		return err
 	}
 	minN, _ := minReplicas(dep)
-	rec := &record{Deployment: dep, ImageID: imageID, CreatedAt: time.Now().UTC(), Replicas: max(1, minN)}
+	rec := &record{Deployment: dep, ImageID: imageID, CreatedAt: time.Now().UTC(), Replicas: max(1, minN), State: StateAwake}
 
 	p.mu.Lock()
 	if p.fns[key] != nil {

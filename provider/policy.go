@@ -4,13 +4,14 @@ import (
 	"context"
 	"time"
 
+	"github.com/faas-criu/faas-criu/api"
 	"github.com/faas-criu/faas-criu/policy"
 )
 
 // Admission is consulted before a sleeping function wakes: it may hibernate
 // others first to make room (the memory budget).
 type Admission interface {
-	MakeRoom(ctx context.Context, k policy.Key, need int64)
+	MakeRoom(ctx context.Context, k api.Key, need int64)
 }
 
 // SetAdmission installs the memory budget's hook.
@@ -23,7 +24,7 @@ const defaultReplicaMemory = 32 << 20
 // makeRoom asks the memory budget for need more bytes before fn grows.
 func (p *Provider) makeRoom(ctx context.Context, fn *function, need int64) {
 	if p.admission != nil && need > 0 {
-		p.admission.MakeRoom(ctx, policy.Key{Namespace: fn.key.ns, Name: fn.key.name}, need)
+		p.admission.MakeRoom(ctx, api.Key{Namespace: fn.key.ns, Name: fn.key.name}, need)
 	}
 }
 
@@ -98,8 +99,8 @@ func (f fleet) Activity() []policy.Activity {
 			continue
 		}
 		a := policy.Activity{
-			Key:         policy.Key{Namespace: fn.key.ns, Name: fn.key.name},
-			State:       policyState(rec.State),
+			Key:         api.Key{Namespace: fn.key.ns, Name: fn.key.name},
+			State:       rec.State,
 			Replicas:    rec.Replicas,
 			LastUsed:    time.Unix(0, fn.lastUsed.Load()),
 			Inflight:    fn.inflight.Load(),
@@ -122,16 +123,6 @@ func (f fleet) Activity() []policy.Activity {
 	return out
 }
 
-func policyState(s string) string {
-	switch s {
-	case StatePaused:
-		return policy.Paused
-	case StateHibernated:
-		return policy.Hibernated
-	}
-	return policy.Awake
-}
-
 func (fn *function) isDeleted() bool {
 	fn.mu.Lock()
 	defer fn.mu.Unlock()
@@ -140,7 +131,7 @@ func (fn *function) isDeleted() bool {
 
 // policyLock takes a function's operation lock without waiting: a policy
 // never queues behind a user's operation.
-func (p *Provider) policyLock(k policy.Key) (*function, error) {
+func (p *Provider) policyLock(k api.Key) (*function, error) {
 	fn, err := p.lookup(k.Namespace, k.Name)
 	if err != nil {
 		return nil, err
@@ -153,7 +144,7 @@ func (p *Provider) policyLock(k policy.Key) (*function, error) {
 
 // Sleep puts a function to sleep on behalf of a policy. Unless
 // allowInflight, it does nothing while requests are in flight.
-func (f fleet) Sleep(ctx context.Context, k policy.Key, how, reason string, allowInflight bool) error {
+func (f fleet) Sleep(ctx context.Context, k api.Key, how, reason string, allowInflight bool) error {
 	p := f.p
 	fn, err := p.policyLock(k)
 	if err != nil {
@@ -164,7 +155,7 @@ func (f fleet) Sleep(ctx context.Context, k policy.Key, how, reason string, allo
 }
 
 // Scale sets an awake function's replicas on behalf of the load policy.
-func (f fleet) Scale(ctx context.Context, k policy.Key, replicas int) error {
+func (f fleet) Scale(ctx context.Context, k api.Key, replicas int) error {
 	p := f.p
 	fn, err := p.policyLock(k)
 	if err != nil {
@@ -181,7 +172,7 @@ func (f fleet) Scale(ctx context.Context, k policy.Key, replicas int) error {
 }
 
 // Wake starts waking a sleeping function on behalf of a policy.
-func (f fleet) Wake(ctx context.Context, k policy.Key) error {
+func (f fleet) Wake(ctx context.Context, k api.Key) error {
 	p := f.p
 	fn, err := p.lookup(k.Namespace, k.Name)
 	if err != nil {
@@ -197,7 +188,7 @@ func (f fleet) Wake(ctx context.Context, k policy.Key) error {
 }
 
 // Backup backs a running function up on behalf of the backup policy.
-func (f fleet) Backup(ctx context.Context, k policy.Key, keep int) error {
+func (f fleet) Backup(ctx context.Context, k api.Key, keep int) error {
 	fn, err := f.p.policyLock(k)
 	if err != nil {
 		return err

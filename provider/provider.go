@@ -18,17 +18,17 @@ import (
 
 	"github.com/docker/docker/client"
 
+	"github.com/faas-criu/faas-criu/api"
 	"github.com/faas-criu/faas-criu/checkpoint"
-	"github.com/faas-criu/faas-criu/policy"
 )
 
 // Sleep strategies: how a function is put to sleep when scaled to zero or
 // found idle.
 const (
-	StrategyCheckpoint          = policy.Checkpoint
-	StrategyPause               = policy.Pause
-	StrategyPauseThenCheckpoint = policy.PauseThenCheckpoint
-	StrategyRemove              = policy.Remove
+	StrategyCheckpoint          = api.StrategyCheckpoint
+	StrategyPause               = api.StrategyPause
+	StrategyPauseThenCheckpoint = api.StrategyPauseThenCheckpoint
+	StrategyRemove              = api.StrategyRemove
 )
 
 // Config is the provider's configuration.
@@ -117,7 +117,7 @@ func (c *Config) validate() error {
 	if c.Pull != "never" && c.Pull != "missing" {
 		return fmt.Errorf("pull policy %q: use never or missing", c.Pull)
 	}
-	if !policy.ValidStrategy(c.Strategy) {
+	if !api.ValidStrategy(c.Strategy) {
 		return fmt.Errorf("strategy %q: use checkpoint, pause, pause-then-checkpoint or remove", c.Strategy)
 	}
 	for _, ns := range c.Namespaces {
