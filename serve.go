@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -120,21 +119,6 @@ func parseServeEnv(args []string, lookup func(string) (string, bool)) (*serveOpt
 	return o, nil
 }
 
-type sleepInfo struct {
-	Strategy        string `json:"strategy"`
-	IdleAfter       string `json:"idleAfter"`
-	PauseAfter      string `json:"pauseAfter"`
-	RestoreFallback bool   `json:"restoreFallback"`
-	WakeTimeout     string `json:"wakeTimeout"`
-	Autoscale       bool   `json:"autoscale"`
-}
-
-// memoryInfo: the budget for running functions and what they use now.
-type memoryInfo struct {
-	BudgetBytes int64 `json:"budgetBytes"`
-	UsedBytes   int64 `json:"usedBytes"`
-}
-
 func serve(args []string) error {
 	o, err := parseServe(args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -228,7 +212,7 @@ func serve(args []string) error {
 			Extra: map[string]any{
 				"engine": p.EngineInfo(),
 				"criu":   p.CRIU(),
-				"sleep": sleepInfo{
+				"sleep": api.SleepInfo{
 					Strategy:        cfg.Strategy,
 					IdleAfter:       o.policy.ZeroDuration.String(),
 					PauseAfter:      o.policy.PauseAfter.String(),
@@ -240,31 +224,17 @@ func serve(args []string) error {
 			},
 		}
 	}
-	const maxFollow = 24 * time.Hour
-	h := handlers.NewHandlers(p, p, p, p, proxy, infoDoc, maxFollow)
-	handlers.Protect(h, creds)
-
-	// Routes faas-provider's Serve registers differently: logs must outlive
-	// the write timeout, which its instrumentation wrapper hides.
-	router := bootstrap.Router()
-	// Invocations first, on a plain prefix: the hot path skips the regular
-	// expressions of the routes below.
-	router.PathPrefix("/function/").Handler(proxy)
 	// Asynchronous calls: queued on an embedded NATS JetStream, run
 	// through the same proxy.
 	o.async.Dir, o.async.CallTimeout = async.StoreDir(cfg.StateDir), o.writeTimeout
 	queue := async.New(o.async, proxy)
 	defer queue.Close()
 	prometheus.MustRegister(queue.Collectors()...)
-	router.PathPrefix("/async-function/").Handler(queue)
-	handlers.Route(router, "/system/logs", h.Logs, "GET")
-	// faas-criu's own routes: migration, import, backups.
-	auth := func(f http.HandlerFunc) http.HandlerFunc { return handlers.RequireAuth(creds, f) }
-	handlers.Route(router, "/system/migrate", auth(handlers.Migrate(p, migrationTarget)), "POST")
-	handlers.Route(router, "/system/import", auth(handlers.Import(p, cfg.ImportMaxBytes)), "POST")
-	handlers.Route(router, "/system/import/image", auth(handlers.Image(p, cfg.ImportMaxBytes)), "GET", "POST")
-	handlers.Route(router, "/system/backups/{name:[-a-z0-9]+}", auth(handlers.ListBackups(p)), "GET")
-	handlers.Route(router, "/system/backups/{name:[-a-z0-9]+}/restore", auth(handlers.RestoreBackup(p)), "POST")
+	h := handlers.Mount(bootstrap.Router(), handlers.Deps{
+		Functions: p, Secrets: p, Namespaces: p, Logs: p, Migrator: p, Backups: p,
+		Target: migrationTarget, Invoke: proxy, Async: queue, Info: infoDoc,
+		Credentials: creds, ImportMaxBytes: cfg.ImportMaxBytes, MaxFollow: 24 * time.Hour,
+	})
 
 	p.Start(ctx)
 	applyStack(ctx, p, o.stack, declared)
@@ -283,9 +253,9 @@ func serve(args []string) error {
 	return nil
 }
 
-func memory(p *policy.Policies) memoryInfo {
+func memory(p *policy.Policies) api.MemoryInfo {
 	budget, used := p.Budget()
-	return memoryInfo{BudgetBytes: budget, UsedBytes: used}
+	return api.MemoryInfo{BudgetBytes: budget, UsedBytes: used}
 }
 
 func registerMemoryGauges(p *policy.Policies) {
