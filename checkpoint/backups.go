@@ -20,6 +20,20 @@ import (
 //
 //	<root>/<replica>/bak-<unix nanoseconds>/<CRIU image files>
 
+// BackupsRoot is where the backups of function name in namespace ns live,
+// under the provider's state directory.
+func BackupsRoot(stateDir, ns, name string) string {
+	return filepath.Join(stateDir, "backups", ns, name)
+}
+
+// ReplicaBackups is the directory of one replica's backups under root.
+func ReplicaBackups(root string, replica int) string {
+	return filepath.Join(root, strconv.Itoa(replica))
+}
+
+// NewBackupName names a backup taken at t.
+func NewBackupName(t time.Time) string { return NewName(BackupPrefix, t) }
+
 // BackupPrefix starts every backup's name.
 const BackupPrefix = "bak"
 

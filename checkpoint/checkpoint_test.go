@@ -1,8 +1,10 @@
 package checkpoint
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -42,5 +44,36 @@ func TestNamesAndSizes(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "sub", "b"), make([]byte, 24), 0o644)
 	if s, err := DirSize(dir); err != nil || s != 1024 {
 		t.Errorf("DirSize = %d %v", s, err)
+	}
+}
+
+// The names, layout and error text CRIU and Docker impose are read here
+// only: the provider asks.
+func TestHibernationNamesAndDumpErrors(t *testing.T) {
+	n := NewName(HibernationPrefix, time.Unix(0, 7))
+	if !IsHibernation(n) || IsHibernation(NewBackupName(time.Unix(0, 7))) || IsHibernation("hib") || IsHibernation("hibx-1") {
+		t.Errorf("IsHibernation: %q", n)
+	}
+	root := BackupsRoot("/state", "dev", "hello")
+	if root != "/state/backups/dev/hello" || ReplicaBackups(root, 2) != "/state/backups/dev/hello/2" {
+		t.Errorf("backup layout: %s", root)
+	}
+	dir := t.TempDir()
+	if _, ok := ReadMeta(dir); ok {
+		t.Error("ReadMeta without a meta file")
+	}
+	if err := WriteMeta(dir, Info{Name: n, Bytes: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := ReadMeta(dir); !ok || got.Name != n || got.Bytes != 5 {
+		t.Errorf("ReadMeta = %+v %v", got, ok)
+	}
+	crit := errors.New("criu failed: Error (criu/cr-dump.c:1): Can't get rlimit of 42")
+	if got := ExplainDumpError(crit); !errors.Is(got, crit) || !strings.Contains(got.Error(), NonRootHint) {
+		t.Errorf("ExplainDumpError = %v", got)
+	}
+	other := errors.New("no space left")
+	if got := ExplainDumpError(other); got != other || ExplainDumpError(nil) != nil {
+		t.Errorf("ExplainDumpError changed %v", got)
 	}
 }

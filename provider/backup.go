@@ -26,7 +26,7 @@ type BackupInfo struct {
 // backupRoot is where a function's backups live: in the provider's state
 // directory, so that they outlive the containers.
 func (p *Provider) backupRoot(key fnKey) string {
-	return filepath.Join(p.cfg.StateDir, "backups", key.ns, key.name)
+	return ckpt.BackupsRoot(p.cfg.StateDir, key.ns, key.name)
 }
 
 // backupLocked checkpoints every running replica of fn while it keeps
@@ -45,11 +45,11 @@ func (p *Provider) backupLocked(ctx context.Context, fn *function, keep int) err
 		return nil
 	}
 	start := time.Now()
-	name := ckpt.NewName(ckpt.BackupPrefix, start)
+	name := ckpt.NewBackupName(start)
 	root := p.backupRoot(fn.key)
 	var errs []error
 	for _, r := range reps {
-		parent := filepath.Join(root, fmt.Sprint(r.index))
+		parent := ckpt.ReplicaBackups(root, r.index)
 		if err := os.MkdirAll(parent, 0o700); err != nil {
 			return fmt.Errorf("backup %s: %w", fn.key, err)
 		}

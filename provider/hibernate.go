@@ -2,14 +2,12 @@ package provider
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
 	"maps"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/checkpoint"
@@ -221,15 +219,13 @@ func (p *Provider) hibernateReplica(ctx context.Context, fn *function, r *replic
 		return CheckpointInfo{}, fmt.Errorf("checkpoint replica %d (%s): %w", r.index, r.name, err)
 	}
 	start := time.Now()
-	name := ckpt.NewName("hib", start)
+	name := ckpt.NewName(ckpt.HibernationPrefix, start)
 	stats, err := p.recorder.Dump(func() error {
 		return p.docker.CheckpointCreate(ctx, r.id, checkpoint.CreateOptions{CheckpointID: name, Exit: true})
 	})
 	if err != nil {
 		p.afterFailedCheckpoint(ctx, fn, r, name)
-		if strings.Contains(err.Error(), "Can't get rlimit") {
-			err = fmt.Errorf("%w; %s", err, ckpt.NonRootHint)
-		}
+		err = ckpt.ExplainDumpError(err)
 		return CheckpointInfo{}, fmt.Errorf("checkpoint replica %d (%s): %w", r.index, r.name, err)
 	}
 	if err := p.waitStopped(ctx, r.id, 10*time.Second); err != nil {
@@ -318,7 +314,7 @@ func (p *Provider) strayCheckpoint(ctx context.Context, r *replica) (CheckpointI
 	}
 	var newest string
 	for _, c := range list {
-		if strings.HasPrefix(c.Name, "hib-") && c.Name > newest {
+		if ckpt.IsHibernation(c.Name) && c.Name > newest {
 			newest = c.Name
 		}
 	}
@@ -327,8 +323,8 @@ func (p *Provider) strayCheckpoint(ctx context.Context, r *replica) (CheckpointI
 	}
 	info := CheckpointInfo{Name: newest}
 	dir := p.checkpointDir(r.id, newest)
-	if b, err := os.ReadFile(filepath.Join(dir, ckpt.MetaFile)); err == nil {
-		_ = json.Unmarshal(b, &info)
+	if meta, ok := ckpt.ReadMeta(dir); ok {
+		info, info.Name = meta, newest
 	} else if err := ckpt.WriteMeta(dir, info); err != nil {
 		return CheckpointInfo{}, false
 	}
@@ -343,7 +339,7 @@ func (p *Provider) pruneCheckpoints(ctx context.Context, r *replica, keep string
 		return
 	}
 	for _, c := range list {
-		if c.Name != keep && len(c.Name) > 4 && c.Name[:4] == "hib-" {
+		if c.Name != keep && ckpt.IsHibernation(c.Name) {
 			_ = p.docker.CheckpointDelete(ctx, r.id, checkpoint.DeleteOptions{CheckpointID: c.Name})
 			_ = os.RemoveAll(p.pagesDir(r.id, c.Name))
 		}

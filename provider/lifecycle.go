@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/openfaas/faas-provider/types"
 
 	"github.com/faas-criu/faas-criu/api"
+	ckpt "github.com/faas-criu/faas-criu/checkpoint"
 	"github.com/faas-criu/faas-criu/policy"
 )
 
@@ -356,7 +355,7 @@ func (p *Provider) alignReplicas(ctx context.Context, fn *function) ([]*replica,
 				errs = append(errs, err)
 			}
 			p.forgetCheckpoint(fn, idx)
-			_ = os.RemoveAll(filepath.Join(p.backupRoot(fn.key), strconv.Itoa(idx)))
+			_ = os.RemoveAll(ckpt.ReplicaBackups(p.backupRoot(fn.key), idx))
 			delete(current, idx)
 		case r.id != "" && r.spec != spec:
 			// An older definition: a new function container, in the same

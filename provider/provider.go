@@ -2,7 +2,8 @@
 // It owns the function definitions (in its state directory), the containers
 // and their network, secrets, logs, and the mechanics of pausing,
 // checkpointing and restoring replicas. Policies that decide when to do so
-// live in package checkpoint; HTTP lives in package handlers.
+// live in package policy, CRIU knowledge in package checkpoint; HTTP lives in
+// package handlers.
 package provider
 
 import (
