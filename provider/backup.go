@@ -26,7 +26,7 @@ type BackupInfo struct {
 // backupRoot is where a function's backups live: in the provider's state
 // directory, so that they outlive the containers.
 func (p *Provider) backupRoot(key fnKey) string {
-	return ckpt.BackupsRoot(p.cfg.StateDir, key.ns, key.name)
+	return ckpt.BackupsRoot(p.cfg.StateDir, key.Namespace, key.Name)
 }
 
 // backupLocked checkpoints every running replica of fn while it keeps

@@ -40,7 +40,7 @@ const SecretsMountPath = "/var/openfaas/secrets"
 // so that providers sharing an engine (on different networks) never clash:
 // faas-criu.hello.openfaas-fn.0.
 func (p *Provider) containerName(key fnKey, idx int) string {
-	return fmt.Sprintf("%s.%s.%s.%d", p.cfg.Network, key.name, key.ns, idx)
+	return fmt.Sprintf("%s.%s.%s.%d", p.cfg.Network, key.Name, key.Namespace, idx)
 }
 
 // specHash identifies a deployment of an image: containers made from an
@@ -72,8 +72,8 @@ func (p *Provider) containerSpec(key fnKey, dep types.FunctionDeployment, spec s
 			labels[k] = v
 		}
 	}
-	labels[LabelFunction] = key.name
-	labels[LabelNamespace] = key.ns
+	labels[LabelFunction] = key.Name
+	labels[LabelNamespace] = key.Namespace
 	labels[labelInstance] = p.instance
 	labels[labelReplica] = strconv.Itoa(idx)
 	labels[labelSpec] = spec
@@ -96,7 +96,7 @@ func (p *Provider) containerSpec(key fnKey, dep types.FunctionDeployment, spec s
 	for _, s := range dep.Secrets {
 		hc.Mounts = append(hc.Mounts, mount.Mount{
 			Type:     mount.TypeBind,
-			Source:   p.store.secretPath(key.ns, s),
+			Source:   p.store.secretPath(key.Namespace, s),
 			Target:   SecretsMountPath + "/" + s,
 			ReadOnly: true,
 		})
@@ -245,8 +245,8 @@ func (p *Provider) removeReplica(ctx context.Context, r *replica) error {
 func (p *Provider) listContainers(ctx context.Context, key *fnKey) (map[fnKey][]*replica, error) {
 	f := filters.NewArgs(filters.Arg("label", labelInstance+"="+p.instance))
 	if key != nil {
-		f.Add("label", LabelFunction+"="+key.name)
-		f.Add("label", LabelNamespace+"="+key.ns)
+		f.Add("label", LabelFunction+"="+key.Name)
+		f.Add("label", LabelNamespace+"="+key.Namespace)
 	}
 	list, err := p.docker.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 	if err != nil {
@@ -258,7 +258,7 @@ func (p *Provider) listContainers(ctx context.Context, key *fnKey) (map[fnKey][]
 	}
 	byIdx := map[slot]*replica{}
 	for _, c := range list {
-		k := fnKey{ns: c.Labels[LabelNamespace], name: c.Labels[LabelFunction]}
+		k := fnKey{Namespace: c.Labels[LabelNamespace], Name: c.Labels[LabelFunction]}
 		idx, err := strconv.Atoi(c.Labels[labelReplica])
 		if err != nil {
 			continue

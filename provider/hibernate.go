@@ -37,7 +37,7 @@ func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why 
 	fn.mu.Lock()
 	if fn.deleted {
 		fn.mu.Unlock()
-		return errorf(ErrNotFound, "function %q not found in namespace %q", fn.key.name, fn.key.ns)
+		return errorf(ErrNotFound, "function %q not found in namespace %q", fn.key.Name, fn.key.Namespace)
 	}
 	rec := *fn.rec
 	reps := make([]*replica, 0, len(fn.replicas))

@@ -125,8 +125,8 @@ func (p *Provider) Import(ctx context.Context, r io.Reader, replace bool) (types
 		if key, err = p.checkDefinition(ctx, &dep); err != nil {
 			return err
 		}
-		if _, err := p.lookup(key.ns, key.name); err == nil && !replace {
-			return errorf(ErrExists, "function %q already exists in namespace %q: migrate with --replace to overwrite it", key.name, key.ns)
+		if _, err := p.lookup(key.Namespace, key.Name); err == nil && !replace {
+			return errorf(ErrExists, "function %q already exists in namespace %q: migrate with --replace to overwrite it", key.Name, key.Namespace)
 		}
 		return nil
 	})
@@ -141,9 +141,9 @@ func (p *Provider) Import(ctx context.Context, r io.Reader, replace bool) (types
 		return types.FunctionStatus{}, errorf(ErrInvalid, "image %s here is %s, but the checkpoint was taken from %s: send the image too", dep.Image, imageID, m.ImageID)
 	}
 
-	if old, err := p.lookup(key.ns, key.name); err == nil {
+	if old, err := p.lookup(key.Namespace, key.Name); err == nil {
 		if !replace {
-			return types.FunctionStatus{}, errorf(ErrExists, "function %q already exists in namespace %q: migrate with --replace to overwrite it", key.name, key.ns)
+			return types.FunctionStatus{}, errorf(ErrExists, "function %q already exists in namespace %q: migrate with --replace to overwrite it", key.Name, key.Namespace)
 		}
 		old.opMu.Lock()
 		err := p.deleteLocked(ctx, old)
@@ -163,7 +163,7 @@ func (p *Provider) Import(ctx context.Context, r io.Reader, replace bool) (types
 	p.mu.Lock()
 	if p.fns[key] != nil {
 		p.mu.Unlock()
-		return types.FunctionStatus{}, errorf(ErrExists, "function %q was deployed meanwhile", key.name)
+		return types.FunctionStatus{}, errorf(ErrExists, "function %q was deployed meanwhile", key.Name)
 	}
 	fn := newFunction(key, rec)
 	fn.opMu.Lock()
@@ -178,7 +178,7 @@ func (p *Provider) Import(ctx context.Context, r io.Reader, replace bool) (types
 		p.metrics.migrations.WithLabelValues("in", "failed").Inc()
 		return types.FunctionStatus{}, err
 	}
-	if err := p.store.saveRecord(key.ns, key.name, rec); err != nil {
+	if err := p.store.saveRecord(key.Namespace, key.Name, rec); err != nil {
 		return fail(err)
 	}
 	for _, rep := range m.Replicas {

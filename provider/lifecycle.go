@@ -38,7 +38,7 @@ func (p *Provider) checkDefinition(ctx context.Context, dep *types.FunctionDeplo
 		return fnKey{}, err
 	}
 	dep.Namespace = ns
-	key := fnKey{ns: ns, name: dep.Service}
+	key := fnKey{Namespace: ns, Name: dep.Service}
 	if dep.Image == "" {
 		return key, errorf(ErrInvalid, "image is required for function %q", dep.Service)
 	}
@@ -96,7 +96,7 @@ func (p *Provider) Deploy(ctx context.Context, dep types.FunctionDeployment) err
 	p.mu.Lock()
 	if p.fns[key] != nil {
 		p.mu.Unlock()
-		return errorf(ErrExists, "function %q already exists in namespace %q: update it with PUT /system/functions (faas-cli deploy does)", key.name, key.ns)
+		return errorf(ErrExists, "function %q already exists in namespace %q: update it with PUT /system/functions (faas-cli deploy does)", key.Name, key.Namespace)
 	}
 	fn := newFunction(key, rec)
 	fn.opMu.Lock() // before publishing, so nobody acts on a half-made function
@@ -106,7 +106,7 @@ func (p *Provider) Deploy(ctx context.Context, dep types.FunctionDeployment) err
 
 	p.makeRoom(ctx, fn, p.memoryNeed(fn, *rec, rec.Replicas))
 	// The record goes first: after a crash, reconciliation finishes the job.
-	if err := p.store.saveRecord(key.ns, key.name, rec); err != nil {
+	if err := p.store.saveRecord(key.Namespace, key.Name, rec); err != nil {
 		p.mu.Lock()
 		delete(p.fns, key)
 		p.mu.Unlock()
@@ -131,7 +131,7 @@ func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) err
 	if err != nil {
 		return err
 	}
-	fn, err := p.lookup(key.ns, key.name)
+	fn, err := p.lookup(key.Namespace, key.Name)
 	if err != nil {
 		return err
 	}
@@ -140,7 +140,7 @@ func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) err
 	fn.mu.Lock()
 	if fn.deleted {
 		fn.mu.Unlock()
-		return errorf(ErrNotFound, "function %q not found in namespace %q", key.name, key.ns)
+		return errorf(ErrNotFound, "function %q not found in namespace %q", key.Name, key.Namespace)
 	}
 	rec := *fn.rec
 	fn.mu.Unlock()
@@ -216,7 +216,7 @@ func (p *Provider) deleteLocked(ctx context.Context, fn *function) error {
 	if err := os.RemoveAll(p.backupRoot(fn.key)); err != nil {
 		return fmt.Errorf("delete %s: backups: %w", fn.key, err)
 	}
-	if err := p.store.deleteRecord(fn.key.ns, fn.key.name); err != nil {
+	if err := p.store.deleteRecord(fn.key.Namespace, fn.key.Name); err != nil {
 		return fmt.Errorf("delete %s: %w", fn.key, err)
 	}
 	p.mu.Lock()
@@ -258,7 +258,7 @@ func (p *Provider) scaleUpLocked(ctx context.Context, fn *function, n int) error
 	fn.mu.Lock()
 	if fn.deleted {
 		fn.mu.Unlock()
-		return errorf(ErrNotFound, "function %q not found in namespace %q", fn.key.name, fn.key.ns)
+		return errorf(ErrNotFound, "function %q not found in namespace %q", fn.key.Name, fn.key.Namespace)
 	}
 	rec := *fn.rec
 	fn.mu.Unlock()
@@ -300,7 +300,7 @@ func (p *Provider) anyRunning(fn *function) bool {
 // commit saves rec as the function's record.
 func (p *Provider) commit(fn *function, rec *record) error {
 	rec.Invocations = fn.invocations.Load()
-	if err := p.store.saveRecord(fn.key.ns, fn.key.name, rec); err != nil {
+	if err := p.store.saveRecord(fn.key.Namespace, fn.key.Name, rec); err != nil {
 		return err
 	}
 	fn.mu.Lock()

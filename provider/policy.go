@@ -24,7 +24,7 @@ const defaultReplicaMemory = 32 << 20
 // makeRoom asks the memory budget for need more bytes before fn grows.
 func (p *Provider) makeRoom(ctx context.Context, fn *function, need int64) {
 	if p.admission != nil && need > 0 {
-		p.admission.MakeRoom(ctx, api.Key{Namespace: fn.key.ns, Name: fn.key.name}, need)
+		p.admission.MakeRoom(ctx, fn.key, need)
 	}
 }
 
@@ -99,7 +99,7 @@ func (f fleet) Activity() []policy.Activity {
 			continue
 		}
 		a := policy.Activity{
-			Key:         api.Key{Namespace: fn.key.ns, Name: fn.key.name},
+			Key:         fn.key,
 			State:       rec.State,
 			Replicas:    rec.Replicas,
 			LastUsed:    time.Unix(0, fn.lastUsed.Load()),

@@ -307,7 +307,7 @@ func (p *Provider) lookup(ns, name string) (*function, error) {
 		return nil, err
 	}
 	p.mu.RLock()
-	fn := p.fns[fnKey{ns: ns, name: name}]
+	fn := p.fns[fnKey{Namespace: ns, Name: name}]
 	p.mu.RUnlock()
 	if fn == nil {
 		return nil, errorf(ErrNotFound, "function %q not found in namespace %q", name, ns)
@@ -368,7 +368,7 @@ func (p *Provider) flush() {
 		fn.rec.Invocations = n
 		rec := *fn.rec
 		fn.mu.Unlock()
-		if err := p.store.saveRecord(fn.key.ns, fn.key.name, &rec); err != nil {
+		if err := p.store.saveRecord(fn.key.Namespace, fn.key.Name, &rec); err != nil {
 			log.Printf("save invocation count of %s: %v", fn.key, err)
 			continue
 		}

@@ -32,7 +32,7 @@ func (p *Provider) load(ctx context.Context) error {
 				_ = p.removeReplica(ctx, r)
 			}
 			delete(found, key)
-			_ = p.store.deleteRecord(key.ns, key.name)
+			_ = p.store.deleteRecord(key.Namespace, key.Name)
 			continue
 		}
 		fn := newFunction(key, rec)
@@ -268,7 +268,7 @@ func (p *Provider) watchEvents(ctx context.Context) {
 }
 
 func (p *Provider) onEvent(m events.Message) {
-	key := fnKey{ns: m.Actor.Attributes[LabelNamespace], name: m.Actor.Attributes[LabelFunction]}
+	key := fnKey{Namespace: m.Actor.Attributes[LabelNamespace], Name: m.Actor.Attributes[LabelFunction]}
 	p.mu.RLock()
 	fn := p.fns[key]
 	p.mu.RUnlock()

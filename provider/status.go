@@ -21,7 +21,7 @@ func (p *Provider) List(ctx context.Context, ns string) ([]types.FunctionStatus,
 	}
 	out := []types.FunctionStatus{}
 	for _, fn := range p.functions() {
-		if fn.key.ns == ns {
+		if fn.key.Namespace == ns {
 			out = append(out, p.status(fn))
 		}
 	}
@@ -58,14 +58,14 @@ func (p *Provider) status(fn *function) types.FunctionStatus {
 	}
 	p.describeSleep(fn, rec, ann)
 	st := types.FunctionStatus{
-		Name:                   fn.key.name,
-		Namespace:              fn.key.ns,
+		Name:                   fn.key.Name,
+		Namespace:              fn.key.Namespace,
 		Image:                  dep.Image,
 		EnvProcess:             dep.EnvProcess,
 		EnvVars:                dep.EnvVars,
 		Constraints:            dep.Constraints,
 		Secrets:                dep.Secrets,
-		Labels:                 statusLabels(fn.key.name, dep.Labels),
+		Labels:                 statusLabels(fn.key.Name, dep.Labels),
 		Annotations:            &ann,
 		Limits:                 dep.Limits,
 		Requests:               dep.Requests,

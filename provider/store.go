@@ -168,7 +168,7 @@ func (s *store) loadRecords() (map[fnKey]*record, []error) {
 			if rec.State == "" {
 				rec.State = StateAwake // written before the state had a name when awake
 			}
-			out[fnKey{ns: ns.Name(), name: name}] = rec
+			out[fnKey{Namespace: ns.Name(), Name: name}] = rec
 		}
 	}
 	return out, errs

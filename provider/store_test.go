@@ -26,10 +26,10 @@ func TestLoadRecordsNamesTheOldAwakeState(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	if got := recs[fnKey{ns: "openfaas-fn", name: "old"}].State; got != StateAwake {
+	if got := recs[fnKey{Namespace: "openfaas-fn", Name: "old"}].State; got != StateAwake {
 		t.Errorf("old record: state %q, want %q", got, StateAwake)
 	}
-	if got := recs[fnKey{ns: "openfaas-fn", name: "slept"}].State; got != StateHibernated {
+	if got := recs[fnKey{Namespace: "openfaas-fn", Name: "slept"}].State; got != StateHibernated {
 		t.Errorf("hibernated record: state %q", got)
 	}
 }
