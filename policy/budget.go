@@ -3,9 +3,10 @@ package policy
 import (
 	"context"
 	"errors"
-	"github.com/faas-criu/faas-criu/api"
 	"log"
 	"slices"
+
+	"github.com/faas-criu/faas-criu/api"
 )
 
 // ReasonBudget is the sleep reason the memory budget gives.

@@ -2,10 +2,10 @@ package policy
 
 import (
 	"fmt"
-	"github.com/faas-criu/faas-criu/api"
 	"strconv"
 	"time"
 
+	"github.com/faas-criu/faas-criu/api"
 	"github.com/faas-criu/faas-criu/internal/config"
 )
 

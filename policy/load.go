@@ -1,8 +1,9 @@
 package policy
 
 import (
-	"github.com/faas-criu/faas-criu/api"
 	"time"
+
+	"github.com/faas-criu/faas-criu/api"
 )
 
 // rateWindow keeps a function's request counter over the scaling window.

@@ -1,12 +1,18 @@
+// Package policy decides when functions sleep, wake and scale: the idle
+// policy (with its pause tier), the memory budget, load autoscaling and the
+// backup schedule. It sees the provider only through Fleet, a small view of
+// the functions and the few actions it may take, so it is tested without
+// Docker or CRIU.
 package policy
 
 import (
 	"context"
 	"errors"
-	"github.com/faas-criu/faas-criu/api"
 	"log"
 	"sync"
 	"time"
+
+	"github.com/faas-criu/faas-criu/api"
 )
 
 // Activity is what the policies know of one function at one moment.

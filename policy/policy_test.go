@@ -2,12 +2,13 @@ package policy
 
 import (
 	"context"
-	"github.com/faas-criu/faas-criu/api"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/faas-criu/faas-criu/api"
 )
 
 var defaults = Defaults{Strategy: api.StrategyCheckpoint, ZeroDuration: 10 * time.Minute, PauseAfter: time.Minute, ScaleMax: 20, ScaleFactor: 20, ScaleTarget: 5}

@@ -1,3 +1,9 @@
+// Package archive is the migration format: a function's definition and its
+// replicas' checkpoints as a zstd-compressed tar, written by the source and
+// vetted and unpacked by the target. CheckTar vets the other half of a
+// migration, the image's docker save stream, with the same rules for an
+// untrusted tar (one walker, one set of link and size checks, the same
+// ErrArchive kinds), which is why it lives here and not with the engine.
 package archive
 
 import (
