@@ -61,13 +61,9 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
-type requestError struct{ msg string }
-
-func (e *requestError) Error() string { return e.msg }
-func (e *requestError) Unwrap() error { return api.ErrInvalid }
-
+// badRequest is an api.ErrInvalid (400) with the reason given.
 func badRequest(format string, args ...any) error {
-	return &requestError{msg: fmt.Sprintf(format, args...)}
+	return api.Errorf(api.ErrInvalid, format, args...)
 }
 
 // writeJSON answers 200 with v as JSON.

@@ -303,3 +303,12 @@ func TestProxy(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// A request the handlers refuse themselves is a 400, on one line.
+func TestWriteErrorBadRequest(t *testing.T) {
+	w := httptest.NewRecorder()
+	writeError(w, httptest.NewRequest("POST", "/system/migrate", nil), badRequest("to is %s\nreally", "missing"))
+	if w.Code != http.StatusBadRequest || w.Body.String() != "to is missing; really\n" {
+		t.Errorf("%d %q", w.Code, w.Body.String())
+	}
+}
