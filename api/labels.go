@@ -21,12 +21,22 @@ const (
 	LabelBackupInterval = "com.openfaas.criu.backup-interval"
 	// LabelBackupsKeep: how many backups of each replica are kept.
 	LabelBackupsKeep = "com.openfaas.criu.backups-keep"
+	// LabelDeepAfter: how long a function stays hibernated with its network
+	// sandbox kept before the sandbox is stopped too (the deep tier). "0" or
+	// "never": never.
+	LabelDeepAfter = "com.openfaas.criu.deep-after"
 )
+
+// AnnotationPrefix starts every annotation the provider adds to a
+// function's status. They are output only: a deployment's annotations with
+// this prefix are dropped.
+const AnnotationPrefix = "com.openfaas.criu."
 
 // Annotations the provider adds to a function's status to describe its
 // sleep. They are documented in the README.
 const (
 	AnnotationState           = "com.openfaas.criu.state"                // awake, paused, hibernated
+	AnnotationTier            = "com.openfaas.criu.tier"                 // awake, paused, hibernated, deep
 	AnnotationSleptAt         = "com.openfaas.criu.slept-at"             // RFC 3339
 	AnnotationSleptReplicas   = "com.openfaas.criu.slept-replicas"       // replicas that went to sleep
 	AnnotationCheckpointBytes = "com.openfaas.criu.checkpoint-bytes"     // total size on disk
@@ -34,7 +44,8 @@ const (
 	AnnotationFreezingMs      = "com.openfaas.criu.freezing-ms"          // CRIU's freezing time, newest dump
 	AnnotationPagesWritten    = "com.openfaas.criu.pages-written"        // CRIU's pages written, all dumps
 	AnnotationLastWake        = "com.openfaas.criu.last-wake"            // "restore 212ms at <time>"
-	AnnotationStateLost       = "com.openfaas.criu.state-lost"           // set when a fallback lost state
+	AnnotationStateLost       = "com.openfaas.criu.state-lost"           // why a replica's memory state was lost (until the next deploy)
+	AnnotationStateLostAt     = "com.openfaas.criu.state-lost-at"        // when, RFC 3339
 	AnnotationFallback        = "com.openfaas.criu.fallback"             // why it paused instead of hibernating
 	AnnotationInflight        = "com.openfaas.criu.inflight"             // requests in flight now
 	AnnotationBackups         = "com.openfaas.criu.backups"              // backups kept

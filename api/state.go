@@ -13,6 +13,11 @@ const (
 	StateHibernated = "hibernated"
 )
 
+// TierDeep is the sleep tier beyond hibernated that the
+// com.openfaas.criu.tier annotation shows: checkpointed with the network
+// sandbox stopped too. The other tiers carry the states' names.
+const TierDeep = "deep"
+
 // Sleep strategies: how a function is put to sleep when scaled to zero or
 // found idle.
 const (

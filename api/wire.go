@@ -104,6 +104,7 @@ type SleepInfo struct {
 	Strategy        string `json:"strategy"`
 	IdleAfter       string `json:"idleAfter"`
 	PauseAfter      string `json:"pauseAfter"`
+	DeepAfter       string `json:"deepAfter"` // "0s": never
 	RestoreFallback bool   `json:"restoreFallback"`
 	WakeTimeout     string `json:"wakeTimeout"`
 	Autoscale       bool   `json:"autoscale"`

@@ -48,6 +48,8 @@ type options struct {
 	migrations int
 	// fanout is how many functions the fan-out phase wakes at once.
 	fanout int
+	// tierFns, tierRounds and tierSamples size the sleep tiers phase.
+	tierFns, tierRounds, tierSamples int
 	// relayTo makes this process the invoke comparison's relay (internal).
 	relayTo string
 }
@@ -58,7 +60,10 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.out, "out", "bench/REPORT.md", "where to write the report")
 	flag.StringVar(&o.bin, "provider", "bin/faas-criu", "the provider binary (make build)")
 	flag.IntVar(&o.samples, "samples", 20, "wake samples per function")
-	flag.StringVar(&phases, "phases", "wake,overhead,fanout,density,migration", "phases to run")
+	flag.StringVar(&phases, "phases", "wake,overhead,fanout,tiers,density,migration", "phases to run")
+	flag.IntVar(&o.tierFns, "tier-fns", 30, "functions whose box memory the tiers phase measures")
+	flag.IntVar(&o.tierRounds, "tier-rounds", 3, "alternations of the two tiers in the memory measurement")
+	flag.IntVar(&o.tierSamples, "tier-samples", 5, "wakes from each tier")
 	flag.IntVar(&o.fanout, "fanout", 20, "functions woken at once in the fan-out phase")
 	flag.IntVar(&o.migrations, "migrations", 3, "moves of each function in the migration phase")
 	flag.StringVar(&o.budget, "budget", "200Mi", "memory budget of the density comparison")
@@ -71,15 +76,15 @@ func parseFlags() (options, error) {
 	o.phases = map[string]bool{}
 	for _, p := range strings.Split(phases, ",") {
 		switch p = strings.TrimSpace(p); p {
-		case "wake", "overhead", "fanout", "density", "migration":
+		case "wake", "overhead", "fanout", "tiers", "density", "migration":
 			o.phases[p] = true
 		case "":
 		default:
-			return o, fmt.Errorf("-phases: unknown phase %q (wake, overhead, fanout, density, migration)", p)
+			return o, fmt.Errorf("-phases: unknown phase %q (wake, overhead, fanout, tiers, density, migration)", p)
 		}
 	}
-	if o.samples < 1 || o.factor < 1 || o.rounds < 1 || o.fanout < 1 {
-		return o, errors.New("-samples, -density-factor, -load-rounds and -fanout must be at least 1")
+	if o.samples < 1 || o.factor < 1 || o.rounds < 1 || o.fanout < 1 || o.tierFns < 1 || o.tierRounds < 1 || o.tierSamples < 1 {
+		return o, errors.New("-samples, -density-factor, -load-rounds, -fanout and -tier-* must be at least 1")
 	}
 	return o, nil
 }
@@ -242,6 +247,12 @@ func addSections(rep *Report, res *results) {
 		rep.Failures = append(rep.Failures, f.Failures...)
 	} else {
 		rep.Add(notMeasured("8. Many functions woken at once", "phase fanout not selected"))
+	}
+	if t := res.Tiers; t != nil {
+		rep.Add(t.Section())
+		rep.Failures = append(rep.Failures, t.Failures...)
+	} else {
+		rep.Add(notMeasured("9. Sleep tiers: box memory and wake", "phase tiers not selected"))
 	}
 	if w := res.Wake; w != nil {
 		rep.Add(w.BreakdownSection(findingsNotes))

@@ -63,6 +63,15 @@ func (b *bench) measure(ctx context.Context, o options, budget int64, bin string
 			return err
 		}
 	}
+	if o.phases["tiers"] {
+		if res.Tiers, err = b.runTiers(ctx, p, o.tierFns, o.tierRounds, o.tierSamples); err != nil {
+			return err
+		}
+		b.track(ctx)
+		if err := p.DeleteAll(ctx); err != nil {
+			return err
+		}
+	}
 	if o.phases["density"] {
 		d := &densityResult{densityOpts: densityOpts{Budget: budget, StateMB: 20, Factor: o.factor, MaxPause: o.maxPause}}
 		b.progress("density: pause only")

@@ -10,7 +10,7 @@ import (
 
 	"github.com/openfaas/faas-provider/types"
 
-	"github.com/faas-criu/faas-criu/internal/gateway"
+	gateway "github.com/faas-criu/faas-criu/client"
 )
 
 // The migration phase moves a hibernated function from a provider on the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log"
 	"slices"
+	"time"
 
 	"github.com/faas-criu/faas-criu/api"
 )
@@ -92,7 +93,7 @@ func (p *Policies) free(ctx context.Context, acts []Activity, excess int64, exce
 	}
 	for _, v := range victims(acts, excess, except, p.cfg.Defaults) {
 		s, _ := SettingsFor(v.Labels, p.cfg.Defaults)
-		err := p.fleet.Sleep(ctx, v.Key, api.StrategyCheckpoint, ReasonBudget, s.InflightOptIn)
+		err := p.fleet.Sleep(ctx, v.Key, api.StrategyCheckpoint, ReasonBudget, s.InflightOptIn, time.Time{})
 		if err != nil && !errors.Is(err, ErrBusy) {
 			log.Printf("policy: hibernate %s for the memory budget: %v", v.Key, err)
 		}

@@ -20,6 +20,9 @@ type Defaults struct {
 	// BackupInterval is how often running functions are backed up (0: not).
 	BackupInterval time.Duration
 	BackupsKeep    int
+	// DeepAfter is how long a function stays hibernated before its sandbox
+	// is stopped too (0: never).
+	DeepAfter time.Duration
 }
 
 // Settings are one function's effective policy settings.
@@ -33,6 +36,20 @@ type Settings struct {
 	InflightOptIn    bool
 	BackupInterval   time.Duration
 	BackupsKeep      int
+	DeepAfter        time.Duration // 0: never deep
+}
+
+// ParseDeepAfter reads a com.openfaas.criu.deep-after value: a Go duration,
+// or "0" or "never" for a function that never goes deeper than hibernated.
+func ParseDeepAfter(v string) (time.Duration, error) {
+	if v == "never" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("label %s=%q: want a Go duration such as 10m or 1h (how long hibernated before the sandbox stops too), or 0 or never", api.LabelDeepAfter, v)
+	}
+	return d, nil
 }
 
 // SettingsFor reads a function's labels over the defaults. Malformed values
@@ -42,6 +59,7 @@ func SettingsFor(labels map[string]string, d Defaults) (Settings, []error) {
 		Strategy: d.Strategy, ZeroDuration: d.ZeroDuration, PauseAfter: d.PauseAfter,
 		Min: 1, Max: d.ScaleMax, Factor: d.ScaleFactor, Target: d.ScaleTarget,
 		BackupInterval: d.BackupInterval, BackupsKeep: max(1, d.BackupsKeep),
+		DeepAfter: d.DeepAfter,
 	}
 	var errs []error
 	bad := func(k, v string, want string) {
@@ -79,6 +97,13 @@ func SettingsFor(labels map[string]string, d Defaults) (Settings, []error) {
 			s.BackupInterval = d
 		} else {
 			bad(api.LabelBackupInterval, v, "a Go duration such as 30s or 5m (0 for none)")
+		}
+	}
+	if v, ok := labels[api.LabelDeepAfter]; ok {
+		if d, err := ParseDeepAfter(v); err == nil {
+			s.DeepAfter = d
+		} else {
+			errs = append(errs, err)
 		}
 	}
 	if v, ok := labels[api.LabelBackupsKeep]; ok {

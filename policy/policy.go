@@ -32,6 +32,10 @@ type Activity struct {
 	SleepReason string
 	// LastBackup is when it was last backed up (or deployed).
 	LastBackup time.Time
+	// HibernatedAt is when its newest checkpoint was taken (hibernated only).
+	HibernatedAt time.Time
+	// Deep says a hibernated function's sandboxes are stopped too.
+	Deep bool
 }
 
 // Fleet is what the policies need from the provider. Sleep, Scale and Wake
@@ -39,13 +43,18 @@ type Activity struct {
 type Fleet interface {
 	Activity() []Activity
 	// Sleep pauses or hibernates a function (how: Pause or Checkpoint). Unless
-	// allowInflight, it refuses while requests are in flight.
-	Sleep(ctx context.Context, k api.Key, how, reason string, allowInflight bool) error
+	// allowInflight, it refuses while requests are in flight. With a non-zero
+	// usedAt (the LastUsed the decision was based on) it refuses, ErrBusy, a
+	// function used or woken since: the decision is stale.
+	Sleep(ctx context.Context, k api.Key, how, reason string, allowInflight bool, usedAt time.Time) error
 	Scale(ctx context.Context, k api.Key, replicas int) error
 	Wake(ctx context.Context, k api.Key) error
 	// Backup checkpoints a running function while it keeps running, keeping
 	// the newest keep backups of each replica.
 	Backup(ctx context.Context, k api.Key, keep int) error
+	// Deepen stops the network sandboxes of a hibernated function (the deep
+	// tier); its containers stay, and a wake starts them again.
+	Deepen(ctx context.Context, k api.Key) error
 }
 
 // ErrBusy says a function is in the middle of another operation.
@@ -113,8 +122,12 @@ func (p *Policies) tick(ctx context.Context) {
 		s, _ := SettingsFor(a.Labels, p.cfg.Defaults)
 		if how := idleAction(a, s, now, p.cfg.CanCheckpoint); how != "" {
 			p.async(ctx, a.Key, func(ctx context.Context) error {
-				return p.fleet.Sleep(ctx, a.Key, how, "idle", false)
+				return p.fleet.Sleep(ctx, a.Key, how, "idle", false, a.LastUsed)
 			})
+			continue
+		}
+		if deepAction(a, s, now) {
+			p.async(ctx, a.Key, func(ctx context.Context) error { return p.fleet.Deepen(ctx, a.Key) })
 			continue
 		}
 		if a.State == api.StateHibernated && a.Inflight > 0 && a.SleepReason == ReasonBudget {

@@ -207,7 +207,7 @@ func (f *fakeFleet) Activity() []Activity {
 	return append([]Activity(nil), f.acts...)
 }
 
-func (f *fakeFleet) Sleep(ctx context.Context, k api.Key, how, reason string, allowInflight bool) error {
+func (f *fakeFleet) Sleep(ctx context.Context, k api.Key, how, reason string, allowInflight bool, usedAt time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i := range f.acts {

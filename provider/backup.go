@@ -96,7 +96,11 @@ func (p *Provider) startReplicaFromBackup(ctx context.Context, fn *function, r *
 		if err := p.renewReplica(ctx, fn, r); err != nil {
 			return true, err
 		}
-		return true, p.startReplica(ctx, fn, r)
+		if err := p.startReplica(ctx, fn, r); err != nil {
+			return true, err
+		}
+		p.noteStateLost(fn, r.index, fmt.Sprintf("it had stopped and its backup %s could not be restored: %v", b.Name, err))
+		return true, nil
 	}
 	log.Printf("%s: replica %d restored from backup %s taken at %s", fn.key, r.index, b.Name, b.TakenAt.Format(time.RFC3339Nano))
 	return true, nil

@@ -43,13 +43,31 @@ func (p *Provider) containerName(key fnKey, idx int) string {
 	return fmt.Sprintf("%s.%s.%s.%d", p.cfg.Network, key.Name, key.Namespace, idx)
 }
 
-// specHash identifies a deployment of an image: containers made from an
-// older definition, or from an image since rebuilt under the same tag, are
-// replaced.
+// specHash identifies what a function's containers are made from: the
+// image and the deployment but its labels and annotations, which steer the
+// provider (scaling, sleep, health path) and nothing inside the container.
+// Containers made from an older definition, or from an image since rebuilt
+// under the same tag, are replaced; a change of labels or annotations keeps
+// them, and a hibernated function's state.
 func specHash(dep types.FunctionDeployment, imageID string) string {
+	dep.Labels, dep.Annotations = nil, nil
+	return definitionHash(dep, imageID)
+}
+
+// definitionHash hashes the whole deployment. Containers made before
+// specHash left labels and annotations out carry this one (see
+// sameSpec).
+func definitionHash(dep types.FunctionDeployment, imageID string) string {
 	b, _ := json.Marshal(dep)
 	sum := sha256.Sum256(append(b, imageID...))
 	return hex.EncodeToString(sum[:8])
+}
+
+// sameSpec says whether a container labelled with spec was made from rec's
+// definition: by specHash, or by definitionHash for containers made by an
+// earlier provider (so that an upgrade replaces none, hibernated or not).
+func sameSpec(spec string, rec record) bool {
+	return spec == rec.spec() || spec == definitionHash(rec.Deployment, rec.ImageID)
 }
 
 // containerSpec turns a deployment into Docker's configuration.

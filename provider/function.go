@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/openfaas/faas-provider/types"
+
 	"github.com/faas-criu/faas-criu/api"
 	"github.com/faas-criu/faas-criu/checkpoint"
 )
@@ -21,7 +23,7 @@ type CheckpointInfo = checkpoint.Info
 // WakeInfo says how a function last came back from sleep.
 type WakeInfo struct {
 	At       time.Time     `json:"at"`
-	From     string        `json:"from"` // "checkpoint", "pause", "fresh"
+	From     string        `json:"from"` // "checkpoint", "deep" (checkpoint, sandbox stopped), "pause", "fresh"
 	Duration time.Duration `json:"duration"`
 	// StateLost is set when a restore failed and the replica was started
 	// fresh instead (only with --restore-fallback).
@@ -37,6 +39,13 @@ type WakeInfo struct {
 type Span struct {
 	Start    time.Time     `json:"start"`
 	Duration time.Duration `json:"duration"`
+}
+
+// LossInfo says when and why a replica's memory state was lost.
+type LossInfo struct {
+	At      time.Time `json:"at"`
+	Replica int       `json:"replica"`
+	Reason  string    `json:"reason"`
 }
 
 // replica is one container of a function, in its network sandbox.
@@ -149,6 +158,19 @@ func (fn *function) snapshot() (record, []replica) {
 	}
 	return rec, reps
 }
+
+// definition returns the function's current deployment.
+func (fn *function) definition() types.FunctionDeployment {
+	fn.mu.Lock()
+	defer fn.mu.Unlock()
+	return fn.rec.Deployment
+}
+
+// touch counts as use for the idle policy: a request, and any wake or
+// scale-up, whatever caused it. Without it a function woken by a gateway's
+// scale-up (which polls availableReplicas before it sends the request) was
+// idle by its last request's clock and went back to sleep at once.
+func (fn *function) touch() { fn.lastUsed.Store(time.Now().UnixNano()) }
 
 func sortedIndexes(m map[int]*replica) []int {
 	idx := make([]int, 0, len(m))

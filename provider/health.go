@@ -111,6 +111,9 @@ func (p *Provider) markReady(ctx context.Context, fn *function, r *replica) bool
 	if ok && fn.replicas[r.index] == r && r.status == "running" {
 		r.ready = true
 		fn.refreshEndpointsLocked(p.cfg.FunctionPort)
+		// The idle clock starts when a replica can take requests: a wake
+		// that took a while is not idle time.
+		fn.touch()
 	}
 	return r.ready
 }

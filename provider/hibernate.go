@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/checkpoint"
@@ -28,12 +29,39 @@ func (p *Provider) strategyOf(fn *function) string {
 	return p.cfg.Strategy
 }
 
+// inflightMode says what a sleep does about requests in flight.
+type inflightMode int
+
+const (
+	// inflightRefuse: no sleep while requests are in flight (the idle
+	// policy).
+	inflightRefuse inflightMode = iota
+	// inflightDrain: stop taking requests, let those in flight finish (up to
+	// the drain timeout), then sleep. A scale to zero through the API does
+	// this (see Scale).
+	inflightDrain
+	// inflightFreeze: sleep with them; they finish after the next wake, on
+	// the same connection (the memory budget and a scale to zero of a
+	// function that opted in with com.openfaas.criu.hibernate-inflight, and
+	// migration, which moves them along).
+	inflightFreeze
+)
+
+// reasonMigration is the sleep reason of a function being migrated.
+const reasonMigration = "migration"
+
 // sleepLocked puts every running replica of fn to sleep. With the checkpoint
 // strategy (and a working CRIU) each replica is checkpointed and its
 // container exits, freeing its memory; otherwise replicas are paused. Paused
 // replicas can be checkpointed later (pause-then-checkpoint). If a
 // checkpoint fails the function is left running, as it was.
-func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why string, refuseInflight bool) error {
+//
+// Every request accepted is answered: requests that arrive while it goes
+// to sleep wait for a wake, and get one at once once it sleeps (but while the
+// memory budget or a migration put it to sleep: the budget wakes it when
+// there is room, a migration moves it).
+func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why string, mode inflightMode) error {
+	refuseInflight := mode == inflightRefuse
 	fn.mu.Lock()
 	if fn.deleted {
 		fn.mu.Unlock()
@@ -74,6 +102,9 @@ func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why 
 		p.giveBack(ctx, fn, reps)
 		return fmt.Errorf("%w: requests are in flight", policy.ErrBusy)
 	}
+	if mode == inflightDrain {
+		p.drainAll(ctx, fn, reps)
+	}
 
 	var err error
 	if target == StatePaused {
@@ -83,7 +114,13 @@ func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why 
 	}
 	if err != nil {
 		p.giveBack(ctx, fn, reps)
-		return err
+		msg := p.checkRunning(ctx, reps)
+		fn.mu.Lock()
+		if l := fn.rec.StateLost; l != nil && !l.At.Before(start) {
+			msg += fmt.Sprintf("; replica %d's memory state was lost: %s", l.Replica, l.Reason)
+		}
+		fn.mu.Unlock()
+		return fmt.Errorf("%w; %s", err, msg)
 	}
 
 	if awake {
@@ -107,7 +144,64 @@ func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why 
 		note = " (paused instead: CRIU unavailable: " + p.criu.Problem + ")"
 	}
 	log.Printf("%s: %s %d replicas in %s (%s)%s", fn.key, target, len(reps), d.Round(time.Millisecond), why, note)
+	if why != policy.ReasonBudget && why != reasonMigration {
+		p.serveLeftovers(fn, reps, mode)
+	}
 	return nil
+}
+
+// drainAll waits, up to the drain timeout, for the requests the (already
+// withdrawn) replicas serve to finish. Those still running after it are
+// frozen with the function and answered after the wake that serveLeftovers
+// starts at once.
+func (p *Provider) drainAll(ctx context.Context, fn *function, reps []*replica) {
+	serving := func() (n int64) {
+		for _, r := range reps {
+			n += r.load.inflight.Load()
+		}
+		return n
+	}
+	if serving() == 0 {
+		return
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.DrainTimeout)
+	defer cancel()
+	for serving() > 0 {
+		select {
+		case <-ctx.Done():
+			log.Printf("%s: %d requests still in flight after %s; they finish after the wake that follows the sleep", fn.key, serving(), p.cfg.DrainTimeout)
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	log.Printf("%s: drained the requests in flight in %s before sleeping", fn.key, time.Since(start).Round(time.Millisecond))
+}
+
+// serveLeftovers wakes a function that just went to sleep when requests
+// still need it: those that arrived meanwhile (they wait for a replica), and
+// with a drain, any still in flight when its time ran out (frozen in the
+// checkpoint, answered once restored). Requests frozen on purpose
+// (inflightFreeze) wait for the next wake, as their opt-in says.
+func (p *Provider) serveLeftovers(fn *function, reps []*replica, mode inflightMode) {
+	need := fn.inflight.Load()
+	if mode == inflightFreeze {
+		for _, r := range reps {
+			need -= r.load.inflight.Load()
+		}
+	}
+	if need <= 0 {
+		return
+	}
+	fn.mu.Lock()
+	defer fn.mu.Unlock()
+	if fn.deleted || fn.waking {
+		return
+	}
+	log.Printf("%s: %d requests wait for it: waking it again at once", fn.key, need)
+	fn.waking = true
+	// wake takes fn.opMu, held by the caller until it returns.
+	go p.wake(fn)
 }
 
 // removeAllLocked scales an awake function to zero the OpenFaaS CE way: its
@@ -129,6 +223,37 @@ func (p *Provider) removeAllLocked(ctx context.Context, fn *function, rec *recor
 	}
 	log.Printf("%s: removed its replicas (%s; strategy remove)", fn.key, why)
 	return nil
+}
+
+// checkRunning asks the engine whether the replicas that were to sleep
+// run, after a sleep that failed, and says what it found. A message claims
+// that the function keeps running only when the engine said so: after an
+// engine crash mid-checkpoint it used to claim that of a function whose
+// container had been stopped and whose state was lost.
+func (p *Provider) checkRunning(ctx context.Context, reps []*replica) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	var odd []string
+	for _, r := range reps {
+		if r.id == "" {
+			continue
+		}
+		ci, err := p.docker.ContainerInspect(ctx, r.id)
+		switch {
+		case err != nil:
+			return fmt.Sprintf("whether the function still runs is unknown: the engine did not say (%v); the provider brings it back when the engine answers", err)
+		case ci.State == nil:
+			odd = append(odd, fmt.Sprintf("replica %d: no state", r.index))
+		case ci.State.Paused:
+			odd = append(odd, fmt.Sprintf("replica %d is paused", r.index))
+		case !ci.State.Running:
+			odd = append(odd, fmt.Sprintf("replica %d is %s", r.index, ci.State.Status))
+		}
+	}
+	if len(odd) > 0 {
+		return "checked with the engine: " + strings.Join(odd, ", ")
+	}
+	return "the function keeps running (checked with the engine)"
 }
 
 // giveBack returns running replicas to the invoke path after a sleep that
@@ -191,8 +316,13 @@ func (p *Provider) hibernateAll(ctx context.Context, fn *function, reps []*repli
 				}
 			}
 			rec.Checkpoints = cps
+			fn.mu.Lock()
+			rec.StateLost = fn.rec.StateLost // noted by afterFailedCheckpoint
+			fn.mu.Unlock()
 			_ = p.commit(fn, rec)
-			return fmt.Errorf("hibernate %s: %w; the function keeps running", fn.key, err)
+			// Whether it keeps running is for the caller to check (see
+			// checkRunning), not to assume: the engine may be gone.
+			return fmt.Errorf("hibernate %s: %w", fn.key, err)
 		}
 		cps[r.index] = info
 		done = append(done, r)
@@ -297,6 +427,7 @@ func (p *Provider) afterFailedCheckpoint(ctx context.Context, fn *function, r *r
 			if err = p.renewReplica(ctx, fn, r); err == nil {
 				err = p.startReplica(ctx, fn, r)
 			}
+			p.noteStateLost(fn, r.index, "its container stopped during a checkpoint that failed, and it had no backup")
 		}
 		if err != nil {
 			log.Printf("%s: %v", fn.key, err)
@@ -409,7 +540,23 @@ func (p *Provider) restoreFailed(ctx context.Context, fn *function, r *replica, 
 	fn.lostState = fmt.Sprintf("replica %d started fresh at %s after a failed restore: %v", r.index, time.Now().UTC().Format(time.RFC3339), err)
 	fn.mu.Unlock()
 	p.forgetCheckpoint(fn, r.index)
+	p.noteStateLost(fn, r.index, fmt.Sprintf("started fresh after a failed restore (--restore-fallback): %v", err))
 	return nil
+}
+
+// noteStateLost records that a replica's memory state was lost: it is
+// running again, started fresh. The status says so, with when and why,
+// until the next deploy; before, a function whose containers an engine crash
+// had stopped came back fresh and its status said "awake" and nothing more.
+func (p *Provider) noteStateLost(fn *function, idx int, why string) {
+	log.Printf("WARNING: %s: replica %d STARTED FRESH: its memory state is lost (%s)", fn.key, idx, why)
+	fn.mu.Lock()
+	rec := *fn.rec
+	fn.mu.Unlock()
+	rec.StateLost = &LossInfo{At: time.Now().UTC(), Replica: idx, Reason: why}
+	if err := p.commit(fn, &rec); err != nil {
+		log.Printf("%s: %v", fn.key, err)
+	}
 }
 
 // forgetCheckpoint drops a replica's checkpoint from the record.
@@ -454,8 +601,11 @@ func (p *Provider) noteWake(fn *function, from string, d time.Duration, err erro
 	fn.lostState = ""
 	fn.mu.Unlock()
 	src := "checkpoint"
-	if from == StatePaused {
+	switch from {
+	case StatePaused:
 		src = "pause"
+	case TierDeep:
+		src = "deep" // a checkpoint, its stopped sandboxes started first
 	}
 	rec.LastWake = &WakeInfo{At: time.Now().UTC(), From: src, Duration: d, StateLost: lost != "", Reason: lost, Restore: span}
 	if err := p.commit(fn, &rec); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -39,6 +40,7 @@ func (p *Provider) checkDefinition(ctx context.Context, dep *types.FunctionDeplo
 	}
 	dep.Namespace = ns
 	key := fnKey{Namespace: ns, Name: dep.Service}
+	dropStatusAnnotations(dep)
 	if dep.Image == "" {
 		return key, errorf(ErrInvalid, "image is required for function %q", dep.Service)
 	}
@@ -54,6 +56,11 @@ func (p *Provider) checkDefinition(ctx context.Context, dep *types.FunctionDeplo
 			return key, errorf(ErrInvalid, "%v", errs[0])
 		}
 	}
+	if v, ok := labelValue(*dep, api.LabelDeepAfter); ok {
+		if _, err := policy.ParseDeepAfter(v); err != nil {
+			return key, errorf(ErrInvalid, "%v", err)
+		}
+	}
 	for _, s := range dep.Secrets {
 		if err := ValidateSecretName(s); err != nil {
 			return key, err
@@ -66,6 +73,43 @@ func (p *Provider) checkDefinition(ctx context.Context, dep *types.FunctionDeplo
 		log.Printf("%s: constraints %q are not supported by faas-criu (one box) and are ignored", key, dep.Constraints)
 	}
 	return key, nil
+}
+
+// dropStatusAnnotations removes the provider's status annotations
+// (com.openfaas.criu.*) from a deployment: they are output only. A client
+// that reads a function's status and puts it back (GET then PUT) sends them;
+// kept, they changed the definition's hash and the "update" replaced a
+// hibernated function's container, losing its state.
+func dropStatusAnnotations(dep *types.FunctionDeployment) {
+	if dep.Annotations == nil {
+		return
+	}
+	// A copy, and only when there is something to drop: the definition's
+	// hash of a deployment without them stays what it was.
+	ann := map[string]string{}
+	dropped := false
+	for k, v := range *dep.Annotations {
+		if strings.HasPrefix(k, api.AnnotationPrefix) {
+			dropped = true
+		} else {
+			ann[k] = v
+		}
+	}
+	switch {
+	case dropped && len(ann) == 0:
+		dep.Annotations = nil
+	case dropped:
+		dep.Annotations = &ann
+	}
+}
+
+// labelValue is a label's value, and whether it is set at all.
+func labelValue(dep types.FunctionDeployment, name string) (string, bool) {
+	if dep.Labels == nil {
+		return "", false
+	}
+	v, ok := (*dep.Labels)[name]
+	return v, ok
 }
 
 func labelOf(dep types.FunctionDeployment, name string) string {
@@ -125,7 +169,8 @@ func (p *Provider) Deploy(ctx context.Context, dep types.FunctionDeployment) err
 // Update replaces a function's definition; its replicas are recreated from
 // the new definition. A sleeping function is woken fresh, since its
 // checkpoints belong to the old definition. An update that changes nothing
-// (same definition, same image) leaves the function as it is, asleep or not.
+// the containers are made from (same image, only labels or annotations
+// changed, or nothing) leaves the function as it is, asleep or not.
 func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) error {
 	key, imageID, err := p.checkDeployment(ctx, &dep)
 	if err != nil {
@@ -145,6 +190,28 @@ func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) err
 	rec := *fn.rec
 	fn.mu.Unlock()
 	if specHash(dep, imageID) == rec.spec() {
+		// Nothing the containers are made from changed: they stay, awake or
+		// asleep, with their state; only the record takes the new labels
+		// and annotations. A deploy is also the user's word that a lost
+		// state is no longer news.
+		if definitionHash(dep, imageID) == definitionHash(rec.Deployment, rec.ImageID) && rec.StateLost == nil {
+			return nil
+		}
+		minN, _ := minReplicas(dep)
+		rec.Deployment, rec.StateLost = dep, nil
+		grow := rec.State == StateAwake && rec.Replicas < minN
+		if grow {
+			rec.Replicas = minN
+		}
+		if err := p.commit(fn, &rec); err != nil {
+			return err
+		}
+		if grow {
+			if err := p.ensureReplicas(ctx, fn); err != nil {
+				return fmt.Errorf("update %s: %w", key, err)
+			}
+		}
+		log.Printf("updated %s's labels and annotations; its containers (and their state) are kept", key)
 		return nil
 	}
 
@@ -156,7 +223,7 @@ func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) err
 	rec.Deployment, rec.ImageID = dep, imageID
 	rec.Replicas = max(n, minN, 1)
 	rec.State, rec.SleptReplicas, rec.SleptAt = StateAwake, 0, nil
-	rec.Checkpoints, rec.FromBackup = nil, nil
+	rec.Checkpoints, rec.FromBackup, rec.StateLost = nil, nil, nil
 	// Backups of the old definition cannot be restored into the new one.
 	if err := os.RemoveAll(p.backupRoot(key)); err != nil {
 		return fmt.Errorf("update %s: backups: %w", key, err)
@@ -248,8 +315,19 @@ func (p *Provider) Scale(ctx context.Context, ns, name string, replicas int) err
 	fn.opMu.Lock()
 	defer fn.opMu.Unlock()
 	if replicas == 0 {
-		return p.sleepLocked(ctx, fn, p.strategyOf(fn), "scaled to zero", false)
+		// A scale to zero drains the requests in flight first, so each gets
+		// its answer now rather than frozen in a checkpoint until some later
+		// wake; a function that opted in to hibernating with requests in
+		// flight has them frozen (see inflightMode).
+		mode := inflightDrain
+		if labelOf(fn.definition(), api.LabelHibernateInflight) == "true" {
+			mode = inflightFreeze
+		}
+		return p.sleepLocked(ctx, fn, p.strategyOf(fn), "scaled to zero", mode)
 	}
+	// A scale-up is a request for service (a gateway scales to 1 before it
+	// forwards a request): use, even when the function is already awake.
+	fn.touch()
 	return p.scaleUpLocked(ctx, fn, replicas)
 }
 
@@ -263,12 +341,19 @@ func (p *Provider) scaleUpLocked(ctx context.Context, fn *function, n int) error
 	rec := *fn.rec
 	fn.mu.Unlock()
 	wasAsleep, asleep := rec.State, rec
+	if _, reps := fn.snapshot(); tierOf(rec, reps) == TierDeep {
+		wasAsleep = TierDeep // for the wake's record: its sandboxes start first
+	}
 	start := time.Now()
 	p.makeRoom(ctx, fn, p.memoryNeed(fn, rec, n))
 	rec.Replicas = n
 	rec.State, rec.SleptReplicas, rec.SleptAt, rec.SleepReason = StateAwake, 0, nil, ""
 	if err := p.commit(fn, &rec); err != nil {
 		return err
+	}
+	if wasAsleep != StateAwake || asleep.Replicas == 0 {
+		// Any wake counts as use, whatever caused it (see touch).
+		fn.touch()
 	}
 	started, err := p.alignReplicas(ctx, fn)
 	// Requests reach the woken replicas only once the wake is recorded.
@@ -343,7 +428,6 @@ func (p *Provider) alignReplicas(ctx context.Context, fn *function) ([]*replica,
 	if rec.State != StateAwake {
 		return nil, nil
 	}
-	spec := rec.spec()
 	var errs []error
 	var started []*replica
 
@@ -357,7 +441,7 @@ func (p *Provider) alignReplicas(ctx context.Context, fn *function) ([]*replica,
 			p.forgetCheckpoint(fn, idx)
 			_ = os.RemoveAll(ckpt.ReplicaBackups(p.backupRoot(fn.key), idx))
 			delete(current, idx)
-		case r.id != "" && r.spec != spec:
+		case r.id != "" && !sameSpec(r.spec, rec):
 			// An older definition: a new function container, in the same
 			// sandbox (same address), unless it hibernated (CRIU left the
 			// sandbox's network locked): then in a new one.
@@ -412,6 +496,7 @@ func (p *Provider) alignReplicas(ctx context.Context, fn *function) ([]*replica,
 				started = append(started, r)
 			}
 		default: // created, exited, dead
+			was := r.status
 			if info, ok := rec.Checkpoints[idx]; ok {
 				err = p.restoreReplica(ctx, fn, r, info)
 			} else if info, ok := p.strayCheckpoint(ctx, r); ok {
@@ -424,6 +509,12 @@ func (p *Provider) alignReplicas(ctx context.Context, fn *function) ([]*replica,
 				err = berr
 			} else {
 				err = p.startReplica(ctx, fn, r)
+				if err == nil && was != "created" {
+					// It had run: its process ended (killed, or the engine
+					// or the box went down without live-restore) and nothing
+					// holds its memory.
+					p.noteStateLost(fn, idx, fmt.Sprintf("its container had stopped (%s: killed, or the engine or the machine restarted) and it had no checkpoint or backup", was))
+				}
 			}
 			if err == nil {
 				started = append(started, r)
@@ -463,7 +554,15 @@ func (p *Provider) setStatus(fn *function, r *replica, status string) {
 
 // startReplica starts a stopped replica afresh (its memory state is gone).
 func (p *Provider) startReplica(ctx context.Context, fn *function, r *replica) error {
-	if err := p.docker.ContainerStart(ctx, r.id, container.StartOptions{}); err != nil {
+	err := p.docker.ContainerStart(ctx, r.id, container.StartOptions{})
+	if orphanTask(err) {
+		// See orphanTask: new containers, at the same address.
+		log.Printf("%s: replica %d cannot start (%v): renewing it", fn.key, r.index, err)
+		if err = p.renewReplica(ctx, fn, r); err == nil {
+			err = p.docker.ContainerStart(ctx, r.id, container.StartOptions{})
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("start %s: %w", r.name, err)
 	}
 	p.setStatus(fn, r, "running")

@@ -64,7 +64,7 @@ func (p *Provider) Migrate(ctx context.Context, ns, name string, t api.Migration
 		return &api.MigrationError{Step: step, Err: fmt.Errorf("CRIU is not usable here (%s)", p.criu.Problem)}
 	}
 	start := time.Now()
-	if err := p.sleepLocked(ctx, fn, StrategyCheckpoint, "migration", false); err != nil {
+	if err := p.sleepLocked(ctx, fn, StrategyCheckpoint, reasonMigration, inflightFreeze); err != nil {
 		return &api.MigrationError{Step: step, Err: err}
 	}
 	rec, reps := fn.snapshot()

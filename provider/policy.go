@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/faas-criu/faas-criu/api"
@@ -109,6 +110,9 @@ func (f fleet) Activity() []policy.Activity {
 			SleepReason: rec.SleepReason,
 			LastBackup:  time.Unix(0, fn.lastBackup.Load()),
 		}
+		if rec.State == StateHibernated {
+			a.HibernatedAt, a.Deep = hibernatedAt(rec), sandboxesDown(reps)
+		}
 		if rec.Deployment.Labels != nil {
 			a.Labels = *rec.Deployment.Labels
 		}
@@ -143,15 +147,28 @@ func (p *Provider) policyLock(k api.Key) (*function, error) {
 }
 
 // Sleep puts a function to sleep on behalf of a policy. Unless
-// allowInflight, it does nothing while requests are in flight.
-func (f fleet) Sleep(ctx context.Context, k api.Key, how, reason string, allowInflight bool) error {
+// allowInflight, it does nothing while requests are in flight. With usedAt
+// set, it does nothing to a function used or woken after usedAt: the policy
+// decided on a snapshot taken before, and a wake (by a gateway's scale-up,
+// say) must not be undone by a decision about the idle time that preceded
+// it.
+func (f fleet) Sleep(ctx context.Context, k api.Key, how, reason string, allowInflight bool, usedAt time.Time) error {
 	p := f.p
 	fn, err := p.policyLock(k)
 	if err != nil {
 		return err
 	}
 	defer fn.opMu.Unlock()
-	return p.sleepLocked(ctx, fn, how, reason, !allowInflight)
+	// Under opMu no wake or scale runs, so lastUsed read now is final for
+	// everything but requests, which the in-flight check covers.
+	if !usedAt.IsZero() && fn.lastUsed.Load() > usedAt.UnixNano() {
+		return fmt.Errorf("%w: used since the policy looked", policy.ErrBusy)
+	}
+	mode := inflightRefuse
+	if allowInflight {
+		mode = inflightFreeze
+	}
+	return p.sleepLocked(ctx, fn, how, reason, mode)
 }
 
 // Scale sets an awake function's replicas on behalf of the load policy.

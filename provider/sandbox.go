@@ -10,6 +10,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/build"
@@ -204,6 +205,10 @@ func (p *Provider) ensureSandbox(ctx context.Context, fn *function, r *replica) 
 		return nil
 	}
 	if err := p.docker.ContainerStart(ctx, r.sandbox, container.StartOptions{}); err != nil {
+		if orphanTask(err) {
+			log.Printf("%s: replica %d's network sandbox cannot start (%v): renewing the replica", fn.key, r.index, err)
+			return p.renewReplica(ctx, fn, r)
+		}
 		return fmt.Errorf("start its network sandbox: %w", err)
 	}
 	fn.mu.Lock()
@@ -217,6 +222,16 @@ func (p *Provider) ensureSandbox(ctx context.Context, fn *function, r *replica) 
 		p.setStatus(fn, r, "exited")
 	}
 	return nil
+}
+
+// orphanTask says a container cannot start because containerd still has a
+// task for it ("task ID: already exists"): the engine died while starting
+// it (the provider, restarting replicas whose engine was shutting down,
+// started one at that moment). Every later start fails the same way, and
+// TestEngineRestart flaked on it ("did not become ready within 20s"): only
+// new containers get the replica back.
+func orphanTask(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "already exists") && strings.Contains(err.Error(), "task ")
 }
 
 // renewReplica gives a stopped replica new containers: a new sandbox at the

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -120,6 +121,8 @@ func dropOutputLabels(dep *types.FunctionDeployment) {
 // describeSleep adds the provider's annotations about sleep and wake.
 func (p *Provider) describeSleep(fn *function, rec record, ann map[string]string) {
 	ann[api.AnnotationState] = rec.State
+	_, reps := fn.snapshot()
+	ann[api.AnnotationTier] = tierOf(rec, reps)
 	if n := fn.inflight.Load(); n > 0 {
 		ann[api.AnnotationInflight] = strconv.FormatInt(n, 10)
 	}
@@ -162,5 +165,9 @@ func (p *Provider) describeSleep(fn *function, rec record, ann map[string]string
 		if w.StateLost {
 			ann[api.AnnotationStateLost] = w.Reason
 		}
+	}
+	if l := rec.StateLost; l != nil {
+		ann[api.AnnotationStateLost] = fmt.Sprintf("replica %d: %s", l.Replica, l.Reason)
+		ann[api.AnnotationStateLostAt] = l.At.Format(time.RFC3339Nano)
 	}
 }

@@ -44,6 +44,9 @@ type record struct {
 	LastWake *WakeInfo `json:"lastWake,omitempty"`
 	// FromBackup says a replica was last brought back from a backup.
 	FromBackup *BackupInfo `json:"fromBackup,omitempty"`
+	// StateLost says a replica's memory state was lost, when and why; it is
+	// kept until the next deploy (see noteStateLost).
+	StateLost *LossInfo `json:"stateLost,omitempty"`
 	// Importing marks a function received by migration whose import has not
 	// finished; a provider that finds one at start removes it.
 	Importing bool `json:"importing,omitempty"`

@@ -7,7 +7,13 @@
 #
 #   scripts/second-engine.sh start [NAME]   prints the DOCKER_HOST to use
 #   scripts/second-engine.sh stop  [NAME]   stops it (its data is kept)
+#   scripts/second-engine.sh kill  [NAME]   crashes it: SIGKILL to dockerd
 #   scripts/second-engine.sh purge [NAME]   stops it and removes its data
+#
+# Its configuration is the one setup gives the first engine: experimental
+# mode and live-restore (containers keep running while the engine is down).
+# FAAS_CRIU_ENGINE_LIVE_RESTORE=false at start gives one without
+# live-restore, as engines were before.
 set -euo pipefail
 cmd=${1:-}
 name=${2:-b}
@@ -33,7 +39,9 @@ start)
 		: >"$log"
 	fi
 	echo "=== $(date -Is) second-engine.sh start $name" >>"$log" # kept across restarts, for a failed test's look
-	printf '{"experimental": true}\n' >"$root.json"
+	live_restore=true
+	[ "${FAAS_CRIU_ENGINE_LIVE_RESTORE:-true}" = false ] && live_restore=false
+	printf '{"experimental": true, "live-restore": %s}\n' "$live_restore" >"$root.json"
 	if ! ip link show "$bridge" >/dev/null 2>&1; then
 		ip link add "$bridge" type bridge
 		ip addr add "$bridge_cidr" dev "$bridge"
@@ -51,6 +59,12 @@ start)
 	done
 	echo "second-engine: dockerd $name did not come up; see $log" >&2
 	exit 1
+	;;
+kill)
+	if running; then
+		kill -KILL "$(cat "$pidfile")"
+		for _ in $(seq 1 120); do running || break; sleep 0.05; done
+	fi
 	;;
 stop | purge)
 	if [ "$cmd" = purge ] && running; then
@@ -76,7 +90,7 @@ stop | purge)
 	fi
 	;;
 *)
-	echo "usage: $0 start|stop|purge [NAME]" >&2
+	echo "usage: $0 start|stop|kill|purge [NAME]" >&2
 	exit 2
 	;;
 esac

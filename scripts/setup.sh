@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent host setup for faas-criu, called by `make run` and `make test`:
-#   - Docker engine installed, experimental mode on, running;
+#   - Docker engine installed, experimental mode and live-restore on, running;
 #   - /etc/criu/runc.conf has tcp-established and a work-dir that survives;
 #   - a CRIU that really checkpoints and restores a container (proved by a
 #     dump/restore probe, not by a version string), cached in a stamp file.
@@ -40,6 +40,7 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 APT_UPDATED=
 CONFIG_CHANGED=
+LIVE_RESTORE_ADDED=
 DOCKERD_STARTED_PID=
 DOCKER_VERSION=
 CRIU_PATH=
@@ -171,14 +172,21 @@ find_python() {
 	fi
 }
 
-# ensure_experimental_config: make daemon.json contain "experimental": true,
-# keeping every other key. Sets CONFIG_CHANGED=1 when the file was written.
-ensure_experimental_config() {
+# ensure_engine_config: make daemon.json contain "experimental": true
+# (checkpoint and restore need it) and "live-restore": true, keeping every
+# other key. Live-restore keeps containers, and the memory of the functions
+# in them, running while the engine is down, crashed or being upgraded;
+# checkpoint and restore work with it (TestEngineRestart). A "live-restore"
+# the file already sets to false is left alone, with a warning. Sets
+# CONFIG_CHANGED=1 when the file was written, and LIVE_RESTORE_ADDED=1 when
+# live-restore was turned on by it.
+ensure_engine_config() {
 	mkdir -p "$(dirname "$DAEMON_JSON")"
 	if [ ! -e "$DAEMON_JSON" ]; then
-		echo '{"experimental": true}' >"$DAEMON_JSON"
+		printf '{\n  "experimental": true,\n  "live-restore": true\n}\n' >"$DAEMON_JSON"
 		CONFIG_CHANGED=1
-		log "wrote $DAEMON_JSON with experimental mode"
+		LIVE_RESTORE_ADDED=1
+		log "wrote $DAEMON_JSON with experimental mode and live-restore"
 		return
 	fi
 	local rc=0
@@ -196,22 +204,34 @@ except (OSError, ValueError) as e:
 if not isinstance(cfg, dict):
     sys.stderr.write("setup: %s is not a JSON object\n" % path)
     sys.exit(2)
-if cfg.get("experimental") is True:
+changed = 0
+if cfg.get("experimental") is not True:
+    cfg["experimental"] = True
+    changed |= 1
+if "live-restore" not in cfg:
+    cfg["live-restore"] = True
+    changed |= 2
+elif cfg["live-restore"] is not True:
+    sys.stderr.write("setup: %s sets \"live-restore\": %s; left as it is, but then an engine crash or restart loses running functions' memory\n" % (path, json.dumps(cfg["live-restore"])))
+if not changed:
     sys.exit(0)
-cfg["experimental"] = True
 tmp = path + ".faas-criu.tmp"
 with open(tmp, "w") as f:
     json.dump(cfg, f, indent=2)
     f.write("\n")
 os.chmod(tmp, os.stat(path).st_mode & 0o7777)
 os.replace(tmp, path)
-sys.exit(10)
+sys.exit(10 + changed)
 EOF
 	case $rc in
 	0) ;;
-	10)
+	11 | 12 | 13)
 		CONFIG_CHANGED=1
-		log "set \"experimental\": true in $DAEMON_JSON (other keys kept)"
+		if [ $(((rc - 10) & 1)) = 1 ]; then log "set \"experimental\": true in $DAEMON_JSON (other keys kept)"; fi
+		if [ $(((rc - 10) & 2)) = 2 ]; then
+			LIVE_RESTORE_ADDED=1
+			log "set \"live-restore\": true in $DAEMON_JSON (other keys kept)"
+		fi
 		;;
 	*) die "could not update $DAEMON_JSON: fix it to be a valid JSON object and run again" ;;
 	esac
@@ -219,6 +239,7 @@ EOF
 
 docker_answers() { docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 docker_experimental() { [ "$(docker info --format '{{.ExperimentalBuild}}' 2>/dev/null)" = true ]; }
+docker_live_restore() { [ "$(docker info --format '{{.LiveRestoreEnabled}}' 2>/dev/null)" = true ]; }
 have_systemd() { [ -d /run/systemd/system ]; }
 
 # dockerd_pid: the pid in the docker pid file if that process is alive.
@@ -286,6 +307,22 @@ wait_for_docker() {
 	die "docker engine did not answer within 60 s: see $DOCKERD_LOG"
 }
 
+# reload_docker: the engine rereads daemon.json (SIGHUP); live-restore is
+# one of the settings it applies without a restart, so containers are not
+# touched.
+reload_docker() {
+	local pid
+	if have_systemd && systemctl is-active --quiet docker; then
+		log "reloading docker's configuration with systemctl"
+		systemctl reload docker || die "systemctl reload docker failed: see \`journalctl -u docker\`"
+	else
+		pid=$(dockerd_pid)
+		[ -n "$pid" ] || die "docker answers but no dockerd pid in $DOCKER_PIDFILE to reload: reload it yourself (kill -HUP)"
+		log "reloading dockerd's configuration (SIGHUP to pid $pid)"
+		kill -HUP "$pid"
+	fi
+}
+
 restart_docker() {
 	if have_systemd && systemctl is-active --quiet docker; then
 		log "restarting docker with systemctl"
@@ -308,9 +345,22 @@ ensure_docker_running() {
 		docker_experimental ||
 			die "docker engine still not in experimental mode after a restart: check $DAEMON_JSON and the daemon's command-line flags"
 	fi
+	# Only when setup just turned it on: an engine running without it
+	# otherwise is someone's choice, left alone.
+	if [ -n "$LIVE_RESTORE_ADDED" ] && ! docker_live_restore; then
+		reload_docker
+		local i
+		for ((i = 0; i < 40; i++)); do
+			docker_live_restore && break
+			sleep 0.25
+		done
+		docker_live_restore || log "WARNING: the engine did not take up live-restore after a reload (see its log); it applies at its next start"
+	fi
 	DOCKER_VERSION=$(docker version --format '{{.Server.Version}}')
 	DOCKER_VERSION=${DOCKER_VERSION%%+*}
-	log "docker engine $DOCKER_VERSION running (experimental)"
+	local lr=off
+	if docker_live_restore; then lr=on; fi
+	log "docker engine $DOCKER_VERSION running (experimental, live-restore $lr)"
 }
 
 # ---------------------------------------------------------------- criu config
@@ -702,7 +752,7 @@ ensure_criu() {
 main() {
 	check_prereqs
 	ensure_docker_installed
-	ensure_experimental_config
+	ensure_engine_config
 	ensure_docker_running
 	ensure_runc_conf
 	ensure_criu

@@ -16,7 +16,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/faas-criu/faas-criu/api"
-	"github.com/faas-criu/faas-criu/internal/gateway"
+	"github.com/faas-criu/faas-criu/client"
 )
 
 // Stack is a parsed stack file.
@@ -160,7 +160,7 @@ func (s *Stack) readProvider(w *walker, n *yaml.Node, field string) error {
 				return err
 			}
 			// As faas-cli reads it: "host:port" is http://host:port.
-			if _, perr := api.ParseURL(gateway.Normalize(p.Gateway)); perr != nil {
+			if _, perr := api.ParseURL(client.Normalize(p.Gateway)); perr != nil {
 				return w.errorf(v, f, "invalid gateway URL %q: expected [http(s)://]host[:port]", p.Gateway)
 			}
 			return nil

@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -22,7 +23,10 @@ import (
 
 // The second engine stands in for a second box: its own socket, data root,
 // exec root and bridge (scripts/second-engine.sh). It starts with the first
-// test that needs it and stops at the end of the run.
+// test that needs it and stops at the end of the run. Its name is "it", or
+// FAAS_CRIU_TEST_ENGINE (one's own, when several people test on one machine).
+var engineName = cmp.Or(os.Getenv("FAAS_CRIU_TEST_ENGINE"), "it")
+
 var (
 	engineB     struct{ host, root string }
 	engineBOnce sync.Once
@@ -34,13 +38,13 @@ var (
 func SecondEngine(t *testing.T) (host, root string) {
 	t.Helper()
 	engineBOnce.Do(func() {
-		out, err := exec.Command(filepath.Join(repoRoot, "scripts", "second-engine.sh"), "start", "it").CombinedOutput()
+		out, err := exec.Command(filepath.Join(repoRoot, "scripts", "second-engine.sh"), "start", engineName).CombinedOutput()
 		if err != nil {
 			engineBErr = fmt.Errorf("second engine: %v\n%s", err, out)
 			return
 		}
 		engineB.host = strings.TrimSpace(string(out))
-		engineB.root = "/var/lib/faas-criu-engine-it"
+		engineB.root = "/var/lib/faas-criu-engine-" + engineName
 		dockerB, engineBErr = client.NewClientWithOpts(client.WithHost(engineB.host), client.WithAPIVersionNegotiation())
 	})
 	if engineBErr != nil {
@@ -53,7 +57,7 @@ func SecondEngine(t *testing.T) (host, root string) {
 // removes its data.
 func stopSecondEngine() {
 	if engineB.host != "" {
-		exec.Command(filepath.Join(repoRoot, "scripts", "second-engine.sh"), "purge", "it").Run()
+		exec.Command(filepath.Join(repoRoot, "scripts", "second-engine.sh"), "purge", engineName).Run()
 	}
 }
 

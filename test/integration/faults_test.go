@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -218,14 +217,37 @@ func TestKillDuringImport(t *testing.T) {
 	a.Delete("emigrant")
 }
 
+// engineCmd runs scripts/second-engine.sh CMD on the test's second engine;
+// liveRestore chooses its configuration when CMD is start.
+func engineCmd(t *testing.T, cmd string, liveRestore bool) {
+	t.Helper()
+	c := exec.Command(filepath.Join(repoRoot, "scripts", "second-engine.sh"), cmd, engineName)
+	c.Env = append(os.Environ(), fmt.Sprintf("FAAS_CRIU_ENGINE_LIVE_RESTORE=%t", liveRestore))
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("second-engine.sh %s: %v\n%s", cmd, err, out)
+	}
+}
+
+// TestEngineRestart kills the engine (SIGKILL to dockerd) under running,
+// hibernated, backed-up and mid-checkpoint functions: first an engine
+// without live-restore (running functions lose their memory, and their
+// status says so), then one with it, as setup configures the engine
+// (running functions keep theirs, and checkpoint and restore still work).
 func TestEngineRestart(t *testing.T) {
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("tail of the engine's log:\n%s", tail("/var/log/faas-criu/engine-it.log", 60))
+			t.Logf("tail of the engine's log:\n%s", tail("/var/log/faas-criu/engine-"+engineName+".log", 60))
 		}
 	})
 	p := StartProviderOnB(t)
 	LoadImageOnB(t, FixtureImage)
+	g := newGatewayClient(p)
+	// Nothing of this provider runs yet: the engine can change its
+	// configuration without harm.
+	engineCmd(t, "stop", true)
+	engineCmd(t, "start", false)
+
+	// Without live-restore.
 	p.Deploy(Fixture("runner"))
 	p.Deploy(Fixture("dormant"))
 	backed := Fixture("backed")
@@ -237,36 +259,109 @@ func TestEngineRestart(t *testing.T) {
 	p.Scale("dormant", 0)
 	time.Sleep(2500 * time.Millisecond) // a backup of backed at 4
 
-	engine := filepath.Join(repoRoot, "scripts", "second-engine.sh")
-	if out, err := exec.Command(engine, "stop", "it").CombinedOutput(); err != nil {
-		t.Fatalf("stop the engine: %v\n%s", err, out)
-	}
+	crashed := time.Now()
+	engineCmd(t, "kill", false)
 	// A request while the engine is down waits, or is told why.
-	var wg sync.WaitGroup
-	var code int
-	var body string
-	wg.Add(1)
-	go func() { defer wg.Done(); code, body = p.Invoke("dormant", "/count") }()
+	type answer struct {
+		code int
+		body string
+		err  error
+	}
+	during := make(chan answer, 1)
+	go func() {
+		code, body, err := g.do("GET", "/function/dormant/count", nil, false)
+		during <- answer{code, body, err}
+	}()
 	time.Sleep(time.Second)
-	if out, err := exec.Command(engine, "start", "it").CombinedOutput(); err != nil {
-		t.Fatalf("start the engine: %v\n%s", err, out)
+	engineCmd(t, "start", false)
+	if a := <-during; a.err != nil || (a.code != 200 && a.code != http.StatusServiceUnavailable && a.code != http.StatusGatewayTimeout) {
+		t.Errorf("request during the engine's restart: %d %q %v", a.code, a.body, a.err)
 	}
-	wg.Wait()
-	if code != 200 && code != http.StatusServiceUnavailable && code != http.StatusGatewayTimeout {
-		t.Errorf("request during the engine's restart: %d %q", code, body)
-	}
-
 	if got := nextCount(t, p, "dormant"); got < 4 {
 		t.Errorf("the hibernated function woke with %d: state lost", got)
 	}
 	if got := nextCount(t, p, "backed"); got < 5 {
 		t.Errorf("the backed-up function came back with %d, want 5 or more", got)
 	}
-	// Without a backup a running function starts fresh: documented.
+	// Without a backup a running function starts fresh, and says so.
 	if got := nextCount(t, p, "runner"); got != 1 {
-		t.Errorf("the running function without backup answered %d after the engine restart, want a fresh 1", got)
+		t.Errorf("the running function without backup answered %d after the engine crash, want a fresh 1", got)
+	}
+	ann := *p.Status("runner").Annotations
+	at, err := time.Parse(time.RFC3339Nano, ann["com.openfaas.criu.state-lost-at"])
+	if ann["com.openfaas.criu.state-lost"] == "" || err != nil || at.Before(crashed) {
+		t.Errorf("the runner's status after it lost its state: %v", ann)
+	}
+	t.Logf("runner: state-lost %q", ann["com.openfaas.criu.state-lost"])
+	for _, n := range []string{"dormant", "backed"} {
+		if lost := p.Annotation(n, "com.openfaas.criu.state-lost"); lost != "" {
+			t.Errorf("%s kept its state but its status says it was lost: %s", n, lost)
+		}
 	}
 	for _, n := range []string{"runner", "dormant", "backed"} {
+		p.Delete(n)
+	}
+
+	// With live-restore, as setup configures the engine.
+	engineCmd(t, "stop", false)
+	engineCmd(t, "start", true)
+	p.Deploy(Fixture("living"))
+	heavy := Fixture("heavy")
+	heavy.EnvVars = map[string]string{"STATE_MB": "64"} // a dump that takes a while
+	p.Deploy(heavy)
+	counts(p, "living", 2)
+	counts(p, "heavy", 3)
+	// Checkpoint and restore work with live-restore on.
+	p.Scale("heavy", 0)
+	if got := counts(p, "heavy", 1); got[0] != 4 {
+		t.Fatalf("heavy after a hibernation with live-restore: %v, want 4", got)
+	}
+
+	id := p.Containers("heavy")[0].ID
+	before := hibDirs(p, id)
+	scaled := make(chan answer, 1)
+	go func() {
+		code, body, err := g.do("POST", "/system/scale-function/heavy", types.ScaleServiceRequest{ServiceName: "heavy", Replicas: 0}, true)
+		scaled <- answer{code, body, err}
+	}()
+	awaitEvidence(t, 30*time.Second, "heavy's checkpoint began", func() bool {
+		for d := range hibDirs(p, id) {
+			if !before[d] {
+				return true
+			}
+		}
+		return false
+	})
+	crashed = time.Now()
+	engineCmd(t, "kill", true)
+	// The running function keeps answering while the engine is down.
+	if n, err := g.count("living"); err != nil || n != 3 {
+		t.Errorf("living while the engine is down: %d %v, want 3", n, err)
+	}
+	a := <-scaled
+	t.Logf("the scale to zero the crash cut short: %d %q %v", a.code, a.body, a.err)
+	if a.code != http.StatusAccepted && strings.Contains(a.body, "keeps running") {
+		t.Errorf("the provider claimed, with the engine down, that heavy keeps running: %q", a.body)
+	}
+	engineCmd(t, "start", true)
+	if got := nextCount(t, p, "living"); got != 4 {
+		t.Errorf("living after the engine came back with live-restore: %d, want 4", got)
+	}
+	// The function being checkpointed either kept its state, or its status
+	// says it lost it.
+	got := nextCount(t, p, "heavy")
+	lost := p.Annotation("heavy", "com.openfaas.criu.state-lost")
+	t.Logf("heavy after the crash mid-checkpoint: count %d, state-lost %q", got, lost)
+	switch {
+	case got == 5 && lost == "":
+	case got == 1 && lost != "":
+	default:
+		t.Errorf("heavy after the crash mid-checkpoint: count %d, state-lost %q: want 5, or 1 with the loss reported", got, lost)
+	}
+	if lost := p.Annotation("living", "com.openfaas.criu.state-lost"); lost != "" {
+		t.Errorf("living kept its state but its status says it was lost: %s", lost)
+	}
+	for _, n := range []string{"living", "heavy"} {
 		p.Delete(n)
 	}
 }

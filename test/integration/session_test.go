@@ -60,6 +60,7 @@ var session = []step{
 	{`echo -n hello | faas-cli invoke wc`, matches(`^\s*5\s*$`)},
 	{`faas-cli invoke showkey <<< ''`, contains("s3cret")},
 	{`faas-cli invoke web <<< ''`, contains("hello from fixture")},
+	{`faas-cli invoke web --async <<< ''`, contains("Function submitted asynchronously")},
 	{`faas-cli list -v`, matches(`(?m)^wc\s+conformance/classic:1\s+1\s+1`, `(?m)^web\s+conformance/http:1\s`, `(?m)^showkey\s`)},
 	{`faas-cli describe wc`, matches(`Status:\s+Ready`, `Function Process:\s+wc -c`, `faas_function: wc`, `team: edge`, `topic: sensors`, `GREETING: hi`)},
 	{`faas-cli logs web --lines 1 --tail=false`, func(out string) string {

@@ -92,6 +92,30 @@ func TestExamplesBuildAndDeployOffline(t *testing.T) {
 	p.Delete("sensor")
 }
 
+// TestUpBuildsAndDeploys: faas-criu up builds the selected function and
+// deploys it with faas-cli's override flags; version reports the server.
+func TestUpBuildsAndDeploys(t *testing.T) {
+	p := StartProvider(t)
+	examples := filepath.Join(repoRoot, "examples", "stack.yml")
+	out, err := p.CLI(repoRoot, "up", "-f", examples, "--regex", "^hel", "--template-dir", filepath.Join(repoRoot, "templates", "template"),
+		"-e", "EXTRA=1", "-l", "team=edge", "--annotation", "owner=ops")
+	if err != nil || !strings.Contains(out, "built hello") || !strings.Contains(out, "deployed hello") || strings.Contains(out, "sensor") {
+		t.Fatalf("faas-criu up: %v\n%s", err, out)
+	}
+	st := p.Status("hello")
+	if st.EnvVars["EXTRA"] != "1" || st.Labels == nil || (*st.Labels)["team"] != "edge" || st.Annotations == nil || (*st.Annotations)["owner"] != "ops" {
+		t.Errorf("hello after up: env %v labels %v annotations %v", st.EnvVars, st.Labels, st.Annotations)
+	}
+	if got := p.MustInvoke("hello", ""); !strings.Contains(got, "Hello") {
+		t.Errorf("hello answered %q", got)
+	}
+	out, err = p.CLI(repoRoot, "version")
+	if err != nil || !strings.Contains(out, "server "+p.URL+": faas-criu ") {
+		t.Errorf("faas-criu version: %v\n%s", err, out)
+	}
+	p.Delete("hello")
+}
+
 func TestTemplatesBuildAndAnswer(t *testing.T) {
 	p := StartProvider(t)
 	for _, tc := range []struct{ lang, want string }{

@@ -1,0 +1,364 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	bootstrap "github.com/openfaas/faas-provider"
+	"github.com/openfaas/faas-provider/types"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/faas-criu/faas-criu/api"
+	"github.com/faas-criu/faas-criu/async"
+	"github.com/faas-criu/faas-criu/checkpoint"
+	gateway "github.com/faas-criu/faas-criu/client"
+	"github.com/faas-criu/faas-criu/handlers"
+	"github.com/faas-criu/faas-criu/internal/config"
+	"github.com/faas-criu/faas-criu/internal/statelock"
+	"github.com/faas-criu/faas-criu/policy"
+	"github.com/faas-criu/faas-criu/provider"
+	"github.com/faas-criu/faas-criu/stack"
+)
+
+type serveOptions struct {
+	stack           string
+	importMax       string
+	policy          policy.Config
+	budget          string
+	port            int
+	readTimeout     time.Duration
+	writeTimeout    time.Duration
+	basicAuth       bool
+	secretMountPath string
+	cfg             provider.Config
+	namespaces      string
+	async           async.Config
+}
+
+func parseServe(args []string) (*serveOptions, error) {
+	return parseServeEnv(args, nil)
+}
+
+// parseServeEnv reads serve's flags over its environment variables (lookup
+// nil is the process's environment). Every value goes through package
+// config: one it does not understand stops the start with its name and
+// value, instead of being read as false or as the default.
+func parseServeEnv(args []string, lookup func(string) (string, bool)) (*serveOptions, error) {
+	o := &serveOptions{}
+	env := &config.Env{Lookup: lookup}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	port := env.Int("port", 8080)
+	fs.IntVar(&o.port, "port", port, "TCP port to serve on (env port)")
+	fs.StringVar(&o.stack, "stack", env.String("stack", ""), "a stack.yml whose functions are deployed (or updated) at start: a rebooted box returns to its declared state")
+	config.DurationVar(fs, &o.readTimeout, "read-timeout", env.Duration("read_timeout", 60*time.Second), "HTTP read timeout (env read_timeout)")
+	config.DurationVar(fs, &o.writeTimeout, "write-timeout", env.Duration("write_timeout", 60*time.Second), "HTTP write timeout, the longest a function call may take (env write_timeout)")
+	config.BoolVar(fs, &o.basicAuth, "basic-auth", env.Bool("basic_auth", true), "require basic auth on /system/* (env basic_auth)")
+	fs.StringVar(&o.cfg.StateDir, "state-dir", env.String("state_dir", "/var/lib/faas-criu"), "directory for the provider's records, secrets and credentials")
+	fs.StringVar(&o.secretMountPath, "secret-mount-path", env.String("secret_mount_path", ""), "directory of basic-auth-user and basic-auth-password (env secret_mount_path; default STATE_DIR/credentials)")
+	fs.StringVar(&o.cfg.Network, "network", env.String("network", "faas-criu"), "Docker bridge network for functions (created if missing)")
+	fs.StringVar(&o.cfg.Subnet, "subnet", env.String("subnet", "10.62.0.0/16"), "subnet of that network when the provider creates it")
+	fs.StringVar(&o.namespaces, "namespaces", env.String("namespaces", provider.DefaultNamespace), "comma-separated namespaces functions may use")
+	fs.StringVar(&o.importMax, "import-max-bytes", env.String("import_max_bytes", "4Gi"), "the most a migration may bring in (its image, and its checkpoints, each)")
+	fs.StringVar(&o.cfg.Pull, "pull", env.String("pull", "never"), "pull missing images: never or missing")
+	config.DurationVar(fs, &o.cfg.PullTimeout, "pull-timeout", 60*time.Second, "the longest a pull may take (with --pull=missing)")
+	config.DurationVar(fs, &o.cfg.ReadyTimeout, "ready-timeout", env.Duration("ready_timeout", 30*time.Second), "how long a new replica may take to answer its health check")
+	config.DurationVar(fs, &o.cfg.WakeTimeout, "wake-timeout", env.Duration("wake_timeout", 30*time.Second), "how long a request waits for a sleeping function before 504")
+	fs.StringVar(&o.cfg.Strategy, "strategy", env.String("strategy", provider.StrategyCheckpoint), "how functions sleep when scaled to zero or idle: checkpoint, pause, pause-then-checkpoint or remove")
+	config.BoolVar(fs, &o.cfg.RestoreFallback, "restore-fallback", env.Bool("restore_fallback", false), "start a replica fresh (losing its state, and saying so) when its restore fails")
+	config.DurationVar(fs, &o.cfg.ReconcileEvery, "reconcile-every", 10*time.Second, "how often every function is checked against its containers")
+	fs.StringVar(&o.cfg.ContainerdTmp, "containerd-tmp", "/tmp", "containerd's temporary directory, where it leaves copies of restored checkpoints (the provider removes them)")
+	fs.StringVar(&o.cfg.RuncConf, "runc-conf", checkpoint.RuncConfPath, "runc's CRIU configuration file")
+	fs.StringVar(&o.cfg.CRIUStamp, "criu-stamp", checkpoint.StampPath, "setup's record of the CRIU it verified (used when criu cannot be run here)")
+	config.DurationVar(fs, &o.policy.ZeroDuration, "idle-after", env.Duration("scale_zero_duration", 15*time.Minute), "default idle time before a com.openfaas.scale.zero=true function sleeps")
+	config.DurationVar(fs, &o.policy.PauseAfter, "pause-after", env.Duration("pause_after", time.Minute), "default idle time before the pause tier (pause-then-checkpoint)")
+	fs.StringVar(&o.budget, "memory-budget", env.String("memory_budget", "0"), "memory for running functions (e.g. 512Mi); least recently used idle functions are hibernated beyond it; 0 is no budget")
+	config.DurationVar(fs, &o.policy.DeepAfter, "deep-after", env.Duration("deep_after", 30*time.Minute), "default time a function stays hibernated before its network sandbox is stopped too, the deep tier (0: never; com.openfaas.criu.deep-after overrides)")
+	config.BoolVar(fs, &o.policy.Autoscale, "autoscale", env.Bool("autoscale", true), "scale functions between com.openfaas.scale.min and max by request rate")
+	config.DurationVar(fs, &o.policy.ScaleWindow, "scale-window", env.Duration("scale_window", 10*time.Second), "window over which the request rate is measured")
+	fs.Float64Var(&o.policy.ScaleTarget, "scale-target", 5, "requests per second over the window that trigger a step up (com.openfaas.scale.target overrides)")
+	fs.IntVar(&o.policy.ScaleMax, "scale-max", 20, "default com.openfaas.scale.max")
+	fs.IntVar(&o.policy.ScaleFactor, "scale-factor", 20, "default com.openfaas.scale.factor (percent of max per step)")
+	config.DurationVar(fs, &o.policy.Tick, "policy-tick", time.Second, "how often the idle, memory, load and backup policies look")
+	config.DurationVar(fs, &o.policy.BackupInterval, "backup-interval", env.Duration("backup_interval", 0), "default interval between backups of running functions (0: none; com.openfaas.criu.backup-interval overrides)")
+	fs.IntVar(&o.policy.BackupsKeep, "backups-keep", 3, "backups kept per replica (com.openfaas.criu.backups-keep overrides)")
+	o.async.RegisterFlags(fs)
+	if err := env.Err(); err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	budget, err := config.ParseMemory(o.budget)
+	if err != nil {
+		return nil, fmt.Errorf("serve: memory_budget/--memory-budget: %w", err)
+	}
+	o.policy.Budget = budget
+	if o.cfg.ImportMaxBytes, err = config.ParseMemory(o.importMax); err != nil || o.cfg.ImportMaxBytes <= 0 {
+		return nil, fmt.Errorf("serve: import_max_bytes/--import-max-bytes %q: want a positive size such as 512Mi", o.importMax)
+	}
+	if o.secretMountPath == "" {
+		o.secretMountPath = filepath.Join(o.cfg.StateDir, "credentials")
+	}
+	for _, ns := range strings.Split(o.namespaces, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			o.cfg.Namespaces = append(o.cfg.Namespaces, ns)
+		}
+	}
+	return o, nil
+}
+
+func Serve(args []string) error {
+	o, err := parseServe(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if os.Getenv("GOGC") == "" {
+		// A proxy's garbage is short-lived: collect less often (the idle
+		// footprint stays near 20 MiB).
+		debug.SetGCPercent(200)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	// One provider per state directory, checked before anything changes.
+	lock, err := statelock.Acquire(o.cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+
+	var declared []types.FunctionDeployment
+	if o.stack != "" {
+		// A broken stack stops the start, before anything changes.
+		s, err := stack.Load(o.stack, nil)
+		if err != nil {
+			return err
+		}
+		for _, w := range s.Warnings {
+			slog.Warn(w, "stack", o.stack)
+		}
+		if declared, err = s.Deployments(""); err != nil {
+			return err
+		}
+	}
+	// A replica being removed may finish its requests for as long as a
+	// request may take.
+	o.cfg.DrainTimeout = o.writeTimeout
+	p, err := provider.New(ctx, o.cfg)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	for _, c := range p.Metrics().Collectors() {
+		prometheus.MustRegister(c)
+	}
+
+	var creds *handlers.Credentials
+	if o.basicAuth {
+		created, err := handlers.EnsureCredentials(o.secretMountPath)
+		if err != nil {
+			return fmt.Errorf("credentials in %s: %w", o.secretMountPath, err)
+		}
+		if created {
+			slog.Info("generated the missing basic-auth credentials", "dir", o.secretMountPath,
+				"user", filepath.Join(o.secretMountPath, "basic-auth-user"), "password", filepath.Join(o.secretMountPath, "basic-auth-password"))
+		}
+		if creds, err = handlers.NewCredentials(o.secretMountPath); err != nil {
+			return fmt.Errorf("credentials in %s: %w", o.secretMountPath, err)
+		}
+		slog.Info("basic auth on /system/*", "credentials", o.secretMountPath)
+	} else {
+		slog.Warn(fmt.Sprintf("basic auth is off: anyone who reaches port %d can deploy functions", o.port))
+	}
+
+	o.policy.Strategy = p.Config().Strategy
+	o.policy.CanCheckpoint = p.CRIU().Available
+	policies := policy.New(p.Fleet(), o.policy)
+	p.SetAdmission(policies)
+	registerMemoryGauges(policies)
+
+	transports := &handlers.Transports{}
+	p.SetBeforeCheckpoint(transports.DropIdle)
+	p.SetReplicaGone(transports.Forget)
+	// Invocations are counted in the gateway's series, so OpenFaaS
+	// dashboards work straight at faas-criu.
+	gwMetrics := handlers.NewGatewayMetrics(p, p, provider.DefaultNamespace)
+	prometheus.MustRegister(gwMetrics)
+	proxy := gwMetrics.Wrap(handlers.NewProxy(p, transports))
+	cfg := p.Config()
+	infoDoc := func() handlers.InfoDoc {
+		return handlers.InfoDoc{
+			Provider: types.ProviderInfo{
+				Name:          "faas-criu",
+				Orchestration: "docker",
+				Version:       &types.VersionInfo{Release: Version, SHA: Commit},
+			},
+			Extra: map[string]any{
+				"engine": p.EngineInfo(),
+				"criu":   p.CRIU(),
+				"sleep": api.SleepInfo{
+					Strategy:        cfg.Strategy,
+					IdleAfter:       o.policy.ZeroDuration.String(),
+					PauseAfter:      o.policy.PauseAfter.String(),
+					DeepAfter:       o.policy.DeepAfter.String(),
+					RestoreFallback: cfg.RestoreFallback,
+					WakeTimeout:     cfg.WakeTimeout.String(),
+					Autoscale:       o.policy.Autoscale,
+				},
+				"memory": memory(policies),
+			},
+		}
+	}
+	// Asynchronous calls: queued on an embedded NATS JetStream, run
+	// through the same proxy.
+	o.async.Dir, o.async.CallTimeout = async.StoreDir(cfg.StateDir), o.writeTimeout
+	queue := async.New(o.async, proxy)
+	defer queue.Close()
+	prometheus.MustRegister(queue.Collectors()...)
+	h := handlers.Mount(bootstrap.Router(), handlers.Deps{
+		Functions: p, Secrets: p, Namespaces: p, Logs: p, Migrator: p, Backups: p,
+		Target: migrationTarget, Invoke: proxy, Async: queue, Info: infoDoc,
+		Credentials: creds, ImportMaxBytes: cfg.ImportMaxBytes, MaxFollow: 24 * time.Hour,
+	})
+
+	p.Start(ctx)
+	applyStack(ctx, p, o.stack, declared)
+	go policies.Run(ctx)
+	if err := queue.Recover(); err != nil {
+		slog.Error("asynchronous calls accepted before the last stop were not recovered", "err", err)
+	}
+	slog.Info("faas-criu serving", "version", Version, "port", o.port, "engine", p.EngineInfo().Version, "state", cfg.StateDir)
+	bootstrap.Serve(ctx, h, &types.FaaSConfig{
+		TCPPort:      &o.port,
+		ReadTimeout:  o.readTimeout,
+		WriteTimeout: o.writeTimeout,
+		EnableHealth: true,
+	})
+	slog.Info("faas-criu stopped")
+	return nil
+}
+
+func memory(p *policy.Policies) api.MemoryInfo {
+	budget, used := p.Budget()
+	return api.MemoryInfo{BudgetBytes: budget, UsedBytes: used}
+}
+
+func registerMemoryGauges(p *policy.Policies) {
+	prometheus.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "faas_criu", Name: "memory_budget_bytes",
+			Help: "Memory budget for running functions (0: none).",
+		}, func() float64 { b, _ := p.Budget(); return float64(b) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "faas_criu", Name: "memory_used_bytes",
+			Help: "Working set of the functions' live containers.",
+		}, func() float64 { _, u := p.Budget(); return float64(u) }),
+	)
+}
+
+// applyStack deploys the declared functions that are missing and updates
+// the others (an unchanged function is left as it is, asleep or awake).
+// Functions that are not declared are left alone.
+func applyStack(ctx context.Context, p *provider.Provider, file string, declared []types.FunctionDeployment) {
+	for _, dep := range declared {
+		err := p.Update(ctx, dep)
+		verb := "updated"
+		if provider.IsNotFound(err) {
+			err, verb = p.Deploy(ctx, dep), "deployed"
+		}
+		if err != nil {
+			slog.Error("stack: function not applied", "stack", file, "function", dep.Service, "err", err)
+			continue
+		}
+		slog.Info("stack: "+verb, "stack", file, "function", dep.Service) // "updated" includes "already up to date"
+	}
+}
+
+// migrationTarget is the client for the faas-criu a function migrates to.
+func migrationTarget(url, user, password, token string) api.MigrationTarget {
+	var creds *gateway.Credentials
+	if user != "" || token != "" {
+		creds = &gateway.Credentials{User: user, Password: password, Token: token, Source: "the migration request"}
+	}
+	return gateway.NewClient(url, creds)
+}
+
+func newServeCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve [flags]",
+		Short: "Run the provider",
+		Long: `Runs the faas-criu provider: the OpenFaaS provider API, the function proxy,
+and the idle, memory, load and backup policies. "faas-criu serve -h" lists
+its flags; most also have an environment variable, as OpenFaaS providers do.`,
+		Example: `  faas-criu serve
+  faas-criu serve --port 8081 --strategy pause-then-checkpoint --memory-budget 1Gi
+  faas-criu serve --log-format json --log-level debug`,
+		// The provider's flags keep Go's flag syntax and environment
+		// defaults: they are parsed by parseServe, not by cobra.
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			lo, rest, err := logFlags(args)
+			if err != nil {
+				return usageError{err}
+			}
+			if err := setupLogging(lo, cmd.ErrOrStderr()); err != nil {
+				return usageError{err}
+			}
+			return Serve(rest)
+		},
+	}
+}
+
+// logFlags takes --log-format and --log-level (either form: "--x v" or
+// "--x=v") out of serve's arguments, with their environment defaults.
+func logFlags(args []string) (logOptions, []string, error) {
+	env := &config.Env{}
+	lo := logOptions{format: env.String("log_format", "text"), level: env.String("log_level", "info")}
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i:]...)
+			break
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		var dst *string
+		switch {
+		case !strings.HasPrefix(a, "-"):
+		case name == "log-format":
+			dst = &lo.format
+		case name == "log-level":
+			dst = &lo.level
+		}
+		if dst == nil {
+			rest = append(rest, a)
+			continue
+		}
+		if !hasValue {
+			if i+1 >= len(args) {
+				return lo, nil, fmt.Errorf("flag needs an argument: %s", a)
+			}
+			i++
+			value = args[i]
+		}
+		*dst = value
+	}
+	return lo, rest, nil
+}

@@ -1,0 +1,128 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/errdefs"
+
+	"github.com/faas-criu/faas-criu/api"
+)
+
+// Sleep tiers, as the status reports them (AnnotationTier): awake, paused,
+// hibernated (checkpointed, network sandbox kept: a wake is one restore) and
+// deep (checkpointed, sandbox stopped too: a wake first starts the sandbox
+// again). The deep tier is not a state of its own in the record: Docker is
+// the engine of record, and a hibernated function whose sandboxes are all
+// stopped is deep, whoever stopped them (the deep-after policy, or an engine
+// restart). A provider restart therefore forgets nothing.
+const (
+	TierAwake      = api.StateAwake
+	TierPaused     = api.StatePaused
+	TierHibernated = api.StateHibernated
+	TierDeep       = api.TierDeep
+)
+
+// tierOf is the sleep tier of a function with record rec and replicas reps.
+func tierOf(rec record, reps []replica) string {
+	switch rec.State {
+	case StatePaused:
+		return TierPaused
+	case StateHibernated:
+		if sandboxesDown(reps) {
+			return TierDeep
+		}
+		return TierHibernated
+	}
+	return TierAwake
+}
+
+// sandboxesDown says that no replica's network sandbox runs (and there is
+// at least one replica).
+func sandboxesDown(reps []replica) bool {
+	for _, r := range reps {
+		if r.sandbox != "" && r.sandboxUp {
+			return false
+		}
+	}
+	return len(reps) > 0
+}
+
+// hibernatedAt is when the newest checkpoint of a hibernated function was
+// taken: its time in the tier the deep-after policy counts from.
+func hibernatedAt(rec record) time.Time {
+	var t time.Time
+	for _, c := range rec.Checkpoints {
+		if c.TakenAt.After(t) {
+			t = c.TakenAt
+		}
+	}
+	if t.IsZero() && rec.SleptAt != nil {
+		t = *rec.SleptAt
+	}
+	return t
+}
+
+// Deepen takes a hibernated function to the deep tier on behalf of the
+// deep-after policy.
+func (f fleet) Deepen(ctx context.Context, k api.Key) error {
+	fn, err := f.p.policyLock(k)
+	if err != nil {
+		return err
+	}
+	defer fn.opMu.Unlock()
+	return f.p.deepenLocked(ctx, fn)
+}
+
+// deepenLocked stops (never removes) the network sandbox of every replica of
+// a hibernated function. The sandbox's containerd shim, network namespace,
+// cgroup and mounts go with it, which is most of what a hibernated function
+// costs the box (bench/design-13.md); its containers, address and
+// checkpoints stay, and the wake path starts a stopped sandbox before it
+// restores (ensureSandbox). A function that is not hibernated, or has a
+// replica that is not stopped, or requests waiting, is left as it is.
+func (p *Provider) deepenLocked(ctx context.Context, fn *function) error {
+	rec, reps := fn.snapshot()
+	if fn.isDeleted() || rec.State != StateHibernated || fn.inflight.Load() > 0 {
+		return nil
+	}
+	for _, r := range reps {
+		if r.status == "running" || r.status == "paused" {
+			return nil // not all of it sleeps: a wake or a fault is under way
+		}
+	}
+	start := time.Now()
+	stopped := 0
+	for _, r := range reps {
+		if r.sandbox == "" || !r.sandboxUp {
+			continue
+		}
+		// The sandbox's program dies on SIGKILL (its STOPSIGNAL): no grace
+		// period is waited for.
+		timeout := 0
+		err := p.docker.ContainerStop(ctx, r.sandbox, container.StopOptions{Timeout: &timeout})
+		if err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("deep sleep of %s: stop replica %d's network sandbox: %w", fn.key, r.index, err)
+		}
+		p.markSandboxDown(fn, r.index)
+		stopped++
+	}
+	if stopped > 0 {
+		log.Printf("%s: deep sleep: stopped %d network sandboxes in %s (hibernated since %s)", fn.key, stopped,
+			time.Since(start).Round(time.Millisecond), hibernatedAt(rec).Format(time.RFC3339))
+	}
+	return nil
+}
+
+// markSandboxDown notes that replica idx's sandbox no longer runs.
+func (p *Provider) markSandboxDown(fn *function, idx int) {
+	fn.mu.Lock()
+	defer fn.mu.Unlock()
+	if r := fn.replicas[idx]; r != nil {
+		r.sandboxUp, r.ready = false, false
+		fn.refreshEndpointsLocked(p.cfg.FunctionPort)
+	}
+}
