@@ -161,10 +161,6 @@ func (d *Deployer) Rollback() string {
 	return "; rolled back this run's changes"
 }
 
-// statusAnnotationPrefix marks annotations the provider adds to a
-// function's status (its sleep state); they are not part of its definition.
-const statusAnnotationPrefix = "com.openfaas.criu."
-
 // Definition turns a function's status back into the deployment that made
 // it.
 func Definition(st types.FunctionStatus) types.FunctionDeployment {
@@ -184,7 +180,9 @@ func Definition(st types.FunctionStatus) types.FunctionDeployment {
 	if st.Annotations != nil {
 		ann := map[string]string{}
 		for k, v := range *st.Annotations {
-			if !strings.HasPrefix(k, statusAnnotationPrefix) {
+			// The provider's status annotations (api.AnnotationPrefix)
+			// describe its sleep; they are not part of the definition.
+			if !strings.HasPrefix(k, api.AnnotationPrefix) {
 				ann[k] = v
 			}
 		}
