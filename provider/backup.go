@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/faas-criu/faas-criu/api"
 	ckpt "github.com/faas-criu/faas-criu/checkpoint"
 )
 
@@ -22,7 +23,7 @@ type BackupInfo struct {
 // backupRoot is where a function's backups live: in the provider's state
 // directory, so that they outlive the containers.
 func (p *Provider) backupRoot(key fnKey) string {
-	return filepath.Join(p.cfg.StateDir, "backups", key.ns, key.name)
+	return ckpt.BackupsRoot(p.cfg.StateDir, key.Namespace, key.Name)
 }
 
 // backupInOp checkpoints every running replica of fn while it keeps
@@ -41,11 +42,11 @@ func (p *Provider) backupInOp(ctx context.Context, fn *function, keep int) error
 		return nil
 	}
 	start := time.Now()
-	name := ckpt.NewName(ckpt.BackupPrefix, start)
+	name := ckpt.NewBackupName(start)
 	root := p.backupRoot(fn.key)
 	var errs []error
 	for _, r := range reps {
-		parent := filepath.Join(root, fmt.Sprint(r.index))
+		parent := ckpt.ReplicaBackups(root, r.index)
 		if err := os.MkdirAll(parent, 0o700); err != nil {
 			return fmt.Errorf("backup %s: %w", fn.key, err)
 		}
@@ -135,7 +136,7 @@ func (p *Provider) restoreBackupInto(ctx context.Context, fn *function, r *repli
 }
 
 // Backups lists a function's backups, newest first.
-func (p *Provider) Backups(ctx context.Context, ns, name string) ([]ckpt.Backup, error) {
+func (p *Provider) Backups(ctx context.Context, ns, name string) ([]api.Backup, error) {
 	fn, err := p.lookup(ns, name)
 	if err != nil {
 		return nil, err
@@ -144,10 +145,11 @@ func (p *Provider) Backups(ctx context.Context, ns, name string) ([]ckpt.Backup,
 	if err != nil {
 		return nil, fmt.Errorf("backups of %s: %w", fn.key, err)
 	}
-	if list == nil {
-		list = []ckpt.Backup{}
+	out := make([]api.Backup, 0, len(list))
+	for _, b := range list {
+		out = append(out, b.Backup)
 	}
-	return list, nil
+	return out, nil
 }
 
 // RestoreBackup brings every replica that has the named backup back to the

@@ -35,7 +35,7 @@ const SecretsMountPath = "/var/openfaas/secrets"
 // so that providers sharing an engine (on different networks) never clash:
 // faas-criu.hello.openfaas-fn.0.
 func (p *Provider) containerName(key fnKey, idx int) string {
-	return fmt.Sprintf("%s.%s.%s.%d", p.cfg.Network, key.name, key.ns, idx)
+	return fmt.Sprintf("%s.%s.%s.%d", p.cfg.Network, key.Name, key.Namespace, idx)
 }
 
 // specHash identifies what a function's containers are made from: the
@@ -85,8 +85,8 @@ func (p *Provider) containerSpec(key fnKey, dep types.FunctionDeployment, spec s
 			labels[k] = v
 		}
 	}
-	labels[LabelFunction] = key.name
-	labels[LabelNamespace] = key.ns
+	labels[LabelFunction] = key.Name
+	labels[LabelNamespace] = key.Namespace
 	labels[labelInstance] = p.instance
 	labels[labelReplica] = strconv.Itoa(idx)
 	labels[labelSpec] = spec
@@ -109,7 +109,7 @@ func (p *Provider) containerSpec(key fnKey, dep types.FunctionDeployment, spec s
 	}
 	for _, s := range dep.Secrets {
 		cs.Mounts = append(cs.Mounts, BindMount{
-			Source:   p.store.secretPath(key.ns, s),
+			Source:   p.store.secretPath(key.Namespace, s),
 			Target:   SecretsMountPath + "/" + s,
 			ReadOnly: true,
 		})
@@ -257,8 +257,8 @@ func (p *Provider) removeReplica(ctx context.Context, r *replica) error {
 func (p *Provider) listContainers(ctx context.Context, key *fnKey) (map[fnKey][]*replica, error) {
 	f := map[string]string{labelInstance: p.instance}
 	if key != nil {
-		f[LabelFunction] = key.name
-		f[LabelNamespace] = key.ns
+		f[LabelFunction] = key.Name
+		f[LabelNamespace] = key.Namespace
 	}
 	list, err := p.engine.ListContainers(ctx, f)
 	if err != nil {
@@ -270,7 +270,7 @@ func (p *Provider) listContainers(ctx context.Context, key *fnKey) (map[fnKey][]
 	}
 	byIdx := map[slot]*replica{}
 	for _, c := range list {
-		k := fnKey{ns: c.Labels[LabelNamespace], name: c.Labels[LabelFunction]}
+		k := fnKey{Namespace: c.Labels[LabelNamespace], Name: c.Labels[LabelFunction]}
 		idx, err := strconv.Atoi(c.Labels[labelReplica])
 		if err != nil {
 			continue

@@ -6,7 +6,7 @@ import (
 	"log"
 	"time"
 
-	ckpt "github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/api"
 )
 
 // Sleep tiers, as the status reports them (AnnotationTier): awake, paused,
@@ -17,10 +17,10 @@ import (
 // stopped is deep, whoever stopped them (the deep-after policy, or an engine
 // restart). A provider restart therefore forgets nothing.
 const (
-	TierAwake      = "awake"
-	TierPaused     = "paused"
-	TierHibernated = "hibernated"
-	TierDeep       = "deep"
+	TierAwake      = api.StateAwake
+	TierPaused     = api.StatePaused
+	TierHibernated = api.StateHibernated
+	TierDeep       = api.TierDeep
 )
 
 // tierOf is the sleep tier of a function with record rec and replicas reps.
@@ -65,7 +65,7 @@ func hibernatedAt(rec record) time.Time {
 
 // Deepen takes a hibernated function to the deep tier on behalf of the
 // deep-after policy.
-func (f fleet) Deepen(ctx context.Context, k ckpt.Key) error {
+func (f fleet) Deepen(ctx context.Context, k api.Key) error {
 	fn, err := f.p.policyLock(k)
 	if err != nil {
 		return err

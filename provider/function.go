@@ -10,12 +10,12 @@ import (
 
 	"github.com/openfaas/faas-provider/types"
 
+	"github.com/faas-criu/faas-criu/api"
 	"github.com/faas-criu/faas-criu/checkpoint"
 )
 
-type fnKey struct{ ns, name string }
-
-func (k fnKey) String() string { return k.name + "." + k.ns }
+// fnKey names a function: package api's Key.
+type fnKey = api.Key
 
 // CheckpointInfo describes the newest checkpoint of one replica.
 type CheckpointInfo = checkpoint.Info

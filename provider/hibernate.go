@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -12,14 +11,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/faas-criu/faas-criu/api"
 	ckpt "github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/policy"
 )
 
 func (p *Provider) strategyOf(fn *function) string {
 	fn.mu.Lock()
-	s := labelOf(fn.rec.Deployment, ckpt.LabelStrategy)
+	s := labelOf(fn.rec.Deployment, api.LabelStrategy)
 	fn.mu.Unlock()
-	if ckpt.ValidStrategy(s) {
+	if api.ValidStrategy(s) {
 		return s
 	}
 	return p.cfg.Strategy
@@ -61,7 +62,7 @@ func (p *Provider) sleepInOp(ctx context.Context, fn *function, strategy, why st
 	fn.mu.Lock()
 	if fn.deleted {
 		fn.mu.Unlock()
-		return errorf(ErrNotFound, "function %q not found in namespace %q", fn.key.name, fn.key.ns)
+		return errorf(ErrNotFound, "function %q not found in namespace %q", fn.key.Name, fn.key.Namespace)
 	}
 	rec := *fn.rec
 	reps := make([]*replica, 0, len(fn.replicas))
@@ -96,7 +97,7 @@ func (p *Provider) sleepInOp(ctx context.Context, fn *function, strategy, why st
 	// after the replicas were withdrawn this count misses none of them.
 	if refuseInflight && fn.inflight.Load() > 0 {
 		p.giveBack(ctx, fn, reps)
-		return fmt.Errorf("%w: requests are in flight", ckpt.ErrBusy)
+		return fmt.Errorf("%w: requests are in flight", policy.ErrBusy)
 	}
 	if mode == inflightDrain {
 		p.drainAll(ctx, fn, reps)
@@ -140,7 +141,7 @@ func (p *Provider) sleepInOp(ctx context.Context, fn *function, strategy, why st
 		note = " (paused instead: CRIU unavailable: " + p.criu.Problem + ")"
 	}
 	log.Printf("%s: %s %d replicas in %s (%s)%s", fn.key, target, len(reps), d.Round(time.Millisecond), why, note)
-	if why != ckpt.ReasonBudget && why != reasonMigration {
+	if why != policy.ReasonBudget && why != reasonMigration {
 		p.serveLeftovers(fn, reps, mode)
 	}
 	return nil
@@ -207,7 +208,7 @@ func (p *Provider) removeAllInOp(ctx context.Context, fn *function, rec *record,
 		return nil
 	}
 	if refuseInflight && fn.inflight.Load() > 0 {
-		return fmt.Errorf("%w: requests are in flight", ckpt.ErrBusy)
+		return fmt.Errorf("%w: requests are in flight", policy.ErrBusy)
 	}
 	rec.SleptReplicas = rec.Replicas
 	rec.Replicas = 0
@@ -343,15 +344,13 @@ func (p *Provider) hibernateReplica(ctx context.Context, fn *function, r *replic
 		return CheckpointInfo{}, fmt.Errorf("checkpoint replica %d (%s): %w", r.index, r.name, err)
 	}
 	start := time.Now()
-	name := ckpt.NewName("hib", start)
+	name := ckpt.NewName(ckpt.HibernationPrefix, start)
 	stats, err := p.recorder.Dump(func() error {
 		return p.engine.CreateCheckpoint(ctx, r.id, CheckpointOptions{Name: name, Exit: true})
 	})
 	if err != nil {
 		p.afterFailedCheckpoint(ctx, fn, r, name)
-		if strings.Contains(err.Error(), "Can't get rlimit") {
-			err = fmt.Errorf("%w; %s", err, ckpt.NonRootHint)
-		}
+		err = ckpt.ExplainDumpError(err)
 		return CheckpointInfo{}, fmt.Errorf("checkpoint replica %d (%s): %w", r.index, r.name, err)
 	}
 	if err := p.waitStopped(ctx, r.id, 10*time.Second); err != nil {
@@ -441,7 +440,7 @@ func (p *Provider) strayCheckpoint(ctx context.Context, r *replica) (CheckpointI
 	}
 	var newest string
 	for _, c := range list {
-		if strings.HasPrefix(c, "hib-") && c > newest {
+		if ckpt.IsHibernation(c) && c > newest {
 			newest = c
 		}
 	}
@@ -450,8 +449,8 @@ func (p *Provider) strayCheckpoint(ctx context.Context, r *replica) (CheckpointI
 	}
 	info := CheckpointInfo{Name: newest}
 	dir := p.checkpointDir(r.id, newest)
-	if b, err := os.ReadFile(filepath.Join(dir, ckpt.MetaFile)); err == nil {
-		_ = json.Unmarshal(b, &info)
+	if meta, ok := ckpt.ReadMeta(dir); ok {
+		info, info.Name = meta, newest
 	} else if err := ckpt.WriteMeta(dir, info); err != nil {
 		return CheckpointInfo{}, false
 	}
@@ -466,7 +465,7 @@ func (p *Provider) pruneCheckpoints(ctx context.Context, r *replica, keep string
 		return
 	}
 	for _, c := range list {
-		if c != keep && len(c) > 4 && c[:4] == "hib-" {
+		if c != keep && ckpt.IsHibernation(c) {
 			_ = p.engine.DeleteCheckpoint(ctx, r.id, c)
 			_ = os.RemoveAll(p.pagesDir(r.id, c))
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/faas-criu/faas-criu/api"
 	"io"
 	"net"
 	"net/http"
@@ -120,7 +121,7 @@ func state(t *testing.T, p *Provider, name string) string {
 	if err != nil {
 		t.Fatalf("status %s: %v", name, err)
 	}
-	return (*st.Annotations)[AnnotationState]
+	return (*st.Annotations)[api.AnnotationState]
 }
 
 // states counts the function containers of the fake engine by state.
@@ -252,7 +253,7 @@ func TestSleepByStrategy(t *testing.T) {
 				t.Fatalf("scale to zero: %v", err)
 			}
 			if c.deepen != "" {
-				k := checkpoint.Key{Namespace: DefaultNamespace, Name: "fn"}
+				k := api.Key{Namespace: DefaultNamespace, Name: "fn"}
 				if err := p.Fleet().Sleep(context.Background(), k, c.deepen, "idle", false, time.Time{}); err != nil {
 					t.Fatalf("policy sleep (%s): %v", c.deepen, err)
 				}
@@ -523,7 +524,7 @@ func TestReconcileAfterLostContainers(t *testing.T) {
 				st, _ := p.Status(context.Background(), "", "fn")
 				return st.AvailableReplicas == 2
 			})
-			lost := p.containerName(fnKey{ns: DefaultNamespace, name: "fn"}, 1)
+			lost := p.containerName(fnKey{Namespace: DefaultNamespace, Name: "fn"}, 1)
 			if c.restart {
 				_ = p.Close()
 				c.lose(eng, lost)
@@ -562,7 +563,7 @@ func TestReconcileForgetsLostCheckpoint(t *testing.T) {
 	if err := p.Scale(context.Background(), "", "fn", 0); err != nil {
 		t.Fatal(err)
 	}
-	eng.lose(p.containerName(fnKey{ns: DefaultNamespace, name: "fn"}, 0), true)
+	eng.lose(p.containerName(fnKey{Namespace: DefaultNamespace, Name: "fn"}, 0), true)
 	fn, err := p.lookup("", "fn")
 	if err != nil {
 		t.Fatal(err)
@@ -582,7 +583,7 @@ func tier(t *testing.T, p *Provider, name string) string {
 	if err != nil {
 		t.Fatalf("status %s: %v", name, err)
 	}
-	return (*st.Annotations)[AnnotationTier]
+	return (*st.Annotations)[api.AnnotationTier]
 }
 
 // The deep tier over the engine: the policy's Deepen stops the sandbox (and
@@ -601,7 +602,7 @@ func TestDeepTier(t *testing.T) {
 	if got := tier(t, p, "fn"); got != TierHibernated {
 		t.Fatalf("tier %q after a scale to zero, want %q", got, TierHibernated)
 	}
-	k := checkpoint.Key{Namespace: DefaultNamespace, Name: "fn"}
+	k := api.Key{Namespace: DefaultNamespace, Name: "fn"}
 	if err := p.Fleet().Deepen(context.Background(), k); err != nil {
 		t.Fatalf("deepen: %v", err)
 	}
@@ -661,7 +662,7 @@ func TestDeepenOnlyHibernated(t *testing.T) {
 		}
 	}
 	for _, fn := range []string{"awake", "paused"} {
-		if err := p.Fleet().Deepen(context.Background(), checkpoint.Key{Namespace: DefaultNamespace, Name: fn}); err != nil {
+		if err := p.Fleet().Deepen(context.Background(), api.Key{Namespace: DefaultNamespace, Name: fn}); err != nil {
 			t.Errorf("deepen %s: %v", fn, err)
 		}
 	}
@@ -669,7 +670,7 @@ func TestDeepenOnlyHibernated(t *testing.T) {
 		t.Errorf("%d sandboxes stopped of functions not hibernated", n)
 	}
 	eng.failNext("stop", errors.New("injected"))
-	err := p.Fleet().Deepen(context.Background(), checkpoint.Key{Namespace: DefaultNamespace, Name: "fails"})
+	err := p.Fleet().Deepen(context.Background(), api.Key{Namespace: DefaultNamespace, Name: "fails"})
 	if err == nil || !strings.Contains(err.Error(), "injected") || !strings.Contains(err.Error(), "fails") {
 		t.Errorf("deepen with a failing stop: %v, want the failure naming the function", err)
 	}
@@ -724,7 +725,7 @@ func TestStartWithOrphanTaskRenewsReplica(t *testing.T) {
 	p, eng := newTestProvider(t)
 	deploy(t, p, "fn", nil)
 	mustInvoke(t, p, "fn", 1)
-	name := p.containerName(fnKey{ns: DefaultNamespace, name: "fn"}, 0)
+	name := p.containerName(fnKey{Namespace: DefaultNamespace, Name: "fn"}, 0)
 	eng.mu.Lock()
 	old, _ := eng.find(name)
 	oldID := old.id

@@ -60,7 +60,7 @@ func (p *Provider) Query(ctx context.Context, req logs.Request) (<-chan logs.Mes
 			// timestamp), so one huge line neither ends the replica's
 			// stream nor makes the provider buffer without bound.
 			err := readLines(newPartialJoiner(rc), MaxLogLine, func(line string, cont bool, ts time.Time) (time.Time, bool) {
-				msg := logs.Message{Name: fn.key.name, Namespace: fn.key.ns, Instance: r.name}
+				msg := logs.Message{Name: fn.key.Name, Namespace: fn.key.Namespace, Instance: r.name}
 				if cont {
 					msg.Timestamp, msg.Text = ts, line
 				} else {

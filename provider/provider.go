@@ -2,7 +2,8 @@
 // It owns the function definitions (in its state directory), the containers
 // and their network, secrets, logs, and the mechanics of pausing,
 // checkpointing and restoring replicas. Policies that decide when to do so
-// live in package checkpoint; HTTP lives in package handlers.
+// live in package policy, CRIU knowledge in package checkpoint; HTTP lives in
+// package handlers.
 package provider
 
 import (
@@ -16,16 +17,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/faas-criu/faas-criu/api"
 	"github.com/faas-criu/faas-criu/checkpoint"
 )
 
 // Sleep strategies: how a function is put to sleep when scaled to zero or
 // found idle.
 const (
-	StrategyCheckpoint          = checkpoint.Checkpoint
-	StrategyPause               = checkpoint.Pause
-	StrategyPauseThenCheckpoint = checkpoint.PauseThenCheckpoint
-	StrategyRemove              = checkpoint.Remove
+	StrategyCheckpoint          = api.StrategyCheckpoint
+	StrategyPause               = api.StrategyPause
+	StrategyPauseThenCheckpoint = api.StrategyPauseThenCheckpoint
+	StrategyRemove              = api.StrategyRemove
 )
 
 // Config is the provider's configuration.
@@ -114,7 +116,7 @@ func (c *Config) validate() error {
 	if c.Pull != "never" && c.Pull != "missing" {
 		return fmt.Errorf("pull policy %q: use never or missing", c.Pull)
 	}
-	if !checkpoint.ValidStrategy(c.Strategy) {
+	if !api.ValidStrategy(c.Strategy) {
 		return fmt.Errorf("strategy %q: use checkpoint, pause, pause-then-checkpoint or remove", c.Strategy)
 	}
 	for _, ns := range c.Namespaces {
@@ -322,7 +324,7 @@ func (p *Provider) lookup(ns, name string) (*function, error) {
 		return nil, err
 	}
 	p.mu.RLock()
-	fn := p.fns[fnKey{ns: ns, name: name}]
+	fn := p.fns[fnKey{Namespace: ns, Name: name}]
 	p.mu.RUnlock()
 	if fn == nil {
 		return nil, errorf(ErrNotFound, "function %q not found in namespace %q", name, ns)
@@ -383,7 +385,7 @@ func (p *Provider) flush() {
 		fn.rec.Invocations = n
 		rec := *fn.rec
 		fn.mu.Unlock()
-		if err := p.store.saveRecord(fn.key.ns, fn.key.name, &rec); err != nil {
+		if err := p.store.saveRecord(fn.key.Namespace, fn.key.Name, &rec); err != nil {
 			log.Printf("save invocation count of %s: %v", fn.key, err)
 			continue
 		}

@@ -29,7 +29,7 @@ func (p *Provider) load(ctx context.Context) error {
 				_ = p.removeReplica(ctx, r)
 			}
 			delete(found, key)
-			_ = p.store.deleteRecord(key.ns, key.name)
+			_ = p.store.deleteRecord(key.Namespace, key.Name)
 			continue
 		}
 		fn := newFunction(key, rec)
@@ -262,7 +262,7 @@ func (p *Provider) watchEvents(ctx context.Context) {
 }
 
 func (p *Provider) onEvent(m ContainerEvent) {
-	key := fnKey{ns: m.Labels[LabelNamespace], name: m.Labels[LabelFunction]}
+	key := fnKey{Namespace: m.Labels[LabelNamespace], Name: m.Labels[LabelFunction]}
 	p.mu.RLock()
 	fn := p.fns[key]
 	p.mu.RUnlock()

@@ -128,7 +128,7 @@ func (p *Provider) createSandbox(ctx context.Context, key fnKey, idx int, ip str
 		Name:  name,
 		Image: sandboxImage,
 		Labels: map[string]string{
-			LabelFunction: key.name, LabelNamespace: key.ns,
+			LabelFunction: key.Name, LabelNamespace: key.Namespace,
 			labelInstance: p.instance, labelReplica: fmt.Sprint(idx), labelRole: roleSandbox,
 		},
 		Network:   p.cfg.Network,
