@@ -85,7 +85,11 @@ stop | purge)
 		pkill -f "containerd-shim.* -address $exec_root/" 2>/dev/null || true
 		ip link del "$bridge" 2>/dev/null || true
 		# Mounts left by a crashed engine must go before its data.
-		grep -o " $root[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+		# Its network namespaces are bind mounts under the exec root (seen
+		# under /run, the target of /var/run).
+		for d in "$root" "$exec_root" "$(readlink -f "$exec_root" 2>/dev/null || echo "$exec_root")"; do
+			grep -o " $d/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+		done
 		rm -rf "$root" "$exec_root" "$root.json"
 	fi
 	;;
