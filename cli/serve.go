@@ -23,6 +23,7 @@ import (
 	"github.com/faas-criu/faas-criu/async"
 	"github.com/faas-criu/faas-criu/checkpoint"
 	gateway "github.com/faas-criu/faas-criu/client"
+	"github.com/faas-criu/faas-criu/fleet"
 	"github.com/faas-criu/faas-criu/handlers"
 	"github.com/faas-criu/faas-criu/internal/config"
 	"github.com/faas-criu/faas-criu/internal/statelock"
@@ -43,6 +44,7 @@ type serveOptions struct {
 	cfg             provider.Config
 	namespaces      string
 	async           async.Config
+	fleet           fleet.Config
 }
 
 func parseServe(args []string) (*serveOptions, error) {
@@ -92,6 +94,7 @@ func parseServeEnv(args []string, lookup func(string) (string, bool)) (*serveOpt
 	config.DurationVar(fs, &o.policy.BackupInterval, "backup-interval", env.Duration("backup_interval", 0), "default interval between backups of running functions (0: none; com.openfaas.criu.backup-interval overrides)")
 	fs.IntVar(&o.policy.BackupsKeep, "backups-keep", 3, "backups kept per replica (com.openfaas.criu.backups-keep overrides)")
 	o.async.RegisterFlags(fs)
+	o.fleet.RegisterFlags(fs)
 	if err := env.Err(); err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
@@ -111,6 +114,9 @@ func parseServeEnv(args []string, lookup func(string) (string, bool)) (*serveOpt
 	}
 	if o.secretMountPath == "" {
 		o.secretMountPath = filepath.Join(o.cfg.StateDir, "credentials")
+	}
+	if err := o.fleet.Finish(o.cfg.StateDir, o.port); err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
 	}
 	for _, ns := range strings.Split(o.namespaces, ",") {
 		if ns = strings.TrimSpace(ns); ns != "" {
@@ -247,20 +253,33 @@ func Serve(args []string) error {
 
 	// Routes faas-provider's Serve registers differently: logs must outlive
 	// the write timeout, which its instrumentation wrapper hides.
+	auth := func(f http.HandlerFunc) http.HandlerFunc { return handlers.RequireAuth(creds, f) }
 	router := bootstrap.Router()
+	// A fleet (opt-in): requests about functions on other boxes go there.
+	var invoker http.Handler = proxy
+	if o.fleet.Enabled() {
+		fl, err := fleet.Start(ctx, o.fleet)
+		if err != nil {
+			return err
+		}
+		defer fl.Close()
+		fl.SetLocalSecrets(p)
+		router.Use(fl.Wrap)
+		invoker = fl.Wrap(proxy)
+		handlers.Route(router, "/system/fleet", auth(fl.BoxesHandler), "GET")
+	}
 	// Invocations first, on a plain prefix: the hot path skips the regular
 	// expressions of the routes below.
 	router.PathPrefix("/function/").Handler(proxy)
 	// Asynchronous calls: queued on an embedded NATS JetStream, run
 	// through the same proxy.
 	o.async.Dir, o.async.CallTimeout = async.StoreDir(cfg.StateDir), o.writeTimeout
-	queue := async.New(o.async, proxy)
+	queue := async.New(o.async, invoker)
 	defer queue.Close()
 	prometheus.MustRegister(queue.Collectors()...)
 	router.PathPrefix("/async-function/").Handler(queue)
 	handlers.Route(router, "/system/logs", h.Logs, "GET")
 	// faas-criu's own routes: migration, import, backups.
-	auth := func(f http.HandlerFunc) http.HandlerFunc { return handlers.RequireAuth(creds, f) }
 	handlers.Route(router, "/system/migrate", auth(handlers.Migrate(p, migrationTarget)), "POST")
 	handlers.Route(router, "/system/import", auth(handlers.Import(p, cfg.ImportMaxBytes)), "POST")
 	handlers.Route(router, "/system/import/image", auth(handlers.Image(p, cfg.ImportMaxBytes)), "GET", "POST")
