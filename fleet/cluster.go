@@ -127,8 +127,11 @@ func startServer(cfg Config) (*server.Server, error) {
 	}
 	opts := &server.Options{
 		ServerName: cfg.Box,
-		// Clients only in process: the routes are the only listener.
-		DontListen:         true,
+		// The provider connects in process; a server with routes needs a
+		// client listener all the same (routing waits for it), so it gets
+		// a random port on loopback only.
+		Host:               "127.0.0.1",
+		Port:               server.RANDOM_PORT,
 		JetStream:          true,
 		StoreDir:           cfg.Dir,
 		JetStreamMaxMemory: 16 << 20,
