@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -152,7 +151,7 @@ func startServer(cfg Config) (*server.Server, error) {
 	srv.Start()
 	if !srv.ReadyForConnections(30 * time.Second) {
 		srv.Shutdown()
-		return nil, errors.New("fleet: the embedded NATS server did not start within 30s")
+		return nil, fmt.Errorf("fleet: the embedded NATS server did not start within 30s (is %s free?)", cfg.ClusterListen)
 	}
 	return srv, nil
 }

@@ -86,7 +86,9 @@ func (b *fakeBox) CreateSecret(_ context.Context, s types.Secret) error {
 	b.secs[s.Name] = s.Value
 	return nil
 }
-func (b *fakeBox) UpdateSecret(ctx context.Context, s types.Secret) error { return b.CreateSecret(ctx, s) }
+func (b *fakeBox) UpdateSecret(ctx context.Context, s types.Secret) error {
+	return b.CreateSecret(ctx, s)
+}
 func (b *fakeBox) DeleteSecret(_ context.Context, _, name string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -56,18 +56,31 @@ func startFleet(t *testing.T) []*Provider {
 	keyFile := filepath.Join(shared, "fleet-key")
 	pass := hex.EncodeToString(key[:8])
 	os.WriteFile(keyFile, []byte(hex.EncodeToString(key)), 0o600)
+	// Every port first: a route port is bound only when its box starts,
+	// so a port picked later could be handed out again.
+	var boxes []*Provider
+	taken := map[int]bool{}
+	for range hosts {
+		p := newProvider(t)
+		taken[p.port] = true
+		boxes = append(boxes, p)
+	}
 	routes := make([]string, n)
 	for i := range routes {
-		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", freePort(t))
+		port := freePort(t)
+		for taken[port] {
+			port = freePort(t)
+		}
+		taken[port] = true
+		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", port)
 	}
-	var boxes []*Provider
 	for i, host := range hosts {
 		engine, err := client.NewClientWithOpts(client.WithHost(host), client.WithAPIVersionNegotiation())
 		if err != nil {
 			t.Fatal(err)
 		}
 		loadImage(t, engine, FixtureImage)
-		p := newProvider(t)
+		p := boxes[i]
 		p.engine, p.dockerRoot = engine, fmt.Sprintf("/var/lib/faas-criu-engine-%s%d", fleetPrefix, i+1)
 		creds := filepath.Join(p.StateDir, "credentials")
 		os.MkdirAll(creds, 0o700)
@@ -86,7 +99,6 @@ func startFleet(t *testing.T) []*Provider {
 		p.env = []string{"DOCKER_HOST=" + host}
 		t.Cleanup(p.cleanup)
 		p.Start()
-		boxes = append(boxes, p)
 	}
 	start := time.Now()
 	for _, p := range boxes {
@@ -133,7 +145,7 @@ func boxOf(st types.FunctionStatus) string {
 // providers, one embedded NATS cluster). A deploy with a constraint lands
 // on the named box, one without is placed and says where; any box lists
 // every function with its box and answers every function, bodies streamed
-// both ways; a secret reaches the box that needs it and is unreadable in
+// both ways; an update through another box reaches the function's box; a secret reaches the box that needs it and is unreadable in
 // the KV store's files; a delete from any box removes the function where it
 // runs.
 func TestFleetThreeBoxes(t *testing.T) {
@@ -207,6 +219,23 @@ func TestFleetThreeBoxes(t *testing.T) {
 	if got := boxes[1].MustInvoke("fleet-free", "/count"); got != "4" {
 		t.Errorf("fleet-free's counter after four calls through three boxes: %s, want 4 (one replica, on one box)", got)
 	}
+
+	// Updated through a box that does not run it: its box updates it.
+	updated := Fixture("fleet-free")
+	updated.EnvVars = map[string]string{"FLEET_V": "2"}
+	other := boxes[0]
+	if freeBox == name(0) {
+		other = boxes[1]
+	}
+	if code, body := other.Request("PUT", "/system/functions", updated); code != http.StatusAccepted {
+		t.Fatalf("update through another box: %d %s", code, body)
+	}
+	eventually(t, 30*time.Second, func() string {
+		if code, got := boxes[2].Invoke("fleet-free", "/env/FLEET_V"); code != 200 || got != "2" {
+			return fmt.Sprintf("fleet-free's FLEET_V through %s: %d %q", name(2), code, got)
+		}
+		return ""
+	})
 
 	// The secret is in the fleet's KV, sealed: no box's JetStream files
 	// hold its value.
