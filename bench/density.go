@@ -9,7 +9,7 @@ import (
 
 	"github.com/openfaas/faas-provider/types"
 
-	"github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/api"
 )
 
 // densityOpts: the memory budget, the state each function holds, and how
@@ -43,7 +43,7 @@ func densityDeployment(name, strategy string, stateMB int) types.FunctionDeploym
 		Service: name,
 		Image:   fixtureImage,
 		EnvVars: map[string]string{"STATE_MB": strconv.Itoa(stateMB)},
-		Labels:  &map[string]string{checkpoint.LabelStrategy: strategy, benchLabel: "density"},
+		Labels:  &map[string]string{api.LabelStrategy: strategy, benchLabel: "density"},
 	}
 }
 
@@ -64,7 +64,7 @@ func (b *bench) runPauseDensity(ctx context.Context, p *Provider, res *densityRe
 	for i := 1; i <= res.MaxPause; i++ {
 		name := fmt.Sprintf("dens-pause-%d", i)
 		names = append(names, name)
-		if err := b.deployCounted(ctx, p, densityDeployment(name, checkpoint.Pause, res.StateMB)); err != nil {
+		if err := b.deployCounted(ctx, p, densityDeployment(name, api.StrategyPause, res.StateMB)); err != nil {
 			return err
 		}
 		if _, err := p.Scale(ctx, name, 0); err != nil {
@@ -151,7 +151,7 @@ func (b *bench) runHibernateDensity(ctx context.Context, p *Provider, res *densi
 	for i := 1; i <= n; i++ {
 		name := fmt.Sprintf("dens-hib-%d", i)
 		names = append(names, name)
-		if err := b.deployCounted(ctx, p, densityDeployment(name, checkpoint.Checkpoint, res.StateMB)); err != nil {
+		if err := b.deployCounted(ctx, p, densityDeployment(name, api.StrategyCheckpoint, res.StateMB)); err != nil {
 			return err
 		}
 		res.HibDeployed++

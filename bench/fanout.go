@@ -13,7 +13,7 @@ import (
 
 	"github.com/openfaas/faas-provider/types"
 
-	"github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/api"
 )
 
 // fanoutResult is the wake of many different hibernated functions at the
@@ -43,7 +43,7 @@ func (b *bench) runFanout(ctx context.Context, p *Provider, n, rounds int) (*fan
 	for i := range names {
 		names[i] = fmt.Sprintf("fanout-%02d", i)
 		dep := types.FunctionDeployment{Service: names[i], Image: fixtureImage,
-			Labels: &map[string]string{checkpoint.LabelStrategy: checkpoint.Checkpoint, benchLabel: "fanout"}}
+			Labels: &map[string]string{api.LabelStrategy: api.StrategyCheckpoint, benchLabel: "fanout"}}
 		if err := p.Deploy(ctx, dep); err != nil {
 			return nil, err
 		}

@@ -6,20 +6,20 @@ import (
 	"strings"
 	"time"
 
-	"github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/api"
 )
 
 var wayBack = map[string]string{
-	checkpoint.Remove:     "cold start (remove)",
-	checkpoint.Pause:      "unpause (pause)",
-	checkpoint.Checkpoint: "restore (checkpoint)",
+	api.StrategyRemove:     "cold start (remove)",
+	api.StrategyPause:      "unpause (pause)",
+	api.StrategyCheckpoint: "restore (checkpoint)",
 }
 
 func (r *wakeResult) fn(kind, strategy string) string { return "wake-" + kind + "-" + strategy }
 
 // wakeRatio is p50(strategy) / p50(cold start) for a kind.
 func (r *wakeResult) wakeRatio(kind, strategy string) float64 {
-	return Ratio(float64(DurMedian(r.TTFB[r.fn(kind, strategy)])), float64(DurMedian(r.TTFB[r.fn(kind, checkpoint.Remove)])))
+	return Ratio(float64(DurMedian(r.TTFB[r.fn(kind, strategy)])), float64(DurMedian(r.TTFB[r.fn(kind, api.StrategyRemove)])))
 }
 
 // WakeSection: time to the first byte from idle, each way back.
@@ -52,9 +52,9 @@ func (r *wakeResult) WakeSection() Section {
 func (r *wakeResult) SuspendSection() Section {
 	t := table{Header: []string{"Function", "pause p50", "pause p90", "checkpoint p50", "checkpoint p90", "checkpoint / pause", "remove p50 (for reference)"}}
 	for _, k := range wakeKinds {
-		p := r.Suspend[r.fn(k.Kind, checkpoint.Pause)]
-		c := r.Suspend[r.fn(k.Kind, checkpoint.Checkpoint)]
-		rm := r.Suspend[r.fn(k.Kind, checkpoint.Remove)]
+		p := r.Suspend[r.fn(k.Kind, api.StrategyPause)]
+		c := r.Suspend[r.fn(k.Kind, api.StrategyCheckpoint)]
+		rm := r.Suspend[r.fn(k.Kind, api.StrategyRemove)]
 		t.add(k.Kind, fmtDur(DurMedian(p)), fmtDur(DurPercentile(p, 90)), fmtDur(DurMedian(c)), fmtDur(DurPercentile(c, 90)),
 			fmtRatio(Ratio(float64(DurMedian(c)), float64(DurMedian(p)))), fmtDur(DurMedian(rm)))
 	}

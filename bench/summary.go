@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/api"
 )
 
 // results are what the phases measured; a nil field did not run.
@@ -29,18 +29,18 @@ func (r *results) summary() table {
 			for _, s := range wakeStrategies {
 				ds := w.TTFB[w.fn(k.Kind, s)]
 				cmp := "baseline"
-				if r := w.wakeRatio(k.Kind, s); s != checkpoint.Remove && r <= 1 {
+				if r := w.wakeRatio(k.Kind, s); s != api.StrategyRemove && r <= 1 {
 					cmp = fmtRatio(1/r) + " sooner than cold start"
-				} else if s != checkpoint.Remove {
+				} else if s != api.StrategyRemove {
 					cmp = fmtRatio(r) + " the cold start's time"
 				}
 				t.add("Wake, first byte", k.Kind+", "+wayBack[s], fmtDur(DurMedian(ds)), "p90 "+fmtDur(DurPercentile(ds, 90)), cmp)
 			}
 		}
 		for _, k := range wakeKinds {
-			p := DurMedian(w.Suspend[w.fn(k.Kind, checkpoint.Pause)])
-			c := w.Suspend[w.fn(k.Kind, checkpoint.Checkpoint)]
-			t.add("Suspend", k.Kind+", pause", fmtDur(p), "p90 "+fmtDur(DurPercentile(w.Suspend[w.fn(k.Kind, checkpoint.Pause)], 90)), "")
+			p := DurMedian(w.Suspend[w.fn(k.Kind, api.StrategyPause)])
+			c := w.Suspend[w.fn(k.Kind, api.StrategyCheckpoint)]
+			t.add("Suspend", k.Kind+", pause", fmtDur(p), "p90 "+fmtDur(DurPercentile(w.Suspend[w.fn(k.Kind, api.StrategyPause)], 90)), "")
 			t.add("Suspend", k.Kind+", checkpoint", fmtDur(DurMedian(c)), "p90 "+fmtDur(DurPercentile(c, 90)), fmtRatio(Ratio(float64(DurMedian(c)), float64(p)))+" the pause")
 		}
 		for _, k := range wakeKinds {
@@ -81,15 +81,15 @@ func (r *results) targets() []Target {
 	var ts []Target
 	w := r.Wake
 	if w != nil {
-		heavy := 1 / w.wakeRatio("heavy", checkpoint.Checkpoint)
+		heavy := 1 / w.wakeRatio("heavy", api.StrategyCheckpoint)
 		ts = append(ts, Target{Goal: "Restore of the heavy function answers at least 5x sooner than its cold start",
 			Met: heavy >= 5, Figure: fmt.Sprintf("%s sooner (restore %s, cold start %s)", fmtRatio(heavy),
-				fmtDur(DurMedian(w.TTFB[w.fn("heavy", checkpoint.Checkpoint)])), fmtDur(DurMedian(w.TTFB[w.fn("heavy", checkpoint.Remove)])))})
-		triv := w.wakeRatio("trivial", checkpoint.Checkpoint)
-		restore := DurMedian(w.TTFB[w.fn("trivial", checkpoint.Checkpoint)])
+				fmtDur(DurMedian(w.TTFB[w.fn("heavy", api.StrategyCheckpoint)])), fmtDur(DurMedian(w.TTFB[w.fn("heavy", api.StrategyRemove)])))})
+		triv := w.wakeRatio("trivial", api.StrategyCheckpoint)
+		restore := DurMedian(w.TTFB[w.fn("trivial", api.StrategyCheckpoint)])
 		ts = append(ts, Target{Goal: "Restore of the trivial function within 1.5x of its cold start, and under 300 ms at the median",
 			Met: triv <= 1.5 && restore.Milliseconds() < 300, Figure: fmt.Sprintf("restore %s = %s of cold start %s", fmtDur(restore), fmtRatio(triv),
-				fmtDur(DurMedian(w.TTFB[w.fn("trivial", checkpoint.Remove)])))})
+				fmtDur(DurMedian(w.TTFB[w.fn("trivial", api.StrategyRemove)])))})
 		var hibBytes int64
 		cgroups := 0
 		for _, m := range w.Mem {

@@ -15,7 +15,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/openfaas/faas-provider/types"
 
-	"github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/api"
 )
 
 // The sleep tiers phase (issue 13): what a hibernated function costs the box
@@ -223,7 +223,7 @@ func (b *bench) runTiers(ctx context.Context, p *Provider, n, rounds, samples in
 		// never: the policy leaves them alone while the benchmark moves
 		// them between the tiers.
 		dep := types.FunctionDeployment{Service: names[i], Image: fixtureImage, Labels: &map[string]string{
-			checkpoint.LabelStrategy: checkpoint.Checkpoint, checkpoint.LabelDeepAfter: "never", benchLabel: "tiers"}}
+			api.LabelStrategy: api.StrategyCheckpoint, api.LabelDeepAfter: "never", benchLabel: "tiers"}}
 		if err := p.Deploy(ctx, dep); err != nil {
 			return nil, err
 		}
@@ -320,7 +320,7 @@ func (b *bench) tierWakes(ctx context.Context, p *Provider, res *tiersResult, sa
 	counts := map[string]int{}
 	for _, f := range fns {
 		dep := types.FunctionDeployment{Service: f.name, Image: fixtureImage, Labels: &map[string]string{
-			checkpoint.LabelStrategy: checkpoint.Checkpoint, checkpoint.LabelDeepAfter: f.deepAfter, benchLabel: "tiers"}}
+			api.LabelStrategy: api.StrategyCheckpoint, api.LabelDeepAfter: f.deepAfter, benchLabel: "tiers"}}
 		if err := p.Deploy(ctx, dep); err != nil {
 			return err
 		}

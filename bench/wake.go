@@ -10,7 +10,7 @@ import (
 
 	"github.com/openfaas/faas-provider/types"
 
-	"github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/api"
 )
 
 // The two kinds of function woken: the trivial fixture, and a heavy one
@@ -25,7 +25,7 @@ var wakeKinds = []struct {
 
 // The ways back from idle, by the strategy that put the function there:
 // remove (cold start), pause (unpause), checkpoint (restore).
-var wakeStrategies = []string{checkpoint.Remove, checkpoint.Pause, checkpoint.Checkpoint}
+var wakeStrategies = []string{api.StrategyRemove, api.StrategyPause, api.StrategyCheckpoint}
 
 // wakeFn is one deployed function of the wake benchmark.
 type wakeFn struct {
@@ -40,7 +40,7 @@ func (f *wakeFn) deployment() types.FunctionDeployment {
 		Service: f.Name,
 		Image:   fixtureImage,
 		EnvVars: maps.Clone(f.env),
-		Labels:  &map[string]string{checkpoint.LabelStrategy: f.Strategy, benchLabel: "wake"},
+		Labels:  &map[string]string{api.LabelStrategy: f.Strategy, benchLabel: "wake"},
 	}
 }
 
@@ -182,7 +182,7 @@ func (b *bench) suspendOne(ctx context.Context, p *Provider, f *wakeFn, res *wak
 	}
 	res.Suspend[f.Name] = append(res.Suspend[f.Name], d)
 	switch f.Strategy {
-	case checkpoint.Pause:
+	case api.StrategyPause:
 		ws, exists, err := workingSet(id)
 		if err != nil {
 			return err
@@ -191,7 +191,7 @@ func (b *bench) suspendOne(ctx context.Context, p *Provider, f *wakeFn, res *wak
 			res.fail("%s: paused container %s has no memory cgroup", f.Name, id[:12])
 		}
 		mem.Paused = append(mem.Paused, ws)
-	case checkpoint.Checkpoint:
+	case api.StrategyCheckpoint:
 		ws, exists, err := workingSet(id)
 		if err != nil {
 			return err
@@ -226,7 +226,7 @@ func (b *bench) wakeOne(ctx context.Context, p *Provider, f *wakeFn, res *wakeRe
 	}
 	res.TTFB[f.Name] = append(res.TTFB[f.Name], ttfb)
 	want := f.count + 1
-	if f.Strategy == checkpoint.Remove {
+	if f.Strategy == api.StrategyRemove {
 		want = 1
 	}
 	got, err := strconv.Atoi(body)
@@ -234,7 +234,7 @@ func (b *bench) wakeOne(ctx context.Context, p *Provider, f *wakeFn, res *wakeRe
 		res.fail("%s: after waking from %s, /count answered %q, want %d", f.Name, f.Strategy, body, want)
 	}
 	f.count = got
-	if f.Strategy == checkpoint.Remove {
+	if f.Strategy == api.StrategyRemove {
 		return b.checkState(ctx, p, f, res)
 	}
 	own, ok, err := lastWake(ctx, p, f.Name, start)
@@ -244,7 +244,7 @@ func (b *bench) wakeOne(ctx context.Context, p *Provider, f *wakeFn, res *wakeRe
 	if ok {
 		res.ProviderWake[f.Name] = append(res.ProviderWake[f.Name], own)
 	}
-	if f.Strategy == checkpoint.Checkpoint && ok {
+	if f.Strategy == api.StrategyCheckpoint && ok {
 		parts := wakeParts{TTFB: ttfb, Own: own}
 		parts.CRIU, parts.HasCRIU = lastRestore(b.criuDir, start)
 		res.Parts[f.Kind] = append(res.Parts[f.Kind], parts)

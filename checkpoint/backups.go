@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/faas-criu/faas-criu/api"
 )
 
 // Backups are checkpoints taken while a function keeps running, kept by the
@@ -18,16 +20,28 @@ import (
 //
 //	<root>/<replica>/bak-<unix nanoseconds>/<CRIU image files>
 
+// BackupsRoot is where the backups of function name in namespace ns live,
+// under the provider's state directory.
+func BackupsRoot(stateDir, ns, name string) string {
+	return filepath.Join(stateDir, "backups", ns, name)
+}
+
+// ReplicaBackups is the directory of one replica's backups under root.
+func ReplicaBackups(root string, replica int) string {
+	return filepath.Join(root, strconv.Itoa(replica))
+}
+
+// NewBackupName names a backup taken at t.
+func NewBackupName(t time.Time) string { return NewName(BackupPrefix, t) }
+
 // BackupPrefix starts every backup's name.
 const BackupPrefix = "bak"
 
-// Backup describes one backup of one replica.
+// Backup is one backup of one replica: what the API lists, and where it
+// lies.
 type Backup struct {
-	Replica int       `json:"replica"`
-	Name    string    `json:"name"`
-	TakenAt time.Time `json:"takenAt"`
-	Bytes   int64     `json:"bytes"`
-	Dir     string    `json:"-"`
+	api.Backup
+	Dir string `json:"-"`
 }
 
 // backupTime reads the time out of a backup's name.
@@ -70,7 +84,7 @@ func ListBackups(root string) ([]Backup, error) {
 			}
 			dir := filepath.Join(root, r.Name(), d.Name())
 			size, _ := DirSize(dir)
-			out = append(out, Backup{Replica: idx, Name: d.Name(), TakenAt: t, Bytes: size, Dir: dir})
+			out = append(out, Backup{Backup: api.Backup{Replica: idx, Name: d.Name(), TakenAt: t, Bytes: size}, Dir: dir})
 		}
 	}
 	slices.SortStableFunc(out, func(a, b Backup) int {

@@ -24,7 +24,7 @@ const ContainerdCopyPattern = "ctrd-checkpoint*"
 func RemoveContainerdCopies(tmp, name string) int {
 	n := 0
 	for _, d := range containerdDirs(tmp) {
-		if info, ok := readMeta(d); ok && info.Name == name && os.RemoveAll(d) == nil {
+		if info, ok := ReadMeta(d); ok && info.Name == name && os.RemoveAll(d) == nil {
 			n++
 		}
 	}
@@ -43,7 +43,7 @@ func RemoveStaleContainerdCopies(tmp string, age time.Duration, ours func(contai
 		if err != nil || fi.ModTime().After(cut) {
 			continue
 		}
-		if _, ok := readMeta(d); !ok && !namesContainer(d, ours) {
+		if _, ok := ReadMeta(d); !ok && !namesContainer(d, ours) {
 			continue
 		}
 		if os.RemoveAll(d) == nil {
@@ -72,8 +72,8 @@ func containerdDirs(tmp string) []string {
 	return dirs
 }
 
-// readMeta reads the description faas-criu put in a checkpoint directory.
-func readMeta(dir string) (Info, bool) {
+// ReadMeta reads the description faas-criu put in a checkpoint directory.
+func ReadMeta(dir string) (Info, bool) {
 	var info Info
 	b, err := os.ReadFile(filepath.Join(dir, MetaFile))
 	if err != nil || json.Unmarshal(b, &info) != nil || info.Name == "" {

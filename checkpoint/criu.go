@@ -38,6 +38,15 @@ const capSysResource = 24
 // NonRootHint explains a dump that failed on a non-root function's rlimits.
 const NonRootHint = "CRIU could not read the rlimits of a process of another user: it needs CAP_SYS_RESOURCE, which this machine withholds; run the function as root (the go-http template does) to hibernate it here"
 
+// ExplainDumpError adds what to do to a failed dump's error when CRIU's
+// text says why: a non-root function's rlimits it could not read.
+func ExplainDumpError(err error) error {
+	if err != nil && strings.Contains(err.Error(), "Can't get rlimit") {
+		return fmt.Errorf("%w; %s", err, NonRootHint)
+	}
+	return err
+}
+
 // boundingHas reports whether the capability bounding set of this process
 // (and so of everything started on this machine, the engine included) has
 // the capability.

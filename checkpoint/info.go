@@ -1,7 +1,8 @@
 // Package checkpoint holds what faas-criu knows about CRIU: whether it works
-// here, how its checkpoints are named, sized and described, the statistics it
-// leaves behind, and the idle and memory policies that decide when a function
-// is hibernated.
+// here (probe, runc.conf), how its checkpoints are named, sized and described
+// (meta), the statistics it leaves behind, page images kept outside Docker,
+// the layout of backups, and containerd's leftovers. When functions sleep is
+// decided in package policy; the migration archive is checkpoint/archive.
 package checkpoint
 
 import (
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -31,6 +33,15 @@ var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 // ("hib" for hibernation, "bak" for a backup).
 func NewName(prefix string, t time.Time) string {
 	return fmt.Sprintf("%s-%d", prefix, t.UnixNano())
+}
+
+// HibernationPrefix starts the name of every hibernation checkpoint (see
+// BackupPrefix for backups).
+const HibernationPrefix = "hib"
+
+// IsHibernation reports whether name is a hibernation checkpoint's.
+func IsHibernation(name string) bool {
+	return strings.HasPrefix(name, HibernationPrefix+"-")
 }
 
 // ValidName reports whether Docker will accept name as a checkpoint name.

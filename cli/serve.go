@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"github.com/faas-criu/faas-criu/api"
 	"github.com/faas-criu/faas-criu/async"
 	"github.com/faas-criu/faas-criu/checkpoint"
 	gateway "github.com/faas-criu/faas-criu/client"
@@ -27,14 +28,16 @@ import (
 	"github.com/faas-criu/faas-criu/handlers"
 	"github.com/faas-criu/faas-criu/internal/config"
 	"github.com/faas-criu/faas-criu/internal/statelock"
+	"github.com/faas-criu/faas-criu/policy"
 	"github.com/faas-criu/faas-criu/provider"
+	"github.com/faas-criu/faas-criu/provider/docker"
 	"github.com/faas-criu/faas-criu/stack"
 )
 
 type serveOptions struct {
 	stack           string
 	importMax       string
-	policy          checkpoint.Config
+	policy          policy.Config
 	budget          string
 	port            int
 	readTimeout     time.Duration
@@ -126,22 +129,6 @@ func parseServeEnv(args []string, lookup func(string) (string, bool)) (*serveOpt
 	return o, nil
 }
 
-type sleepInfo struct {
-	Strategy        string `json:"strategy"`
-	IdleAfter       string `json:"idleAfter"`
-	PauseAfter      string `json:"pauseAfter"`
-	DeepAfter       string `json:"deepAfter"` // "0s": never
-	RestoreFallback bool   `json:"restoreFallback"`
-	WakeTimeout     string `json:"wakeTimeout"`
-	Autoscale       bool   `json:"autoscale"`
-}
-
-// memoryInfo: the budget for running functions and what they use now.
-type memoryInfo struct {
-	BudgetBytes int64 `json:"budgetBytes"`
-	UsedBytes   int64 `json:"usedBytes"`
-}
-
 func Serve(args []string) error {
 	o, err := parseServe(args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -182,7 +169,21 @@ func Serve(args []string) error {
 	// A replica being removed may finish its requests for as long as a
 	// request may take.
 	o.cfg.DrainTimeout = o.writeTimeout
-	p, err := provider.New(ctx, o.cfg)
+	eng, err := docker.New()
+	if err != nil {
+		return err
+	}
+	transports := &handlers.Transports{}
+	var policies *policy.Policies
+	p, err := provider.New(ctx, o.cfg, eng,
+		provider.WithAdmission(func(p *provider.Provider) provider.Admission {
+			o.policy.Strategy = p.Config().Strategy
+			o.policy.CanCheckpoint = p.CRIU().Available
+			policies = policy.New(p.Fleet(), o.policy)
+			return policies
+		}),
+		provider.WithBeforeCheckpoint(transports.DropIdle),
+		provider.WithReplicaGone(transports.Forget))
 	if err != nil {
 		return err
 	}
@@ -209,15 +210,8 @@ func Serve(args []string) error {
 		slog.Warn(fmt.Sprintf("basic auth is off: anyone who reaches port %d can deploy functions", o.port))
 	}
 
-	o.policy.Strategy = p.Config().Strategy
-	o.policy.CanCheckpoint = p.CRIU().Available
-	policies := checkpoint.New(p.Fleet(), o.policy)
-	p.SetAdmission(policies)
 	registerMemoryGauges(policies)
 
-	transports := &handlers.Transports{}
-	p.SetBeforeCheckpoint(transports.DropIdle)
-	p.SetReplicaGone(transports.Forget)
 	// Invocations are counted in the gateway's series, so OpenFaaS
 	// dashboards work straight at faas-criu.
 	gwMetrics := handlers.NewGatewayMetrics(p, p, provider.DefaultNamespace)
@@ -234,7 +228,7 @@ func Serve(args []string) error {
 			Extra: map[string]any{
 				"engine": p.EngineInfo(),
 				"criu":   p.CRIU(),
-				"sleep": sleepInfo{
+				"sleep": api.SleepInfo{
 					Strategy:        cfg.Strategy,
 					IdleAfter:       o.policy.ZeroDuration.String(),
 					PauseAfter:      o.policy.PauseAfter.String(),
@@ -247,15 +241,8 @@ func Serve(args []string) error {
 			},
 		}
 	}
-	const maxFollow = 24 * time.Hour
-	h := handlers.NewHandlers(p, p, p, p, proxy, infoDoc, maxFollow)
-	handlers.Protect(h, creds)
-
-	// Routes faas-provider's Serve registers differently: logs must outlive
-	// the write timeout, which its instrumentation wrapper hides.
-	auth := func(f http.HandlerFunc) http.HandlerFunc { return handlers.RequireAuth(creds, f) }
-	router := bootstrap.Router()
 	// A fleet (opt-in): requests about functions on other boxes go there.
+	router := bootstrap.Router()
 	var invoker http.Handler = proxy
 	if o.fleet.Enabled() {
 		fl, err := fleet.Start(ctx, o.fleet)
@@ -266,25 +253,19 @@ func Serve(args []string) error {
 		fl.SetLocalSecrets(p)
 		router.Use(fl.Wrap)
 		invoker = fl.Wrap(proxy)
-		handlers.Route(router, "/system/fleet", auth(fl.BoxesHandler), "GET")
+		router.HandleFunc("/system/fleet", handlers.RequireAuth(creds, fl.BoxesHandler)).Methods(http.MethodGet)
 	}
-	// Invocations first, on a plain prefix: the hot path skips the regular
-	// expressions of the routes below.
-	router.PathPrefix("/function/").Handler(proxy)
 	// Asynchronous calls: queued on an embedded NATS JetStream, run
 	// through the same proxy.
 	o.async.Dir, o.async.CallTimeout = async.StoreDir(cfg.StateDir), o.writeTimeout
 	queue := async.New(o.async, invoker)
 	defer queue.Close()
 	prometheus.MustRegister(queue.Collectors()...)
-	router.PathPrefix("/async-function/").Handler(queue)
-	handlers.Route(router, "/system/logs", h.Logs, "GET")
-	// faas-criu's own routes: migration, import, backups.
-	handlers.Route(router, "/system/migrate", auth(handlers.Migrate(p, migrationTarget)), "POST")
-	handlers.Route(router, "/system/import", auth(handlers.Import(p, cfg.ImportMaxBytes)), "POST")
-	handlers.Route(router, "/system/import/image", auth(handlers.Image(p, cfg.ImportMaxBytes)), "GET", "POST")
-	handlers.Route(router, "/system/backups/{name:[-a-z0-9]+}", auth(handlers.ListBackups(p)), "GET")
-	handlers.Route(router, "/system/backups/{name:[-a-z0-9]+}/restore", auth(handlers.RestoreBackup(p)), "POST")
+	h := handlers.Mount(router, handlers.Deps{
+		Functions: p, Secrets: p, Namespaces: p, Logs: p, Migrator: p, Backups: p,
+		Target: migrationTarget, Invoke: proxy, Async: queue, Info: infoDoc,
+		Credentials: creds, ImportMaxBytes: cfg.ImportMaxBytes, MaxFollow: 24 * time.Hour,
+	})
 
 	p.Start(ctx)
 	applyStack(ctx, p, o.stack, declared)
@@ -303,12 +284,12 @@ func Serve(args []string) error {
 	return nil
 }
 
-func memory(p *checkpoint.Policies) memoryInfo {
+func memory(p *policy.Policies) api.MemoryInfo {
 	budget, used := p.Budget()
-	return memoryInfo{BudgetBytes: budget, UsedBytes: used}
+	return api.MemoryInfo{BudgetBytes: budget, UsedBytes: used}
 }
 
-func registerMemoryGauges(p *checkpoint.Policies) {
+func registerMemoryGauges(p *policy.Policies) {
 	prometheus.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "faas_criu", Name: "memory_budget_bytes",
@@ -340,7 +321,7 @@ func applyStack(ctx context.Context, p *provider.Provider, file string, declared
 }
 
 // migrationTarget is the client for the faas-criu a function migrates to.
-func migrationTarget(url, user, password, token string) provider.MigrationTarget {
+func migrationTarget(url, user, password, token string) api.MigrationTarget {
 	var creds *gateway.Credentials
 	if user != "" || token != "" {
 		creds = &gateway.Credentials{User: user, Password: password, Token: token, Source: "the migration request"}

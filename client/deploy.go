@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/openfaas/faas-provider/types"
+
+	"github.com/faas-criu/faas-criu/api"
 )
 
 // ForGateway returns a client for one gateway URL with the credentials
@@ -25,12 +27,11 @@ func ForGateway(gw string) (*Client, error) {
 	return NewClient(gw, creds), nil
 }
 
-// CheckURL refuses a gateway URL that is not http(s)://host[:port].
+// CheckURL refuses a gateway URL that is not http(s)://host[:port]: the
+// check the provider makes of a migration target (api.ParseURL).
 func CheckURL(gw string) error {
-	if u, err := url.Parse(gw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("invalid gateway URL %q: expected http(s)://host[:port]", gw)
-	}
-	return nil
+	_, err := api.ParseURL(gw)
+	return err
 }
 
 // Deployer applies deployments and remembers how to undo them.
@@ -160,10 +161,6 @@ func (d *Deployer) Rollback() string {
 	return "; rolled back this run's changes"
 }
 
-// statusAnnotationPrefix marks annotations the provider adds to a
-// function's status (its sleep state); they are not part of its definition.
-const statusAnnotationPrefix = "com.openfaas.criu."
-
 // Definition turns a function's status back into the deployment that made
 // it.
 func Definition(st types.FunctionStatus) types.FunctionDeployment {
@@ -183,7 +180,9 @@ func Definition(st types.FunctionStatus) types.FunctionDeployment {
 	if st.Annotations != nil {
 		ann := map[string]string{}
 		for k, v := range *st.Annotations {
-			if !strings.HasPrefix(k, statusAnnotationPrefix) {
+			// The provider's status annotations (api.AnnotationPrefix)
+			// describe its sleep; they are not part of the definition.
+			if !strings.HasPrefix(k, api.AnnotationPrefix) {
 				ann[k] = v
 			}
 		}

@@ -13,41 +13,18 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/faas-criu/faas-criu/api"
 )
 
-// MigrateRequest is the body of POST /system/migrate: it asks a source
-// faas-criu to move a function.
-type MigrateRequest struct {
-	FunctionName string `json:"functionName"`
-	Namespace    string `json:"namespace,omitempty"`
-	To           string `json:"to"`
-	ToUser       string `json:"toUser,omitempty"`
-	ToPassword   string `json:"toPassword,omitempty"`
-	ToToken      string `json:"toToken,omitempty"`
-	Keep         bool   `json:"keep,omitempty"`
-	Replace      bool   `json:"replace,omitempty"`
-}
-
-// Progress is one line of a migration's answer (NDJSON): a step's progress,
-// then {"result":"done"}, or a line with "error" naming the failed step.
-type Progress struct {
-	Step     string  `json:"step,omitempty"`
-	Bytes    int64   `json:"bytes,omitempty"`
-	Rate     float64 `json:"rate,omitempty"`
-	Done     bool    `json:"done,omitempty"`
-	Note     string  `json:"note,omitempty"`
-	Error    string  `json:"error,omitempty"`
-	Restored bool    `json:"restored,omitempty"`
-	Result   string  `json:"result,omitempty"`
-}
-
-// Backup describes one backup, as GET /system/backups/NAME lists them.
-type Backup struct {
-	Replica int       `json:"replica"`
-	Name    string    `json:"name"`
-	TakenAt time.Time `json:"takenAt"`
-	Bytes   int64     `json:"bytes"`
-}
+// The wire types of faas-criu's own routes, defined in package api; the
+// names stay here for the client commands that use them.
+type (
+	MigrateRequest = api.MigrateRequest
+	Progress       = api.Progress
+	MigrationError = api.MigrationError
+	Backup         = api.Backup
+)
 
 // streamBuffer bounds the kernel's send buffer for transfers, so that the
 // bytes a migration reports as sent are (within this much) on the wire, not
@@ -192,15 +169,6 @@ func (c *Client) Migrate(ctx context.Context, req MigrateRequest, progress func(
 	}
 	return errors.New("the source stopped answering before the migration finished")
 }
-
-// MigrationError is a failed migration, as the source reported it.
-type MigrationError struct {
-	Step     string
-	Message  string
-	Restored bool
-}
-
-func (e *MigrationError) Error() string { return e.Message }
 
 // Backups lists a function's backups, newest first.
 func (c *Client) Backups(ctx context.Context, name, namespace string) ([]Backup, error) {

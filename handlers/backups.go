@@ -6,12 +6,12 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/api"
 )
 
 // BackupKeeper is what the backup routes need from the provider.
 type BackupKeeper interface {
-	Backups(ctx context.Context, ns, name string) ([]checkpoint.Backup, error)
+	Backups(ctx context.Context, ns, name string) ([]api.Backup, error)
 	RestoreBackup(ctx context.Context, ns, name, backup string) error
 }
 

@@ -1,10 +1,10 @@
 // Package handlers is faas-criu's HTTP layer: it decodes and validates
-// requests, calls the provider, and encodes answers with OpenFaaS's status
+// requests, calls the provider (through the small interfaces each route
+// declares, in package api's types), and encodes answers with OpenFaaS's status
 // codes. Nothing here knows about Docker or CRIU.
 package handlers
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,38 +13,16 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/faas-criu/faas-criu/provider"
+	"github.com/faas-criu/faas-criu/api"
 )
 
 // MaxBodyBytes bounds request bodies on /system/* (a secret's value is at
 // most 1 MiB, base64 in JSON).
 const MaxBodyBytes = 2 << 20
 
-// statusOf maps an error onto the status code OpenFaaS uses for it.
-func statusOf(err error) int {
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge), errors.Is(err, provider.ErrTooLarge):
-		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, provider.ErrInvalid):
-		return http.StatusBadRequest
-	case errors.Is(err, provider.ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, provider.ErrExists):
-		return http.StatusConflict
-	case errors.Is(err, provider.ErrForbidden):
-		return http.StatusForbidden
-	case errors.Is(err, provider.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusGatewayTimeout
-	case errors.Is(err, provider.ErrUnavailable):
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
 // writeError answers with the error's status and its message on one line.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
-	code := statusOf(err)
+	code := api.StatusCode(err)
 	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
 	if code >= 500 {
 		log.Printf("%s %s: %d %s", r.Method, r.URL.Path, code, msg)
@@ -83,13 +61,9 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
-type requestError struct{ msg string }
-
-func (e *requestError) Error() string { return e.msg }
-func (e *requestError) Unwrap() error { return provider.ErrInvalid }
-
+// badRequest is an api.ErrInvalid (400) with the reason given.
 func badRequest(format string, args ...any) error {
-	return &requestError{msg: fmt.Sprintf(format, args...)}
+	return api.Errorf(api.ErrInvalid, format, args...)
 }
 
 // writeJSON answers 200 with v as JSON.

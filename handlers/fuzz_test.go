@@ -19,9 +19,7 @@ import (
 	"github.com/openfaas/faas-provider/logs"
 	"github.com/openfaas/faas-provider/types"
 
-	"github.com/faas-criu/faas-criu/checkpoint"
-	gateway "github.com/faas-criu/faas-criu/client"
-	"github.com/faas-criu/faas-criu/provider"
+	"github.com/faas-criu/faas-criu/api"
 )
 
 // The fuzz targets below drive each handler that takes a JSON body with
@@ -374,20 +372,20 @@ type fakeMigrator struct {
 	outcome  uint8
 	calls    int
 	ns, name string
-	target   provider.MigrationTarget
-	opts     provider.MigrateOptions
+	target   api.MigrationTarget
+	opts     api.MigrateOptions
 }
 
-func (m *fakeMigrator) Migrate(ctx context.Context, ns, name string, t provider.MigrationTarget, opts provider.MigrateOptions, report func(provider.Progress)) error {
+func (m *fakeMigrator) Migrate(ctx context.Context, ns, name string, t api.MigrationTarget, opts api.MigrateOptions, report func(api.Progress)) error {
 	m.calls++
 	m.ns, m.name, m.target, m.opts = ns, name, t, opts
-	report(provider.Progress{Step: provider.StepConnect})
-	report(provider.Progress{Step: provider.StepConnect, Done: true, Bytes: 1 << 40, Rate: 1.5, Note: "a\nb \"c\""})
+	report(api.Progress{Step: api.StepConnect})
+	report(api.Progress{Step: api.StepConnect, Done: true, Bytes: 1 << 40, Rate: 1.5, Note: "a\nb \"c\""})
 	switch m.outcome % 3 {
 	case 1:
 		return errors.New("line one\nline two")
 	case 2:
-		return &provider.MigrationError{Step: "image", Err: errors.New("refused"), Restored: true}
+		return &api.MigrationError{Step: "image", Err: errors.New("refused"), Restored: true}
 	}
 	return nil
 }
@@ -402,11 +400,11 @@ func (m *fakeMigrator) HasImage(ctx context.Context, id string) (bool, error) { 
 
 // fakeTarget is the target a TargetFunc made, with its arguments.
 type fakeTarget struct {
-	provider.MigrationTarget
+	api.MigrationTarget
 	url, user, password, token string
 }
 
-// FuzzMigrate fuzzes the MigrateRequest body of POST /system/migrate.
+// FuzzMigrate fuzzes the api.MigrateRequest body of POST /system/migrate.
 func FuzzMigrate(f *testing.F) {
 	for _, b := range append(commonBodies,
 		`{"functionName":"hello","to":"http://10.0.0.2:8080"}`,
@@ -425,7 +423,7 @@ func FuzzMigrate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, outcome, mode uint8) {
 		m := &fakeMigrator{outcome: outcome}
 		var targets []*fakeTarget
-		target := func(url, user, password, token string) provider.MigrationTarget {
+		target := func(url, user, password, token string) api.MigrationTarget {
 			ft := &fakeTarget{url: url, user: user, password: password, token: token}
 			targets = append(targets, ft)
 			return ft
@@ -447,8 +445,8 @@ func FuzzMigrate(f *testing.F) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || strings.HasSuffix(tg.url, "/") {
 			t.Fatalf("migrating to %q", tg.url)
 		}
-		got := MigrateRequest{FunctionName: m.name, Namespace: m.ns, To: tg.url, ToUser: tg.user, ToPassword: tg.password, ToToken: tg.token, Keep: m.opts.Keep, Replace: m.opts.Replace}
-		checkPassed(t, w, http.StatusOK, mode, data, got, func(want *MigrateRequest) {
+		got := api.MigrateRequest{FunctionName: m.name, Namespace: m.ns, To: tg.url, ToUser: tg.user, ToPassword: tg.password, ToToken: tg.token, Keep: m.opts.Keep, Replace: m.opts.Replace}
+		checkPassed(t, w, http.StatusOK, mode, data, got, func(want *api.MigrateRequest) {
 			want.To = strings.TrimRight(want.To, "/")
 		})
 		if m.name == "" {
@@ -457,10 +455,10 @@ func FuzzMigrate(f *testing.F) {
 		if ct := w.Header().Get("Content-Type"); ct != "application/x-ndjson" {
 			t.Fatalf("Content-Type %q", ct)
 		}
-		var lines []gateway.Progress
+		var lines []api.Progress
 		sc := bufio.NewScanner(w.Body)
 		for sc.Scan() {
-			var l gateway.Progress
+			var l api.Progress
 			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 				t.Fatalf("line %q: %v", sc.Text(), err)
 			}
@@ -492,7 +490,7 @@ type fakeBackups struct {
 	ns, name, backup string
 }
 
-func (b *fakeBackups) Backups(ctx context.Context, ns, name string) ([]checkpoint.Backup, error) {
+func (b *fakeBackups) Backups(ctx context.Context, ns, name string) ([]api.Backup, error) {
 	return nil, nil
 }
 
@@ -543,7 +541,7 @@ type fakeLogs struct {
 }
 
 func (l *fakeLogs) lookup(ns, name string) error {
-	if err := provider.ValidateName(name); err != nil {
+	if err := api.ValidateName(name); err != nil {
 		return err
 	}
 	if ns == "" {
@@ -553,7 +551,7 @@ func (l *fakeLogs) lookup(ns, name string) error {
 	case "openfaas-fn/hello", "openfaas-fn/figlet", "dev/hello":
 		return nil
 	}
-	return provider.ErrNotFound
+	return api.ErrNotFound
 }
 
 func (l *fakeLogs) Status(ctx context.Context, ns, name string) (types.FunctionStatus, error) {

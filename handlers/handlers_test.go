@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,31 +14,8 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/faas-criu/faas-criu/provider"
+	"github.com/faas-criu/faas-criu/api"
 )
-
-func TestStatusOf(t *testing.T) {
-	cases := []struct {
-		err  error
-		want int
-	}{
-		{provider.ErrInvalid, 400},
-		{fmt.Errorf("deploy: %w", provider.ErrNotFound), 404},
-		{provider.ErrExists, 409},
-		{provider.ErrUnavailable, 503},
-		{provider.ErrTimeout, 504},
-		{context.DeadlineExceeded, 504},
-		{provider.ErrTooLarge, 413},
-		{&http.MaxBytesError{Limit: 1}, 413},
-		{badRequest("x"), 400},
-		{errors.New("boom"), 500},
-	}
-	for _, c := range cases {
-		if got := statusOf(c.err); got != c.want {
-			t.Errorf("statusOf(%v) = %d, want %d", c.err, got, c.want)
-		}
-	}
-}
 
 func TestDecodeJSON(t *testing.T) {
 	cases := []struct {
@@ -313,7 +289,7 @@ func TestProxy(t *testing.T) {
 		t.Errorf("released %d of %d", inv.released, len(cases))
 	}
 
-	inv.err = fmt.Errorf("wake: %w", provider.ErrTimeout)
+	inv.err = fmt.Errorf("wake: %w", api.ErrTimeout)
 	resp, _ := http.Get(srv.URL + "/function/f")
 	if resp.StatusCode != 504 || resp.Header.Get("X-OpenFaaS-Internal") != "proxy" {
 		t.Errorf("wake timeout: %d", resp.StatusCode)
@@ -326,4 +302,13 @@ func TestProxy(t *testing.T) {
 		t.Errorf("unreachable replica: %d", resp.StatusCode)
 	}
 	resp.Body.Close()
+}
+
+// A request the handlers refuse themselves is a 400, on one line.
+func TestWriteErrorBadRequest(t *testing.T) {
+	w := httptest.NewRecorder()
+	writeError(w, httptest.NewRequest("POST", "/system/migrate", nil), badRequest("to is %s\nreally", "missing"))
+	if w.Code != http.StatusBadRequest || w.Body.String() != "to is missing; really\n" {
+		t.Errorf("%d %q", w.Code, w.Body.String())
+	}
 }

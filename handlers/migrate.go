@@ -6,38 +6,32 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/openfaas/faas-provider/types"
 
-	gateway "github.com/faas-criu/faas-criu/client"
+	"github.com/faas-criu/faas-criu/api"
 	"github.com/faas-criu/faas-criu/internal/config"
-	"github.com/faas-criu/faas-criu/provider"
 )
 
 // Migrator is what the migration routes need from the provider.
 type Migrator interface {
-	Migrate(ctx context.Context, ns, name string, t provider.MigrationTarget, opts provider.MigrateOptions, report func(provider.Progress)) error
+	Migrate(ctx context.Context, ns, name string, t api.MigrationTarget, opts api.MigrateOptions, report func(api.Progress)) error
 	Import(ctx context.Context, r io.Reader, replace bool) (types.FunctionStatus, error)
 	ImportImage(ctx context.Context, r io.Reader) error
 	HasImage(ctx context.Context, id string) (bool, error)
 }
 
 // TargetFunc makes the client for a migration's target.
-type TargetFunc func(url, user, password, token string) provider.MigrationTarget
-
-// MigrateRequest is the body of POST /system/migrate (one definition, shared
-// with the client).
-type MigrateRequest = gateway.MigrateRequest
+type TargetFunc func(url, user, password, token string) api.MigrationTarget
 
 // Migrate answers POST /system/migrate: it moves a function to another
 // faas-criu and streams its progress as NDJSON, ending with {"result":"done"}
 // or a line with "error" naming the failed step.
 func Migrate(m Migrator, target TargetFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var req MigrateRequest
+		var req api.MigrateRequest
 		if err := decodeJSON(w, r, &req); err != nil {
 			writeError(w, r, err)
 			return
@@ -46,8 +40,8 @@ func Migrate(m Migrator, target TargetFunc) http.HandlerFunc {
 			writeError(w, r, badRequest("functionName is required"))
 			return
 		}
-		u, err := url.Parse(req.To)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		u, err := api.ParseURL(req.To)
+		if err != nil || u.User != nil {
 			writeError(w, r, badRequest("to must be the target's URL, http(s)://host[:port], without credentials in it"))
 			return
 		}
@@ -56,25 +50,25 @@ func Migrate(m Migrator, target TargetFunc) http.HandlerFunc {
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		w.WriteHeader(http.StatusOK)
 		enc := json.NewEncoder(w)
-		emit := func(l gateway.Progress) {
+		emit := func(l api.Progress) {
 			_ = enc.Encode(l)
 			_ = rc.Flush()
 		}
 		t := target(strings.TrimRight(req.To, "/"), req.ToUser, req.ToPassword, req.ToToken)
-		opts := provider.MigrateOptions{Keep: req.Keep, Replace: req.Replace}
-		err = m.Migrate(r.Context(), req.Namespace, req.FunctionName, t, opts, func(p provider.Progress) {
-			emit(gateway.Progress{Step: p.Step, Bytes: p.Bytes, Rate: p.Rate, Done: p.Done, Note: p.Note})
+		opts := api.MigrateOptions{Keep: req.Keep, Replace: req.Replace}
+		err = m.Migrate(r.Context(), req.Namespace, req.FunctionName, t, opts, func(p api.Progress) {
+			emit(api.Progress{Step: p.Step, Bytes: p.Bytes, Rate: p.Rate, Done: p.Done, Note: p.Note})
 		})
 		if err != nil {
-			line := gateway.Progress{Error: strings.ReplaceAll(err.Error(), "\n", "; ")}
-			var me *provider.MigrationError
+			line := api.Progress{Error: strings.ReplaceAll(err.Error(), "\n", "; ")}
+			var me *api.MigrationError
 			if errors.As(err, &me) {
 				line.Step, line.Restored = me.Step, me.Restored
 			}
 			emit(line)
 			return
 		}
-		emit(gateway.Progress{Result: "done"})
+		emit(api.Progress{Result: "done"})
 	}
 }
 

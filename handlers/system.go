@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/gorilla/mux"
 	"github.com/openfaas/faas-provider/logs"
 	"github.com/openfaas/faas-provider/types"
 )
@@ -119,28 +118,5 @@ func Logs(src LogSource, maxFollow time.Duration) http.HandlerFunc {
 		}
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 		stream(w, r)
-	}
-}
-
-// Route adds a route to router ahead of faas-provider's own.
-func Route(router *mux.Router, path string, h http.HandlerFunc, methods ...string) {
-	router.HandleFunc(path, h).Methods(methods...)
-}
-
-// NewHandlers assembles the handlers faas-provider's Serve registers.
-func NewHandlers(f Functions, s Secrets, n Namespaces, src LogSource, proxy http.Handler, info func() InfoDoc, maxFollow time.Duration) *types.FaaSHandlers {
-	return &types.FaaSHandlers{
-		FunctionLister: ListFunctions(f),
-		DeployFunction: DeployFunction(f),
-		UpdateFunction: UpdateFunction(f),
-		DeleteFunction: DeleteFunction(f),
-		FunctionStatus: FunctionStatus(f),
-		ScaleFunction:  ScaleFunction(f),
-		Secrets:        SecretsHandler(s),
-		Logs:           Logs(src, maxFollow),
-		ListNamespaces: ListNamespaces(n),
-		Info:           Info(info),
-		Health:         Health,
-		FunctionProxy:  proxy.ServeHTTP,
 	}
 }

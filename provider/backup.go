@@ -9,9 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/docker/docker/api/types/checkpoint"
-	"github.com/docker/docker/api/types/container"
-
+	"github.com/faas-criu/faas-criu/api"
 	ckpt "github.com/faas-criu/faas-criu/checkpoint"
 )
 
@@ -25,12 +23,12 @@ type BackupInfo struct {
 // backupRoot is where a function's backups live: in the provider's state
 // directory, so that they outlive the containers.
 func (p *Provider) backupRoot(key fnKey) string {
-	return filepath.Join(p.cfg.StateDir, "backups", key.ns, key.name)
+	return ckpt.BackupsRoot(p.cfg.StateDir, key.Namespace, key.Name)
 }
 
-// backupLocked checkpoints every running replica of fn while it keeps
+// backupInOp checkpoints every running replica of fn while it keeps
 // running, and keeps the newest keep backups of each.
-func (p *Provider) backupLocked(ctx context.Context, fn *function, keep int) error {
+func (p *Provider) backupInOp(ctx context.Context, fn *function, keep int) error {
 	fn.mu.Lock()
 	var reps []*replica
 	for _, i := range sortedIndexes(fn.replicas) {
@@ -44,11 +42,11 @@ func (p *Provider) backupLocked(ctx context.Context, fn *function, keep int) err
 		return nil
 	}
 	start := time.Now()
-	name := ckpt.NewName(ckpt.BackupPrefix, start)
+	name := ckpt.NewBackupName(start)
 	root := p.backupRoot(fn.key)
 	var errs []error
 	for _, r := range reps {
-		parent := filepath.Join(root, fmt.Sprint(r.index))
+		parent := ckpt.ReplicaBackups(root, r.index)
 		if err := os.MkdirAll(parent, 0o700); err != nil {
 			return fmt.Errorf("backup %s: %w", fn.key, err)
 		}
@@ -56,7 +54,7 @@ func (p *Provider) backupLocked(ctx context.Context, fn *function, keep int) err
 			p.beforeCheckpoint(r.addr(p.cfg.FunctionPort))
 		}
 		stats, err := p.recorder.Dump(func() error {
-			return p.docker.CheckpointCreate(ctx, r.id, checkpoint.CreateOptions{CheckpointID: name, CheckpointDir: parent, Exit: false})
+			return p.engine.CreateCheckpoint(ctx, r.id, CheckpointOptions{Name: name, Dir: parent})
 		})
 		dir := filepath.Join(parent, name)
 		if err != nil {
@@ -124,7 +122,7 @@ func (p *Provider) restoreBackupInto(ctx context.Context, fn *function, r *repli
 		_ = os.RemoveAll(dst)
 	}()
 	if _, err := p.recorder.Restore(func() error {
-		return p.docker.ContainerStart(ctx, r.id, container.StartOptions{CheckpointID: b.Name})
+		return p.engine.RestoreContainer(ctx, r.id, b.Name)
 	}); err != nil {
 		return err
 	}
@@ -138,7 +136,7 @@ func (p *Provider) restoreBackupInto(ctx context.Context, fn *function, r *repli
 }
 
 // Backups lists a function's backups, newest first.
-func (p *Provider) Backups(ctx context.Context, ns, name string) ([]ckpt.Backup, error) {
+func (p *Provider) Backups(ctx context.Context, ns, name string) ([]api.Backup, error) {
 	fn, err := p.lookup(ns, name)
 	if err != nil {
 		return nil, err
@@ -147,10 +145,11 @@ func (p *Provider) Backups(ctx context.Context, ns, name string) ([]ckpt.Backup,
 	if err != nil {
 		return nil, fmt.Errorf("backups of %s: %w", fn.key, err)
 	}
-	if list == nil {
-		list = []ckpt.Backup{}
+	out := make([]api.Backup, 0, len(list))
+	for _, b := range list {
+		out = append(out, b.Backup)
 	}
-	return list, nil
+	return out, nil
 }
 
 // RestoreBackup brings every replica that has the named backup back to the
@@ -188,7 +187,7 @@ func (p *Provider) RestoreBackup(ctx context.Context, ns, name, backup string) e
 		}
 		found = true
 		p.setStatus(fn, r, "exited")
-		if err := p.docker.ContainerKill(ctx, r.id, "KILL"); err != nil && r.status == "running" {
+		if err := p.engine.KillContainer(ctx, r.id); err != nil && r.status == "running" {
 			log.Printf("%s: kill replica %d before restoring %s: %v", fn.key, r.index, backup, err)
 		}
 		if err := p.waitStopped(ctx, r.id, 10*time.Second); err != nil {

@@ -5,19 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"log"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/api/types/mount"
-	"github.com/docker/docker/errdefs"
 	"github.com/openfaas/faas-provider/types"
 
 	ckpt "github.com/faas-criu/faas-criu/checkpoint"
@@ -40,7 +35,7 @@ const SecretsMountPath = "/var/openfaas/secrets"
 // so that providers sharing an engine (on different networks) never clash:
 // faas-criu.hello.openfaas-fn.0.
 func (p *Provider) containerName(key fnKey, idx int) string {
-	return fmt.Sprintf("%s.%s.%s.%d", p.cfg.Network, key.name, key.ns, idx)
+	return fmt.Sprintf("%s.%s.%s.%d", p.cfg.Network, key.Name, key.Namespace, idx)
 }
 
 // specHash identifies what a function's containers are made from: the
@@ -70,8 +65,8 @@ func sameSpec(spec string, rec record) bool {
 	return spec == rec.spec() || spec == definitionHash(rec.Deployment, rec.ImageID)
 }
 
-// containerSpec turns a deployment into Docker's configuration.
-func (p *Provider) containerSpec(key fnKey, dep types.FunctionDeployment, spec string, idx int, sandbox string) (*container.Config, *container.HostConfig, error) {
+// containerSpec turns a deployment into a container's.
+func (p *Provider) containerSpec(key fnKey, dep types.FunctionDeployment, spec string, idx int, sandbox string) (ContainerSpec, error) {
 	env := make([]string, 0, len(dep.EnvVars)+2)
 	for k, v := range dep.EnvVars {
 		if k != "GODEBUG" {
@@ -90,37 +85,36 @@ func (p *Provider) containerSpec(key fnKey, dep types.FunctionDeployment, spec s
 			labels[k] = v
 		}
 	}
-	labels[LabelFunction] = key.name
-	labels[LabelNamespace] = key.ns
+	labels[LabelFunction] = key.Name
+	labels[LabelNamespace] = key.Namespace
 	labels[labelInstance] = p.instance
 	labels[labelReplica] = strconv.Itoa(idx)
 	labels[labelSpec] = spec
 
 	res, err := resources(dep)
 	if err != nil {
-		return nil, nil, err
+		return ContainerSpec{}, err
 	}
-	hc := &container.HostConfig{
-		NetworkMode:    container.NetworkMode("container:" + sandbox),
-		ReadonlyRootfs: dep.ReadOnlyRootFilesystem,
+	cs := ContainerSpec{
+		Name:           p.containerName(key, idx),
+		Image:          dep.Image,
+		Env:            env,
+		Labels:         labels,
+		NetworkOf:      sandbox,
+		ReadOnlyRootfs: dep.ReadOnlyRootFilesystem,
 		Resources:      res,
-		LogConfig: container.LogConfig{Type: "json-file", Config: map[string]string{
-			"max-size": "10m", "max-file": "2",
-		}},
 	}
 	if dep.ReadOnlyRootFilesystem {
-		hc.Tmpfs = map[string]string{"/tmp": "rw,nosuid,nodev,size=64m"}
+		cs.Tmpfs = map[string]string{"/tmp": "rw,nosuid,nodev,size=64m"}
 	}
 	for _, s := range dep.Secrets {
-		hc.Mounts = append(hc.Mounts, mount.Mount{
-			Type:     mount.TypeBind,
-			Source:   p.store.secretPath(key.ns, s),
+		cs.Mounts = append(cs.Mounts, BindMount{
+			Source:   p.store.secretPath(key.Namespace, s),
 			Target:   SecretsMountPath + "/" + s,
 			ReadOnly: true,
 		})
 	}
-	cfg := &container.Config{Image: dep.Image, Env: env, Labels: labels}
-	return cfg, hc, nil
+	return cs, nil
 }
 
 // goDebug adds multipathtcp=0 to a function's GODEBUG. Go 1.24 and later
@@ -140,9 +134,9 @@ func goDebug(v string) string {
 // container (6 MiB).
 const DockerMinMemory = 6 << 20
 
-// resources maps OpenFaaS limits and requests onto Docker's.
-func resources(dep types.FunctionDeployment) (container.Resources, error) {
-	var r container.Resources
+// resources maps OpenFaaS limits and requests onto a container's.
+func resources(dep types.FunctionDeployment) (Resources, error) {
+	var r Resources
 	if l := dep.Limits; l != nil {
 		mem, err := ParseMemory(l.Memory)
 		if err != nil {
@@ -216,22 +210,22 @@ func (p *Provider) createContainer(ctx context.Context, key fnKey, rec *record, 
 
 // createFunctionContainer creates r's function container in r's sandbox.
 func (p *Provider) createFunctionContainer(ctx context.Context, key fnKey, rec *record, r *replica) error {
-	cfg, hc, err := p.containerSpec(key, rec.Deployment, rec.spec(), r.index, r.sandbox)
+	cs, err := p.containerSpec(key, rec.Deployment, rec.spec(), r.index, r.sandbox)
 	if err != nil {
 		return err
 	}
-	name := p.containerName(key, r.index)
-	resp, err := p.docker.ContainerCreate(ctx, cfg, hc, nil, nil, name)
-	if errdefs.IsConflict(err) {
+	name := cs.Name
+	id, err := p.engine.CreateContainer(ctx, cs)
+	if errors.Is(err, ErrEngineConflict) {
 		// A container left by an interrupted operation holds the name.
 		log.Printf("removing stale container %s", name)
-		_ = p.docker.ContainerRemove(ctx, name, container.RemoveOptions{Force: true})
-		resp, err = p.docker.ContainerCreate(ctx, cfg, hc, nil, nil, name)
+		_ = p.engine.RemoveContainer(ctx, name)
+		id, err = p.engine.CreateContainer(ctx, cs)
 	}
 	if err != nil {
 		return fmt.Errorf("create container %s: %w", name, err)
 	}
-	r.id, r.name, r.spec, r.status = resp.ID, name, cfg.Labels[labelSpec], "created"
+	r.id, r.name, r.spec, r.status = id, name, cs.Labels[labelSpec], "created"
 	return nil
 }
 
@@ -243,8 +237,8 @@ func (p *Provider) removeReplica(ctx context.Context, r *replica) error {
 		if id == "" {
 			continue
 		}
-		err := p.docker.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
-		if err != nil && !errdefs.IsNotFound(err) {
+		err := p.engine.RemoveContainer(ctx, id)
+		if err != nil && !isNotFound(err) {
 			return fmt.Errorf("remove container %s: %w", r.name, err)
 		}
 	}
@@ -261,12 +255,12 @@ func (p *Provider) removeReplica(ctx context.Context, r *replica) error {
 // listContainers returns this provider's replicas (function containers and
 // their sandboxes), grouped by function.
 func (p *Provider) listContainers(ctx context.Context, key *fnKey) (map[fnKey][]*replica, error) {
-	f := filters.NewArgs(filters.Arg("label", labelInstance+"="+p.instance))
+	f := map[string]string{labelInstance: p.instance}
 	if key != nil {
-		f.Add("label", LabelFunction+"="+key.name)
-		f.Add("label", LabelNamespace+"="+key.ns)
+		f[LabelFunction] = key.Name
+		f[LabelNamespace] = key.Namespace
 	}
-	list, err := p.docker.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	list, err := p.engine.ListContainers(ctx, f)
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
@@ -276,7 +270,7 @@ func (p *Provider) listContainers(ctx context.Context, key *fnKey) (map[fnKey][]
 	}
 	byIdx := map[slot]*replica{}
 	for _, c := range list {
-		k := fnKey{ns: c.Labels[LabelNamespace], name: c.Labels[LabelFunction]}
+		k := fnKey{Namespace: c.Labels[LabelNamespace], Name: c.Labels[LabelFunction]}
 		idx, err := strconv.Atoi(c.Labels[labelReplica])
 		if err != nil {
 			continue
@@ -288,20 +282,10 @@ func (p *Provider) listContainers(ctx context.Context, key *fnKey) (map[fnKey][]
 		}
 		if c.Labels[labelRole] == roleSandbox {
 			r.sandbox, r.sandboxUp = c.ID, c.State == "running"
-			if c.NetworkSettings != nil {
-				if es := c.NetworkSettings.Networks[p.cfg.Network]; es != nil {
-					r.ip = es.IPAddress
-					if es.IPAMConfig != nil && es.IPAMConfig.IPv4Address != "" {
-						r.ip = es.IPAMConfig.IPv4Address
-					}
-				}
-			}
+			r.ip = c.Addresses[p.cfg.Network]
 			continue
 		}
-		r.id, r.spec, r.status = c.ID, c.Labels[labelSpec], c.State
-		if len(c.Names) > 0 {
-			r.name = strings.TrimPrefix(c.Names[0], "/")
-		}
+		r.id, r.spec, r.status, r.name = c.ID, c.Labels[labelSpec], c.State, c.Name
 	}
 	out := map[fnKey][]*replica{}
 	for s, r := range byIdx {
@@ -318,11 +302,11 @@ func (p *Provider) listContainers(ctx context.Context, key *fnKey) (map[fnKey][]
 // immediate, clear error rather than a pull that hangs where no registry can
 // be reached.
 func (p *Provider) ensureImage(ctx context.Context, ref string) (string, error) {
-	img, err := p.docker.ImageInspect(ctx, ref)
+	id, err := p.engine.ImageID(ctx, ref)
 	if err == nil {
-		return img.ID, nil
+		return id, nil
 	}
-	if !errdefs.IsNotFound(err) {
+	if !isNotFound(err) {
 		return "", fmt.Errorf("inspect image %s: %w", ref, err)
 	}
 	if p.cfg.Pull != "missing" {
@@ -330,34 +314,25 @@ func (p *Provider) ensureImage(ctx context.Context, ref string) (string, error) 
 	}
 	pctx, cancel := context.WithTimeout(ctx, p.cfg.PullTimeout)
 	defer cancel()
-	rc, err := p.docker.ImagePull(pctx, ref, image.PullOptions{})
+	err = p.engine.PullImage(pctx, ref)
 	if err == nil {
-		_, err = io.Copy(io.Discard, rc)
-		rc.Close()
-	}
-	if err == nil {
-		img, err = p.docker.ImageInspect(ctx, ref)
+		id, err = p.engine.ImageID(ctx, ref)
 	}
 	if err != nil {
 		return "", errorf(ErrInvalid, "image %q is not present locally and could not be pulled within %s: %v", ref, p.cfg.PullTimeout, err)
 	}
-	return img.ID, nil
+	return id, nil
 }
 
-// waitStopped waits until Docker reports the container as not running.
+// waitStopped waits until the engine reports the container as not running.
 func (p *Provider) waitStopped(ctx context.Context, id string, timeout time.Duration) error {
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	okC, errC := p.docker.ContainerWait(wctx, id, container.WaitConditionNotRunning)
-	select {
-	case <-okC:
-		return nil
-	case err := <-errC:
-		return err
-	}
+	return p.engine.WaitStopped(wctx, id)
 }
 
-func isNotFound(err error) bool { return errdefs.IsNotFound(err) }
+// isNotFound tells an engine's "no such container/image/network" apart.
+func isNotFound(err error) bool { return errors.Is(err, ErrEngineNotFound) }
 
 // drain takes a replica out of service and waits, up to the drain timeout,
 // for the requests it is serving to finish, so that scaling down, updating

@@ -6,24 +6,21 @@ import (
 	"log"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/errdefs"
-
-	ckpt "github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/api"
 )
 
 // Sleep tiers, as the status reports them (AnnotationTier): awake, paused,
 // hibernated (checkpointed, network sandbox kept: a wake is one restore) and
 // deep (checkpointed, sandbox stopped too: a wake first starts the sandbox
-// again). The deep tier is not a state of its own in the record: Docker is
-// the engine of record, and a hibernated function whose sandboxes are all
+// again). The deep tier is not a state of its own in the record: the engine
+// is the record of it (Engine.ListContainers), and a hibernated function whose sandboxes are all
 // stopped is deep, whoever stopped them (the deep-after policy, or an engine
 // restart). A provider restart therefore forgets nothing.
 const (
-	TierAwake      = "awake"
-	TierPaused     = "paused"
-	TierHibernated = "hibernated"
-	TierDeep       = "deep"
+	TierAwake      = api.StateAwake
+	TierPaused     = api.StatePaused
+	TierHibernated = api.StateHibernated
+	TierDeep       = api.TierDeep
 )
 
 // tierOf is the sleep tier of a function with record rec and replicas reps.
@@ -68,23 +65,23 @@ func hibernatedAt(rec record) time.Time {
 
 // Deepen takes a hibernated function to the deep tier on behalf of the
 // deep-after policy.
-func (f fleet) Deepen(ctx context.Context, k ckpt.Key) error {
+func (f fleet) Deepen(ctx context.Context, k api.Key) error {
 	fn, err := f.p.policyLock(k)
 	if err != nil {
 		return err
 	}
 	defer fn.opMu.Unlock()
-	return f.p.deepenLocked(ctx, fn)
+	return f.p.deepenInOp(ctx, fn)
 }
 
-// deepenLocked stops (never removes) the network sandbox of every replica of
+// deepenInOp stops (never removes) the network sandbox of every replica of
 // a hibernated function. The sandbox's containerd shim, network namespace,
 // cgroup and mounts go with it, which is most of what a hibernated function
 // costs the box (bench/design-13.md); its containers, address and
 // checkpoints stay, and the wake path starts a stopped sandbox before it
 // restores (ensureSandbox). A function that is not hibernated, or has a
 // replica that is not stopped, or requests waiting, is left as it is.
-func (p *Provider) deepenLocked(ctx context.Context, fn *function) error {
+func (p *Provider) deepenInOp(ctx context.Context, fn *function) error {
 	rec, reps := fn.snapshot()
 	if fn.isDeleted() || rec.State != StateHibernated || fn.inflight.Load() > 0 {
 		return nil
@@ -102,9 +99,8 @@ func (p *Provider) deepenLocked(ctx context.Context, fn *function) error {
 		}
 		// The sandbox's program dies on SIGKILL (its STOPSIGNAL): no grace
 		// period is waited for.
-		timeout := 0
-		err := p.docker.ContainerStop(ctx, r.sandbox, container.StopOptions{Timeout: &timeout})
-		if err != nil && !errdefs.IsNotFound(err) {
+		err := p.engine.StopContainer(ctx, r.sandbox, 0)
+		if err != nil && !isNotFound(err) {
 			return fmt.Errorf("deep sleep of %s: stop replica %d's network sandbox: %w", fn.key, r.index, err)
 		}
 		p.markSandboxDown(fn, r.index)

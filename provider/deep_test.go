@@ -9,7 +9,7 @@ import (
 
 	"github.com/openfaas/faas-provider/types"
 
-	ckpt "github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/api"
 )
 
 // The tier is read from Docker's view of the sandboxes, so that whoever
@@ -57,12 +57,12 @@ func TestHibernatedAt(t *testing.T) {
 func TestDeepAfterLabelChecked(t *testing.T) {
 	p := &Provider{cfg: Config{Namespaces: []string{DefaultNamespace}}}
 	for v, ok := range map[string]bool{"10m": true, "0": true, "never": true, "1h": true, "ten minutes": false, "10": false, "-1m": false, "": false} {
-		dep := types.FunctionDeployment{Service: "f", Image: "img", Labels: &map[string]string{ckpt.LabelDeepAfter: v}}
+		dep := types.FunctionDeployment{Service: "f", Image: "img", Labels: &map[string]string{api.LabelDeepAfter: v}}
 		_, err := p.checkDefinition(context.Background(), &dep)
 		if ok && err != nil {
 			t.Errorf("deep-after %q refused: %v", v, err)
 		}
-		if !ok && (!errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), ckpt.LabelDeepAfter)) {
+		if !ok && (!errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), api.LabelDeepAfter)) {
 			t.Errorf("deep-after %q: error %v, want ErrInvalid naming the label", v, err)
 		}
 	}

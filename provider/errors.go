@@ -1,31 +1,20 @@
 package provider
 
-import (
-	"errors"
-	"fmt"
-)
+import "github.com/faas-criu/faas-criu/api"
 
-// Kinds of failure the HTTP layer maps onto OpenFaaS status codes.
+// Kinds of failure the HTTP layer maps onto OpenFaaS status codes: package
+// api's, under the names the provider's code uses.
 var (
-	ErrInvalid     = errors.New("invalid request")     // 400
-	ErrNotFound    = errors.New("not found")           // 404
-	ErrExists      = errors.New("already exists")      // 409
-	ErrUnavailable = errors.New("unavailable")         // 503
-	ErrTimeout     = errors.New("timed out")           // 504
-	ErrTooLarge    = errors.New("request too large")   // 413
-	ErrForbidden   = errors.New("operation forbidden") // 403
+	ErrInvalid     = api.ErrInvalid     // 400
+	ErrNotFound    = api.ErrNotFound    // 404
+	ErrExists      = api.ErrExists      // 409
+	ErrUnavailable = api.ErrUnavailable // 503
+	ErrTimeout     = api.ErrTimeout     // 504
+	ErrTooLarge    = api.ErrTooLarge    // 413
+	ErrForbidden   = api.ErrForbidden   // 403
 )
 
-// kindError carries a one-line reason for the user and the kind used to pick
-// a status code.
-type kindError struct {
-	kind error
-	msg  string
-}
-
-func (e *kindError) Error() string { return e.msg }
-func (e *kindError) Unwrap() error { return e.kind }
-
+// errorf returns an error of kind carrying a one-line reason for the user.
 func errorf(kind error, format string, args ...any) error {
-	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}
+	return api.Errorf(kind, format, args...)
 }

@@ -10,12 +10,12 @@ import (
 
 	"github.com/openfaas/faas-provider/types"
 
+	"github.com/faas-criu/faas-criu/api"
 	"github.com/faas-criu/faas-criu/checkpoint"
 )
 
-type fnKey struct{ ns, name string }
-
-func (k fnKey) String() string { return k.name + "." + k.ns }
+// fnKey names a function: package api's Key.
+type fnKey = api.Key
 
 // CheckpointInfo describes the newest checkpoint of one replica.
 type CheckpointInfo = checkpoint.Info
@@ -86,7 +86,8 @@ func (r *replica) addr(port int) string { return net.JoinHostPort(r.ip, strconv.
 // opMu serialises lifecycle operations (deploy, update, scale, hibernate,
 // wake, delete), which may take a while. mu guards the fields below it and is
 // only held briefly. The invoke path touches neither: it reads the atomic
-// endpoint snapshot.
+// endpoint snapshot. A method named …InOp is called with opMu held, one named
+// …Locked with mu held.
 type function struct {
 	key  fnKey
 	opMu sync.Mutex

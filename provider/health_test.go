@@ -60,7 +60,7 @@ func TestReadyPath(t *testing.T) {
 			a := tt.ann
 			dep.Annotations = &a
 		}
-		fn := &function{rec: &record{Deployment: dep}}
+		fn := &function{rec: &record{Deployment: dep, State: StateAwake}}
 		if got := healthPath(fn); got != tt.want {
 			t.Errorf("annotations %v: probe path %q, want %q", tt.ann, got, tt.want)
 		}

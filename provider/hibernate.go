@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -12,17 +11,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/checkpoint"
-	"github.com/docker/docker/api/types/container"
-
+	"github.com/faas-criu/faas-criu/api"
 	ckpt "github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/policy"
 )
 
 func (p *Provider) strategyOf(fn *function) string {
 	fn.mu.Lock()
-	s := labelOf(fn.rec.Deployment, ckpt.LabelStrategy)
+	s := labelOf(fn.rec.Deployment, api.LabelStrategy)
 	fn.mu.Unlock()
-	if ckpt.ValidStrategy(s) {
+	if api.ValidStrategy(s) {
 		return s
 	}
 	return p.cfg.Strategy
@@ -49,7 +47,7 @@ const (
 // reasonMigration is the sleep reason of a function being migrated.
 const reasonMigration = "migration"
 
-// sleepLocked puts every running replica of fn to sleep. With the checkpoint
+// sleepInOp puts every running replica of fn to sleep. With the checkpoint
 // strategy (and a working CRIU) each replica is checkpointed and its
 // container exits, freeing its memory; otherwise replicas are paused. Paused
 // replicas can be checkpointed later (pause-then-checkpoint). If a
@@ -59,12 +57,12 @@ const reasonMigration = "migration"
 // to sleep wait for a wake, and get one at once once it sleeps (but while the
 // memory budget or a migration put it to sleep: the budget wakes it when
 // there is room, a migration moves it).
-func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why string, mode inflightMode) error {
+func (p *Provider) sleepInOp(ctx context.Context, fn *function, strategy, why string, mode inflightMode) error {
 	refuseInflight := mode == inflightRefuse
 	fn.mu.Lock()
 	if fn.deleted {
 		fn.mu.Unlock()
-		return errorf(ErrNotFound, "function %q not found in namespace %q", fn.key.name, fn.key.ns)
+		return errorf(ErrNotFound, "function %q not found in namespace %q", fn.key.Name, fn.key.Namespace)
 	}
 	rec := *fn.rec
 	reps := make([]*replica, 0, len(fn.replicas))
@@ -74,7 +72,7 @@ func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why 
 	fn.mu.Unlock()
 
 	if strategy == StrategyRemove {
-		return p.removeAllLocked(ctx, fn, &rec, why, refuseInflight)
+		return p.removeAllInOp(ctx, fn, &rec, why, refuseInflight)
 	}
 	target := StateHibernated
 	if strategy != StrategyCheckpoint || !p.criu.Available {
@@ -99,7 +97,7 @@ func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why 
 	// after the replicas were withdrawn this count misses none of them.
 	if refuseInflight && fn.inflight.Load() > 0 {
 		p.giveBack(ctx, fn, reps)
-		return fmt.Errorf("%w: requests are in flight", ckpt.ErrBusy)
+		return fmt.Errorf("%w: requests are in flight", policy.ErrBusy)
 	}
 	if mode == inflightDrain {
 		p.drainAll(ctx, fn, reps)
@@ -143,7 +141,7 @@ func (p *Provider) sleepLocked(ctx context.Context, fn *function, strategy, why 
 		note = " (paused instead: CRIU unavailable: " + p.criu.Problem + ")"
 	}
 	log.Printf("%s: %s %d replicas in %s (%s)%s", fn.key, target, len(reps), d.Round(time.Millisecond), why, note)
-	if why != ckpt.ReasonBudget && why != reasonMigration {
+	if why != policy.ReasonBudget && why != reasonMigration {
 		p.serveLeftovers(fn, reps, mode)
 	}
 	return nil
@@ -203,14 +201,14 @@ func (p *Provider) serveLeftovers(fn *function, reps []*replica, mode inflightMo
 	go p.wake(fn)
 }
 
-// removeAllLocked scales an awake function to zero the OpenFaaS CE way: its
+// removeAllInOp scales an awake function to zero the OpenFaaS CE way: its
 // replicas are removed (state lost) and the next request starts one cold.
-func (p *Provider) removeAllLocked(ctx context.Context, fn *function, rec *record, why string, refuseInflight bool) error {
+func (p *Provider) removeAllInOp(ctx context.Context, fn *function, rec *record, why string, refuseInflight bool) error {
 	if rec.State != StateAwake {
 		return nil
 	}
 	if refuseInflight && fn.inflight.Load() > 0 {
-		return fmt.Errorf("%w: requests are in flight", ckpt.ErrBusy)
+		return fmt.Errorf("%w: requests are in flight", policy.ErrBusy)
 	}
 	rec.SleptReplicas = rec.Replicas
 	rec.Replicas = 0
@@ -237,16 +235,14 @@ func (p *Provider) checkRunning(ctx context.Context, reps []*replica) string {
 		if r.id == "" {
 			continue
 		}
-		ci, err := p.docker.ContainerInspect(ctx, r.id)
+		st, err := p.engine.InspectContainer(ctx, r.id)
 		switch {
 		case err != nil:
 			return fmt.Sprintf("whether the function still runs is unknown: the engine did not say (%v); the provider brings it back when the engine answers", err)
-		case ci.State == nil:
-			odd = append(odd, fmt.Sprintf("replica %d: no state", r.index))
-		case ci.State.Paused:
+		case st.Paused:
 			odd = append(odd, fmt.Sprintf("replica %d is paused", r.index))
-		case !ci.State.Running:
-			odd = append(odd, fmt.Sprintf("replica %d is %s", r.index, ci.State.Status))
+		case !st.Running:
+			odd = append(odd, fmt.Sprintf("replica %d is %s", r.index, st.Status))
 		}
 	}
 	if len(odd) > 0 {
@@ -279,7 +275,7 @@ func (p *Provider) pauseAll(ctx context.Context, fn *function, reps []*replica) 
 		if r.status != "running" {
 			continue
 		}
-		if err := p.docker.ContainerPause(ctx, r.id); err != nil {
+		if err := p.engine.PauseContainer(ctx, r.id); err != nil {
 			for _, q := range paused {
 				_ = p.unpauseReplica(context.WithoutCancel(ctx), fn, q)
 			}
@@ -348,15 +344,13 @@ func (p *Provider) hibernateReplica(ctx context.Context, fn *function, r *replic
 		return CheckpointInfo{}, fmt.Errorf("checkpoint replica %d (%s): %w", r.index, r.name, err)
 	}
 	start := time.Now()
-	name := ckpt.NewName("hib", start)
+	name := ckpt.NewName(ckpt.HibernationPrefix, start)
 	stats, err := p.recorder.Dump(func() error {
-		return p.docker.CheckpointCreate(ctx, r.id, checkpoint.CreateOptions{CheckpointID: name, Exit: true})
+		return p.engine.CreateCheckpoint(ctx, r.id, CheckpointOptions{Name: name, Exit: true})
 	})
 	if err != nil {
 		p.afterFailedCheckpoint(ctx, fn, r, name)
-		if strings.Contains(err.Error(), "Can't get rlimit") {
-			err = fmt.Errorf("%w; %s", err, ckpt.NonRootHint)
-		}
+		err = ckpt.ExplainDumpError(err)
 		return CheckpointInfo{}, fmt.Errorf("checkpoint replica %d (%s): %w", r.index, r.name, err)
 	}
 	if err := p.waitStopped(ctx, r.id, 10*time.Second); err != nil {
@@ -407,17 +401,17 @@ func (p *Provider) checkRoom(r *replica) error {
 // partial checkpoint.
 func (p *Provider) afterFailedCheckpoint(ctx context.Context, fn *function, r *replica, name string) {
 	ctx = context.WithoutCancel(ctx)
-	_ = p.docker.CheckpointDelete(ctx, r.id, checkpoint.DeleteOptions{CheckpointID: name})
+	_ = p.engine.DeleteCheckpoint(ctx, r.id, name)
 	_ = os.RemoveAll(p.checkpointDir(r.id, name))
 	_ = os.RemoveAll(p.pagesDir(r.id, name))
-	ci, err := p.docker.ContainerInspect(ctx, r.id)
-	if err != nil || ci.State == nil {
+	ci, err := p.engine.InspectContainer(ctx, r.id)
+	if err != nil {
 		return
 	}
 	switch {
-	case ci.State.Running && ci.State.Paused:
+	case ci.Running && ci.Paused:
 		p.setStatus(fn, r, "paused")
-	case ci.State.Running:
+	case ci.Running:
 		p.setStatus(fn, r, "running")
 	default:
 		// Docker stopped it before the checkpoint failed (writing it out):
@@ -440,14 +434,14 @@ func (p *Provider) afterFailedCheckpoint(ctx context.Context, fn *function, r *r
 // replica that its function's record does not know of (the provider was
 // stopped between the dump and saving the record).
 func (p *Provider) strayCheckpoint(ctx context.Context, r *replica) (CheckpointInfo, bool) {
-	list, err := p.docker.CheckpointList(ctx, r.id, checkpoint.ListOptions{})
+	list, err := p.engine.ListCheckpoints(ctx, r.id)
 	if err != nil {
 		return CheckpointInfo{}, false
 	}
 	var newest string
 	for _, c := range list {
-		if strings.HasPrefix(c.Name, "hib-") && c.Name > newest {
-			newest = c.Name
+		if ckpt.IsHibernation(c) && c > newest {
+			newest = c
 		}
 	}
 	if newest == "" {
@@ -455,8 +449,8 @@ func (p *Provider) strayCheckpoint(ctx context.Context, r *replica) (CheckpointI
 	}
 	info := CheckpointInfo{Name: newest}
 	dir := p.checkpointDir(r.id, newest)
-	if b, err := os.ReadFile(filepath.Join(dir, ckpt.MetaFile)); err == nil {
-		_ = json.Unmarshal(b, &info)
+	if meta, ok := ckpt.ReadMeta(dir); ok {
+		info, info.Name = meta, newest
 	} else if err := ckpt.WriteMeta(dir, info); err != nil {
 		return CheckpointInfo{}, false
 	}
@@ -466,14 +460,14 @@ func (p *Provider) strayCheckpoint(ctx context.Context, r *replica) (CheckpointI
 // pruneCheckpoints removes every hibernation checkpoint of a replica except
 // keep.
 func (p *Provider) pruneCheckpoints(ctx context.Context, r *replica, keep string) {
-	list, err := p.docker.CheckpointList(ctx, r.id, checkpoint.ListOptions{})
+	list, err := p.engine.ListCheckpoints(ctx, r.id)
 	if err != nil {
 		return
 	}
 	for _, c := range list {
-		if c.Name != keep && len(c.Name) > 4 && c.Name[:4] == "hib-" {
-			_ = p.docker.CheckpointDelete(ctx, r.id, checkpoint.DeleteOptions{CheckpointID: c.Name})
-			_ = os.RemoveAll(p.pagesDir(r.id, c.Name))
+		if c != keep && ckpt.IsHibernation(c) {
+			_ = p.engine.DeleteCheckpoint(ctx, r.id, c)
+			_ = os.RemoveAll(p.pagesDir(r.id, c))
 		}
 	}
 }
@@ -491,7 +485,7 @@ func (p *Provider) restoreReplica(ctx context.Context, fn *function, r *replica,
 	var span Span
 	_, err := p.recorder.Restore(func() error {
 		span.Start = time.Now()
-		err := p.docker.ContainerStart(ctx, r.id, container.StartOptions{CheckpointID: info.Name})
+		err := p.engine.RestoreContainer(ctx, r.id, info.Name)
 		span.Duration = time.Since(span.Start)
 		return err
 	})
@@ -514,7 +508,7 @@ func (p *Provider) restoreReplica(ctx context.Context, fn *function, r *replica,
 // discardCheckpoint deletes a checkpoint that has been restored, and the
 // copy containerd left of it.
 func (p *Provider) discardCheckpoint(containerID, name string) {
-	_ = p.docker.CheckpointDelete(context.Background(), containerID, checkpoint.DeleteOptions{CheckpointID: name})
+	_ = p.engine.DeleteCheckpoint(context.Background(), containerID, name)
 	_ = os.RemoveAll(p.pagesDir(containerID, name))
 	ckpt.RemoveContainerdCopies(p.cfg.ContainerdTmp, name)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/openfaas/faas-provider/types"
 
 	ckpt "github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/checkpoint/archive"
 )
 
 // importDir is where received archives and images are unpacked and checked
@@ -38,7 +39,7 @@ func (p *Provider) ImportImage(ctx context.Context, r io.Reader) error {
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	zr, err := ckpt.Decompress(r)
+	zr, err := archive.Decompress(r)
 	if err != nil {
 		return errorf(ErrInvalid, "image stream: not zstd: %v", err)
 	}
@@ -53,44 +54,23 @@ func (p *Provider) ImportImage(ctx context.Context, r io.Reader) error {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	if err := ckpt.CheckTar(f, p.cfg.ImportMaxBytes); err != nil {
+	if err := archive.CheckTar(f, p.cfg.ImportMaxBytes); err != nil {
 		return importErr(err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	resp, err := p.docker.ImageLoad(ctx, f)
-	if err != nil {
+	if err := p.engine.LoadImage(ctx, f); err != nil {
 		return fmt.Errorf("load image: %w", err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	var msg struct {
-		Error string `json:"error"`
-	}
-	if json.Unmarshal(lastLine(out), &msg) == nil && msg.Error != "" {
-		return fmt.Errorf("load image: %s", msg.Error)
 	}
 	return nil
 }
 
-func lastLine(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] == '\n' {
-			return b[i+1:]
-		}
-	}
-	return b
-}
-
 func importErr(err error) error {
 	switch {
-	case errors.Is(err, ckpt.ErrArchiveTooLarge):
+	case errors.Is(err, archive.ErrArchiveTooLarge):
 		return errorf(ErrTooLarge, "import refused: %v (--import-max-bytes)", err)
-	case errors.Is(err, ckpt.ErrArchive):
+	case errors.Is(err, archive.ErrArchive):
 		return errorf(ErrInvalid, "import refused: %v", err)
 	}
 	return err
@@ -114,7 +94,7 @@ func (p *Provider) Import(ctx context.Context, r io.Reader, replace bool) (types
 	var key fnKey
 	// The manifest comes first: what would be refused anyway is refused
 	// before the checkpoints are unpacked.
-	m, err := ckpt.ReadArchive(r, tmp, p.cfg.ImportMaxBytes, func(m *ckpt.Manifest) error {
+	m, err := archive.ReadArchive(r, tmp, p.cfg.ImportMaxBytes, func(m *archive.Manifest) error {
 		if err := json.Unmarshal(m.Function, &dep); err != nil {
 			return errorf(ErrInvalid, "import refused: function definition: %v", err)
 		}
@@ -124,8 +104,8 @@ func (p *Provider) Import(ctx context.Context, r io.Reader, replace bool) (types
 		if key, err = p.checkDefinition(ctx, &dep); err != nil {
 			return err
 		}
-		if _, err := p.lookup(key.ns, key.name); err == nil && !replace {
-			return errorf(ErrExists, "function %q already exists in namespace %q: migrate with --replace to overwrite it", key.name, key.ns)
+		if _, err := p.lookup(key.Namespace, key.Name); err == nil && !replace {
+			return errorf(ErrExists, "function %q already exists in namespace %q: migrate with --replace to overwrite it", key.Name, key.Namespace)
 		}
 		return nil
 	})
@@ -140,12 +120,12 @@ func (p *Provider) Import(ctx context.Context, r io.Reader, replace bool) (types
 		return types.FunctionStatus{}, errorf(ErrInvalid, "image %s here is %s, but the checkpoint was taken from %s: send the image too", dep.Image, imageID, m.ImageID)
 	}
 
-	if old, err := p.lookup(key.ns, key.name); err == nil {
+	if old, err := p.lookup(key.Namespace, key.Name); err == nil {
 		if !replace {
-			return types.FunctionStatus{}, errorf(ErrExists, "function %q already exists in namespace %q: migrate with --replace to overwrite it", key.name, key.ns)
+			return types.FunctionStatus{}, errorf(ErrExists, "function %q already exists in namespace %q: migrate with --replace to overwrite it", key.Name, key.Namespace)
 		}
 		old.opMu.Lock()
-		err := p.deleteLocked(ctx, old)
+		err := p.deleteInOp(ctx, old)
 		old.opMu.Unlock()
 		if err != nil {
 			return types.FunctionStatus{}, fmt.Errorf("replace %s: %w", key, err)
@@ -162,7 +142,7 @@ func (p *Provider) Import(ctx context.Context, r io.Reader, replace bool) (types
 	p.mu.Lock()
 	if p.fns[key] != nil {
 		p.mu.Unlock()
-		return types.FunctionStatus{}, errorf(ErrExists, "function %q was deployed meanwhile", key.name)
+		return types.FunctionStatus{}, errorf(ErrExists, "function %q was deployed meanwhile", key.Name)
 	}
 	fn := newFunction(key, rec)
 	fn.opMu.Lock()
@@ -171,13 +151,13 @@ func (p *Provider) Import(ctx context.Context, r io.Reader, replace bool) (types
 	defer fn.opMu.Unlock()
 
 	fail := func(err error) (types.FunctionStatus, error) {
-		if derr := p.deleteLocked(context.WithoutCancel(ctx), fn); derr != nil {
+		if derr := p.deleteInOp(context.WithoutCancel(ctx), fn); derr != nil {
 			log.Printf("%s: roll back a failed import: %v", key, derr)
 		}
 		p.metrics.migrations.WithLabelValues("in", "failed").Inc()
 		return types.FunctionStatus{}, err
 	}
-	if err := p.store.saveRecord(key.ns, key.name, rec); err != nil {
+	if err := p.store.saveRecord(key.Namespace, key.Name, rec); err != nil {
 		return fail(err)
 	}
 	for _, rep := range m.Replicas {
@@ -201,7 +181,7 @@ func (p *Provider) Import(ctx context.Context, r io.Reader, replace bool) (types
 	if err := p.commit(fn, rec); err != nil {
 		return fail(err)
 	}
-	if err := p.scaleUpLocked(ctx, fn, len(m.Replicas)); err != nil {
+	if err := p.scaleUpInOp(ctx, fn, len(m.Replicas)); err != nil {
 		return fail(errorf(ErrUnavailable, "restore of %s failed here: %v", key, err))
 	}
 	done, _ := fn.snapshot()

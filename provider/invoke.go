@@ -64,7 +64,7 @@ func (p *Provider) awaitChange(ctx context.Context, fn *function, eps []*replica
 		select {
 		case <-changed:
 		case <-timer.C:
-			return nil, errorf(ErrTimeout, "function %s had no replica taking requests within %s", fn.key.name, p.cfg.WakeTimeout)
+			return nil, errorf(ErrTimeout, "function %s had no replica taking requests within %s", fn.key.Name, p.cfg.WakeTimeout)
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -85,12 +85,12 @@ func (p *Provider) awaitEndpoints(ctx context.Context, fn *function) ([]*replica
 		}
 		if fn.deleted {
 			fn.mu.Unlock()
-			return nil, errorf(ErrNotFound, "function %q was deleted", fn.key.name)
+			return nil, errorf(ErrNotFound, "function %q was deleted", fn.key.Name)
 		}
 		if fn.wakeErr != nil && fn.wakeErrAt.After(started) {
 			err := fn.wakeErr
 			fn.mu.Unlock()
-			return nil, errorf(ErrUnavailable, "function %s could not be woken: %v", fn.key.name, err)
+			return nil, errorf(ErrUnavailable, "function %s could not be woken: %v", fn.key.Name, err)
 		}
 		if !fn.waking && (fn.rec.State != StateAwake || fn.rec.Replicas == 0) {
 			fn.waking = true
@@ -102,7 +102,7 @@ func (p *Provider) awaitEndpoints(ctx context.Context, fn *function) ([]*replica
 		select {
 		case <-changed:
 		case <-timer.C:
-			return nil, errorf(ErrTimeout, "function %s did not become ready within %s (wake timeout)", fn.key.name, p.cfg.WakeTimeout)
+			return nil, errorf(ErrTimeout, "function %s did not become ready within %s (wake timeout)", fn.key.Name, p.cfg.WakeTimeout)
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -121,7 +121,7 @@ func (p *Provider) wake(fn *function) {
 	fn.mu.Unlock()
 	var err error
 	if need {
-		err = p.scaleUpLocked(ctx, fn, max(1, n))
+		err = p.scaleUpInOp(ctx, fn, max(1, n))
 	}
 	fn.opMu.Unlock()
 

@@ -6,15 +6,14 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
 	"github.com/openfaas/faas-provider/types"
 
-	"github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/api"
+	ckpt "github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/policy"
 )
 
 // checkDeployment validates a deployment, fills in its namespace and
@@ -39,7 +38,7 @@ func (p *Provider) checkDefinition(ctx context.Context, dep *types.FunctionDeplo
 		return fnKey{}, err
 	}
 	dep.Namespace = ns
-	key := fnKey{ns: ns, name: dep.Service}
+	key := fnKey{Namespace: ns, Name: dep.Service}
 	dropStatusAnnotations(dep)
 	if dep.Image == "" {
 		return key, errorf(ErrInvalid, "image is required for function %q", dep.Service)
@@ -52,12 +51,12 @@ func (p *Provider) checkDefinition(ctx context.Context, dep *types.FunctionDeplo
 	}
 	// A policy label not understood is refused, not read as off.
 	if dep.Labels != nil {
-		if _, errs := checkpoint.SettingsFor(*dep.Labels, checkpoint.Defaults{}); len(errs) > 0 {
+		if _, errs := policy.SettingsFor(*dep.Labels, policy.Defaults{}); len(errs) > 0 {
 			return key, errorf(ErrInvalid, "%v", errs[0])
 		}
 	}
-	if v, ok := labelValue(*dep, checkpoint.LabelDeepAfter); ok {
-		if _, err := checkpoint.ParseDeepAfter(v); err != nil {
+	if v, ok := labelValue(*dep, api.LabelDeepAfter); ok {
+		if _, err := policy.ParseDeepAfter(v); err != nil {
 			return key, errorf(ErrInvalid, "%v", err)
 		}
 	}
@@ -89,7 +88,7 @@ func dropStatusAnnotations(dep *types.FunctionDeployment) {
 	ann := map[string]string{}
 	dropped := false
 	for k, v := range *dep.Annotations {
-		if strings.HasPrefix(k, AnnotationPrefix) {
+		if strings.HasPrefix(k, api.AnnotationPrefix) {
 			dropped = true
 		} else {
 			ann[k] = v
@@ -121,15 +120,11 @@ func labelOf(dep types.FunctionDeployment, name string) string {
 
 // minReplicas reads com.openfaas.scale.min (default 1).
 func minReplicas(dep types.FunctionDeployment) (int, error) {
-	v := labelOf(dep, checkpoint.LabelScaleMin)
+	v := labelOf(dep, api.LabelScaleMin)
 	if v == "" {
 		return 1, nil
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 || n > 1000 {
-		return 0, errorf(ErrInvalid, "label %s=%q: want a whole number from 0 to 1000", checkpoint.LabelScaleMin, v)
-	}
-	return n, nil
+	return api.ParseScale(api.LabelScaleMin, v)
 }
 
 // Deploy creates a new function and starts its replicas (max(1, scale.min)).
@@ -139,12 +134,12 @@ func (p *Provider) Deploy(ctx context.Context, dep types.FunctionDeployment) err
 		return err
 	}
 	minN, _ := minReplicas(dep)
-	rec := &record{Deployment: dep, ImageID: imageID, CreatedAt: time.Now().UTC(), Replicas: max(1, minN)}
+	rec := &record{Deployment: dep, ImageID: imageID, CreatedAt: time.Now().UTC(), Replicas: max(1, minN), State: StateAwake}
 
 	p.mu.Lock()
 	if p.fns[key] != nil {
 		p.mu.Unlock()
-		return errorf(ErrExists, "function %q already exists in namespace %q: update it with PUT /system/functions (faas-cli deploy does)", key.name, key.ns)
+		return errorf(ErrExists, "function %q already exists in namespace %q: update it with PUT /system/functions (faas-cli deploy does)", key.Name, key.Namespace)
 	}
 	fn := newFunction(key, rec)
 	fn.opMu.Lock() // before publishing, so nobody acts on a half-made function
@@ -154,7 +149,7 @@ func (p *Provider) Deploy(ctx context.Context, dep types.FunctionDeployment) err
 
 	p.makeRoom(ctx, fn, p.memoryNeed(fn, *rec, rec.Replicas))
 	// The record goes first: after a crash, reconciliation finishes the job.
-	if err := p.store.saveRecord(key.ns, key.name, rec); err != nil {
+	if err := p.store.saveRecord(key.Namespace, key.Name, rec); err != nil {
 		p.mu.Lock()
 		delete(p.fns, key)
 		p.mu.Unlock()
@@ -162,7 +157,7 @@ func (p *Provider) Deploy(ctx context.Context, dep types.FunctionDeployment) err
 	}
 	if err := p.ensureReplicas(ctx, fn); err != nil {
 		// Roll back: a deploy that could not start leaves nothing behind.
-		_ = p.deleteLocked(context.WithoutCancel(ctx), fn)
+		_ = p.deleteInOp(context.WithoutCancel(ctx), fn)
 		return fmt.Errorf("deploy %s: %w", key, err)
 	}
 	p.metrics.functionsDeployed.Inc()
@@ -180,7 +175,7 @@ func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) err
 	if err != nil {
 		return err
 	}
-	fn, err := p.lookup(key.ns, key.name)
+	fn, err := p.lookup(key.Namespace, key.Name)
 	if err != nil {
 		return err
 	}
@@ -189,7 +184,7 @@ func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) err
 	fn.mu.Lock()
 	if fn.deleted {
 		fn.mu.Unlock()
-		return errorf(ErrNotFound, "function %q not found in namespace %q", key.name, key.ns)
+		return errorf(ErrNotFound, "function %q not found in namespace %q", key.Name, key.Namespace)
 	}
 	rec := *fn.rec
 	fn.mu.Unlock()
@@ -253,10 +248,10 @@ func (p *Provider) Delete(ctx context.Context, ns, name string) error {
 	}
 	fn.opMu.Lock()
 	defer fn.opMu.Unlock()
-	return p.deleteLocked(ctx, fn)
+	return p.deleteInOp(ctx, fn)
 }
 
-func (p *Provider) deleteLocked(ctx context.Context, fn *function) error {
+func (p *Provider) deleteInOp(ctx context.Context, fn *function) error {
 	fn.mu.Lock()
 	fn.deleted = true
 	reps := make([]*replica, 0, len(fn.replicas))
@@ -287,7 +282,7 @@ func (p *Provider) deleteLocked(ctx context.Context, fn *function) error {
 	if err := os.RemoveAll(p.backupRoot(fn.key)); err != nil {
 		return fmt.Errorf("delete %s: backups: %w", fn.key, err)
 	}
-	if err := p.store.deleteRecord(fn.key.ns, fn.key.name); err != nil {
+	if err := p.store.deleteRecord(fn.key.Namespace, fn.key.Name); err != nil {
 		return fmt.Errorf("delete %s: %w", fn.key, err)
 	}
 	p.mu.Lock()
@@ -324,23 +319,23 @@ func (p *Provider) Scale(ctx context.Context, ns, name string, replicas int) err
 		// wake; a function that opted in to hibernating with requests in
 		// flight has them frozen (see inflightMode).
 		mode := inflightDrain
-		if labelOf(fn.definition(), checkpoint.LabelHibernateInflight) == "true" {
+		if labelOf(fn.definition(), api.LabelHibernateInflight) == "true" {
 			mode = inflightFreeze
 		}
-		return p.sleepLocked(ctx, fn, p.strategyOf(fn), "scaled to zero", mode)
+		return p.sleepInOp(ctx, fn, p.strategyOf(fn), "scaled to zero", mode)
 	}
 	// A scale-up is a request for service (a gateway scales to 1 before it
 	// forwards a request): use, even when the function is already awake.
 	fn.touch()
-	return p.scaleUpLocked(ctx, fn, replicas)
+	return p.scaleUpInOp(ctx, fn, replicas)
 }
 
-// scaleUpLocked sets the target to n > 0 and brings replicas to it.
-func (p *Provider) scaleUpLocked(ctx context.Context, fn *function, n int) error {
+// scaleUpInOp sets the target to n > 0 and brings replicas to it.
+func (p *Provider) scaleUpInOp(ctx context.Context, fn *function, n int) error {
 	fn.mu.Lock()
 	if fn.deleted {
 		fn.mu.Unlock()
-		return errorf(ErrNotFound, "function %q not found in namespace %q", fn.key.name, fn.key.ns)
+		return errorf(ErrNotFound, "function %q not found in namespace %q", fn.key.Name, fn.key.Namespace)
 	}
 	rec := *fn.rec
 	fn.mu.Unlock()
@@ -389,7 +384,7 @@ func (p *Provider) anyRunning(fn *function) bool {
 // commit saves rec as the function's record.
 func (p *Provider) commit(fn *function, rec *record) error {
 	rec.Invocations = fn.invocations.Load()
-	if err := p.store.saveRecord(fn.key.ns, fn.key.name, rec); err != nil {
+	if err := p.store.saveRecord(fn.key.Namespace, fn.key.Name, rec); err != nil {
 		return err
 	}
 	fn.mu.Lock()
@@ -443,7 +438,7 @@ func (p *Provider) alignReplicas(ctx context.Context, fn *function) ([]*replica,
 				errs = append(errs, err)
 			}
 			p.forgetCheckpoint(fn, idx)
-			_ = os.RemoveAll(filepath.Join(p.backupRoot(fn.key), strconv.Itoa(idx)))
+			_ = os.RemoveAll(ckpt.ReplicaBackups(p.backupRoot(fn.key), idx))
 			delete(current, idx)
 		case r.id != "" && !sameSpec(r.spec, rec):
 			// An older definition: a new function container, in the same
@@ -558,12 +553,12 @@ func (p *Provider) setStatus(fn *function, r *replica, status string) {
 
 // startReplica starts a stopped replica afresh (its memory state is gone).
 func (p *Provider) startReplica(ctx context.Context, fn *function, r *replica) error {
-	err := p.docker.ContainerStart(ctx, r.id, container.StartOptions{})
+	err := p.engine.StartContainer(ctx, r.id)
 	if orphanTask(err) {
 		// See orphanTask: new containers, at the same address.
 		log.Printf("%s: replica %d cannot start (%v): renewing it", fn.key, r.index, err)
 		if err = p.renewReplica(ctx, fn, r); err == nil {
-			err = p.docker.ContainerStart(ctx, r.id, container.StartOptions{})
+			err = p.engine.StartContainer(ctx, r.id)
 		}
 	}
 	if err != nil {
@@ -574,7 +569,7 @@ func (p *Provider) startReplica(ctx context.Context, fn *function, r *replica) e
 }
 
 func (p *Provider) unpauseReplica(ctx context.Context, fn *function, r *replica) error {
-	if err := p.docker.ContainerUnpause(ctx, r.id); err != nil {
+	if err := p.engine.UnpauseContainer(ctx, r.id); err != nil {
 		return fmt.Errorf("unpause %s: %w", r.name, err)
 	}
 	p.setStatus(fn, r, "running")

@@ -7,13 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/openfaas/faas-provider/logs"
 )
 
@@ -35,12 +32,12 @@ func (p *Provider) Query(ctx context.Context, req logs.Request) (<-chan logs.Mes
 	if err != nil {
 		return nil, err
 	}
-	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: true, Follow: req.Follow}
+	opts := LogsOptions{Follow: req.Follow}
 	if req.Tail > 0 { // <=0 is unlimited, as faas-provider defines it
-		opts.Tail = strconv.Itoa(req.Tail)
+		opts.Tail = req.Tail
 	}
 	if req.Since != nil {
-		opts.Since = req.Since.Format(time.RFC3339Nano)
+		opts.Since = *req.Since
 	}
 
 	out := make(chan logs.Message, 64)
@@ -49,7 +46,7 @@ func (p *Provider) Query(ctx context.Context, req logs.Request) (<-chan logs.Mes
 		if r.id == "" || (req.Instance != "" && req.Instance != r.name) {
 			continue
 		}
-		rc, err := p.docker.ContainerLogs(ctx, r.id, opts)
+		rc, err := p.engine.ContainerLogs(ctx, r.id, opts)
 		if err != nil {
 			log.Printf("logs of %s: %v", r.name, err)
 			continue
@@ -58,17 +55,12 @@ func (p *Provider) Query(ctx context.Context, req logs.Request) (<-chan logs.Mes
 		go func(r *replica, rc io.ReadCloser) {
 			defer wg.Done()
 			defer rc.Close()
-			pr, pw := io.Pipe()
-			go func() {
-				_, err := stdcopy.StdCopy(pw, pw, rc)
-				pw.CloseWithError(err)
-			}()
 			// A line longer than MaxLogLine is passed on in pieces of at
 			// most MaxLogLine bytes (each a message with the line's
 			// timestamp), so one huge line neither ends the replica's
 			// stream nor makes the provider buffer without bound.
-			err := readLines(newPartialJoiner(pr), MaxLogLine, func(line string, cont bool, ts time.Time) (time.Time, bool) {
-				msg := logs.Message{Name: fn.key.name, Namespace: fn.key.ns, Instance: r.name}
+			err := readLines(newPartialJoiner(rc), MaxLogLine, func(line string, cont bool, ts time.Time) (time.Time, bool) {
+				msg := logs.Message{Name: fn.key.Name, Namespace: fn.key.Namespace, Instance: r.name}
 				if cont {
 					msg.Timestamp, msg.Text = ts, line
 				} else {
@@ -84,7 +76,6 @@ func (p *Provider) Query(ctx context.Context, req logs.Request) (<-chan logs.Mes
 			if err != nil && ctx.Err() == nil {
 				log.Printf("logs of %s: %v", r.name, err)
 			}
-			pr.Close()
 		}(r, rc)
 	}
 	go func() {

@@ -11,92 +11,36 @@ import (
 	"sync/atomic"
 	"time"
 
-	ckpt "github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/api"
+	"github.com/faas-criu/faas-criu/checkpoint/archive"
 )
-
-// MigrationTarget is the receiving faas-criu, as the source sees it.
-type MigrationTarget interface {
-	// Check makes sure the target answers, takes the credentials, and is a
-	// faas-criu that can restore checkpoints.
-	Check(ctx context.Context) error
-	HasImage(ctx context.Context, id string) (bool, error)
-	// SendImage streams a compressed docker save stream.
-	SendImage(ctx context.Context, r io.Reader) error
-	// Import streams a compressed migration archive; the target restores the
-	// function before it answers.
-	Import(ctx context.Context, r io.Reader, replace bool) error
-}
-
-// MigrateOptions choose how a migration ends.
-type MigrateOptions struct {
-	// Keep leaves a hibernated copy here instead of deleting the function.
-	Keep bool
-	// Replace lets the target overwrite a function of the same name.
-	Replace bool
-}
-
-// Progress reports one step of a migration.
-type Progress struct {
-	Step  string  `json:"step"`
-	Bytes int64   `json:"bytes,omitempty"` // sent so far in this step (compressed)
-	Rate  float64 `json:"rate,omitempty"`  // bytes per second in this step
-	Done  bool    `json:"done,omitempty"`  // the step finished
-	Note  string  `json:"note,omitempty"`
-}
-
-// Migration steps, in order.
-const (
-	StepConnect    = "connect"
-	StepCheckpoint = "checkpoint"
-	StepImage      = "image"
-	StepTransfer   = "transfer"
-	StepFinish     = "finish"
-)
-
-// MigrationError says which step of a migration failed.
-type MigrationError struct {
-	Step string
-	Err  error
-	// Restored says the function is running here again, with its state.
-	Restored bool
-}
-
-func (e *MigrationError) Error() string {
-	msg := fmt.Sprintf("migration failed at step %q: %v", e.Step, e.Err)
-	if e.Restored {
-		msg += "; the function is running here again with its state"
-	}
-	return msg
-}
-
-func (e *MigrationError) Unwrap() error { return e.Err }
 
 // Migrate moves a function to the target: it is hibernated here, its image
 // (when the target lacks it), definition and checkpoints are streamed, and
 // the target restores it. Then the copy here is deleted, or with Keep left
 // hibernated. On failure at any step the function ends up as it was here,
 // running with its state.
-func (p *Provider) Migrate(ctx context.Context, ns, name string, t MigrationTarget, opts MigrateOptions, report func(Progress)) (err error) {
+func (p *Provider) Migrate(ctx context.Context, ns, name string, t api.MigrationTarget, opts api.MigrateOptions, report func(api.Progress)) (err error) {
 	fn, err := p.lookup(ns, name)
 	if err != nil {
 		return err
 	}
 	// Progress comes from the transfers' tickers too: one call at a time.
 	var reportMu sync.Mutex
-	report = func(next func(Progress)) func(Progress) {
-		return func(pr Progress) {
+	report = func(next func(api.Progress)) func(api.Progress) {
+		return func(pr api.Progress) {
 			reportMu.Lock()
 			defer reportMu.Unlock()
 			next(pr)
 		}
 	}(report)
-	step := StepConnect
-	report(Progress{Step: step})
+	step := api.StepConnect
+	report(api.Progress{Step: step})
 	if err := t.Check(ctx); err != nil {
 		p.metrics.migrations.WithLabelValues("out", "failed").Inc()
-		return &MigrationError{Step: step, Err: err}
+		return &api.MigrationError{Step: step, Err: err}
 	}
-	report(Progress{Step: step, Done: true})
+	report(api.Progress{Step: step, Done: true})
 
 	fn.opMu.Lock()
 	defer fn.opMu.Unlock()
@@ -108,55 +52,55 @@ func (p *Provider) Migrate(ctx context.Context, ns, name string, t MigrationTarg
 			return
 		}
 		p.metrics.migrations.WithLabelValues("out", "failed").Inc()
-		var me *MigrationError
-		if errors.As(err, &me) && wasAwake && me.Step != StepConnect {
+		var me *api.MigrationError
+		if errors.As(err, &me) && wasAwake && me.Step != api.StepConnect {
 			me.Restored = p.rollbackMigration(fn)
 		}
 	}()
 
-	step = StepCheckpoint
-	report(Progress{Step: step})
+	step = api.StepCheckpoint
+	report(api.Progress{Step: step})
 	if !p.criu.Available {
-		return &MigrationError{Step: step, Err: fmt.Errorf("CRIU is not usable here (%s)", p.criu.Problem)}
+		return &api.MigrationError{Step: step, Err: fmt.Errorf("CRIU is not usable here (%s)", p.criu.Problem)}
 	}
 	start := time.Now()
-	if err := p.sleepLocked(ctx, fn, StrategyCheckpoint, reasonMigration, inflightFreeze); err != nil {
-		return &MigrationError{Step: step, Err: err}
+	if err := p.sleepInOp(ctx, fn, StrategyCheckpoint, reasonMigration, inflightFreeze); err != nil {
+		return &api.MigrationError{Step: step, Err: err}
 	}
 	rec, reps := fn.snapshot()
 	if rec.State != StateHibernated || len(rec.Checkpoints) == 0 {
-		return &MigrationError{Step: step, Err: fmt.Errorf("function %s has no checkpoint to send (state %q)", fn.key, rec.State)}
+		return &api.MigrationError{Step: step, Err: fmt.Errorf("function %s has no checkpoint to send (state %q)", fn.key, rec.State)}
 	}
-	report(Progress{Step: step, Done: true, Note: fmt.Sprintf("%d replicas in %s", len(rec.Checkpoints), time.Since(start).Round(time.Millisecond))})
+	report(api.Progress{Step: step, Done: true, Note: fmt.Sprintf("%d replicas in %s", len(rec.Checkpoints), time.Since(start).Round(time.Millisecond))})
 
-	step = StepImage
-	report(Progress{Step: step})
+	step = api.StepImage
+	report(api.Progress{Step: step})
 	has, err := t.HasImage(ctx, rec.ImageID)
 	if err != nil {
-		return &MigrationError{Step: step, Err: err}
+		return &api.MigrationError{Step: step, Err: err}
 	}
 	if has {
-		report(Progress{Step: step, Done: true, Note: "the target has it"})
+		report(api.Progress{Step: step, Done: true, Note: "the target has it"})
 	} else if err := p.streamImage(ctx, rec, t, report); err != nil {
-		return &MigrationError{Step: step, Err: err}
+		return &api.MigrationError{Step: step, Err: err}
 	}
 
-	step = StepTransfer
-	report(Progress{Step: step})
+	step = api.StepTransfer
+	report(api.Progress{Step: step})
 	if err := p.streamArchive(ctx, fn.key, rec, reps, t, opts.Replace, report); err != nil {
-		return &MigrationError{Step: step, Err: err}
+		return &api.MigrationError{Step: step, Err: err}
 	}
 
-	step = StepFinish
-	report(Progress{Step: step})
+	step = api.StepFinish
+	report(api.Progress{Step: step})
 	if opts.Keep {
-		report(Progress{Step: step, Done: true, Note: "a hibernated copy stays here"})
+		report(api.Progress{Step: step, Done: true, Note: "a hibernated copy stays here"})
 	} else {
-		if err := p.deleteLocked(context.WithoutCancel(ctx), fn); err != nil {
+		if err := p.deleteInOp(context.WithoutCancel(ctx), fn); err != nil {
 			// The function runs at the target: say so rather than undo it.
 			return fmt.Errorf("the function was moved, but removing the copy here failed: %w", err)
 		}
-		report(Progress{Step: step, Done: true, Note: "removed here"})
+		report(api.Progress{Step: step, Done: true, Note: "removed here"})
 	}
 	log.Printf("%s: migrated (keep=%v)", fn.key, opts.Keep)
 	return nil
@@ -170,7 +114,7 @@ func (p *Provider) rollbackMigration(fn *function) bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.WakeTimeout+p.cfg.ReadyTimeout)
 	defer cancel()
-	if err := p.scaleUpLocked(ctx, fn, max(1, rec.SleptReplicas)); err != nil {
+	if err := p.scaleUpInOp(ctx, fn, max(1, rec.SleptReplicas)); err != nil {
 		log.Printf("%s: restore after a failed migration: %v", fn.key, err)
 		return false
 	}
@@ -178,18 +122,18 @@ func (p *Provider) rollbackMigration(fn *function) bool {
 }
 
 // streamImage sends the function's image (docker save, compressed).
-func (p *Provider) streamImage(ctx context.Context, rec record, t MigrationTarget, report func(Progress)) error {
+func (p *Provider) streamImage(ctx context.Context, rec record, t api.MigrationTarget, report func(api.Progress)) error {
 	ref := rec.ImageID
 	if ref == "" {
 		ref = rec.Deployment.Image
 	}
-	rc, err := p.docker.ImageSave(ctx, []string{rec.Deployment.Image})
+	rc, err := p.engine.SaveImage(ctx, rec.Deployment.Image)
 	if err != nil {
 		return fmt.Errorf("docker save %s: %w", ref, err)
 	}
 	defer rc.Close()
-	return p.pump(ctx, StepImage, report, func(w io.Writer) error {
-		zw, err := ckpt.Compress(w)
+	return p.pump(ctx, api.StepImage, report, func(w io.Writer) error {
+		zw, err := archive.Compress(w)
 		if err != nil {
 			return err
 		}
@@ -201,12 +145,12 @@ func (p *Provider) streamImage(ctx context.Context, rec record, t MigrationTarge
 }
 
 // streamArchive sends the definition and the checkpoints.
-func (p *Provider) streamArchive(ctx context.Context, key fnKey, rec record, reps []replica, t MigrationTarget, replace bool, report func(Progress)) error {
+func (p *Provider) streamArchive(ctx context.Context, key fnKey, rec record, reps []replica, t api.MigrationTarget, replace bool, report func(api.Progress)) error {
 	dep, err := json.Marshal(rec.Deployment)
 	if err != nil {
 		return err
 	}
-	m := ckpt.Manifest{
+	m := archive.Manifest{
 		Function: dep, ImageRef: rec.Deployment.Image, ImageID: rec.ImageID,
 		CreatedAt: rec.CreatedAt, Invocations: rec.Invocations, Source: p.instance,
 	}
@@ -216,17 +160,17 @@ func (p *Provider) streamArchive(ctx context.Context, key fnKey, rec record, rep
 		if !ok {
 			continue
 		}
-		m.Replicas = append(m.Replicas, ckpt.ReplicaImage{Index: r.index, Checkpoint: info})
+		m.Replicas = append(m.Replicas, archive.ReplicaImage{Index: r.index, Checkpoint: info})
 		dirs[r.index] = p.checkpointDir(r.id, info.Name)
 	}
-	return p.pump(ctx, StepTransfer, report, func(w io.Writer) error {
-		return ckpt.WriteArchive(w, m, dirs)
+	return p.pump(ctx, api.StepTransfer, report, func(w io.Writer) error {
+		return archive.WriteArchive(w, m, dirs)
 	}, func(r io.Reader) error { return t.Import(ctx, r, replace) })
 }
 
 // pump connects a producer to a consumer through a pipe, reporting the
 // bytes that pass every half second and at the end.
-func (p *Provider) pump(ctx context.Context, step string, report func(Progress), produce func(io.Writer) error, consume func(io.Reader) error) error {
+func (p *Provider) pump(ctx context.Context, step string, report func(api.Progress), produce func(io.Writer) error, consume func(io.Reader) error) error {
 	pr, pw := io.Pipe()
 	counter := &countingWriter{w: pw}
 	go func() { pw.CloseWithError(produce(counter)) }()
@@ -242,7 +186,7 @@ func (p *Provider) pump(ctx context.Context, step string, report func(Progress),
 				return
 			case <-t.C:
 				n := counter.n.Load()
-				report(Progress{Step: step, Bytes: n, Rate: float64(n) / time.Since(start).Seconds()})
+				report(api.Progress{Step: step, Bytes: n, Rate: float64(n) / time.Since(start).Seconds()})
 			}
 		}
 	}()
@@ -253,7 +197,7 @@ func (p *Provider) pump(ctx context.Context, step string, report func(Progress),
 		return err
 	}
 	n := counter.n.Load()
-	report(Progress{Step: step, Bytes: n, Rate: float64(n) / time.Since(start).Seconds(), Done: true})
+	report(api.Progress{Step: step, Bytes: n, Rate: float64(n) / time.Since(start).Seconds(), Done: true})
 	return ctx.Err()
 }
 
@@ -273,7 +217,7 @@ func (p *Provider) HasImage(ctx context.Context, id string) (bool, error) {
 	if id == "" {
 		return false, nil
 	}
-	_, err := p.docker.ImageInspect(ctx, id)
+	_, err := p.engine.ImageID(ctx, id)
 	if err == nil {
 		return true, nil
 	}

@@ -7,9 +7,6 @@ import (
 	"log"
 	"net"
 	"sync"
-
-	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/errdefs"
 )
 
 // ipam hands out fixed addresses on the provider's network. Every replica
@@ -83,19 +80,16 @@ func (a *ipam) release(ip string) {
 // ensureNetwork finds or creates the provider's bridge network. An existing
 // network keeps its subnet.
 func (p *Provider) ensureNetwork(ctx context.Context) (*ipam, error) {
-	nw, err := p.docker.NetworkInspect(ctx, p.cfg.Network, network.InspectOptions{})
-	if errdefs.IsNotFound(err) {
+	nw, err := p.engine.InspectNetwork(ctx, p.cfg.Network)
+	if isNotFound(err) {
 		a, err := newIPAM(p.cfg.Subnet, "")
 		if err != nil {
 			return nil, err
 		}
-		_, err = p.docker.NetworkCreate(ctx, p.cfg.Network, network.CreateOptions{
-			Driver: "bridge",
-			IPAM: &network.IPAM{Config: []network.IPAMConfig{{
-				Subnet:  a.subnet.String(),
-				Gateway: a.gateway.String(),
-			}}},
-			Labels: map[string]string{labelOwner: "faas-criu"},
+		err = p.engine.CreateNetwork(ctx, p.cfg.Network, NetworkInfo{
+			Subnet:  a.subnet.String(),
+			Gateway: a.gateway.String(),
+			Labels:  map[string]string{labelOwner: "faas-criu"},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("create network %s (%s): %w; choose another subnet with --subnet", p.cfg.Network, a.subnet, err)
@@ -106,17 +100,17 @@ func (p *Provider) ensureNetwork(ctx context.Context) (*ipam, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inspect network %s: %w", p.cfg.Network, err)
 	}
-	if len(nw.IPAM.Config) == 0 || nw.IPAM.Config[0].Subnet == "" {
+	if nw.Subnet == "" {
 		return nil, fmt.Errorf("network %s exists without a fixed subnet; remove it (docker network rm %s) and let faas-criu create it", p.cfg.Network, p.cfg.Network)
 	}
-	a, err := newIPAM(nw.IPAM.Config[0].Subnet, nw.IPAM.Config[0].Gateway)
+	a, err := newIPAM(nw.Subnet, nw.Gateway)
 	if err != nil {
 		return nil, err
 	}
 	// Addresses in use on the network, whoever uses them, are not handed
 	// out again.
-	for _, ep := range nw.Containers {
-		if ip, _, err := net.ParseCIDR(ep.IPv4Address); err == nil {
+	for _, addr := range nw.Addresses {
+		if ip, _, err := net.ParseCIDR(addr); err == nil {
 			a.reserve(ip.String())
 		}
 	}

@@ -5,17 +5,15 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/api"
+	"github.com/faas-criu/faas-criu/policy"
 )
 
 // Admission is consulted before a sleeping function wakes: it may hibernate
 // others first to make room (the memory budget).
 type Admission interface {
-	MakeRoom(ctx context.Context, k checkpoint.Key, need int64)
+	MakeRoom(ctx context.Context, k api.Key, need int64)
 }
-
-// SetAdmission installs the memory budget's hook.
-func (p *Provider) SetAdmission(a Admission) { p.admission = a }
 
 // defaultReplicaMemory is what a replica of an image never seen running is
 // expected to need, without a memory request.
@@ -24,7 +22,7 @@ const defaultReplicaMemory = 32 << 20
 // makeRoom asks the memory budget for need more bytes before fn grows.
 func (p *Provider) makeRoom(ctx context.Context, fn *function, need int64) {
 	if p.admission != nil && need > 0 {
-		p.admission.MakeRoom(ctx, checkpoint.Key{Namespace: fn.key.ns, Name: fn.key.name}, need)
+		p.admission.MakeRoom(ctx, fn.key, need)
 	}
 }
 
@@ -83,24 +81,24 @@ func (p *Provider) noteImageMemory(imageID string, perReplica int64) {
 }
 
 // Fleet returns the provider as the policies see it.
-func (p *Provider) Fleet() checkpoint.Fleet { return fleet{p} }
+func (p *Provider) Fleet() policy.Fleet { return fleet{p} }
 
-// fleet implements checkpoint.Fleet.
+// fleet implements policy.Fleet.
 type fleet struct{ p *Provider }
 
 // Activity reports every function's use.
-func (f fleet) Activity() []checkpoint.Activity {
+func (f fleet) Activity() []policy.Activity {
 	p := f.p
 	fns := p.functions()
-	out := make([]checkpoint.Activity, 0, len(fns))
+	out := make([]policy.Activity, 0, len(fns))
 	for _, fn := range fns {
 		rec, reps := fn.snapshot()
 		if fn.isDeleted() {
 			continue
 		}
-		a := checkpoint.Activity{
-			Key:         checkpoint.Key{Namespace: fn.key.ns, Name: fn.key.name},
-			State:       policyState(rec.State),
+		a := policy.Activity{
+			Key:         fn.key,
+			State:       rec.State,
 			Replicas:    rec.Replicas,
 			LastUsed:    time.Unix(0, fn.lastUsed.Load()),
 			Inflight:    fn.inflight.Load(),
@@ -126,16 +124,6 @@ func (f fleet) Activity() []checkpoint.Activity {
 	return out
 }
 
-func policyState(s string) string {
-	switch s {
-	case StatePaused:
-		return checkpoint.Paused
-	case StateHibernated:
-		return checkpoint.Hibernated
-	}
-	return checkpoint.Awake
-}
-
 func (fn *function) isDeleted() bool {
 	fn.mu.Lock()
 	defer fn.mu.Unlock()
@@ -144,13 +132,13 @@ func (fn *function) isDeleted() bool {
 
 // policyLock takes a function's operation lock without waiting: a policy
 // never queues behind a user's operation.
-func (p *Provider) policyLock(k checkpoint.Key) (*function, error) {
+func (p *Provider) policyLock(k api.Key) (*function, error) {
 	fn, err := p.lookup(k.Namespace, k.Name)
 	if err != nil {
 		return nil, err
 	}
 	if !fn.opMu.TryLock() {
-		return nil, checkpoint.ErrBusy
+		return nil, policy.ErrBusy
 	}
 	return fn, nil
 }
@@ -161,7 +149,7 @@ func (p *Provider) policyLock(k checkpoint.Key) (*function, error) {
 // decided on a snapshot taken before, and a wake (by a gateway's scale-up,
 // say) must not be undone by a decision about the idle time that preceded
 // it.
-func (f fleet) Sleep(ctx context.Context, k checkpoint.Key, how, reason string, allowInflight bool, usedAt time.Time) error {
+func (f fleet) Sleep(ctx context.Context, k api.Key, how, reason string, allowInflight bool, usedAt time.Time) error {
 	p := f.p
 	fn, err := p.policyLock(k)
 	if err != nil {
@@ -171,17 +159,17 @@ func (f fleet) Sleep(ctx context.Context, k checkpoint.Key, how, reason string, 
 	// Under opMu no wake or scale runs, so lastUsed read now is final for
 	// everything but requests, which the in-flight check covers.
 	if !usedAt.IsZero() && fn.lastUsed.Load() > usedAt.UnixNano() {
-		return fmt.Errorf("%w: used since the policy looked", checkpoint.ErrBusy)
+		return fmt.Errorf("%w: used since the policy looked", policy.ErrBusy)
 	}
 	mode := inflightRefuse
 	if allowInflight {
 		mode = inflightFreeze
 	}
-	return p.sleepLocked(ctx, fn, how, reason, mode)
+	return p.sleepInOp(ctx, fn, how, reason, mode)
 }
 
 // Scale sets an awake function's replicas on behalf of the load policy.
-func (f fleet) Scale(ctx context.Context, k checkpoint.Key, replicas int) error {
+func (f fleet) Scale(ctx context.Context, k api.Key, replicas int) error {
 	p := f.p
 	fn, err := p.policyLock(k)
 	if err != nil {
@@ -194,11 +182,11 @@ func (f fleet) Scale(ctx context.Context, k checkpoint.Key, replicas int) error 
 	if !awake {
 		return nil
 	}
-	return p.scaleUpLocked(ctx, fn, replicas)
+	return p.scaleUpInOp(ctx, fn, replicas)
 }
 
 // Wake starts waking a sleeping function on behalf of a policy.
-func (f fleet) Wake(ctx context.Context, k checkpoint.Key) error {
+func (f fleet) Wake(ctx context.Context, k api.Key) error {
 	p := f.p
 	fn, err := p.lookup(k.Namespace, k.Name)
 	if err != nil {
@@ -214,11 +202,11 @@ func (f fleet) Wake(ctx context.Context, k checkpoint.Key) error {
 }
 
 // Backup backs a running function up on behalf of the backup policy.
-func (f fleet) Backup(ctx context.Context, k checkpoint.Key, keep int) error {
+func (f fleet) Backup(ctx context.Context, k api.Key, keep int) error {
 	fn, err := f.p.policyLock(k)
 	if err != nil {
 		return err
 	}
 	defer fn.opMu.Unlock()
-	return f.p.backupLocked(ctx, fn, keep)
+	return f.p.backupInOp(ctx, fn, keep)
 }

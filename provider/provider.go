@@ -2,7 +2,8 @@
 // It owns the function definitions (in its state directory), the containers
 // and their network, secrets, logs, and the mechanics of pausing,
 // checkpointing and restoring replicas. Policies that decide when to do so
-// live in package checkpoint; HTTP lives in package handlers.
+// live in package policy, CRIU knowledge in package checkpoint; HTTP lives in
+// package handlers.
 package provider
 
 import (
@@ -16,18 +17,17 @@ import (
 	"sync"
 	"time"
 
-	"github.com/docker/docker/client"
-
+	"github.com/faas-criu/faas-criu/api"
 	"github.com/faas-criu/faas-criu/checkpoint"
 )
 
 // Sleep strategies: how a function is put to sleep when scaled to zero or
 // found idle.
 const (
-	StrategyCheckpoint          = checkpoint.Checkpoint
-	StrategyPause               = checkpoint.Pause
-	StrategyPauseThenCheckpoint = checkpoint.PauseThenCheckpoint
-	StrategyRemove              = checkpoint.Remove
+	StrategyCheckpoint          = api.StrategyCheckpoint
+	StrategyPause               = api.StrategyPause
+	StrategyPauseThenCheckpoint = api.StrategyPauseThenCheckpoint
+	StrategyRemove              = api.StrategyRemove
 )
 
 // Config is the provider's configuration.
@@ -116,7 +116,7 @@ func (c *Config) validate() error {
 	if c.Pull != "never" && c.Pull != "missing" {
 		return fmt.Errorf("pull policy %q: use never or missing", c.Pull)
 	}
-	if !checkpoint.ValidStrategy(c.Strategy) {
+	if !api.ValidStrategy(c.Strategy) {
 		return fmt.Errorf("strategy %q: use checkpoint, pause, pause-then-checkpoint or remove", c.Strategy)
 	}
 	for _, ns := range c.Namespaces {
@@ -127,29 +127,18 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// Engine describes the Docker engine the provider drives.
-type Engine struct {
-	Version      string `json:"version"`
-	APIVersion   string `json:"apiVersion"`
-	RootDir      string `json:"rootDir"`
-	Experimental bool   `json:"experimental"`
-	CgroupDriver string `json:"cgroupDriver"`
-	Kernel       string `json:"kernel"`
-	Architecture string `json:"architecture"`
-}
-
 // Provider runs functions on one Docker engine.
 type Provider struct {
-	cfg      Config
-	docker   *client.Client
-	store    *store
-	instance string
-	engine   Engine
-	criu     checkpoint.Capabilities
-	recorder *checkpoint.Recorder
-	ipam     *ipam
-	health   *http.Client
-	metrics  *Metrics
+	cfg        Config
+	engine     Engine
+	store      *store
+	instance   string
+	engineInfo EngineInfo
+	criu       checkpoint.Capabilities
+	recorder   *checkpoint.Recorder
+	ipam       *ipam
+	health     *http.Client
+	metrics    *Metrics
 
 	mu  sync.RWMutex
 	fns map[fnKey]*function
@@ -169,26 +158,65 @@ type Provider struct {
 	started    time.Time
 }
 
+// Option wires the provider to the rest of the program at construction.
+type Option func(*options)
+
+type options struct {
+	admission        func(*Provider) Admission
+	beforeCheckpoint func(addr string)
+	replicaGone      func(addr string)
+	criu             *checkpoint.Capabilities
+}
+
+// WithAdmission installs the memory budget's hook. It is made from the
+// provider (the budget watches the fleet the provider is), once the
+// provider has loaded its functions.
+func WithAdmission(build func(*Provider) Admission) Option {
+	return func(o *options) { o.admission = build }
+}
+
+// WithBeforeCheckpoint registers a hook called with a replica's address just
+// before it is checkpointed.
+func WithBeforeCheckpoint(f func(addr string)) Option {
+	return func(o *options) { o.beforeCheckpoint = f }
+}
+
+// WithReplicaGone registers a hook called with a replica's address once it
+// is removed.
+func WithReplicaGone(f func(addr string)) Option {
+	return func(o *options) { o.replicaGone = f }
+}
+
+// WithCRIU takes c for what CRIU can do instead of probing the machine (for
+// an engine that is not the local dockerd, such as the tests' fake).
+func WithCRIU(c checkpoint.Capabilities) Option {
+	return func(o *options) { o.criu = &c }
+}
+
 // New connects to the engine, prepares the network and state directory, and
-// loads what the provider knew before it last stopped.
-func New(ctx context.Context, cfg Config) (*Provider, error) {
+// loads what the provider knew before it last stopped. The provider owns
+// eng from then on (Close closes it).
+func New(ctx context.Context, cfg Config, eng Engine, opts ...Option) (*Provider, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		return nil, fmt.Errorf("docker client: %w", err)
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
+	var err error
 	p := &Provider{
-		cfg:        cfg,
-		docker:     cli,
-		fns:        map[fnKey]*function{},
-		seenMemory: map[string]int64{},
-		health:     newHealthClient(),
-		metrics:    newMetrics(),
-		reconcileQ: make(chan fnKey, 1024),
-		started:    time.Now(),
+		cfg:              cfg,
+		engine:           eng,
+		beforeCheckpoint: o.beforeCheckpoint,
+		replicaGone:      o.replicaGone,
+		fns:              map[fnKey]*function{},
+		seenMemory:       map[string]int64{},
+		health:           newHealthClient(),
+		metrics:          newMetrics(),
+		reconcileQ:       make(chan fnKey, 1024),
+		started:          time.Now(),
 	}
 	if err := p.connectEngine(ctx); err != nil {
 		return nil, err
@@ -205,11 +233,15 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if err := p.ensureSandboxImage(ctx); err != nil {
 		return nil, err
 	}
-	p.criu = checkpoint.Probe(cfg.RuncConf, cfg.CRIUStamp)
+	if o.criu != nil {
+		p.criu = *o.criu
+	} else {
+		p.criu = checkpoint.Probe(cfg.RuncConf, cfg.CRIUStamp)
+	}
 	switch {
 	case !p.criu.Available:
 		log.Printf("WARNING: CRIU cannot be used: %s. Functions scaled to zero will be PAUSED (memory kept), not hibernated.", p.criu.Problem)
-	case !p.engine.Experimental:
+	case !p.engineInfo.Experimental:
 		p.criu.Available = false
 		p.criu.Problem = "the Docker engine is not in experimental mode, so its checkpoint API is off; set {\"experimental\": true} in /etc/docker/daemon.json and restart dockerd"
 		log.Printf("WARNING: %s. Functions scaled to zero will be PAUSED, not hibernated.", p.criu.Problem)
@@ -227,25 +259,20 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	p.sweepContainerdTmp() // once the provider knows its containers
+	if o.admission != nil {
+		p.admission = o.admission(p)
+	}
 	return p, nil
 }
 
 func (p *Provider) connectEngine(ctx context.Context) error {
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	info, err := p.docker.Info(pctx)
+	info, err := p.engine.Info(pctx)
 	if err != nil {
-		return fmt.Errorf("cannot reach the Docker engine (%s): %w; is dockerd running? (make run starts it)", p.docker.DaemonHost(), err)
+		return fmt.Errorf("cannot reach the engine: %w; is dockerd running? (make run starts it)", err)
 	}
-	p.engine = Engine{
-		Version:      info.ServerVersion,
-		APIVersion:   p.docker.ClientVersion(),
-		RootDir:      info.DockerRootDir,
-		Experimental: info.ExperimentalBuild,
-		CgroupDriver: info.CgroupDriver,
-		Kernel:       info.KernelVersion,
-		Architecture: info.Architecture,
-	}
+	p.engineInfo = info
 	return nil
 }
 
@@ -261,19 +288,11 @@ func (p *Provider) Start(ctx context.Context) {
 // Close saves invocation counts and releases the engine connection.
 func (p *Provider) Close() error {
 	p.flush()
-	return p.docker.Close()
+	return p.engine.Close()
 }
 
-// SetBeforeCheckpoint registers a hook called with a replica's address just
-// before it is checkpointed.
-func (p *Provider) SetBeforeCheckpoint(f func(addr string)) { p.beforeCheckpoint = f }
-
-// SetReplicaGone registers a hook called with a replica's address once it is
-// removed.
-func (p *Provider) SetReplicaGone(f func(addr string)) { p.replicaGone = f }
-
 // EngineInfo describes the engine in use.
-func (p *Provider) EngineInfo() Engine { return p.engine }
+func (p *Provider) EngineInfo() EngineInfo { return p.engineInfo }
 
 // CRIU reports what the provider found out about CRIU at start.
 func (p *Provider) CRIU() checkpoint.Capabilities { return p.criu }
@@ -305,7 +324,7 @@ func (p *Provider) lookup(ns, name string) (*function, error) {
 		return nil, err
 	}
 	p.mu.RLock()
-	fn := p.fns[fnKey{ns: ns, name: name}]
+	fn := p.fns[fnKey{Namespace: ns, Name: name}]
 	p.mu.RUnlock()
 	if fn == nil {
 		return nil, errorf(ErrNotFound, "function %q not found in namespace %q", name, ns)
@@ -314,13 +333,13 @@ func (p *Provider) lookup(ns, name string) (*function, error) {
 }
 
 func (p *Provider) checkpointDir(containerID, name string) string {
-	return filepath.Join(p.engine.RootDir, "containers", containerID, "checkpoints", name)
+	return p.engine.CheckpointDir(containerID, name)
 }
 
 // pagesDir is where a checkpoint's page images are kept, next to the
 // directory the engine copies on restore (removed with the container).
 func (p *Provider) pagesDir(containerID, name string) string {
-	return filepath.Join(p.engine.RootDir, "containers", containerID, "criu-pages", name)
+	return filepath.Join(filepath.Dir(filepath.Dir(p.checkpointDir(containerID, name))), "criu-pages", name)
 }
 
 // placeCheckpoint finishes a checkpoint directory the engine will restore
@@ -366,7 +385,7 @@ func (p *Provider) flush() {
 		fn.rec.Invocations = n
 		rec := *fn.rec
 		fn.mu.Unlock()
-		if err := p.store.saveRecord(fn.key.ns, fn.key.name, &rec); err != nil {
+		if err := p.store.saveRecord(fn.key.Namespace, fn.key.Name, &rec); err != nil {
 			log.Printf("save invocation count of %s: %v", fn.key, err)
 			continue
 		}

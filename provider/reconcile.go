@@ -5,9 +5,6 @@ import (
 	"log"
 	"time"
 
-	"github.com/docker/docker/api/types/events"
-	"github.com/docker/docker/api/types/filters"
-
 	ckpt "github.com/faas-criu/faas-criu/checkpoint"
 )
 
@@ -32,7 +29,7 @@ func (p *Provider) load(ctx context.Context) error {
 				_ = p.removeReplica(ctx, r)
 			}
 			delete(found, key)
-			_ = p.store.deleteRecord(key.ns, key.name)
+			_ = p.store.deleteRecord(key.Namespace, key.Name)
 			continue
 		}
 		fn := newFunction(key, rec)
@@ -102,7 +99,7 @@ func (p *Provider) refresh(ctx context.Context, fn *function) error {
 func (p *Provider) reconcile(ctx context.Context, fn *function) {
 	fn.opMu.Lock()
 	defer fn.opMu.Unlock()
-	p.reconcileLocked(ctx, fn)
+	p.reconcileInOp(ctx, fn)
 }
 
 // reconcileSoon reconciles fn unless an operation holds it; then it is
@@ -119,10 +116,10 @@ func (p *Provider) reconcileSoon(ctx context.Context, fn *function) {
 		return
 	}
 	defer fn.opMu.Unlock()
-	p.reconcileLocked(ctx, fn)
+	p.reconcileInOp(ctx, fn)
 }
 
-func (p *Provider) reconcileLocked(ctx context.Context, fn *function) {
+func (p *Provider) reconcileInOp(ctx context.Context, fn *function) {
 	fn.mu.Lock()
 	deleted := fn.deleted
 	fn.mu.Unlock()
@@ -230,13 +227,10 @@ func (p *Provider) reconcileWorker(ctx context.Context) {
 // function queued for reconciliation. When the stream breaks (the engine
 // restarted), it reconnects and reconciles everything.
 func (p *Provider) watchEvents(ctx context.Context) {
-	f := filters.NewArgs(
-		filters.Arg("type", string(events.ContainerEventType)),
-		filters.Arg("label", labelInstance+"="+p.instance),
-	)
+	f := map[string]string{labelInstance: p.instance}
 	backoff := time.Second
 	for ctx.Err() == nil {
-		msgs, errs := p.docker.Events(ctx, events.ListOptions{Filters: f})
+		msgs, errs := p.engine.Events(ctx, f)
 		connected := time.Now()
 	loop:
 		for {
@@ -267,8 +261,8 @@ func (p *Provider) watchEvents(ctx context.Context) {
 	}
 }
 
-func (p *Provider) onEvent(m events.Message) {
-	key := fnKey{ns: m.Actor.Attributes[LabelNamespace], name: m.Actor.Attributes[LabelFunction]}
+func (p *Provider) onEvent(m ContainerEvent) {
+	key := fnKey{Namespace: m.Labels[LabelNamespace], Name: m.Labels[LabelFunction]}
 	p.mu.RLock()
 	fn := p.fns[key]
 	p.mu.RUnlock()
@@ -276,21 +270,21 @@ func (p *Provider) onEvent(m events.Message) {
 		return
 	}
 	switch m.Action {
-	case events.ActionDie, events.ActionOOM, events.ActionKill, events.ActionStop, events.ActionPause, events.ActionDestroy:
+	case EventDie, EventOOM, EventKill, EventStop, EventPause, EventDestroy:
 		// Out of service now; reconciliation decides what comes next.
 		fn.mu.Lock()
 		for _, r := range fn.replicas {
-			if r.sandbox == m.Actor.ID && m.Action != events.ActionPause {
+			if r.sandbox == m.ID && m.Action != EventPause {
 				r.sandboxUp = false
 			}
-			if (r.id == m.Actor.ID || r.sandbox == m.Actor.ID) && r.ready {
+			if (r.id == m.ID || r.sandbox == m.ID) && r.ready {
 				r.ready = false
 				fn.refreshEndpointsLocked(p.cfg.FunctionPort)
 			}
 		}
 		fn.mu.Unlock()
 		p.enqueueReconcile(key)
-	case events.ActionStart, events.ActionUnPause:
+	case EventStart, EventUnpause:
 		p.enqueueReconcile(key)
 	}
 }

@@ -5,18 +5,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
-	"io"
 	"log"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
-
-	"github.com/docker/docker/api/types/build"
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/errdefs"
 
 	ckpt "github.com/faas-criu/faas-criu/checkpoint"
 )
@@ -87,12 +81,12 @@ func elfExecutable(machine uint16, code []byte) []byte {
 
 // ensureSandboxImage builds the sandbox image unless the engine has it.
 func (p *Provider) ensureSandboxImage(ctx context.Context) error {
-	if _, err := p.docker.ImageInspect(ctx, sandboxImage); err == nil {
+	if _, err := p.engine.ImageID(ctx, sandboxImage); err == nil {
 		return nil
-	} else if !errdefs.IsNotFound(err) {
+	} else if !isNotFound(err) {
 		return fmt.Errorf("inspect %s: %w", sandboxImage, err)
 	}
-	prog, err := pauseProgram(p.engine.Architecture)
+	prog, err := pauseProgram(p.engineInfo.Architecture)
 	if err != nil {
 		return err
 	}
@@ -116,14 +110,8 @@ func (p *Provider) ensureSandboxImage(ctx context.Context) error {
 	if err := tw.Close(); err != nil {
 		return err
 	}
-	resp, err := p.docker.ImageBuild(ctx, &ctxTar, build.ImageBuildOptions{Tags: []string{sandboxImage}, Remove: true, ForceRemove: true})
-	if err != nil {
+	if err := p.engine.BuildImage(ctx, sandboxImage, &ctxTar); err != nil {
 		return fmt.Errorf("build %s: %w", sandboxImage, err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	if bytes.Contains(out, []byte(`"error"`)) {
-		return fmt.Errorf("build %s: %s", sandboxImage, out)
 	}
 	log.Printf("built %s (the replicas' network sandbox, %d-byte program)", sandboxImage, len(prog))
 	return nil
@@ -136,39 +124,39 @@ func (p *Provider) sandboxName(key fnKey, idx int) string {
 // createSandbox creates and starts replica idx's sandbox at address ip.
 func (p *Provider) createSandbox(ctx context.Context, key fnKey, idx int, ip string) (string, error) {
 	name := p.sandboxName(key, idx)
-	cfg := &container.Config{
+	cs := ContainerSpec{
+		Name:  name,
 		Image: sandboxImage,
 		Labels: map[string]string{
-			LabelFunction: key.name, LabelNamespace: key.ns,
+			LabelFunction: key.Name, LabelNamespace: key.Namespace,
 			labelInstance: p.instance, labelReplica: fmt.Sprint(idx), labelRole: roleSandbox,
 		},
+		Network:   p.cfg.Network,
+		IP:        ip,
+		Resources: Resources{Memory: 6 << 20, MemorySwap: 6 << 20},
 	}
-	hc := &container.HostConfig{Resources: container.Resources{Memory: 6 << 20, MemorySwap: 6 << 20}}
-	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
-		p.cfg.Network: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: ip}},
-	}}
-	resp, err := p.docker.ContainerCreate(ctx, cfg, hc, nc, nil, name)
-	if errdefs.IsConflict(err) {
+	id, err := p.engine.CreateContainer(ctx, cs)
+	if errors.Is(err, ErrEngineConflict) {
 		log.Printf("removing stale container %s", name)
-		_ = p.docker.ContainerRemove(ctx, name, container.RemoveOptions{Force: true})
-		resp, err = p.docker.ContainerCreate(ctx, cfg, hc, nc, nil, name)
+		_ = p.engine.RemoveContainer(ctx, name)
+		id, err = p.engine.CreateContainer(ctx, cs)
 	}
 	if err != nil {
 		return "", fmt.Errorf("create sandbox %s: %w", name, err)
 	}
-	if err := p.docker.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
-		_ = p.docker.ContainerRemove(context.WithoutCancel(ctx), resp.ID, container.RemoveOptions{Force: true})
+	if err := p.engine.StartContainer(ctx, id); err != nil {
+		_ = p.engine.RemoveContainer(context.WithoutCancel(ctx), id)
 		return "", fmt.Errorf("start sandbox %s: %w", name, err)
 	}
-	return resp.ID, nil
+	return id, nil
 }
 
 // removeFunctionContainer removes a replica's function container but keeps
 // its sandbox (and address), for a new container of a newer definition.
 func (p *Provider) removeFunctionContainer(ctx context.Context, fn *function, r *replica) error {
 	p.drain(ctx, r)
-	err := p.docker.ContainerRemove(ctx, r.id, container.RemoveOptions{Force: true})
-	if err != nil && !errdefs.IsNotFound(err) {
+	err := p.engine.RemoveContainer(ctx, r.id)
+	if err != nil && !isNotFound(err) {
 		return fmt.Errorf("remove container %s: %w", r.name, err)
 	}
 	ckpt.RemoveContainerdLeftoversOf(p.cfg.ContainerdTmp, r.id)
@@ -191,20 +179,20 @@ func (p *Provider) ensureSandbox(ctx context.Context, fn *function, r *replica) 
 	if r.sandbox == "" {
 		return p.renewReplica(ctx, fn, r)
 	}
-	ci, err := p.docker.ContainerInspect(ctx, r.sandbox)
-	if errdefs.IsNotFound(err) {
+	ci, err := p.engine.InspectContainer(ctx, r.sandbox)
+	if isNotFound(err) {
 		return p.renewReplica(ctx, fn, r)
 	}
 	if err != nil {
 		return fmt.Errorf("inspect its network sandbox: %w", err)
 	}
-	if ci.State != nil && ci.State.Running {
+	if ci.Running {
 		fn.mu.Lock()
 		r.sandboxUp = true
 		fn.mu.Unlock()
 		return nil
 	}
-	if err := p.docker.ContainerStart(ctx, r.sandbox, container.StartOptions{}); err != nil {
+	if err := p.engine.StartContainer(ctx, r.sandbox); err != nil {
 		if orphanTask(err) {
 			log.Printf("%s: replica %d's network sandbox cannot start (%v): renewing the replica", fn.key, r.index, err)
 			return p.renewReplica(ctx, fn, r)
@@ -217,7 +205,7 @@ func (p *Provider) ensureSandbox(ctx context.Context, fn *function, r *replica) 
 	fn.mu.Unlock()
 	if live {
 		log.Printf("%s: replica %d's network sandbox had stopped: restarting the replica in the new one", fn.key, r.index)
-		_ = p.docker.ContainerKill(ctx, r.id, "KILL")
+		_ = p.engine.KillContainer(ctx, r.id)
 		_ = p.waitStopped(ctx, r.id, 10*time.Second)
 		p.setStatus(fn, r, "exited")
 	}
@@ -225,13 +213,13 @@ func (p *Provider) ensureSandbox(ctx context.Context, fn *function, r *replica) 
 }
 
 // orphanTask says a container cannot start because containerd still has a
-// task for it ("task ID: already exists"): the engine died while starting
-// it (the provider, restarting replicas whose engine was shutting down,
-// started one at that moment). Every later start fails the same way, and
-// TestEngineRestart flaked on it ("did not become ready within 20s"): only
-// new containers get the replica back.
+// task for it (ErrEngineTaskExists; Docker says "task ID: already exists"):
+// the engine died while starting it (the provider, restarting replicas whose
+// engine was shutting down, started one at that moment). Every later start
+// fails the same way, and TestEngineRestart flaked on it ("did not become
+// ready within 20s"): only new containers get the replica back.
 func orphanTask(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "already exists") && strings.Contains(err.Error(), "task ")
+	return errors.Is(err, ErrEngineTaskExists)
 }
 
 // renewReplica gives a stopped replica new containers: a new sandbox at the
@@ -246,12 +234,12 @@ func (p *Provider) renewReplica(ctx context.Context, fn *function, r *replica) e
 	old := r.id
 	name := p.containerName(fn.key, r.index)
 	if old != "" {
-		if err := p.docker.ContainerRename(ctx, old, fmt.Sprintf("%s.old-%d", name, time.Now().UnixNano())); err != nil && !errdefs.IsNotFound(err) {
+		if err := p.engine.RenameContainer(ctx, old, fmt.Sprintf("%s.old-%d", name, time.Now().UnixNano())); err != nil && !isNotFound(err) {
 			return fmt.Errorf("renew replica %d: %w", r.index, err)
 		}
 	}
 	if r.sandbox != "" {
-		if err := p.docker.ContainerRemove(ctx, r.sandbox, container.RemoveOptions{Force: true}); err != nil && !errdefs.IsNotFound(err) {
+		if err := p.engine.RemoveContainer(ctx, r.sandbox); err != nil && !isNotFound(err) {
 			return fmt.Errorf("renew replica %d: %w", r.index, err)
 		}
 	}
@@ -276,7 +264,7 @@ func (p *Provider) renewReplica(ctx context.Context, fn *function, r *replica) e
 		if err := p.moveCheckpoints(old, fresh.id); err != nil {
 			return fmt.Errorf("renew replica %d: %w", r.index, err)
 		}
-		_ = p.docker.ContainerRemove(ctx, old, container.RemoveOptions{Force: true})
+		_ = p.engine.RemoveContainer(ctx, old)
 	}
 	fn.mu.Lock()
 	r.id, r.name, r.spec, r.status, r.ready = fresh.id, fresh.name, fresh.spec, "created", false

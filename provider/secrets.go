@@ -116,8 +116,8 @@ func (p *Provider) DeleteSecret(ctx context.Context, ns, name string) error {
 	var users []string
 	for _, fn := range p.functions() {
 		fn.mu.Lock()
-		if fn.key.ns == ns && slices.Contains(fn.rec.Deployment.Secrets, name) {
-			users = append(users, fn.key.name)
+		if fn.key.Namespace == ns && slices.Contains(fn.rec.Deployment.Secrets, name) {
+			users = append(users, fn.key.Name)
 		}
 		fn.mu.Unlock()
 	}

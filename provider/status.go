@@ -10,33 +10,8 @@ import (
 
 	"github.com/openfaas/faas-provider/types"
 
+	"github.com/faas-criu/faas-criu/api"
 	ckpt "github.com/faas-criu/faas-criu/checkpoint"
-)
-
-// AnnotationPrefix starts every annotation the provider adds to a
-// function's status. They are output only: a deployment's annotations with
-// this prefix are dropped (see dropStatusAnnotations).
-const AnnotationPrefix = "com.openfaas.criu."
-
-// Annotations the provider adds to a function's status to describe its
-// sleep. They are documented in the README.
-const (
-	AnnotationState           = "com.openfaas.criu.state"                // awake, paused, hibernated
-	AnnotationTier            = "com.openfaas.criu.tier"                 // awake, paused, hibernated, deep
-	AnnotationSleptAt         = "com.openfaas.criu.slept-at"             // RFC 3339
-	AnnotationSleptReplicas   = "com.openfaas.criu.slept-replicas"       // replicas that went to sleep
-	AnnotationCheckpointBytes = "com.openfaas.criu.checkpoint-bytes"     // total size on disk
-	AnnotationCheckpointAt    = "com.openfaas.criu.checkpoint-at"        // newest checkpoint, RFC 3339
-	AnnotationFreezingMs      = "com.openfaas.criu.freezing-ms"          // CRIU's freezing time, newest dump
-	AnnotationPagesWritten    = "com.openfaas.criu.pages-written"        // CRIU's pages written, all dumps
-	AnnotationLastWake        = "com.openfaas.criu.last-wake"            // "restore 212ms at <time>"
-	AnnotationStateLost       = "com.openfaas.criu.state-lost"           // why a replica's memory state was lost (until the next deploy)
-	AnnotationStateLostAt     = "com.openfaas.criu.state-lost-at"        // when, RFC 3339
-	AnnotationFallback        = "com.openfaas.criu.fallback"             // why it paused instead of hibernating
-	AnnotationInflight        = "com.openfaas.criu.inflight"             // requests in flight now
-	AnnotationBackups         = "com.openfaas.criu.backups"              // backups kept
-	AnnotationLastBackup      = "com.openfaas.criu.last-backup"          // newest backup, RFC 3339
-	AnnotationFromBackup      = "com.openfaas.criu.restored-from-backup" // "<backup> taken at T, restored at U"
 )
 
 // List returns the status of every function in a namespace.
@@ -47,7 +22,7 @@ func (p *Provider) List(ctx context.Context, ns string) ([]types.FunctionStatus,
 	}
 	out := []types.FunctionStatus{}
 	for _, fn := range p.functions() {
-		if fn.key.ns == ns {
+		if fn.key.Namespace == ns {
 			out = append(out, p.status(fn))
 		}
 	}
@@ -84,14 +59,14 @@ func (p *Provider) status(fn *function) types.FunctionStatus {
 	}
 	p.describeSleep(fn, rec, ann)
 	st := types.FunctionStatus{
-		Name:                   fn.key.name,
-		Namespace:              fn.key.ns,
+		Name:                   fn.key.Name,
+		Namespace:              fn.key.Namespace,
 		Image:                  dep.Image,
 		EnvProcess:             dep.EnvProcess,
 		EnvVars:                dep.EnvVars,
 		Constraints:            dep.Constraints,
 		Secrets:                dep.Secrets,
-		Labels:                 statusLabels(fn.key.name, dep.Labels),
+		Labels:                 statusLabels(fn.key.Name, dep.Labels),
 		Annotations:            &ann,
 		Limits:                 dep.Limits,
 		Requests:               dep.Requests,
@@ -145,22 +120,18 @@ func dropOutputLabels(dep *types.FunctionDeployment) {
 
 // describeSleep adds the provider's annotations about sleep and wake.
 func (p *Provider) describeSleep(fn *function, rec record, ann map[string]string) {
-	state := rec.State
-	if state == StateAwake {
-		state = "awake"
-	}
-	ann[AnnotationState] = state
+	ann[api.AnnotationState] = rec.State
 	_, reps := fn.snapshot()
-	ann[AnnotationTier] = tierOf(rec, reps)
+	ann[api.AnnotationTier] = tierOf(rec, reps)
 	if n := fn.inflight.Load(); n > 0 {
-		ann[AnnotationInflight] = strconv.FormatInt(n, 10)
+		ann[api.AnnotationInflight] = strconv.FormatInt(n, 10)
 	}
 	if rec.SleptAt != nil && rec.State != StateAwake {
-		ann[AnnotationSleptAt] = rec.SleptAt.Format(time.RFC3339Nano)
-		ann[AnnotationSleptReplicas] = strconv.Itoa(rec.SleptReplicas)
+		ann[api.AnnotationSleptAt] = rec.SleptAt.Format(time.RFC3339Nano)
+		ann[api.AnnotationSleptReplicas] = strconv.Itoa(rec.SleptReplicas)
 	}
 	if rec.State == StatePaused && p.strategyOf(fn) == StrategyCheckpoint && !p.criu.Available {
-		ann[AnnotationFallback] = "paused instead of hibernated: " + p.criu.Problem
+		ann[api.AnnotationFallback] = "paused instead of hibernated: " + p.criu.Problem
 	}
 	if len(rec.Checkpoints) > 0 {
 		var bytes int64
@@ -175,28 +146,28 @@ func (p *Provider) describeSleep(fn *function, rec record, ann map[string]string
 				newest = c
 			}
 		}
-		ann[AnnotationCheckpointBytes] = strconv.FormatInt(bytes, 10)
-		ann[AnnotationCheckpointAt] = newest.TakenAt.Format(time.RFC3339Nano)
+		ann[api.AnnotationCheckpointBytes] = strconv.FormatInt(bytes, 10)
+		ann[api.AnnotationCheckpointAt] = newest.TakenAt.Format(time.RFC3339Nano)
 		if newest.Stats != nil {
-			ann[AnnotationFreezingMs] = strconv.FormatFloat(float64(newest.Stats.FreezingTime.Microseconds())/1000, 'f', 3, 64)
-			ann[AnnotationPagesWritten] = strconv.FormatUint(pages, 10)
+			ann[api.AnnotationFreezingMs] = strconv.FormatFloat(float64(newest.Stats.FreezingTime.Microseconds())/1000, 'f', 3, 64)
+			ann[api.AnnotationPagesWritten] = strconv.FormatUint(pages, 10)
 		}
 	}
 	if backups, _ := ckpt.ListBackups(p.backupRoot(fn.key)); len(backups) > 0 {
-		ann[AnnotationBackups] = strconv.Itoa(len(backups))
-		ann[AnnotationLastBackup] = backups[0].TakenAt.Format(time.RFC3339Nano)
+		ann[api.AnnotationBackups] = strconv.Itoa(len(backups))
+		ann[api.AnnotationLastBackup] = backups[0].TakenAt.Format(time.RFC3339Nano)
 	}
 	if b := rec.FromBackup; b != nil {
-		ann[AnnotationFromBackup] = b.Backup + " taken at " + b.TakenAt.Format(time.RFC3339Nano) + ", restored at " + b.RestoredAt.Format(time.RFC3339Nano)
+		ann[api.AnnotationFromBackup] = b.Backup + " taken at " + b.TakenAt.Format(time.RFC3339Nano) + ", restored at " + b.RestoredAt.Format(time.RFC3339Nano)
 	}
 	if w := rec.LastWake; w != nil {
-		ann[AnnotationLastWake] = w.From + " " + w.Duration.Round(time.Millisecond).String() + " at " + w.At.Format(time.RFC3339)
+		ann[api.AnnotationLastWake] = w.From + " " + w.Duration.Round(time.Millisecond).String() + " at " + w.At.Format(time.RFC3339)
 		if w.StateLost {
-			ann[AnnotationStateLost] = w.Reason
+			ann[api.AnnotationStateLost] = w.Reason
 		}
 	}
 	if l := rec.StateLost; l != nil {
-		ann[AnnotationStateLost] = fmt.Sprintf("replica %d: %s", l.Replica, l.Reason)
-		ann[AnnotationStateLostAt] = l.At.Format(time.RFC3339Nano)
+		ann[api.AnnotationStateLost] = fmt.Sprintf("replica %d: %s", l.Replica, l.Reason)
+		ann[api.AnnotationStateLostAt] = l.At.Format(time.RFC3339Nano)
 	}
 }

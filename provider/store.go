@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/openfaas/faas-provider/types"
+
+	"github.com/faas-criu/faas-criu/api"
 )
 
 // record is what the provider keeps on disk about one function. Docker holds
@@ -26,7 +28,7 @@ type record struct {
 	CreatedAt time.Time `json:"createdAt"`
 	// Replicas is the target replica count while the function is awake.
 	Replicas int `json:"replicas"`
-	// State is "" while awake, StatePaused or StateHibernated while asleep.
+	// State is StateAwake, StatePaused or StateHibernated.
 	State string `json:"state,omitempty"`
 	// SleptReplicas is how many replicas were running when it went to sleep.
 	SleptReplicas int        `json:"sleptReplicas,omitempty"`
@@ -53,11 +55,12 @@ type record struct {
 // spec identifies what the function's containers are made from.
 func (r *record) spec() string { return specHash(r.Deployment, r.ImageID) }
 
-// Function states kept in record.State.
+// Function states kept in record.State: package api's, under the names the
+// provider's code uses.
 const (
-	StateAwake      = ""
-	StatePaused     = "paused"
-	StateHibernated = "hibernated"
+	StateAwake      = api.StateAwake
+	StatePaused     = api.StatePaused
+	StateHibernated = api.StateHibernated
 )
 
 // store persists records and secrets under the state directory.
@@ -165,7 +168,10 @@ func (s *store) loadRecords() (map[fnKey]*record, []error) {
 				errs = append(errs, fmt.Errorf("record %s/%s: %w", ns.Name(), f.Name(), err))
 				continue
 			}
-			out[fnKey{ns: ns.Name(), name: name}] = rec
+			if rec.State == "" {
+				rec.State = StateAwake // written before the state had a name when awake
+			}
+			out[fnKey{Namespace: ns.Name(), Name: name}] = rec
 		}
 	}
 	return out, errs

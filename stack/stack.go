@@ -10,12 +10,12 @@ package stack
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/faas-criu/faas-criu/api"
 	"github.com/faas-criu/faas-criu/client"
 )
 
@@ -160,8 +160,7 @@ func (s *Stack) readProvider(w *walker, n *yaml.Node, field string) error {
 				return err
 			}
 			// As faas-cli reads it: "host:port" is http://host:port.
-			u, perr := url.Parse(client.Normalize(p.Gateway))
-			if perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			if _, perr := api.ParseURL(client.Normalize(p.Gateway)); perr != nil {
 				return w.errorf(v, f, "invalid gateway URL %q: expected [http(s)://]host[:port]", p.Gateway)
 			}
 			return nil

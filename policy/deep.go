@@ -1,6 +1,10 @@
-package checkpoint
+package policy
 
-import "time"
+import (
+	"time"
+
+	"github.com/faas-criu/faas-criu/api"
+)
 
 // deepAction decides whether a hibernated function goes to the deep tier
 // now: its network sandboxes stopped too. A hibernated function keeps a
@@ -12,7 +16,7 @@ import "time"
 // waiting on it (their wake is under way or due), and never when DeepAfter
 // is 0.
 func deepAction(a Activity, s Settings, now time.Time) bool {
-	if a.State != Hibernated || a.Deep || s.DeepAfter <= 0 || a.Inflight > 0 || a.HibernatedAt.IsZero() {
+	if a.State != api.StateHibernated || a.Deep || s.DeepAfter <= 0 || a.Inflight > 0 || a.HibernatedAt.IsZero() {
 		return false
 	}
 	return now.Sub(a.HibernatedAt) >= s.DeepAfter

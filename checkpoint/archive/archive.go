@@ -1,4 +1,10 @@
-package checkpoint
+// Package archive is the migration format: a function's definition and its
+// replicas' checkpoints as a zstd-compressed tar, written by the source and
+// vetted and unpacked by the target. CheckTar vets the other half of a
+// migration, the image's docker save stream, with the same rules for an
+// untrusted tar (one walker, one set of link and size checks, the same
+// ErrArchive kinds), which is why it lives here and not with the engine.
+package archive
 
 import (
 	"archive/tar"
@@ -17,6 +23,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/faas-criu/faas-criu/checkpoint"
 )
 
 // A migration archive carries a function to another box: its definition and
@@ -46,8 +54,8 @@ type Manifest struct {
 
 // ReplicaImage is one replica's checkpoint in the archive.
 type ReplicaImage struct {
-	Index      int  `json:"index"`
-	Checkpoint Info `json:"checkpoint"`
+	Index      int             `json:"index"`
+	Checkpoint checkpoint.Info `json:"checkpoint"`
 }
 
 // ErrArchive marks an archive that was refused.
@@ -218,10 +226,10 @@ func readArchiveTar(r io.Reader, dst string, limit int64, check func(*Manifest) 
 		return nil, fmt.Errorf("%w: format version %d, want %d", ErrArchive, m.Version, ArchiveVersion)
 	}
 	for _, rep := range m.Replicas {
-		if !ValidName(rep.Checkpoint.Name) {
+		if !checkpoint.ValidName(rep.Checkpoint.Name) {
 			return nil, fmt.Errorf("%w: replica %d: invalid checkpoint name %q", ErrArchive, rep.Index, rep.Checkpoint.Name)
 		}
-		if !Exists(filepath.Join(dst, "checkpoints", strconv.Itoa(rep.Index))) {
+		if !checkpoint.Exists(filepath.Join(dst, "checkpoints", strconv.Itoa(rep.Index))) {
 			return nil, fmt.Errorf("%w: replica %d has no checkpoint files", ErrArchive, rep.Index)
 		}
 	}

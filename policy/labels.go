@@ -1,54 +1,13 @@
-package checkpoint
+package policy
 
 import (
 	"fmt"
 	"strconv"
 	"time"
 
+	"github.com/faas-criu/faas-criu/api"
 	"github.com/faas-criu/faas-criu/internal/config"
 )
-
-// Labels a function sets to choose its policies. The first five are
-// OpenFaaS's own; the com.openfaas.criu.* ones are faas-criu's.
-const (
-	LabelScaleMin     = "com.openfaas.scale.min"
-	LabelScaleMax     = "com.openfaas.scale.max"
-	LabelScaleFactor  = "com.openfaas.scale.factor"
-	LabelScaleZero    = "com.openfaas.scale.zero"
-	LabelZeroDuration = "com.openfaas.scale.zero-duration"
-	LabelScaleTarget  = "com.openfaas.scale.target"
-	// LabelStrategy: checkpoint, pause, pause-then-checkpoint or remove.
-	LabelStrategy = "com.openfaas.criu.strategy"
-	// LabelPauseAfter: idle time before the pause tier (pause-then-checkpoint).
-	LabelPauseAfter = "com.openfaas.criu.pause-after"
-	// LabelHibernateInflight: "true" lets memory pressure hibernate the
-	// function while it has requests in flight (they complete after restore).
-	LabelHibernateInflight = "com.openfaas.criu.hibernate-inflight"
-	// LabelBackupInterval: how often the running function is backed up (a
-	// Go duration; "0" turns a global default off).
-	LabelBackupInterval = "com.openfaas.criu.backup-interval"
-	// LabelBackupsKeep: how many backups of each replica are kept.
-	LabelBackupsKeep = "com.openfaas.criu.backups-keep"
-	// LabelDeepAfter: how long a function stays hibernated with its network
-	// sandbox kept before the sandbox is stopped too (the deep tier). "0" or
-	// "never": never.
-	LabelDeepAfter = "com.openfaas.criu.deep-after"
-)
-
-// Sleep strategies.
-const (
-	Checkpoint          = "checkpoint"
-	Pause               = "pause"
-	PauseThenCheckpoint = "pause-then-checkpoint"
-	// Remove is OpenFaaS CE's scale to zero: replicas are removed, their
-	// state is lost and the next request starts one cold.
-	Remove = "remove"
-)
-
-// ValidStrategy reports whether s names a strategy.
-func ValidStrategy(s string) bool {
-	return s == Checkpoint || s == Pause || s == PauseThenCheckpoint || s == Remove
-}
 
 // Defaults are the provider-wide settings labels override.
 type Defaults struct {
@@ -88,7 +47,7 @@ func ParseDeepAfter(v string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 0 {
-		return 0, fmt.Errorf("label %s=%q: want a Go duration such as 10m or 1h (how long hibernated before the sandbox stops too), or 0 or never", LabelDeepAfter, v)
+		return 0, fmt.Errorf("label %s=%q: want a Go duration such as 10m or 1h (how long hibernated before the sandbox stops too), or 0 or never", api.LabelDeepAfter, v)
 	}
 	return d, nil
 }
@@ -106,16 +65,16 @@ func SettingsFor(labels map[string]string, d Defaults) (Settings, []error) {
 	bad := func(k, v string, want string) {
 		errs = append(errs, fmt.Errorf("label %s=%q: want %s", k, v, want))
 	}
-	if v, ok := labels[LabelStrategy]; ok {
-		if ValidStrategy(v) {
+	if v, ok := labels[api.LabelStrategy]; ok {
+		if api.ValidStrategy(v) {
 			s.Strategy = v
 		} else {
-			bad(LabelStrategy, v, "checkpoint, pause, pause-then-checkpoint or remove")
+			bad(api.LabelStrategy, v, "checkpoint, pause, pause-then-checkpoint or remove")
 		}
 	}
 	// Booleans the OpenFaaS way (true/1/yes, false/0/no, any case): "1" or
 	// "TRUE" once read as false, and a function never slept.
-	for k, dst := range map[string]*bool{LabelScaleZero: &s.ScaleZero, LabelHibernateInflight: &s.InflightOptIn} {
+	for k, dst := range map[string]*bool{api.LabelScaleZero: &s.ScaleZero, api.LabelHibernateInflight: &s.InflightOptIn} {
 		if v, ok := labels[k]; ok && v != "" {
 			if b, err := config.ParseBool(v); err == nil {
 				*dst = b
@@ -124,7 +83,7 @@ func SettingsFor(labels map[string]string, d Defaults) (Settings, []error) {
 			}
 		}
 	}
-	for k, dst := range map[string]*time.Duration{LabelZeroDuration: &s.ZeroDuration, LabelPauseAfter: &s.PauseAfter} {
+	for k, dst := range map[string]*time.Duration{api.LabelZeroDuration: &s.ZeroDuration, api.LabelPauseAfter: &s.PauseAfter} {
 		if v, ok := labels[k]; ok {
 			if d, err := time.ParseDuration(v); err == nil && d > 0 {
 				*dst = d
@@ -133,41 +92,41 @@ func SettingsFor(labels map[string]string, d Defaults) (Settings, []error) {
 			}
 		}
 	}
-	if v, ok := labels[LabelBackupInterval]; ok {
+	if v, ok := labels[api.LabelBackupInterval]; ok {
 		if d, err := time.ParseDuration(v); err == nil && d >= 0 {
 			s.BackupInterval = d
 		} else {
-			bad(LabelBackupInterval, v, "a Go duration such as 30s or 5m (0 for none)")
+			bad(api.LabelBackupInterval, v, "a Go duration such as 30s or 5m (0 for none)")
 		}
 	}
-	if v, ok := labels[LabelDeepAfter]; ok {
+	if v, ok := labels[api.LabelDeepAfter]; ok {
 		if d, err := ParseDeepAfter(v); err == nil {
 			s.DeepAfter = d
 		} else {
 			errs = append(errs, err)
 		}
 	}
-	if v, ok := labels[LabelBackupsKeep]; ok {
+	if v, ok := labels[api.LabelBackupsKeep]; ok {
 		if n, err := strconv.Atoi(v); err == nil && n >= 1 && n <= 100 {
 			s.BackupsKeep = n
 		} else {
-			bad(LabelBackupsKeep, v, "a whole number from 1 to 100")
+			bad(api.LabelBackupsKeep, v, "a whole number from 1 to 100")
 		}
 	}
-	for k, dst := range map[string]*int{LabelScaleMin: &s.Min, LabelScaleMax: &s.Max, LabelScaleFactor: &s.Factor} {
+	for k, dst := range map[string]*int{api.LabelScaleMin: &s.Min, api.LabelScaleMax: &s.Max, api.LabelScaleFactor: &s.Factor} {
 		if v, ok := labels[k]; ok {
-			if n, err := strconv.Atoi(v); err == nil && n >= 0 && n <= 1000 {
+			if n, err := api.ParseScale(k, v); err == nil {
 				*dst = n
 			} else {
-				bad(k, v, "a whole number from 0 to 1000")
+				errs = append(errs, err)
 			}
 		}
 	}
-	if v, ok := labels[LabelScaleTarget]; ok {
+	if v, ok := labels[api.LabelScaleTarget]; ok {
 		if f, err := strconv.ParseFloat(v, 64); err == nil && f > 0 {
 			s.Target = f
 		} else {
-			bad(LabelScaleTarget, v, "a positive number of requests per second")
+			bad(api.LabelScaleTarget, v, "a positive number of requests per second")
 		}
 	}
 	if s.Max < s.Min {

@@ -1,7 +1,9 @@
-package checkpoint
+package policy
 
 import (
 	"time"
+
+	"github.com/faas-criu/faas-criu/api"
 )
 
 // rateWindow keeps a function's request counter over the scaling window.
@@ -47,7 +49,7 @@ func (p *Policies) loadStep(a Activity, s Settings, now time.Time) (int, bool) {
 		p.rates[a.Key] = w
 	}
 	rate, full := w.add(now, a.Requests, p.cfg.ScaleWindow)
-	if a.State != Awake || a.Replicas == 0 || s.Min == s.Max || s.Factor == 0 || !full || p.busy[a.Key] {
+	if a.State != api.StateAwake || a.Replicas == 0 || s.Min == s.Max || s.Factor == 0 || !full || p.busy[a.Key] {
 		return 0, false
 	}
 	if w.managed && a.Replicas != w.setTo {

@@ -1,4 +1,4 @@
-package checkpoint
+package archive
 
 import (
 	"archive/tar"
@@ -11,10 +11,11 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/faas-criu/faas-criu/checkpoint"
 )
 
 // craft builds a compressed tar from entries, as a hostile sender would.
@@ -48,7 +49,7 @@ func craft(t testing.TB, entries []tar.Header, bodies map[string]string) []byte 
 func manifestJSON(replicas ...int) string {
 	m := Manifest{Version: ArchiveVersion, Function: json.RawMessage(`{"service":"f","image":"i"}`)}
 	for _, r := range replicas {
-		m.Replicas = append(m.Replicas, ReplicaImage{Index: r, Checkpoint: Info{Name: "hib-1"}})
+		m.Replicas = append(m.Replicas, ReplicaImage{Index: r, Checkpoint: checkpoint.Info{Name: "hib-1"}})
 	}
 	b, _ := json.Marshal(m)
 	return string(b)
@@ -61,7 +62,7 @@ func TestArchiveRoundTrip(t *testing.T) {
 	os.WriteFile(filepath.Join(cp, "pages-1.img"), bytes.Repeat([]byte{7}, 100_000), 0o600)
 	os.WriteFile(filepath.Join(cp, "sub", "x.img"), []byte("x"), 0o600)
 	m := Manifest{Function: json.RawMessage(`{"service":"f"}`), ImageRef: "img:1", ImageID: "sha256:abc",
-		Replicas: []ReplicaImage{{Index: 0, Checkpoint: Info{Name: "hib-1", TakenAt: time.Unix(5, 0).UTC(), Bytes: 100_001}}}}
+		Replicas: []ReplicaImage{{Index: 0, Checkpoint: checkpoint.Info{Name: "hib-1", TakenAt: time.Unix(5, 0).UTC(), Bytes: 100_001}}}}
 	var buf bytes.Buffer
 	if err := WriteArchive(&buf, m, map[int]string{0: cp}); err != nil {
 		t.Fatal(err)
@@ -257,114 +258,6 @@ func FuzzReadArchive(f *testing.F) {
 	})
 }
 
-func TestBackupsListPruneCopy(t *testing.T) {
-	root := t.TempDir()
-	mk := func(replica int, ns int64, size int) {
-		dir := filepath.Join(root, strconv.Itoa(replica), NewName(BackupPrefix, time.Unix(0, ns)))
-		os.MkdirAll(dir, 0o700)
-		os.WriteFile(filepath.Join(dir, "pages-1.img"), make([]byte, size), 0o600)
-	}
-	mk(0, 100, 10)
-	mk(0, 300, 30)
-	mk(0, 200, 20)
-	mk(1, 250, 5)
-	os.MkdirAll(filepath.Join(root, "0", "not-a-backup"), 0o700)
-	os.MkdirAll(filepath.Join(root, "x"), 0o700)
-
-	all, err := ListBackups(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, b := range all {
-		names = append(names, fmt.Sprintf("%d/%s/%d", b.Replica, b.Name, b.Bytes))
-	}
-	if got := strings.Join(names, " "); got != "0/bak-300/30 1/bak-250/5 0/bak-200/20 0/bak-100/10" {
-		t.Errorf("ListBackups = %s", got)
-	}
-	if b, ok := NewestBackup(root, 0); !ok || b.Name != "bak-300" || !b.TakenAt.Equal(time.Unix(0, 300)) {
-		t.Errorf("NewestBackup = %+v %v", b, ok)
-	}
-	if err := PruneBackups(root, 2); err != nil {
-		t.Fatal(err)
-	}
-	if all, _ := ListBackups(root); len(all) != 3 || all[len(all)-1].Name != "bak-200" {
-		t.Errorf("after prune: %+v", all)
-	}
-	dst := filepath.Join(t.TempDir(), "copy")
-	if err := CopyDir(filepath.Join(root, "0", "bak-300"), dst); err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := os.ReadFile(filepath.Join(dst, "pages-1.img")); len(b) != 30 {
-		t.Errorf("copied %d bytes", len(b))
-	}
-	if err := CopyDir(filepath.Join(root, "0", "bak-300"), dst); err == nil {
-		t.Error("CopyDir over an existing directory succeeded")
-	}
-	if all, _ := ListBackups(filepath.Join(root, "missing")); all != nil {
-		t.Errorf("missing root: %v", all)
-	}
-}
-
-func TestRemoveContainerdCopies(t *testing.T) {
-	tmp := t.TempDir()
-	ourID, theirID := strings.Repeat("a1", 32), strings.Repeat("b2", 32)
-	// mk makes a directory of age with faas-criu's description of the
-	// checkpoint name, or (name "") CRIU's cgroup image naming container id.
-	mk := func(dir, name, id string, age time.Duration) string {
-		d := filepath.Join(tmp, dir)
-		os.MkdirAll(d, 0o700)
-		if name != "" {
-			WriteMeta(d, Info{Name: name})
-		}
-		if id != "" {
-			os.WriteFile(filepath.Join(d, "cgroup.img"), []byte("\x0a\x1f/docker/"+id+"\x12"), 0o600)
-		}
-		when := time.Now().Add(-age)
-		os.Chtimes(d, when, when)
-		return d
-	}
-	a := mk("ctrd-checkpoint111", "hib-1", "", 0)
-	b := mk("ctrd-checkpoint222", "hib-2", "", time.Hour)
-	ourDump := mk("ctrd-checkpoint444", "", ourID, time.Hour) // an unfinished dump of ours
-	theirDump := mk("ctrd-checkpoint333", "", theirID, time.Hour)
-	freshDump := mk("ctrd-checkpoint555", "", ourID, 0) // perhaps still being written
-	bare := mk("ctrd-checkpoint666", "", "", time.Hour)
-	unrelated := mk("something-else", "hib-1", "", time.Hour)
-
-	if n := RemoveContainerdCopies(tmp, "hib-1"); n != 1 {
-		t.Errorf("removed %d copies of hib-1", n)
-	}
-	if _, err := os.Stat(a); !os.IsNotExist(err) {
-		t.Error("the copy of hib-1 is still there")
-	}
-	ours := func(id string) bool { return id == ourID }
-	if n := RemoveStaleContainerdCopies(tmp, 10*time.Minute, ours); n != 2 {
-		t.Errorf("removed %d stale copies and dumps, want 2", n)
-	}
-	for _, d := range []string{theirDump, freshDump, bare, unrelated} {
-		if _, err := os.Stat(d); err != nil {
-			t.Errorf("%s was removed: %v", d, err)
-		}
-	}
-	for _, d := range []string{b, ourDump} {
-		if _, err := os.Stat(d); !os.IsNotExist(err) {
-			t.Errorf("%s is still there", d)
-		}
-	}
-
-	// Our container removed: whatever names it goes, however recent.
-	if n := RemoveContainerdLeftoversOf(tmp, ourID); n != 1 {
-		t.Errorf("removed %d leftovers of the removed container, want 1", n)
-	}
-	if _, err := os.Stat(freshDump); !os.IsNotExist(err) {
-		t.Errorf("%s is still there", freshDump)
-	}
-	if _, err := os.Stat(theirDump); err != nil {
-		t.Errorf("another container's dump was removed: %v", err)
-	}
-}
-
 func TestExternalizePages(t *testing.T) {
 	root := t.TempDir()
 	cp := filepath.Join(root, "checkpoints", "hib-1")
@@ -372,7 +265,7 @@ func TestExternalizePages(t *testing.T) {
 	os.WriteFile(filepath.Join(cp, "pages-1.img"), bytes.Repeat([]byte{1}, 50_000), 0o600)
 	os.WriteFile(filepath.Join(cp, "pagemap-1.img"), []byte("map"), 0o600)
 	pages := filepath.Join(root, "criu-pages", "hib-1")
-	if err := ExternalizePages(cp, pages); err != nil {
+	if err := checkpoint.ExternalizePages(cp, pages); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Lstat(filepath.Join(cp, "pages-1.img"))
@@ -389,12 +282,12 @@ func TestExternalizePages(t *testing.T) {
 			t.Errorf("reading the page link from %s: %d bytes, %v", dir, len(b), err)
 		}
 	}
-	if size, _ := DirSize(cp); size != 50_003 {
+	if size, _ := checkpoint.DirSize(cp); size != 50_003 {
 		t.Errorf("DirSize = %d, want the pages counted", size)
 	}
 	// The archive and copies carry the content.
 	var buf bytes.Buffer
-	m := Manifest{Function: json.RawMessage(`{}`), Replicas: []ReplicaImage{{Index: 0, Checkpoint: Info{Name: "hib-1"}}}}
+	m := Manifest{Function: json.RawMessage(`{}`), Replicas: []ReplicaImage{{Index: 0, Checkpoint: checkpoint.Info{Name: "hib-1"}}}}
 	if err := WriteArchive(&buf, m, map[int]string{0: cp}); err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +299,7 @@ func TestExternalizePages(t *testing.T) {
 		t.Errorf("archived pages: %v %v", fi, err)
 	}
 	cpy := filepath.Join(t.TempDir(), "copy")
-	if err := CopyDir(cp, cpy); err != nil {
+	if err := checkpoint.CopyDir(cp, cpy); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Lstat(filepath.Join(cpy, "pages-1.img")); err != nil || !fi.Mode().IsRegular() {
@@ -415,7 +308,7 @@ func TestExternalizePages(t *testing.T) {
 	// Both moved elsewhere: relinked.
 	moved := filepath.Join(root, "moved")
 	os.Rename(filepath.Join(root, "criu-pages"), moved)
-	if err := RelinkPages(cp, filepath.Join(moved, "hib-1")); err != nil {
+	if err := checkpoint.RelinkPages(cp, filepath.Join(moved, "hib-1")); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(filepath.Join(cp, "pages-1.img")); err != nil || len(b) != 50_000 {

@@ -1,14 +1,16 @@
-package checkpoint
+package policy
 
 import (
 	"context"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/faas-criu/faas-criu/api"
 )
 
 // Deepen records the deep step among the fake fleet's sleeps.
-func (f *fakeFleet) Deepen(ctx context.Context, k Key) error {
+func (f *fakeFleet) Deepen(ctx context.Context, k api.Key) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i := range f.acts {
@@ -41,7 +43,7 @@ func TestDeepAfterLabel(t *testing.T) {
 	for _, c := range cases {
 		labels := map[string]string{}
 		if c.value != "-" {
-			labels[LabelDeepAfter] = c.value
+			labels[api.LabelDeepAfter] = c.value
 		}
 		s, errs := SettingsFor(labels, d)
 		if s.DeepAfter != c.want {
@@ -50,7 +52,7 @@ func TestDeepAfterLabel(t *testing.T) {
 		if bad := len(errs) > 0; bad != c.bad {
 			t.Errorf("deep-after %q: errors %v, want bad=%v", c.value, errs, c.bad)
 		}
-		if c.bad && !strings.Contains(errs[0].Error(), LabelDeepAfter) {
+		if c.bad && !strings.Contains(errs[0].Error(), api.LabelDeepAfter) {
 			t.Errorf("deep-after %q: error %q does not name the label", c.value, errs[0])
 		}
 	}
@@ -66,15 +68,15 @@ func TestDeepAction(t *testing.T) {
 		s    Settings
 		want bool
 	}{
-		{"hibernated long enough", Activity{State: Hibernated, HibernatedAt: now.Add(-11 * time.Minute)}, s, true},
-		{"exactly deep-after", Activity{State: Hibernated, HibernatedAt: now.Add(-10 * time.Minute)}, s, true},
-		{"hibernated too recently", Activity{State: Hibernated, HibernatedAt: now.Add(-9 * time.Minute)}, s, false},
-		{"already deep", Activity{State: Hibernated, Deep: true, HibernatedAt: now.Add(-time.Hour)}, s, false},
-		{"deep-after never", Activity{State: Hibernated, HibernatedAt: now.Add(-1000 * time.Hour)}, never, false},
-		{"requests waiting on its wake", Activity{State: Hibernated, Inflight: 1, HibernatedAt: now.Add(-time.Hour)}, s, false},
-		{"awake", Activity{State: Awake, HibernatedAt: now.Add(-time.Hour)}, s, false},
-		{"paused: its memory is held, a sandbox stop frees nothing", Activity{State: Paused, HibernatedAt: now.Add(-time.Hour)}, s, false},
-		{"hibernation time unknown", Activity{State: Hibernated}, s, false},
+		{"hibernated long enough", Activity{State: api.StateHibernated, HibernatedAt: now.Add(-11 * time.Minute)}, s, true},
+		{"exactly deep-after", Activity{State: api.StateHibernated, HibernatedAt: now.Add(-10 * time.Minute)}, s, true},
+		{"hibernated too recently", Activity{State: api.StateHibernated, HibernatedAt: now.Add(-9 * time.Minute)}, s, false},
+		{"already deep", Activity{State: api.StateHibernated, Deep: true, HibernatedAt: now.Add(-time.Hour)}, s, false},
+		{"deep-after never", Activity{State: api.StateHibernated, HibernatedAt: now.Add(-1000 * time.Hour)}, never, false},
+		{"requests waiting on its wake", Activity{State: api.StateHibernated, Inflight: 1, HibernatedAt: now.Add(-time.Hour)}, s, false},
+		{"awake", Activity{State: api.StateAwake, HibernatedAt: now.Add(-time.Hour)}, s, false},
+		{"paused: its memory is held, a sandbox stop frees nothing", Activity{State: api.StatePaused, HibernatedAt: now.Add(-time.Hour)}, s, false},
+		{"hibernation time unknown", Activity{State: api.StateHibernated}, s, false},
 	}
 	for _, c := range cases {
 		if got := deepAction(c.a, c.s, now); got != c.want {
@@ -90,10 +92,10 @@ func TestTickDeepens(t *testing.T) {
 	d := defaults
 	d.DeepAfter = 30 * time.Minute
 	f := &fakeFleet{acts: []Activity{
-		{Key: Key{"ns", "old"}, State: Hibernated, HibernatedAt: now.Add(-31 * time.Minute)},
-		{Key: Key{"ns", "labelled"}, State: Hibernated, HibernatedAt: now.Add(-2 * time.Minute), Labels: map[string]string{LabelDeepAfter: "1m"}},
-		{Key: Key{"ns", "never"}, State: Hibernated, HibernatedAt: now.Add(-time.Hour), Labels: map[string]string{LabelDeepAfter: "never"}},
-		{Key: Key{"ns", "recent"}, State: Hibernated, HibernatedAt: now.Add(-time.Minute)},
+		{Key: api.Key{Namespace: "ns", Name: "old"}, State: api.StateHibernated, HibernatedAt: now.Add(-31 * time.Minute)},
+		{Key: api.Key{Namespace: "ns", Name: "labelled"}, State: api.StateHibernated, HibernatedAt: now.Add(-2 * time.Minute), Labels: map[string]string{api.LabelDeepAfter: "1m"}},
+		{Key: api.Key{Namespace: "ns", Name: "never"}, State: api.StateHibernated, HibernatedAt: now.Add(-time.Hour), Labels: map[string]string{api.LabelDeepAfter: "never"}},
+		{Key: api.Key{Namespace: "ns", Name: "recent"}, State: api.StateHibernated, HibernatedAt: now.Add(-time.Minute)},
 	}}
 	p := New(f, Config{Defaults: d, CanCheckpoint: true})
 	p.now = func() time.Time { return now }

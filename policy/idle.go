@@ -1,6 +1,10 @@
-package checkpoint
+package policy
 
-import "time"
+import (
+	"time"
+
+	"github.com/faas-criu/faas-criu/api"
+)
 
 // idleAction decides whether an idle function should sleep now, and how
 // (Pause or Checkpoint); "" means leave it. Only functions that opt in with
@@ -15,35 +19,35 @@ func idleAction(a Activity, s Settings, now time.Time, canCheckpoint bool) strin
 		return ""
 	}
 	idle := now.Sub(a.LastUsed)
-	checkpoint := Checkpoint
+	checkpoint := api.StrategyCheckpoint
 	if !canCheckpoint {
-		checkpoint = Pause
+		checkpoint = api.StrategyPause
 	}
 	switch a.State {
-	case Awake:
+	case api.StateAwake:
 		if a.Replicas == 0 {
 			return ""
 		}
 		switch s.Strategy {
-		case Pause, Remove:
+		case api.StrategyPause, api.StrategyRemove:
 			if idle >= s.ZeroDuration {
 				return s.Strategy
 			}
-		case PauseThenCheckpoint:
+		case api.StrategyPauseThenCheckpoint:
 			if idle >= s.ZeroDuration {
 				return checkpoint
 			}
 			if idle >= s.PauseAfter {
-				return Pause
+				return api.StrategyPause
 			}
 		default:
 			if idle >= s.ZeroDuration {
 				return checkpoint
 			}
 		}
-	case Paused:
-		if s.Strategy != Pause && canCheckpoint && idle >= s.ZeroDuration {
-			return Checkpoint
+	case api.StatePaused:
+		if s.Strategy != api.StrategyPause && canCheckpoint && idle >= s.ZeroDuration {
+			return api.StrategyCheckpoint
 		}
 	}
 	return ""

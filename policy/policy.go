@@ -1,4 +1,9 @@
-package checkpoint
+// Package policy decides when functions sleep, wake and scale: the idle
+// policy (with its pause tier), the memory budget, load autoscaling and the
+// backup schedule. It sees the provider only through Fleet, a small view of
+// the functions and the few actions it may take, so it is tested without
+// Docker or CRIU.
+package policy
 
 import (
 	"context"
@@ -6,25 +11,15 @@ import (
 	"log"
 	"sync"
 	"time"
-)
 
-// Key names a function.
-type Key struct{ Namespace, Name string }
-
-func (k Key) String() string { return k.Name + "." + k.Namespace }
-
-// Function states as the policies see them.
-const (
-	Awake      = "awake"
-	Paused     = "paused"
-	Hibernated = "hibernated"
+	"github.com/faas-criu/faas-criu/api"
 )
 
 // Activity is what the policies know of one function at one moment.
 type Activity struct {
-	Key
+	api.Key
 	Labels   map[string]string
-	State    string // Awake, Paused or Hibernated
+	State    string // api.StateAwake, StatePaused or StateHibernated
 	Replicas int    // target replicas (0 when asleep)
 	LastUsed time.Time
 	Inflight int64
@@ -51,15 +46,15 @@ type Fleet interface {
 	// allowInflight, it refuses while requests are in flight. With a non-zero
 	// usedAt (the LastUsed the decision was based on) it refuses, ErrBusy, a
 	// function used or woken since: the decision is stale.
-	Sleep(ctx context.Context, k Key, how, reason string, allowInflight bool, usedAt time.Time) error
-	Scale(ctx context.Context, k Key, replicas int) error
-	Wake(ctx context.Context, k Key) error
+	Sleep(ctx context.Context, k api.Key, how, reason string, allowInflight bool, usedAt time.Time) error
+	Scale(ctx context.Context, k api.Key, replicas int) error
+	Wake(ctx context.Context, k api.Key) error
 	// Backup checkpoints a running function while it keeps running, keeping
 	// the newest keep backups of each replica.
-	Backup(ctx context.Context, k Key, keep int) error
+	Backup(ctx context.Context, k api.Key, keep int) error
 	// Deepen stops the network sandboxes of a hibernated function (the deep
 	// tier); its containers stay, and a wake starts them again.
-	Deepen(ctx context.Context, k Key) error
+	Deepen(ctx context.Context, k api.Key) error
 }
 
 // ErrBusy says a function is in the middle of another operation.
@@ -86,9 +81,9 @@ type Policies struct {
 
 	budgetMu sync.Mutex // one MakeRoom at a time
 	mu       sync.Mutex
-	busy     map[Key]bool // an action of ours is under way
-	rates    map[Key]*rateWindow
-	lastStep map[Key]time.Time
+	busy     map[api.Key]bool // an action of ours is under way
+	rates    map[api.Key]*rateWindow
+	lastStep map[api.Key]time.Time
 }
 
 // New returns the policies over fleet.
@@ -101,7 +96,7 @@ func New(fleet Fleet, cfg Config) *Policies {
 	}
 	return &Policies{
 		fleet: fleet, cfg: cfg, now: time.Now,
-		busy: map[Key]bool{}, rates: map[Key]*rateWindow{}, lastStep: map[Key]time.Time{},
+		busy: map[api.Key]bool{}, rates: map[api.Key]*rateWindow{}, lastStep: map[api.Key]time.Time{},
 	}
 }
 
@@ -135,13 +130,13 @@ func (p *Policies) tick(ctx context.Context) {
 			p.async(ctx, a.Key, func(ctx context.Context) error { return p.fleet.Deepen(ctx, a.Key) })
 			continue
 		}
-		if a.State == Hibernated && a.Inflight > 0 && a.SleepReason == ReasonBudget {
+		if a.State == api.StateHibernated && a.Inflight > 0 && a.SleepReason == ReasonBudget {
 			// Requests wait on a function the budget put to sleep: bring it
 			// back when there is room (waking makes room).
 			p.async(ctx, a.Key, func(ctx context.Context) error { return p.fleet.Wake(ctx, a.Key) })
 			continue
 		}
-		if a.State == Awake && a.Replicas > 0 && s.BackupInterval > 0 && now.Sub(a.LastBackup) >= s.BackupInterval && p.cfg.CanCheckpoint {
+		if a.State == api.StateAwake && a.Replicas > 0 && s.BackupInterval > 0 && now.Sub(a.LastBackup) >= s.BackupInterval && p.cfg.CanCheckpoint {
 			p.async(ctx, a.Key, func(ctx context.Context) error { return p.fleet.Backup(ctx, a.Key, s.BackupsKeep) })
 			continue
 		}
@@ -155,7 +150,7 @@ func (p *Policies) tick(ctx context.Context) {
 }
 
 // async runs one action for a function unless one is already under way.
-func (p *Policies) async(ctx context.Context, k Key, f func(context.Context) error) {
+func (p *Policies) async(ctx context.Context, k api.Key, f func(context.Context) error) {
 	p.mu.Lock()
 	if p.busy[k] {
 		p.mu.Unlock()
@@ -176,7 +171,7 @@ func (p *Policies) async(ctx context.Context, k Key, f func(context.Context) err
 }
 
 func (p *Policies) forgetGone(acts []Activity) {
-	live := map[Key]bool{}
+	live := map[api.Key]bool{}
 	for _, a := range acts {
 		live[a.Key] = true
 	}

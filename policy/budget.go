@@ -1,4 +1,4 @@
-package checkpoint
+package policy
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"log"
 	"slices"
 	"time"
+
+	"github.com/faas-criu/faas-criu/api"
 )
 
 // ReasonBudget is the sleep reason the memory budget gives.
@@ -15,7 +17,7 @@ const ReasonBudget = "memory budget"
 func Usage(acts []Activity) int64 {
 	var used int64
 	for _, a := range acts {
-		if a.State != Hibernated {
+		if a.State != api.StateHibernated {
 			used += a.Memory
 		}
 	}
@@ -25,10 +27,10 @@ func Usage(acts []Activity) int64 {
 // victims picks the least recently used functions to hibernate so that at
 // least excess bytes are freed. Functions with requests in flight are spared
 // unless they opted in; except is never picked.
-func victims(acts []Activity, excess int64, except Key, d Defaults) []Activity {
+func victims(acts []Activity, excess int64, except api.Key, d Defaults) []Activity {
 	var cands []Activity
 	for _, a := range acts {
-		if a.Key == except || a.State == Hibernated || a.Memory <= 0 {
+		if a.Key == except || a.State == api.StateHibernated || a.Memory <= 0 {
 			continue
 		}
 		if a.Inflight > 0 {
@@ -65,14 +67,14 @@ func (p *Policies) enforceBudget(ctx context.Context, acts []Activity) {
 	p.budgetMu.Lock()
 	defer p.budgetMu.Unlock()
 	if used := Usage(acts); used > p.cfg.Budget {
-		p.free(ctx, acts, used-p.cfg.Budget, Key{})
+		p.free(ctx, acts, used-p.cfg.Budget, api.Key{})
 	}
 }
 
 // MakeRoom hibernates least recently used idle functions until need more
 // bytes fit under the budget; k, the function about to wake, is spared. It
 // is called before a wake.
-func (p *Policies) MakeRoom(ctx context.Context, k Key, need int64) {
+func (p *Policies) MakeRoom(ctx context.Context, k api.Key, need int64) {
 	if p.cfg.Budget <= 0 {
 		return
 	}
@@ -84,14 +86,14 @@ func (p *Policies) MakeRoom(ctx context.Context, k Key, need int64) {
 	}
 }
 
-func (p *Policies) free(ctx context.Context, acts []Activity, excess int64, except Key) {
+func (p *Policies) free(ctx context.Context, acts []Activity, excess int64, except api.Key) {
 	if !p.cfg.CanCheckpoint {
 		log.Printf("policy: functions use %d bytes over the memory budget, but CRIU is unusable so none can be hibernated", excess)
 		return
 	}
 	for _, v := range victims(acts, excess, except, p.cfg.Defaults) {
 		s, _ := SettingsFor(v.Labels, p.cfg.Defaults)
-		err := p.fleet.Sleep(ctx, v.Key, Checkpoint, ReasonBudget, s.InflightOptIn, time.Time{})
+		err := p.fleet.Sleep(ctx, v.Key, api.StrategyCheckpoint, ReasonBudget, s.InflightOptIn, time.Time{})
 		if err != nil && !errors.Is(err, ErrBusy) {
 			log.Printf("policy: hibernate %s for the memory budget: %v", v.Key, err)
 		}
