@@ -59,6 +59,10 @@ type Fleet struct {
 	secrets jetstream.KeyValue
 	records map[string]Record // key -> record, kept by a watch
 	live    map[string]Box    // name -> box, kept by a watch
+	// beat is when each box's entry was last written (the server's
+	// clock): an entry that expires is dropped without a word to the
+	// watchers, so liveness is judged by its age.
+	beat map[string]time.Time
 
 	local LocalSecrets // nil: secrets are not kept in step
 
@@ -78,6 +82,7 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 		client:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32, IdleConnTimeout: 90 * time.Second}},
 		records: map[string]Record{},
 		live:    map[string]Box{},
+		beat:    map[string]time.Time{},
 		done:    make(chan struct{}),
 	}
 	replicas := 1
@@ -189,7 +194,7 @@ func (f *Fleet) join(ctx context.Context, replicas int) {
 	if err := f.heartbeat(ctx); err != nil {
 		slog.Warn("fleet: first heartbeat", "err", err)
 	}
-	go f.watch(ctx, funcs, func(k string, v []byte, del bool) {
+	go f.watch(ctx, funcs, func(k string, v []byte, _ time.Time, del bool) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		if del {
@@ -201,7 +206,7 @@ func (f *Fleet) join(ctx context.Context, replicas int) {
 			f.records[k] = r
 		}
 	})
-	go f.watch(ctx, boxes, func(k string, v []byte, del bool) {
+	go f.watch(ctx, boxes, func(k string, v []byte, at time.Time, del bool) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		if del {
@@ -210,7 +215,7 @@ func (f *Fleet) join(ctx context.Context, replicas int) {
 		}
 		var b Box
 		if json.Unmarshal(v, &b) == nil {
-			f.live[k] = b
+			f.live[k], f.beat[k] = b, at
 		}
 	})
 	go f.watch(ctx, secrets, f.applySecret)
@@ -256,7 +261,7 @@ func buckets(ctx context.Context, js jetstream.JetStream, replicas int) (b, fn, 
 	return b, fn, s, nil
 }
 
-func (f *Fleet) watch(ctx context.Context, kv jetstream.KeyValue, apply func(k string, v []byte, del bool)) {
+func (f *Fleet) watch(ctx context.Context, kv jetstream.KeyValue, apply func(k string, v []byte, at time.Time, del bool)) {
 	for ctx.Err() == nil {
 		w, err := kv.WatchAll(ctx)
 		if err != nil {
@@ -267,7 +272,7 @@ func (f *Fleet) watch(ctx context.Context, kv jetstream.KeyValue, apply func(k s
 			if e == nil {
 				continue // the end of the initial values
 			}
-			apply(e.Key(), e.Value(), e.Operation() != jetstream.KeyValuePut)
+			apply(e.Key(), e.Value(), e.Created(), e.Operation() != jetstream.KeyValuePut)
 		}
 		w.Stop()
 	}
@@ -310,6 +315,9 @@ func (f *Fleet) Boxes() []Box {
 	defer f.mu.RUnlock()
 	var out []Box
 	for _, b := range f.live {
+		if !f.alive(b.Name) {
+			continue
+		}
 		for _, r := range f.records {
 			if r.Box == b.Name {
 				b.Functions++
@@ -335,7 +343,14 @@ func (f *Fleet) record(key string) (Record, Box, bool, bool) {
 		return r, Box{}, false, false
 	}
 	b, live := f.live[r.Box]
+	live = live && f.alive(r.Box)
 	return r, b, true, live
+}
+
+// alive says whether a box heartbeated within BoxTTL (f.mu held).
+func (f *Fleet) alive(name string) bool {
+	at, ok := f.beat[name]
+	return ok && time.Since(at) < BoxTTL
 }
 
 // memAvailable reads MemAvailable from /proc/meminfo (0 if unreadable).

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -112,6 +113,7 @@ func freeAddr(t *testing.T) string {
 func TestThreeBoxes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	HeartbeatEvery, BoxTTL = 500*time.Millisecond, 5*time.Second
 	names := []string{"fl1", "fl2", "fl3"}
 	routes := make([]string, len(names))
 	for i := range names {
@@ -121,6 +123,7 @@ func TestThreeBoxes(t *testing.T) {
 		fakes []*fakeBox
 		urls  []string
 		fls   []*Fleet
+		srvs  []*httptest.Server
 	)
 	for i, n := range names {
 		fb := &fakeBox{name: n, fns: map[string]types.FunctionDeployment{}, secs: map[string]string{}}
@@ -138,12 +141,12 @@ func TestThreeBoxes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer f.Close()
+		t.Cleanup(f.Close)
 		f.SetLocalSecrets(fb)
 		srv.Config.Handler = f.Wrap(fb)
 		srv.Start()
 		defer srv.Close()
-		fls, urls = append(fls, f), append(urls, srv.URL)
+		fls, urls, srvs = append(fls, f), append(urls, srv.URL), append(srvs, srv)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for _, f := range fls {
@@ -239,5 +242,33 @@ func TestThreeBoxes(t *testing.T) {
 	}
 	if _, err := fls[0].funcs.Get(ctx, "openfaas-fn.echo"); err == nil {
 		t.Error("echo's record is still in KV")
+	}
+
+	// fl2 stops: within BoxTTL the others stop counting it, its function
+	// is listed as down and answers 503 (failover is not built yet).
+	fls[1].Close()
+	srvs[1].Close()
+	start := time.Now()
+	for {
+		var live []string
+		for _, b := range fls[0].Boxes() {
+			live = append(live, b.Name)
+		}
+		sort.Strings(live)
+		if strings.Join(live, ",") == "fl1,fl3" {
+			break
+		}
+		if time.Since(start) > 3*BoxTTL {
+			t.Fatalf("fl1 sees %v %s after fl2 stopped, want fl1 and fl3", live, time.Since(start))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("fl2 no longer live after %s", time.Since(start).Round(100*time.Millisecond))
+	if code, body := do("POST", urls[0]+"/function/lab", "x"); code != http.StatusServiceUnavailable || !strings.Contains(body, "fl2") {
+		t.Errorf("a function on a stopped box: %d %s, want 503 naming fl2", code, body)
+	}
+	code, body := do("GET", urls[2]+"/system/functions", "")
+	if code != 200 || !strings.Contains(body, `"com.openfaas.criu.box-down":"true"`) {
+		t.Errorf("list after fl2 stopped: %d %s, want lab marked box-down", code, body)
 	}
 }

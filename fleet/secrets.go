@@ -133,7 +133,7 @@ type statusError struct {
 func (e *statusError) Error() string { return "box " + e.box + " answered " + http.StatusText(e.code) }
 
 // applySecret writes a secret from KV to this box's store (or removes it).
-func (f *Fleet) applySecret(k string, v []byte, del bool) {
+func (f *Fleet) applySecret(k string, v []byte, _ time.Time, del bool) {
 	f.mu.RLock()
 	local := f.local
 	f.mu.RUnlock()
