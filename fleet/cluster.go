@@ -353,6 +353,26 @@ func (f *Fleet) alive(name string) bool {
 	return ok && time.Since(at) < BoxTTL
 }
 
+// lookup is record, asking KV when the watch has not brought the record
+// yet (a function deployed through another box a moment ago).
+func (f *Fleet) lookup(ctx context.Context, key string) (Record, Box, bool, bool) {
+	rec, box, known, live := f.record(key)
+	f.mu.RLock()
+	funcs := f.funcs
+	f.mu.RUnlock()
+	if known || funcs == nil {
+		return rec, box, known, live
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	e, err := funcs.Get(ctx, key)
+	if err != nil {
+		return rec, box, false, false // not found, or KV unreachable: local
+	}
+	f.setRecord(key, e.Value())
+	return f.record(key)
+}
+
 // memAvailable reads MemAvailable from /proc/meminfo (0 if unreadable).
 func memAvailable() int64 {
 	fh, err := os.Open("/proc/meminfo")

@@ -100,7 +100,7 @@ func (f *Fleet) invoke(w http.ResponseWriter, r *http.Request, next http.Handler
 	rest := strings.TrimPrefix(r.URL.Path, "/function/")
 	fn, _, _ := strings.Cut(rest, "/")
 	name, ns, _ := strings.Cut(fn, ".")
-	rec, box, known, live := f.record(key(ns, name))
+	rec, box, known, live := f.lookup(r.Context(), key(ns, name))
 	if !known || rec.Box == f.cfg.Box {
 		next.ServeHTTP(w, r)
 		return
@@ -141,7 +141,7 @@ func (f *Fleet) toOwner(w http.ResponseWriter, r *http.Request, next http.Handle
 	if !f.ready(w) {
 		return
 	}
-	rec, box, known, live := f.record(key(ns, name))
+	rec, box, known, live := f.lookup(r.Context(), key(ns, name))
 	switch {
 	case !known || rec.Box == f.cfg.Box:
 		next.ServeHTTP(w, r)
@@ -301,7 +301,7 @@ func (f *Fleet) status(w http.ResponseWriter, r *http.Request, next http.Handler
 	name := strings.TrimPrefix(r.URL.Path, "/system/function/")
 	ns := r.URL.Query().Get("namespace")
 	k := key(ns, name)
-	rec, box, known, live := f.record(k)
+	rec, box, known, live := f.lookup(r.Context(), k)
 	if !known {
 		next.ServeHTTP(w, r)
 		return
@@ -338,7 +338,7 @@ func (f *Fleet) deploy(w http.ResponseWriter, r *http.Request, next http.Handler
 		return
 	}
 	k := key(dep.Namespace, dep.Service)
-	if _, box, known, live := f.record(k); known {
+	if _, box, known, live := f.lookup(r.Context(), k); known {
 		// Already in the fleet: its box answers (as a second deploy on
 		// one box would).
 		if !live {
@@ -406,7 +406,7 @@ func (f *Fleet) change(w http.ResponseWriter, r *http.Request, next http.Handler
 		ns = r.URL.Query().Get("namespace")
 	}
 	k := key(ns, name)
-	rec, box, known, live := f.record(k)
+	rec, box, known, live := f.lookup(r.Context(), k)
 	if !known {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
