@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/openfaas/faas-provider/types"
 )
@@ -270,5 +271,43 @@ func TestThreeBoxes(t *testing.T) {
 	code, body := do("GET", urls[2]+"/system/functions", "")
 	if code != 200 || !strings.Contains(body, `"com.openfaas.criu.box-down":"true"`) {
 		t.Errorf("list after fl2 stopped: %d %s, want lab marked box-down", code, body)
+	}
+}
+
+// TestExistingNATS: a box joins through a NATS server it does not run
+// (--cluster-nats), with one replica for one server.
+func TestExistingNATS(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	defer srv.Shutdown()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server did not start")
+	}
+	f, err := Start(ctx, Config{Box: "ext1", Advertise: "http://127.0.0.1:1", NATSURL: srv.ClientURL(), KeyFile: t.TempDir() + "/key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(f.Boxes()) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("not joined through %s after 20s", srv.ClientURL())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	st, err := f.funcs.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.Replicas; r != 1 {
+		t.Errorf("replicas %d, want 1 on a single server", r)
+	}
+	if srv.NumClients() == 0 {
+		t.Error("the box is not a client of the given server")
 	}
 }
