@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"github.com/faas-criu/faas-criu/async"
 	"github.com/faas-criu/faas-criu/checkpoint"
 	gateway "github.com/faas-criu/faas-criu/client"
+	"github.com/faas-criu/faas-criu/fleet"
 	"github.com/faas-criu/faas-criu/handlers"
 	"github.com/faas-criu/faas-criu/internal/config"
 	"github.com/faas-criu/faas-criu/internal/statelock"
@@ -45,6 +47,7 @@ type serveOptions struct {
 	cfg             provider.Config
 	namespaces      string
 	async           async.Config
+	fleet           fleet.Config
 }
 
 func parseServe(args []string) (*serveOptions, error) {
@@ -94,6 +97,7 @@ func parseServeEnv(args []string, lookup func(string) (string, bool)) (*serveOpt
 	config.DurationVar(fs, &o.policy.BackupInterval, "backup-interval", env.Duration("backup_interval", 0), "default interval between backups of running functions (0: none; com.openfaas.criu.backup-interval overrides)")
 	fs.IntVar(&o.policy.BackupsKeep, "backups-keep", 3, "backups kept per replica (com.openfaas.criu.backups-keep overrides)")
 	o.async.RegisterFlags(fs)
+	o.fleet.RegisterFlags(fs)
 	if err := env.Err(); err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
@@ -113,6 +117,9 @@ func parseServeEnv(args []string, lookup func(string) (string, bool)) (*serveOpt
 	}
 	if o.secretMountPath == "" {
 		o.secretMountPath = filepath.Join(o.cfg.StateDir, "credentials")
+	}
+	if err := o.fleet.Finish(o.cfg.StateDir, o.port); err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
 	}
 	for _, ns := range strings.Split(o.namespaces, ",") {
 		if ns = strings.TrimSpace(ns); ns != "" {
@@ -234,13 +241,27 @@ func Serve(args []string) error {
 			},
 		}
 	}
+	// A fleet (opt-in): requests about functions on other boxes go there.
+	router := bootstrap.Router()
+	var invoker http.Handler = proxy
+	if o.fleet.Enabled() {
+		fl, err := fleet.Start(ctx, o.fleet)
+		if err != nil {
+			return err
+		}
+		defer fl.Close()
+		fl.SetLocalSecrets(p)
+		router.Use(fl.Wrap)
+		invoker = fl.Wrap(proxy)
+		router.HandleFunc("/system/fleet", handlers.RequireAuth(creds, fl.BoxesHandler)).Methods(http.MethodGet)
+	}
 	// Asynchronous calls: queued on an embedded NATS JetStream, run
 	// through the same proxy.
 	o.async.Dir, o.async.CallTimeout = async.StoreDir(cfg.StateDir), o.writeTimeout
-	queue := async.New(o.async, proxy)
+	queue := async.New(o.async, invoker)
 	defer queue.Close()
 	prometheus.MustRegister(queue.Collectors()...)
-	h := handlers.Mount(bootstrap.Router(), handlers.Deps{
+	h := handlers.Mount(router, handlers.Deps{
 		Functions: p, Secrets: p, Namespaces: p, Logs: p, Migrator: p, Backups: p,
 		Target: migrationTarget, Invoke: proxy, Async: queue, Info: infoDoc,
 		Credentials: creds, ImportMaxBytes: cfg.ImportMaxBytes, MaxFollow: 24 * time.Hour,

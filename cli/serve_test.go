@@ -19,6 +19,15 @@ func TestServeSettings(t *testing.T) {
 		wantErr string
 	}{
 		{"basic_auth unset is on", nil, nil, func(o *serveOptions) bool { return o.basicAuth }, ""},
+		{"no fleet unless asked", nil, nil, func(o *serveOptions) bool { return !o.fleet.Enabled() }, ""},
+		{"--cluster-listen joins a fleet", nil, []string{"--port", "8081", "--state-dir", "/st", "--box-name", "fl1", "--box-labels", "rack=r1, gpu=yes",
+			"--cluster-listen", "127.0.0.1:6222", "--cluster-routes", "nats://127.0.0.1:6222,nats://127.0.0.1:6223"}, func(o *serveOptions) bool {
+			f := o.fleet
+			return f.Enabled() && len(f.Routes) == 2 && f.Labels["rack"] == "r1" && f.Labels["gpu"] == "yes" &&
+				f.Advertise == "http://fl1:8081" && f.KeyFile == "/st/fleet/key" && f.Dir == "/st/fleet/nats"
+		}, ""},
+		{"--cluster-routes alone", nil, []string{"--cluster-routes", "nats://127.0.0.1:6223"}, nil, "--cluster-listen"},
+		{"--box-labels without =", nil, []string{"--cluster-nats", "nats://x:4222", "--box-labels", "rack"}, nil, "box-labels"},
 		{"basic_auth=1", map[string]string{"basic_auth": "1"}, nil, func(o *serveOptions) bool { return o.basicAuth }, ""},
 		{"basic_auth=TRUE", map[string]string{"basic_auth": "TRUE"}, nil, func(o *serveOptions) bool { return o.basicAuth }, ""},
 		{"basic_auth=yes", map[string]string{"basic_auth": "yes"}, nil, func(o *serveOptions) bool { return o.basicAuth }, ""},

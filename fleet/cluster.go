@@ -1,0 +1,391 @@
+package fleet
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The KV buckets.
+const (
+	boxesBucket     = "faas_criu_boxes"
+	functionsBucket = "faas_criu_functions"
+	secretsBucket   = "faas_criu_secrets"
+)
+
+// Heartbeat timing: a box renews its entry every HeartbeatEvery; the
+// bucket forgets an entry not renewed for BoxTTL, and the box is then no
+// longer live (no placement on it, its functions answer 503 elsewhere).
+var (
+	HeartbeatEvery = 2 * time.Second
+	BoxTTL         = 10 * time.Second
+)
+
+// Record is a function's entry in the functions bucket: the deployment as
+// posted and the box it runs on.
+type Record struct {
+	Deployment json.RawMessage `json:"deployment"`
+	Box        string          `json:"box"`
+	Placed     string          `json:"placed"` // why there
+	At         time.Time       `json:"at"`
+}
+
+// Fleet is this box's membership.
+type Fleet struct {
+	cfg    Config
+	srv    *server.Server // nil with an existing NATS
+	nc     *nats.Conn
+	client *http.Client
+	key    []byte
+
+	mu      sync.RWMutex
+	joined  bool
+	err     error
+	boxes   jetstream.KeyValue
+	funcs   jetstream.KeyValue
+	secrets jetstream.KeyValue
+	records map[string]Record // key -> record, kept by a watch
+	live    map[string]Box    // name -> box, kept by a watch
+	// beat is when each box's entry was last written (the server's
+	// clock): an entry that expires is dropped without a word to the
+	// watchers, so liveness is judged by its age.
+	beat map[string]time.Time
+
+	local LocalSecrets // nil: secrets are not kept in step
+
+	done chan struct{}
+}
+
+// Start starts the embedded server (or connects to the given NATS) and
+// joins in the background: the API serves at once, and fleet operations
+// answer 503 until the cluster has a JetStream leader and the buckets.
+func Start(ctx context.Context, cfg Config) (*Fleet, error) {
+	key, err := loadKey(cfg.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	f := &Fleet{
+		cfg: cfg, key: key,
+		client:  &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32, IdleConnTimeout: 90 * time.Second}},
+		records: map[string]Record{},
+		live:    map[string]Box{},
+		beat:    map[string]time.Time{},
+		done:    make(chan struct{}),
+	}
+	replicas := 1
+	if cfg.NATSURL != "" {
+		if f.nc, err = nats.Connect(cfg.NATSURL, nats.Name("faas-criu "+cfg.Box), nats.MaxReconnects(-1)); err != nil {
+			return nil, fmt.Errorf("fleet: connect to %s: %w", cfg.NATSURL, err)
+		}
+		replicas = min(3, max(1, len(f.nc.Servers())))
+	} else {
+		if f.srv, err = startServer(cfg); err != nil {
+			return nil, err
+		}
+		if f.nc, err = nats.Connect("", nats.InProcessServer(f.srv), nats.Name("faas-criu "+cfg.Box), nats.MaxReconnects(-1)); err != nil {
+			f.srv.Shutdown()
+			return nil, fmt.Errorf("fleet: connect to the embedded server: %w", err)
+		}
+		replicas = min(3, 1+otherRoutes(cfg))
+	}
+	go f.join(ctx, replicas)
+	return f, nil
+}
+
+// otherRoutes counts the routes that are not this box's own listener (a
+// box may be given the whole list).
+func otherRoutes(cfg Config) int {
+	n := 0
+	for _, r := range cfg.Routes {
+		if !strings.HasSuffix(r, "://"+cfg.ClusterListen) {
+			n++
+		}
+	}
+	return n
+}
+
+func startServer(cfg Config) (*server.Server, error) {
+	host, portS, err := net.SplitHostPort(cfg.ClusterListen)
+	if err != nil {
+		return nil, fmt.Errorf("fleet: --cluster-listen %q: %w", cfg.ClusterListen, err)
+	}
+	port, err := strconv.Atoi(portS)
+	if err != nil {
+		return nil, fmt.Errorf("fleet: --cluster-listen %q: port: %w", cfg.ClusterListen, err)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("fleet: %w", err)
+	}
+	opts := &server.Options{
+		ServerName: cfg.Box,
+		// The provider connects in process; a server with routes needs a
+		// client listener all the same (routing waits for it), so it gets
+		// a random port on loopback only.
+		Host:               "127.0.0.1",
+		Port:               server.RANDOM_PORT,
+		JetStream:          true,
+		StoreDir:           cfg.Dir,
+		JetStreamMaxMemory: 16 << 20,
+		JetStreamMaxStore:  256 << 20,
+		NoSigs:             true,
+		NoLog:              true,
+		Cluster: server.ClusterOpts{
+			Name: "faas-criu",
+			Host: host,
+			Port: port,
+		},
+		Routes: server.RoutesFromStr(strings.Join(cfg.Routes, ",")),
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("fleet: embedded NATS server: %w", err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		srv.Shutdown()
+		return nil, fmt.Errorf("fleet: the embedded NATS server did not start within 30s (is %s free?)", cfg.ClusterListen)
+	}
+	return srv, nil
+}
+
+// join creates (or opens) the buckets once the cluster can, then
+// heartbeats and watches until ctx ends.
+func (f *Fleet) join(ctx context.Context, replicas int) {
+	defer close(f.done)
+	js, err := jetstream.New(f.nc)
+	if err != nil {
+		f.fail(fmt.Errorf("fleet: jetstream: %w", err))
+		return
+	}
+	var boxes, funcs, secrets jetstream.KeyValue
+	start := time.Now()
+	for {
+		// A cluster elects its JetStream leader once enough boxes are up:
+		// until then bucket creation fails, and is tried again.
+		boxes, funcs, secrets, err = buckets(ctx, js, replicas)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(start) > 10*time.Second {
+			slog.Warn("fleet: not joined yet", "box", f.cfg.Box, "err", err)
+			start = time.Now()
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	f.mu.Lock()
+	f.boxes, f.funcs, f.secrets = boxes, funcs, secrets
+	f.mu.Unlock()
+	if err := f.heartbeat(ctx); err != nil {
+		slog.Warn("fleet: first heartbeat", "err", err)
+	}
+	go f.watch(ctx, funcs, func(k string, v []byte, _ time.Time, del bool) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if del {
+			delete(f.records, k)
+			return
+		}
+		var r Record
+		if json.Unmarshal(v, &r) == nil {
+			f.records[k] = r
+		}
+	})
+	go f.watch(ctx, boxes, func(k string, v []byte, at time.Time, del bool) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if del {
+			delete(f.live, k)
+			return
+		}
+		var b Box
+		if json.Unmarshal(v, &b) == nil {
+			f.live[k], f.beat[k] = b, at
+		}
+	})
+	go f.watch(ctx, secrets, f.applySecret)
+	f.mu.Lock()
+	f.joined = true
+	f.mu.Unlock()
+	slog.Info("fleet: joined", "box", f.cfg.Box, "advertise", f.cfg.Advertise, "replicas", replicas)
+	t := time.NewTicker(HeartbeatEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := f.heartbeat(ctx); err != nil {
+				slog.Warn("fleet: heartbeat", "box", f.cfg.Box, "err", err)
+			}
+		}
+	}
+}
+
+func buckets(ctx context.Context, js jetstream.JetStream, replicas int) (b, fn, s jetstream.KeyValue, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if b, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: boxesBucket, Replicas: replicas, TTL: BoxTTL, History: 1, Storage: jetstream.FileStorage,
+		Description: "faas-criu boxes: their API address, labels and free memory, renewed by heartbeat",
+	}); err != nil {
+		return nil, nil, nil, fmt.Errorf("bucket %s: %w", boxesBucket, err)
+	}
+	if fn, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: functionsBucket, Replicas: replicas, History: 5, Storage: jetstream.FileStorage,
+		Description: "faas-criu functions: the deployment as posted and the box that runs it",
+	}); err != nil {
+		return nil, nil, nil, fmt.Errorf("bucket %s: %w", functionsBucket, err)
+	}
+	if s, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: secretsBucket, Replicas: replicas, History: 1, Storage: jetstream.FileStorage,
+		Description: "faas-criu secrets, AES-GCM encrypted with the fleet key",
+	}); err != nil {
+		return nil, nil, nil, fmt.Errorf("bucket %s: %w", secretsBucket, err)
+	}
+	return b, fn, s, nil
+}
+
+func (f *Fleet) watch(ctx context.Context, kv jetstream.KeyValue, apply func(k string, v []byte, at time.Time, del bool)) {
+	for ctx.Err() == nil {
+		w, err := kv.WatchAll(ctx)
+		if err != nil {
+			time.Sleep(time.Second)
+			continue
+		}
+		for e := range w.Updates() {
+			if e == nil {
+				continue // the end of the initial values
+			}
+			apply(e.Key(), e.Value(), e.Created(), e.Operation() != jetstream.KeyValuePut)
+		}
+		w.Stop()
+	}
+}
+
+func (f *Fleet) heartbeat(ctx context.Context) error {
+	b := Box{Name: f.cfg.Box, URL: f.cfg.Advertise, Labels: f.cfg.Labels, MemAvailable: memAvailable(), Seen: time.Now().UTC().Format(time.RFC3339)}
+	v, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err = f.boxes.Put(ctx, f.cfg.Box, v)
+	return err
+}
+
+func (f *Fleet) fail(err error) {
+	slog.Error("fleet: cannot join", "err", err)
+	f.mu.Lock()
+	f.err = err
+	f.mu.Unlock()
+}
+
+// Close leaves: the heartbeat stops (the entry expires) and the server
+// shuts down.
+func (f *Fleet) Close() {
+	if f.nc != nil {
+		f.nc.Close()
+	}
+	if f.srv != nil {
+		f.srv.Shutdown()
+		f.srv.WaitForShutdown()
+	}
+}
+
+// Boxes returns the live boxes, each with its count of functions.
+func (f *Fleet) Boxes() []Box {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var out []Box
+	for _, b := range f.live {
+		if !f.alive(b.Name) {
+			continue
+		}
+		for _, r := range f.records {
+			if r.Box == b.Name {
+				b.Functions++
+			}
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+func (f *Fleet) state() (ready bool, err error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.joined, f.err
+}
+
+// record returns a function's record and its box, if live.
+func (f *Fleet) record(key string) (Record, Box, bool, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	r, ok := f.records[key]
+	if !ok {
+		return r, Box{}, false, false
+	}
+	b, live := f.live[r.Box]
+	live = live && f.alive(r.Box)
+	return r, b, true, live
+}
+
+// alive says whether a box heartbeated within BoxTTL (f.mu held).
+func (f *Fleet) alive(name string) bool {
+	at, ok := f.beat[name]
+	return ok && time.Since(at) < BoxTTL
+}
+
+// lookup is record, asking KV when the watch has not brought the record
+// yet (a function deployed through another box a moment ago).
+func (f *Fleet) lookup(ctx context.Context, key string) (Record, Box, bool, bool) {
+	rec, box, known, live := f.record(key)
+	f.mu.RLock()
+	funcs := f.funcs
+	f.mu.RUnlock()
+	if known || funcs == nil {
+		return rec, box, known, live
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	e, err := funcs.Get(ctx, key)
+	if err != nil {
+		return rec, box, false, false // not found, or KV unreachable: local
+	}
+	f.setRecord(key, e.Value())
+	return f.record(key)
+}
+
+// memAvailable reads MemAvailable from /proc/meminfo (0 if unreadable).
+func memAvailable() int64 {
+	fh, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	defer fh.Close()
+	s := bufio.NewScanner(fh)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), "MemAvailable:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
