@@ -135,6 +135,14 @@ func TestAsyncCallsSurviveSIGKILL(t *testing.T) {
 	// later crash leaves).
 	p.InvokeAsync("durable", "/count", cb.URL, "")
 	cb.next(t, p, 20*time.Second)
+	// The call is acknowledged just after its callback is posted: a stop in
+	// between would (rightly) leave it queued, to run again.
+	eventually(t, 10*time.Second, func() string {
+		if d := p.Metric("faas_criu_async_queue_depth"); d != 0 {
+			return fmt.Sprintf("queue depth %v after the callback, want 0", d)
+		}
+		return ""
+	})
 	p.Stop()
 	p.Start()
 	if strings.Count(p.Logs(), "embedded NATS JetStream started") != 1 {
