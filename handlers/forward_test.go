@@ -170,3 +170,73 @@ func TestProxyCopiesLargeAndStreamedAnswersThroughPooledBuffers(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestWriteRequestMatchesRequestWrite: the one-pass writing of a bodiless
+// GET or HEAD reads back as the request Request.Write sends, and every
+// other request is written by Request.Write itself.
+func TestWriteRequestMatchesRequestWrite(t *testing.T) {
+	mk := func(method, target string, h http.Header) *http.Request {
+		in := httptest.NewRequest(method, target, nil)
+		in.RemoteAddr = "10.0.0.9:5555"
+		in.Header = h
+		return (&Forwarder{}).outgoing(in, "10.1.2.3:8080", strings.TrimPrefix(in.URL.EscapedPath(), "/function/f"))
+	}
+	read := func(write func(*bufio.Writer) error) *http.Request {
+		var buf bytes.Buffer
+		bw := bufio.NewWriter(&buf)
+		if err := write(bw); err != nil {
+			t.Fatal(err)
+		}
+		bw.Flush()
+		r, err := http.ReadRequest(bufio.NewReader(&buf))
+		if err != nil {
+			t.Fatalf("%v: %q", err, buf.String())
+		}
+		return r
+	}
+	cases := []struct {
+		method, target string
+		h              http.Header
+	}{
+		{"GET", "/function/f/a%2Fb/c?x=1&y=%20", http.Header{"Accept": {"text/plain", "*/*"}, "X-Custom": {"v"}, "User-Agent": {"curl/8"}, "X-Forwarded-For": {"1.2.3.4"}}},
+		{"HEAD", "/function/f", http.Header{"Connection": {"keep-alive, X-Hop"}, "X-Hop": {"gone"}, "Keep-Alive": {"timeout=5"}}},
+		{"GET", "/function/f/", http.Header{}},
+	}
+	for _, c := range cases {
+		fast := read(func(bw *bufio.Writer) error { return writeRequest(bw, mk(c.method, c.target, c.h.Clone())) })
+		std := read(func(bw *bufio.Writer) error { return mk(c.method, c.target, c.h.Clone()).Write(bw) })
+		if fast.Method != std.Method || fast.RequestURI != std.RequestURI || fast.Host != std.Host || fast.ContentLength != std.ContentLength {
+			t.Errorf("%s %s: fast %s %s %s %d, Request.Write %s %s %s %d", c.method, c.target,
+				fast.Method, fast.RequestURI, fast.Host, fast.ContentLength, std.Method, std.RequestURI, std.Host, std.ContentLength)
+		}
+		if fmt.Sprint(fast.Header) != fmt.Sprint(std.Header) {
+			t.Errorf("%s %s: headers\n%v\nwant\n%v", c.method, c.target, fast.Header, std.Header)
+		}
+	}
+	// A body, or a value Request.Write would rewrite: Request.Write.
+	for _, out := range []*http.Request{
+		func() *http.Request {
+			r := mk("POST", "/function/f", http.Header{})
+			r.Body, r.ContentLength = io.NopCloser(strings.NewReader("hi")), 2
+			return r
+		}(),
+		mk("GET", "/function/f", http.Header{"X-Odd": {" padded "}}),
+	} {
+		var fast, std bytes.Buffer
+		fw, sw := bufio.NewWriter(&fast), bufio.NewWriter(&std)
+		if err := writeRequest(fw, out); err != nil {
+			t.Fatal(err)
+		}
+		if out.ContentLength > 0 {
+			out.Body = io.NopCloser(strings.NewReader("hi"))
+		}
+		if err := out.Write(sw); err != nil {
+			t.Fatal(err)
+		}
+		fw.Flush()
+		sw.Flush()
+		if fast.String() != std.String() {
+			t.Errorf("%s: %q, want Request.Write's %q", out.Method, fast.String(), std.String())
+		}
+	}
+}
