@@ -79,7 +79,7 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.maxPause, "max-paused", 40, "stop the pause-only density count here")
 	flag.DurationVar(&o.loadRun, "load-run", 5*time.Second, "length of each invoke overhead run")
 	flag.IntVar(&o.rounds, "load-rounds", 3, "invoke overhead rounds (provider, relay and direct at each connection count)")
-	flag.StringVar(&o.baseline, "baseline-provider", "", "overhead phase: also run the invoke load through this other build of the provider (before/after in one run)")
+	flag.StringVar(&o.baseline, "baseline-provider", "", "another build of the provider, for before/after in one run: the overhead phase runs the invoke load through it too, the scale run times its restarts too")
 	var sizes string
 	flag.BoolVar(&o.scale, "scale", false, "run only the scale run (make bench-scale) and put its section into -out, keeping the rest of the report")
 	flag.StringVar(&sizes, "scale-sizes", "10,100,1000", "functions deployed at each step of the scale run")
@@ -292,7 +292,11 @@ func addSections(rep *Report, res *results) {
 // scaleOnly runs the scale run and writes its section into the report at
 // o.out, in place of the previous one; the rest of the report is kept.
 func (b *bench) scaleOnly(ctx context.Context, o options, bin string, cl *cleanups) error {
-	res, err := b.runScale(ctx, cl, bin, o.scaleSizes, o.scaleWorkers)
+	baseline := o.baseline
+	if baseline != "" && !filepath.IsAbs(baseline) {
+		baseline = filepath.Join(b.root, baseline)
+	}
+	res, err := b.runScale(ctx, cl, bin, baseline, o.scaleSizes, o.scaleWorkers)
 	if err != nil {
 		return err
 	}

@@ -116,6 +116,12 @@ func (p *Provider) spawn() error {
 // state directory and port, returning when the new process was started
 // (the caller times how long it takes to serve).
 func (p *Provider) Restart(ctx context.Context) (started time.Time, err error) {
+	return p.RestartWith(ctx, p.bin)
+}
+
+// RestartWith restarts the provider as Restart does, from the binary bin
+// (another build of it) from now on.
+func (p *Provider) RestartWith(ctx context.Context, bin string) (started time.Time, err error) {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
@@ -126,6 +132,7 @@ func (p *Provider) Restart(ctx context.Context) (started time.Time, err error) {
 		return time.Time{}, ctx.Err()
 	}
 	p.client.CloseIdleConnections()
+	p.bin = bin
 	started = time.Now()
 	return started, p.spawn()
 }

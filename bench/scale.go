@@ -72,13 +72,17 @@ type scalePoint struct {
 	// it went deep; WakeTier the tier it was woken from.
 	WakeLast time.Duration
 	WakeTier string
+	// NewRestart and BaseRestart: restart to serving of this build and of
+	// the baseline build (-baseline-provider), alternated.
+	NewRestart, BaseRestart []time.Duration
 }
 
 // scaleResult is the whole run.
 type scaleResult struct {
 	Sizes    []int
 	Workers  int
-	Base     int64 // MemAvailable with none deployed
+	Baseline string // another build, whose restart is timed beside this one's
+	Base     int64  // MemAvailable with none deployed
 	BaseShim int
 	Load     string // the machine's load average at the start and the end
 	Points   []scalePoint
@@ -112,8 +116,8 @@ func scaleName(i int) string { return fmt.Sprintf("%s%04d", scalePrefix, i) }
 
 // runScale runs the scale run on its own provider. Whatever happens, the
 // functions are deleted by the cleanups registered on cl.
-func (b *bench) runScale(ctx context.Context, cl *cleanups, bin string, sizes []int, workers int) (*scaleResult, error) {
-	res := &scaleResult{Sizes: sizes, Workers: workers, Load: loadAvg()}
+func (b *bench) runScale(ctx context.Context, cl *cleanups, bin, baseline string, sizes []int, workers int) (*scaleResult, error) {
+	res := &scaleResult{Sizes: sizes, Workers: workers, Baseline: baseline, Load: loadAvg()}
 	if err := removeLeftovers(ctx, b.docker, scaleNetwork); err != nil {
 		return nil, err
 	}
@@ -136,7 +140,7 @@ func (b *bench) runScale(ctx context.Context, cl *cleanups, bin string, sizes []
 	}
 	deployed := 0
 	for _, n := range sizes {
-		pt, err := b.scaleStep(ctx, p, deployed, n, workers, res)
+		pt, err := b.scaleStep(ctx, p, bin, deployed, n, workers, res)
 		if pt != nil {
 			res.Points = append(res.Points, *pt)
 		}
@@ -152,7 +156,7 @@ func (b *bench) runScale(ctx context.Context, cl *cleanups, bin string, sizes []
 }
 
 // scaleStep deploys functions from..n-1 and measures the provider with n.
-func (b *bench) scaleStep(ctx context.Context, p *Provider, from, n, workers int, res *scaleResult) (*scalePoint, error) {
+func (b *bench) scaleStep(ctx context.Context, p *Provider, bin string, from, n, workers int, res *scaleResult) (*scalePoint, error) {
 	pt := &scalePoint{N: n, Added: n - from}
 	b.progress("scale: deploying %d functions (%d to %d), %d at a time", n-from, from, n-1, workers)
 	var mu sync.Mutex
@@ -268,29 +272,26 @@ func (b *bench) scaleStep(ctx context.Context, p *Provider, from, n, workers int
 	}
 
 	b.progress("scale: restarting the provider with %d functions", n)
-	started, err := p.Restart(ctx)
-	if err != nil {
-		return pt, err
-	}
-	if err := p.waitHealthy(ctx, 2*time.Minute); err != nil {
-		return pt, err
-	}
-	pt.RestartHealthy = time.Since(started)
-	for {
-		list, _, _, err := p.listTimed(ctx)
-		if err == nil && len(list) == n {
-			if body, _, ierr := p.Invoke(ctx, scaleName(0), "/count"); ierr == nil && body != "" {
-				break
+	if res.Baseline != "" {
+		// The baseline build and this one, alternated, on the same fleet.
+		for range 2 {
+			for _, bin := range []string{res.Baseline, bin} {
+				h, s, err := restartTimed(ctx, p, bin, n)
+				if err != nil {
+					return pt, err
+				}
+				if bin == res.Baseline {
+					pt.BaseRestart = append(pt.BaseRestart, s)
+				} else {
+					pt.NewRestart = append(pt.NewRestart, s)
+				}
+				_ = h
 			}
 		}
-		if time.Since(started) > 2*time.Minute {
-			return pt, fmt.Errorf("provider not serving %d functions 2 minutes after its restart (last error: %v)", n, err)
-		}
-		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
-			return pt, err
-		}
 	}
-	pt.RestartServing = time.Since(started)
+	if pt.RestartHealthy, pt.RestartServing, err = restartTimed(ctx, p, bin, n); err != nil {
+		return pt, err
+	}
 	for range 5 {
 		if _, _, _, err := p.listTimed(ctx); err != nil {
 			return pt, err
@@ -300,6 +301,35 @@ func (b *bench) scaleStep(ctx context.Context, p *Provider, from, n, workers int
 		return pt, err
 	}
 	return pt, nil
+}
+
+// restartTimed restarts the provider from bin and returns how long it took
+// to answer /healthz, and to serve: list every one of the n functions with
+// the awake one (the first) answering a call.
+func restartTimed(ctx context.Context, p *Provider, bin string, n int) (healthy, serving time.Duration, err error) {
+	started, err := p.RestartWith(ctx, bin)
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := p.waitHealthy(ctx, 2*time.Minute); err != nil {
+		return 0, 0, err
+	}
+	healthy = time.Since(started)
+	for {
+		list, _, _, err := p.listTimed(ctx)
+		if err == nil && len(list) == n {
+			if body, _, ierr := p.Invoke(ctx, scaleName(0), "/count"); ierr == nil && body != "" {
+				break
+			}
+		}
+		if time.Since(started) > 2*time.Minute {
+			return healthy, 0, fmt.Errorf("provider not serving %d functions 2 minutes after its restart (last error: %v)", n, err)
+		}
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			return healthy, 0, err
+		}
+	}
+	return healthy, time.Since(started), nil
 }
 
 // scaleDeployOne deploys function i, waits for it, calls it once and, for
@@ -449,6 +479,20 @@ func (s *scaleResult) Section() Section {
 	}
 	body := fmt.Sprintf("`make bench-scale` (`SCALE_SIZES=%s`; here `go run ./bench -scale -scale-sizes %s -scale-workers %d`): one provider takes the sizes in turn, each step adding functions to the last, %d deploys at a time. Every function is the fixture (a static Go server FROM scratch), deployed, called once (`/count`) and, all but the first, hibernated (scale to 0: a checkpoint) with `com.openfaas.criu.deep-after=1s`, so that the provider's own policy takes it to the deep tier (sandbox stopped). The first stays awake. Then, at each size: MemAvailable after `sync; echo 1 > /proc/sys/vm/drop_caches` (median of 5 reads) against the box before the run, the provider's VmRSS, 20 list calls, a call to the newest function (deep) with its count checked, and a restart of the provider (SIGTERM, then the same command): time to `/healthz`, and to a list of every function with the awake one answering. Load average (1, 5, 15 min) at the start → the end: %s; other work shares the machine, so MemAvailable moves by tens of MiB on its own.\n\n",
 		strings.Join(sizes, ","), strings.Join(sizes, ","), s.Workers, s.Workers, s.Load) + t.Markdown()
+	if s.Baseline != "" {
+		bt := table{Header: []string{"functions", "restart to serving: this build (each)", "baseline build (each)"}}
+		for _, p := range s.Points {
+			each := func(ds []time.Duration) string {
+				var out []string
+				for _, d := range ds {
+					out = append(out, fmtDur(d))
+				}
+				return strings.Join(out, ", ")
+			}
+			bt.add(strconv.Itoa(p.N), each(p.NewRestart), each(p.BaseRestart))
+		}
+		body += fmt.Sprintf("\nRestart to serving, this build and the baseline build (`-baseline-provider %s`) alternated on the same functions:\n\n", filepath.Base(s.Baseline)) + bt.Markdown()
+	}
 	if s.Err != "" {
 		body += "\n**The run stopped early**: " + s.Err + "\n"
 	}
