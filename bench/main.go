@@ -300,6 +300,9 @@ func (b *bench) scaleOnly(ctx context.Context, o options, bin string, cl *cleanu
 	if err != nil {
 		return err
 	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("scale run interrupted (%s): %s left as it was", res.Err, o.out)
+	}
 	sec := res.Section()
 	old, err := os.ReadFile(o.out)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
