@@ -13,7 +13,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN     := bin/faas-criu
 ARGS    ?=
 
-.PHONY: run test conformance setup build image bench soak fuzz vet clean
+.PHONY: run test conformance setup build image bench bench-scale soak fuzz vet clean
 
 ## run: set up, build, build the example functions, and serve on :8080 (ARGS adds flags)
 run: setup build
@@ -41,6 +41,14 @@ image: build
 ## bench: the benchmark report (bench/REPORT.md)
 bench: setup build
 	go run ./bench -out bench/REPORT.md
+
+## bench-scale: the scale curve (deploy, list, provider RSS, restart, box memory, wake
+## of the newest) at SCALE_SIZES functions, into its section of bench/REPORT.md;
+## SCALE_WORKERS deploys at a time. Everything it deployed is removed at the end.
+SCALE_SIZES   ?= 10,100,1000
+SCALE_WORKERS ?= 6
+bench-scale: setup build
+	go run ./bench -scale -scale-sizes $(SCALE_SIZES) -scale-workers $(SCALE_WORKERS) -out bench/REPORT.md
 
 ## soak: ten minutes of mixed load (SOAK_DURATION overrides)
 soak: setup build

@@ -50,6 +50,14 @@ type options struct {
 	fanout int
 	// tierFns, tierRounds and tierSamples size the sleep tiers phase.
 	tierFns, tierRounds, tierSamples int
+	// scale runs only the scale run (make bench-scale), with these sizes
+	// and deploys at a time, and splices its section into the report.
+	scale        bool
+	scaleSizes   []int
+	scaleWorkers int
+	// baseline is another provider build for the overhead phase's
+	// before/after comparison.
+	baseline string
 	// relayTo makes this process the invoke comparison's relay (internal).
 	relayTo string
 }
@@ -71,8 +79,20 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.maxPause, "max-paused", 40, "stop the pause-only density count here")
 	flag.DurationVar(&o.loadRun, "load-run", 5*time.Second, "length of each invoke overhead run")
 	flag.IntVar(&o.rounds, "load-rounds", 3, "invoke overhead rounds (provider, relay and direct at each connection count)")
+	flag.StringVar(&o.baseline, "baseline-provider", "", "another build of the provider, for before/after in one run: the overhead phase runs the invoke load through it too, the scale run times its restarts too")
+	var sizes string
+	flag.BoolVar(&o.scale, "scale", false, "run only the scale run (make bench-scale) and put its section into -out, keeping the rest of the report")
+	flag.StringVar(&sizes, "scale-sizes", "10,100,1000", "functions deployed at each step of the scale run")
+	flag.IntVar(&o.scaleWorkers, "scale-workers", 6, "deploys at a time in the scale run")
 	flag.StringVar(&o.relayTo, "relay-to", "", "internal: run as the invoke comparison's TCP relay to this address")
 	flag.Parse()
+	var err error
+	if o.scaleSizes, err = parseSizes(sizes); err != nil {
+		return o, fmt.Errorf("-scale-sizes: %w", err)
+	}
+	if o.scaleWorkers < 1 {
+		return o, errors.New("-scale-workers must be at least 1")
+	}
 	o.phases = map[string]bool{}
 	for _, p := range strings.Split(phases, ",") {
 		switch p = strings.TrimSpace(p); p {
@@ -188,6 +208,9 @@ func run(ctx context.Context, o options) (err error) {
 	if err := buildFixture(ctx, b.docker, b.root); err != nil {
 		return err
 	}
+	if o.scale {
+		return b.scaleOnly(ctx, o, bin, &cl)
+	}
 	rep := &Report{Machine: collectMachine(ctx, b.docker, bin)}
 	res := &results{Foot: &footprint{Binary: binInfo.Size()}}
 	if err := b.measure(ctx, o, budget, bin, res, &cl); err != nil {
@@ -201,6 +224,12 @@ func run(ctx context.Context, o options) (err error) {
 	rep.Summary = res.summary()
 	rep.Targets = res.targets()
 	addSections(rep, res)
+	if s, ok := keptSection(o.out, scaleTitle); ok {
+		// The scale run's curve, from its own (long) run: kept, before
+		// "What was tried".
+		last := len(rep.Sections) - 1
+		rep.Sections = append(rep.Sections[:last], s, rep.Sections[last])
+	}
 	if err := rep.Write(o.out); err != nil {
 		return err
 	}
@@ -258,4 +287,33 @@ func addSections(rep *Report, res *results) {
 		rep.Add(w.BreakdownSection(findingsNotes))
 	}
 	rep.Add(Section{Title: "What was tried", Body: triedNotes})
+}
+
+// scaleOnly runs the scale run and writes its section into the report at
+// o.out, in place of the previous one; the rest of the report is kept.
+func (b *bench) scaleOnly(ctx context.Context, o options, bin string, cl *cleanups) error {
+	baseline := o.baseline
+	if baseline != "" && !filepath.IsAbs(baseline) {
+		baseline = filepath.Join(b.root, baseline)
+	}
+	res, err := b.runScale(ctx, cl, bin, baseline, o.scaleSizes, o.scaleWorkers)
+	if err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("scale run interrupted (%s): %s left as it was", res.Err, o.out)
+	}
+	sec := res.Section()
+	old, err := os.ReadFile(o.out)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read report: %w", err)
+	}
+	if err := os.WriteFile(o.out, []byte(spliceSection(string(old), sec)), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	fmt.Printf("## %s\n\n%s\nreport: %s (%s)\n", sec.Title, sec.Body, o.out, time.Since(b.started).Round(time.Second))
+	if len(res.Failures) > 0 || res.Err != "" {
+		return fmt.Errorf("scale run: %s %s", res.Err, strings.Join(res.Failures, "; "))
+	}
+	return nil
 }

@@ -41,6 +41,11 @@ func (b *bench) measure(ctx context.Context, o options, budget int64, bin string
 	}
 	if o.phases["overhead"] {
 		oo := overheadOpts{Conns: []int{1, 50}, Run: o.loadRun, Rounds: o.rounds}
+		if o.baseline != "" {
+			if oo.BaselineURL, err = b.startBaseline(ctx, cl, o.baseline); err != nil {
+				return err
+			}
+		}
 		if res.Overhead, err = b.runOverhead(ctx, p, "wake-trivial-checkpoint", oo); err != nil {
 			return err
 		}
@@ -141,4 +146,33 @@ func (p *Provider) DeleteAll(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Network of the overhead phase's baseline provider.
+const (
+	baselineNetwork = "fcb-bench-c"
+	baselineSubnet  = "10.77.2.0/24"
+)
+
+// startBaseline starts another build of the provider with the overhead
+// phase's function, awake, and returns the function's invoke URL.
+func (b *bench) startBaseline(ctx context.Context, cl *cleanups, bin string) (string, error) {
+	if !filepath.IsAbs(bin) {
+		bin = filepath.Join(b.root, bin)
+	}
+	_ = removeLeftovers(ctx, b.docker, baselineNetwork)
+	p, err := b.startProvider(ctx, cl, providerOpts{Bin: bin, Network: baselineNetwork, Subnet: baselineSubnet,
+		LogPath: filepath.Join(b.logDir, "provider-baseline.log")})
+	if err != nil {
+		return "", fmt.Errorf("baseline provider: %w", err)
+	}
+	const name = "overhead-baseline"
+	labels := map[string]string{benchLabel: "overhead", "com.openfaas.criu.strategy": "checkpoint"}
+	if err := p.Deploy(ctx, types.FunctionDeployment{Service: name, Image: fixtureImage, Labels: &labels}); err != nil {
+		return "", err
+	}
+	if err := p.WaitAvailable(ctx, name, 1, time.Minute); err != nil {
+		return "", err
+	}
+	return p.URL + "/function/" + name + "/", nil
 }

@@ -13,6 +13,10 @@ type overheadOpts struct {
 	Conns  []int
 	Run    time.Duration
 	Rounds int
+	// BaselineURL, when set, adds a fourth contender: the same function
+	// through another build of the provider (-baseline-provider), for a
+	// before/after comparison within one run.
+	BaselineURL string
 }
 
 // overheadResult holds every run, the contenders' order rotating, and the
@@ -62,17 +66,22 @@ func (b *bench) runOverhead(ctx context.Context, p *Provider, fn string, o overh
 		"direct":   "http://" + ip + ":8080/",
 	}
 	res := &overheadResult{overheadOpts: o, Function: fn}
+	targets := overheadTargets
+	if o.BaselineURL != "" {
+		urls["baseline"] = o.BaselineURL
+		targets = append(targets[:len(targets):len(targets)], "baseline")
+	}
 	// Warm every path (connections, the provider's transport) first.
-	for _, t := range overheadTargets {
+	for _, t := range targets {
 		if _, err := runLoad(ctx, t, urls[t], max(o.Conns[len(o.Conns)-1], 1), time.Second); err != nil {
 			return nil, fmt.Errorf("warm-up: %w", err)
 		}
 	}
 	for round := range o.Rounds {
 		for _, c := range o.Conns {
-			n := len(overheadTargets)
+			n := len(targets)
 			for i := range n {
-				t := overheadTargets[(round+i)%n]
+				t := targets[(round+i)%n]
 				b.progress("overhead: round %d/%d, %s, %d connections", round+1, o.Rounds, t, c)
 				var stop func()
 				if t == "provider" {

@@ -34,6 +34,9 @@ type Provider struct {
 	Network  string
 	LogPath  string
 
+	bin    string
+	args   []string
+	env    []string
 	cmd    *exec.Cmd
 	done   chan struct{}
 	logF   *os.File
@@ -63,28 +66,24 @@ func StartProvider(ctx context.Context, o providerOpts) (*Provider, error) {
 		"--subnet", o.Subnet,
 		"--autoscale=false",
 	}, o.Extra...)
-	cmd := exec.Command(o.Bin, args...)
-	cmd.Env = append(os.Environ(), o.Env...)
-	cmd.Stdout, cmd.Stderr = logF, logF
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logF.Close()
-		os.RemoveAll(state)
-		return nil, fmt.Errorf("start %s: %w", o.Bin, err)
-	}
 	p := &Provider{
 		URL:      fmt.Sprintf("http://127.0.0.1:%d", port),
 		StateDir: state,
 		Network:  o.Network,
 		LogPath:  o.LogPath,
-		cmd:      cmd,
-		done:     make(chan struct{}),
+		bin:      o.Bin,
+		args:     args,
+		env:      append(os.Environ(), o.Env...),
 		logF:     logF,
 		client: &http.Client{Timeout: 120 * time.Second, Transport: &http.Transport{
 			MaxIdleConnsPerHost: 16, IdleConnTimeout: time.Minute,
 		}},
 	}
-	go func() { _ = cmd.Wait(); close(p.done) }()
+	if err := p.spawn(); err != nil {
+		logF.Close()
+		os.RemoveAll(state)
+		return nil, err
+	}
 	if err := p.waitHealthy(ctx, 30*time.Second); err != nil {
 		p.Stop()
 		return nil, err
@@ -96,6 +95,46 @@ func StartProvider(ctx context.Context, o providerOpts) (*Provider, error) {
 	}
 	p.User, p.Pass = "admin", strings.TrimSpace(string(b))
 	return p, nil
+}
+
+// spawn starts the provider's process with its arguments.
+func (p *Provider) spawn() error {
+	cmd := exec.Command(p.bin, p.args...)
+	cmd.Env = p.env
+	cmd.Stdout, cmd.Stderr = p.logF, p.logF
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", p.bin, err)
+	}
+	done := make(chan struct{})
+	p.cmd, p.done = cmd, done
+	go func() { _ = cmd.Wait(); close(done) }()
+	return nil
+}
+
+// Restart ends the provider with SIGTERM and starts it again on the same
+// state directory and port, returning when the new process was started
+// (the caller times how long it takes to serve).
+func (p *Provider) Restart(ctx context.Context) (started time.Time, err error) {
+	return p.RestartWith(ctx, p.bin)
+}
+
+// RestartWith restarts the provider as Restart does, from the binary bin
+// (another build of it) from now on.
+func (p *Provider) RestartWith(ctx context.Context, bin string) (started time.Time, err error) {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		<-p.done
+	case <-ctx.Done():
+		return time.Time{}, ctx.Err()
+	}
+	p.client.CloseIdleConnections()
+	p.bin = bin
+	started = time.Now()
+	return started, p.spawn()
 }
 
 func (p *Provider) waitHealthy(ctx context.Context, timeout time.Duration) error {

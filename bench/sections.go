@@ -181,6 +181,23 @@ func (o *overheadResult) Section() Section {
 	b.WriteString("The relay is a separate process (this benchmark's binary, `-relay-to`) that parses nothing: it copies bytes both ways with `io.Copy`, which is `splice(2)` between two TCP sockets. It is the least any proxy in front of the function must do, so its share of the direct rate bounds what a proxy can reach on this machine. ")
 	fmt.Fprintf(&b, "%d rounds of %s runs at each connection count, the three contenders' order rotating each round; medians over the rounds. The provider runs with `--autoscale=false`, so one replica serves every request. The load generator, the proxy and the function share the machine's cores.\n\n", o.Rounds, o.Run)
 	b.WriteString(t.Markdown())
+	if o.BaselineURL != "" {
+		// Before and after, in the same run: the baseline build proxies an
+		// identical function on its own network.
+		bt := table{Header: []string{"connections", "this build req/s", "baseline build req/s", "this build / relay", "baseline / relay", "p99 added over direct: this build", "baseline"}}
+		for _, c := range o.Conns {
+			f := o.figures(c)
+			var rps []float64
+			var p99 []time.Duration
+			for _, r := range o.runs("baseline", c) {
+				rps, p99 = append(rps, r.RPS), append(p99, r.P99)
+			}
+			bt.add(fmt.Sprint(c), fmt.Sprintf("%.0f", f.ProvRPS), fmt.Sprintf("%.0f", Median(rps)), pct(Ratio(f.ProvRPS, f.RelayRPS)), pct(Ratio(Median(rps), f.RelayRPS)),
+				fmtSigned(f.ProvP99-f.DirP99), fmtSigned(DurMedian(p99)-f.DirP99))
+		}
+		b.WriteString("\nThe same runs with a fourth contender, the baseline build of the provider (`-baseline-provider`), in the rotation:\n\n")
+		b.WriteString(bt.Markdown())
+	}
 	b.WriteString("\n<details><summary>Every run</summary>\n\n")
 	b.WriteString(runs.Markdown())
 	b.WriteString("\n</details>\n")

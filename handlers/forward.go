@@ -94,11 +94,13 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, addr, path s
 	copyEndToEnd(w.Header(), resp.Header)
 	w.WriteHeader(resp.StatusCode)
 	var copyErr error
+	buf := copyBufs.Get().(*[]byte)
 	if resp.ContentLength == -1 && r.Method != http.MethodHead {
-		copyErr = copyFlushing(w, resp.Body) // streamed: each piece as it comes
+		copyErr = copyFlushing(w, resp.Body, *buf) // streamed: each piece as it comes
 	} else {
-		_, copyErr = io.Copy(w, resp.Body)
+		_, copyErr = io.CopyBuffer(w, resp.Body, *buf)
 	}
+	copyBufs.Put(buf)
 	resp.Body.Close()
 	if copyErr != nil || resp.Close || out.Close || !stop() {
 		c.Close()
@@ -147,7 +149,7 @@ func (f *Forwarder) outgoing(r *http.Request, addr, path string) *http.Request {
 
 // roundTrip writes the request and reads the answer (past 1xx answers).
 func (f *Forwarder) roundTrip(c *fconn, out *http.Request) (*http.Response, error) {
-	if err := out.Write(c.bw); err != nil {
+	if err := writeRequest(c.bw, out); err != nil {
 		return nil, fmt.Errorf("send request: %w", err)
 	}
 	if err := c.bw.Flush(); err != nil {
@@ -165,9 +167,62 @@ func (f *Forwarder) roundTrip(c *fconn, out *http.Request) (*http.Response, erro
 	}
 }
 
-func copyFlushing(w http.ResponseWriter, body io.Reader) error {
+// copyBufs holds the buffers answers are copied through. io.Copy would
+// allocate 32 KiB per request whenever w hides http.response's ReadFrom (the
+// metrics wrapper does): at 20,000 requests a second that was 94% of the
+// proxy's allocated bytes, and the garbage collector's work with them.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// writeRequest writes out to bw. A GET or HEAD without a body, most
+// invocations, is written here in one pass; Request.Write, which formats
+// the request line with fmt, sorts the headers and sets up a body writer,
+// took about a tenth of the proxy's CPU. It writes the same bytes but the
+// order of the headers, and is used for everything else.
+func writeRequest(bw *bufio.Writer, out *http.Request) error {
+	if (out.Method != http.MethodGet && out.Method != http.MethodHead) ||
+		(out.Body != nil && out.Body != http.NoBody) || out.ContentLength != 0 ||
+		len(out.TransferEncoding) > 0 || len(out.Trailer) > 0 || !plainHeader(out.Header) {
+		return out.Write(bw)
+	}
+	bw.WriteString(out.Method)
+	bw.WriteByte(' ')
+	bw.WriteString(out.URL.RequestURI())
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(out.Host)
+	bw.WriteString("\r\n")
+	if _, ok := out.Header["User-Agent"]; !ok {
+		bw.WriteString("User-Agent: Go-http-client/1.1\r\n") // as Request.Write
+	}
+	for k, vs := range out.Header {
+		if k == "Host" || k == "Content-Length" || k == "Transfer-Encoding" || k == "Trailer" {
+			continue // Request.Write's own, not the header map's
+		}
+		for _, v := range vs {
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+	_, err := bw.WriteString("\r\n")
+	return err
+}
+
+// plainHeader says that no header value holds a line break or surrounding
+// space, which Request.Write would rewrite.
+func plainHeader(h http.Header) bool {
+	for _, vs := range h {
+		for _, v := range vs {
+			if strings.ContainsAny(v, "\r\n") || strings.TrimSpace(v) != v {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func copyFlushing(w http.ResponseWriter, body io.Reader, buf []byte) error {
 	rc := http.NewResponseController(w)
-	buf := make([]byte, 32<<10)
 	for {
 		n, err := body.Read(buf)
 		if n > 0 {

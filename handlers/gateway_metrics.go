@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +27,48 @@ type GatewayMetrics struct {
 	defaultNS   string
 	fns         Functions
 	nss         Namespaces
+	// series caches each function's children of the vectors, by the name
+	// in the path: looking them up by label values hashed the values and
+	// took the vectors' locks three times per invocation.
+	series sync.Map // string -> *fnSeries
+}
+
+// fnSeries are one function's series.
+type fnSeries struct {
+	started prometheus.Counter
+	full    string
+	codes   sync.Map // int -> *codeSeries
+}
+
+type codeSeries struct {
+	seconds     prometheus.Observer
+	invocations prometheus.Counter
+}
+
+// seriesOf returns the series of the function named in the path (NAME or
+// NAME.NAMESPACE).
+func (m *GatewayMetrics) seriesOf(name string) *fnSeries {
+	if s, ok := m.series.Load(name); ok {
+		return s.(*fnSeries)
+	}
+	full := name
+	if !strings.Contains(full, ".") {
+		full += "." + m.defaultNS
+	}
+	s, _ := m.series.LoadOrStore(name, &fnSeries{started: m.started.WithLabelValues(full), full: full})
+	return s.(*fnSeries)
+}
+
+func (m *GatewayMetrics) codeSeries(s *fnSeries, code int) *codeSeries {
+	if c, ok := s.codes.Load(code); ok {
+		return c.(*codeSeries)
+	}
+	label := strconv.Itoa(code)
+	c, _ := s.codes.LoadOrStore(code, &codeSeries{
+		seconds:     m.seconds.WithLabelValues(s.full, label),
+		invocations: m.invocations.WithLabelValues(s.full, label),
+	})
+	return c.(*codeSeries)
 }
 
 // NewGatewayMetrics makes the series; defaultNS names the namespace of
@@ -89,10 +132,8 @@ func (m *GatewayMetrics) Wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if !strings.Contains(full, ".") {
-			full += "." + m.defaultNS
-		}
-		m.started.WithLabelValues(full).Inc()
+		series := m.seriesOf(full)
+		series.started.Inc()
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(sw, r)
@@ -102,9 +143,9 @@ func (m *GatewayMetrics) Wrap(next http.Handler) http.Handler {
 		if sw.code >= 400 && sw.code < 500 && sw.Header().Get("X-OpenFaaS-Internal") != "" {
 			return
 		}
-		code := strconv.Itoa(sw.code)
-		m.seconds.WithLabelValues(full, code).Observe(time.Since(start).Seconds())
-		m.invocations.WithLabelValues(full, code).Inc()
+		c := m.codeSeries(series, sw.code)
+		c.seconds.Observe(time.Since(start).Seconds())
+		c.invocations.Inc()
 	})
 }
 

@@ -445,6 +445,7 @@ func (e *fakeEngine) InspectContainer(_ context.Context, id string) (ContainerSt
 func (e *fakeEngine) ListContainers(_ context.Context, labels map[string]string) ([]Container, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.calls["list"]++ // counted, never failed: a start's cost is in listings
 	var out []Container
 	for _, c := range e.containers {
 		if !hasLabels(c.spec.Labels, labels) {
