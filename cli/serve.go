@@ -130,11 +130,7 @@ func Serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	if os.Getenv("GOGC") == "" {
-		// A proxy's garbage is short-lived: collect less often (the idle
-		// footprint stays near 20 MiB).
-		debug.SetGCPercent(200)
-	}
+	tuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -145,38 +141,16 @@ func Serve(args []string) error {
 	}
 	defer lock.Release()
 
-	var declared []types.FunctionDeployment
-	if o.stack != "" {
-		// A broken stack stops the start, before anything changes.
-		s, err := stack.Load(o.stack, nil)
-		if err != nil {
-			return err
-		}
-		for _, w := range s.Warnings {
-			slog.Warn(w, "stack", o.stack)
-		}
-		if declared, err = s.Deployments(""); err != nil {
-			return err
-		}
+	// A broken stack stops the start, before anything changes.
+	declared, err := loadDeclared(o.stack)
+	if err != nil {
+		return err
 	}
 	// A replica being removed may finish its requests for as long as a
 	// request may take.
 	o.cfg.DrainTimeout = o.writeTimeout
-	eng, err := docker.New()
-	if err != nil {
-		return err
-	}
 	transports := &handlers.Transports{}
-	var policies *policy.Policies
-	p, err := provider.New(ctx, o.cfg, eng,
-		provider.WithAdmission(func(p *provider.Provider) provider.Admission {
-			o.policy.Strategy = p.Config().Strategy
-			o.policy.CanCheckpoint = p.CRIU().Available
-			policies = policy.New(p.Fleet(), o.policy)
-			return policies
-		}),
-		provider.WithBeforeCheckpoint(transports.DropIdle),
-		provider.WithReplicaGone(transports.Forget))
+	p, policies, err := newProvider(ctx, o, transports)
 	if err != nil {
 		return err
 	}
@@ -185,22 +159,9 @@ func Serve(args []string) error {
 		prometheus.MustRegister(c)
 	}
 
-	var creds *handlers.Credentials
-	if o.basicAuth {
-		created, err := handlers.EnsureCredentials(o.secretMountPath)
-		if err != nil {
-			return fmt.Errorf("credentials in %s: %w", o.secretMountPath, err)
-		}
-		if created {
-			slog.Info("generated the missing basic-auth credentials", "dir", o.secretMountPath,
-				"user", filepath.Join(o.secretMountPath, "basic-auth-user"), "password", filepath.Join(o.secretMountPath, "basic-auth-password"))
-		}
-		if creds, err = handlers.NewCredentials(o.secretMountPath); err != nil {
-			return fmt.Errorf("credentials in %s: %w", o.secretMountPath, err)
-		}
-		slog.Info("basic auth on /system/*", "credentials", o.secretMountPath)
-	} else {
-		slog.Warn(fmt.Sprintf("basic auth is off: anyone who reaches port %d can deploy functions", o.port))
+	creds, err := credentials(o)
+	if err != nil {
+		return err
 	}
 
 	registerMemoryGauges(policies)
@@ -211,29 +172,6 @@ func Serve(args []string) error {
 	prometheus.MustRegister(gwMetrics)
 	proxy := gwMetrics.Wrap(handlers.NewProxy(p, transports))
 	cfg := p.Config()
-	infoDoc := func() handlers.InfoDoc {
-		return handlers.InfoDoc{
-			Provider: types.ProviderInfo{
-				Name:          "faas-criu",
-				Orchestration: "docker",
-				Version:       &types.VersionInfo{Release: Version, SHA: Commit},
-			},
-			Extra: map[string]any{
-				"engine": p.EngineInfo(),
-				"criu":   p.CRIU(),
-				"sleep": api.SleepInfo{
-					Strategy:        cfg.Strategy,
-					IdleAfter:       o.policy.ZeroDuration.String(),
-					PauseAfter:      o.policy.PauseAfter.String(),
-					DeepAfter:       o.policy.DeepAfter.String(),
-					RestoreFallback: cfg.RestoreFallback,
-					WakeTimeout:     cfg.WakeTimeout.String(),
-					Autoscale:       o.policy.Autoscale,
-				},
-				"memory": memory(policies),
-			},
-		}
-	}
 	// Asynchronous calls: queued on an embedded NATS JetStream, run
 	// through the same proxy.
 	o.async.Dir, o.async.CallTimeout = async.StoreDir(cfg.StateDir), o.writeTimeout
@@ -242,7 +180,7 @@ func Serve(args []string) error {
 	prometheus.MustRegister(queue.Collectors()...)
 	h := handlers.Mount(bootstrap.Router(), handlers.Deps{
 		Functions: p, Secrets: p, Namespaces: p, Logs: p, Migrator: p, Backups: p,
-		Target: migrationTarget, Invoke: proxy, Async: queue, Info: infoDoc,
+		Target: migrationTarget, Invoke: proxy, Async: queue, Info: infoDoc(p, o.policy, policies),
 		Credentials: creds, ImportMaxBytes: cfg.ImportMaxBytes, MaxFollow: 24 * time.Hour,
 	})
 
@@ -261,6 +199,105 @@ func Serve(args []string) error {
 	})
 	slog.Info("faas-criu stopped")
 	return nil
+}
+
+// tuneGC collects less often unless GOGC says otherwise: a proxy's garbage
+// is short-lived (the idle footprint stays near 20 MiB).
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(200)
+	}
+}
+
+// newProvider starts the provider on the Docker engine, with the policies
+// as its admission (they need the provider's fleet view, and it needs them)
+// and the proxy's transports told when a replica sleeps or goes.
+func newProvider(ctx context.Context, o *serveOptions, transports *handlers.Transports) (*provider.Provider, *policy.Policies, error) {
+	eng, err := docker.New()
+	if err != nil {
+		return nil, nil, err
+	}
+	var policies *policy.Policies
+	p, err := provider.New(ctx, o.cfg, eng,
+		provider.WithAdmission(func(p *provider.Provider) provider.Admission {
+			o.policy.Strategy = p.Config().Strategy
+			o.policy.CanCheckpoint = p.CRIU().Available
+			policies = policy.New(p.Fleet(), o.policy)
+			return policies
+		}),
+		provider.WithBeforeCheckpoint(transports.DropIdle),
+		provider.WithReplicaGone(transports.Forget))
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, policies, nil
+}
+
+// loadDeclared reads the stack serve was given (none: nothing declared).
+func loadDeclared(file string) ([]types.FunctionDeployment, error) {
+	if file == "" {
+		return nil, nil
+	}
+	s, err := stack.Load(file, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range s.Warnings {
+		slog.Warn(w, "stack", file)
+	}
+	return s.Deployments("")
+}
+
+// credentials makes sure /system/* has basic-auth credentials, generating
+// missing ones, or says loudly that it is open (nil: no auth).
+func credentials(o *serveOptions) (*handlers.Credentials, error) {
+	if !o.basicAuth {
+		slog.Warn(fmt.Sprintf("basic auth is off: anyone who reaches port %d can deploy functions", o.port))
+		return nil, nil
+	}
+	created, err := handlers.EnsureCredentials(o.secretMountPath)
+	if err != nil {
+		return nil, fmt.Errorf("credentials in %s: %w", o.secretMountPath, err)
+	}
+	if created {
+		slog.Info("generated the missing basic-auth credentials", "dir", o.secretMountPath,
+			"user", filepath.Join(o.secretMountPath, "basic-auth-user"), "password", filepath.Join(o.secretMountPath, "basic-auth-password"))
+	}
+	creds, err := handlers.NewCredentials(o.secretMountPath)
+	if err != nil {
+		return nil, fmt.Errorf("credentials in %s: %w", o.secretMountPath, err)
+	}
+	slog.Info("basic auth on /system/*", "credentials", o.secretMountPath)
+	return creds, nil
+}
+
+// infoDoc builds /system/info's document: faas-provider's fields plus the
+// engine, CRIU, sleep settings and memory, read at each request.
+func infoDoc(p *provider.Provider, pol policy.Config, policies *policy.Policies) func() handlers.InfoDoc {
+	cfg := p.Config()
+	return func() handlers.InfoDoc {
+		return handlers.InfoDoc{
+			Provider: types.ProviderInfo{
+				Name:          "faas-criu",
+				Orchestration: "docker",
+				Version:       &types.VersionInfo{Release: Version, SHA: Commit},
+			},
+			Extra: map[string]any{
+				"engine": p.EngineInfo(),
+				"criu":   p.CRIU(),
+				"sleep": api.SleepInfo{
+					Strategy:        cfg.Strategy,
+					IdleAfter:       pol.ZeroDuration.String(),
+					PauseAfter:      pol.PauseAfter.String(),
+					DeepAfter:       pol.DeepAfter.String(),
+					RestoreFallback: cfg.RestoreFallback,
+					WakeTimeout:     cfg.WakeTimeout.String(),
+					Autoscale:       pol.Autoscale,
+				},
+				"memory": memory(policies),
+			},
+		}
+	}
 }
 
 func memory(p *policy.Policies) api.MemoryInfo {
