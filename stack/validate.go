@@ -1,7 +1,10 @@
 package stack
 
 import (
+	"fmt"
 	"regexp"
+
+	"github.com/distribution/reference"
 
 	"github.com/faas-criu/faas-criu/api"
 	"github.com/faas-criu/faas-criu/internal/config"
@@ -28,4 +31,11 @@ func checkMemory(s string) error {
 func checkCPU(s string) error {
 	_, err := config.ParseCPU(s)
 	return err
+}
+
+func checkImage(s string) error {
+	if _, err := reference.ParseNormalizedNamed(s); err != nil {
+		return fmt.Errorf("invalid image reference %q: %v", s, err)
+	}
+	return nil
 }
