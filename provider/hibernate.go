@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -58,26 +59,14 @@ const reasonMigration = "migration"
 // memory budget or a migration put it to sleep: the budget wakes it when
 // there is room, a migration moves it).
 func (p *Provider) sleepInOp(ctx context.Context, fn *function, strategy, why string, mode inflightMode) error {
-	refuseInflight := mode == inflightRefuse
-	fn.mu.Lock()
-	if fn.deleted {
-		fn.mu.Unlock()
-		return errorf(ErrNotFound, "function %q not found in namespace %q", fn.key.Name, fn.key.Namespace)
+	rec, reps, err := fn.sleepSnapshot()
+	if err != nil {
+		return err
 	}
-	rec := *fn.rec
-	reps := make([]*replica, 0, len(fn.replicas))
-	for _, i := range sortedIndexes(fn.replicas) {
-		reps = append(reps, fn.replicas[i])
-	}
-	fn.mu.Unlock()
-
 	if strategy == StrategyRemove {
-		return p.removeAllInOp(ctx, fn, &rec, why, refuseInflight)
+		return p.removeAllInOp(ctx, fn, &rec, why, mode == inflightRefuse)
 	}
-	target := StateHibernated
-	if strategy != StrategyCheckpoint || !p.criu.Available {
-		target = StatePaused
-	}
+	target := p.sleepTarget(strategy)
 	if rec.State == target || rec.State == StateHibernated {
 		return nil // already asleep at least this deeply
 	}
@@ -85,17 +74,10 @@ func (p *Provider) sleepInOp(ctx context.Context, fn *function, strategy, why st
 
 	start := time.Now()
 	memory := functionMemory(snapshotReplicas(reps))
-	// Requests arriving from now on wait for the wake-up instead of being
-	// sent to a replica that is going away.
-	fn.mu.Lock()
-	for _, r := range reps {
-		r.ready = false
-	}
-	fn.refreshEndpointsLocked(p.cfg.FunctionPort)
-	fn.mu.Unlock()
+	fn.withdraw(reps, p.cfg.FunctionPort)
 	// A request counts itself in flight before it looks for a replica, so
 	// after the replicas were withdrawn this count misses none of them.
-	if refuseInflight && fn.inflight.Load() > 0 {
+	if mode == inflightRefuse && fn.inflight.Load() > 0 {
 		p.giveBack(ctx, fn, reps)
 		return fmt.Errorf("%w: requests are in flight", policy.ErrBusy)
 	}
@@ -103,21 +85,13 @@ func (p *Provider) sleepInOp(ctx context.Context, fn *function, strategy, why st
 		p.drainAll(ctx, fn, reps)
 	}
 
-	var err error
 	if target == StatePaused {
 		err = p.pauseAll(ctx, fn, reps)
 	} else {
 		err = p.hibernateAll(ctx, fn, reps, &rec)
 	}
 	if err != nil {
-		p.giveBack(ctx, fn, reps)
-		msg := p.checkRunning(ctx, reps)
-		fn.mu.Lock()
-		if l := fn.rec.StateLost; l != nil && !l.At.Before(start) {
-			msg += fmt.Sprintf("; replica %d's memory state was lost: %s", l.Replica, l.Reason)
-		}
-		fn.mu.Unlock()
-		return fmt.Errorf("%w; %s", err, msg)
+		return p.sleepFailed(ctx, fn, reps, start, err)
 	}
 
 	if awake {
@@ -136,15 +110,64 @@ func (p *Provider) sleepInOp(ctx context.Context, fn *function, strategy, why st
 	}
 	d := time.Since(start)
 	p.metrics.observeSleep(target, d)
-	note := ""
+	attrs := []any{"function", fn.key.String(), "state", target, "replicas", len(reps), "took", d.Round(time.Millisecond), "reason", why}
 	if strategy == StrategyCheckpoint && target == StatePaused {
-		note = " (paused instead: CRIU unavailable: " + p.criu.Problem + ")"
+		attrs = append(attrs, "paused_instead", "CRIU unavailable: "+p.criu.Problem)
 	}
-	log.Printf("%s: %s %d replicas in %s (%s)%s", fn.key, target, len(reps), d.Round(time.Millisecond), why, note)
+	slog.Info("function asleep", attrs...)
 	if why != policy.ReasonBudget && why != reasonMigration {
 		p.serveLeftovers(fn, reps, mode)
 	}
 	return nil
+}
+
+// sleepSnapshot copies the record and the replicas (by index) of a function
+// that is about to sleep; a deleted one is not found.
+func (fn *function) sleepSnapshot() (record, []*replica, error) {
+	fn.mu.Lock()
+	defer fn.mu.Unlock()
+	if fn.deleted {
+		return record{}, nil, errorf(ErrNotFound, "function %q not found in namespace %q", fn.key.Name, fn.key.Namespace)
+	}
+	reps := make([]*replica, 0, len(fn.replicas))
+	for _, i := range sortedIndexes(fn.replicas) {
+		reps = append(reps, fn.replicas[i])
+	}
+	return *fn.rec, reps, nil
+}
+
+// sleepTarget is the state a strategy puts a function in: checkpoint
+// without CRIU pauses instead.
+func (p *Provider) sleepTarget(strategy string) string {
+	if strategy != StrategyCheckpoint || !p.criu.Available {
+		return StatePaused
+	}
+	return StateHibernated
+}
+
+// withdraw takes the replicas out of the endpoints: requests arriving from
+// now on wait for the wake-up instead of being sent to a replica that is
+// going away.
+func (fn *function) withdraw(reps []*replica, port int) {
+	fn.mu.Lock()
+	defer fn.mu.Unlock()
+	for _, r := range reps {
+		r.ready = false
+	}
+	fn.refreshEndpointsLocked(port)
+}
+
+// sleepFailed gives the replicas back to requests and says what runs now,
+// and whether a replica's memory state was lost on the way.
+func (p *Provider) sleepFailed(ctx context.Context, fn *function, reps []*replica, start time.Time, err error) error {
+	p.giveBack(ctx, fn, reps)
+	msg := p.checkRunning(ctx, reps)
+	fn.mu.Lock()
+	if l := fn.rec.StateLost; l != nil && !l.At.Before(start) {
+		msg += fmt.Sprintf("; replica %d's memory state was lost: %s", l.Replica, l.Reason)
+	}
+	fn.mu.Unlock()
+	return fmt.Errorf("%w; %s", err, msg)
 }
 
 // drainAll waits, up to the drain timeout, for the requests the (already
