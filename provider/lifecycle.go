@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -427,9 +428,24 @@ func (p *Provider) alignReplicas(ctx context.Context, fn *function) ([]*replica,
 	if rec.State != StateAwake {
 		return nil, nil
 	}
-	var errs []error
+	errs := p.dropStaleReplicas(ctx, fn, &rec, current)
 	var started []*replica
+	for idx := 0; idx < rec.Replicas; idx++ {
+		r, err := p.bringUpReplica(ctx, fn, &rec, idx, current[idx])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("replica %d: %w", idx, err))
+			continue
+		}
+		started = append(started, r) // may still need its health check
+	}
+	return started, errors.Join(errs...)
+}
 
+// dropStaleReplicas removes the replicas beyond the record's count, and
+// the function containers of an older definition; what it removed whole
+// leaves current.
+func (p *Provider) dropStaleReplicas(ctx context.Context, fn *function, rec *record, current map[int]*replica) []error {
+	var errs []error
 	for idx, r := range current {
 		switch {
 		case idx >= rec.Replicas:
@@ -440,7 +456,7 @@ func (p *Provider) alignReplicas(ctx context.Context, fn *function) ([]*replica,
 			p.forgetCheckpoint(fn, idx)
 			_ = os.RemoveAll(ckpt.ReplicaBackups(p.backupRoot(fn.key), idx))
 			delete(current, idx)
-		case r.id != "" && !sameSpec(r.spec, rec):
+		case r.id != "" && !sameSpec(r.spec, *rec):
 			// An older definition: a new function container, in the same
 			// sandbox (same address), unless it hibernated (CRIU left the
 			// sandbox's network locked): then in a new one.
@@ -457,73 +473,76 @@ func (p *Provider) alignReplicas(ctx context.Context, fn *function) ([]*replica,
 			p.forgetCheckpoint(fn, idx)
 		}
 	}
-	for idx := 0; idx < rec.Replicas; idx++ {
-		r := current[idx]
-		if r != nil && r.id != "" && (r.status != "running" || !r.sandboxUp) {
-			// About to start, restore or unpause: its sandbox first.
-			if err := p.ensureSandbox(ctx, fn, r); err != nil {
-				errs = append(errs, fmt.Errorf("replica %d: %w", idx, err))
-				continue
-			}
-		}
-		var err error
-		switch {
-		case r == nil || r.id == "":
-			// A missing replica comes back from its newest backup if it has
-			// one (its container was removed), else fresh.
-			r, err = p.createContainer(ctx, fn.key, &rec, idx, r)
-			if err == nil {
-				p.setReplica(fn, idx, r)
-				if restored, berr := p.startReplicaFromBackup(ctx, fn, r); !restored {
-					err = p.startReplica(ctx, fn, r)
-				} else {
-					err = berr
-				}
-			}
-			if err == nil {
-				started = append(started, r)
-			}
-		case r.status == "running":
-			if _, ok := rec.Checkpoints[idx]; ok {
-				// Restored, but the provider stopped before it noted that.
-				p.forgetCheckpoint(fn, idx)
-			}
-			started = append(started, r) // may still need its health check
-		case r.status == "paused":
-			err = p.unpauseReplica(ctx, fn, r)
-			if err == nil {
-				started = append(started, r)
-			}
-		default: // created, exited, dead
-			was := r.status
-			if info, ok := rec.Checkpoints[idx]; ok {
-				err = p.restoreReplica(ctx, fn, r, info)
-			} else if info, ok := p.strayCheckpoint(ctx, r); ok {
-				// Checkpointed, but the provider stopped before it noted that:
-				// the state is in that checkpoint.
-				log.Printf("%s: replica %d has checkpoint %s the record missed: restoring from it", fn.key, idx, info.Name)
-				err = p.restoreReplica(ctx, fn, r, info)
-			} else if restored, berr := p.startReplicaFromBackup(ctx, fn, r); restored {
-				// It died: back to its newest backup's state.
-				err = berr
-			} else {
-				err = p.startReplica(ctx, fn, r)
-				if err == nil && was != "created" {
-					// It had run: its process ended (killed, or the engine
-					// or the box went down without live-restore) and nothing
-					// holds its memory.
-					p.noteStateLost(fn, idx, fmt.Sprintf("its container had stopped (%s: killed, or the engine or the machine restarted) and it had no checkpoint or backup", was))
-				}
-			}
-			if err == nil {
-				started = append(started, r)
-			}
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("replica %d: %w", idx, err))
+	return errs
+}
+
+// bringUpReplica makes replica idx run, whatever state it is found in (r
+// nil: it has no container), and returns it.
+func (p *Provider) bringUpReplica(ctx context.Context, fn *function, rec *record, idx int, r *replica) (*replica, error) {
+	if r != nil && r.id != "" && (r.status != "running" || !r.sandboxUp) {
+		// About to start, restore or unpause: its sandbox first.
+		if err := p.ensureSandbox(ctx, fn, r); err != nil {
+			return nil, err
 		}
 	}
-	return started, errors.Join(errs...)
+	var err error
+	switch {
+	case r == nil || r.id == "":
+		r, err = p.recreateReplica(ctx, fn, rec, idx, r)
+	case r.status == "running":
+		if _, ok := rec.Checkpoints[idx]; ok {
+			// Restored, but the provider stopped before it noted that.
+			p.forgetCheckpoint(fn, idx)
+		}
+	case r.status == "paused":
+		err = p.unpauseReplica(ctx, fn, r)
+	default: // created, exited, dead
+		err = p.restartReplica(ctx, fn, rec, idx, r)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// recreateReplica brings a missing replica back from its newest backup if
+// it has one (its container was removed), else fresh.
+func (p *Provider) recreateReplica(ctx context.Context, fn *function, rec *record, idx int, old *replica) (*replica, error) {
+	r, err := p.createContainer(ctx, fn.key, rec, idx, old)
+	if err != nil {
+		return nil, err
+	}
+	p.setReplica(fn, idx, r)
+	if restored, berr := p.startReplicaFromBackup(ctx, fn, r); restored {
+		return r, berr
+	}
+	return r, p.startReplica(ctx, fn, r)
+}
+
+// restartReplica starts a stopped replica from the best state there is: its
+// checkpoint, one the record missed, its newest backup, or fresh.
+func (p *Provider) restartReplica(ctx context.Context, fn *function, rec *record, idx int, r *replica) error {
+	was := r.status
+	if info, ok := rec.Checkpoints[idx]; ok {
+		return p.restoreReplica(ctx, fn, r, info)
+	}
+	if info, ok := p.strayCheckpoint(ctx, r); ok {
+		// Checkpointed, but the provider stopped before it noted that:
+		// the state is in that checkpoint.
+		slog.Warn("replica has a checkpoint the record missed: restoring from it", "function", fn.key.String(), "replica", idx, "checkpoint", info.Name)
+		return p.restoreReplica(ctx, fn, r, info)
+	}
+	if restored, err := p.startReplicaFromBackup(ctx, fn, r); restored {
+		// It died: back to its newest backup's state.
+		return err
+	}
+	err := p.startReplica(ctx, fn, r)
+	if err == nil && was != "created" {
+		// It had run: its process ended (killed, or the engine or the box
+		// went down without live-restore) and nothing holds its memory.
+		p.noteStateLost(fn, idx, fmt.Sprintf("its container had stopped (%s: killed, or the engine or the machine restarted) and it had no checkpoint or backup", was))
+	}
+	return err
 }
 
 // setReplica installs (or, with nil, removes) replica idx.
