@@ -9,7 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -25,7 +25,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := api.StatusCode(err)
 	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
 	if code >= 500 {
-		log.Printf("%s %s: %d %s", r.Method, r.URL.Path, code, msg)
+		slog.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", code, "err", msg)
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")

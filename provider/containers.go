@@ -7,7 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -215,13 +215,7 @@ func (p *Provider) createFunctionContainer(ctx context.Context, key fnKey, rec *
 		return err
 	}
 	name := cs.Name
-	id, err := p.engine.CreateContainer(ctx, cs)
-	if errors.Is(err, ErrEngineConflict) {
-		// A container left by an interrupted operation holds the name.
-		log.Printf("removing stale container %s", name)
-		_ = p.engine.RemoveContainer(ctx, name)
-		id, err = p.engine.CreateContainer(ctx, cs)
-	}
+	id, err := p.createOverStale(ctx, cs)
 	if err != nil {
 		return fmt.Errorf("create container %s: %w", name, err)
 	}
@@ -348,9 +342,21 @@ func (p *Provider) drain(ctx context.Context, r *replica) {
 	for load.inflight.Load() > 0 {
 		select {
 		case <-ctx.Done():
-			log.Printf("replica %s: %d requests still in flight after %s; removing it", r.name, load.inflight.Load(), p.cfg.DrainTimeout)
+			slog.Warn("requests still in flight after the drain timeout: removing the replica", "replica", r.name, "inflight", load.inflight.Load(), "timeout", p.cfg.DrainTimeout)
 			return
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// createOverStale creates a container; one left by an interrupted operation
+// that holds the name is removed first.
+func (p *Provider) createOverStale(ctx context.Context, cs ContainerSpec) (string, error) {
+	id, err := p.engine.CreateContainer(ctx, cs)
+	if errors.Is(err, ErrEngineConflict) {
+		slog.Warn("removing stale container", "container", cs.Name)
+		_ = p.engine.RemoveContainer(ctx, cs.Name)
+		id, err = p.engine.CreateContainer(ctx, cs)
+	}
+	return id, err
 }

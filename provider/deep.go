@@ -3,7 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
-	"log"
+	"log/slog"
 	"time"
 
 	"github.com/faas-criu/faas-criu/api"
@@ -107,8 +107,8 @@ func (p *Provider) deepenInOp(ctx context.Context, fn *function) error {
 		stopped++
 	}
 	if stopped > 0 {
-		log.Printf("%s: deep sleep: stopped %d network sandboxes in %s (hibernated since %s)", fn.key, stopped,
-			time.Since(start).Round(time.Millisecond), hibernatedAt(rec).Format(time.RFC3339))
+		slog.Info("deep sleep: network sandboxes stopped", "function", fn.key.String(), "sandboxes", stopped,
+			"took", time.Since(start).Round(time.Millisecond), "hibernated_since", hibernatedAt(rec).Format(time.RFC3339))
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
 	"log/slog"
 	"maps"
 	"os"
@@ -190,12 +189,12 @@ func (p *Provider) drainAll(ctx context.Context, fn *function, reps []*replica) 
 	for serving() > 0 {
 		select {
 		case <-ctx.Done():
-			log.Printf("%s: %d requests still in flight after %s; they finish after the wake that follows the sleep", fn.key, serving(), p.cfg.DrainTimeout)
+			slog.Warn("requests still in flight after the drain timeout: they finish after the wake that follows the sleep", "function", fn.key.String(), "inflight", serving(), "timeout", p.cfg.DrainTimeout)
 			return
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	log.Printf("%s: drained the requests in flight in %s before sleeping", fn.key, time.Since(start).Round(time.Millisecond))
+	slog.Info("drained the requests in flight before sleeping", "function", fn.key.String(), "took", time.Since(start).Round(time.Millisecond))
 }
 
 // serveLeftovers wakes a function that just went to sleep when requests
@@ -218,7 +217,7 @@ func (p *Provider) serveLeftovers(fn *function, reps []*replica, mode inflightMo
 	if fn.deleted || fn.waking {
 		return
 	}
-	log.Printf("%s: %d requests wait for it: waking it again at once", fn.key, need)
+	slog.Info("requests wait for it: waking it again at once", "function", fn.key.String(), "waiting", need)
 	fn.waking = true
 	// wake takes fn.opMu, held by the caller until it returns.
 	go p.wake(fn)
@@ -241,7 +240,7 @@ func (p *Provider) removeAllInOp(ctx context.Context, fn *function, rec *record,
 	if err := p.ensureReplicas(ctx, fn); err != nil {
 		return err
 	}
-	log.Printf("%s: removed its replicas (%s; strategy remove)", fn.key, why)
+	slog.Info("function asleep: replicas removed (strategy remove)", "function", fn.key.String(), "reason", why)
 	return nil
 }
 
@@ -328,7 +327,7 @@ func (p *Provider) hibernateAll(ctx context.Context, fn *function, reps []*repli
 			p.metrics.hibernateFailures.Inc()
 			for _, q := range done {
 				if rerr := p.restoreReplica(context.WithoutCancel(ctx), fn, q, cps[q.index]); rerr != nil {
-					log.Printf("%s: roll back replica %d after failed hibernation: %v", fn.key, q.index, rerr)
+					slog.Error("roll back replica after failed hibernation", "function", fn.key.String(), "replica", q.index, "err", rerr)
 				} else {
 					delete(cps, q.index)
 				}
@@ -441,14 +440,14 @@ func (p *Provider) afterFailedCheckpoint(ctx context.Context, fn *function, r *r
 		// its memory is gone. Back from its newest backup if it has one.
 		restored, err := p.startReplicaFromBackup(ctx, fn, r)
 		if !restored {
-			log.Printf("%s: replica %d STOPPED during a failed checkpoint: its memory state is lost; starting it fresh", fn.key, r.index)
+			slog.Error("replica STOPPED during a failed checkpoint: its memory state is lost; starting it fresh", "function", fn.key.String(), "replica", r.index)
 			if err = p.renewReplica(ctx, fn, r); err == nil {
 				err = p.startReplica(ctx, fn, r)
 			}
 			p.noteStateLost(fn, r.index, "its container stopped during a checkpoint that failed, and it had no backup")
 		}
 		if err != nil {
-			log.Printf("%s: %v", fn.key, err)
+			slog.Error("bring back the replica stopped by a failed checkpoint", "function", fn.key.String(), "err", err)
 		}
 	}
 }
@@ -537,7 +536,7 @@ func (p *Provider) discardCheckpoint(containerID, name string) {
 }
 
 func (p *Provider) restoreFailed(ctx context.Context, fn *function, r *replica, info CheckpointInfo, err error) error {
-	log.Printf("%s: %v", fn.key, err)
+	slog.Error("restore failed", "function", fn.key.String(), "err", err)
 	// containerd's copy of the checkpoint serves no later attempt (each
 	// unpacks its own) and is left behind by a failed one.
 	ckpt.RemoveContainerdCopies(p.cfg.ContainerdTmp, info.Name)
@@ -553,7 +552,7 @@ func (p *Provider) restoreFailed(ctx context.Context, fn *function, r *replica, 
 	if serr := p.startReplica(ctx, fn, r); serr != nil {
 		return errors.Join(err, serr)
 	}
-	log.Printf("%s: replica %d STARTED FRESH after the failed restore: its memory state is lost (--restore-fallback)", fn.key, r.index)
+	slog.Warn("replica STARTED FRESH after the failed restore: its memory state is lost (--restore-fallback)", "function", fn.key.String(), "replica", r.index)
 	fn.mu.Lock()
 	fn.lostState = fmt.Sprintf("replica %d started fresh at %s after a failed restore: %v", r.index, time.Now().UTC().Format(time.RFC3339), err)
 	fn.mu.Unlock()
@@ -567,13 +566,13 @@ func (p *Provider) restoreFailed(ctx context.Context, fn *function, r *replica, 
 // until the next deploy; before, a function whose containers an engine crash
 // had stopped came back fresh and its status said "awake" and nothing more.
 func (p *Provider) noteStateLost(fn *function, idx int, why string) {
-	log.Printf("WARNING: %s: replica %d STARTED FRESH: its memory state is lost (%s)", fn.key, idx, why)
+	slog.Warn("replica STARTED FRESH: its memory state is lost", "function", fn.key.String(), "replica", idx, "reason", why)
 	fn.mu.Lock()
 	rec := *fn.rec
 	fn.mu.Unlock()
 	rec.StateLost = &LossInfo{At: time.Now().UTC(), Replica: idx, Reason: why}
 	if err := p.commit(fn, &rec); err != nil {
-		log.Printf("%s: %v", fn.key, err)
+		slog.Error("record the lost state", "function", fn.key.String(), "err", err)
 	}
 }
 
@@ -594,7 +593,7 @@ func (p *Provider) forgetCheckpoint(fn *function, idx int) {
 		rec.Checkpoints = nil
 	}
 	if err := p.commit(fn, &rec); err != nil {
-		log.Printf("%s: %v", fn.key, err)
+		slog.Error("record the forgotten checkpoint", "function", fn.key.String(), "err", err)
 	}
 }
 
@@ -627,7 +626,7 @@ func (p *Provider) noteWake(fn *function, from string, d time.Duration, err erro
 	}
 	rec.LastWake = &WakeInfo{At: time.Now().UTC(), From: src, Duration: d, StateLost: lost != "", Reason: lost, Restore: span}
 	if err := p.commit(fn, &rec); err != nil {
-		log.Printf("%s: %v", fn.key, err)
+		slog.Error("record the wake", "function", fn.key.String(), "err", err)
 	}
-	log.Printf("%s: woke from %s in %s", fn.key, src, d.Round(time.Millisecond))
+	slog.Info("function woke", "function", fn.key.String(), "from", src, "took", d.Round(time.Millisecond))
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
 	"log/slog"
 	"os"
 	"strings"
@@ -70,7 +69,7 @@ func (p *Provider) checkDefinition(ctx context.Context, dep *types.FunctionDeplo
 		}
 	}
 	if len(dep.Constraints) > 0 {
-		log.Printf("%s: constraints %q are not supported by faas-criu (one box) and are ignored", key, dep.Constraints)
+		slog.Warn("constraints are not supported by faas-criu (one box) and are ignored", "function", key.String(), "constraints", dep.Constraints)
 	}
 	return key, nil
 }
@@ -162,7 +161,7 @@ func (p *Provider) Deploy(ctx context.Context, dep types.FunctionDeployment) err
 		return fmt.Errorf("deploy %s: %w", key, err)
 	}
 	p.metrics.functionsDeployed.Inc()
-	log.Printf("deployed %s (%s, %d replicas)", key, dep.Image, rec.Replicas)
+	slog.Info("function deployed", "function", key.String(), "image", dep.Image, "replicas", rec.Replicas)
 	return nil
 }
 
@@ -211,7 +210,7 @@ func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) err
 				return fmt.Errorf("update %s: %w", key, err)
 			}
 		}
-		log.Printf("updated %s's labels and annotations; its containers (and their state) are kept", key)
+		slog.Info("function labels and annotations updated; its containers (and their state) are kept", "function", key.String())
 		return nil
 	}
 
@@ -234,7 +233,7 @@ func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) err
 	if err := p.ensureReplicas(ctx, fn); err != nil {
 		return fmt.Errorf("update %s: %w", key, err)
 	}
-	log.Printf("updated %s (%s, %d replicas)", key, dep.Image, rec.Replicas)
+	slog.Info("function updated", "function", key.String(), "image", dep.Image, "replicas", rec.Replicas)
 	return nil
 }
 
@@ -294,7 +293,7 @@ func (p *Provider) deleteInOp(ctx context.Context, fn *function) error {
 	fn.mu.Lock()
 	fn.replicas = map[int]*replica{}
 	fn.mu.Unlock()
-	log.Printf("deleted %s", fn.key)
+	slog.Info("function deleted", "function", fn.key.String())
 	return nil
 }
 
@@ -364,7 +363,7 @@ func (p *Provider) scaleUpInOp(ctx context.Context, fn *function, n int) error {
 			// Nothing woke: it is still asleep, checkpoints and all, and the
 			// next request or scale-up tries again.
 			if cerr := p.commit(fn, &asleep); cerr != nil {
-				log.Printf("%s: %v", fn.key, cerr)
+				slog.Error("record the failed wake", "function", fn.key.String(), "err", cerr)
 			}
 		}
 	}
@@ -575,7 +574,7 @@ func (p *Provider) startReplica(ctx context.Context, fn *function, r *replica) e
 	err := p.engine.StartContainer(ctx, r.id)
 	if orphanTask(err) {
 		// See orphanTask: new containers, at the same address.
-		log.Printf("%s: replica %d cannot start (%v): renewing it", fn.key, r.index, err)
+		slog.Warn("replica cannot start: renewing it", "function", fn.key.String(), "replica", r.index, "err", err)
 		if err = p.renewReplica(ctx, fn, r); err == nil {
 			err = p.engine.StartContainer(ctx, r.id)
 		}

@@ -6,7 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -48,7 +48,7 @@ func (p *Provider) Query(ctx context.Context, req logs.Request) (<-chan logs.Mes
 		}
 		rc, err := p.engine.ContainerLogs(ctx, r.id, opts)
 		if err != nil {
-			log.Printf("logs of %s: %v", r.name, err)
+			slog.Error("read logs", "replica", r.name, "err", err)
 			continue
 		}
 		wg.Add(1)
@@ -74,7 +74,7 @@ func (p *Provider) Query(ctx context.Context, req logs.Request) (<-chan logs.Mes
 				}
 			})
 			if err != nil && ctx.Err() == nil {
-				log.Printf("logs of %s: %v", r.name, err)
+				slog.Error("read logs", "replica", r.name, "err", err)
 			}
 		}(r, rc)
 	}

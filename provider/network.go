@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"log"
+	"log/slog"
 	"net"
 	"sync"
 )
@@ -94,7 +94,7 @@ func (p *Provider) ensureNetwork(ctx context.Context) (*ipam, error) {
 		if err != nil {
 			return nil, fmt.Errorf("create network %s (%s): %w; choose another subnet with --subnet", p.cfg.Network, a.subnet, err)
 		}
-		log.Printf("created network %s (%s)", p.cfg.Network, a.subnet)
+		slog.Info("network created", "network", p.cfg.Network, "subnet", a.subnet)
 		return a, nil
 	}
 	if err != nil {

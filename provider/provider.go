@@ -9,7 +9,7 @@ package provider
 import (
 	"context"
 	"fmt"
-	"log"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -240,18 +240,18 @@ func New(ctx context.Context, cfg Config, eng Engine, opts ...Option) (*Provider
 	}
 	switch {
 	case !p.criu.Available:
-		log.Printf("WARNING: CRIU cannot be used: %s. Functions scaled to zero will be PAUSED (memory kept), not hibernated.", p.criu.Problem)
+		slog.Warn("CRIU cannot be used: functions scaled to zero will be PAUSED (memory kept), not hibernated", "problem", p.criu.Problem)
 	case !p.engineInfo.Experimental:
 		p.criu.Available = false
 		p.criu.Problem = "the Docker engine is not in experimental mode, so its checkpoint API is off; set {\"experimental\": true} in /etc/docker/daemon.json and restart dockerd"
-		log.Printf("WARNING: %s. Functions scaled to zero will be PAUSED, not hibernated.", p.criu.Problem)
+		slog.Warn("CRIU cannot be used: functions scaled to zero will be PAUSED (memory kept), not hibernated", "problem", p.criu.Problem)
 	default:
-		log.Printf("CRIU %s at %s (tcp-established: %v, work dir: %q)", p.criu.Version, p.criu.Path, p.criu.TCPEstablished, p.criu.WorkDir)
+		slog.Info("CRIU found", "version", p.criu.Version, "path", p.criu.Path, "tcp_established", p.criu.TCPEstablished, "work_dir", p.criu.WorkDir)
 		if p.criu.Problem != "" {
-			log.Printf("WARNING: %s", p.criu.Problem)
+			slog.Warn("CRIU", "problem", p.criu.Problem)
 		}
 		if !p.criu.NonRootFunctions {
-			log.Printf("WARNING: this machine withholds CAP_SYS_RESOURCE: functions that run as a non-root user cannot be hibernated (they are left running, and the scale to zero reports why)")
+			slog.Warn("this machine withholds CAP_SYS_RESOURCE: functions that run as a non-root user cannot be hibernated (they are left running, and the scale to zero reports why)")
 		}
 	}
 	p.recorder = checkpoint.NewRecorder(p.criu.WorkDir)
@@ -348,7 +348,7 @@ func (p *Provider) pagesDir(containerID, name string) string {
 func (p *Provider) placeCheckpoint(containerID string, info CheckpointInfo) error {
 	dir := p.checkpointDir(containerID, info.Name)
 	if err := checkpoint.ExternalizePages(dir, p.pagesDir(containerID, info.Name)); err != nil {
-		log.Printf("checkpoint %s: page images stay in place (%v): restores will copy them", info.Name, err)
+		slog.Info("checkpoint page images stay in place: restores will copy them", "checkpoint", info.Name, "err", err)
 	}
 	return checkpoint.WriteMeta(dir, info)
 }
@@ -386,7 +386,7 @@ func (p *Provider) flush() {
 		rec := *fn.rec
 		fn.mu.Unlock()
 		if err := p.store.saveRecord(fn.key.Namespace, fn.key.Name, &rec); err != nil {
-			log.Printf("save invocation count of %s: %v", fn.key, err)
+			slog.Error("save invocation count", "function", fn.key.String(), "err", err)
 			continue
 		}
 		fn.savedInv.Store(n)

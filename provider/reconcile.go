@@ -2,7 +2,7 @@ package provider
 
 import (
 	"context"
-	"log"
+	"log/slog"
 	"time"
 
 	ckpt "github.com/faas-criu/faas-criu/checkpoint"
@@ -13,7 +13,7 @@ import (
 func (p *Provider) load(ctx context.Context) error {
 	recs, errs := p.store.loadRecords()
 	for _, err := range errs {
-		log.Printf("WARNING: %v", err)
+		slog.Warn("record not loaded", "err", err)
 	}
 	found, err := p.listContainers(ctx, nil)
 	if err != nil {
@@ -24,7 +24,7 @@ func (p *Provider) load(ctx context.Context) error {
 		if rec.Importing {
 			// An import cut short: it never answered, so the source still
 			// runs the function. Remove what was made here.
-			log.Printf("removing %s: its import did not finish", key)
+			slog.Info("removing a function whose import did not finish", "function", key.String())
 			for _, r := range found[key] {
 				_ = p.removeReplica(ctx, r)
 			}
@@ -46,11 +46,11 @@ func (p *Provider) load(ctx context.Context) error {
 	// cut short before its record was written (or after it was deleted).
 	for key, reps := range found {
 		for _, r := range reps {
-			log.Printf("removing container %s: no function %s is recorded", r.name, key)
+			slog.Info("removing a container of no recorded function", "container", r.name, "function", key.String())
 			_ = p.removeReplica(ctx, r)
 		}
 	}
-	log.Printf("loaded %d functions from %s", len(recs), p.cfg.StateDir)
+	slog.Info("functions loaded", "count", len(recs), "state", p.cfg.StateDir)
 	for _, fn := range p.functions() {
 		p.reconcile(ctx, fn)
 	}
@@ -127,7 +127,7 @@ func (p *Provider) reconcileInOp(ctx context.Context, fn *function) {
 		return
 	}
 	if err := p.refresh(ctx, fn); err != nil {
-		log.Printf("reconcile %s: %v", fn.key, err)
+		slog.Error("reconcile", "function", fn.key.String(), "err", err)
 		return
 	}
 	fn.mu.Lock()
@@ -140,14 +140,14 @@ func (p *Provider) reconcileInOp(ctx context.Context, fn *function) {
 	}
 	fn.mu.Unlock()
 	for _, idx := range lost {
-		log.Printf("WARNING: %s: the container holding replica %d's checkpoint is gone", fn.key, idx)
+		slog.Warn("the container holding the replica's checkpoint is gone", "function", fn.key.String(), "replica", idx)
 		p.forgetCheckpoint(fn, idx)
 	}
 	if rec.State != StateAwake {
 		return
 	}
 	if err := p.ensureReplicas(ctx, fn); err != nil {
-		log.Printf("reconcile %s: %v", fn.key, err)
+		slog.Error("reconcile", "function", fn.key.String(), "err", err)
 	}
 }
 
@@ -182,7 +182,7 @@ func (p *Provider) sweepContainerdTmp() {
 		return ids[id]
 	}
 	if n := ckpt.RemoveStaleContainerdCopies(p.cfg.ContainerdTmp, time.Minute, ours); n > 0 {
-		log.Printf("removed %d checkpoint copies and unfinished dumps containerd had left in %s", n, p.cfg.ContainerdTmp)
+		slog.Info("removed checkpoint copies and unfinished dumps containerd had left", "count", n, "dir", p.cfg.ContainerdTmp)
 	}
 }
 
@@ -241,7 +241,7 @@ func (p *Provider) watchEvents(ctx context.Context) {
 				p.onEvent(m)
 			case err := <-errs:
 				if ctx.Err() == nil {
-					log.Printf("engine event stream: %v; reconnecting", err)
+					slog.Warn("engine event stream: reconnecting", "err", err)
 				}
 				break loop
 			}
