@@ -21,7 +21,6 @@ import (
 
 	"github.com/faas-criu/faas-criu/api"
 	"github.com/faas-criu/faas-criu/async"
-	"github.com/faas-criu/faas-criu/checkpoint"
 	gateway "github.com/faas-criu/faas-criu/client"
 	"github.com/faas-criu/faas-criu/handlers"
 	"github.com/faas-criu/faas-criu/internal/config"
@@ -57,6 +56,7 @@ func parseServe(args []string) (*serveOptions, error) {
 // value, instead of being read as false or as the default.
 func parseServeEnv(args []string, lookup func(string) (string, bool)) (*serveOptions, error) {
 	o := &serveOptions{}
+	def := provider.DefaultConfig()
 	env := &config.Env{Lookup: lookup}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	port := env.Int("port", 8080)
@@ -65,22 +65,22 @@ func parseServeEnv(args []string, lookup func(string) (string, bool)) (*serveOpt
 	config.DurationVar(fs, &o.readTimeout, "read-timeout", env.Duration("read_timeout", 60*time.Second), "HTTP read timeout (env read_timeout)")
 	config.DurationVar(fs, &o.writeTimeout, "write-timeout", env.Duration("write_timeout", 60*time.Second), "HTTP write timeout, the longest a function call may take (env write_timeout)")
 	config.BoolVar(fs, &o.basicAuth, "basic-auth", env.Bool("basic_auth", true), "require basic auth on /system/* (env basic_auth)")
-	fs.StringVar(&o.cfg.StateDir, "state-dir", env.String("state_dir", "/var/lib/faas-criu"), "directory for the provider's records, secrets and credentials")
+	fs.StringVar(&o.cfg.StateDir, "state-dir", env.String("state_dir", def.StateDir), "directory for the provider's records, secrets and credentials")
 	fs.StringVar(&o.secretMountPath, "secret-mount-path", env.String("secret_mount_path", ""), "directory of basic-auth-user and basic-auth-password (env secret_mount_path; default STATE_DIR/credentials)")
-	fs.StringVar(&o.cfg.Network, "network", env.String("network", "faas-criu"), "Docker bridge network for functions (created if missing)")
-	fs.StringVar(&o.cfg.Subnet, "subnet", env.String("subnet", "10.62.0.0/16"), "subnet of that network when the provider creates it")
-	fs.StringVar(&o.namespaces, "namespaces", env.String("namespaces", provider.DefaultNamespace), "comma-separated namespaces functions may use")
-	fs.StringVar(&o.importMax, "import-max-bytes", env.String("import_max_bytes", "4Gi"), "the most a migration may bring in (its image, and its checkpoints, each)")
-	fs.StringVar(&o.cfg.Pull, "pull", env.String("pull", "never"), "pull missing images: never or missing")
-	config.DurationVar(fs, &o.cfg.PullTimeout, "pull-timeout", 60*time.Second, "the longest a pull may take (with --pull=missing)")
-	config.DurationVar(fs, &o.cfg.ReadyTimeout, "ready-timeout", env.Duration("ready_timeout", 30*time.Second), "how long a new replica may take to answer its health check")
-	config.DurationVar(fs, &o.cfg.WakeTimeout, "wake-timeout", env.Duration("wake_timeout", 30*time.Second), "how long a request waits for a sleeping function before 504")
-	fs.StringVar(&o.cfg.Strategy, "strategy", env.String("strategy", provider.StrategyCheckpoint), "how functions sleep when scaled to zero or idle: checkpoint, pause, pause-then-checkpoint or remove")
+	fs.StringVar(&o.cfg.Network, "network", env.String("network", def.Network), "Docker bridge network for functions (created if missing)")
+	fs.StringVar(&o.cfg.Subnet, "subnet", env.String("subnet", def.Subnet), "subnet of that network when the provider creates it")
+	fs.StringVar(&o.namespaces, "namespaces", env.String("namespaces", strings.Join(def.Namespaces, ",")), "comma-separated namespaces functions may use")
+	fs.StringVar(&o.importMax, "import-max-bytes", env.String("import_max_bytes", quantity(def.ImportMaxBytes)), "the most a migration may bring in (its image, and its checkpoints, each)")
+	fs.StringVar(&o.cfg.Pull, "pull", env.String("pull", def.Pull), "pull missing images: never or missing")
+	config.DurationVar(fs, &o.cfg.PullTimeout, "pull-timeout", def.PullTimeout, "the longest a pull may take (with --pull=missing)")
+	config.DurationVar(fs, &o.cfg.ReadyTimeout, "ready-timeout", env.Duration("ready_timeout", def.ReadyTimeout), "how long a new replica may take to answer its health check")
+	config.DurationVar(fs, &o.cfg.WakeTimeout, "wake-timeout", env.Duration("wake_timeout", def.WakeTimeout), "how long a request waits for a sleeping function before 504")
+	fs.StringVar(&o.cfg.Strategy, "strategy", env.String("strategy", def.Strategy), "how functions sleep when scaled to zero or idle: checkpoint, pause, pause-then-checkpoint or remove")
 	config.BoolVar(fs, &o.cfg.RestoreFallback, "restore-fallback", env.Bool("restore_fallback", false), "start a replica fresh (losing its state, and saying so) when its restore fails")
-	config.DurationVar(fs, &o.cfg.ReconcileEvery, "reconcile-every", 10*time.Second, "how often every function is checked against its containers")
-	fs.StringVar(&o.cfg.ContainerdTmp, "containerd-tmp", "/tmp", "containerd's temporary directory, where it leaves copies of restored checkpoints (the provider removes them)")
-	fs.StringVar(&o.cfg.RuncConf, "runc-conf", checkpoint.RuncConfPath, "runc's CRIU configuration file")
-	fs.StringVar(&o.cfg.CRIUStamp, "criu-stamp", checkpoint.StampPath, "setup's record of the CRIU it verified (used when criu cannot be run here)")
+	config.DurationVar(fs, &o.cfg.ReconcileEvery, "reconcile-every", def.ReconcileEvery, "how often every function is checked against its containers")
+	fs.StringVar(&o.cfg.ContainerdTmp, "containerd-tmp", def.ContainerdTmp, "containerd's temporary directory, where it leaves copies of restored checkpoints (the provider removes them)")
+	fs.StringVar(&o.cfg.RuncConf, "runc-conf", def.RuncConf, "runc's CRIU configuration file")
+	fs.StringVar(&o.cfg.CRIUStamp, "criu-stamp", def.CRIUStamp, "setup's record of the CRIU it verified (used when criu cannot be run here; setup's, so it does not follow --state-dir)")
 	config.DurationVar(fs, &o.policy.ZeroDuration, "idle-after", env.Duration("scale_zero_duration", 15*time.Minute), "default idle time before a com.openfaas.scale.zero=true function sleeps")
 	config.DurationVar(fs, &o.policy.PauseAfter, "pause-after", env.Duration("pause_after", time.Minute), "default idle time before the pause tier (pause-then-checkpoint)")
 	fs.StringVar(&o.budget, "memory-budget", env.String("memory_budget", "0"), "memory for running functions (e.g. 512Mi); least recently used idle functions are hibernated beyond it; 0 is no budget")
@@ -120,6 +120,14 @@ func parseServeEnv(args []string, lookup func(string) (string, bool)) (*serveOpt
 		}
 	}
 	return o, nil
+}
+
+// quantity writes a byte count as the flags take it (4Gi, 512Mi).
+func quantity(n int64) string {
+	if n%(1<<30) == 0 {
+		return fmt.Sprintf("%dGi", n>>30)
+	}
+	return fmt.Sprintf("%dMi", n>>20)
 }
 
 func Serve(args []string) error {
@@ -168,7 +176,7 @@ func Serve(args []string) error {
 
 	// Invocations are counted in the gateway's series, so OpenFaaS
 	// dashboards work straight at faas-criu.
-	gwMetrics := handlers.NewGatewayMetrics(p, p, provider.DefaultNamespace)
+	gwMetrics := handlers.NewGatewayMetrics(p, p, api.DefaultNamespace)
 	prometheus.MustRegister(gwMetrics)
 	proxy := gwMetrics.Wrap(handlers.NewProxy(p, transports))
 	cfg := p.Config()

@@ -7,11 +7,11 @@
 package provider
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -61,55 +61,53 @@ type Config struct {
 	DrainTimeout time.Duration
 }
 
+// DefaultConfig is the configuration when nothing is set: the one source of
+// the defaults, which setDefaults fills in and serve's flags show.
+func DefaultConfig() Config {
+	return Config{
+		StateDir:     "/var/lib/faas-criu",
+		Network:      "faas-criu",
+		Subnet:       "10.62.0.0/16",
+		Namespaces:   []string{api.DefaultNamespace},
+		FunctionPort: 8080,
+		ReadyTimeout: 30 * time.Second,
+		WakeTimeout:  30 * time.Second,
+		Pull:         "never",
+		PullTimeout:  60 * time.Second,
+		Strategy:     api.StrategyCheckpoint,
+		RuncConf:     checkpoint.RuncConfPath,
+		// setup's record, like runc.conf, not the provider's state: it
+		// stays where scripts/setup.sh wrote it whatever --state-dir says.
+		CRIUStamp:      checkpoint.StampPath,
+		ReconcileEvery: 10 * time.Second,
+		ImportMaxBytes: 4 << 30,
+		DrainTimeout:   60 * time.Second,
+		// containerd's own temporary directory (it leaves copies of restored
+		// checkpoints there), not this process's TMPDIR.
+		ContainerdTmp: "/tmp",
+	}
+}
+
 func (c *Config) setDefaults() {
-	if c.StateDir == "" {
-		c.StateDir = "/var/lib/faas-criu"
-	}
-	if c.Network == "" {
-		c.Network = "faas-criu"
-	}
-	if c.Subnet == "" {
-		c.Subnet = "10.62.0.0/16"
-	}
+	d := DefaultConfig()
+	c.StateDir = cmp.Or(c.StateDir, d.StateDir)
+	c.Network = cmp.Or(c.Network, d.Network)
+	c.Subnet = cmp.Or(c.Subnet, d.Subnet)
 	if len(c.Namespaces) == 0 {
-		c.Namespaces = []string{DefaultNamespace}
+		c.Namespaces = d.Namespaces
 	}
-	if c.FunctionPort == 0 {
-		c.FunctionPort = 8080
-	}
-	if c.ReadyTimeout == 0 {
-		c.ReadyTimeout = 30 * time.Second
-	}
-	if c.WakeTimeout == 0 {
-		c.WakeTimeout = 30 * time.Second
-	}
-	if c.Pull == "" {
-		c.Pull = "never"
-	}
-	if c.PullTimeout == 0 {
-		c.PullTimeout = 60 * time.Second
-	}
-	if c.Strategy == "" {
-		c.Strategy = StrategyCheckpoint
-	}
-	if c.RuncConf == "" {
-		c.RuncConf = checkpoint.RuncConfPath
-	}
-	if c.CRIUStamp == "" {
-		c.CRIUStamp = checkpoint.StampPath
-	}
-	if c.ReconcileEvery == 0 {
-		c.ReconcileEvery = 10 * time.Second
-	}
-	if c.ImportMaxBytes == 0 {
-		c.ImportMaxBytes = 4 << 30
-	}
-	if c.DrainTimeout == 0 {
-		c.DrainTimeout = 60 * time.Second
-	}
-	if c.ContainerdTmp == "" {
-		c.ContainerdTmp = os.TempDir()
-	}
+	c.FunctionPort = cmp.Or(c.FunctionPort, d.FunctionPort)
+	c.ReadyTimeout = cmp.Or(c.ReadyTimeout, d.ReadyTimeout)
+	c.WakeTimeout = cmp.Or(c.WakeTimeout, d.WakeTimeout)
+	c.Pull = cmp.Or(c.Pull, d.Pull)
+	c.PullTimeout = cmp.Or(c.PullTimeout, d.PullTimeout)
+	c.Strategy = cmp.Or(c.Strategy, d.Strategy)
+	c.RuncConf = cmp.Or(c.RuncConf, d.RuncConf)
+	c.CRIUStamp = cmp.Or(c.CRIUStamp, d.CRIUStamp)
+	c.ReconcileEvery = cmp.Or(c.ReconcileEvery, d.ReconcileEvery)
+	c.ImportMaxBytes = cmp.Or(c.ImportMaxBytes, d.ImportMaxBytes)
+	c.DrainTimeout = cmp.Or(c.DrainTimeout, d.DrainTimeout)
+	c.ContainerdTmp = cmp.Or(c.ContainerdTmp, d.ContainerdTmp)
 }
 
 func (c *Config) validate() error {
