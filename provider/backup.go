@@ -22,7 +22,7 @@ type BackupInfo struct {
 
 // backupRoot is where a function's backups live: in the provider's state
 // directory, so that they outlive the containers.
-func (p *Provider) backupRoot(key fnKey) string {
+func (p *Provider) backupRoot(key api.Key) string {
 	return ckpt.BackupsRoot(p.cfg.StateDir, key.Namespace, key.Name)
 }
 
@@ -38,7 +38,7 @@ func (p *Provider) backupInOp(ctx context.Context, fn *function, keep int) error
 	}
 	state := fn.rec.State
 	fn.mu.Unlock()
-	if state != StateAwake || len(reps) == 0 {
+	if state != api.StateAwake || len(reps) == 0 {
 		return nil
 	}
 	start := time.Now()
@@ -156,7 +156,7 @@ func (p *Provider) Backups(ctx context.Context, ns, name string) ([]api.Backup, 
 // state of that backup, on request. The function must be awake.
 func (p *Provider) RestoreBackup(ctx context.Context, ns, name, backup string) error {
 	if !ckpt.ValidName(backup) {
-		return errorf(ErrInvalid, "invalid backup name %q", backup)
+		return errorf(api.ErrInvalid, "invalid backup name %q", backup)
 	}
 	fn, err := p.lookup(ns, name)
 	if err != nil {
@@ -171,8 +171,8 @@ func (p *Provider) RestoreBackup(ctx context.Context, ns, name, backup string) e
 	fn.mu.Lock()
 	state := fn.rec.State
 	fn.mu.Unlock()
-	if state != StateAwake {
-		return errorf(ErrInvalid, "function %q is %s: wake it (scale it up) before restoring a backup", name, state)
+	if state != api.StateAwake {
+		return errorf(api.ErrInvalid, "function %q is %s: wake it (scale it up) before restoring a backup", name, state)
 	}
 	found := false
 	for _, b := range list {
@@ -202,7 +202,7 @@ func (p *Provider) RestoreBackup(ctx context.Context, ns, name, backup string) e
 		go p.markReady(context.WithoutCancel(ctx), fn, r)
 	}
 	if !found {
-		return errorf(ErrNotFound, "function %q has no backup %q of a current replica", name, backup)
+		return errorf(api.ErrNotFound, "function %q has no backup %q of a current replica", name, backup)
 	}
 	return nil
 }

@@ -62,14 +62,14 @@ func (p *Provider) sleepInOp(ctx context.Context, fn *function, strategy, why st
 	if err != nil {
 		return err
 	}
-	if strategy == StrategyRemove {
+	if strategy == api.StrategyRemove {
 		return p.removeAllInOp(ctx, fn, &rec, why, mode == inflightRefuse)
 	}
 	target := p.sleepTarget(strategy)
-	if rec.State == target || rec.State == StateHibernated {
+	if rec.State == target || rec.State == api.StateHibernated {
 		return nil // already asleep at least this deeply
 	}
-	awake := rec.State == StateAwake
+	awake := rec.State == api.StateAwake
 
 	start := time.Now()
 	memory := functionMemory(snapshotReplicas(reps))
@@ -84,7 +84,7 @@ func (p *Provider) sleepInOp(ctx context.Context, fn *function, strategy, why st
 		p.drainAll(ctx, fn, reps)
 	}
 
-	if target == StatePaused {
+	if target == api.StatePaused {
 		err = p.pauseAll(ctx, fn, reps)
 	} else {
 		err = p.hibernateAll(ctx, fn, reps, &rec)
@@ -110,7 +110,7 @@ func (p *Provider) sleepInOp(ctx context.Context, fn *function, strategy, why st
 	d := time.Since(start)
 	p.metrics.observeSleep(target, d)
 	attrs := []any{"function", fn.key.String(), "state", target, "replicas", len(reps), "took", d.Round(time.Millisecond), "reason", why}
-	if strategy == StrategyCheckpoint && target == StatePaused {
+	if strategy == api.StrategyCheckpoint && target == api.StatePaused {
 		attrs = append(attrs, "paused_instead", "CRIU unavailable: "+p.criu.Problem)
 	}
 	slog.Info("function asleep", attrs...)
@@ -126,7 +126,7 @@ func (fn *function) sleepSnapshot() (record, []*replica, error) {
 	fn.mu.Lock()
 	defer fn.mu.Unlock()
 	if fn.deleted {
-		return record{}, nil, errorf(ErrNotFound, "function %q not found in namespace %q", fn.key.Name, fn.key.Namespace)
+		return record{}, nil, errorf(api.ErrNotFound, "function %q not found in namespace %q", fn.key.Name, fn.key.Namespace)
 	}
 	reps := make([]*replica, 0, len(fn.replicas))
 	for _, i := range sortedIndexes(fn.replicas) {
@@ -138,10 +138,10 @@ func (fn *function) sleepSnapshot() (record, []*replica, error) {
 // sleepTarget is the state a strategy puts a function in: checkpoint
 // without CRIU pauses instead.
 func (p *Provider) sleepTarget(strategy string) string {
-	if strategy != StrategyCheckpoint || !p.criu.Available {
-		return StatePaused
+	if strategy != api.StrategyCheckpoint || !p.criu.Available {
+		return api.StatePaused
 	}
-	return StateHibernated
+	return api.StateHibernated
 }
 
 // withdraw takes the replicas out of the endpoints: requests arriving from
@@ -226,7 +226,7 @@ func (p *Provider) serveLeftovers(fn *function, reps []*replica, mode inflightMo
 // removeAllInOp scales an awake function to zero the OpenFaaS CE way: its
 // replicas are removed (state lost) and the next request starts one cold.
 func (p *Provider) removeAllInOp(ctx context.Context, fn *function, rec *record, why string, refuseInflight bool) error {
-	if rec.State != StateAwake {
+	if rec.State != api.StateAwake {
 		return nil
 	}
 	if refuseInflight && fn.inflight.Load() > 0 {
@@ -600,7 +600,7 @@ func (p *Provider) forgetCheckpoint(fn *function, idx int) {
 // noteWake records how the function came back from sleep.
 func (p *Provider) noteWake(fn *function, from string, d time.Duration, err error) {
 	how := "restore"
-	if from == StatePaused {
+	if from == api.StatePaused {
 		how = "unpause"
 	}
 	fn.mu.Lock()
@@ -619,9 +619,9 @@ func (p *Provider) noteWake(fn *function, from string, d time.Duration, err erro
 	fn.mu.Unlock()
 	src := "checkpoint"
 	switch from {
-	case StatePaused:
+	case api.StatePaused:
 		src = "pause"
-	case TierDeep:
+	case api.TierDeep:
 		src = "deep" // a checkpoint, its stopped sandboxes started first
 	}
 	rec.LastWake = &WakeInfo{At: time.Now().UTC(), From: src, Duration: d, StateLost: lost != "", Reason: lost, Restore: span}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/faas-criu/faas-criu/api"
 	"io"
 	"log/slog"
 	"os"
@@ -41,15 +42,15 @@ func (p *Provider) ImportImage(ctx context.Context, r io.Reader) error {
 	defer f.Close()
 	zr, err := archive.Decompress(r)
 	if err != nil {
-		return errorf(ErrInvalid, "image stream: not zstd: %v", err)
+		return errorf(api.ErrInvalid, "image stream: not zstd: %v", err)
 	}
 	defer zr.Close()
 	n, err := io.Copy(f, io.LimitReader(zr, p.cfg.ImportMaxBytes+1))
 	if err != nil {
-		return errorf(ErrInvalid, "image stream broken after %d bytes: %v", n, err)
+		return errorf(api.ErrInvalid, "image stream broken after %d bytes: %v", n, err)
 	}
 	if n > p.cfg.ImportMaxBytes {
-		return errorf(ErrTooLarge, "image is larger than the import limit of %d bytes (--import-max-bytes)", p.cfg.ImportMaxBytes)
+		return errorf(api.ErrTooLarge, "image is larger than the import limit of %d bytes (--import-max-bytes)", p.cfg.ImportMaxBytes)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
@@ -69,9 +70,9 @@ func (p *Provider) ImportImage(ctx context.Context, r io.Reader) error {
 func importErr(err error) error {
 	switch {
 	case errors.Is(err, archive.ErrArchiveTooLarge):
-		return errorf(ErrTooLarge, "import refused: %v (--import-max-bytes)", err)
+		return errorf(api.ErrTooLarge, "import refused: %v (--import-max-bytes)", err)
 	case errors.Is(err, archive.ErrArchive):
-		return errorf(ErrInvalid, "import refused: %v", err)
+		return errorf(api.ErrInvalid, "import refused: %v", err)
 	}
 	return err
 }
@@ -99,7 +100,7 @@ func (p *Provider) Import(ctx context.Context, r io.Reader, replace bool) (types
 		return types.FunctionStatus{}, err
 	}
 	if m.ImageID != "" && imageID != m.ImageID {
-		return types.FunctionStatus{}, errorf(ErrInvalid, "image %s here is %s, but the checkpoint was taken from %s: send the image too", dep.Image, imageID, m.ImageID)
+		return types.FunctionStatus{}, errorf(api.ErrInvalid, "image %s here is %s, but the checkpoint was taken from %s: send the image too", dep.Image, imageID, m.ImageID)
 	}
 	if err := p.replaceForImport(ctx, key, replace); err != nil {
 		return types.FunctionStatus{}, err
@@ -107,7 +108,7 @@ func (p *Provider) Import(ctx context.Context, r io.Reader, replace bool) (types
 
 	rec := &record{
 		Deployment: dep, ImageID: imageID, CreatedAt: m.CreatedAt, Invocations: m.Invocations,
-		State: StateHibernated, SleptReplicas: len(m.Replicas), SleepReason: "migration",
+		State: api.StateHibernated, SleptReplicas: len(m.Replicas), SleepReason: "migration",
 		Checkpoints: map[int]CheckpointInfo{}, Importing: true,
 	}
 	now := time.Now().UTC()
@@ -135,10 +136,10 @@ func (p *Provider) readImport(ctx context.Context, r io.Reader, tmp string, repl
 	var dep types.FunctionDeployment
 	m, err := archive.ReadArchive(r, tmp, p.cfg.ImportMaxBytes, func(m *archive.Manifest) error {
 		if err := json.Unmarshal(m.Function, &dep); err != nil {
-			return errorf(ErrInvalid, "import refused: function definition: %v", err)
+			return errorf(api.ErrInvalid, "import refused: function definition: %v", err)
 		}
 		if len(m.Replicas) == 0 {
-			return errorf(ErrInvalid, "import refused: no replica checkpoints")
+			return errorf(api.ErrInvalid, "import refused: no replica checkpoints")
 		}
 		key, err := p.checkDefinition(ctx, &dep)
 		if err != nil {
@@ -155,12 +156,12 @@ func (p *Provider) readImport(ctx context.Context, r io.Reader, tmp string, repl
 	return m, dep, nil
 }
 
-func errExists(key fnKey) error {
-	return errorf(ErrExists, "function %q already exists in namespace %q: migrate with --replace to overwrite it", key.Name, key.Namespace)
+func errExists(key api.Key) error {
+	return errorf(api.ErrExists, "function %q already exists in namespace %q: migrate with --replace to overwrite it", key.Name, key.Namespace)
 }
 
 // replaceForImport deletes the function an import replaces (when asked to).
-func (p *Provider) replaceForImport(ctx context.Context, key fnKey, replace bool) error {
+func (p *Provider) replaceForImport(ctx context.Context, key api.Key, replace bool) error {
 	old, err := p.lookup(key.Namespace, key.Name)
 	if err != nil {
 		return nil
@@ -179,11 +180,11 @@ func (p *Provider) replaceForImport(ctx context.Context, key fnKey, replace bool
 
 // claim enters the record under key, its operation lock held, unless a
 // function was deployed there meanwhile.
-func (p *Provider) claim(key fnKey, rec *record) (*function, error) {
+func (p *Provider) claim(key api.Key, rec *record) (*function, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.fns[key] != nil {
-		return nil, errorf(ErrExists, "function %q was deployed meanwhile", key.Name)
+		return nil, errorf(api.ErrExists, "function %q was deployed meanwhile", key.Name)
 	}
 	fn := newFunction(key, rec)
 	fn.opMu.Lock()
@@ -220,7 +221,7 @@ func (p *Provider) restoreImport(ctx context.Context, fn *function, rec *record,
 		return err
 	}
 	if err := p.scaleUpInOp(ctx, fn, len(m.Replicas)); err != nil {
-		return errorf(ErrUnavailable, "restore of %s failed here: %v", key, err)
+		return errorf(api.ErrUnavailable, "restore of %s failed here: %v", key, err)
 	}
 	done, _ := fn.snapshot()
 	done.Importing = false

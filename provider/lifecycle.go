@@ -18,7 +18,7 @@ import (
 
 // checkDeployment validates a deployment, fills in its namespace and
 // returns the ID of its image.
-func (p *Provider) checkDeployment(ctx context.Context, dep *types.FunctionDeployment) (fnKey, string, error) {
+func (p *Provider) checkDeployment(ctx context.Context, dep *types.FunctionDeployment) (api.Key, string, error) {
 	key, err := p.checkDefinition(ctx, dep)
 	if err != nil {
 		return key, "", err
@@ -29,19 +29,19 @@ func (p *Provider) checkDeployment(ctx context.Context, dep *types.FunctionDeplo
 }
 
 // checkDefinition validates everything in a deployment but its image.
-func (p *Provider) checkDefinition(ctx context.Context, dep *types.FunctionDeployment) (fnKey, error) {
-	if err := ValidateName(dep.Service); err != nil {
-		return fnKey{}, err
+func (p *Provider) checkDefinition(ctx context.Context, dep *types.FunctionDeployment) (api.Key, error) {
+	if err := api.ValidateName(dep.Service); err != nil {
+		return api.Key{}, err
 	}
 	ns, err := p.namespace(dep.Namespace)
 	if err != nil {
-		return fnKey{}, err
+		return api.Key{}, err
 	}
 	dep.Namespace = ns
-	key := fnKey{Namespace: ns, Name: dep.Service}
+	key := api.Key{Namespace: ns, Name: dep.Service}
 	dropStatusAnnotations(dep)
 	if dep.Image == "" {
-		return key, errorf(ErrInvalid, "image is required for function %q", dep.Service)
+		return key, errorf(api.ErrInvalid, "image is required for function %q", dep.Service)
 	}
 	if _, err := resources(*dep); err != nil {
 		return key, err
@@ -52,20 +52,20 @@ func (p *Provider) checkDefinition(ctx context.Context, dep *types.FunctionDeplo
 	// A policy label not understood is refused, not read as off.
 	if dep.Labels != nil {
 		if _, errs := policy.SettingsFor(*dep.Labels, policy.Defaults{}); len(errs) > 0 {
-			return key, errorf(ErrInvalid, "%v", errs[0])
+			return key, errorf(api.ErrInvalid, "%v", errs[0])
 		}
 	}
 	if v, ok := labelValue(*dep, api.LabelDeepAfter); ok {
 		if _, err := policy.ParseDeepAfter(v); err != nil {
-			return key, errorf(ErrInvalid, "%v", err)
+			return key, errorf(api.ErrInvalid, "%v", err)
 		}
 	}
 	for _, s := range dep.Secrets {
-		if err := ValidateSecretName(s); err != nil {
+		if err := api.ValidateSecretName(s); err != nil {
 			return key, err
 		}
 		if _, err := os.Stat(p.store.secretPath(ns, s)); err != nil {
-			return key, errorf(ErrInvalid, "secret %q does not exist in namespace %q: create it first (faas-cli secret create %s)", s, ns, s)
+			return key, errorf(api.ErrInvalid, "secret %q does not exist in namespace %q: create it first (faas-cli secret create %s)", s, ns, s)
 		}
 	}
 	if len(dep.Constraints) > 0 {
@@ -134,12 +134,12 @@ func (p *Provider) Deploy(ctx context.Context, dep types.FunctionDeployment) err
 		return err
 	}
 	minN, _ := minReplicas(dep)
-	rec := &record{Deployment: dep, ImageID: imageID, CreatedAt: time.Now().UTC(), Replicas: max(1, minN), State: StateAwake}
+	rec := &record{Deployment: dep, ImageID: imageID, CreatedAt: time.Now().UTC(), Replicas: max(1, minN), State: api.StateAwake}
 
 	p.mu.Lock()
 	if p.fns[key] != nil {
 		p.mu.Unlock()
-		return errorf(ErrExists, "function %q already exists in namespace %q: update it with PUT /system/functions (faas-cli deploy does)", key.Name, key.Namespace)
+		return errorf(api.ErrExists, "function %q already exists in namespace %q: update it with PUT /system/functions (faas-cli deploy does)", key.Name, key.Namespace)
 	}
 	fn := newFunction(key, rec)
 	fn.opMu.Lock() // before publishing, so nobody acts on a half-made function
@@ -184,7 +184,7 @@ func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) err
 	fn.mu.Lock()
 	if fn.deleted {
 		fn.mu.Unlock()
-		return errorf(ErrNotFound, "function %q not found in namespace %q", key.Name, key.Namespace)
+		return errorf(api.ErrNotFound, "function %q not found in namespace %q", key.Name, key.Namespace)
 	}
 	rec := *fn.rec
 	fn.mu.Unlock()
@@ -198,7 +198,7 @@ func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) err
 		}
 		minN, _ := minReplicas(dep)
 		rec.Deployment, rec.StateLost = dep, nil
-		grow := rec.State == StateAwake && rec.Replicas < minN
+		grow := rec.State == api.StateAwake && rec.Replicas < minN
 		if grow {
 			rec.Replicas = minN
 		}
@@ -216,12 +216,12 @@ func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) err
 
 	minN, _ := minReplicas(dep)
 	n := rec.Replicas
-	if rec.State != StateAwake {
+	if rec.State != api.StateAwake {
 		n = rec.SleptReplicas
 	}
 	rec.Deployment, rec.ImageID = dep, imageID
 	rec.Replicas = max(n, minN, 1)
-	rec.State, rec.SleptReplicas, rec.SleptAt = StateAwake, 0, nil
+	rec.State, rec.SleptReplicas, rec.SleptAt = api.StateAwake, 0, nil
 	rec.Checkpoints, rec.FromBackup, rec.StateLost = nil, nil, nil
 	// Backups of the old definition cannot be restored into the new one.
 	if err := os.RemoveAll(p.backupRoot(key)); err != nil {
@@ -239,7 +239,7 @@ func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) err
 
 // Delete removes a function, its containers and its checkpoints.
 func (p *Provider) Delete(ctx context.Context, ns, name string) error {
-	if err := ValidateName(name); err != nil {
+	if err := api.ValidateName(name); err != nil {
 		return err
 	}
 	fn, err := p.lookup(ns, name)
@@ -301,11 +301,11 @@ func (p *Provider) deleteInOp(ctx context.Context, fn *function) error {
 // (hibernated with CRIU, or paused, by its strategy); from zero, sleeping
 // replicas are woken with their state and any beyond them start fresh.
 func (p *Provider) Scale(ctx context.Context, ns, name string, replicas int) error {
-	if err := ValidateName(name); err != nil {
+	if err := api.ValidateName(name); err != nil {
 		return err
 	}
 	if replicas < 0 || replicas > 1000 {
-		return errorf(ErrInvalid, "replicas must be from 0 to 1000, not %d", replicas)
+		return errorf(api.ErrInvalid, "replicas must be from 0 to 1000, not %d", replicas)
 	}
 	fn, err := p.lookup(ns, name)
 	if err != nil {
@@ -335,29 +335,29 @@ func (p *Provider) scaleUpInOp(ctx context.Context, fn *function, n int) error {
 	fn.mu.Lock()
 	if fn.deleted {
 		fn.mu.Unlock()
-		return errorf(ErrNotFound, "function %q not found in namespace %q", fn.key.Name, fn.key.Namespace)
+		return errorf(api.ErrNotFound, "function %q not found in namespace %q", fn.key.Name, fn.key.Namespace)
 	}
 	rec := *fn.rec
 	fn.mu.Unlock()
 	wasAsleep, asleep := rec.State, rec
-	if _, reps := fn.snapshot(); tierOf(rec, reps) == TierDeep {
-		wasAsleep = TierDeep // for the wake's record: its sandboxes start first
+	if _, reps := fn.snapshot(); tierOf(rec, reps) == api.TierDeep {
+		wasAsleep = api.TierDeep // for the wake's record: its sandboxes start first
 	}
 	start := time.Now()
 	p.makeRoom(ctx, fn, p.memoryNeed(fn, rec, n))
 	rec.Replicas = n
-	rec.State, rec.SleptReplicas, rec.SleptAt, rec.SleepReason = StateAwake, 0, nil, ""
+	rec.State, rec.SleptReplicas, rec.SleptAt, rec.SleepReason = api.StateAwake, 0, nil, ""
 	if err := p.commit(fn, &rec); err != nil {
 		return err
 	}
-	if wasAsleep != StateAwake || asleep.Replicas == 0 {
+	if wasAsleep != api.StateAwake || asleep.Replicas == 0 {
 		// Any wake counts as use, whatever caused it (see touch).
 		fn.touch()
 	}
 	started, err := p.alignReplicas(ctx, fn)
 	// Requests reach the woken replicas only once the wake is recorded.
 	defer p.checkReady(ctx, fn, started)
-	if wasAsleep != StateAwake {
+	if wasAsleep != api.StateAwake {
 		p.noteWake(fn, wasAsleep, time.Since(start), err)
 		if err != nil && !p.anyRunning(fn) {
 			// Nothing woke: it is still asleep, checkpoints and all, and the
@@ -424,7 +424,7 @@ func (p *Provider) alignReplicas(ctx context.Context, fn *function) ([]*replica,
 		current[i] = r
 	}
 	fn.mu.Unlock()
-	if rec.State != StateAwake {
+	if rec.State != api.StateAwake {
 		return nil, nil
 	}
 	errs := p.dropStaleReplicas(ctx, fn, &rec, current)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/faas-criu/faas-criu/api"
 	"io"
 	"log/slog"
 	"strings"
@@ -21,7 +22,7 @@ const MaxLogLine = 64 << 10
 // as faas-provider's log handler expects. With Follow it keeps streaming new
 // lines until ctx ends.
 func (p *Provider) Query(ctx context.Context, req logs.Request) (<-chan logs.Message, error) {
-	if err := ValidateName(req.Name); err != nil {
+	if err := api.ValidateName(req.Name); err != nil {
 		return nil, err
 	}
 	fn, err := p.lookup(req.Namespace, req.Name)

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"github.com/faas-criu/faas-criu/api"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -91,7 +92,7 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 }
 
 func (m *Metrics) observeSleep(how string, d time.Duration) {
-	if how == StateHibernated {
+	if how == api.StateHibernated {
 		how = "checkpoint"
 	} else {
 		how = "pause"

@@ -37,7 +37,7 @@ func (p *Provider) Migrate(ctx context.Context, ns, name string, t api.Migration
 	fn.opMu.Lock()
 	defer fn.opMu.Unlock()
 	rec, _ := fn.snapshot()
-	wasAwake := rec.State != StateHibernated
+	wasAwake := rec.State != api.StateHibernated
 	defer func() {
 		if err == nil {
 			p.metrics.migrations.WithLabelValues("out", "done").Inc()
@@ -108,11 +108,11 @@ func (p *Provider) checkpointForMigration(ctx context.Context, fn *function, rep
 		return record{}, nil, &api.MigrationError{Step: step, Err: fmt.Errorf("CRIU is not usable here (%s)", p.criu.Problem)}
 	}
 	start := time.Now()
-	if err := p.sleepInOp(ctx, fn, StrategyCheckpoint, reasonMigration, inflightFreeze); err != nil {
+	if err := p.sleepInOp(ctx, fn, api.StrategyCheckpoint, reasonMigration, inflightFreeze); err != nil {
 		return record{}, nil, &api.MigrationError{Step: step, Err: err}
 	}
 	rec, reps := fn.snapshot()
-	if rec.State != StateHibernated || len(rec.Checkpoints) == 0 {
+	if rec.State != api.StateHibernated || len(rec.Checkpoints) == 0 {
 		return record{}, nil, &api.MigrationError{Step: step, Err: fmt.Errorf("function %s has no checkpoint to send (state %q)", fn.key, rec.State)}
 	}
 	report(api.Progress{Step: step, Done: true, Note: fmt.Sprintf("%d replicas in %s", len(rec.Checkpoints), time.Since(start).Round(time.Millisecond))})
@@ -122,7 +122,7 @@ func (p *Provider) checkpointForMigration(ctx context.Context, fn *function, rep
 // rollbackMigration wakes the function here after a failed migration.
 func (p *Provider) rollbackMigration(fn *function) bool {
 	rec, _ := fn.snapshot()
-	if rec.State == StateAwake {
+	if rec.State == api.StateAwake {
 		return true
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.WakeTimeout+p.cfg.ReadyTimeout)
@@ -158,7 +158,7 @@ func (p *Provider) streamImage(ctx context.Context, rec record, t api.MigrationT
 }
 
 // streamArchive sends the definition and the checkpoints.
-func (p *Provider) streamArchive(ctx context.Context, key fnKey, rec record, reps []replica, t api.MigrationTarget, replace bool, report func(api.Progress)) error {
+func (p *Provider) streamArchive(ctx context.Context, key api.Key, rec record, reps []replica, t api.MigrationTarget, replace bool, report func(api.Progress)) error {
 	dep, err := json.Marshal(rec.Deployment)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"github.com/faas-criu/faas-criu/api"
 	"log/slog"
 	"net"
 	"sync"
@@ -62,7 +63,7 @@ func (a *ipam) allocate() (string, error) {
 		a.used[ip.String()] = true
 		return ip.String(), nil
 	}
-	return "", errorf(ErrUnavailable, "no free address left in %s", a.subnet)
+	return "", errorf(api.ErrUnavailable, "no free address left in %s", a.subnet)
 }
 
 func (a *ipam) reserve(ip string) {

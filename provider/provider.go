@@ -21,15 +21,6 @@ import (
 	"github.com/faas-criu/faas-criu/checkpoint"
 )
 
-// Sleep strategies: how a function is put to sleep when scaled to zero or
-// found idle.
-const (
-	StrategyCheckpoint          = api.StrategyCheckpoint
-	StrategyPause               = api.StrategyPause
-	StrategyPauseThenCheckpoint = api.StrategyPauseThenCheckpoint
-	StrategyRemove              = api.StrategyRemove
-)
-
 // Config is the provider's configuration.
 type Config struct {
 	StateDir     string
@@ -118,7 +109,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("strategy %q: use checkpoint, pause, pause-then-checkpoint or remove", c.Strategy)
 	}
 	for _, ns := range c.Namespaces {
-		if err := validateNamespaceName(ns); err != nil {
+		if err := api.ValidateNamespace(ns); err != nil {
 			return err
 		}
 	}
@@ -139,7 +130,7 @@ type Provider struct {
 	metrics    *Metrics
 
 	mu  sync.RWMutex
-	fns map[fnKey]*function
+	fns map[api.Key]*function
 	// seenMemory is what a replica of each image was last seen using.
 	seenMemory map[string]int64
 
@@ -152,7 +143,7 @@ type Provider struct {
 	// connections and transports kept for it are let go.
 	replicaGone func(addr string)
 
-	reconcileQ chan fnKey
+	reconcileQ chan api.Key
 	started    time.Time
 }
 
@@ -209,11 +200,11 @@ func New(ctx context.Context, cfg Config, eng Engine, opts ...Option) (*Provider
 		engine:           eng,
 		beforeCheckpoint: o.beforeCheckpoint,
 		replicaGone:      o.replicaGone,
-		fns:              map[fnKey]*function{},
+		fns:              map[api.Key]*function{},
 		seenMemory:       map[string]int64{},
 		health:           newHealthClient(),
 		metrics:          newMetrics(),
-		reconcileQ:       make(chan fnKey, 1024),
+		reconcileQ:       make(chan api.Key, 1024),
 		started:          time.Now(),
 	}
 	if err := p.connectEngine(ctx); err != nil {
@@ -304,15 +295,15 @@ func (p *Provider) Config() Config { return p.cfg }
 // namespace resolves a requested namespace ("" means the default).
 func (p *Provider) namespace(ns string) (string, error) {
 	if ns == "" {
-		return DefaultNamespace, nil
+		return api.DefaultNamespace, nil
 	}
 	if slices.Contains(p.cfg.Namespaces, ns) {
 		return ns, nil
 	}
-	if err := validateNamespaceName(ns); err != nil {
+	if err := api.ValidateNamespace(ns); err != nil {
 		return "", err
 	}
-	return "", errorf(ErrInvalid, "namespace %q is not enabled; enabled: %v (start the provider with --namespaces to add it)", ns, p.cfg.Namespaces)
+	return "", errorf(api.ErrInvalid, "namespace %q is not enabled; enabled: %v (start the provider with --namespaces to add it)", ns, p.cfg.Namespaces)
 }
 
 // lookup finds a function.
@@ -322,10 +313,10 @@ func (p *Provider) lookup(ns, name string) (*function, error) {
 		return nil, err
 	}
 	p.mu.RLock()
-	fn := p.fns[fnKey{Namespace: ns, Name: name}]
+	fn := p.fns[api.Key{Namespace: ns, Name: name}]
 	p.mu.RUnlock()
 	if fn == nil {
-		return nil, errorf(ErrNotFound, "function %q not found in namespace %q", name, ns)
+		return nil, errorf(api.ErrNotFound, "function %q not found in namespace %q", name, ns)
 	}
 	return fn, nil
 }

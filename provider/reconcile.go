@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"github.com/faas-criu/faas-criu/api"
 	"log/slog"
 	"time"
 
@@ -143,7 +144,7 @@ func (p *Provider) reconcileInOp(ctx context.Context, fn *function) {
 		slog.Warn("the container holding the replica's checkpoint is gone", "function", fn.key.String(), "replica", idx)
 		p.forgetCheckpoint(fn, idx)
 	}
-	if rec.State != StateAwake {
+	if rec.State != api.StateAwake {
 		return
 	}
 	if err := p.ensureReplicas(ctx, fn); err != nil {
@@ -186,7 +187,7 @@ func (p *Provider) sweepContainerdTmp() {
 	}
 }
 
-func (p *Provider) enqueueReconcile(key fnKey) {
+func (p *Provider) enqueueReconcile(key api.Key) {
 	select {
 	case p.reconcileQ <- key:
 	default: // the periodic pass will catch it
@@ -201,7 +202,7 @@ func (p *Provider) reconcileWorker(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case key := <-p.reconcileQ:
-			pending := map[fnKey]bool{key: true}
+			pending := map[api.Key]bool{key: true}
 			for drained := false; !drained; {
 				select {
 				case k := <-p.reconcileQ:
@@ -262,7 +263,7 @@ func (p *Provider) watchEvents(ctx context.Context) {
 }
 
 func (p *Provider) onEvent(m ContainerEvent) {
-	key := fnKey{Namespace: m.Labels[LabelNamespace], Name: m.Labels[LabelFunction]}
+	key := api.Key{Namespace: m.Labels[LabelNamespace], Name: m.Labels[LabelFunction]}
 	p.mu.RLock()
 	fn := p.fns[key]
 	p.mu.RUnlock()

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/faas-criu/faas-criu/api"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -117,12 +118,12 @@ func (p *Provider) ensureSandboxImage(ctx context.Context) error {
 	return nil
 }
 
-func (p *Provider) sandboxName(key fnKey, idx int) string {
+func (p *Provider) sandboxName(key api.Key, idx int) string {
 	return p.containerName(key, idx) + ".net"
 }
 
 // createSandbox creates and starts replica idx's sandbox at address ip.
-func (p *Provider) createSandbox(ctx context.Context, key fnKey, idx int, ip string) (string, error) {
+func (p *Provider) createSandbox(ctx context.Context, key api.Key, idx int, ip string) (string, error) {
 	name := p.sandboxName(key, idx)
 	cs := ContainerSpec{
 		Name:  name,
