@@ -67,3 +67,29 @@ func TestDeepAfterLabelChecked(t *testing.T) {
 		}
 	}
 }
+
+// scale.min is read in one place (package policy): a deploy refuses what it
+// cannot read, and the replicas a deploy or wake starts come from the same
+// reading.
+func TestScaleMinReadOnce(t *testing.T) {
+	p := &Provider{cfg: Config{Namespaces: []string{api.DefaultNamespace}}}
+	for v, want := range map[string]int{"3": 3, "1": 1, "two": -1, "-1": -1} {
+		dep := types.FunctionDeployment{Service: "f", Image: "img", Labels: &map[string]string{api.LabelScaleMin: v}}
+		_, err := p.checkDefinition(context.Background(), &dep)
+		if want < 0 {
+			if !errors.Is(err, api.ErrInvalid) || !strings.Contains(err.Error(), api.LabelScaleMin) {
+				t.Errorf("scale.min %q: error %v, want api.ErrInvalid naming the label", v, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("scale.min %q refused: %v", v, err)
+		}
+		if n, _ := minReplicas(dep); n != want {
+			t.Errorf("minReplicas with scale.min %q = %d, want %d", v, n, want)
+		}
+	}
+	if n, _ := minReplicas(types.FunctionDeployment{Service: "f"}); n != 1 {
+		t.Errorf("minReplicas without the label = %d, want 1", n)
+	}
+}

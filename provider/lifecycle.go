@@ -46,18 +46,12 @@ func (p *Provider) checkDefinition(ctx context.Context, dep *types.FunctionDeplo
 	if _, err := resources(*dep); err != nil {
 		return key, err
 	}
-	if _, err := minReplicas(*dep); err != nil {
-		return key, err
-	}
-	// A policy label not understood is refused, not read as off.
+	// A policy label not understood is refused, not read as off. The
+	// policy package reads them all (scale.min, deep-after, ...): the one
+	// place each is parsed.
 	if dep.Labels != nil {
 		if _, errs := policy.SettingsFor(*dep.Labels, policy.Defaults{}); len(errs) > 0 {
 			return key, errorf(api.ErrInvalid, "%v", errs[0])
-		}
-	}
-	if v, ok := labelValue(*dep, api.LabelDeepAfter); ok {
-		if _, err := policy.ParseDeepAfter(v); err != nil {
-			return key, errorf(api.ErrInvalid, "%v", err)
 		}
 	}
 	for _, s := range dep.Secrets {
@@ -102,15 +96,6 @@ func dropStatusAnnotations(dep *types.FunctionDeployment) {
 	}
 }
 
-// labelValue is a label's value, and whether it is set at all.
-func labelValue(dep types.FunctionDeployment, name string) (string, bool) {
-	if dep.Labels == nil {
-		return "", false
-	}
-	v, ok := (*dep.Labels)[name]
-	return v, ok
-}
-
 func labelOf(dep types.FunctionDeployment, name string) string {
 	if dep.Labels == nil {
 		return ""
@@ -118,13 +103,16 @@ func labelOf(dep types.FunctionDeployment, name string) string {
 	return (*dep.Labels)[name]
 }
 
-// minReplicas reads com.openfaas.scale.min (default 1).
+// minReplicas is com.openfaas.scale.min (default 1), as package policy
+// reads it: the one place the label is parsed. A malformed value, refused
+// at deploy, reads as the default.
 func minReplicas(dep types.FunctionDeployment) (int, error) {
-	v := labelOf(dep, api.LabelScaleMin)
-	if v == "" {
-		return 1, nil
+	var labels map[string]string
+	if dep.Labels != nil {
+		labels = *dep.Labels
 	}
-	return api.ParseScale(api.LabelScaleMin, v)
+	s, _ := policy.SettingsFor(labels, policy.Defaults{})
+	return s.Min, nil
 }
 
 // Deploy creates a new function and starts its replicas (max(1, scale.min)).
