@@ -22,11 +22,7 @@ type Functions interface {
 func ListFunctions(f Functions) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		list, err := f.List(r.Context(), r.URL.Query().Get("namespace"))
-		if err != nil {
-			writeError(w, r, err)
-			return
-		}
-		writeJSON(w, list)
+		respond(w, r, list, err)
 	}
 }
 
@@ -67,12 +63,7 @@ func UpdateFunction(f Functions) http.HandlerFunc {
 func DeleteFunction(f Functions) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req types.DeleteFunctionRequest
-		if err := decodeJSON(w, r, &req); err != nil {
-			writeError(w, r, err)
-			return
-		}
-		if req.FunctionName == "" {
-			writeError(w, r, badRequest("functionName is required"))
+		if !decodeRequired(w, r, &req, "functionName", &req.FunctionName) {
 			return
 		}
 		ns := req.Namespace
@@ -91,11 +82,7 @@ func DeleteFunction(f Functions) http.HandlerFunc {
 func FunctionStatus(f Functions) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		st, err := f.Status(r.Context(), r.URL.Query().Get("namespace"), mux.Vars(r)["name"])
-		if err != nil {
-			writeError(w, r, err)
-			return
-		}
-		writeJSON(w, st)
+		respond(w, r, st, err)
 	}
 }
 
