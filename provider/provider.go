@@ -10,6 +10,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"github.com/faas-criu/faas-criu/internal/ticker"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -344,21 +345,7 @@ func (p *Provider) placeCheckpoint(containerID string, info CheckpointInfo) erro
 
 // flushLoop saves invocation counts that changed, every few seconds, so that
 // a restart (even a SIGKILL) loses at most a few seconds of counting.
-func (p *Provider) flushLoop(ctx context.Context) { every(ctx, 2*time.Second, p.flush) }
-
-// every calls f each period until ctx ends.
-func every(ctx context.Context, period time.Duration, f func()) {
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			f()
-		}
-	}
-}
+func (p *Provider) flushLoop(ctx context.Context) { ticker.Every(ctx, 2*time.Second, p.flush) }
 
 func (p *Provider) flush() {
 	for _, fn := range p.functions() {

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"github.com/faas-criu/faas-criu/api"
+	"github.com/faas-criu/faas-criu/internal/ticker"
 	"log/slog"
 	"time"
 
@@ -155,7 +156,7 @@ func (p *Provider) reconcileInOp(ctx context.Context, fn *function) {
 // reconcileLoop reconciles every function periodically: a safety net for
 // missed events, and the way back after the engine restarts.
 func (p *Provider) reconcileLoop(ctx context.Context) {
-	every(ctx, p.cfg.ReconcileEvery, func() {
+	ticker.Every(ctx, p.cfg.ReconcileEvery, func() {
 		for _, fn := range p.functions() {
 			p.enqueueReconcile(fn.key)
 		}
