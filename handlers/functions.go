@@ -27,30 +27,20 @@ func ListFunctions(f Functions) http.HandlerFunc {
 }
 
 // DeployFunction answers POST /system/functions.
-func DeployFunction(f Functions) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var dep types.FunctionDeployment
-		if err := decodeJSON(w, r, &dep); err != nil {
-			writeError(w, r, err)
-			return
-		}
-		if err := f.Deploy(r.Context(), dep); err != nil {
-			writeError(w, r, err)
-			return
-		}
-		w.WriteHeader(http.StatusAccepted)
-	}
-}
+func DeployFunction(f Functions) http.HandlerFunc { return applyDeployment(f.Deploy) }
 
 // UpdateFunction answers PUT /system/functions.
-func UpdateFunction(f Functions) http.HandlerFunc {
+func UpdateFunction(f Functions) http.HandlerFunc { return applyDeployment(f.Update) }
+
+// applyDeployment decodes a deployment, hands it to apply and answers 202.
+func applyDeployment(apply func(context.Context, types.FunctionDeployment) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var dep types.FunctionDeployment
 		if err := decodeJSON(w, r, &dep); err != nil {
 			writeError(w, r, err)
 			return
 		}
-		if err := f.Update(r.Context(), dep); err != nil {
+		if err := apply(r.Context(), dep); err != nil {
 			writeError(w, r, err)
 			return
 		}
