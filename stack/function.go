@@ -2,6 +2,7 @@ package stack
 
 import (
 	"fmt"
+	"github.com/faas-criu/faas-criu/api"
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
@@ -52,7 +53,7 @@ type Resources struct {
 // readFunction decodes and checks one function.
 func readFunction(w *walker, name string, knode, n *yaml.Node, dir string) (*Function, error) {
 	fn := &Function{Name: name, Line: knode.Line}
-	if err := checkName(name); err != nil {
+	if err := api.ValidateName(name); err != nil {
 		return nil, w.errorf(knode, "", "%v", err)
 	}
 	err := w.fields(n, "", map[string]decoder{
@@ -60,7 +61,7 @@ func readFunction(w *walker, name string, knode, n *yaml.Node, dir string) (*Fun
 		"handler":                  w.intoStr(&fn.Handler),
 		"image":                    w.intoChecked(&fn.Image, checkImage, false),
 		"fprocess":                 w.intoStr(&fn.FProcess),
-		"namespace":                w.intoChecked(&fn.Namespace, checkNamespace, false),
+		"namespace":                w.intoChecked(&fn.Namespace, api.ValidateNamespace, false),
 		"environment":              w.intoEnvironment(&fn.Environment),
 		"environment_file":         w.intoList(&fn.EnvironmentFile),
 		"secrets":                  w.intoSecrets(&fn.Secrets),
@@ -176,7 +177,7 @@ func (w *walker) intoSecrets(dst *[]string) decoder {
 			return err
 		}
 		for i, s := range *dst {
-			if err := checkSecretName(s); err != nil {
+			if err := api.ValidateSecretName(s); err != nil {
 				return w.errorf(resolve(v).Content[i], fmt.Sprintf("%s[%d]", f, i), "%v", err)
 			}
 		}

@@ -6,20 +6,14 @@ import (
 
 	"github.com/distribution/reference"
 
-	"github.com/faas-criu/faas-criu/api"
 	"github.com/faas-criu/faas-criu/internal/config"
 )
 
-// Names are checked by package api's rules, the provider's own, so that a
-// stack the provider would refuse is refused whole before anything is
-// deployed.
+// Names are checked by package api's rules (api.ValidateName and the
+// rest), the provider's own, so that a stack the provider would refuse is
+// refused whole before anything is deployed. envName is an environment
+// variable's name.
 var envName = regexp.MustCompile(`^[^=\x00]+$`)
-
-func checkName(name string) error { return api.ValidateName(name) }
-
-func checkNamespace(ns string) error { return api.ValidateNamespace(ns) }
-
-func checkSecretName(name string) error { return api.ValidateSecretName(name) }
 
 // checkMemory and checkCPU use the provider's own rule (package config), so
 // a quantity the provider would refuse is never accepted here.
