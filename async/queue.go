@@ -267,18 +267,42 @@ func (q *Queue) engine() (*engine, error) {
 }
 
 func (q *Queue) start() (*engine, error) {
-	if err := os.MkdirAll(q.cfg.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("async: %w", err)
-	}
-	// Before anything can be accepted: a mark left behind would hide the
-	// calls accepted from now on from a start after a crash.
-	if err := os.Remove(filepath.Join(q.cfg.Dir, emptyMark)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("async: %w", err)
-	}
-	if err := syncDir(q.cfg.Dir); err != nil {
+	if err := q.prepareStore(); err != nil {
 		return nil, fmt.Errorf("async: %w", err)
 	}
 	q.starts.Add(1)
+	srv, err := q.startServer()
+	if err != nil {
+		return nil, err
+	}
+	e := &engine{srv: srv}
+	cons, err := q.openStream(e)
+	if err != nil {
+		e.stop()
+		return nil, err
+	}
+	wctx, wcancel := context.WithCancel(context.Background())
+	e.cancel = wcancel
+	go q.work(wctx, e, cons)
+	log.Printf("async: embedded NATS JetStream started (store %s)", q.cfg.Dir)
+	return e, nil
+}
+
+// prepareStore makes the store directory and removes the empty mark before
+// anything can be accepted: a mark left behind would hide the calls
+// accepted from now on from a start after a crash.
+func (q *Queue) prepareStore() error {
+	if err := os.MkdirAll(q.cfg.Dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(q.cfg.Dir, emptyMark)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return syncDir(q.cfg.Dir)
+}
+
+// startServer starts the embedded NATS server with JetStream on the store.
+func (q *Queue) startServer() (*server.Server, error) {
 	opts := &server.Options{
 		ServerName: "faas-criu",
 		// No port at all: the provider is the only client, in process.
@@ -303,16 +327,18 @@ func (q *Queue) start() (*engine, error) {
 		srv.Shutdown()
 		return nil, errors.New("async: the embedded NATS server did not start within 30s")
 	}
-	e := &engine{srv: srv}
-	fail := func(err error) (*engine, error) {
-		e.stop()
-		return nil, err
-	}
-	if e.nc, err = nats.Connect("", nats.InProcessServer(srv), nats.Name("faas-criu"), nats.MaxReconnects(-1)); err != nil {
-		return fail(fmt.Errorf("async: connect to the embedded server: %w", err))
+	return srv, nil
+}
+
+// openStream connects e to its server and returns the consumer of the calls
+// stream, both created (or updated) as this configuration says.
+func (q *Queue) openStream(e *engine) (jetstream.Consumer, error) {
+	var err error
+	if e.nc, err = nats.Connect("", nats.InProcessServer(e.srv), nats.Name("faas-criu"), nats.MaxReconnects(-1)); err != nil {
+		return nil, fmt.Errorf("async: connect to the embedded server: %w", err)
 	}
 	if e.js, err = jetstream.New(e.nc); err != nil {
-		return fail(fmt.Errorf("async: jetstream: %w", err))
+		return nil, fmt.Errorf("async: jetstream: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -329,14 +355,14 @@ func (q *Queue) start() (*engine, error) {
 		Discard: jetstream.DiscardNew,
 	})
 	if err != nil {
-		return fail(fmt.Errorf("async: stream %s: %w", streamName, err))
+		return nil, fmt.Errorf("async: stream %s: %w", streamName, err)
 	}
 	// The only consumer is this process. Calls a previous process had
 	// taken and not finished are still in the stream (a work queue keeps
 	// what is not acknowledged): a fresh consumer hands them out at once,
 	// instead of after their ack wait.
 	if err := e.js.DeleteConsumer(ctx, streamName, consumerName); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return fail(fmt.Errorf("async: reset consumer: %w", err))
+		return nil, fmt.Errorf("async: reset consumer: %w", err)
 	}
 	cons, err := e.js.CreateConsumer(ctx, streamName, jetstream.ConsumerConfig{
 		Durable:       consumerName,
@@ -347,13 +373,9 @@ func (q *Queue) start() (*engine, error) {
 		MaxDeliver: -1,
 	})
 	if err != nil {
-		return fail(fmt.Errorf("async: consumer: %w", err))
+		return nil, fmt.Errorf("async: consumer: %w", err)
 	}
-	wctx, wcancel := context.WithCancel(context.Background())
-	e.cancel = wcancel
-	go q.work(wctx, e, cons)
-	log.Printf("async: embedded NATS JetStream started (store %s)", q.cfg.Dir)
-	return e, nil
+	return cons, nil
 }
 
 // stop ends the worker and its calls (unacknowledged), then the server.

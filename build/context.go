@@ -3,6 +3,7 @@ package build
 import (
 	"archive/tar"
 	"fmt"
+	"github.com/faas-criu/faas-criu/internal/fsutil"
 	"io"
 	"io/fs"
 	"maps"
@@ -141,14 +142,7 @@ func addTree(files map[string]contextFile, src, prefix string, skip func(rel str
 // path, its name below prefix (slash-separated) and its info. skip, given a
 // path relative to src, leaves that path (and what is below it) out.
 func walkTree(src, prefix string, skip func(rel string) bool, visit func(p, name string, fi fs.FileInfo) error) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
+	return fsutil.WalkRel(src, func(p, rel string, d fs.DirEntry) error {
 		rel = filepath.ToSlash(rel)
 		if rel != "." && skip != nil && skip(rel) {
 			if d.IsDir() {

@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"errors"
 	"fmt"
+	"github.com/faas-criu/faas-criu/internal/fsutil"
 	"io"
 	"io/fs"
 	"os"
@@ -133,14 +134,7 @@ func PruneBackups(root string, keep int) error {
 // must not exist yet. It is how a checkpoint kept elsewhere is put where the
 // engine restores from.
 func CopyDir(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
+	return fsutil.WalkRel(src, func(p, rel string, d fs.DirEntry) error {
 		target := filepath.Join(dst, rel)
 		switch {
 		case d.IsDir():

@@ -38,6 +38,20 @@ func (o *deployOptions) addFlags(fs *pflag.FlagSet) {
 
 // deployments maps the functions onto deployment requests with the flags'
 // overrides.
+// prepare turns the functions into deployments and makes the client for
+// the gateway they go to: everything checked before anything is sent.
+func (o *deployOptions) prepare(s *stack.Stack, fns []*stack.Function) ([]types.FunctionDeployment, *client.Client, error) {
+	deps, err := o.deployments(fns)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := o.gw.client(s.Provider.Gateway)
+	if err != nil {
+		return nil, nil, err
+	}
+	return deps, c, nil
+}
+
 func (o *deployOptions) deployments(fns []*stack.Function) ([]types.FunctionDeployment, error) {
 	env, err := keyValues("env", o.env)
 	if err != nil {
@@ -127,11 +141,7 @@ the provider's files in $secret_mount_path or ` + client.ProviderCredentialsDir 
 			if err := tagImages(fns, o.tag, s.Dir); err != nil {
 				return err
 			}
-			deps, err := o.deployments(fns)
-			if err != nil {
-				return err
-			}
-			c, err := o.gw.client(s.Provider.Gateway)
+			deps, c, err := o.prepare(s, fns)
 			if err != nil {
 				return err
 			}

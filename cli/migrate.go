@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/faas-criu/faas-criu/api"
 	"github.com/faas-criu/faas-criu/client"
 )
 
@@ -64,7 +65,7 @@ func (o *migrateOptions) run(cmd *cobra.Command) error {
 	if o.gw.tlsNoVerify {
 		dst.SkipTLSVerify()
 	}
-	req := client.MigrateRequest{FunctionName: o.name, Namespace: o.gw.namespace, To: dst.URL, Keep: o.keep, Replace: o.replace}
+	req := api.MigrateRequest{FunctionName: o.name, Namespace: o.gw.namespace, To: dst.URL, Keep: o.keep, Replace: o.replace}
 	if c := dst.Credentials; c != nil {
 		req.ToUser, req.ToPassword, req.ToToken = c.User, c.Password, c.Token
 	}
@@ -78,7 +79,7 @@ func (o *migrateOptions) run(cmd *cobra.Command) error {
 	err = src.Migrate(ctx, req, mp.show)
 	mp.finishBar()
 	if err != nil {
-		var me *client.MigrationError
+		var me *api.MigrationError
 		if errors.As(err, &me) && me.Restored {
 			fmt.Fprintf(out, "%s is running at %s again, with its state\n", o.name, src.URL)
 		}

@@ -9,7 +9,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"github.com/faas-criu/faas-criu/client"
+	"github.com/faas-criu/faas-criu/api"
 )
 
 // isTerminal says whether w is a terminal: progress bars are drawn there,
@@ -87,7 +87,7 @@ type migrateProgress struct {
 	last string
 }
 
-func (m *migrateProgress) show(p client.Progress) {
+func (m *migrateProgress) show(p api.Progress) {
 	if m.tty {
 		m.showBar(p)
 		return
@@ -101,7 +101,7 @@ func (m *migrateProgress) show(p client.Progress) {
 	}
 }
 
-func (m *migrateProgress) showBar(p client.Progress) {
+func (m *migrateProgress) showBar(p api.Progress) {
 	if p.Step != m.step || m.bar == nil {
 		m.finishBar()
 		m.step = p.Step
@@ -131,7 +131,7 @@ func (m *migrateProgress) finishBar() {
 
 // progressLine is one step's state in words: starting, bytes going by, or
 // done.
-func progressLine(p client.Progress) string {
+func progressLine(p api.Progress) string {
 	switch {
 	case p.Done && p.Bytes > 0:
 		return fmt.Sprintf("  %-10s done: %s sent at %s/s", p.Step, humanBytes(float64(p.Bytes)), humanBytes(p.Rate))

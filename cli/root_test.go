@@ -15,7 +15,7 @@ import (
 
 	"github.com/openfaas/faas-provider/types"
 
-	"github.com/faas-criu/faas-criu/client"
+	"github.com/faas-criu/faas-criu/api"
 	"github.com/faas-criu/faas-criu/stack"
 )
 
@@ -343,7 +343,7 @@ func TestBackupsJSON(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/system/backups/fn":
-			json.NewEncoder(w).Encode([]client.Backup{{Name: "fn-0-1", Replica: 0, TakenAt: taken, Bytes: 2048}})
+			json.NewEncoder(w).Encode([]api.Backup{{Name: "fn-0-1", Replica: 0, TakenAt: taken, Bytes: 2048}})
 		case "/system/backups/none":
 			w.Write([]byte("[]"))
 		default:
@@ -353,7 +353,7 @@ func TestBackupsJSON(t *testing.T) {
 	defer srv.Close()
 	t.Setenv("OPENFAAS_CONFIG", t.TempDir())
 	out, _, err := runCLI("backups", "fn", "-g", srv.URL, "--json")
-	var list []client.Backup
+	var list []api.Backup
 	if err != nil || json.Unmarshal([]byte(out), &list) != nil || len(list) != 1 || list[0].Name != "fn-0-1" || !list[0].TakenAt.Equal(taken) {
 		t.Errorf("backups --json = %s (%v)", out, err)
 	}
@@ -370,7 +370,7 @@ func TestBackupsJSON(t *testing.T) {
 func TestMigrateProgressOffTerminal(t *testing.T) {
 	var buf bytes.Buffer
 	m := &migrateProgress{w: &buf}
-	for _, p := range []client.Progress{
+	for _, p := range []api.Progress{
 		{Step: "connect"}, {Step: "connect", Done: true},
 		{Step: "checkpoint"}, {Step: "checkpoint"}, {Step: "checkpoint"}, // repeated while waiting
 		{Step: "checkpoint", Done: true, Note: "1.2 MiB"},
@@ -444,7 +444,7 @@ func (l *lockedBuffer) String() string {
 func TestMigrateProgressOnTerminal(t *testing.T) {
 	var buf lockedBuffer
 	m := &migrateProgress{w: &buf, tty: true}
-	for _, p := range []client.Progress{
+	for _, p := range []api.Progress{
 		{Step: "connect"}, {Step: "connect", Done: true},
 		{Step: "transfer", Bytes: 3 << 20, Rate: 1 << 20},
 		{Step: "transfer", Done: true, Bytes: 4 << 20, Rate: 1 << 20},

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gorilla/mux"
 	bootstrap "github.com/openfaas/faas-provider"
 	"github.com/openfaas/faas-provider/types"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,7 +23,6 @@ import (
 
 	"github.com/faas-criu/faas-criu/api"
 	"github.com/faas-criu/faas-criu/async"
-	"github.com/faas-criu/faas-criu/checkpoint"
 	gateway "github.com/faas-criu/faas-criu/client"
 	"github.com/faas-criu/faas-criu/fleet"
 	"github.com/faas-criu/faas-criu/handlers"
@@ -60,6 +60,7 @@ func parseServe(args []string) (*serveOptions, error) {
 // value, instead of being read as false or as the default.
 func parseServeEnv(args []string, lookup func(string) (string, bool)) (*serveOptions, error) {
 	o := &serveOptions{}
+	def := provider.DefaultConfig()
 	env := &config.Env{Lookup: lookup}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	port := env.Int("port", 8080)
@@ -68,22 +69,22 @@ func parseServeEnv(args []string, lookup func(string) (string, bool)) (*serveOpt
 	config.DurationVar(fs, &o.readTimeout, "read-timeout", env.Duration("read_timeout", 60*time.Second), "HTTP read timeout (env read_timeout)")
 	config.DurationVar(fs, &o.writeTimeout, "write-timeout", env.Duration("write_timeout", 60*time.Second), "HTTP write timeout, the longest a function call may take (env write_timeout)")
 	config.BoolVar(fs, &o.basicAuth, "basic-auth", env.Bool("basic_auth", true), "require basic auth on /system/* (env basic_auth)")
-	fs.StringVar(&o.cfg.StateDir, "state-dir", env.String("state_dir", "/var/lib/faas-criu"), "directory for the provider's records, secrets and credentials")
+	fs.StringVar(&o.cfg.StateDir, "state-dir", env.String("state_dir", def.StateDir), "directory for the provider's records, secrets and credentials")
 	fs.StringVar(&o.secretMountPath, "secret-mount-path", env.String("secret_mount_path", ""), "directory of basic-auth-user and basic-auth-password (env secret_mount_path; default STATE_DIR/credentials)")
-	fs.StringVar(&o.cfg.Network, "network", env.String("network", "faas-criu"), "Docker bridge network for functions (created if missing)")
-	fs.StringVar(&o.cfg.Subnet, "subnet", env.String("subnet", "10.62.0.0/16"), "subnet of that network when the provider creates it")
-	fs.StringVar(&o.namespaces, "namespaces", env.String("namespaces", provider.DefaultNamespace), "comma-separated namespaces functions may use")
-	fs.StringVar(&o.importMax, "import-max-bytes", env.String("import_max_bytes", "4Gi"), "the most a migration may bring in (its image, and its checkpoints, each)")
-	fs.StringVar(&o.cfg.Pull, "pull", env.String("pull", "never"), "pull missing images: never or missing")
-	config.DurationVar(fs, &o.cfg.PullTimeout, "pull-timeout", 60*time.Second, "the longest a pull may take (with --pull=missing)")
-	config.DurationVar(fs, &o.cfg.ReadyTimeout, "ready-timeout", env.Duration("ready_timeout", 30*time.Second), "how long a new replica may take to answer its health check")
-	config.DurationVar(fs, &o.cfg.WakeTimeout, "wake-timeout", env.Duration("wake_timeout", 30*time.Second), "how long a request waits for a sleeping function before 504")
-	fs.StringVar(&o.cfg.Strategy, "strategy", env.String("strategy", provider.StrategyCheckpoint), "how functions sleep when scaled to zero or idle: checkpoint, pause, pause-then-checkpoint or remove")
+	fs.StringVar(&o.cfg.Network, "network", env.String("network", def.Network), "Docker bridge network for functions (created if missing)")
+	fs.StringVar(&o.cfg.Subnet, "subnet", env.String("subnet", def.Subnet), "subnet of that network when the provider creates it")
+	fs.StringVar(&o.namespaces, "namespaces", env.String("namespaces", strings.Join(def.Namespaces, ",")), "comma-separated namespaces functions may use")
+	fs.StringVar(&o.importMax, "import-max-bytes", env.String("import_max_bytes", quantity(def.ImportMaxBytes)), "the most a migration may bring in (its image, and its checkpoints, each)")
+	fs.StringVar(&o.cfg.Pull, "pull", env.String("pull", def.Pull), "pull missing images: never or missing")
+	config.DurationVar(fs, &o.cfg.PullTimeout, "pull-timeout", def.PullTimeout, "the longest a pull may take (with --pull=missing)")
+	config.DurationVar(fs, &o.cfg.ReadyTimeout, "ready-timeout", env.Duration("ready_timeout", def.ReadyTimeout), "how long a new replica may take to answer its health check")
+	config.DurationVar(fs, &o.cfg.WakeTimeout, "wake-timeout", env.Duration("wake_timeout", def.WakeTimeout), "how long a request waits for a sleeping function before 504")
+	fs.StringVar(&o.cfg.Strategy, "strategy", env.String("strategy", def.Strategy), "how functions sleep when scaled to zero or idle: checkpoint, pause, pause-then-checkpoint or remove")
 	config.BoolVar(fs, &o.cfg.RestoreFallback, "restore-fallback", env.Bool("restore_fallback", false), "start a replica fresh (losing its state, and saying so) when its restore fails")
-	config.DurationVar(fs, &o.cfg.ReconcileEvery, "reconcile-every", 10*time.Second, "how often every function is checked against its containers")
-	fs.StringVar(&o.cfg.ContainerdTmp, "containerd-tmp", "/tmp", "containerd's temporary directory, where it leaves copies of restored checkpoints (the provider removes them)")
-	fs.StringVar(&o.cfg.RuncConf, "runc-conf", checkpoint.RuncConfPath, "runc's CRIU configuration file")
-	fs.StringVar(&o.cfg.CRIUStamp, "criu-stamp", checkpoint.StampPath, "setup's record of the CRIU it verified (used when criu cannot be run here)")
+	config.DurationVar(fs, &o.cfg.ReconcileEvery, "reconcile-every", def.ReconcileEvery, "how often every function is checked against its containers")
+	fs.StringVar(&o.cfg.ContainerdTmp, "containerd-tmp", def.ContainerdTmp, "containerd's temporary directory, where it leaves copies of restored checkpoints (the provider removes them)")
+	fs.StringVar(&o.cfg.RuncConf, "runc-conf", def.RuncConf, "runc's CRIU configuration file")
+	fs.StringVar(&o.cfg.CRIUStamp, "criu-stamp", def.CRIUStamp, "setup's record of the CRIU it verified (used when criu cannot be run here; setup's, so it does not follow --state-dir)")
 	config.DurationVar(fs, &o.policy.ZeroDuration, "idle-after", env.Duration("scale_zero_duration", 15*time.Minute), "default idle time before a com.openfaas.scale.zero=true function sleeps")
 	config.DurationVar(fs, &o.policy.PauseAfter, "pause-after", env.Duration("pause_after", time.Minute), "default idle time before the pause tier (pause-then-checkpoint)")
 	fs.StringVar(&o.budget, "memory-budget", env.String("memory_budget", "0"), "memory for running functions (e.g. 512Mi); least recently used idle functions are hibernated beyond it; 0 is no budget")
@@ -129,6 +130,14 @@ func parseServeEnv(args []string, lookup func(string) (string, bool)) (*serveOpt
 	return o, nil
 }
 
+// quantity writes a byte count as the flags take it (4Gi, 512Mi).
+func quantity(n int64) string {
+	if n%(1<<30) == 0 {
+		return fmt.Sprintf("%dGi", n>>30)
+	}
+	return fmt.Sprintf("%dMi", n>>20)
+}
+
 func Serve(args []string) error {
 	o, err := parseServe(args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -137,11 +146,7 @@ func Serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	if os.Getenv("GOGC") == "" {
-		// A proxy's garbage is short-lived: collect less often (the idle
-		// footprint stays near 20 MiB).
-		debug.SetGCPercent(200)
-	}
+	tuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -152,109 +157,36 @@ func Serve(args []string) error {
 	}
 	defer lock.Release()
 
-	var declared []types.FunctionDeployment
-	if o.stack != "" {
-		// A broken stack stops the start, before anything changes.
-		s, err := stack.Load(o.stack, nil)
-		if err != nil {
-			return err
-		}
-		for _, w := range s.Warnings {
-			slog.Warn(w, "stack", o.stack)
-		}
-		if declared, err = s.Deployments(""); err != nil {
-			return err
-		}
+	// A broken stack stops the start, before anything changes.
+	declared, err := loadDeclared(o.stack)
+	if err != nil {
+		return err
 	}
 	// A replica being removed may finish its requests for as long as a
 	// request may take.
 	o.cfg.DrainTimeout = o.writeTimeout
-	eng, err := docker.New()
-	if err != nil {
-		return err
-	}
 	transports := &handlers.Transports{}
-	var policies *policy.Policies
-	p, err := provider.New(ctx, o.cfg, eng,
-		provider.WithAdmission(func(p *provider.Provider) provider.Admission {
-			o.policy.Strategy = p.Config().Strategy
-			o.policy.CanCheckpoint = p.CRIU().Available
-			policies = policy.New(p.Fleet(), o.policy)
-			return policies
-		}),
-		provider.WithBeforeCheckpoint(transports.DropIdle),
-		provider.WithReplicaGone(transports.Forget))
+	p, policies, err := newProvider(ctx, o, transports)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	for _, c := range p.Metrics().Collectors() {
-		prometheus.MustRegister(c)
-	}
+	prometheus.MustRegister(p.Metrics().Collectors()...)
 
-	var creds *handlers.Credentials
-	if o.basicAuth {
-		created, err := handlers.EnsureCredentials(o.secretMountPath)
-		if err != nil {
-			return fmt.Errorf("credentials in %s: %w", o.secretMountPath, err)
-		}
-		if created {
-			slog.Info("generated the missing basic-auth credentials", "dir", o.secretMountPath,
-				"user", filepath.Join(o.secretMountPath, "basic-auth-user"), "password", filepath.Join(o.secretMountPath, "basic-auth-password"))
-		}
-		if creds, err = handlers.NewCredentials(o.secretMountPath); err != nil {
-			return fmt.Errorf("credentials in %s: %w", o.secretMountPath, err)
-		}
-		slog.Info("basic auth on /system/*", "credentials", o.secretMountPath)
-	} else {
-		slog.Warn(fmt.Sprintf("basic auth is off: anyone who reaches port %d can deploy functions", o.port))
+	creds, err := credentials(o)
+	if err != nil {
+		return err
 	}
 
 	registerMemoryGauges(policies)
 
-	// Invocations are counted in the gateway's series, so OpenFaaS
-	// dashboards work straight at faas-criu.
-	gwMetrics := handlers.NewGatewayMetrics(p, p, provider.DefaultNamespace)
-	prometheus.MustRegister(gwMetrics)
-	proxy := gwMetrics.Wrap(handlers.NewProxy(p, transports))
+	proxy := countedProxy(p, transports)
 	cfg := p.Config()
-	infoDoc := func() handlers.InfoDoc {
-		return handlers.InfoDoc{
-			Provider: types.ProviderInfo{
-				Name:          "faas-criu",
-				Orchestration: "docker",
-				Version:       &types.VersionInfo{Release: Version, SHA: Commit},
-			},
-			Extra: map[string]any{
-				"engine": p.EngineInfo(),
-				"criu":   p.CRIU(),
-				"sleep": api.SleepInfo{
-					Strategy:        cfg.Strategy,
-					IdleAfter:       o.policy.ZeroDuration.String(),
-					PauseAfter:      o.policy.PauseAfter.String(),
-					DeepAfter:       o.policy.DeepAfter.String(),
-					RestoreFallback: cfg.RestoreFallback,
-					WakeTimeout:     cfg.WakeTimeout.String(),
-					Autoscale:       o.policy.Autoscale,
-				},
-				"memory": memory(policies),
-			},
-		}
+	router, invoker, leave, err := withFleet(ctx, o, p, proxy, creds)
+	if err != nil {
+		return err
 	}
-	// A fleet (opt-in): requests about functions on other boxes go there.
-	router := bootstrap.Router()
-	var invoker http.Handler = proxy
-	if o.fleet.Enabled() {
-		fl, err := fleet.Start(ctx, o.fleet)
-		if err != nil {
-			return err
-		}
-		defer fl.Close()
-		fl.SetLocalSecrets(p)
-		router.Use(fl.Wrap)
-		invoker = fl.Wrap(proxy)
-		router.HandleFunc("/system/fleet", handlers.RequireAuth(creds, fl.BoxesHandler)).Methods(http.MethodGet)
-	}
+	defer leave()
 	// Asynchronous calls: queued on an embedded NATS JetStream, run
 	// through the same proxy.
 	o.async.Dir, o.async.CallTimeout = async.StoreDir(cfg.StateDir), o.writeTimeout
@@ -263,7 +195,7 @@ func Serve(args []string) error {
 	prometheus.MustRegister(queue.Collectors()...)
 	h := handlers.Mount(router, handlers.Deps{
 		Functions: p, Secrets: p, Namespaces: p, Logs: p, Migrator: p, Backups: p,
-		Target: migrationTarget, Invoke: proxy, Async: queue, Info: infoDoc,
+		Target: migrationTarget, Invoke: proxy, Async: queue, Info: infoDoc(p, o.policy, policies),
 		Credentials: creds, ImportMaxBytes: cfg.ImportMaxBytes, MaxFollow: 24 * time.Hour,
 	})
 
@@ -282,6 +214,131 @@ func Serve(args []string) error {
 	})
 	slog.Info("faas-criu stopped")
 	return nil
+}
+
+// countedProxy is the invoke path, counted in the gateway's series so
+// OpenFaaS dashboards work straight at faas-criu.
+func countedProxy(p *provider.Provider, transports *handlers.Transports) http.Handler {
+	gwMetrics := handlers.NewGatewayMetrics(p, p, api.DefaultNamespace)
+	prometheus.MustRegister(gwMetrics)
+	return gwMetrics.Wrap(handlers.NewProxy(p, transports))
+}
+
+// withFleet joins the fleet when one is configured (opt-in): requests about
+// functions on other boxes then go to their box. Without one, the router
+// and the invoker are the plain ones.
+func withFleet(ctx context.Context, o *serveOptions, p *provider.Provider, proxy http.Handler, creds *handlers.Credentials) (*mux.Router, http.Handler, func(), error) {
+	router := bootstrap.Router()
+	if !o.fleet.Enabled() {
+		return router, proxy, func() {}, nil
+	}
+	fl, err := fleet.Start(ctx, o.fleet)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	fl.SetLocalSecrets(p)
+	router.Use(fl.Wrap)
+	router.HandleFunc("/system/fleet", handlers.RequireAuth(creds, fl.BoxesHandler)).Methods(http.MethodGet)
+	return router, fl.Wrap(proxy), fl.Close, nil
+}
+
+// tuneGC collects less often unless GOGC says otherwise: a proxy's garbage
+// is short-lived (the idle footprint stays near 20 MiB).
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(200)
+	}
+}
+
+// newProvider starts the provider on the Docker engine, with the policies
+// as its admission (they need the provider's fleet view, and it needs them)
+// and the proxy's transports told when a replica sleeps or goes.
+func newProvider(ctx context.Context, o *serveOptions, transports *handlers.Transports) (*provider.Provider, *policy.Policies, error) {
+	eng, err := docker.New()
+	if err != nil {
+		return nil, nil, err
+	}
+	var policies *policy.Policies
+	p, err := provider.New(ctx, o.cfg, eng,
+		provider.WithAdmission(func(p *provider.Provider) provider.Admission {
+			o.policy.Strategy = p.Config().Strategy
+			o.policy.CanCheckpoint = p.CRIU().Available
+			policies = policy.New(p.Fleet(), o.policy)
+			return policies
+		}),
+		provider.WithBeforeCheckpoint(transports.DropIdle),
+		provider.WithReplicaGone(transports.Forget))
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, policies, nil
+}
+
+// loadDeclared reads the stack serve was given (none: nothing declared).
+func loadDeclared(file string) ([]types.FunctionDeployment, error) {
+	if file == "" {
+		return nil, nil
+	}
+	s, err := stack.Load(file, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range s.Warnings {
+		slog.Warn(w, "stack", file)
+	}
+	return s.Deployments("")
+}
+
+// credentials makes sure /system/* has basic-auth credentials, generating
+// missing ones, or says loudly that it is open (nil: no auth).
+func credentials(o *serveOptions) (*handlers.Credentials, error) {
+	if !o.basicAuth {
+		slog.Warn(fmt.Sprintf("basic auth is off: anyone who reaches port %d can deploy functions", o.port))
+		return nil, nil
+	}
+	created, err := handlers.EnsureCredentials(o.secretMountPath)
+	if err != nil {
+		return nil, fmt.Errorf("credentials in %s: %w", o.secretMountPath, err)
+	}
+	if created {
+		slog.Info("generated the missing basic-auth credentials", "dir", o.secretMountPath,
+			"user", filepath.Join(o.secretMountPath, "basic-auth-user"), "password", filepath.Join(o.secretMountPath, "basic-auth-password"))
+	}
+	creds, err := handlers.NewCredentials(o.secretMountPath)
+	if err != nil {
+		return nil, fmt.Errorf("credentials in %s: %w", o.secretMountPath, err)
+	}
+	slog.Info("basic auth on /system/*", "credentials", o.secretMountPath)
+	return creds, nil
+}
+
+// infoDoc builds /system/info's document: faas-provider's fields plus the
+// engine, CRIU, sleep settings and memory, read at each request.
+func infoDoc(p *provider.Provider, pol policy.Config, policies *policy.Policies) func() handlers.InfoDoc {
+	cfg := p.Config()
+	return func() handlers.InfoDoc {
+		return handlers.InfoDoc{
+			Provider: types.ProviderInfo{
+				Name:          "faas-criu",
+				Orchestration: "docker",
+				Version:       &types.VersionInfo{Release: Version, SHA: Commit},
+			},
+			Extra: map[string]any{
+				"engine": p.EngineInfo(),
+				"criu":   p.CRIU(),
+				"sleep": api.SleepInfo{
+					Strategy:        cfg.Strategy,
+					IdleAfter:       pol.ZeroDuration.String(),
+					PauseAfter:      pol.PauseAfter.String(),
+					DeepAfter:       pol.DeepAfter.String(),
+					RestoreFallback: cfg.RestoreFallback,
+					WakeTimeout:     cfg.WakeTimeout.String(),
+					Autoscale:       pol.Autoscale,
+				},
+				"memory": memory(policies),
+			},
+		}
+	}
 }
 
 func memory(p *policy.Policies) api.MemoryInfo {

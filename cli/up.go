@@ -38,11 +38,7 @@ func newUpCmd(o *upOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			deps, err := do.deployments(fns)
-			if err != nil {
-				return err
-			}
-			c, err := do.gw.client(s.Provider.Gateway)
+			deps, c, err := do.prepare(s, fns)
 			if err != nil {
 				return err
 			}

@@ -17,8 +17,8 @@ import (
 	"github.com/faas-criu/faas-criu/api"
 )
 
-// The wire types of faas-criu's own routes, defined in package api; the
-// names stay here for the client commands that use them.
+// Deprecated: aliases of package api's wire types, kept only until bench/
+// (another change in flight) names them from api as everything else does.
 type (
 	MigrateRequest = api.MigrateRequest
 	Progress       = api.Progress
@@ -140,7 +140,7 @@ func (c *Client) Import(ctx context.Context, r io.Reader, replace bool) error {
 
 // Migrate asks the gateway (the source) to move a function, and calls
 // progress with each line it streams back. The error says which step failed.
-func (c *Client) Migrate(ctx context.Context, req MigrateRequest, progress func(Progress)) error {
+func (c *Client) Migrate(ctx context.Context, req api.MigrateRequest, progress func(api.Progress)) error {
 	b, err := json.Marshal(req)
 	if err != nil {
 		return err
@@ -152,13 +152,13 @@ func (c *Client) Migrate(ctx context.Context, req MigrateRequest, progress func(
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		var p Progress
+		var p api.Progress
 		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
 			return fmt.Errorf("malformed progress line %q: %w", sc.Text(), err)
 		}
 		switch {
 		case p.Error != "":
-			return &MigrationError{Step: p.Step, Message: p.Error, Restored: p.Restored}
+			return &api.MigrationError{Step: p.Step, Message: p.Error, Restored: p.Restored}
 		case p.Result == "done":
 			return nil
 		}
@@ -171,8 +171,8 @@ func (c *Client) Migrate(ctx context.Context, req MigrateRequest, progress func(
 }
 
 // Backups lists a function's backups, newest first.
-func (c *Client) Backups(ctx context.Context, name, namespace string) ([]Backup, error) {
-	var out []Backup
+func (c *Client) Backups(ctx context.Context, name, namespace string) ([]api.Backup, error) {
+	var out []api.Backup
 	q := url.Values{}
 	if namespace != "" {
 		q.Set("namespace", namespace)

@@ -19,11 +19,7 @@ type BackupKeeper interface {
 func ListBackups(b BackupKeeper) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		list, err := b.Backups(r.Context(), r.URL.Query().Get("namespace"), mux.Vars(r)["name"])
-		if err != nil {
-			writeError(w, r, err)
-			return
-		}
-		writeJSON(w, list)
+		respond(w, r, list, err)
 	}
 }
 
@@ -34,12 +30,7 @@ func RestoreBackup(b BackupKeeper) http.HandlerFunc {
 		var req struct {
 			Backup string `json:"backup"`
 		}
-		if err := decodeJSON(w, r, &req); err != nil {
-			writeError(w, r, err)
-			return
-		}
-		if req.Backup == "" {
-			writeError(w, r, badRequest("backup is required"))
+		if !decodeRequired(w, r, &req, "backup", &req.Backup) {
 			return
 		}
 		if err := b.RestoreBackup(r.Context(), r.URL.Query().Get("namespace"), mux.Vars(r)["name"], req.Backup); err != nil {

@@ -9,7 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -25,7 +25,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := api.StatusCode(err)
 	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
 	if code >= 500 {
-		log.Printf("%s %s: %d %s", r.Method, r.URL.Path, code, msg)
+		slog.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", code, "err", msg)
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -34,6 +34,30 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // decodeJSON reads a bounded JSON body into v.
+// respond answers with v as JSON, or with err when there is one.
+func respond(w http.ResponseWriter, r *http.Request, v any, err error) {
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, v)
+}
+
+// decodeRequired decodes the body into v and requires the named field (read
+// through value, which points into v) to be set. false: the refusal is
+// written.
+func decodeRequired(w http.ResponseWriter, r *http.Request, v any, field string, value *string) bool {
+	err := decodeJSON(w, r, v)
+	if err == nil && *value == "" {
+		err = badRequest("%s is required", field)
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return false
+	}
+	return true
+}
+
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if r.Body == nil {
 		return badRequest("request body is empty: expected JSON")

@@ -22,39 +22,25 @@ type Functions interface {
 func ListFunctions(f Functions) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		list, err := f.List(r.Context(), r.URL.Query().Get("namespace"))
-		if err != nil {
-			writeError(w, r, err)
-			return
-		}
-		writeJSON(w, list)
+		respond(w, r, list, err)
 	}
 }
 
 // DeployFunction answers POST /system/functions.
-func DeployFunction(f Functions) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var dep types.FunctionDeployment
-		if err := decodeJSON(w, r, &dep); err != nil {
-			writeError(w, r, err)
-			return
-		}
-		if err := f.Deploy(r.Context(), dep); err != nil {
-			writeError(w, r, err)
-			return
-		}
-		w.WriteHeader(http.StatusAccepted)
-	}
-}
+func DeployFunction(f Functions) http.HandlerFunc { return applyDeployment(f.Deploy) }
 
 // UpdateFunction answers PUT /system/functions.
-func UpdateFunction(f Functions) http.HandlerFunc {
+func UpdateFunction(f Functions) http.HandlerFunc { return applyDeployment(f.Update) }
+
+// applyDeployment decodes a deployment, hands it to apply and answers 202.
+func applyDeployment(apply func(context.Context, types.FunctionDeployment) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var dep types.FunctionDeployment
 		if err := decodeJSON(w, r, &dep); err != nil {
 			writeError(w, r, err)
 			return
 		}
-		if err := f.Update(r.Context(), dep); err != nil {
+		if err := apply(r.Context(), dep); err != nil {
 			writeError(w, r, err)
 			return
 		}
@@ -67,12 +53,7 @@ func UpdateFunction(f Functions) http.HandlerFunc {
 func DeleteFunction(f Functions) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req types.DeleteFunctionRequest
-		if err := decodeJSON(w, r, &req); err != nil {
-			writeError(w, r, err)
-			return
-		}
-		if req.FunctionName == "" {
-			writeError(w, r, badRequest("functionName is required"))
+		if !decodeRequired(w, r, &req, "functionName", &req.FunctionName) {
 			return
 		}
 		ns := req.Namespace
@@ -91,11 +72,7 @@ func DeleteFunction(f Functions) http.HandlerFunc {
 func FunctionStatus(f Functions) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		st, err := f.Status(r.Context(), r.URL.Query().Get("namespace"), mux.Vars(r)["name"])
-		if err != nil {
-			writeError(w, r, err)
-			return
-		}
-		writeJSON(w, st)
+		respond(w, r, st, err)
 	}
 }
 

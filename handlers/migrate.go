@@ -32,12 +32,7 @@ type TargetFunc func(url, user, password, token string) api.MigrationTarget
 func Migrate(m Migrator, target TargetFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req api.MigrateRequest
-		if err := decodeJSON(w, r, &req); err != nil {
-			writeError(w, r, err)
-			return
-		}
-		if req.FunctionName == "" {
-			writeError(w, r, badRequest("functionName is required"))
+		if !decodeRequired(w, r, &req, "functionName", &req.FunctionName) {
 			return
 		}
 		u, err := api.ParseURL(req.To)
@@ -98,11 +93,7 @@ func Import(m Migrator, maxBytes int64) http.HandlerFunc {
 		}
 		body := http.MaxBytesReader(w, r.Body, maxBytes)
 		st, err := m.Import(r.Context(), body, replace)
-		if err != nil {
-			writeError(w, r, err)
-			return
-		}
-		writeJSON(w, st)
+		respond(w, r, st, err)
 	}
 }
 

@@ -21,11 +21,7 @@ func SecretsHandler(s Secrets) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet {
 			list, err := s.ListSecrets(r.Context(), r.URL.Query().Get("namespace"))
-			if err != nil {
-				writeError(w, r, err)
-				return
-			}
-			writeJSON(w, list)
+			respond(w, r, list, err)
 			return
 		}
 		var sec types.Secret

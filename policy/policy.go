@@ -8,6 +8,7 @@ package policy
 import (
 	"context"
 	"errors"
+	"github.com/faas-criu/faas-criu/internal/ticker"
 	"log"
 	"sync"
 	"time"
@@ -102,16 +103,7 @@ func New(fleet Fleet, cfg Config) *Policies {
 
 // Run applies the policies every tick until ctx ends.
 func (p *Policies) Run(ctx context.Context) {
-	t := time.NewTicker(p.cfg.Tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			p.tick(ctx)
-		}
-	}
+	ticker.Every(ctx, p.cfg.Tick, func() { p.tick(ctx) })
 }
 
 func (p *Policies) tick(ctx context.Context) {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -22,7 +22,7 @@ type BackupInfo struct {
 
 // backupRoot is where a function's backups live: in the provider's state
 // directory, so that they outlive the containers.
-func (p *Provider) backupRoot(key fnKey) string {
+func (p *Provider) backupRoot(key api.Key) string {
 	return ckpt.BackupsRoot(p.cfg.StateDir, key.Namespace, key.Name)
 }
 
@@ -38,7 +38,7 @@ func (p *Provider) backupInOp(ctx context.Context, fn *function, keep int) error
 	}
 	state := fn.rec.State
 	fn.mu.Unlock()
-	if state != StateAwake || len(reps) == 0 {
+	if state != api.StateAwake || len(reps) == 0 {
 		return nil
 	}
 	start := time.Now()
@@ -89,7 +89,7 @@ func (p *Provider) startReplicaFromBackup(ctx context.Context, fn *function, r *
 		return false, nil
 	}
 	if err := p.restoreBackupInto(ctx, fn, r, b); err != nil {
-		log.Printf("%s: replica %d could not be restored from backup %s (%v): starting it fresh; its state since its start is lost", fn.key, r.index, b.Name, err)
+		slog.Warn("restore from backup failed: starting the replica fresh; its state since its start is lost", "function", fn.key.String(), "replica", r.index, "backup", b.Name, "err", err)
 		if err := p.renewReplica(ctx, fn, r); err != nil {
 			return true, err
 		}
@@ -99,7 +99,7 @@ func (p *Provider) startReplicaFromBackup(ctx context.Context, fn *function, r *
 		p.noteStateLost(fn, r.index, fmt.Sprintf("it had stopped and its backup %s could not be restored: %v", b.Name, err))
 		return true, nil
 	}
-	log.Printf("%s: replica %d restored from backup %s taken at %s", fn.key, r.index, b.Name, b.TakenAt.Format(time.RFC3339Nano))
+	slog.Info("replica restored from backup", "function", fn.key.String(), "replica", r.index, "backup", b.Name, "taken", b.TakenAt.Format(time.RFC3339Nano))
 	return true, nil
 }
 
@@ -115,7 +115,7 @@ func (p *Provider) restoreBackupInto(ctx context.Context, fn *function, r *repli
 		return fmt.Errorf("copy backup %s: %w", b.Name, err)
 	}
 	if err := ckpt.ExternalizePages(dst, p.pagesDir(r.id, b.Name)); err != nil {
-		log.Printf("backup %s: page images stay in place (%v)", b.Name, err)
+		slog.Info("backup: page images stay in place", "backup", b.Name, "err", err)
 	}
 	defer func() {
 		p.discardCheckpoint(r.id, b.Name)
@@ -156,7 +156,7 @@ func (p *Provider) Backups(ctx context.Context, ns, name string) ([]api.Backup, 
 // state of that backup, on request. The function must be awake.
 func (p *Provider) RestoreBackup(ctx context.Context, ns, name, backup string) error {
 	if !ckpt.ValidName(backup) {
-		return errorf(ErrInvalid, "invalid backup name %q", backup)
+		return errorf(api.ErrInvalid, "invalid backup name %q", backup)
 	}
 	fn, err := p.lookup(ns, name)
 	if err != nil {
@@ -171,8 +171,8 @@ func (p *Provider) RestoreBackup(ctx context.Context, ns, name, backup string) e
 	fn.mu.Lock()
 	state := fn.rec.State
 	fn.mu.Unlock()
-	if state != StateAwake {
-		return errorf(ErrInvalid, "function %q is %s: wake it (scale it up) before restoring a backup", name, state)
+	if state != api.StateAwake {
+		return errorf(api.ErrInvalid, "function %q is %s: wake it (scale it up) before restoring a backup", name, state)
 	}
 	found := false
 	for _, b := range list {
@@ -188,7 +188,7 @@ func (p *Provider) RestoreBackup(ctx context.Context, ns, name, backup string) e
 		found = true
 		p.setStatus(fn, r, "exited")
 		if err := p.engine.KillContainer(ctx, r.id); err != nil && r.status == "running" {
-			log.Printf("%s: kill replica %d before restoring %s: %v", fn.key, r.index, backup, err)
+			slog.Error("kill replica before restoring a backup", "function", fn.key.String(), "replica", r.index, "backup", backup, "err", err)
 		}
 		if err := p.waitStopped(ctx, r.id, 10*time.Second); err != nil {
 			return fmt.Errorf("restore backup %s: replica %d did not stop: %w", backup, r.index, err)
@@ -202,7 +202,7 @@ func (p *Provider) RestoreBackup(ctx context.Context, ns, name, backup string) e
 		go p.markReady(context.WithoutCancel(ctx), fn, r)
 	}
 	if !found {
-		return errorf(ErrNotFound, "function %q has no backup %q of a current replica", name, backup)
+		return errorf(api.ErrNotFound, "function %q has no backup %q of a current replica", name, backup)
 	}
 	return nil
 }

@@ -7,7 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log"
+	"github.com/faas-criu/faas-criu/api"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,7 +35,7 @@ const SecretsMountPath = "/var/openfaas/secrets"
 // containerName names a replica's container after the provider's network,
 // so that providers sharing an engine (on different networks) never clash:
 // faas-criu.hello.openfaas-fn.0.
-func (p *Provider) containerName(key fnKey, idx int) string {
+func (p *Provider) containerName(key api.Key, idx int) string {
 	return fmt.Sprintf("%s.%s.%s.%d", p.cfg.Network, key.Name, key.Namespace, idx)
 }
 
@@ -66,7 +67,7 @@ func sameSpec(spec string, rec record) bool {
 }
 
 // containerSpec turns a deployment into a container's.
-func (p *Provider) containerSpec(key fnKey, dep types.FunctionDeployment, spec string, idx int, sandbox string) (ContainerSpec, error) {
+func (p *Provider) containerSpec(key api.Key, dep types.FunctionDeployment, spec string, idx int, sandbox string) (ContainerSpec, error) {
 	env := make([]string, 0, len(dep.EnvVars)+2)
 	for k, v := range dep.EnvVars {
 		if k != "GODEBUG" {
@@ -140,7 +141,7 @@ func resources(dep types.FunctionDeployment) (Resources, error) {
 	if l := dep.Limits; l != nil {
 		mem, err := ParseMemory(l.Memory)
 		if err != nil {
-			return r, errorf(ErrInvalid, "limits.memory: %v", err)
+			return r, errorf(api.ErrInvalid, "limits.memory: %v", err)
 		}
 		if mem > 0 && mem < DockerMinMemory {
 			// faas-netes accepts any limit and the OpenFaaS conformance
@@ -155,26 +156,26 @@ func resources(dep types.FunctionDeployment) (Resources, error) {
 		}
 		cpu, err := ParseCPU(l.CPU)
 		if err != nil {
-			return r, errorf(ErrInvalid, "limits.cpu: %v", err)
+			return r, errorf(api.ErrInvalid, "limits.cpu: %v", err)
 		}
 		r.NanoCPUs = cpu
 	}
 	if q := dep.Requests; q != nil {
 		mem, err := ParseMemory(q.Memory)
 		if err != nil {
-			return r, errorf(ErrInvalid, "requests.memory: %v", err)
+			return r, errorf(api.ErrInvalid, "requests.memory: %v", err)
 		}
 		r.MemoryReservation = mem
 		cpu, err := ParseCPU(q.CPU)
 		if err != nil {
-			return r, errorf(ErrInvalid, "requests.cpu: %v", err)
+			return r, errorf(api.ErrInvalid, "requests.cpu: %v", err)
 		}
 		if cpu > 0 {
 			r.CPUShares = max(2, cpu*1024/1e9)
 		}
 	}
 	if r.Memory > 0 && r.MemoryReservation > r.Memory {
-		return r, errorf(ErrInvalid, "requests.memory is larger than limits.memory")
+		return r, errorf(api.ErrInvalid, "requests.memory is larger than limits.memory")
 	}
 	return r, nil
 }
@@ -182,7 +183,7 @@ func resources(dep types.FunctionDeployment) (Resources, error) {
 // createContainer creates replica idx's container without starting it, in
 // sb's sandbox when sb (a replica whose function container is missing) has
 // a running one, else in a new sandbox.
-func (p *Provider) createContainer(ctx context.Context, key fnKey, rec *record, idx int, sb *replica) (*replica, error) {
+func (p *Provider) createContainer(ctx context.Context, key api.Key, rec *record, idx int, sb *replica) (*replica, error) {
 	r := &replica{index: idx, status: "created", load: &replicaLoad{}}
 	if sb != nil && sb.sandbox != "" && sb.sandboxUp {
 		r.sandbox, r.sandboxUp, r.ip = sb.sandbox, true, sb.ip
@@ -209,19 +210,13 @@ func (p *Provider) createContainer(ctx context.Context, key fnKey, rec *record, 
 }
 
 // createFunctionContainer creates r's function container in r's sandbox.
-func (p *Provider) createFunctionContainer(ctx context.Context, key fnKey, rec *record, r *replica) error {
+func (p *Provider) createFunctionContainer(ctx context.Context, key api.Key, rec *record, r *replica) error {
 	cs, err := p.containerSpec(key, rec.Deployment, rec.spec(), r.index, r.sandbox)
 	if err != nil {
 		return err
 	}
 	name := cs.Name
-	id, err := p.engine.CreateContainer(ctx, cs)
-	if errors.Is(err, ErrEngineConflict) {
-		// A container left by an interrupted operation holds the name.
-		log.Printf("removing stale container %s", name)
-		_ = p.engine.RemoveContainer(ctx, name)
-		id, err = p.engine.CreateContainer(ctx, cs)
-	}
+	id, err := p.createOverStale(ctx, cs)
 	if err != nil {
 		return fmt.Errorf("create container %s: %w", name, err)
 	}
@@ -254,7 +249,7 @@ func (p *Provider) removeReplica(ctx context.Context, r *replica) error {
 
 // listContainers returns this provider's replicas (function containers and
 // their sandboxes), grouped by function.
-func (p *Provider) listContainers(ctx context.Context, key *fnKey) (map[fnKey][]*replica, error) {
+func (p *Provider) listContainers(ctx context.Context, key *api.Key) (map[api.Key][]*replica, error) {
 	f := map[string]string{labelInstance: p.instance}
 	if key != nil {
 		f[LabelFunction] = key.Name
@@ -265,12 +260,12 @@ func (p *Provider) listContainers(ctx context.Context, key *fnKey) (map[fnKey][]
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
 	type slot struct {
-		key fnKey
+		key api.Key
 		idx int
 	}
 	byIdx := map[slot]*replica{}
 	for _, c := range list {
-		k := fnKey{Namespace: c.Labels[LabelNamespace], Name: c.Labels[LabelFunction]}
+		k := api.Key{Namespace: c.Labels[LabelNamespace], Name: c.Labels[LabelFunction]}
 		idx, err := strconv.Atoi(c.Labels[labelReplica])
 		if err != nil {
 			continue
@@ -287,7 +282,7 @@ func (p *Provider) listContainers(ctx context.Context, key *fnKey) (map[fnKey][]
 		}
 		r.id, r.spec, r.status, r.name = c.ID, c.Labels[labelSpec], c.State, c.Name
 	}
-	out := map[fnKey][]*replica{}
+	out := map[api.Key][]*replica{}
 	for s, r := range byIdx {
 		if r.id == "" {
 			r.status = "missing"
@@ -310,7 +305,7 @@ func (p *Provider) ensureImage(ctx context.Context, ref string) (string, error) 
 		return "", fmt.Errorf("inspect image %s: %w", ref, err)
 	}
 	if p.cfg.Pull != "missing" {
-		return "", errorf(ErrInvalid, "image %q is not present in the local Docker engine and faas-criu does not pull images (--pull=never): build it here (docker build -t %s .) or load it (docker load)", ref, ref)
+		return "", errorf(api.ErrInvalid, "image %q is not present in the local Docker engine and faas-criu does not pull images (--pull=never): build it here (docker build -t %s .) or load it (docker load)", ref, ref)
 	}
 	pctx, cancel := context.WithTimeout(ctx, p.cfg.PullTimeout)
 	defer cancel()
@@ -319,7 +314,7 @@ func (p *Provider) ensureImage(ctx context.Context, ref string) (string, error) 
 		id, err = p.engine.ImageID(ctx, ref)
 	}
 	if err != nil {
-		return "", errorf(ErrInvalid, "image %q is not present locally and could not be pulled within %s: %v", ref, p.cfg.PullTimeout, err)
+		return "", errorf(api.ErrInvalid, "image %q is not present locally and could not be pulled within %s: %v", ref, p.cfg.PullTimeout, err)
 	}
 	return id, nil
 }
@@ -348,9 +343,21 @@ func (p *Provider) drain(ctx context.Context, r *replica) {
 	for load.inflight.Load() > 0 {
 		select {
 		case <-ctx.Done():
-			log.Printf("replica %s: %d requests still in flight after %s; removing it", r.name, load.inflight.Load(), p.cfg.DrainTimeout)
+			slog.Warn("requests still in flight after the drain timeout: removing the replica", "replica", r.name, "inflight", load.inflight.Load(), "timeout", p.cfg.DrainTimeout)
 			return
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// createOverStale creates a container; one left by an interrupted operation
+// that holds the name is removed first.
+func (p *Provider) createOverStale(ctx context.Context, cs ContainerSpec) (string, error) {
+	id, err := p.engine.CreateContainer(ctx, cs)
+	if errors.Is(err, ErrEngineConflict) {
+		slog.Warn("removing stale container", "container", cs.Name)
+		_ = p.engine.RemoveContainer(ctx, cs.Name)
+		id, err = p.engine.CreateContainer(ctx, cs)
+	}
+	return id, err
 }

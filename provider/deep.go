@@ -3,38 +3,33 @@ package provider
 import (
 	"context"
 	"fmt"
-	"log"
+	"log/slog"
 	"time"
 
 	"github.com/faas-criu/faas-criu/api"
 )
 
-// Sleep tiers, as the status reports them (AnnotationTier): awake, paused,
+// Sleep tiers, as the status reports them (AnnotationTier): package api's
+// states awake, paused,
 // hibernated (checkpointed, network sandbox kept: a wake is one restore) and
 // deep (checkpointed, sandbox stopped too: a wake first starts the sandbox
 // again). The deep tier is not a state of its own in the record: the engine
 // is the record of it (Engine.ListContainers), and a hibernated function whose sandboxes are all
 // stopped is deep, whoever stopped them (the deep-after policy, or an engine
 // restart). A provider restart therefore forgets nothing.
-const (
-	TierAwake      = api.StateAwake
-	TierPaused     = api.StatePaused
-	TierHibernated = api.StateHibernated
-	TierDeep       = api.TierDeep
-)
 
 // tierOf is the sleep tier of a function with record rec and replicas reps.
 func tierOf(rec record, reps []replica) string {
 	switch rec.State {
-	case StatePaused:
-		return TierPaused
-	case StateHibernated:
+	case api.StatePaused:
+		return api.StatePaused
+	case api.StateHibernated:
 		if sandboxesDown(reps) {
-			return TierDeep
+			return api.TierDeep
 		}
-		return TierHibernated
+		return api.StateHibernated
 	}
-	return TierAwake
+	return api.StateAwake
 }
 
 // sandboxesDown says that no replica's network sandbox runs (and there is
@@ -83,7 +78,7 @@ func (f fleet) Deepen(ctx context.Context, k api.Key) error {
 // replica that is not stopped, or requests waiting, is left as it is.
 func (p *Provider) deepenInOp(ctx context.Context, fn *function) error {
 	rec, reps := fn.snapshot()
-	if fn.isDeleted() || rec.State != StateHibernated || fn.inflight.Load() > 0 {
+	if fn.isDeleted() || rec.State != api.StateHibernated || fn.inflight.Load() > 0 {
 		return nil
 	}
 	for _, r := range reps {
@@ -107,8 +102,8 @@ func (p *Provider) deepenInOp(ctx context.Context, fn *function) error {
 		stopped++
 	}
 	if stopped > 0 {
-		log.Printf("%s: deep sleep: stopped %d network sandboxes in %s (hibernated since %s)", fn.key, stopped,
-			time.Since(start).Round(time.Millisecond), hibernatedAt(rec).Format(time.RFC3339))
+		slog.Info("deep sleep: network sandboxes stopped", "function", fn.key.String(), "sandboxes", stopped,
+			"took", time.Since(start).Round(time.Millisecond), "hibernated_since", hibernatedAt(rec).Format(time.RFC3339))
 	}
 	return nil
 }

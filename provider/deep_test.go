@@ -23,12 +23,12 @@ func TestTierOf(t *testing.T) {
 		reps  []replica
 		want  string
 	}{
-		{"awake", StateAwake, []replica{{sandbox: "sb", sandboxUp: true, status: "running"}}, TierAwake},
-		{"paused", StatePaused, []replica{up}, TierPaused},
-		{"hibernated, sandbox kept", StateHibernated, []replica{up}, TierHibernated},
-		{"hibernated, one sandbox of two kept", StateHibernated, []replica{up, down}, TierHibernated},
-		{"hibernated, sandboxes stopped", StateHibernated, []replica{down, down}, TierDeep},
-		{"hibernated, no replicas known", StateHibernated, nil, TierHibernated},
+		{"awake", api.StateAwake, []replica{{sandbox: "sb", sandboxUp: true, status: "running"}}, api.StateAwake},
+		{"paused", api.StatePaused, []replica{up}, api.StatePaused},
+		{"hibernated, sandbox kept", api.StateHibernated, []replica{up}, api.StateHibernated},
+		{"hibernated, one sandbox of two kept", api.StateHibernated, []replica{up, down}, api.StateHibernated},
+		{"hibernated, sandboxes stopped", api.StateHibernated, []replica{down, down}, api.TierDeep},
+		{"hibernated, no replicas known", api.StateHibernated, nil, api.StateHibernated},
 	}
 	for _, c := range cases {
 		if got := tierOf(record{State: c.state}, c.reps); got != c.want {
@@ -55,15 +55,41 @@ func TestHibernatedAt(t *testing.T) {
 // refused as invalid (HTTP 400) with a message naming the label, instead
 // of being deployed with the default silently.
 func TestDeepAfterLabelChecked(t *testing.T) {
-	p := &Provider{cfg: Config{Namespaces: []string{DefaultNamespace}}}
+	p := &Provider{cfg: Config{Namespaces: []string{api.DefaultNamespace}}}
 	for v, ok := range map[string]bool{"10m": true, "0": true, "never": true, "1h": true, "ten minutes": false, "10": false, "-1m": false, "": false} {
 		dep := types.FunctionDeployment{Service: "f", Image: "img", Labels: &map[string]string{api.LabelDeepAfter: v}}
 		_, err := p.checkDefinition(context.Background(), &dep)
 		if ok && err != nil {
 			t.Errorf("deep-after %q refused: %v", v, err)
 		}
-		if !ok && (!errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), api.LabelDeepAfter)) {
-			t.Errorf("deep-after %q: error %v, want ErrInvalid naming the label", v, err)
+		if !ok && (!errors.Is(err, api.ErrInvalid) || !strings.Contains(err.Error(), api.LabelDeepAfter)) {
+			t.Errorf("deep-after %q: error %v, want api.ErrInvalid naming the label", v, err)
 		}
+	}
+}
+
+// scale.min is read in one place (package policy): a deploy refuses what it
+// cannot read, and the replicas a deploy or wake starts come from the same
+// reading.
+func TestScaleMinReadOnce(t *testing.T) {
+	p := &Provider{cfg: Config{Namespaces: []string{api.DefaultNamespace}}}
+	for v, want := range map[string]int{"3": 3, "1": 1, "two": -1, "-1": -1} {
+		dep := types.FunctionDeployment{Service: "f", Image: "img", Labels: &map[string]string{api.LabelScaleMin: v}}
+		_, err := p.checkDefinition(context.Background(), &dep)
+		if want < 0 {
+			if !errors.Is(err, api.ErrInvalid) || !strings.Contains(err.Error(), api.LabelScaleMin) {
+				t.Errorf("scale.min %q: error %v, want api.ErrInvalid naming the label", v, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("scale.min %q refused: %v", v, err)
+		}
+		if n, _ := minReplicas(dep); n != want {
+			t.Errorf("minReplicas with scale.min %q = %d, want %d", v, n, want)
+		}
+	}
+	if n, _ := minReplicas(types.FunctionDeployment{Service: "f"}); n != 1 {
+		t.Errorf("minReplicas without the label = %d, want 1", n)
 	}
 }

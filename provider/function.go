@@ -14,9 +14,6 @@ import (
 	"github.com/faas-criu/faas-criu/checkpoint"
 )
 
-// fnKey names a function: package api's Key.
-type fnKey = api.Key
-
 // CheckpointInfo describes the newest checkpoint of one replica.
 type CheckpointInfo = checkpoint.Info
 
@@ -89,7 +86,7 @@ func (r *replica) addr(port int) string { return net.JoinHostPort(r.ip, strconv.
 // endpoint snapshot. A method named …InOp is called with opMu held, one named
 // …Locked with mu held.
 type function struct {
-	key  fnKey
+	key  api.Key
 	opMu sync.Mutex
 
 	mu        sync.Mutex
@@ -117,7 +114,7 @@ type function struct {
 	lastBackup atomic.Int64
 }
 
-func newFunction(key fnKey, rec *record) *function {
+func newFunction(key api.Key, rec *record) *function {
 	fn := &function{key: key, rec: rec, replicas: map[int]*replica{}, changed: make(chan struct{})}
 	empty := []*replica{}
 	fn.endpoints.Store(&empty)

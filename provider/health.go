@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"github.com/faas-criu/faas-criu/api"
 	"io"
 	"net"
 	"net/http"
@@ -132,7 +133,7 @@ func (p *Provider) waitAvailable(ctx context.Context, fn *function, n int) error
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return errorf(ErrTimeout, "%s: %d of %d replicas answered their health check within %s", fn.key, ready, n, p.cfg.ReadyTimeout)
+			return errorf(api.ErrTimeout, "%s: %d of %d replicas answered their health check within %s", fn.key, ready, n, p.cfg.ReadyTimeout)
 		}
 	}
 }

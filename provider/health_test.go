@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"github.com/faas-criu/faas-criu/api"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -60,7 +61,7 @@ func TestReadyPath(t *testing.T) {
 			a := tt.ann
 			dep.Annotations = &a
 		}
-		fn := &function{rec: &record{Deployment: dep, State: StateAwake}}
+		fn := &function{rec: &record{Deployment: dep, State: api.StateAwake}}
 		if got := healthPath(fn); got != tt.want {
 			t.Errorf("annotations %v: probe path %q, want %q", tt.ann, got, tt.want)
 		}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -58,44 +58,25 @@ const reasonMigration = "migration"
 // memory budget or a migration put it to sleep: the budget wakes it when
 // there is room, a migration moves it).
 func (p *Provider) sleepInOp(ctx context.Context, fn *function, strategy, why string, mode inflightMode) error {
-	refuseInflight := mode == inflightRefuse
-	fn.mu.Lock()
-	if fn.deleted {
-		fn.mu.Unlock()
-		return errorf(ErrNotFound, "function %q not found in namespace %q", fn.key.Name, fn.key.Namespace)
+	rec, reps, err := fn.sleepSnapshot()
+	if err != nil {
+		return err
 	}
-	rec := *fn.rec
-	reps := make([]*replica, 0, len(fn.replicas))
-	for _, i := range sortedIndexes(fn.replicas) {
-		reps = append(reps, fn.replicas[i])
+	if strategy == api.StrategyRemove {
+		return p.removeAllInOp(ctx, fn, &rec, why, mode == inflightRefuse)
 	}
-	fn.mu.Unlock()
-
-	if strategy == StrategyRemove {
-		return p.removeAllInOp(ctx, fn, &rec, why, refuseInflight)
-	}
-	target := StateHibernated
-	if strategy != StrategyCheckpoint || !p.criu.Available {
-		target = StatePaused
-	}
-	if rec.State == target || rec.State == StateHibernated {
+	target := p.sleepTarget(strategy)
+	if rec.State == target || rec.State == api.StateHibernated {
 		return nil // already asleep at least this deeply
 	}
-	awake := rec.State == StateAwake
+	awake := rec.State == api.StateAwake
 
 	start := time.Now()
 	memory := functionMemory(snapshotReplicas(reps))
-	// Requests arriving from now on wait for the wake-up instead of being
-	// sent to a replica that is going away.
-	fn.mu.Lock()
-	for _, r := range reps {
-		r.ready = false
-	}
-	fn.refreshEndpointsLocked(p.cfg.FunctionPort)
-	fn.mu.Unlock()
+	fn.withdraw(reps, p.cfg.FunctionPort)
 	// A request counts itself in flight before it looks for a replica, so
 	// after the replicas were withdrawn this count misses none of them.
-	if refuseInflight && fn.inflight.Load() > 0 {
+	if mode == inflightRefuse && fn.inflight.Load() > 0 {
 		p.giveBack(ctx, fn, reps)
 		return fmt.Errorf("%w: requests are in flight", policy.ErrBusy)
 	}
@@ -103,21 +84,13 @@ func (p *Provider) sleepInOp(ctx context.Context, fn *function, strategy, why st
 		p.drainAll(ctx, fn, reps)
 	}
 
-	var err error
-	if target == StatePaused {
+	if target == api.StatePaused {
 		err = p.pauseAll(ctx, fn, reps)
 	} else {
 		err = p.hibernateAll(ctx, fn, reps, &rec)
 	}
 	if err != nil {
-		p.giveBack(ctx, fn, reps)
-		msg := p.checkRunning(ctx, reps)
-		fn.mu.Lock()
-		if l := fn.rec.StateLost; l != nil && !l.At.Before(start) {
-			msg += fmt.Sprintf("; replica %d's memory state was lost: %s", l.Replica, l.Reason)
-		}
-		fn.mu.Unlock()
-		return fmt.Errorf("%w; %s", err, msg)
+		return p.sleepFailed(ctx, fn, reps, start, err)
 	}
 
 	if awake {
@@ -136,15 +109,64 @@ func (p *Provider) sleepInOp(ctx context.Context, fn *function, strategy, why st
 	}
 	d := time.Since(start)
 	p.metrics.observeSleep(target, d)
-	note := ""
-	if strategy == StrategyCheckpoint && target == StatePaused {
-		note = " (paused instead: CRIU unavailable: " + p.criu.Problem + ")"
+	attrs := []any{"function", fn.key.String(), "state", target, "replicas", len(reps), "took", d.Round(time.Millisecond), "reason", why}
+	if strategy == api.StrategyCheckpoint && target == api.StatePaused {
+		attrs = append(attrs, "paused_instead", "CRIU unavailable: "+p.criu.Problem)
 	}
-	log.Printf("%s: %s %d replicas in %s (%s)%s", fn.key, target, len(reps), d.Round(time.Millisecond), why, note)
+	slog.Info("function asleep", attrs...)
 	if why != policy.ReasonBudget && why != reasonMigration {
 		p.serveLeftovers(fn, reps, mode)
 	}
 	return nil
+}
+
+// sleepSnapshot copies the record and the replicas (by index) of a function
+// that is about to sleep; a deleted one is not found.
+func (fn *function) sleepSnapshot() (record, []*replica, error) {
+	fn.mu.Lock()
+	defer fn.mu.Unlock()
+	if fn.deleted {
+		return record{}, nil, errorf(api.ErrNotFound, "function %q not found in namespace %q", fn.key.Name, fn.key.Namespace)
+	}
+	reps := make([]*replica, 0, len(fn.replicas))
+	for _, i := range sortedIndexes(fn.replicas) {
+		reps = append(reps, fn.replicas[i])
+	}
+	return *fn.rec, reps, nil
+}
+
+// sleepTarget is the state a strategy puts a function in: checkpoint
+// without CRIU pauses instead.
+func (p *Provider) sleepTarget(strategy string) string {
+	if strategy != api.StrategyCheckpoint || !p.criu.Available {
+		return api.StatePaused
+	}
+	return api.StateHibernated
+}
+
+// withdraw takes the replicas out of the endpoints: requests arriving from
+// now on wait for the wake-up instead of being sent to a replica that is
+// going away.
+func (fn *function) withdraw(reps []*replica, port int) {
+	fn.mu.Lock()
+	defer fn.mu.Unlock()
+	for _, r := range reps {
+		r.ready = false
+	}
+	fn.refreshEndpointsLocked(port)
+}
+
+// sleepFailed gives the replicas back to requests and says what runs now,
+// and whether a replica's memory state was lost on the way.
+func (p *Provider) sleepFailed(ctx context.Context, fn *function, reps []*replica, start time.Time, err error) error {
+	p.giveBack(ctx, fn, reps)
+	msg := p.checkRunning(ctx, reps)
+	fn.mu.Lock()
+	if l := fn.rec.StateLost; l != nil && !l.At.Before(start) {
+		msg += fmt.Sprintf("; replica %d's memory state was lost: %s", l.Replica, l.Reason)
+	}
+	fn.mu.Unlock()
+	return fmt.Errorf("%w; %s", err, msg)
 }
 
 // drainAll waits, up to the drain timeout, for the requests the (already
@@ -167,12 +189,12 @@ func (p *Provider) drainAll(ctx context.Context, fn *function, reps []*replica) 
 	for serving() > 0 {
 		select {
 		case <-ctx.Done():
-			log.Printf("%s: %d requests still in flight after %s; they finish after the wake that follows the sleep", fn.key, serving(), p.cfg.DrainTimeout)
+			slog.Warn("requests still in flight after the drain timeout: they finish after the wake that follows the sleep", "function", fn.key.String(), "inflight", serving(), "timeout", p.cfg.DrainTimeout)
 			return
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	log.Printf("%s: drained the requests in flight in %s before sleeping", fn.key, time.Since(start).Round(time.Millisecond))
+	slog.Info("drained the requests in flight before sleeping", "function", fn.key.String(), "took", time.Since(start).Round(time.Millisecond))
 }
 
 // serveLeftovers wakes a function that just went to sleep when requests
@@ -195,7 +217,7 @@ func (p *Provider) serveLeftovers(fn *function, reps []*replica, mode inflightMo
 	if fn.deleted || fn.waking {
 		return
 	}
-	log.Printf("%s: %d requests wait for it: waking it again at once", fn.key, need)
+	slog.Info("requests wait for it: waking it again at once", "function", fn.key.String(), "waiting", need)
 	fn.waking = true
 	// wake takes fn.opMu, held by the caller until it returns.
 	go p.wake(fn)
@@ -204,7 +226,7 @@ func (p *Provider) serveLeftovers(fn *function, reps []*replica, mode inflightMo
 // removeAllInOp scales an awake function to zero the OpenFaaS CE way: its
 // replicas are removed (state lost) and the next request starts one cold.
 func (p *Provider) removeAllInOp(ctx context.Context, fn *function, rec *record, why string, refuseInflight bool) error {
-	if rec.State != StateAwake {
+	if rec.State != api.StateAwake {
 		return nil
 	}
 	if refuseInflight && fn.inflight.Load() > 0 {
@@ -218,7 +240,7 @@ func (p *Provider) removeAllInOp(ctx context.Context, fn *function, rec *record,
 	if err := p.ensureReplicas(ctx, fn); err != nil {
 		return err
 	}
-	log.Printf("%s: removed its replicas (%s; strategy remove)", fn.key, why)
+	slog.Info("function asleep: replicas removed (strategy remove)", "function", fn.key.String(), "reason", why)
 	return nil
 }
 
@@ -305,7 +327,7 @@ func (p *Provider) hibernateAll(ctx context.Context, fn *function, reps []*repli
 			p.metrics.hibernateFailures.Inc()
 			for _, q := range done {
 				if rerr := p.restoreReplica(context.WithoutCancel(ctx), fn, q, cps[q.index]); rerr != nil {
-					log.Printf("%s: roll back replica %d after failed hibernation: %v", fn.key, q.index, rerr)
+					slog.Error("roll back replica after failed hibernation", "function", fn.key.String(), "replica", q.index, "err", rerr)
 				} else {
 					delete(cps, q.index)
 				}
@@ -418,14 +440,14 @@ func (p *Provider) afterFailedCheckpoint(ctx context.Context, fn *function, r *r
 		// its memory is gone. Back from its newest backup if it has one.
 		restored, err := p.startReplicaFromBackup(ctx, fn, r)
 		if !restored {
-			log.Printf("%s: replica %d STOPPED during a failed checkpoint: its memory state is lost; starting it fresh", fn.key, r.index)
+			slog.Error("replica STOPPED during a failed checkpoint: its memory state is lost; starting it fresh", "function", fn.key.String(), "replica", r.index)
 			if err = p.renewReplica(ctx, fn, r); err == nil {
 				err = p.startReplica(ctx, fn, r)
 			}
 			p.noteStateLost(fn, r.index, "its container stopped during a checkpoint that failed, and it had no backup")
 		}
 		if err != nil {
-			log.Printf("%s: %v", fn.key, err)
+			slog.Error("bring back the replica stopped by a failed checkpoint", "function", fn.key.String(), "err", err)
 		}
 	}
 }
@@ -514,7 +536,7 @@ func (p *Provider) discardCheckpoint(containerID, name string) {
 }
 
 func (p *Provider) restoreFailed(ctx context.Context, fn *function, r *replica, info CheckpointInfo, err error) error {
-	log.Printf("%s: %v", fn.key, err)
+	slog.Error("restore failed", "function", fn.key.String(), "err", err)
 	// containerd's copy of the checkpoint serves no later attempt (each
 	// unpacks its own) and is left behind by a failed one.
 	ckpt.RemoveContainerdCopies(p.cfg.ContainerdTmp, info.Name)
@@ -530,7 +552,7 @@ func (p *Provider) restoreFailed(ctx context.Context, fn *function, r *replica, 
 	if serr := p.startReplica(ctx, fn, r); serr != nil {
 		return errors.Join(err, serr)
 	}
-	log.Printf("%s: replica %d STARTED FRESH after the failed restore: its memory state is lost (--restore-fallback)", fn.key, r.index)
+	slog.Warn("replica STARTED FRESH after the failed restore: its memory state is lost (--restore-fallback)", "function", fn.key.String(), "replica", r.index)
 	fn.mu.Lock()
 	fn.lostState = fmt.Sprintf("replica %d started fresh at %s after a failed restore: %v", r.index, time.Now().UTC().Format(time.RFC3339), err)
 	fn.mu.Unlock()
@@ -544,13 +566,13 @@ func (p *Provider) restoreFailed(ctx context.Context, fn *function, r *replica, 
 // until the next deploy; before, a function whose containers an engine crash
 // had stopped came back fresh and its status said "awake" and nothing more.
 func (p *Provider) noteStateLost(fn *function, idx int, why string) {
-	log.Printf("WARNING: %s: replica %d STARTED FRESH: its memory state is lost (%s)", fn.key, idx, why)
+	slog.Warn("replica STARTED FRESH: its memory state is lost", "function", fn.key.String(), "replica", idx, "reason", why)
 	fn.mu.Lock()
 	rec := *fn.rec
 	fn.mu.Unlock()
 	rec.StateLost = &LossInfo{At: time.Now().UTC(), Replica: idx, Reason: why}
 	if err := p.commit(fn, &rec); err != nil {
-		log.Printf("%s: %v", fn.key, err)
+		slog.Error("record the lost state", "function", fn.key.String(), "err", err)
 	}
 }
 
@@ -571,14 +593,14 @@ func (p *Provider) forgetCheckpoint(fn *function, idx int) {
 		rec.Checkpoints = nil
 	}
 	if err := p.commit(fn, &rec); err != nil {
-		log.Printf("%s: %v", fn.key, err)
+		slog.Error("record the forgotten checkpoint", "function", fn.key.String(), "err", err)
 	}
 }
 
 // noteWake records how the function came back from sleep.
 func (p *Provider) noteWake(fn *function, from string, d time.Duration, err error) {
 	how := "restore"
-	if from == StatePaused {
+	if from == api.StatePaused {
 		how = "unpause"
 	}
 	fn.mu.Lock()
@@ -597,14 +619,14 @@ func (p *Provider) noteWake(fn *function, from string, d time.Duration, err erro
 	fn.mu.Unlock()
 	src := "checkpoint"
 	switch from {
-	case StatePaused:
+	case api.StatePaused:
 		src = "pause"
-	case TierDeep:
+	case api.TierDeep:
 		src = "deep" // a checkpoint, its stopped sandboxes started first
 	}
 	rec.LastWake = &WakeInfo{At: time.Now().UTC(), From: src, Duration: d, StateLost: lost != "", Reason: lost, Restore: span}
 	if err := p.commit(fn, &rec); err != nil {
-		log.Printf("%s: %v", fn.key, err)
+		slog.Error("record the wake", "function", fn.key.String(), "err", err)
 	}
-	log.Printf("%s: woke from %s in %s", fn.key, src, d.Round(time.Millisecond))
+	slog.Info("function woke", "function", fn.key.String(), "from", src, "took", d.Round(time.Millisecond))
 }

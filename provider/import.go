@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/faas-criu/faas-criu/api"
 	"io"
-	"log"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -41,15 +42,15 @@ func (p *Provider) ImportImage(ctx context.Context, r io.Reader) error {
 	defer f.Close()
 	zr, err := archive.Decompress(r)
 	if err != nil {
-		return errorf(ErrInvalid, "image stream: not zstd: %v", err)
+		return errorf(api.ErrInvalid, "image stream: not zstd: %v", err)
 	}
 	defer zr.Close()
 	n, err := io.Copy(f, io.LimitReader(zr, p.cfg.ImportMaxBytes+1))
 	if err != nil {
-		return errorf(ErrInvalid, "image stream broken after %d bytes: %v", n, err)
+		return errorf(api.ErrInvalid, "image stream broken after %d bytes: %v", n, err)
 	}
 	if n > p.cfg.ImportMaxBytes {
-		return errorf(ErrTooLarge, "image is larger than the import limit of %d bytes (--import-max-bytes)", p.cfg.ImportMaxBytes)
+		return errorf(api.ErrTooLarge, "image is larger than the import limit of %d bytes (--import-max-bytes)", p.cfg.ImportMaxBytes)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
@@ -69,9 +70,9 @@ func (p *Provider) ImportImage(ctx context.Context, r io.Reader) error {
 func importErr(err error) error {
 	switch {
 	case errors.Is(err, archive.ErrArchiveTooLarge):
-		return errorf(ErrTooLarge, "import refused: %v (--import-max-bytes)", err)
+		return errorf(api.ErrTooLarge, "import refused: %v (--import-max-bytes)", err)
 	case errors.Is(err, archive.ErrArchive):
-		return errorf(ErrInvalid, "import refused: %v", err)
+		return errorf(api.ErrInvalid, "import refused: %v", err)
 	}
 	return err
 }
@@ -90,109 +91,142 @@ func (p *Provider) Import(ctx context.Context, r io.Reader, replace bool) (types
 		return types.FunctionStatus{}, err
 	}
 	defer os.RemoveAll(tmp)
-	var dep types.FunctionDeployment
-	var key fnKey
-	// The manifest comes first: what would be refused anyway is refused
-	// before the checkpoints are unpacked.
-	m, err := archive.ReadArchive(r, tmp, p.cfg.ImportMaxBytes, func(m *archive.Manifest) error {
-		if err := json.Unmarshal(m.Function, &dep); err != nil {
-			return errorf(ErrInvalid, "import refused: function definition: %v", err)
-		}
-		if len(m.Replicas) == 0 {
-			return errorf(ErrInvalid, "import refused: no replica checkpoints")
-		}
-		if key, err = p.checkDefinition(ctx, &dep); err != nil {
-			return err
-		}
-		if _, err := p.lookup(key.Namespace, key.Name); err == nil && !replace {
-			return errorf(ErrExists, "function %q already exists in namespace %q: migrate with --replace to overwrite it", key.Name, key.Namespace)
-		}
-		return nil
-	})
+	m, dep, err := p.readImport(ctx, r, tmp, replace)
 	if err != nil {
-		return types.FunctionStatus{}, importErr(err)
+		return types.FunctionStatus{}, err
 	}
 	key, imageID, err := p.checkDeployment(ctx, &dep)
 	if err != nil {
 		return types.FunctionStatus{}, err
 	}
 	if m.ImageID != "" && imageID != m.ImageID {
-		return types.FunctionStatus{}, errorf(ErrInvalid, "image %s here is %s, but the checkpoint was taken from %s: send the image too", dep.Image, imageID, m.ImageID)
+		return types.FunctionStatus{}, errorf(api.ErrInvalid, "image %s here is %s, but the checkpoint was taken from %s: send the image too", dep.Image, imageID, m.ImageID)
 	}
-
-	if old, err := p.lookup(key.Namespace, key.Name); err == nil {
-		if !replace {
-			return types.FunctionStatus{}, errorf(ErrExists, "function %q already exists in namespace %q: migrate with --replace to overwrite it", key.Name, key.Namespace)
-		}
-		old.opMu.Lock()
-		err := p.deleteInOp(ctx, old)
-		old.opMu.Unlock()
-		if err != nil {
-			return types.FunctionStatus{}, fmt.Errorf("replace %s: %w", key, err)
-		}
+	if err := p.replaceForImport(ctx, key, replace); err != nil {
+		return types.FunctionStatus{}, err
 	}
 
 	rec := &record{
 		Deployment: dep, ImageID: imageID, CreatedAt: m.CreatedAt, Invocations: m.Invocations,
-		State: StateHibernated, SleptReplicas: len(m.Replicas), SleepReason: "migration",
+		State: api.StateHibernated, SleptReplicas: len(m.Replicas), SleepReason: "migration",
 		Checkpoints: map[int]CheckpointInfo{}, Importing: true,
 	}
 	now := time.Now().UTC()
 	rec.SleptAt = &now
-	p.mu.Lock()
-	if p.fns[key] != nil {
-		p.mu.Unlock()
-		return types.FunctionStatus{}, errorf(ErrExists, "function %q was deployed meanwhile", key.Name)
+	fn, err := p.claim(key, rec)
+	if err != nil {
+		return types.FunctionStatus{}, err
 	}
-	fn := newFunction(key, rec)
-	fn.opMu.Lock()
-	p.fns[key] = fn
-	p.mu.Unlock()
 	defer fn.opMu.Unlock()
-
-	fail := func(err error) (types.FunctionStatus, error) {
+	if err := p.restoreImport(ctx, fn, rec, m, tmp); err != nil {
 		if derr := p.deleteInOp(context.WithoutCancel(ctx), fn); derr != nil {
-			log.Printf("%s: roll back a failed import: %v", key, derr)
+			slog.Error("roll back a failed import", "function", key.String(), "err", derr)
 		}
 		p.metrics.migrations.WithLabelValues("in", "failed").Inc()
 		return types.FunctionStatus{}, err
 	}
+	p.metrics.migrations.WithLabelValues("in", "done").Inc()
+	slog.Info("function imported", "function", key.String(), "replicas", len(m.Replicas), "source", m.Source)
+	return p.status(fn), nil
+}
+
+// readImport unpacks the archive into tmp. The manifest comes first: what
+// would be refused anyway is refused before the checkpoints are unpacked.
+func (p *Provider) readImport(ctx context.Context, r io.Reader, tmp string, replace bool) (*archive.Manifest, types.FunctionDeployment, error) {
+	var dep types.FunctionDeployment
+	m, err := archive.ReadArchive(r, tmp, p.cfg.ImportMaxBytes, func(m *archive.Manifest) error {
+		if err := json.Unmarshal(m.Function, &dep); err != nil {
+			return errorf(api.ErrInvalid, "import refused: function definition: %v", err)
+		}
+		if len(m.Replicas) == 0 {
+			return errorf(api.ErrInvalid, "import refused: no replica checkpoints")
+		}
+		key, err := p.checkDefinition(ctx, &dep)
+		if err != nil {
+			return err
+		}
+		if _, err := p.lookup(key.Namespace, key.Name); err == nil && !replace {
+			return errExists(key)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, dep, importErr(err)
+	}
+	return m, dep, nil
+}
+
+func errExists(key api.Key) error {
+	return errorf(api.ErrExists, "function %q already exists in namespace %q: migrate with --replace to overwrite it", key.Name, key.Namespace)
+}
+
+// replaceForImport deletes the function an import replaces (when asked to).
+func (p *Provider) replaceForImport(ctx context.Context, key api.Key, replace bool) error {
+	old, err := p.lookup(key.Namespace, key.Name)
+	if err != nil {
+		return nil
+	}
+	if !replace {
+		return errExists(key)
+	}
+	old.opMu.Lock()
+	err = p.deleteInOp(ctx, old)
+	old.opMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("replace %s: %w", key, err)
+	}
+	return nil
+}
+
+// claim enters the record under key, its operation lock held, unless a
+// function was deployed there meanwhile.
+func (p *Provider) claim(key api.Key, rec *record) (*function, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fns[key] != nil {
+		return nil, errorf(api.ErrExists, "function %q was deployed meanwhile", key.Name)
+	}
+	fn := newFunction(key, rec)
+	fn.opMu.Lock()
+	p.fns[key] = fn
+	return fn, nil
+}
+
+// restoreImport creates the replicas' containers, puts each checkpoint in
+// place and restores them; only then is the record no longer importing.
+func (p *Provider) restoreImport(ctx context.Context, fn *function, rec *record, m *archive.Manifest, tmp string) error {
+	key := fn.key
 	if err := p.store.saveRecord(key.Namespace, key.Name, rec); err != nil {
-		return fail(err)
+		return err
 	}
 	for _, rep := range m.Replicas {
 		r, err := p.createContainer(ctx, key, rec, rep.Index, nil)
 		if err != nil {
-			return fail(err)
+			return err
 		}
 		p.setReplica(fn, rep.Index, r)
 		dst := p.checkpointDir(r.id, rep.Checkpoint.Name)
 		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-			return fail(err)
+			return err
 		}
 		if err := ckpt.CopyDir(filepath.Join(tmp, "checkpoints", strconv.Itoa(rep.Index)), dst); err != nil {
-			return fail(fmt.Errorf("place checkpoint of replica %d: %w", rep.Index, err))
+			return fmt.Errorf("place checkpoint of replica %d: %w", rep.Index, err)
 		}
 		if err := p.placeCheckpoint(r.id, rep.Checkpoint); err != nil {
-			return fail(fmt.Errorf("place checkpoint of replica %d: %w", rep.Index, err))
+			return fmt.Errorf("place checkpoint of replica %d: %w", rep.Index, err)
 		}
 		rec.Checkpoints[rep.Index] = rep.Checkpoint
 	}
 	if err := p.commit(fn, rec); err != nil {
-		return fail(err)
+		return err
 	}
 	if err := p.scaleUpInOp(ctx, fn, len(m.Replicas)); err != nil {
-		return fail(errorf(ErrUnavailable, "restore of %s failed here: %v", key, err))
+		return errorf(api.ErrUnavailable, "restore of %s failed here: %v", key, err)
 	}
 	done, _ := fn.snapshot()
 	done.Importing = false
 	if err := p.commit(fn, &done); err != nil {
-		return fail(err)
+		return err
 	}
-	if err := p.waitAvailable(ctx, fn, len(m.Replicas)); err != nil {
-		return fail(err)
-	}
-	p.metrics.migrations.WithLabelValues("in", "done").Inc()
-	log.Printf("%s: imported %d replicas (from %s)", key, len(m.Replicas), m.Source)
-	return p.status(fn), nil
+	return p.waitAvailable(ctx, fn, len(m.Replicas))
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -18,7 +18,7 @@ import (
 
 // checkDeployment validates a deployment, fills in its namespace and
 // returns the ID of its image.
-func (p *Provider) checkDeployment(ctx context.Context, dep *types.FunctionDeployment) (fnKey, string, error) {
+func (p *Provider) checkDeployment(ctx context.Context, dep *types.FunctionDeployment) (api.Key, string, error) {
 	key, err := p.checkDefinition(ctx, dep)
 	if err != nil {
 		return key, "", err
@@ -29,47 +29,41 @@ func (p *Provider) checkDeployment(ctx context.Context, dep *types.FunctionDeplo
 }
 
 // checkDefinition validates everything in a deployment but its image.
-func (p *Provider) checkDefinition(ctx context.Context, dep *types.FunctionDeployment) (fnKey, error) {
-	if err := ValidateName(dep.Service); err != nil {
-		return fnKey{}, err
+func (p *Provider) checkDefinition(ctx context.Context, dep *types.FunctionDeployment) (api.Key, error) {
+	if err := api.ValidateName(dep.Service); err != nil {
+		return api.Key{}, err
 	}
 	ns, err := p.namespace(dep.Namespace)
 	if err != nil {
-		return fnKey{}, err
+		return api.Key{}, err
 	}
 	dep.Namespace = ns
-	key := fnKey{Namespace: ns, Name: dep.Service}
+	key := api.Key{Namespace: ns, Name: dep.Service}
 	dropStatusAnnotations(dep)
 	if dep.Image == "" {
-		return key, errorf(ErrInvalid, "image is required for function %q", dep.Service)
+		return key, errorf(api.ErrInvalid, "image is required for function %q", dep.Service)
 	}
 	if _, err := resources(*dep); err != nil {
 		return key, err
 	}
-	if _, err := minReplicas(*dep); err != nil {
-		return key, err
-	}
-	// A policy label not understood is refused, not read as off.
+	// A policy label not understood is refused, not read as off. The
+	// policy package reads them all (scale.min, deep-after, ...): the one
+	// place each is parsed.
 	if dep.Labels != nil {
 		if _, errs := policy.SettingsFor(*dep.Labels, policy.Defaults{}); len(errs) > 0 {
-			return key, errorf(ErrInvalid, "%v", errs[0])
-		}
-	}
-	if v, ok := labelValue(*dep, api.LabelDeepAfter); ok {
-		if _, err := policy.ParseDeepAfter(v); err != nil {
-			return key, errorf(ErrInvalid, "%v", err)
+			return key, errorf(api.ErrInvalid, "%v", errs[0])
 		}
 	}
 	for _, s := range dep.Secrets {
-		if err := ValidateSecretName(s); err != nil {
+		if err := api.ValidateSecretName(s); err != nil {
 			return key, err
 		}
 		if _, err := os.Stat(p.store.secretPath(ns, s)); err != nil {
-			return key, errorf(ErrInvalid, "secret %q does not exist in namespace %q: create it first (faas-cli secret create %s)", s, ns, s)
+			return key, errorf(api.ErrInvalid, "secret %q does not exist in namespace %q: create it first (faas-cli secret create %s)", s, ns, s)
 		}
 	}
 	if len(dep.Constraints) > 0 {
-		log.Printf("%s: constraints %q are not supported by faas-criu (one box) and are ignored", key, dep.Constraints)
+		slog.Warn("constraints are not supported by faas-criu (one box) and are ignored", "function", key.String(), "constraints", dep.Constraints)
 	}
 	return key, nil
 }
@@ -102,15 +96,6 @@ func dropStatusAnnotations(dep *types.FunctionDeployment) {
 	}
 }
 
-// labelValue is a label's value, and whether it is set at all.
-func labelValue(dep types.FunctionDeployment, name string) (string, bool) {
-	if dep.Labels == nil {
-		return "", false
-	}
-	v, ok := (*dep.Labels)[name]
-	return v, ok
-}
-
 func labelOf(dep types.FunctionDeployment, name string) string {
 	if dep.Labels == nil {
 		return ""
@@ -118,13 +103,16 @@ func labelOf(dep types.FunctionDeployment, name string) string {
 	return (*dep.Labels)[name]
 }
 
-// minReplicas reads com.openfaas.scale.min (default 1).
+// minReplicas is com.openfaas.scale.min (default 1), as package policy
+// reads it: the one place the label is parsed. A malformed value, refused
+// at deploy, reads as the default.
 func minReplicas(dep types.FunctionDeployment) (int, error) {
-	v := labelOf(dep, api.LabelScaleMin)
-	if v == "" {
-		return 1, nil
+	var labels map[string]string
+	if dep.Labels != nil {
+		labels = *dep.Labels
 	}
-	return api.ParseScale(api.LabelScaleMin, v)
+	s, _ := policy.SettingsFor(labels, policy.Defaults{})
+	return s.Min, nil
 }
 
 // Deploy creates a new function and starts its replicas (max(1, scale.min)).
@@ -134,12 +122,12 @@ func (p *Provider) Deploy(ctx context.Context, dep types.FunctionDeployment) err
 		return err
 	}
 	minN, _ := minReplicas(dep)
-	rec := &record{Deployment: dep, ImageID: imageID, CreatedAt: time.Now().UTC(), Replicas: max(1, minN), State: StateAwake}
+	rec := &record{Deployment: dep, ImageID: imageID, CreatedAt: time.Now().UTC(), Replicas: max(1, minN), State: api.StateAwake}
 
 	p.mu.Lock()
 	if p.fns[key] != nil {
 		p.mu.Unlock()
-		return errorf(ErrExists, "function %q already exists in namespace %q: update it with PUT /system/functions (faas-cli deploy does)", key.Name, key.Namespace)
+		return errorf(api.ErrExists, "function %q already exists in namespace %q: update it with PUT /system/functions (faas-cli deploy does)", key.Name, key.Namespace)
 	}
 	fn := newFunction(key, rec)
 	fn.opMu.Lock() // before publishing, so nobody acts on a half-made function
@@ -161,7 +149,7 @@ func (p *Provider) Deploy(ctx context.Context, dep types.FunctionDeployment) err
 		return fmt.Errorf("deploy %s: %w", key, err)
 	}
 	p.metrics.functionsDeployed.Inc()
-	log.Printf("deployed %s (%s, %d replicas)", key, dep.Image, rec.Replicas)
+	slog.Info("function deployed", "function", key.String(), "image", dep.Image, "replicas", rec.Replicas)
 	return nil
 }
 
@@ -184,7 +172,7 @@ func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) err
 	fn.mu.Lock()
 	if fn.deleted {
 		fn.mu.Unlock()
-		return errorf(ErrNotFound, "function %q not found in namespace %q", key.Name, key.Namespace)
+		return errorf(api.ErrNotFound, "function %q not found in namespace %q", key.Name, key.Namespace)
 	}
 	rec := *fn.rec
 	fn.mu.Unlock()
@@ -198,7 +186,7 @@ func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) err
 		}
 		minN, _ := minReplicas(dep)
 		rec.Deployment, rec.StateLost = dep, nil
-		grow := rec.State == StateAwake && rec.Replicas < minN
+		grow := rec.State == api.StateAwake && rec.Replicas < minN
 		if grow {
 			rec.Replicas = minN
 		}
@@ -210,18 +198,18 @@ func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) err
 				return fmt.Errorf("update %s: %w", key, err)
 			}
 		}
-		log.Printf("updated %s's labels and annotations; its containers (and their state) are kept", key)
+		slog.Info("function labels and annotations updated; its containers (and their state) are kept", "function", key.String())
 		return nil
 	}
 
 	minN, _ := minReplicas(dep)
 	n := rec.Replicas
-	if rec.State != StateAwake {
+	if rec.State != api.StateAwake {
 		n = rec.SleptReplicas
 	}
 	rec.Deployment, rec.ImageID = dep, imageID
 	rec.Replicas = max(n, minN, 1)
-	rec.State, rec.SleptReplicas, rec.SleptAt = StateAwake, 0, nil
+	rec.State, rec.SleptReplicas, rec.SleptAt = api.StateAwake, 0, nil
 	rec.Checkpoints, rec.FromBackup, rec.StateLost = nil, nil, nil
 	// Backups of the old definition cannot be restored into the new one.
 	if err := os.RemoveAll(p.backupRoot(key)); err != nil {
@@ -233,13 +221,13 @@ func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) err
 	if err := p.ensureReplicas(ctx, fn); err != nil {
 		return fmt.Errorf("update %s: %w", key, err)
 	}
-	log.Printf("updated %s (%s, %d replicas)", key, dep.Image, rec.Replicas)
+	slog.Info("function updated", "function", key.String(), "image", dep.Image, "replicas", rec.Replicas)
 	return nil
 }
 
 // Delete removes a function, its containers and its checkpoints.
 func (p *Provider) Delete(ctx context.Context, ns, name string) error {
-	if err := ValidateName(name); err != nil {
+	if err := api.ValidateName(name); err != nil {
 		return err
 	}
 	fn, err := p.lookup(ns, name)
@@ -293,7 +281,7 @@ func (p *Provider) deleteInOp(ctx context.Context, fn *function) error {
 	fn.mu.Lock()
 	fn.replicas = map[int]*replica{}
 	fn.mu.Unlock()
-	log.Printf("deleted %s", fn.key)
+	slog.Info("function deleted", "function", fn.key.String())
 	return nil
 }
 
@@ -301,11 +289,11 @@ func (p *Provider) deleteInOp(ctx context.Context, fn *function) error {
 // (hibernated with CRIU, or paused, by its strategy); from zero, sleeping
 // replicas are woken with their state and any beyond them start fresh.
 func (p *Provider) Scale(ctx context.Context, ns, name string, replicas int) error {
-	if err := ValidateName(name); err != nil {
+	if err := api.ValidateName(name); err != nil {
 		return err
 	}
 	if replicas < 0 || replicas > 1000 {
-		return errorf(ErrInvalid, "replicas must be from 0 to 1000, not %d", replicas)
+		return errorf(api.ErrInvalid, "replicas must be from 0 to 1000, not %d", replicas)
 	}
 	fn, err := p.lookup(ns, name)
 	if err != nil {
@@ -335,35 +323,35 @@ func (p *Provider) scaleUpInOp(ctx context.Context, fn *function, n int) error {
 	fn.mu.Lock()
 	if fn.deleted {
 		fn.mu.Unlock()
-		return errorf(ErrNotFound, "function %q not found in namespace %q", fn.key.Name, fn.key.Namespace)
+		return errorf(api.ErrNotFound, "function %q not found in namespace %q", fn.key.Name, fn.key.Namespace)
 	}
 	rec := *fn.rec
 	fn.mu.Unlock()
 	wasAsleep, asleep := rec.State, rec
-	if _, reps := fn.snapshot(); tierOf(rec, reps) == TierDeep {
-		wasAsleep = TierDeep // for the wake's record: its sandboxes start first
+	if _, reps := fn.snapshot(); tierOf(rec, reps) == api.TierDeep {
+		wasAsleep = api.TierDeep // for the wake's record: its sandboxes start first
 	}
 	start := time.Now()
 	p.makeRoom(ctx, fn, p.memoryNeed(fn, rec, n))
 	rec.Replicas = n
-	rec.State, rec.SleptReplicas, rec.SleptAt, rec.SleepReason = StateAwake, 0, nil, ""
+	rec.State, rec.SleptReplicas, rec.SleptAt, rec.SleepReason = api.StateAwake, 0, nil, ""
 	if err := p.commit(fn, &rec); err != nil {
 		return err
 	}
-	if wasAsleep != StateAwake || asleep.Replicas == 0 {
+	if wasAsleep != api.StateAwake || asleep.Replicas == 0 {
 		// Any wake counts as use, whatever caused it (see touch).
 		fn.touch()
 	}
 	started, err := p.alignReplicas(ctx, fn)
 	// Requests reach the woken replicas only once the wake is recorded.
 	defer p.checkReady(ctx, fn, started)
-	if wasAsleep != StateAwake {
+	if wasAsleep != api.StateAwake {
 		p.noteWake(fn, wasAsleep, time.Since(start), err)
 		if err != nil && !p.anyRunning(fn) {
 			// Nothing woke: it is still asleep, checkpoints and all, and the
 			// next request or scale-up tries again.
 			if cerr := p.commit(fn, &asleep); cerr != nil {
-				log.Printf("%s: %v", fn.key, cerr)
+				slog.Error("record the failed wake", "function", fn.key.String(), "err", cerr)
 			}
 		}
 	}
@@ -424,12 +412,27 @@ func (p *Provider) alignReplicas(ctx context.Context, fn *function) ([]*replica,
 		current[i] = r
 	}
 	fn.mu.Unlock()
-	if rec.State != StateAwake {
+	if rec.State != api.StateAwake {
 		return nil, nil
 	}
-	var errs []error
+	errs := p.dropStaleReplicas(ctx, fn, &rec, current)
 	var started []*replica
+	for idx := 0; idx < rec.Replicas; idx++ {
+		r, err := p.bringUpReplica(ctx, fn, &rec, idx, current[idx])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("replica %d: %w", idx, err))
+			continue
+		}
+		started = append(started, r) // may still need its health check
+	}
+	return started, errors.Join(errs...)
+}
 
+// dropStaleReplicas removes the replicas beyond the record's count, and
+// the function containers of an older definition; what it removed whole
+// leaves current.
+func (p *Provider) dropStaleReplicas(ctx context.Context, fn *function, rec *record, current map[int]*replica) []error {
+	var errs []error
 	for idx, r := range current {
 		switch {
 		case idx >= rec.Replicas:
@@ -440,7 +443,7 @@ func (p *Provider) alignReplicas(ctx context.Context, fn *function) ([]*replica,
 			p.forgetCheckpoint(fn, idx)
 			_ = os.RemoveAll(ckpt.ReplicaBackups(p.backupRoot(fn.key), idx))
 			delete(current, idx)
-		case r.id != "" && !sameSpec(r.spec, rec):
+		case r.id != "" && !sameSpec(r.spec, *rec):
 			// An older definition: a new function container, in the same
 			// sandbox (same address), unless it hibernated (CRIU left the
 			// sandbox's network locked): then in a new one.
@@ -457,73 +460,76 @@ func (p *Provider) alignReplicas(ctx context.Context, fn *function) ([]*replica,
 			p.forgetCheckpoint(fn, idx)
 		}
 	}
-	for idx := 0; idx < rec.Replicas; idx++ {
-		r := current[idx]
-		if r != nil && r.id != "" && (r.status != "running" || !r.sandboxUp) {
-			// About to start, restore or unpause: its sandbox first.
-			if err := p.ensureSandbox(ctx, fn, r); err != nil {
-				errs = append(errs, fmt.Errorf("replica %d: %w", idx, err))
-				continue
-			}
-		}
-		var err error
-		switch {
-		case r == nil || r.id == "":
-			// A missing replica comes back from its newest backup if it has
-			// one (its container was removed), else fresh.
-			r, err = p.createContainer(ctx, fn.key, &rec, idx, r)
-			if err == nil {
-				p.setReplica(fn, idx, r)
-				if restored, berr := p.startReplicaFromBackup(ctx, fn, r); !restored {
-					err = p.startReplica(ctx, fn, r)
-				} else {
-					err = berr
-				}
-			}
-			if err == nil {
-				started = append(started, r)
-			}
-		case r.status == "running":
-			if _, ok := rec.Checkpoints[idx]; ok {
-				// Restored, but the provider stopped before it noted that.
-				p.forgetCheckpoint(fn, idx)
-			}
-			started = append(started, r) // may still need its health check
-		case r.status == "paused":
-			err = p.unpauseReplica(ctx, fn, r)
-			if err == nil {
-				started = append(started, r)
-			}
-		default: // created, exited, dead
-			was := r.status
-			if info, ok := rec.Checkpoints[idx]; ok {
-				err = p.restoreReplica(ctx, fn, r, info)
-			} else if info, ok := p.strayCheckpoint(ctx, r); ok {
-				// Checkpointed, but the provider stopped before it noted that:
-				// the state is in that checkpoint.
-				log.Printf("%s: replica %d has checkpoint %s the record missed: restoring from it", fn.key, idx, info.Name)
-				err = p.restoreReplica(ctx, fn, r, info)
-			} else if restored, berr := p.startReplicaFromBackup(ctx, fn, r); restored {
-				// It died: back to its newest backup's state.
-				err = berr
-			} else {
-				err = p.startReplica(ctx, fn, r)
-				if err == nil && was != "created" {
-					// It had run: its process ended (killed, or the engine
-					// or the box went down without live-restore) and nothing
-					// holds its memory.
-					p.noteStateLost(fn, idx, fmt.Sprintf("its container had stopped (%s: killed, or the engine or the machine restarted) and it had no checkpoint or backup", was))
-				}
-			}
-			if err == nil {
-				started = append(started, r)
-			}
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("replica %d: %w", idx, err))
+	return errs
+}
+
+// bringUpReplica makes replica idx run, whatever state it is found in (r
+// nil: it has no container), and returns it.
+func (p *Provider) bringUpReplica(ctx context.Context, fn *function, rec *record, idx int, r *replica) (*replica, error) {
+	if r != nil && r.id != "" && (r.status != "running" || !r.sandboxUp) {
+		// About to start, restore or unpause: its sandbox first.
+		if err := p.ensureSandbox(ctx, fn, r); err != nil {
+			return nil, err
 		}
 	}
-	return started, errors.Join(errs...)
+	var err error
+	switch {
+	case r == nil || r.id == "":
+		r, err = p.recreateReplica(ctx, fn, rec, idx, r)
+	case r.status == "running":
+		if _, ok := rec.Checkpoints[idx]; ok {
+			// Restored, but the provider stopped before it noted that.
+			p.forgetCheckpoint(fn, idx)
+		}
+	case r.status == "paused":
+		err = p.unpauseReplica(ctx, fn, r)
+	default: // created, exited, dead
+		err = p.restartReplica(ctx, fn, rec, idx, r)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// recreateReplica brings a missing replica back from its newest backup if
+// it has one (its container was removed), else fresh.
+func (p *Provider) recreateReplica(ctx context.Context, fn *function, rec *record, idx int, old *replica) (*replica, error) {
+	r, err := p.createContainer(ctx, fn.key, rec, idx, old)
+	if err != nil {
+		return nil, err
+	}
+	p.setReplica(fn, idx, r)
+	if restored, berr := p.startReplicaFromBackup(ctx, fn, r); restored {
+		return r, berr
+	}
+	return r, p.startReplica(ctx, fn, r)
+}
+
+// restartReplica starts a stopped replica from the best state there is: its
+// checkpoint, one the record missed, its newest backup, or fresh.
+func (p *Provider) restartReplica(ctx context.Context, fn *function, rec *record, idx int, r *replica) error {
+	was := r.status
+	if info, ok := rec.Checkpoints[idx]; ok {
+		return p.restoreReplica(ctx, fn, r, info)
+	}
+	if info, ok := p.strayCheckpoint(ctx, r); ok {
+		// Checkpointed, but the provider stopped before it noted that:
+		// the state is in that checkpoint.
+		slog.Warn("replica has a checkpoint the record missed: restoring from it", "function", fn.key.String(), "replica", idx, "checkpoint", info.Name)
+		return p.restoreReplica(ctx, fn, r, info)
+	}
+	if restored, err := p.startReplicaFromBackup(ctx, fn, r); restored {
+		// It died: back to its newest backup's state.
+		return err
+	}
+	err := p.startReplica(ctx, fn, r)
+	if err == nil && was != "created" {
+		// It had run: its process ended (killed, or the engine or the box
+		// went down without live-restore) and nothing holds its memory.
+		p.noteStateLost(fn, idx, fmt.Sprintf("its container had stopped (%s: killed, or the engine or the machine restarted) and it had no checkpoint or backup", was))
+	}
+	return err
 }
 
 // setReplica installs (or, with nil, removes) replica idx.
@@ -556,7 +562,7 @@ func (p *Provider) startReplica(ctx context.Context, fn *function, r *replica) e
 	err := p.engine.StartContainer(ctx, r.id)
 	if orphanTask(err) {
 		// See orphanTask: new containers, at the same address.
-		log.Printf("%s: replica %d cannot start (%v): renewing it", fn.key, r.index, err)
+		slog.Warn("replica cannot start: renewing it", "function", fn.key.String(), "replica", r.index, "err", err)
 		if err = p.renewReplica(ctx, fn, r); err == nil {
 			err = p.engine.StartContainer(ctx, r.id)
 		}

@@ -160,8 +160,8 @@ func TestDeployStartsReplicas(t *testing.T) {
 	mustInvoke(t, p, "two", 1)
 
 	err := p.Deploy(context.Background(), deployment("two", nil))
-	if !errors.Is(err, ErrExists) {
-		t.Errorf("second deploy: %v, want ErrExists", err)
+	if !errors.Is(err, api.ErrExists) {
+		t.Errorf("second deploy: %v, want api.ErrExists", err)
 	}
 }
 
@@ -172,9 +172,9 @@ func TestDeployFailures(t *testing.T) {
 		fail    string // engine operation made to fail
 		wantErr error
 	}{
-		{"missing image", types.FunctionDeployment{Service: "fn", Image: "fake/none:1"}, "", ErrInvalid},
-		{"bad scale label", deployment("fn", map[string]string{labelScaleMin: "many"}), "", ErrInvalid},
-		{"bad strategy label", deployment("fn", map[string]string{labelStrategy: "freeze"}), "", ErrInvalid},
+		{"missing image", types.FunctionDeployment{Service: "fn", Image: "fake/none:1"}, "", api.ErrInvalid},
+		{"bad scale label", deployment("fn", map[string]string{labelScaleMin: "many"}), "", api.ErrInvalid},
+		{"bad strategy label", deployment("fn", map[string]string{labelStrategy: "freeze"}), "", api.ErrInvalid},
 		{"container cannot start", deployment("fn", nil), "start", nil},
 	}
 	for _, c := range cases {
@@ -217,8 +217,8 @@ func TestScaleUpAndDown(t *testing.T) {
 		})
 	}
 	for _, bad := range []int{-1, 1001} {
-		if err := p.Scale(context.Background(), "", "fn", bad); !errors.Is(err, ErrInvalid) {
-			t.Errorf("scale to %d: %v, want ErrInvalid", bad, err)
+		if err := p.Scale(context.Background(), "", "fn", bad); !errors.Is(err, api.ErrInvalid) {
+			t.Errorf("scale to %d: %v, want api.ErrInvalid", bad, err)
 		}
 	}
 }
@@ -235,12 +235,12 @@ func TestSleepByStrategy(t *testing.T) {
 		wantCount  int            // the count the request after the wake sees
 		restores   int
 	}{
-		{StrategyCheckpoint, "", StateHibernated, map[string]int{"exited": 1}, 4, 1},
-		{StrategyPause, "", StatePaused, map[string]int{"paused": 1}, 4, 0},
-		{StrategyPauseThenCheckpoint, "", StatePaused, map[string]int{"paused": 1}, 4, 0},
-		{StrategyPauseThenCheckpoint, StrategyCheckpoint, StateHibernated, map[string]int{"exited": 1}, 4, 1},
+		{api.StrategyCheckpoint, "", api.StateHibernated, map[string]int{"exited": 1}, 4, 1},
+		{api.StrategyPause, "", api.StatePaused, map[string]int{"paused": 1}, 4, 0},
+		{api.StrategyPauseThenCheckpoint, "", api.StatePaused, map[string]int{"paused": 1}, 4, 0},
+		{api.StrategyPauseThenCheckpoint, api.StrategyCheckpoint, api.StateHibernated, map[string]int{"exited": 1}, 4, 1},
 		// The OpenFaaS CE way: the replicas go, and so does the state.
-		{StrategyRemove, "", "awake", map[string]int{}, 1, 0},
+		{api.StrategyRemove, "", "awake", map[string]int{}, 1, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.strategy+"+"+c.deepen, func(t *testing.T) {
@@ -253,7 +253,7 @@ func TestSleepByStrategy(t *testing.T) {
 				t.Fatalf("scale to zero: %v", err)
 			}
 			if c.deepen != "" {
-				k := api.Key{Namespace: DefaultNamespace, Name: "fn"}
+				k := api.Key{Namespace: api.DefaultNamespace, Name: "fn"}
 				if err := p.Fleet().Sleep(context.Background(), k, c.deepen, "idle", false, time.Time{}); err != nil {
 					t.Fatalf("policy sleep (%s): %v", c.deepen, err)
 				}
@@ -264,7 +264,7 @@ func TestSleepByStrategy(t *testing.T) {
 			if got := states(eng); fmt.Sprint(got) != fmt.Sprint(c.wantEngine) {
 				t.Errorf("function containers by state %v, want %v", got, c.wantEngine)
 			}
-			hibernated := c.wantState == StateHibernated
+			hibernated := c.wantState == api.StateHibernated
 			if n := len(eng.checkpointNames()); (n == 1) != hibernated || n > 1 {
 				t.Errorf("%d checkpoints kept in the engine (hibernated: %v)", n, hibernated)
 			}
@@ -395,14 +395,14 @@ func TestFailedRestoreKeepsCheckpoint(t *testing.T) {
 	eng.failNext("restore", errors.New("criu: restore failed"), errors.New("criu: restore failed"))
 
 	_, err := invoke(p, "fn")
-	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "restore failed") || !strings.Contains(err.Error(), "checkpoint is kept") {
-		t.Fatalf("request: %v, want ErrUnavailable with the restore's failure", err)
+	if !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "restore failed") || !strings.Contains(err.Error(), "checkpoint is kept") {
+		t.Fatalf("request: %v, want api.ErrUnavailable with the restore's failure", err)
 	}
 	err = p.Scale(context.Background(), "", "fn", 1)
 	if err == nil || !strings.Contains(err.Error(), "restore failed") {
 		t.Fatalf("scale up: %v, want the restore's failure", err)
 	}
-	if got := state(t, p, "fn"); got != StateHibernated {
+	if got := state(t, p, "fn"); got != api.StateHibernated {
 		t.Errorf("state %q, want still hibernated", got)
 	}
 	if got := eng.checkpointNames(); fmt.Sprint(got) != fmt.Sprint(kept) {
@@ -413,7 +413,7 @@ func TestFailedRestoreKeepsCheckpoint(t *testing.T) {
 }
 
 func TestUpdateOfSleepingFunction(t *testing.T) {
-	for _, strategy := range []string{StrategyCheckpoint, StrategyPause} {
+	for _, strategy := range []string{api.StrategyCheckpoint, api.StrategyPause} {
 		t.Run(strategy, func(t *testing.T) {
 			p, eng := newTestProvider(t)
 			labels := map[string]string{labelStrategy: strategy}
@@ -493,7 +493,7 @@ func TestDelete(t *testing.T) {
 			if _, err := p.Status(context.Background(), "", "fn"); !IsNotFound(err) {
 				t.Errorf("status: %v, want not found", err)
 			}
-			if _, err := os.Stat(p.store.recordPath(DefaultNamespace, "fn")); !os.IsNotExist(err) {
+			if _, err := os.Stat(p.store.recordPath(api.DefaultNamespace, "fn")); !os.IsNotExist(err) {
 				t.Errorf("its record is still on disk (%v)", err)
 			}
 			if err := p.Delete(context.Background(), "", "fn"); !IsNotFound(err) {
@@ -524,7 +524,7 @@ func TestReconcileAfterLostContainers(t *testing.T) {
 				st, _ := p.Status(context.Background(), "", "fn")
 				return st.AvailableReplicas == 2
 			})
-			lost := p.containerName(fnKey{Namespace: DefaultNamespace, Name: "fn"}, 1)
+			lost := p.containerName(api.Key{Namespace: api.DefaultNamespace, Name: "fn"}, 1)
 			if c.restart {
 				_ = p.Close()
 				c.lose(eng, lost)
@@ -563,7 +563,7 @@ func TestReconcileForgetsLostCheckpoint(t *testing.T) {
 	if err := p.Scale(context.Background(), "", "fn", 0); err != nil {
 		t.Fatal(err)
 	}
-	eng.lose(p.containerName(fnKey{Namespace: DefaultNamespace, Name: "fn"}, 0), true)
+	eng.lose(p.containerName(api.Key{Namespace: api.DefaultNamespace, Name: "fn"}, 0), true)
 	fn, err := p.lookup("", "fn")
 	if err != nil {
 		t.Fatal(err)
@@ -599,10 +599,10 @@ func TestDeepTier(t *testing.T) {
 	if err := p.Scale(context.Background(), "", "fn", 0); err != nil {
 		t.Fatal(err)
 	}
-	if got := tier(t, p, "fn"); got != TierHibernated {
-		t.Fatalf("tier %q after a scale to zero, want %q", got, TierHibernated)
+	if got := tier(t, p, "fn"); got != api.StateHibernated {
+		t.Fatalf("tier %q after a scale to zero, want %q", got, api.StateHibernated)
 	}
-	k := api.Key{Namespace: DefaultNamespace, Name: "fn"}
+	k := api.Key{Namespace: api.DefaultNamespace, Name: "fn"}
 	if err := p.Fleet().Deepen(context.Background(), k); err != nil {
 		t.Fatalf("deepen: %v", err)
 	}
@@ -615,8 +615,8 @@ func TestDeepTier(t *testing.T) {
 	if got := states(eng); fmt.Sprint(got) != "map[exited:1]" {
 		t.Errorf("function containers by state %v, want the one exited with its checkpoint", got)
 	}
-	if got := tier(t, p, "fn"); got != TierDeep {
-		t.Errorf("tier %q after deepen, want %q", got, TierDeep)
+	if got := tier(t, p, "fn"); got != api.TierDeep {
+		t.Errorf("tier %q after deepen, want %q", got, api.TierDeep)
 	}
 	// A second Deepen finds nothing to stop.
 	if err := p.Fleet().Deepen(context.Background(), k); err != nil || eng.count("stop") != 1 {
@@ -625,12 +625,12 @@ func TestDeepTier(t *testing.T) {
 
 	_ = p.Close()
 	p = startTestProvider(t, eng, p.cfg.StateDir)
-	if got := tier(t, p, "fn"); got != TierDeep {
-		t.Errorf("tier %q after a provider restart, want %q", got, TierDeep)
+	if got := tier(t, p, "fn"); got != api.TierDeep {
+		t.Errorf("tier %q after a provider restart, want %q", got, api.TierDeep)
 	}
 	mustInvoke(t, p, "fn", 4)
-	if got := tier(t, p, "fn"); got != TierAwake {
-		t.Errorf("tier %q after a request, want %q", got, TierAwake)
+	if got := tier(t, p, "fn"); got != api.StateAwake {
+		t.Errorf("tier %q after a request, want %q", got, api.StateAwake)
 	}
 	if got := eng.sandboxStates(); !allIn(got, "running") {
 		t.Errorf("sandboxes by state %v after the wake, want all running", got)
@@ -654,7 +654,7 @@ func allIn(states map[string]string, want string) bool {
 func TestDeepenOnlyHibernated(t *testing.T) {
 	p, eng := newTestProvider(t)
 	deploy(t, p, "awake", nil)
-	deploy(t, p, "paused", map[string]string{labelStrategy: StrategyPause})
+	deploy(t, p, "paused", map[string]string{labelStrategy: api.StrategyPause})
 	deploy(t, p, "fails", nil)
 	for _, fn := range []string{"paused", "fails"} {
 		if err := p.Scale(context.Background(), "", fn, 0); err != nil {
@@ -662,7 +662,7 @@ func TestDeepenOnlyHibernated(t *testing.T) {
 		}
 	}
 	for _, fn := range []string{"awake", "paused"} {
-		if err := p.Fleet().Deepen(context.Background(), api.Key{Namespace: DefaultNamespace, Name: fn}); err != nil {
+		if err := p.Fleet().Deepen(context.Background(), api.Key{Namespace: api.DefaultNamespace, Name: fn}); err != nil {
 			t.Errorf("deepen %s: %v", fn, err)
 		}
 	}
@@ -670,12 +670,12 @@ func TestDeepenOnlyHibernated(t *testing.T) {
 		t.Errorf("%d sandboxes stopped of functions not hibernated", n)
 	}
 	eng.failNext("stop", errors.New("injected"))
-	err := p.Fleet().Deepen(context.Background(), api.Key{Namespace: DefaultNamespace, Name: "fails"})
+	err := p.Fleet().Deepen(context.Background(), api.Key{Namespace: api.DefaultNamespace, Name: "fails"})
 	if err == nil || !strings.Contains(err.Error(), "injected") || !strings.Contains(err.Error(), "fails") {
 		t.Errorf("deepen with a failing stop: %v, want the failure naming the function", err)
 	}
-	if got := tier(t, p, "fails"); got != TierHibernated {
-		t.Errorf("tier %q after a failed deepen, want %q", got, TierHibernated)
+	if got := tier(t, p, "fails"); got != api.StateHibernated {
+		t.Errorf("tier %q after a failed deepen, want %q", got, api.StateHibernated)
 	}
 	mustInvoke(t, p, "fails", 1)
 }
@@ -712,8 +712,8 @@ func TestScaleToZeroDrainsInFlight(t *testing.T) {
 	if a.at.After(slept) {
 		t.Errorf("the request in flight was answered %s after the scale to zero returned, want before (drained)", a.at.Sub(slept))
 	}
-	if got := state(t, p, "fn"); got != StateHibernated {
-		t.Errorf("state %q, want %q", got, StateHibernated)
+	if got := state(t, p, "fn"); got != api.StateHibernated {
+		t.Errorf("state %q, want %q", got, api.StateHibernated)
 	}
 	mustInvoke(t, p, "fn", 3)
 }
@@ -725,7 +725,7 @@ func TestStartWithOrphanTaskRenewsReplica(t *testing.T) {
 	p, eng := newTestProvider(t)
 	deploy(t, p, "fn", nil)
 	mustInvoke(t, p, "fn", 1)
-	name := p.containerName(fnKey{Namespace: DefaultNamespace, Name: "fn"}, 0)
+	name := p.containerName(api.Key{Namespace: api.DefaultNamespace, Name: "fn"}, 0)
 	eng.mu.Lock()
 	old, _ := eng.find(name)
 	oldID := old.id

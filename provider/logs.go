@@ -5,8 +5,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/faas-criu/faas-criu/api"
 	"io"
-	"log"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -21,7 +22,7 @@ const MaxLogLine = 64 << 10
 // as faas-provider's log handler expects. With Follow it keeps streaming new
 // lines until ctx ends.
 func (p *Provider) Query(ctx context.Context, req logs.Request) (<-chan logs.Message, error) {
-	if err := ValidateName(req.Name); err != nil {
+	if err := api.ValidateName(req.Name); err != nil {
 		return nil, err
 	}
 	fn, err := p.lookup(req.Namespace, req.Name)
@@ -48,7 +49,7 @@ func (p *Provider) Query(ctx context.Context, req logs.Request) (<-chan logs.Mes
 		}
 		rc, err := p.engine.ContainerLogs(ctx, r.id, opts)
 		if err != nil {
-			log.Printf("logs of %s: %v", r.name, err)
+			slog.Error("read logs", "replica", r.name, "err", err)
 			continue
 		}
 		wg.Add(1)
@@ -74,7 +75,7 @@ func (p *Provider) Query(ctx context.Context, req logs.Request) (<-chan logs.Mes
 				}
 			})
 			if err != nil && ctx.Err() == nil {
-				log.Printf("logs of %s: %v", r.name, err)
+				slog.Error("read logs", "replica", r.name, "err", err)
 			}
 		}(r, rc)
 	}

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"github.com/faas-criu/faas-criu/api"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,59 +29,42 @@ var latencyBuckets = []float64{.005, .01, .025, .05, .1, .15, .2, .25, .3, .4, .
 
 func newMetrics() *Metrics {
 	m := &Metrics{
-		sleepSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "faas_criu", Name: "sleep_seconds",
-			Help:    "Time to put a function to sleep, by how: checkpoint (hibernate) or pause.",
-			Buckets: latencyBuckets,
-		}, []string{"how"}),
-		wakeSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "faas_criu", Name: "wake_seconds",
-			Help:    "Time to wake a sleeping function until its replicas are started, by how: restore or unpause.",
-			Buckets: latencyBuckets,
-		}, []string{"how"}),
-		restoreSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: "faas_criu", Name: "restore_seconds",
-			Help: "Time of one replica's restore from its checkpoint.", Buckets: latencyBuckets,
-		}),
+		sleepSeconds:   latencyBy("sleep_seconds", "Time to put a function to sleep, by how: checkpoint (hibernate) or pause.", "how"),
+		wakeSeconds:    latencyBy("wake_seconds", "Time to wake a sleeping function until its replicas are started, by how: restore or unpause.", "how"),
+		restoreSeconds: latency("restore_seconds", "Time of one replica's restore from its checkpoint."),
 		checkpointBytes: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "faas_criu", Name: "checkpoint_bytes",
 			Help:    "Size on disk of each checkpoint taken.",
 			Buckets: prometheus.ExponentialBuckets(256<<10, 2, 12),
 		}),
-		hibernateFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "faas_criu", Name: "hibernate_failures_total", Help: "Checkpoints that failed (the function kept running).",
-		}),
-		restoreFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "faas_criu", Name: "restore_failures_total", Help: "Restores that failed (the checkpoint was kept).",
-		}),
-		wakeFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "faas_criu", Name: "wake_failures_total", Help: "Wake-ups that failed.",
-		}),
-		functionsDeployed: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "faas_criu", Name: "functions_deployed_total", Help: "Functions deployed.",
-		}),
-		dumpFreezing: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: "faas_criu", Name: "criu_freezing_seconds",
-			Help: "CRIU's freezing time per dump, from its dump statistics.", Buckets: latencyBuckets,
-		}),
-		dumpPages: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "faas_criu", Name: "criu_pages_written_total", Help: "Memory pages CRIU wrote, from its dump statistics.",
-		}),
-		backupSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: "faas_criu", Name: "backup_seconds",
-			Help: "Time to back up a function (checkpoint while running).", Buckets: latencyBuckets,
-		}),
-		backupFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "faas_criu", Name: "backup_failures_total", Help: "Backups of a replica that failed.",
-		}),
-		backupRestores: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "faas_criu", Name: "backup_restores_total", Help: "Replicas brought back from a backup.",
-		}),
+		hibernateFailures: counter("hibernate_failures_total", "Checkpoints that failed (the function kept running)."),
+		restoreFailures:   counter("restore_failures_total", "Restores that failed (the checkpoint was kept)."),
+		wakeFailures:      counter("wake_failures_total", "Wake-ups that failed."),
+		functionsDeployed: counter("functions_deployed_total", "Functions deployed."),
+		dumpFreezing:      latency("criu_freezing_seconds", "CRIU's freezing time per dump, from its dump statistics."),
+		dumpPages:         counter("criu_pages_written_total", "Memory pages CRIU wrote, from its dump statistics."),
+		backupSeconds:     latency("backup_seconds", "Time to back up a function (checkpoint while running)."),
+		backupFailures:    counter("backup_failures_total", "Backups of a replica that failed."),
+		backupRestores:    counter("backup_restores_total", "Replicas brought back from a backup."),
 		migrations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "faas_criu", Name: "migrations_total", Help: "Migrations sent and received, by direction and result.",
 		}, []string{"direction", "result"}),
 	}
 	return m
+}
+
+// counter, latencyBy and latency make the provider's plain series: a
+// counter, and histograms of seconds over latencyBuckets.
+func counter(name, help string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "faas_criu", Name: name, Help: help})
+}
+
+func latencyBy(name, help string, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "faas_criu", Name: name, Help: help, Buckets: latencyBuckets}, labels)
+}
+
+func latency(name, help string) prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "faas_criu", Name: name, Help: help, Buckets: latencyBuckets})
 }
 
 // Collectors returns every series, for registration.
@@ -91,7 +75,7 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 }
 
 func (m *Metrics) observeSleep(how string, d time.Duration) {
-	if how == StateHibernated {
+	if how == api.StateHibernated {
 		how = "checkpoint"
 	} else {
 		how = "pause"

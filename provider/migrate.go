@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,15 +25,7 @@ func (p *Provider) Migrate(ctx context.Context, ns, name string, t api.Migration
 	if err != nil {
 		return err
 	}
-	// Progress comes from the transfers' tickers too: one call at a time.
-	var reportMu sync.Mutex
-	report = func(next func(api.Progress)) func(api.Progress) {
-		return func(pr api.Progress) {
-			reportMu.Lock()
-			defer reportMu.Unlock()
-			next(pr)
-		}
-	}(report)
+	report = serialReports(report)
 	step := api.StepConnect
 	report(api.Progress{Step: step})
 	if err := t.Check(ctx); err != nil {
@@ -45,7 +37,7 @@ func (p *Provider) Migrate(ctx context.Context, ns, name string, t api.Migration
 	fn.opMu.Lock()
 	defer fn.opMu.Unlock()
 	rec, _ := fn.snapshot()
-	wasAwake := rec.State != StateHibernated
+	wasAwake := rec.State != api.StateHibernated
 	defer func() {
 		if err == nil {
 			p.metrics.migrations.WithLabelValues("out", "done").Inc()
@@ -58,20 +50,10 @@ func (p *Provider) Migrate(ctx context.Context, ns, name string, t api.Migration
 		}
 	}()
 
-	step = api.StepCheckpoint
-	report(api.Progress{Step: step})
-	if !p.criu.Available {
-		return &api.MigrationError{Step: step, Err: fmt.Errorf("CRIU is not usable here (%s)", p.criu.Problem)}
+	rec, reps, err := p.checkpointForMigration(ctx, fn, report)
+	if err != nil {
+		return err
 	}
-	start := time.Now()
-	if err := p.sleepInOp(ctx, fn, StrategyCheckpoint, reasonMigration, inflightFreeze); err != nil {
-		return &api.MigrationError{Step: step, Err: err}
-	}
-	rec, reps := fn.snapshot()
-	if rec.State != StateHibernated || len(rec.Checkpoints) == 0 {
-		return &api.MigrationError{Step: step, Err: fmt.Errorf("function %s has no checkpoint to send (state %q)", fn.key, rec.State)}
-	}
-	report(api.Progress{Step: step, Done: true, Note: fmt.Sprintf("%d replicas in %s", len(rec.Checkpoints), time.Since(start).Round(time.Millisecond))})
 
 	step = api.StepImage
 	report(api.Progress{Step: step})
@@ -102,20 +84,51 @@ func (p *Provider) Migrate(ctx context.Context, ns, name string, t api.Migration
 		}
 		report(api.Progress{Step: step, Done: true, Note: "removed here"})
 	}
-	log.Printf("%s: migrated (keep=%v)", fn.key, opts.Keep)
+	slog.Info("function migrated", "function", fn.key.String(), "keep", opts.Keep)
 	return nil
+}
+
+// serialReports makes report safe to call from the transfers' tickers too:
+// one call at a time.
+func serialReports(report func(api.Progress)) func(api.Progress) {
+	var mu sync.Mutex
+	return func(pr api.Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		report(pr)
+	}
+}
+
+// checkpointForMigration hibernates the function for the move, requests in
+// flight frozen with it, and returns what is to be sent.
+func (p *Provider) checkpointForMigration(ctx context.Context, fn *function, report func(api.Progress)) (record, []replica, error) {
+	step := api.StepCheckpoint
+	report(api.Progress{Step: step})
+	if !p.criu.Available {
+		return record{}, nil, &api.MigrationError{Step: step, Err: fmt.Errorf("CRIU is not usable here (%s)", p.criu.Problem)}
+	}
+	start := time.Now()
+	if err := p.sleepInOp(ctx, fn, api.StrategyCheckpoint, reasonMigration, inflightFreeze); err != nil {
+		return record{}, nil, &api.MigrationError{Step: step, Err: err}
+	}
+	rec, reps := fn.snapshot()
+	if rec.State != api.StateHibernated || len(rec.Checkpoints) == 0 {
+		return record{}, nil, &api.MigrationError{Step: step, Err: fmt.Errorf("function %s has no checkpoint to send (state %q)", fn.key, rec.State)}
+	}
+	report(api.Progress{Step: step, Done: true, Note: fmt.Sprintf("%d replicas in %s", len(rec.Checkpoints), time.Since(start).Round(time.Millisecond))})
+	return rec, reps, nil
 }
 
 // rollbackMigration wakes the function here after a failed migration.
 func (p *Provider) rollbackMigration(fn *function) bool {
 	rec, _ := fn.snapshot()
-	if rec.State == StateAwake {
+	if rec.State == api.StateAwake {
 		return true
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.WakeTimeout+p.cfg.ReadyTimeout)
 	defer cancel()
 	if err := p.scaleUpInOp(ctx, fn, max(1, rec.SleptReplicas)); err != nil {
-		log.Printf("%s: restore after a failed migration: %v", fn.key, err)
+		slog.Error("restore after a failed migration", "function", fn.key.String(), "err", err)
 		return false
 	}
 	return true
@@ -145,7 +158,7 @@ func (p *Provider) streamImage(ctx context.Context, rec record, t api.MigrationT
 }
 
 // streamArchive sends the definition and the checkpoints.
-func (p *Provider) streamArchive(ctx context.Context, key fnKey, rec record, reps []replica, t api.MigrationTarget, replace bool, report func(api.Progress)) error {
+func (p *Provider) streamArchive(ctx context.Context, key api.Key, rec record, reps []replica, t api.MigrationTarget, replace bool, report func(api.Progress)) error {
 	dep, err := json.Marshal(rec.Deployment)
 	if err != nil {
 		return err

@@ -4,7 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"log"
+	"github.com/faas-criu/faas-criu/api"
+	"log/slog"
 	"net"
 	"sync"
 )
@@ -62,7 +63,7 @@ func (a *ipam) allocate() (string, error) {
 		a.used[ip.String()] = true
 		return ip.String(), nil
 	}
-	return "", errorf(ErrUnavailable, "no free address left in %s", a.subnet)
+	return "", errorf(api.ErrUnavailable, "no free address left in %s", a.subnet)
 }
 
 func (a *ipam) reserve(ip string) {
@@ -94,7 +95,7 @@ func (p *Provider) ensureNetwork(ctx context.Context) (*ipam, error) {
 		if err != nil {
 			return nil, fmt.Errorf("create network %s (%s): %w; choose another subnet with --subnet", p.cfg.Network, a.subnet, err)
 		}
-		log.Printf("created network %s (%s)", p.cfg.Network, a.subnet)
+		slog.Info("network created", "network", p.cfg.Network, "subnet", a.subnet)
 		return a, nil
 	}
 	if err != nil {

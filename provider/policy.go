@@ -39,7 +39,7 @@ func (p *Provider) memoryNeed(fn *function, rec record, n int) int64 {
 			live++
 		}
 	}
-	if rec.State == StateHibernated && rec.SleptMemory > 0 {
+	if rec.State == api.StateHibernated && rec.SleptMemory > 0 {
 		return rec.SleptMemory * int64(n) / int64(max(rec.SleptReplicas, 1))
 	}
 	add := n - live
@@ -107,15 +107,15 @@ func (f fleet) Activity() []policy.Activity {
 			SleepReason: rec.SleepReason,
 			LastBackup:  time.Unix(0, fn.lastBackup.Load()),
 		}
-		if rec.State == StateHibernated {
+		if rec.State == api.StateHibernated {
 			a.HibernatedAt, a.Deep = hibernatedAt(rec), sandboxesDown(reps)
 		}
 		if rec.Deployment.Labels != nil {
 			a.Labels = *rec.Deployment.Labels
 		}
-		if rec.State != StateHibernated {
+		if rec.State != api.StateHibernated {
 			a.Memory = functionMemory(reps)
-			if running := len(*fn.endpoints.Load()); running > 0 && rec.State == StateAwake {
+			if running := len(*fn.endpoints.Load()); running > 0 && rec.State == api.StateAwake {
 				p.noteImageMemory(rec.ImageID, a.Memory/int64(running))
 			}
 		}
@@ -177,7 +177,7 @@ func (f fleet) Scale(ctx context.Context, k api.Key, replicas int) error {
 	}
 	defer fn.opMu.Unlock()
 	fn.mu.Lock()
-	awake := fn.rec.State == StateAwake && fn.rec.Replicas > 0
+	awake := fn.rec.State == api.StateAwake && fn.rec.Replicas > 0
 	fn.mu.Unlock()
 	if !awake {
 		return nil

@@ -7,11 +7,12 @@
 package provider
 
 import (
+	"cmp"
 	"context"
 	"fmt"
-	"log"
+	"github.com/faas-criu/faas-criu/internal/ticker"
+	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -19,15 +20,6 @@ import (
 
 	"github.com/faas-criu/faas-criu/api"
 	"github.com/faas-criu/faas-criu/checkpoint"
-)
-
-// Sleep strategies: how a function is put to sleep when scaled to zero or
-// found idle.
-const (
-	StrategyCheckpoint          = api.StrategyCheckpoint
-	StrategyPause               = api.StrategyPause
-	StrategyPauseThenCheckpoint = api.StrategyPauseThenCheckpoint
-	StrategyRemove              = api.StrategyRemove
 )
 
 // Config is the provider's configuration.
@@ -61,55 +53,53 @@ type Config struct {
 	DrainTimeout time.Duration
 }
 
+// DefaultConfig is the configuration when nothing is set: the one source of
+// the defaults, which setDefaults fills in and serve's flags show.
+func DefaultConfig() Config {
+	return Config{
+		StateDir:     "/var/lib/faas-criu",
+		Network:      "faas-criu",
+		Subnet:       "10.62.0.0/16",
+		Namespaces:   []string{api.DefaultNamespace},
+		FunctionPort: 8080,
+		ReadyTimeout: 30 * time.Second,
+		WakeTimeout:  30 * time.Second,
+		Pull:         "never",
+		PullTimeout:  60 * time.Second,
+		Strategy:     api.StrategyCheckpoint,
+		RuncConf:     checkpoint.RuncConfPath,
+		// setup's record, like runc.conf, not the provider's state: it
+		// stays where scripts/setup.sh wrote it whatever --state-dir says.
+		CRIUStamp:      checkpoint.StampPath,
+		ReconcileEvery: 10 * time.Second,
+		ImportMaxBytes: 4 << 30,
+		DrainTimeout:   60 * time.Second,
+		// containerd's own temporary directory (it leaves copies of restored
+		// checkpoints there), not this process's TMPDIR.
+		ContainerdTmp: "/tmp",
+	}
+}
+
 func (c *Config) setDefaults() {
-	if c.StateDir == "" {
-		c.StateDir = "/var/lib/faas-criu"
-	}
-	if c.Network == "" {
-		c.Network = "faas-criu"
-	}
-	if c.Subnet == "" {
-		c.Subnet = "10.62.0.0/16"
-	}
+	d := DefaultConfig()
+	c.StateDir = cmp.Or(c.StateDir, d.StateDir)
+	c.Network = cmp.Or(c.Network, d.Network)
+	c.Subnet = cmp.Or(c.Subnet, d.Subnet)
 	if len(c.Namespaces) == 0 {
-		c.Namespaces = []string{DefaultNamespace}
+		c.Namespaces = d.Namespaces
 	}
-	if c.FunctionPort == 0 {
-		c.FunctionPort = 8080
-	}
-	if c.ReadyTimeout == 0 {
-		c.ReadyTimeout = 30 * time.Second
-	}
-	if c.WakeTimeout == 0 {
-		c.WakeTimeout = 30 * time.Second
-	}
-	if c.Pull == "" {
-		c.Pull = "never"
-	}
-	if c.PullTimeout == 0 {
-		c.PullTimeout = 60 * time.Second
-	}
-	if c.Strategy == "" {
-		c.Strategy = StrategyCheckpoint
-	}
-	if c.RuncConf == "" {
-		c.RuncConf = checkpoint.RuncConfPath
-	}
-	if c.CRIUStamp == "" {
-		c.CRIUStamp = checkpoint.StampPath
-	}
-	if c.ReconcileEvery == 0 {
-		c.ReconcileEvery = 10 * time.Second
-	}
-	if c.ImportMaxBytes == 0 {
-		c.ImportMaxBytes = 4 << 30
-	}
-	if c.DrainTimeout == 0 {
-		c.DrainTimeout = 60 * time.Second
-	}
-	if c.ContainerdTmp == "" {
-		c.ContainerdTmp = os.TempDir()
-	}
+	c.FunctionPort = cmp.Or(c.FunctionPort, d.FunctionPort)
+	c.ReadyTimeout = cmp.Or(c.ReadyTimeout, d.ReadyTimeout)
+	c.WakeTimeout = cmp.Or(c.WakeTimeout, d.WakeTimeout)
+	c.Pull = cmp.Or(c.Pull, d.Pull)
+	c.PullTimeout = cmp.Or(c.PullTimeout, d.PullTimeout)
+	c.Strategy = cmp.Or(c.Strategy, d.Strategy)
+	c.RuncConf = cmp.Or(c.RuncConf, d.RuncConf)
+	c.CRIUStamp = cmp.Or(c.CRIUStamp, d.CRIUStamp)
+	c.ReconcileEvery = cmp.Or(c.ReconcileEvery, d.ReconcileEvery)
+	c.ImportMaxBytes = cmp.Or(c.ImportMaxBytes, d.ImportMaxBytes)
+	c.DrainTimeout = cmp.Or(c.DrainTimeout, d.DrainTimeout)
+	c.ContainerdTmp = cmp.Or(c.ContainerdTmp, d.ContainerdTmp)
 }
 
 func (c *Config) validate() error {
@@ -120,7 +110,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("strategy %q: use checkpoint, pause, pause-then-checkpoint or remove", c.Strategy)
 	}
 	for _, ns := range c.Namespaces {
-		if err := validateNamespaceName(ns); err != nil {
+		if err := api.ValidateNamespace(ns); err != nil {
 			return err
 		}
 	}
@@ -141,7 +131,7 @@ type Provider struct {
 	metrics    *Metrics
 
 	mu  sync.RWMutex
-	fns map[fnKey]*function
+	fns map[api.Key]*function
 	// seenMemory is what a replica of each image was last seen using.
 	seenMemory map[string]int64
 
@@ -154,7 +144,7 @@ type Provider struct {
 	// connections and transports kept for it are let go.
 	replicaGone func(addr string)
 
-	reconcileQ chan fnKey
+	reconcileQ chan api.Key
 	started    time.Time
 }
 
@@ -211,11 +201,11 @@ func New(ctx context.Context, cfg Config, eng Engine, opts ...Option) (*Provider
 		engine:           eng,
 		beforeCheckpoint: o.beforeCheckpoint,
 		replicaGone:      o.replicaGone,
-		fns:              map[fnKey]*function{},
+		fns:              map[api.Key]*function{},
 		seenMemory:       map[string]int64{},
 		health:           newHealthClient(),
 		metrics:          newMetrics(),
-		reconcileQ:       make(chan fnKey, 1024),
+		reconcileQ:       make(chan api.Key, 1024),
 		started:          time.Now(),
 	}
 	if err := p.connectEngine(ctx); err != nil {
@@ -240,18 +230,18 @@ func New(ctx context.Context, cfg Config, eng Engine, opts ...Option) (*Provider
 	}
 	switch {
 	case !p.criu.Available:
-		log.Printf("WARNING: CRIU cannot be used: %s. Functions scaled to zero will be PAUSED (memory kept), not hibernated.", p.criu.Problem)
+		slog.Warn("CRIU cannot be used: functions scaled to zero will be PAUSED (memory kept), not hibernated", "problem", p.criu.Problem)
 	case !p.engineInfo.Experimental:
 		p.criu.Available = false
 		p.criu.Problem = "the Docker engine is not in experimental mode, so its checkpoint API is off; set {\"experimental\": true} in /etc/docker/daemon.json and restart dockerd"
-		log.Printf("WARNING: %s. Functions scaled to zero will be PAUSED, not hibernated.", p.criu.Problem)
+		slog.Warn("CRIU cannot be used: functions scaled to zero will be PAUSED (memory kept), not hibernated", "problem", p.criu.Problem)
 	default:
-		log.Printf("CRIU %s at %s (tcp-established: %v, work dir: %q)", p.criu.Version, p.criu.Path, p.criu.TCPEstablished, p.criu.WorkDir)
+		slog.Info("CRIU found", "version", p.criu.Version, "path", p.criu.Path, "tcp_established", p.criu.TCPEstablished, "work_dir", p.criu.WorkDir)
 		if p.criu.Problem != "" {
-			log.Printf("WARNING: %s", p.criu.Problem)
+			slog.Warn("CRIU", "problem", p.criu.Problem)
 		}
 		if !p.criu.NonRootFunctions {
-			log.Printf("WARNING: this machine withholds CAP_SYS_RESOURCE: functions that run as a non-root user cannot be hibernated (they are left running, and the scale to zero reports why)")
+			slog.Warn("this machine withholds CAP_SYS_RESOURCE: functions that run as a non-root user cannot be hibernated (they are left running, and the scale to zero reports why)")
 		}
 	}
 	p.recorder = checkpoint.NewRecorder(p.criu.WorkDir)
@@ -306,15 +296,15 @@ func (p *Provider) Config() Config { return p.cfg }
 // namespace resolves a requested namespace ("" means the default).
 func (p *Provider) namespace(ns string) (string, error) {
 	if ns == "" {
-		return DefaultNamespace, nil
+		return api.DefaultNamespace, nil
 	}
 	if slices.Contains(p.cfg.Namespaces, ns) {
 		return ns, nil
 	}
-	if err := validateNamespaceName(ns); err != nil {
+	if err := api.ValidateNamespace(ns); err != nil {
 		return "", err
 	}
-	return "", errorf(ErrInvalid, "namespace %q is not enabled; enabled: %v (start the provider with --namespaces to add it)", ns, p.cfg.Namespaces)
+	return "", errorf(api.ErrInvalid, "namespace %q is not enabled; enabled: %v (start the provider with --namespaces to add it)", ns, p.cfg.Namespaces)
 }
 
 // lookup finds a function.
@@ -324,10 +314,10 @@ func (p *Provider) lookup(ns, name string) (*function, error) {
 		return nil, err
 	}
 	p.mu.RLock()
-	fn := p.fns[fnKey{Namespace: ns, Name: name}]
+	fn := p.fns[api.Key{Namespace: ns, Name: name}]
 	p.mu.RUnlock()
 	if fn == nil {
-		return nil, errorf(ErrNotFound, "function %q not found in namespace %q", name, ns)
+		return nil, errorf(api.ErrNotFound, "function %q not found in namespace %q", name, ns)
 	}
 	return fn, nil
 }
@@ -348,28 +338,14 @@ func (p *Provider) pagesDir(containerID, name string) string {
 func (p *Provider) placeCheckpoint(containerID string, info CheckpointInfo) error {
 	dir := p.checkpointDir(containerID, info.Name)
 	if err := checkpoint.ExternalizePages(dir, p.pagesDir(containerID, info.Name)); err != nil {
-		log.Printf("checkpoint %s: page images stay in place (%v): restores will copy them", info.Name, err)
+		slog.Info("checkpoint page images stay in place: restores will copy them", "checkpoint", info.Name, "err", err)
 	}
 	return checkpoint.WriteMeta(dir, info)
 }
 
 // flushLoop saves invocation counts that changed, every few seconds, so that
 // a restart (even a SIGKILL) loses at most a few seconds of counting.
-func (p *Provider) flushLoop(ctx context.Context) { every(ctx, 2*time.Second, p.flush) }
-
-// every calls f each period until ctx ends.
-func every(ctx context.Context, period time.Duration, f func()) {
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			f()
-		}
-	}
-}
+func (p *Provider) flushLoop(ctx context.Context) { ticker.Every(ctx, 2*time.Second, p.flush) }
 
 func (p *Provider) flush() {
 	for _, fn := range p.functions() {
@@ -386,7 +362,7 @@ func (p *Provider) flush() {
 		rec := *fn.rec
 		fn.mu.Unlock()
 		if err := p.store.saveRecord(fn.key.Namespace, fn.key.Name, &rec); err != nil {
-			log.Printf("save invocation count of %s: %v", fn.key, err)
+			slog.Error("save invocation count", "function", fn.key.String(), "err", err)
 			continue
 		}
 		fn.savedInv.Store(n)

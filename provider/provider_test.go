@@ -2,6 +2,7 @@ package provider
 
 import (
 	"errors"
+	"github.com/faas-criu/faas-criu/api"
 	"io"
 	"strings"
 	"testing"
@@ -62,23 +63,23 @@ func TestParseCPU(t *testing.T) {
 
 func TestValidateNames(t *testing.T) {
 	for _, ok := range []string{"a", "figlet", "my-fn-2", strings.Repeat("a", 63)} {
-		if err := ValidateName(ok); err != nil {
-			t.Errorf("ValidateName(%q) = %v", ok, err)
+		if err := api.ValidateName(ok); err != nil {
+			t.Errorf("api.ValidateName(%q) = %v", ok, err)
 		}
 	}
 	for _, bad := range []string{"", "-a", "a-", "A", "a_b", "a.b", "../x", "a/b", strings.Repeat("a", 64), "a b"} {
-		if err := ValidateName(bad); !errors.Is(err, ErrInvalid) {
-			t.Errorf("ValidateName(%q) = %v, want ErrInvalid", bad, err)
+		if err := api.ValidateName(bad); !errors.Is(err, api.ErrInvalid) {
+			t.Errorf("api.ValidateName(%q) = %v, want api.ErrInvalid", bad, err)
 		}
 	}
 	for _, ok := range []string{"api-key", "db_password", "tls.crt", "A1"} {
-		if err := ValidateSecretName(ok); err != nil {
-			t.Errorf("ValidateSecretName(%q) = %v", ok, err)
+		if err := api.ValidateSecretName(ok); err != nil {
+			t.Errorf("api.ValidateSecretName(%q) = %v", ok, err)
 		}
 	}
 	for _, bad := range []string{"", ".", "..", "../etc", "a/b", "/abs", ".hidden", "a..b", "a b", "a\x00b"} {
-		if err := ValidateSecretName(bad); !errors.Is(err, ErrInvalid) {
-			t.Errorf("ValidateSecretName(%q) = %v, want ErrInvalid", bad, err)
+		if err := api.ValidateSecretName(bad); !errors.Is(err, api.ErrInvalid) {
+			t.Errorf("api.ValidateSecretName(%q) = %v, want api.ErrInvalid", bad, err)
 		}
 	}
 }
@@ -107,7 +108,7 @@ func TestIPAM(t *testing.T) {
 	for {
 		ip, err := a.allocate()
 		if err != nil {
-			if !errors.Is(err, ErrUnavailable) {
+			if !errors.Is(err, api.ErrUnavailable) {
 				t.Fatal(err)
 			}
 			break
@@ -149,8 +150,8 @@ func TestResources(t *testing.T) {
 		if (err == nil) != c.ok || (c.ok && (r.Memory != c.mem || r.NanoCPUs != c.cpu)) {
 			t.Errorf("%s: %+v %v", c.name, r, err)
 		}
-		if err != nil && !errors.Is(err, ErrInvalid) {
-			t.Errorf("%s: error %v is not ErrInvalid", c.name, err)
+		if err != nil && !errors.Is(err, api.ErrInvalid) {
+			t.Errorf("%s: error %v is not api.ErrInvalid", c.name, err)
 		}
 	}
 }

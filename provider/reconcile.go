@@ -2,11 +2,13 @@ package provider
 
 import (
 	"context"
-	"log"
+	"log/slog"
 	"maps"
 	"time"
 
+	"github.com/faas-criu/faas-criu/api"
 	ckpt "github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/internal/ticker"
 )
 
 // load rebuilds the provider's view from its records and the engine's
@@ -14,7 +16,7 @@ import (
 func (p *Provider) load(ctx context.Context) error {
 	recs, errs := p.store.loadRecords()
 	for _, err := range errs {
-		log.Printf("WARNING: %v", err)
+		slog.Warn("record not loaded", "err", err)
 	}
 	found, err := p.listContainers(ctx, nil)
 	if err != nil {
@@ -29,7 +31,7 @@ func (p *Provider) load(ctx context.Context) error {
 		if rec.Importing {
 			// An import cut short: it never answered, so the source still
 			// runs the function. Remove what was made here.
-			log.Printf("removing %s: its import did not finish", key)
+			slog.Info("removing a function whose import did not finish", "function", key.String())
 			for _, r := range found[key] {
 				_ = p.removeReplica(ctx, r)
 			}
@@ -51,11 +53,11 @@ func (p *Provider) load(ctx context.Context) error {
 	// cut short before its record was written (or after it was deleted).
 	for key, reps := range found {
 		for _, r := range reps {
-			log.Printf("removing container %s: no function %s is recorded", r.name, key)
+			slog.Info("removing a container of no recorded function", "container", r.name, "function", key.String())
 			_ = p.removeReplica(ctx, r)
 		}
 	}
-	log.Printf("loaded %d functions from %s", len(recs), p.cfg.StateDir)
+	slog.Info("functions loaded", "count", len(recs), "state", p.cfg.StateDir)
 	for _, fn := range p.functions() {
 		fn.opMu.Lock()
 		p.reconcileFrom(ctx, fn, listed[fn.key], true)
@@ -147,7 +149,7 @@ func (p *Provider) reconcileFrom(ctx context.Context, fn *function, found []*rep
 	if listed {
 		p.refreshFrom(fn, found)
 	} else if err := p.refresh(ctx, fn); err != nil {
-		log.Printf("reconcile %s: %v", fn.key, err)
+		slog.Error("reconcile", "function", fn.key.String(), "err", err)
 		return
 	}
 	fn.mu.Lock()
@@ -160,21 +162,21 @@ func (p *Provider) reconcileFrom(ctx context.Context, fn *function, found []*rep
 	}
 	fn.mu.Unlock()
 	for _, idx := range lost {
-		log.Printf("WARNING: %s: the container holding replica %d's checkpoint is gone", fn.key, idx)
+		slog.Warn("the container holding the replica's checkpoint is gone", "function", fn.key.String(), "replica", idx)
 		p.forgetCheckpoint(fn, idx)
 	}
-	if rec.State != StateAwake {
+	if rec.State != api.StateAwake {
 		return
 	}
 	if err := p.ensureReplicas(ctx, fn); err != nil {
-		log.Printf("reconcile %s: %v", fn.key, err)
+		slog.Error("reconcile", "function", fn.key.String(), "err", err)
 	}
 }
 
 // reconcileLoop reconciles every function periodically: a safety net for
 // missed events, and the way back after the engine restarts.
 func (p *Provider) reconcileLoop(ctx context.Context) {
-	every(ctx, p.cfg.ReconcileEvery, func() {
+	ticker.Every(ctx, p.cfg.ReconcileEvery, func() {
 		// One listing for the pass, and only the functions it shows
 		// changed (or awake, whose replicas are checked) are reconciled,
 		// each listing its own containers again. A listing per function
@@ -234,11 +236,11 @@ func (p *Provider) sweepContainerdTmp() {
 		return ids[id]
 	}
 	if n := ckpt.RemoveStaleContainerdCopies(p.cfg.ContainerdTmp, time.Minute, ours); n > 0 {
-		log.Printf("removed %d checkpoint copies and unfinished dumps containerd had left in %s", n, p.cfg.ContainerdTmp)
+		slog.Info("removed checkpoint copies and unfinished dumps containerd had left", "count", n, "dir", p.cfg.ContainerdTmp)
 	}
 }
 
-func (p *Provider) enqueueReconcile(key fnKey) {
+func (p *Provider) enqueueReconcile(key api.Key) {
 	select {
 	case p.reconcileQ <- key:
 	default: // the periodic pass will catch it
@@ -253,7 +255,7 @@ func (p *Provider) reconcileWorker(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case key := <-p.reconcileQ:
-			pending := map[fnKey]bool{key: true}
+			pending := map[api.Key]bool{key: true}
 			for drained := false; !drained; {
 				select {
 				case k := <-p.reconcileQ:
@@ -293,7 +295,7 @@ func (p *Provider) watchEvents(ctx context.Context) {
 				p.onEvent(m)
 			case err := <-errs:
 				if ctx.Err() == nil {
-					log.Printf("engine event stream: %v; reconnecting", err)
+					slog.Warn("engine event stream: reconnecting", "err", err)
 				}
 				break loop
 			}
@@ -314,7 +316,7 @@ func (p *Provider) watchEvents(ctx context.Context) {
 }
 
 func (p *Provider) onEvent(m ContainerEvent) {
-	key := fnKey{Namespace: m.Labels[LabelNamespace], Name: m.Labels[LabelFunction]}
+	key := api.Key{Namespace: m.Labels[LabelNamespace], Name: m.Labels[LabelFunction]}
 	p.mu.RLock()
 	fn := p.fns[key]
 	p.mu.RUnlock()

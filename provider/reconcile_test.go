@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"testing"
+
+	"github.com/faas-criu/faas-criu/api"
 )
 
 // hibernatedFleet deploys n functions on a fake engine and scales each to
@@ -35,8 +37,8 @@ func TestLoadListsContainersOnce(t *testing.T) {
 	if len(p.fns) != 20 {
 		t.Fatalf("%d functions loaded, want 20", len(p.fns))
 	}
-	if got := tier(t, p, "fn007"); got != TierHibernated {
-		t.Errorf("fn007's tier after the start: %q, want %q", got, TierHibernated)
+	if got := tier(t, p, "fn007"); got != api.StateHibernated {
+		t.Errorf("fn007's tier after the start: %q, want %q", got, api.StateHibernated)
 	}
 }
 
@@ -45,7 +47,7 @@ func TestLoadListsContainersOnce(t *testing.T) {
 func TestNeedsReconcile(t *testing.T) {
 	p, eng := hibernatedFleet(t, 5)
 	ctx := context.Background()
-	key := func(i int) fnKey { return fnKey{Namespace: DefaultNamespace, Name: fmt.Sprintf("fn%03d", i)} }
+	key := func(i int) api.Key { return api.Key{Namespace: api.DefaultNamespace, Name: fmt.Sprintf("fn%03d", i)} }
 	// fn001's sandbox stopped behind the provider's back.
 	eng.mu.Lock()
 	sb, err := eng.find(p.containerName(key(1), 0) + ".net")

@@ -7,7 +7,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"log"
+	"github.com/faas-criu/faas-criu/api"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -113,16 +114,16 @@ func (p *Provider) ensureSandboxImage(ctx context.Context) error {
 	if err := p.engine.BuildImage(ctx, sandboxImage, &ctxTar); err != nil {
 		return fmt.Errorf("build %s: %w", sandboxImage, err)
 	}
-	log.Printf("built %s (the replicas' network sandbox, %d-byte program)", sandboxImage, len(prog))
+	slog.Info("built the replicas' network sandbox image", "image", sandboxImage, "program_bytes", len(prog))
 	return nil
 }
 
-func (p *Provider) sandboxName(key fnKey, idx int) string {
+func (p *Provider) sandboxName(key api.Key, idx int) string {
 	return p.containerName(key, idx) + ".net"
 }
 
 // createSandbox creates and starts replica idx's sandbox at address ip.
-func (p *Provider) createSandbox(ctx context.Context, key fnKey, idx int, ip string) (string, error) {
+func (p *Provider) createSandbox(ctx context.Context, key api.Key, idx int, ip string) (string, error) {
 	name := p.sandboxName(key, idx)
 	cs := ContainerSpec{
 		Name:  name,
@@ -135,12 +136,7 @@ func (p *Provider) createSandbox(ctx context.Context, key fnKey, idx int, ip str
 		IP:        ip,
 		Resources: Resources{Memory: 6 << 20, MemorySwap: 6 << 20},
 	}
-	id, err := p.engine.CreateContainer(ctx, cs)
-	if errors.Is(err, ErrEngineConflict) {
-		log.Printf("removing stale container %s", name)
-		_ = p.engine.RemoveContainer(ctx, name)
-		id, err = p.engine.CreateContainer(ctx, cs)
-	}
+	id, err := p.createOverStale(ctx, cs)
 	if err != nil {
 		return "", fmt.Errorf("create sandbox %s: %w", name, err)
 	}
@@ -194,7 +190,7 @@ func (p *Provider) ensureSandbox(ctx context.Context, fn *function, r *replica) 
 	}
 	if err := p.engine.StartContainer(ctx, r.sandbox); err != nil {
 		if orphanTask(err) {
-			log.Printf("%s: replica %d's network sandbox cannot start (%v): renewing the replica", fn.key, r.index, err)
+			slog.Warn("network sandbox cannot start: renewing the replica", "function", fn.key.String(), "replica", r.index, "err", err)
 			return p.renewReplica(ctx, fn, r)
 		}
 		return fmt.Errorf("start its network sandbox: %w", err)
@@ -204,7 +200,7 @@ func (p *Provider) ensureSandbox(ctx context.Context, fn *function, r *replica) 
 	live := r.id != "" && (r.status == "running" || r.status == "paused")
 	fn.mu.Unlock()
 	if live {
-		log.Printf("%s: replica %d's network sandbox had stopped: restarting the replica in the new one", fn.key, r.index)
+		slog.Info("network sandbox had stopped: restarting the replica in the new one", "function", fn.key.String(), "replica", r.index)
 		_ = p.engine.KillContainer(ctx, r.id)
 		_ = p.waitStopped(ctx, r.id, 10*time.Second)
 		p.setStatus(fn, r, "exited")
@@ -271,7 +267,7 @@ func (p *Provider) renewReplica(ctx context.Context, fn *function, r *replica) e
 	r.sandbox, r.sandboxUp = sb, true
 	fn.refreshEndpointsLocked(p.cfg.FunctionPort)
 	fn.mu.Unlock()
-	log.Printf("%s: replica %d renewed (new network sandbox at %s)", fn.key, r.index, r.ip)
+	slog.Info("replica renewed in a new network sandbox", "function", fn.key.String(), "replica", r.index, "ip", r.ip)
 	return nil
 }
 

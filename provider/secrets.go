@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/faas-criu/faas-criu/api"
 	"io/fs"
 	"os"
 	"slices"
@@ -22,7 +23,7 @@ func secretValue(s types.Secret) []byte {
 }
 
 func (p *Provider) checkSecret(s *types.Secret) error {
-	if err := ValidateSecretName(s.Name); err != nil {
+	if err := api.ValidateSecretName(s.Name); err != nil {
 		return err
 	}
 	ns, err := p.namespace(s.Namespace)
@@ -31,7 +32,7 @@ func (p *Provider) checkSecret(s *types.Secret) error {
 	}
 	s.Namespace = ns
 	if len(secretValue(*s)) > MaxSecretBytes {
-		return errorf(ErrInvalid, "secret %q is larger than %d bytes", s.Name, MaxSecretBytes)
+		return errorf(api.ErrInvalid, "secret %q is larger than %d bytes", s.Name, MaxSecretBytes)
 	}
 	return nil
 }
@@ -52,7 +53,7 @@ func (p *Provider) ListSecrets(ctx context.Context, ns string) ([]types.Secret, 
 	}
 	out := []types.Secret{}
 	for _, e := range entries {
-		if e.Type().IsRegular() && ValidateSecretName(e.Name()) == nil {
+		if e.Type().IsRegular() && api.ValidateSecretName(e.Name()) == nil {
 			out = append(out, types.Secret{Name: e.Name(), Namespace: ns})
 		}
 	}
@@ -72,7 +73,7 @@ func (p *Provider) CreateSecret(ctx context.Context, s types.Secret) error {
 	// users of the host out.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o444)
 	if errors.Is(err, fs.ErrExist) {
-		return errorf(ErrExists, "secret %q already exists in namespace %q: update it with PUT", s.Name, s.Namespace)
+		return errorf(api.ErrExists, "secret %q already exists in namespace %q: update it with PUT", s.Name, s.Namespace)
 	}
 	if err != nil {
 		return fmt.Errorf("create secret %s: %w", s.Name, err)
@@ -93,7 +94,7 @@ func (p *Provider) UpdateSecret(ctx context.Context, s types.Secret) error {
 	path := p.store.secretPath(s.Namespace, s.Name)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return errorf(ErrNotFound, "secret %q not found in namespace %q", s.Name, s.Namespace)
+		return errorf(api.ErrNotFound, "secret %q not found in namespace %q", s.Name, s.Namespace)
 	}
 	if err != nil {
 		return fmt.Errorf("update secret %s: %w", s.Name, err)
@@ -106,7 +107,7 @@ func (p *Provider) UpdateSecret(ctx context.Context, s types.Secret) error {
 
 // DeleteSecret removes a secret that no function uses.
 func (p *Provider) DeleteSecret(ctx context.Context, ns, name string) error {
-	if err := ValidateSecretName(name); err != nil {
+	if err := api.ValidateSecretName(name); err != nil {
 		return err
 	}
 	ns, err := p.namespace(ns)
@@ -123,11 +124,11 @@ func (p *Provider) DeleteSecret(ctx context.Context, ns, name string) error {
 	}
 	if len(users) > 0 {
 		slices.Sort(users)
-		return errorf(ErrExists, "secret %q is used by %v: remove it from them first", name, users)
+		return errorf(api.ErrExists, "secret %q is used by %v: remove it from them first", name, users)
 	}
 	err = os.Remove(p.store.secretPath(ns, name))
 	if errors.Is(err, fs.ErrNotExist) {
-		return errorf(ErrNotFound, "secret %q not found in namespace %q", name, ns)
+		return errorf(api.ErrNotFound, "secret %q not found in namespace %q", name, ns)
 	}
 	if err != nil {
 		return fmt.Errorf("delete secret %s: %w", name, err)

@@ -32,7 +32,7 @@ func (p *Provider) List(ctx context.Context, ns string) ([]types.FunctionStatus,
 
 // Status returns one function's status.
 func (p *Provider) Status(ctx context.Context, ns, name string) (types.FunctionStatus, error) {
-	if err := ValidateName(name); err != nil {
+	if err := api.ValidateName(name); err != nil {
 		return types.FunctionStatus{}, err
 	}
 	fn, err := p.lookup(ns, name)
@@ -126,11 +126,11 @@ func (p *Provider) describeSleep(fn *function, rec record, ann map[string]string
 	if n := fn.inflight.Load(); n > 0 {
 		ann[api.AnnotationInflight] = strconv.FormatInt(n, 10)
 	}
-	if rec.SleptAt != nil && rec.State != StateAwake {
+	if rec.SleptAt != nil && rec.State != api.StateAwake {
 		ann[api.AnnotationSleptAt] = rec.SleptAt.Format(time.RFC3339Nano)
 		ann[api.AnnotationSleptReplicas] = strconv.Itoa(rec.SleptReplicas)
 	}
-	if rec.State == StatePaused && p.strategyOf(fn) == StrategyCheckpoint && !p.criu.Available {
+	if rec.State == api.StatePaused && p.strategyOf(fn) == api.StrategyCheckpoint && !p.criu.Available {
 		ann[api.AnnotationFallback] = "paused instead of hibernated: " + p.criu.Problem
 	}
 	if len(rec.Checkpoints) > 0 {

@@ -28,7 +28,7 @@ type record struct {
 	CreatedAt time.Time `json:"createdAt"`
 	// Replicas is the target replica count while the function is awake.
 	Replicas int `json:"replicas"`
-	// State is StateAwake, StatePaused or StateHibernated.
+	// State is api.StateAwake, api.StatePaused or api.StateHibernated.
 	State string `json:"state,omitempty"`
 	// SleptReplicas is how many replicas were running when it went to sleep.
 	SleptReplicas int        `json:"sleptReplicas,omitempty"`
@@ -54,14 +54,6 @@ type record struct {
 
 // spec identifies what the function's containers are made from.
 func (r *record) spec() string { return specHash(r.Deployment, r.ImageID) }
-
-// Function states kept in record.State: package api's, under the names the
-// provider's code uses.
-const (
-	StateAwake      = api.StateAwake
-	StatePaused     = api.StatePaused
-	StateHibernated = api.StateHibernated
-)
 
 // store persists records and secrets under the state directory.
 //
@@ -137,8 +129,8 @@ func (s *store) deleteRecord(ns, name string) error {
 
 // loadRecords reads every record; unreadable ones are reported, not dropped
 // silently.
-func (s *store) loadRecords() (map[fnKey]*record, []error) {
-	out := map[fnKey]*record{}
+func (s *store) loadRecords() (map[api.Key]*record, []error) {
+	out := map[api.Key]*record{}
 	var errs []error
 	nss, err := os.ReadDir(filepath.Join(s.dir, "functions"))
 	if err != nil {
@@ -169,9 +161,9 @@ func (s *store) loadRecords() (map[fnKey]*record, []error) {
 				continue
 			}
 			if rec.State == "" {
-				rec.State = StateAwake // written before the state had a name when awake
+				rec.State = api.StateAwake // written before the state had a name when awake
 			}
-			out[fnKey{Namespace: ns.Name(), Name: name}] = rec
+			out[api.Key{Namespace: ns.Name(), Name: name}] = rec
 		}
 	}
 	return out, errs

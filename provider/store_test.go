@@ -1,13 +1,14 @@
 package provider
 
 import (
+	"github.com/faas-criu/faas-criu/api"
 	"os"
 	"path/filepath"
 	"testing"
 )
 
 // A record written while awake had no state ("" was awake); it must load as
-// awake, not as an unknown state that every "!= StateAwake" reads as asleep.
+// awake, not as an unknown state that every "!= api.StateAwake" reads as asleep.
 func TestLoadRecordsNamesTheOldAwakeState(t *testing.T) {
 	dir := t.TempDir()
 	s, err := openStore(dir)
@@ -26,10 +27,10 @@ func TestLoadRecordsNamesTheOldAwakeState(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	if got := recs[fnKey{Namespace: "openfaas-fn", Name: "old"}].State; got != StateAwake {
-		t.Errorf("old record: state %q, want %q", got, StateAwake)
+	if got := recs[api.Key{Namespace: "openfaas-fn", Name: "old"}].State; got != api.StateAwake {
+		t.Errorf("old record: state %q, want %q", got, api.StateAwake)
 	}
-	if got := recs[fnKey{Namespace: "openfaas-fn", Name: "slept"}].State; got != StateHibernated {
+	if got := recs[api.Key{Namespace: "openfaas-fn", Name: "slept"}].State; got != api.StateHibernated {
 		t.Errorf("hibernated record: state %q", got)
 	}
 }

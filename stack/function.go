@@ -2,9 +2,9 @@ package stack
 
 import (
 	"fmt"
+	"github.com/faas-criu/faas-criu/api"
 	"strings"
 
-	"github.com/distribution/reference"
 	yaml "go.yaml.in/yaml/v3"
 )
 
@@ -53,108 +53,27 @@ type Resources struct {
 // readFunction decodes and checks one function.
 func readFunction(w *walker, name string, knode, n *yaml.Node, dir string) (*Function, error) {
 	fn := &Function{Name: name, Line: knode.Line}
-	if err := checkName(name); err != nil {
+	if err := api.ValidateName(name); err != nil {
 		return nil, w.errorf(knode, "", "%v", err)
 	}
-	str := func(dst *string) func(*yaml.Node, string) error {
-		return func(v *yaml.Node, f string) (err error) { *dst, err = w.str(v, f); return err }
-	}
-	list := func(dst *[]string) func(*yaml.Node, string) error {
-		return func(v *yaml.Node, f string) (err error) { *dst, err = w.strList(v, f); return err }
-	}
-	strMap := func(dst *map[string]string) func(*yaml.Node, string) error {
-		return func(v *yaml.Node, f string) (err error) { *dst, err = w.strMap(v, f); return err }
-	}
-	ptrMap := func(dst **map[string]string) func(*yaml.Node, string) error {
-		return func(v *yaml.Node, f string) error {
-			m, err := w.strMap(v, f)
-			*dst = &m
-			return err
-		}
-	}
-	res := func(dst **Resources) func(*yaml.Node, string) error {
-		return func(v *yaml.Node, f string) error {
-			r := &Resources{}
-			*dst = r
-			return w.fields(v, f, map[string]func(*yaml.Node, string) error{
-				"memory": func(v *yaml.Node, f string) (err error) {
-					if r.Memory, err = w.str(v, f); err != nil {
-						return err
-					}
-					if perr := checkMemory(r.Memory); perr != nil {
-						return w.errorf(v, f, "%v", perr)
-					}
-					return nil
-				},
-				"cpu": func(v *yaml.Node, f string) (err error) {
-					if r.CPU, err = w.str(v, f); err != nil {
-						return err
-					}
-					if perr := checkCPU(r.CPU); perr != nil {
-						return w.errorf(v, f, "%v", perr)
-					}
-					return nil
-				},
-			})
-		}
-	}
-	boolean := func(dst *bool) func(*yaml.Node, string) error {
-		return func(v *yaml.Node, f string) (err error) { *dst, err = w.boolean(v, f); return err }
-	}
-	err := w.fields(n, "", map[string]func(*yaml.Node, string) error{
-		"lang":    str(&fn.Lang),
-		"handler": str(&fn.Handler),
-		"image": func(v *yaml.Node, f string) (err error) {
-			if fn.Image, err = w.str(v, f); err != nil || fn.Image == "" {
-				return err
-			}
-			if _, rerr := reference.ParseNormalizedNamed(fn.Image); rerr != nil {
-				return w.errorf(v, f, "invalid image reference %q: %v", fn.Image, rerr)
-			}
-			return nil
-		},
-		"fprocess": str(&fn.FProcess),
-		"namespace": func(v *yaml.Node, f string) (err error) {
-			if fn.Namespace, err = w.str(v, f); err != nil || fn.Namespace == "" {
-				return err
-			}
-			if nerr := checkNamespace(fn.Namespace); nerr != nil {
-				return w.errorf(v, f, "%v", nerr)
-			}
-			return nil
-		},
-		"environment": func(v *yaml.Node, f string) (err error) {
-			if fn.Environment, err = w.strMap(v, f); err != nil {
-				return err
-			}
-			for k := range fn.Environment {
-				if !envName.MatchString(k) {
-					return w.errorf(v, f, "invalid variable name %q", k)
-				}
-			}
-			return nil
-		},
-		"environment_file": list(&fn.EnvironmentFile),
-		"secrets": func(v *yaml.Node, f string) (err error) {
-			if fn.Secrets, err = w.strList(v, f); err != nil {
-				return err
-			}
-			for i, s := range fn.Secrets {
-				if err := checkSecretName(s); err != nil {
-					return w.errorf(resolve(v).Content[i], fmt.Sprintf("%s[%d]", f, i), "%v", err)
-				}
-			}
-			return nil
-		},
-		"labels":                   ptrMap(&fn.Labels),
-		"annotations":              ptrMap(&fn.Annotations),
-		"limits":                   res(&fn.Limits),
-		"requests":                 res(&fn.Requests),
-		"constraints":              list(&fn.Constraints),
-		"readonly_root_filesystem": boolean(&fn.ReadOnlyRootFilesystem),
-		"build_args":               strMap(&fn.BuildArgs),
-		"build_options":            list(&fn.BuildOptions),
-		"skip_build":               boolean(&fn.SkipBuild),
+	err := w.fields(n, "", map[string]decoder{
+		"lang":                     w.intoStr(&fn.Lang),
+		"handler":                  w.intoStr(&fn.Handler),
+		"image":                    w.intoChecked(&fn.Image, checkImage, false),
+		"fprocess":                 w.intoStr(&fn.FProcess),
+		"namespace":                w.intoChecked(&fn.Namespace, api.ValidateNamespace, false),
+		"environment":              w.intoEnvironment(&fn.Environment),
+		"environment_file":         w.intoList(&fn.EnvironmentFile),
+		"secrets":                  w.intoSecrets(&fn.Secrets),
+		"labels":                   w.intoPtrMap(&fn.Labels),
+		"annotations":              w.intoPtrMap(&fn.Annotations),
+		"limits":                   w.intoResources(&fn.Limits),
+		"requests":                 w.intoResources(&fn.Requests),
+		"constraints":              w.intoList(&fn.Constraints),
+		"readonly_root_filesystem": w.intoBool(&fn.ReadOnlyRootFilesystem),
+		"build_args":               w.intoMap(&fn.BuildArgs),
+		"build_options":            w.intoList(&fn.BuildOptions),
+		"skip_build":               w.intoBool(&fn.SkipBuild),
 		"platforms": func(v *yaml.Node, f string) (err error) {
 			if fn.Platforms, err = w.str(v, f); err == nil && fn.Platforms != "" {
 				w.warnf(v, f, "not used by faas-criu (it builds for the box it runs on)")
@@ -181,6 +100,89 @@ func readFunction(w *walker, name string, knode, n *yaml.Node, dir string) (*Fun
 		return nil, err
 	}
 	return fn, nil
+}
+
+// decoder decodes the node of one field (f names it in errors).
+type decoder = func(v *yaml.Node, f string) error
+
+func (w *walker) intoStr(dst *string) decoder {
+	return func(v *yaml.Node, f string) (err error) { *dst, err = w.str(v, f); return err }
+}
+
+func (w *walker) intoList(dst *[]string) decoder {
+	return func(v *yaml.Node, f string) (err error) { *dst, err = w.strList(v, f); return err }
+}
+
+func (w *walker) intoMap(dst *map[string]string) decoder {
+	return func(v *yaml.Node, f string) (err error) { *dst, err = w.strMap(v, f); return err }
+}
+
+func (w *walker) intoBool(dst *bool) decoder {
+	return func(v *yaml.Node, f string) (err error) { *dst, err = w.boolean(v, f); return err }
+}
+
+// intoPtrMap decodes into a pointer, so that a function without the section
+// is told apart from one with an empty section.
+func (w *walker) intoPtrMap(dst **map[string]string) decoder {
+	return func(v *yaml.Node, f string) error {
+		m, err := w.strMap(v, f)
+		*dst = &m
+		return err
+	}
+}
+
+// intoChecked decodes a string and holds it to check; an empty value is
+// checked too when checkEmpty (a quantity), else it means "not set".
+func (w *walker) intoChecked(dst *string, check func(string) error, checkEmpty bool) decoder {
+	return func(v *yaml.Node, f string) (err error) {
+		if *dst, err = w.str(v, f); err != nil || (*dst == "" && !checkEmpty) {
+			return err
+		}
+		if cerr := check(*dst); cerr != nil {
+			return w.errorf(v, f, "%v", cerr)
+		}
+		return nil
+	}
+}
+
+func (w *walker) intoResources(dst **Resources) decoder {
+	return func(v *yaml.Node, f string) error {
+		r := &Resources{}
+		*dst = r
+		return w.fields(v, f, map[string]decoder{
+			"memory": w.intoChecked(&r.Memory, checkMemory, true),
+			"cpu":    w.intoChecked(&r.CPU, checkCPU, true),
+		})
+	}
+}
+
+func (w *walker) intoEnvironment(dst *map[string]string) decoder {
+	return func(v *yaml.Node, f string) (err error) {
+		if *dst, err = w.strMap(v, f); err != nil {
+			return err
+		}
+		for k := range *dst {
+			if !envName.MatchString(k) {
+				return w.errorf(v, f, "invalid variable name %q", k)
+			}
+		}
+		return nil
+	}
+}
+
+// intoSecrets points an error at the offending entry's own line.
+func (w *walker) intoSecrets(dst *[]string) decoder {
+	return func(v *yaml.Node, f string) (err error) {
+		if *dst, err = w.strList(v, f); err != nil {
+			return err
+		}
+		for i, s := range *dst {
+			if err := api.ValidateSecretName(s); err != nil {
+				return w.errorf(resolve(v).Content[i], fmt.Sprintf("%s[%d]", f, i), "%v", err)
+			}
+		}
+		return nil
+	}
 }
 
 // check validates what needs the whole function.

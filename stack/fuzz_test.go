@@ -3,6 +3,7 @@ package stack
 import (
 	"errors"
 	"fmt"
+	"github.com/faas-criu/faas-criu/api"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,11 +105,11 @@ func FuzzLoad(f *testing.F) {
 			if d.Service == "" || d.Image == "" {
 				t.Fatalf("deployment %d without a service or image: %+v", i, d)
 			}
-			if err := checkName(d.Service); err != nil {
+			if err := api.ValidateName(d.Service); err != nil {
 				t.Errorf("deployment %d: %v", i, err)
 			}
 			if d.Namespace != "" {
-				if err := checkNamespace(d.Namespace); err != nil {
+				if err := api.ValidateNamespace(d.Namespace); err != nil {
 					t.Errorf("deployment %d: %v", i, err)
 				}
 			}

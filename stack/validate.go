@@ -1,22 +1,19 @@
 package stack
 
 import (
+	"fmt"
 	"regexp"
 
-	"github.com/faas-criu/faas-criu/api"
+	"github.com/distribution/reference"
+
 	"github.com/faas-criu/faas-criu/internal/config"
 )
 
-// Names are checked by package api's rules, the provider's own, so that a
-// stack the provider would refuse is refused whole before anything is
-// deployed.
+// Names are checked by package api's rules (api.ValidateName and the
+// rest), the provider's own, so that a stack the provider would refuse is
+// refused whole before anything is deployed. envName is an environment
+// variable's name.
 var envName = regexp.MustCompile(`^[^=\x00]+$`)
-
-func checkName(name string) error { return api.ValidateName(name) }
-
-func checkNamespace(ns string) error { return api.ValidateNamespace(ns) }
-
-func checkSecretName(name string) error { return api.ValidateSecretName(name) }
 
 // checkMemory and checkCPU use the provider's own rule (package config), so
 // a quantity the provider would refuse is never accepted here.
@@ -28,4 +25,11 @@ func checkMemory(s string) error {
 func checkCPU(s string) error {
 	_, err := config.ParseCPU(s)
 	return err
+}
+
+func checkImage(s string) error {
+	if _, err := reference.ParseNormalizedNamed(s); err != nil {
+		return fmt.Errorf("invalid image reference %q: %v", s, err)
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/faas-criu/faas-criu/internal/fsutil"
 	"io"
 	"io/fs"
 	"os"
@@ -121,14 +122,7 @@ func writeEntry(tw *tar.Writer, name string, b []byte) error {
 
 // addDir adds the regular files under dir, below prefix.
 func addDir(tw *tar.Writer, dir, prefix string) error {
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
+	return fsutil.WalkRel(dir, func(p, rel string, d fs.DirEntry) error {
 		name := path.Join(prefix, filepath.ToSlash(rel))
 		if d.IsDir() {
 			return tw.WriteHeader(&tar.Header{Name: name + "/", Mode: 0o700, Typeflag: tar.TypeDir})

@@ -160,45 +160,29 @@ func (e *Env) String(name, def string) string {
 }
 
 // Bool reads a boolean (see ParseBool).
-func (e *Env) Bool(name string, def bool) bool {
-	v, ok := e.get(name)
-	if !ok {
-		return def
-	}
-	b, err := ParseBool(v)
-	if err != nil {
-		e.fail(name, v, err)
-		return def
-	}
-	return b
-}
+func (e *Env) Bool(name string, def bool) bool { return readEnv(e, name, def, ParseBool) }
 
 // Duration reads a duration (see ParseDuration).
 func (e *Env) Duration(name string, def time.Duration) time.Duration {
-	v, ok := e.get(name)
-	if !ok {
-		return def
-	}
-	d, err := ParseDuration(v)
-	if err != nil {
-		e.fail(name, v, err)
-		return def
-	}
-	return d
+	return readEnv(e, name, def, ParseDuration)
 }
 
 // Int reads a whole number.
-func (e *Env) Int(name string, def int) int {
+func (e *Env) Int(name string, def int) int { return readEnv(e, name, def, ParseInt) }
+
+// readEnv parses the variable, or is def when it is unset or empty; a
+// value parse refuses is remembered for Err and reads as def.
+func readEnv[T any](e *Env, name string, def T, parse func(string) (T, error)) T {
 	v, ok := e.get(name)
 	if !ok {
 		return def
 	}
-	n, err := ParseInt(v)
+	x, err := parse(v)
 	if err != nil {
 		e.fail(name, v, err)
 		return def
 	}
-	return n
+	return x
 }
 
 // Err is every value that was not understood, or nil.

@@ -910,8 +910,8 @@ func TestWithoutCRIUScaleToZeroPauses(t *testing.T) {
 	if info.CRIU.Available || !strings.Contains(info.CRIU.Problem, "not installed") {
 		t.Errorf("info.criu = %+v", info.CRIU)
 	}
-	if !strings.Contains(p.Logs(), "WARNING: CRIU cannot be used") {
-		t.Errorf("no loud warning in the log")
+	if !warnsCRIUUnusable(p.Logs(), "not installed") {
+		t.Errorf("no loud warning (level=WARN) in the log:\n%s", p.Logs())
 	}
 	p.Deploy(Fixture("nocriu"))
 	counts(p, "nocriu", 2)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/faas-criu/faas-criu/api"
 	"github.com/faas-criu/faas-criu/provider"
 )
 
@@ -56,7 +57,7 @@ func TestWakesOfDifferentFunctionsOverlap(t *testing.T) {
 
 	var latestStart, earliestEnd time.Time
 	for _, n := range names {
-		b, err := os.ReadFile(filepath.Join(p.StateDir, "functions", provider.DefaultNamespace, n+".json"))
+		b, err := os.ReadFile(filepath.Join(p.StateDir, "functions", api.DefaultNamespace, n+".json"))
 		if err != nil {
 			t.Fatalf("record of %s: %v", n, err)
 		}
