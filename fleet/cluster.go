@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/faas-criu/faas-criu/internal/ticker"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -223,18 +224,11 @@ func (f *Fleet) join(ctx context.Context, replicas int) {
 	f.joined = true
 	f.mu.Unlock()
 	slog.Info("fleet: joined", "box", f.cfg.Box, "advertise", f.cfg.Advertise, "replicas", replicas)
-	t := time.NewTicker(HeartbeatEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := f.heartbeat(ctx); err != nil {
-				slog.Warn("fleet: heartbeat", "box", f.cfg.Box, "err", err)
-			}
+	ticker.Every(ctx, HeartbeatEvery, func() {
+		if err := f.heartbeat(ctx); err != nil {
+			slog.Warn("fleet: heartbeat", "box", f.cfg.Box, "err", err)
 		}
-	}
+	})
 }
 
 func buckets(ctx context.Context, js jetstream.JetStream, replicas int) (b, fn, s jetstream.KeyValue, err error) {
