@@ -13,6 +13,7 @@ import (
 
 	"github.com/faas-criu/faas-criu/api"
 	ckpt "github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/internal/config"
 	"github.com/faas-criu/faas-criu/policy"
 )
 
@@ -94,6 +95,16 @@ func dropStatusAnnotations(dep *types.FunctionDeployment) {
 	case dropped:
 		dep.Annotations = &ann
 	}
+}
+
+// scaleDownMode is what a scale to zero does with requests in flight:
+// drain them, unless the function opted in to hibernating with them. The
+// label is read as deploy validated it (1, yes, TRUE too), not as "true" only.
+func scaleDownMode(dep types.FunctionDeployment) inflightMode {
+	if on, _ := config.ParseBool(labelOf(dep, api.LabelHibernateInflight)); on {
+		return inflightFreeze
+	}
+	return inflightDrain
 }
 
 func labelOf(dep types.FunctionDeployment, name string) string {
@@ -306,11 +317,7 @@ func (p *Provider) Scale(ctx context.Context, ns, name string, replicas int) err
 		// its answer now rather than frozen in a checkpoint until some later
 		// wake; a function that opted in to hibernating with requests in
 		// flight has them frozen (see inflightMode).
-		mode := inflightDrain
-		if labelOf(fn.definition(), api.LabelHibernateInflight) == "true" {
-			mode = inflightFreeze
-		}
-		return p.sleepInOp(ctx, fn, p.strategyOf(fn), "scaled to zero", mode)
+		return p.sleepInOp(ctx, fn, p.strategyOf(fn), "scaled to zero", scaleDownMode(fn.definition()))
 	}
 	// A scale-up is a request for service (a gateway scales to 1 before it
 	// forwards a request): use, even when the function is already awake.

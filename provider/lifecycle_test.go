@@ -748,3 +748,17 @@ func TestStartWithOrphanTaskRenewsReplica(t *testing.T) {
 	}
 	mustInvoke(t, p, "fn", 1) // a fresh start: its process had died
 }
+
+// The opt-in label is read as every boolean setting is: 1, yes and TRUE
+// freeze requests in flight too; anything else (or nothing) drains them.
+func TestScaleDownModeReadsTheLabelAsABoolean(t *testing.T) {
+	for v, want := range map[string]inflightMode{
+		"true": inflightFreeze, "1": inflightFreeze, "yes": inflightFreeze, "TRUE": inflightFreeze,
+		"false": inflightDrain, "0": inflightDrain, "": inflightDrain,
+	} {
+		dep := deployment("fn", map[string]string{api.LabelHibernateInflight: v})
+		if got := scaleDownMode(dep); got != want {
+			t.Errorf("%s=%q: mode %v, want %v", api.LabelHibernateInflight, v, got, want)
+		}
+	}
+}
