@@ -173,23 +173,14 @@ func Definition(st types.FunctionStatus) types.FunctionDeployment {
 		Constraints:            st.Constraints,
 		Secrets:                st.Secrets,
 		Labels:                 st.Labels,
+		Annotations:            st.Annotations,
 		Limits:                 st.Limits,
 		Requests:               st.Requests,
 		ReadOnlyRootFilesystem: st.ReadOnlyRootFilesystem,
 	}
-	if st.Annotations != nil {
-		ann := map[string]string{}
-		for k, v := range *st.Annotations {
-			// The provider's status annotations (api.AnnotationPrefix)
-			// describe its sleep; they are not part of the definition.
-			if !strings.HasPrefix(k, api.AnnotationPrefix) {
-				ann[k] = v
-			}
-		}
-		if len(ann) > 0 {
-			dep.Annotations = &ann
-		}
-	}
+	// What the provider reports (faas_function, its com.openfaas.criu.*
+	// annotations) is not part of the definition.
+	api.DropOutputs(&dep)
 	return dep
 }
 

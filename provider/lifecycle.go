@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/openfaas/faas-provider/types"
@@ -24,7 +23,6 @@ func (p *Provider) checkDeployment(ctx context.Context, dep *types.FunctionDeplo
 	if err != nil {
 		return key, "", err
 	}
-	dropOutputLabels(dep)
 	id, err := p.ensureImage(ctx, dep.Image)
 	return key, id, err
 }
@@ -40,7 +38,7 @@ func (p *Provider) checkDefinition(ctx context.Context, dep *types.FunctionDeplo
 	}
 	dep.Namespace = ns
 	key := api.Key{Namespace: ns, Name: dep.Service}
-	dropStatusAnnotations(dep)
+	api.DropOutputs(dep)
 	if dep.Image == "" {
 		return key, errorf(api.ErrInvalid, "image is required for function %q", dep.Service)
 	}
@@ -67,34 +65,6 @@ func (p *Provider) checkDefinition(ctx context.Context, dep *types.FunctionDeplo
 		slog.Warn("constraints are not supported by faas-criu (one box) and are ignored", "function", key.String(), "constraints", dep.Constraints)
 	}
 	return key, nil
-}
-
-// dropStatusAnnotations removes the provider's status annotations
-// (com.openfaas.criu.*) from a deployment: they are output only. A client
-// that reads a function's status and puts it back (GET then PUT) sends them;
-// kept, they changed the definition's hash and the "update" replaced a
-// hibernated function's container, losing its state.
-func dropStatusAnnotations(dep *types.FunctionDeployment) {
-	if dep.Annotations == nil {
-		return
-	}
-	// A copy, and only when there is something to drop: the definition's
-	// hash of a deployment without them stays what it was.
-	ann := map[string]string{}
-	dropped := false
-	for k, v := range *dep.Annotations {
-		if strings.HasPrefix(k, api.AnnotationPrefix) {
-			dropped = true
-		} else {
-			ann[k] = v
-		}
-	}
-	switch {
-	case dropped && len(ann) == 0:
-		dep.Annotations = nil
-	case dropped:
-		dep.Annotations = &ann
-	}
 }
 
 // scaleDownMode is what a scale to zero does with requests in flight:

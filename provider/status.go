@@ -82,11 +82,6 @@ func (p *Provider) status(fn *function) types.FunctionStatus {
 	return st
 }
 
-// LabelFaasFunction is the label faas-netes and faas-swarm put on every
-// function's status (faas_function: NAME); the OpenFaaS conformance cases
-// expect it from every provider but faasd.
-const LabelFaasFunction = "faas_function"
-
 // statusLabels is a function's labels as its status reports them: the
 // deployment's, plus faas_function.
 func statusLabels(name string, labels *map[string]string) *map[string]string {
@@ -96,26 +91,8 @@ func statusLabels(name string, labels *map[string]string) *map[string]string {
 			out[k] = v
 		}
 	}
-	out[LabelFaasFunction] = name
+	out[api.LabelFaasFunction] = name
 	return &out
-}
-
-// dropOutputLabels removes the labels the provider itself reports, so that
-// a status read and put back as the deployment is the same deployment.
-func dropOutputLabels(dep *types.FunctionDeployment) {
-	if dep.Labels == nil {
-		return
-	}
-	if _, ok := (*dep.Labels)[LabelFaasFunction]; !ok {
-		return
-	}
-	labels := map[string]string{}
-	for k, v := range *dep.Labels {
-		if k != LabelFaasFunction {
-			labels[k] = v
-		}
-	}
-	dep.Labels = &labels
 }
 
 // describeSleep adds the provider's annotations about sleep and wake.
