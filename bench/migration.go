@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/faas-criu/faas-criu/api"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -109,9 +110,9 @@ func (b *bench) migrateOnce(ctx context.Context, src *gateway.Client, a, bp *Pro
 	if err != nil {
 		return s, err
 	}
-	req := gateway.MigrateRequest{FunctionName: name, To: bp.URL, ToUser: bp.User, ToPassword: bp.Pass}
+	req := api.MigrateRequest{FunctionName: name, To: bp.URL, ToUser: bp.User, ToPassword: bp.Pass}
 	start := time.Now()
-	err = src.Migrate(ctx, req, func(p gateway.Progress) {
+	err = src.Migrate(ctx, req, func(p api.Progress) {
 		if !p.Done {
 			return
 		}

@@ -17,15 +17,6 @@ import (
 	"github.com/faas-criu/faas-criu/api"
 )
 
-// Deprecated: aliases of package api's wire types, kept only until bench/
-// (another change in flight) names them from api as everything else does.
-type (
-	MigrateRequest = api.MigrateRequest
-	Progress       = api.Progress
-	MigrationError = api.MigrationError
-	Backup         = api.Backup
-)
-
 // streamBuffer bounds the kernel's send buffer for transfers, so that the
 // bytes a migration reports as sent are (within this much) on the wire, not
 // queued in the kernel.

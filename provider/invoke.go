@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"errors"
+	"github.com/faas-criu/faas-criu/api"
 	"time"
 )
 
@@ -64,7 +65,7 @@ func (p *Provider) awaitChange(ctx context.Context, fn *function, eps []*replica
 		select {
 		case <-changed:
 		case <-timer.C:
-			return nil, errorf(ErrTimeout, "function %s had no replica taking requests within %s", fn.key.Name, p.cfg.WakeTimeout)
+			return nil, errorf(api.ErrTimeout, "function %s had no replica taking requests within %s", fn.key.Name, p.cfg.WakeTimeout)
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -85,14 +86,14 @@ func (p *Provider) awaitEndpoints(ctx context.Context, fn *function) ([]*replica
 		}
 		if fn.deleted {
 			fn.mu.Unlock()
-			return nil, errorf(ErrNotFound, "function %q was deleted", fn.key.Name)
+			return nil, errorf(api.ErrNotFound, "function %q was deleted", fn.key.Name)
 		}
 		if fn.wakeErr != nil && fn.wakeErrAt.After(started) {
 			err := fn.wakeErr
 			fn.mu.Unlock()
-			return nil, errorf(ErrUnavailable, "function %s could not be woken: %v", fn.key.Name, err)
+			return nil, errorf(api.ErrUnavailable, "function %s could not be woken: %v", fn.key.Name, err)
 		}
-		if !fn.waking && (fn.rec.State != StateAwake || fn.rec.Replicas == 0) {
+		if !fn.waking && (fn.rec.State != api.StateAwake || fn.rec.Replicas == 0) {
 			fn.waking = true
 			go p.wake(fn)
 		}
@@ -102,7 +103,7 @@ func (p *Provider) awaitEndpoints(ctx context.Context, fn *function) ([]*replica
 		select {
 		case <-changed:
 		case <-timer.C:
-			return nil, errorf(ErrTimeout, "function %s did not become ready within %s (wake timeout)", fn.key.Name, p.cfg.WakeTimeout)
+			return nil, errorf(api.ErrTimeout, "function %s did not become ready within %s (wake timeout)", fn.key.Name, p.cfg.WakeTimeout)
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -116,7 +117,7 @@ func (p *Provider) wake(fn *function) {
 	defer cancel()
 	fn.opMu.Lock()
 	fn.mu.Lock()
-	need := !fn.deleted && (fn.rec.State != StateAwake || fn.rec.Replicas == 0)
+	need := !fn.deleted && (fn.rec.State != api.StateAwake || fn.rec.Replicas == 0)
 	n, _ := minReplicas(fn.rec.Deployment)
 	fn.mu.Unlock()
 	var err error
@@ -136,4 +137,4 @@ func (p *Provider) wake(fn *function) {
 }
 
 // IsNotFound and friends let callers classify provider errors.
-func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+func IsNotFound(err error) bool { return errors.Is(err, api.ErrNotFound) }

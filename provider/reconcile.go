@@ -199,7 +199,7 @@ func (p *Provider) reconcileLoop(ctx context.Context) {
 func needsReconcile(fn *function, found []*replica) bool {
 	fn.mu.Lock()
 	defer fn.mu.Unlock()
-	if fn.rec.State == StateAwake || len(found) != len(fn.replicas) {
+	if fn.rec.State == api.StateAwake || len(found) != len(fn.replicas) {
 		return true
 	}
 	for _, c := range found {
