@@ -237,6 +237,9 @@ func withFleet(ctx context.Context, o *serveOptions, p *provider.Provider, proxy
 		return nil, nil, nil, err
 	}
 	fl.SetLocalSecrets(p)
+	// Takeovers deploy here, a fence hibernates here. No checkpoint source
+	// yet: a function taken over starts fresh, and its status says so.
+	fl.SetLocal(p)
 	router.Use(fl.Wrap)
 	router.HandleFunc("/system/fleet", handlers.RequireAuth(creds, fl.BoxesHandler)).Methods(http.MethodGet)
 	return router, fl.Wrap(proxy), fl.Close, nil

@@ -27,14 +27,6 @@ const (
 	secretsBucket   = "faas_criu_secrets"
 )
 
-// Heartbeat timing: a box renews its entry every HeartbeatEvery; the
-// bucket forgets an entry not renewed for BoxTTL, and the box is then no
-// longer live (no placement on it, its functions answer 503 elsewhere).
-var (
-	HeartbeatEvery = 2 * time.Second
-	BoxTTL         = 10 * time.Second
-)
-
 // Record is a function's entry in the functions bucket: the deployment as
 // posted and the box it runs on.
 type Record struct {
@@ -42,6 +34,17 @@ type Record struct {
 	Box        string          `json:"box"`
 	Placed     string          `json:"placed"` // why there
 	At         time.Time       `json:"at"`
+	// Epoch counts the changes of owner (see lease.go).
+	Epoch uint64 `json:"epoch,omitempty"`
+	// From, FailedAt: the box that lost it in the last takeover, and when.
+	From     string     `json:"from,omitempty"`
+	FailedAt *time.Time `json:"failedAt,omitempty"`
+	// Adopt: Box is to bring it up (a takeover); Restored then says from
+	// what.
+	Adopt    bool   `json:"adopt,omitempty"`
+	Restored string `json:"restored,omitempty"`
+
+	rev uint64 // its revision in KV, for the next write on it
 }
 
 // Fleet is this box's membership.
@@ -60,12 +63,20 @@ type Fleet struct {
 	secrets jetstream.KeyValue
 	records map[string]Record // key -> record, kept by a watch
 	live    map[string]Box    // name -> box, kept by a watch
-	// beat is when each box's entry was last written (the server's
-	// clock): an entry that expires is dropped without a word to the
-	// watchers, so liveness is judged by its age.
-	beat map[string]time.Time
+	// beat is when this box last saw each box renew its lease (its own
+	// monotonic clock, see lease.go), and beatRev the revision it saw: an
+	// entry that expires is dropped without a word to the watchers, so
+	// liveness is judged by the age of the last renewal seen.
+	beat     map[string]time.Time
+	beatRev  map[string]uint64
+	joinedAt time.Time
 
-	local LocalSecrets // nil: secrets are not kept in step
+	local    LocalSecrets // nil: secrets are not kept in step
+	prov     Local        // nil: no takeover, no local fencing
+	source   CheckpointSource
+	restorer Restorer
+	lease    lease
+	warned   map[string]uint64
 
 	done chan struct{}
 }
@@ -84,6 +95,9 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 		records: map[string]Record{},
 		live:    map[string]Box{},
 		beat:    map[string]time.Time{},
+		beatRev: map[string]uint64{},
+		warned:  map[string]uint64{},
+		lease:   lease{instance: newInstance()},
 		done:    make(chan struct{}),
 	}
 	replicas := 1
@@ -144,9 +158,10 @@ func startServer(cfg Config) (*server.Server, error) {
 		NoSigs:             true,
 		NoLog:              true,
 		Cluster: server.ClusterOpts{
-			Name: "faas-criu",
-			Host: host,
-			Port: port,
+			Name:      "faas-criu",
+			Host:      host,
+			Port:      port,
+			Advertise: cfg.ClusterAdvertise,
 		},
 		Routes: server.RoutesFromStr(strings.Join(cfg.Routes, ",")),
 	}
@@ -195,39 +210,56 @@ func (f *Fleet) join(ctx context.Context, replicas int) {
 	if err := f.heartbeat(ctx); err != nil {
 		slog.Warn("fleet: first heartbeat", "err", err)
 	}
-	go f.watch(ctx, funcs, func(k string, v []byte, _ time.Time, del bool) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if del {
-			delete(f.records, k)
-			return
-		}
-		var r Record
-		if json.Unmarshal(v, &r) == nil {
-			f.records[k] = r
-		}
-	})
-	go f.watch(ctx, boxes, func(k string, v []byte, at time.Time, del bool) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if del {
-			delete(f.live, k)
-			return
-		}
-		var b Box
-		if json.Unmarshal(v, &b) == nil {
-			f.live[k], f.beat[k] = b, at
-		}
-	})
-	go f.watch(ctx, secrets, f.applySecret)
+	f.startWatches(ctx, funcs, boxes, secrets)
+	// Every record before serving: a box that comes back must know which
+	// of its functions were taken over meanwhile.
+	for f.resync(ctx) != nil && ctx.Err() == nil {
+		time.Sleep(500 * time.Millisecond)
+	}
+	f.dropTakenOver(ctx)
 	f.mu.Lock()
-	f.joined = true
+	f.joined, f.joinedAt = true, time.Now()
 	f.mu.Unlock()
 	slog.Info("fleet: joined", "box", f.cfg.Box, "advertise", f.cfg.Advertise, "replicas", replicas)
+	go ticker.Every(ctx, HeartbeatEvery/4, func() { f.guard(ctx) })
+	go ticker.Every(ctx, HeartbeatEvery, func() { f.failover(ctx) })
 	ticker.Every(ctx, HeartbeatEvery, func() {
 		if err := f.heartbeat(ctx); err != nil {
 			slog.Warn("fleet: heartbeat", "box", f.cfg.Box, "err", err)
 		}
+	})
+}
+
+// startWatches keeps the records, the boxes and the secrets in step with
+// KV.
+func (f *Fleet) startWatches(ctx context.Context, funcs, boxes, secrets jetstream.KeyValue) {
+	go f.watch(ctx, funcs, func(e jetstream.KeyValueEntry, del bool) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if del {
+			delete(f.records, e.Key())
+			return
+		}
+		var r Record
+		if json.Unmarshal(e.Value(), &r) == nil && e.Revision() >= f.records[e.Key()].rev {
+			r.rev = e.Revision()
+			f.records[e.Key()] = r
+		}
+	})
+	go f.watch(ctx, boxes, func(e jetstream.KeyValueEntry, del bool) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if del {
+			delete(f.live, e.Key())
+			return
+		}
+		var b Box
+		if json.Unmarshal(e.Value(), &b) == nil {
+			f.live[e.Key()], f.beat[e.Key()], f.beatRev[e.Key()] = b, time.Now(), e.Revision()
+		}
+	})
+	go f.watch(ctx, secrets, func(e jetstream.KeyValueEntry, del bool) {
+		f.applySecret(e.Key(), e.Value(), e.Created(), del)
 	})
 }
 
@@ -255,7 +287,7 @@ func buckets(ctx context.Context, js jetstream.JetStream, replicas int) (b, fn, 
 	return b, fn, s, nil
 }
 
-func (f *Fleet) watch(ctx context.Context, kv jetstream.KeyValue, apply func(k string, v []byte, at time.Time, del bool)) {
+func (f *Fleet) watch(ctx context.Context, kv jetstream.KeyValue, apply func(e jetstream.KeyValueEntry, del bool)) {
 	for ctx.Err() == nil {
 		w, err := kv.WatchAll(ctx)
 		if err != nil {
@@ -266,22 +298,10 @@ func (f *Fleet) watch(ctx context.Context, kv jetstream.KeyValue, apply func(k s
 			if e == nil {
 				continue // the end of the initial values
 			}
-			apply(e.Key(), e.Value(), e.Created(), e.Operation() != jetstream.KeyValuePut)
+			apply(e, e.Operation() != jetstream.KeyValuePut)
 		}
 		w.Stop()
 	}
-}
-
-func (f *Fleet) heartbeat(ctx context.Context) error {
-	b := Box{Name: f.cfg.Box, URL: f.cfg.Advertise, Labels: f.cfg.Labels, MemAvailable: memAvailable(), Seen: time.Now().UTC().Format(time.RFC3339)}
-	v, err := json.Marshal(b)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	_, err = f.boxes.Put(ctx, f.cfg.Box, v)
-	return err
 }
 
 func (f *Fleet) fail(err error) {
@@ -341,8 +361,16 @@ func (f *Fleet) record(key string) (Record, Box, bool, bool) {
 	return r, b, true, live
 }
 
-// alive says whether a box heartbeated within BoxTTL (f.mu held).
+// alive says whether this box saw the box renew its lease within BoxTTL
+// (f.mu held).
 func (f *Fleet) alive(name string) bool {
+	if name == f.cfg.Box {
+		// Its own lease, not the watch's echo of it (a watch stalls for
+		// a while after a stream changes leader).
+		f.lease.mu.Lock()
+		defer f.lease.mu.Unlock()
+		return !f.lease.fenced && time.Since(f.lease.renewed) < FenceAfter
+	}
 	at, ok := f.beat[name]
 	return ok && time.Since(at) < BoxTTL
 }
@@ -363,7 +391,7 @@ func (f *Fleet) lookup(ctx context.Context, key string) (Record, Box, bool, bool
 	if err != nil {
 		return rec, box, false, false // not found, or KV unreachable: local
 	}
-	f.setRecord(key, e.Value())
+	f.setRecord(key, e.Value(), e.Revision())
 	return f.record(key)
 }
 

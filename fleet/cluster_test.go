@@ -27,6 +27,10 @@ type fakeBox struct {
 	mu   sync.Mutex
 	fns  map[string]types.FunctionDeployment
 	secs map[string]string
+	// deploys counts Deploy calls, slept the functions scaled to zero (as
+	// a Local: see failover_test.go).
+	deploys int
+	slept   []string
 }
 
 func (b *fakeBox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -114,7 +118,7 @@ func freeAddr(t *testing.T) string {
 func TestThreeBoxes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	HeartbeatEvery, BoxTTL = 500*time.Millisecond, 5*time.Second
+	t.Parallel()
 	names := []string{"fl1", "fl2", "fl3"}
 	routes := make([]string, len(names))
 	for i := range names {

@@ -28,6 +28,10 @@ type Config struct {
 	// route listener; Routes are the other boxes' (nats://host:port).
 	ClusterListen string
 	Routes        []string
+	// ClusterAdvertise is host:port the other boxes reach this box's route
+	// listener on, when not ClusterListen (NAT, a proxy): it is what the
+	// servers tell each other of this one.
+	ClusterAdvertise string
 	// NATSURL is an existing NATS cluster to use instead of an embedded
 	// server.
 	NATSURL string
@@ -48,6 +52,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.labels, "box-labels", envOr("box_labels", ""), "this box's labels in a fleet, k=v,k=v (node.labels.k in constraints) (env box_labels)")
 	fs.StringVar(&c.Advertise, "advertise", envOr("advertise", ""), "URL the other boxes of a fleet reach this box's API on (default http://BOX-NAME:PORT) (env advertise)")
 	fs.StringVar(&c.ClusterListen, "cluster-listen", envOr("cluster_listen", ""), "join a fleet: host:port of this box's embedded NATS route listener (env cluster_listen)")
+	fs.StringVar(&c.ClusterAdvertise, "cluster-advertise", envOr("cluster_advertise", ""), "host:port the other boxes reach this box's route listener on, when not --cluster-listen (NAT, proxy) (env cluster_advertise)")
 	fs.StringVar(&c.routes, "cluster-routes", envOr("cluster_routes", ""), "the other boxes' NATS route addresses, nats://host:port,... (env cluster_routes)")
 	fs.StringVar(&c.NATSURL, "cluster-nats", envOr("cluster_nats", ""), "join a fleet through an existing NATS cluster with JetStream at this URL instead (env cluster_nats)")
 	fs.StringVar(&c.KeyFile, "fleet-key-file", envOr("fleet_key_file", ""), "32-byte key (hex) secrets are encrypted with in the fleet's KV; the same on every box (default STATE_DIR/fleet/key, created if missing) (env fleet_key_file)")

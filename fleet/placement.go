@@ -18,6 +18,9 @@ type Box struct {
 	// reader, from the placement records).
 	Functions int    `json:"functions"`
 	Seen      string `json:"seen"`
+	// Instance is the process's random id: a lease entry written by
+	// another process under the same name is not renewed over.
+	Instance string `json:"instance,omitempty"`
 }
 
 // constraint is one OpenFaaS constraint: Swarm's "node.hostname == NAME",

@@ -51,6 +51,9 @@ func key(ns, name string) string {
 // forwarded (HopHeader) and everything else go to next unchanged.
 func (f *Fleet) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/function/") && f.gate(w, r) {
+			return
+		}
 		if r.Header.Get(HopHeader) != "" {
 			next.ServeHTTP(w, r)
 			return
@@ -94,6 +97,32 @@ func (f *Fleet) ready(w http.ResponseWriter) bool {
 	return false
 }
 
+// gate answers 503 for a function this box must not serve, forwarded or
+// not: before it has joined (it does not know yet which of its functions
+// were taken over while it was away), while fenced (see lease.go), and
+// while a function taken over is being brought up here.
+func (f *Fleet) gate(w http.ResponseWriter, r *http.Request) bool {
+	fn, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/function/"), "/")
+	name, ns, _ := strings.Cut(fn, ".")
+	k := key(ns, name)
+	var why string
+	rec, known := f.recordOf(k)
+	joined, _ := f.state()
+	switch {
+	case !joined:
+		why = "this box has not joined the fleet yet"
+	case f.refuses(k):
+		why = "this box lost the cluster and fenced itself: it does not serve its functions until it renews its lease"
+	case known && rec.Box == f.cfg.Box && rec.Adopt:
+		why = "it is being taken over by this box from box " + rec.From
+	default:
+		return false
+	}
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, fmt.Sprintf("function %s: %s", fn, why), http.StatusServiceUnavailable)
+	return true
+}
+
 // invoke forwards /function/NAME[.NS][/path] to the box that runs it.
 // Functions the fleet does not know (or before the box joined) are local.
 func (f *Fleet) invoke(w http.ResponseWriter, r *http.Request, next http.Handler) {
@@ -104,6 +133,10 @@ func (f *Fleet) invoke(w http.ResponseWriter, r *http.Request, next http.Handler
 	if !known || rec.Box == f.cfg.Box {
 		next.ServeHTTP(w, r)
 		return
+	}
+	if !live && f.beating(r.Context(), rec.Box) {
+		// The watch lagged: its lease was renewed all along.
+		rec, box, _, live = f.record(key(ns, name))
 	}
 	if !live {
 		http.Error(w, fmt.Sprintf("function %s runs on box %s, which is not heartbeating", fn, rec.Box), http.StatusServiceUnavailable)
@@ -233,7 +266,8 @@ func (f *Fleet) list(w http.ResponseWriter, r *http.Request) {
 				continue // a leftover on a box it no longer belongs to
 			}
 			seen[k] = true
-			out = append(out, annotate(st, a.box.Name, f.placed(k), false))
+			rec, _ := f.recordOf(k)
+			out = append(out, annotate(st, a.box.Name, rec, false))
 		}
 	}
 	ns := r.URL.Query().Get("namespace")
@@ -249,15 +283,10 @@ func (f *Fleet) list(w http.ResponseWriter, r *http.Request) {
 		if st.Namespace == "" {
 			st.Namespace = defaultNamespace
 		}
-		out = append(out, annotate(st, rec.Box, rec.Placed, true))
+		out = append(out, annotate(st, rec.Box, rec, true))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	writeJSON(w, http.StatusOK, out)
-}
-
-func (f *Fleet) placed(k string) string {
-	rec, _, _, _ := f.record(k)
-	return rec.Placed
 }
 
 func (f *Fleet) recordsIn(ns string) map[string]Record {
@@ -275,7 +304,9 @@ func (f *Fleet) recordsIn(ns string) map[string]Record {
 	return out
 }
 
-func annotate(st types.FunctionStatus, box, placed string, down bool) types.FunctionStatus {
+// annotate adds to a status where the function runs, why there, and after
+// a failover from where and what it was restored from.
+func annotate(st types.FunctionStatus, box string, rec Record, down bool) types.FunctionStatus {
 	a := map[string]string{}
 	if st.Annotations != nil {
 		for k, v := range *st.Annotations {
@@ -283,8 +314,14 @@ func annotate(st types.FunctionStatus, box, placed string, down bool) types.Func
 		}
 	}
 	a[BoxAnnotation] = box
-	if placed != "" {
-		a[PlacedAnnotation] = placed
+	if rec.Placed != "" {
+		a[PlacedAnnotation] = rec.Placed
+	}
+	if rec.From != "" && rec.FailedAt != nil {
+		a[FailoverAnnotation] = fmt.Sprintf("from %s at %s", rec.From, rec.FailedAt.Format(time.RFC3339))
+	}
+	if rec.Restored != "" {
+		a[RestoredAnnotation] = rec.Restored
 	}
 	if down {
 		a[DownAnnotation] = "true"
@@ -310,7 +347,7 @@ func (f *Fleet) status(w http.ResponseWriter, r *http.Request, next http.Handler
 		var dep types.FunctionDeployment
 		_ = json.Unmarshal(rec.Deployment, &dep)
 		st := types.FunctionStatus{Name: name, Image: dep.Image, Namespace: dep.Namespace, Labels: dep.Labels, Annotations: dep.Annotations}
-		writeJSON(w, http.StatusOK, annotate(st, rec.Box, rec.Placed, true))
+		writeJSON(w, http.StatusOK, annotate(st, rec.Box, rec, true))
 		return
 	}
 	resp, err := f.ask(r.Context(), box, http.MethodGet, r.URL.RequestURI(), nil, r.Header.Get("Authorization"))
@@ -325,7 +362,7 @@ func (f *Fleet) status(w http.ResponseWriter, r *http.Request, next http.Handler
 		relay(w, resp, body)
 		return
 	}
-	writeJSON(w, http.StatusOK, annotate(st, rec.Box, rec.Placed, false))
+	writeJSON(w, http.StatusOK, annotate(st, rec.Box, rec, false))
 }
 
 // deploy places a new function, records it, and has its box deploy it.
@@ -369,7 +406,7 @@ func (f *Fleet) deploy(w http.ResponseWriter, r *http.Request, next http.Handler
 		http.Error(w, fmt.Sprintf("fleet: record %s: %v", k, err), http.StatusServiceUnavailable)
 		return
 	}
-	f.setRecord(k, rec)
+	f.setRecord(k, rec, rev)
 	code := f.forwardBody(w, r, box, body)
 	if code < 200 || code > 299 {
 		// Its box refused it: the fleet forgets it too.
@@ -437,7 +474,8 @@ func (f *Fleet) change(w http.ResponseWriter, r *http.Request, next http.Handler
 	case r.Method == http.MethodPut && code/100 == 2:
 		rec.Deployment, rec.At = body, time.Now().UTC()
 		v, _ := json.Marshal(rec)
-		if _, err := f.funcs.Put(ctx, k, v); err != nil {
+		// On the revision read: a takeover meanwhile is not undone.
+		if _, err := f.funcs.Update(ctx, k, v, rec.rev); err != nil {
 			slog.Warn("fleet: an updated function's record is stale", "function", k, "err", err)
 		}
 	}
@@ -467,11 +505,14 @@ func relay(w http.ResponseWriter, resp *http.Response, body []byte) {
 	w.Write(body)
 }
 
-func (f *Fleet) setRecord(k string, v []byte) {
+func (f *Fleet) setRecord(k string, v []byte, rev uint64) {
 	var r Record
 	if json.Unmarshal(v, &r) == nil {
+		r.rev = rev
 		f.mu.Lock()
-		f.records[k] = r
+		if rev >= f.records[k].rev {
+			f.records[k] = r
+		}
 		f.mu.Unlock()
 	}
 }

@@ -1,0 +1,512 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/openfaas/faas-provider/types"
+
+	"github.com/faas-criu/faas-criu/api"
+)
+
+// fakeBox as a Local: deploys, deletes and scales in memory, counted.
+
+func (b *fakeBox) Deploy(_ context.Context, d types.FunctionDeployment) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.fns[d.Service]; ok {
+		return api.Errorf(api.ErrExists, "%s exists on %s", d.Service, b.name)
+	}
+	b.fns[d.Service] = d
+	b.deploys++
+	return nil
+}
+
+func (b *fakeBox) Delete(_ context.Context, _, name string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.fns[name]; !ok {
+		return api.Errorf(api.ErrNotFound, "no %s on %s", name, b.name)
+	}
+	delete(b.fns, name)
+	return nil
+}
+
+func (b *fakeBox) Scale(_ context.Context, _, name string, n int) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.fns[name]; !ok {
+		return api.Errorf(api.ErrNotFound, "no %s on %s", name, b.name)
+	}
+	if n == 0 {
+		b.slept = append(b.slept, name)
+	}
+	return nil
+}
+
+func (b *fakeBox) Status(_ context.Context, _, name string) (types.FunctionStatus, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.fns[name]; !ok {
+		return types.FunctionStatus{}, api.Errorf(api.ErrNotFound, "no %s on %s", name, b.name)
+	}
+	return types.FunctionStatus{Name: name}, nil
+}
+
+func (b *fakeBox) has(name string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, ok := b.fns[name]
+	return ok
+}
+
+// fakeStore is a CheckpointSource and Restorer: one checkpoint per
+// function named in snaps; a restore deploys into the box, counted.
+type fakeStore struct {
+	box      *fakeBox
+	snaps    map[string]Snapshot
+	restored atomic.Int32
+}
+
+func (s *fakeStore) Newest(_ context.Context, k api.Key) (Snapshot, error) {
+	if sn, ok := s.snaps[k.Name]; ok {
+		return sn, nil
+	}
+	return Snapshot{}, api.Errorf(api.ErrNotFound, "no checkpoint of %s", k)
+}
+
+func (s *fakeStore) Fetch(_ context.Context, sn Snapshot, dir string) error {
+	return os.WriteFile(filepath.Join(dir, "pages.img"), []byte(sn.Object), 0o600)
+}
+
+func (s *fakeStore) RestoreFrom(ctx context.Context, dep types.FunctionDeployment, kind, dir string) error {
+	if b, err := os.ReadFile(filepath.Join(dir, "pages.img")); err != nil || kind != "checkpoint" || len(b) == 0 {
+		return fmt.Errorf("restore %s: kind %s, %v", dep.Service, kind, err)
+	}
+	s.restored.Add(1)
+	return s.box.Deploy(ctx, dep)
+}
+
+// routeProxy carries one box's route connections to another; blocked, it
+// cuts them and refuses new ones (a partition).
+type routeProxy struct {
+	l       net.Listener
+	target  string
+	mu      sync.Mutex
+	blocked bool
+	conns   []net.Conn
+}
+
+func newRouteProxy(t *testing.T, target string) *routeProxy {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &routeProxy{l: l, target: target}
+	t.Cleanup(func() { l.Close(); p.block(true) })
+	go p.serve()
+	return p
+}
+
+func (p *routeProxy) serve() {
+	for {
+		c, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		blocked := p.blocked
+		p.mu.Unlock()
+		up, err := net.Dial("tcp", p.target)
+		if blocked || err != nil {
+			c.Close()
+			if up != nil {
+				up.Close()
+			}
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, up)
+		p.mu.Unlock()
+		go func() { io.Copy(up, c); up.Close() }()
+		go func() { io.Copy(c, up); c.Close() }()
+	}
+}
+
+func (p *routeProxy) block(b bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.blocked = b
+	if b {
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.conns = nil
+	}
+}
+
+// testBox is one box of a test fleet.
+type testBox struct {
+	name   string
+	fake   *fakeBox
+	store  *fakeStore
+	fleet  *Fleet
+	url    string
+	srv    *httptest.Server
+	cancel context.CancelFunc
+	// out and in are the proxies of its routes to and from each other box.
+	out, in []*routeProxy
+}
+
+// isolate cuts (or restores) every route of the box.
+func (b *testBox) isolate(cut bool) {
+	for _, p := range append(b.out, b.in...) {
+		p.block(cut)
+	}
+}
+
+// kill stops the box as a crash would: no goodbye.
+func (b *testBox) kill() {
+	b.cancel()
+	b.srv.Close()
+	b.fleet.Close()
+}
+
+// TestMain shortens the lease timings for every test of the package: fence
+// after 2 s, take over after 3 s (the tests run in parallel, and share
+// them).
+func TestMain(m *testing.M) {
+	HeartbeatEvery, FenceAfter, BoxTTL = 200*time.Millisecond, 2*time.Second, 3*time.Second
+	os.Exit(m.Run())
+}
+
+// startTestFleet joins n boxes whose routes all pass through proxies, one
+// per pair and direction, so that a box can be cut off. Each box
+// advertises a closed port as its route address: the servers then never
+// route around the proxies by what they tell each other.
+func startTestFleet(t *testing.T, names ...string) []*testBox {
+	t.Helper()
+	n := len(names)
+	listen := make([]string, n)
+	for i := range listen {
+		listen[i] = freeAddr(t)
+	}
+	nowhere := freeAddr(t)
+	boxes := make([]*testBox, n)
+	for i := range boxes {
+		boxes[i] = &testBox{name: names[i], in: make([]*routeProxy, n), out: make([]*routeProxy, n)}
+	}
+	routes := make([][]string, n)
+	for i := range boxes {
+		for j := range boxes {
+			if i == j {
+				continue
+			}
+			p := newRouteProxy(t, listen[j])
+			boxes[i].out[j], boxes[j].in[i] = p, p
+			routes[i] = append(routes[i], "nats://"+p.l.Addr().String())
+		}
+		boxes[i].out = compact(boxes[i].out)
+	}
+	keyFile := t.TempDir() + "/key"
+	for i, b := range boxes {
+		b.in = compact(b.in)
+		b.fake = &fakeBox{name: b.name, fns: map[string]types.FunctionDeployment{}, secs: map[string]string{}}
+		b.store = &fakeStore{box: b.fake, snaps: map[string]Snapshot{}}
+		b.srv = httptest.NewUnstartedServer(nil)
+		b.url = "http://" + b.srv.Listener.Addr().String()
+		ctx, cancel := context.WithCancel(context.Background())
+		b.cancel = cancel
+		t.Cleanup(cancel)
+		f, err := Start(ctx, Config{
+			Box: b.name, Advertise: b.url, Labels: map[string]string{"zone": "z"},
+			ClusterListen: listen[i], ClusterAdvertise: nowhere, Routes: routes[i],
+			Dir: t.TempDir() + "/nats", KeyFile: keyFile,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(f.Close)
+		f.SetLocalSecrets(b.fake)
+		f.SetLocal(b.fake)
+		f.SetCheckpoints(b.store, b.store)
+		b.fleet = f
+		b.srv.Config.Handler = f.Wrap(b.fake)
+		b.srv.Start()
+		t.Cleanup(b.srv.Close)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, b := range boxes {
+		for ready, _ := b.fleet.state(); !ready || len(b.fleet.Boxes()) < n; ready, _ = b.fleet.state() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s sees %d boxes after 30s", b.name, len(b.fleet.Boxes()))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return boxes
+}
+
+func compact(ps []*routeProxy) []*routeProxy {
+	var out []*routeProxy
+	for _, p := range ps {
+		if p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// call sends a request to a box; direct asks it to answer from its own
+// engine (as a box that forwards does), never forwarding.
+func call(t *testing.T, method, url, body string, direct bool) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if direct {
+		req.Header.Set(HopHeader, "test")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func deployOn(t *testing.T, via *testBox, body string) {
+	t.Helper()
+	if code, out := call(t, "POST", via.url+"/system/functions", body, false); code != http.StatusAccepted {
+		t.Fatalf("deploy %s: %d %s", body, code, out)
+	}
+}
+
+func ownerOf(t *testing.T, b *testBox, fn string) Record {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if r, ok := b.fleet.recordOf(key("", fn)); ok {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s has no record of %s after 5s", b.name, fn)
+		}
+	}
+}
+
+// TestFailoverKilledBox: a box dies; each of its functions that another box
+// may run is taken over by exactly one survivor (a CAS on its record), from
+// its newest checkpoint when there is one, fresh otherwise, and says so in
+// its status; a function pinned to the dead box stays down.
+func TestFailoverKilledBox(t *testing.T) {
+	t.Parallel()
+	boxes := startTestFleet(t, "ka", "kb", "kc")
+	ka := boxes[0]
+	// Equal memory, equal counts: the first name first, then the fewest.
+	deployOn(t, ka, `{"service":"ck","image":"x","constraints":["node.labels.zone == z"]}`)
+	deployOn(t, boxes[1], `{"service":"plain","image":"x"}`)
+	deployOn(t, boxes[2], `{"service":"pinned","image":"x","constraints":["node.hostname == ka"]}`)
+	deployOn(t, boxes[2], `{"service":"fresh","image":"x"}`)
+	for fn, want := range map[string]string{"ck": "ka", "pinned": "ka"} {
+		if got := ownerOf(t, ka, fn).Box; got != want {
+			t.Fatalf("%s placed on %s, want %s", fn, got, want)
+		}
+	}
+	taken := time.Date(2026, 12, 2, 13, 0, 0, 0, time.UTC)
+	for _, b := range boxes {
+		b.store.snaps["ck"] = Snapshot{Box: "ka", Kind: "checkpoint", TakenAt: taken, Size: 5, Object: "ck-1"}
+	}
+	start := time.Now()
+	ka.kill()
+	var took time.Duration
+	for took == 0 {
+		if code, _ := call(t, "GET", boxes[1].url+"/function/ck", "", false); code == 200 {
+			took = time.Since(start)
+		} else if time.Since(start) > 30*time.Second {
+			t.Fatalf("ck does not answer 30s after its box died: %d", code)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("ck answers on another box %s after its box died (lease %s, fence %s)", took.Round(10*time.Millisecond), BoxTTL, FenceAfter)
+	if took < BoxTTL-HeartbeatEvery {
+		t.Errorf("taken over after %s, before the lease (%s) could run out", took, BoxTTL)
+	}
+	survivors := boxes[1:]
+	holders, restores := 0, int32(0)
+	for _, b := range survivors {
+		if b.fake.has("ck") {
+			holders++
+		}
+		restores += b.store.restored.Load()
+	}
+	if holders != 1 || restores != 1 {
+		t.Errorf("ck on %d survivors, restored %d times: want exactly one of each", holders, restores)
+	}
+	var rec Record
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if rec = ownerOf(t, boxes[1], "ck"); rec.Restored != "" || time.Now().After(deadline) {
+			break
+		}
+	}
+	if rec.Epoch != 1 || rec.From != "ka" || rec.Box == "ka" || rec.Adopt {
+		t.Errorf("ck's record after the takeover: epoch %d, from %q, box %q, adopt %v", rec.Epoch, rec.From, rec.Box, rec.Adopt)
+	}
+	_, st := call(t, "GET", boxes[1].url+"/system/function/ck", "", false)
+	var status types.FunctionStatus
+	json.Unmarshal([]byte(st), &status)
+	ann := map[string]string{}
+	if status.Annotations != nil {
+		ann = *status.Annotations
+	}
+	if want := "checkpoint taken at 2026-12-02T13:00:00Z on box ka"; ann[RestoredAnnotation] != want || !strings.HasPrefix(ann[FailoverAnnotation], "from ka at ") || ann[BoxAnnotation] != rec.Box {
+		t.Errorf("ck's status after the takeover: restored-from %q failover %q box %q, want restored-from %q", ann[RestoredAnnotation], ann[FailoverAnnotation], ann[BoxAnnotation], want)
+	}
+	if code, body := call(t, "GET", boxes[2].url+"/function/pinned", "", false); code != http.StatusServiceUnavailable {
+		t.Errorf("pinned (only ka may run it): %d %s, want 503", code, body)
+	}
+	// With two of three boxes gone the cluster has no quorum: the last
+	// box cannot renew, and fences itself.
+	boxes[1].kill()
+	last := boxes[2]
+	mine := "ck"
+	if !last.fake.has(mine) {
+		mine = "fresh"
+	}
+	deadline := time.Now().Add(FenceAfter + 3*time.Second)
+	for !last.fleet.Fenced() && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !last.fleet.Fenced() {
+		t.Fatal("the last box of three, without quorum, did not fence itself")
+	}
+	if code, _ := call(t, "GET", last.url+"/function/"+mine, "", true); code != http.StatusServiceUnavailable {
+		t.Errorf("a fenced box serves its function %s: %d", mine, code)
+	}
+}
+
+// TestFenceBeforeTakeover: a box cut off from the cluster (its routes cut,
+// its API still reachable) fences itself before its functions are taken
+// over: polled directly on every box throughout, no function ever answers
+// on two boxes. Once the routes are back, the box removes its copy of the
+// function taken over, and serves again the one nobody else could take.
+func TestFenceBeforeTakeover(t *testing.T) {
+	t.Parallel()
+	boxes := startTestFleet(t, "ia", "ib", "ic")
+	ia := boxes[0]
+	deployOn(t, boxes[1], `{"service":"iso","image":"x"}`)
+	deployOn(t, boxes[2], `{"service":"stay","image":"x","constraints":["node.hostname == ia"]}`)
+	if got := ownerOf(t, ia, "iso").Box; got != "ia" {
+		t.Fatalf("iso placed on %s, want ia", got)
+	}
+	ownerOf(t, ia, "stay")
+	// Every box, directly, every 20 ms: who serves iso, and when ia fenced.
+	var (
+		mu       sync.Mutex
+		both     []string
+		fencedAt time.Time
+		servedAt = map[string]time.Time{}
+	)
+	stop := make(chan struct{})
+	polled := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(polled)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			var serving []string
+			for _, b := range boxes {
+				if code, _ := call(t, "GET", b.url+"/function/iso", "", true); code == 200 {
+					serving = append(serving, b.name)
+				}
+			}
+			mu.Lock()
+			if len(serving) > 1 {
+				both = append(both, fmt.Sprintf("%s at %s", serving, time.Since(start)))
+			}
+			for _, n := range serving {
+				if _, ok := servedAt[n]; !ok && n != "ia" {
+					servedAt[n] = time.Now()
+				}
+			}
+			if fencedAt.IsZero() && ia.fleet.Fenced() {
+				fencedAt = time.Now()
+			}
+			mu.Unlock()
+		}
+	}()
+	defer func() { close(stop); <-polled }()
+	ia.isolate(true)
+	var newOwner string
+	for deadline := time.Now().Add(40 * time.Second); newOwner == ""; time.Sleep(50 * time.Millisecond) {
+		mu.Lock()
+		for n := range servedAt {
+			newOwner = n
+		}
+		mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("iso not taken over 40s after its box was cut off")
+		}
+	}
+	mu.Lock()
+	fence, takeover := fencedAt.Sub(start), servedAt[newOwner].Sub(start)
+	mu.Unlock()
+	t.Logf("cut off: ia fenced after %s, iso answers on %s after %s (lease %s, fence %s)", fence.Round(10*time.Millisecond), newOwner, takeover.Round(10*time.Millisecond), BoxTTL, FenceAfter)
+	if fencedAt.IsZero() || fence > takeover {
+		t.Errorf("ia fenced after %s, its function answered elsewhere after %s: the fence must come first", fence, takeover)
+	}
+	if !ia.fake.has("iso") {
+		t.Error("ia's own copy of iso is gone while it was cut off (it should be hibernated, kept until it learns)")
+	}
+	if code, _ := call(t, "GET", ia.url+"/function/stay", "", false); code != http.StatusServiceUnavailable {
+		t.Errorf("stay on the fenced box: %d, want 503", code)
+	}
+
+	// Back in the cluster: the lost copy goes, the kept function serves.
+	ia.isolate(false)
+	healed := time.Now()
+	for deadline := time.Now().Add(40 * time.Second); ia.fleet.Fenced() || ia.fake.has("iso"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("40s after the routes came back: fenced %v, iso still on ia %v", ia.fleet.Fenced(), ia.fake.has("iso"))
+		}
+	}
+	t.Logf("ia rejoined and dropped its stale copy %s after its routes came back", time.Since(healed).Round(10*time.Millisecond))
+	if code, body := call(t, "GET", ia.url+"/function/stay", "", true); code != 200 {
+		t.Errorf("stay after the rejoin: %d %s", code, body)
+	}
+	if code, body := call(t, "GET", ia.url+"/function/iso", "", false); code != 200 || !strings.Contains(body, "from "+newOwner) {
+		t.Errorf("iso through ia after the rejoin: %d %q, want its answer from %s", code, body, newOwner)
+	}
+	holders := 0
+	for _, b := range boxes {
+		if b.fake.has("iso") {
+			holders++
+		}
+	}
+	if holders != 1 {
+		t.Errorf("iso on %d boxes after the rejoin, want 1", holders)
+	}
+	rec := ownerOf(t, boxes[1], "iso")
+	if rec.Restored != freshNoCheckpoint && ownerOf(t, boxes[2], "iso").Restored != freshNoCheckpoint {
+		t.Errorf("iso, with no checkpoint, restored from %q", rec.Restored)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(both) > 0 {
+		t.Errorf("iso answered on two boxes at once: %v", both)
+	}
+}

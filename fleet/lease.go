@@ -1,0 +1,363 @@
+package fleet
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/openfaas/faas-provider/types"
+
+	"github.com/faas-criu/faas-criu/api"
+)
+
+// Ownership is a lease. A function's record names its owner box (and an
+// epoch, raised at every change of owner, by a revision-checked write); the
+// owner holds all its functions under one lease, its heartbeat entry, which
+// it renews every HeartbeatEvery by a revision-checked write (one write per
+// beat however many functions it runs). The timings, on every box's own
+// monotonic clock:
+//
+//   - FenceAfter (14 s): a box whose last successful renewal was SENT that
+//     long ago fences itself: it answers 503 for the functions it owns, then
+//     hibernates them (scale to zero), before anyone may take them over.
+//   - BoxTTL (20 s), the takeover deadline: another box takes a function
+//     over when it has SEEN no renewal of the owner's lease for that long.
+//     A renewal is seen after it is sent, so the owner has fenced itself at
+//     least BoxTTL-FenceAfter (6 s) before: one function never runs on two
+//     boxes, whatever the clocks say (only their rates must agree).
+//
+// FenceAfter stays well above a JetStream leader election (up to about 10 s
+// when a box holding a stream's leadership dies), during which no box can
+// renew: the survivors must not fence themselves then. A box killed is
+// taken over at most BoxTTL after its last renewal, plus a placement and a
+// deploy (about 1 s): within the 30 s promised.
+var (
+	HeartbeatEvery = 1 * time.Second
+	FenceAfter     = 14 * time.Second
+	BoxTTL         = 20 * time.Second
+)
+
+// Local is this box's own provider, as the fleet drives it on a takeover
+// (deploy), a fence (scale to zero: hibernate) and after a rejoin (delete a
+// copy another box now owns). *provider.Provider is one.
+type Local interface {
+	Deploy(ctx context.Context, dep types.FunctionDeployment) error
+	Delete(ctx context.Context, ns, name string) error
+	Scale(ctx context.Context, ns, name string, replicas int) error
+	Status(ctx context.Context, ns, name string) (types.FunctionStatus, error)
+}
+
+// lease is this box's side of its heartbeat lease.
+type lease struct {
+	mu       sync.Mutex
+	instance string    // this process's: tells its own entry from a namesake's
+	rev      uint64    // the revision of its heartbeat entry, for the next CAS
+	renewed  time.Time // when the last successful renewal was sent
+	fenced   bool
+	// owned are the functions this box fenced: after the rejoin each is
+	// resumed (still its own) or removed (taken over or deleted meanwhile).
+	owned []string
+	told  bool // that the records could not be read yet, once per fence
+}
+
+func newInstance() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// SetLocal gives the fleet this box's provider (takeovers, fencing and
+// rejoin cleanup need it; without it the box never takes a function over).
+func (f *Fleet) SetLocal(l Local) {
+	f.mu.Lock()
+	f.prov = l
+	f.mu.Unlock()
+}
+
+// heartbeat renews this box's lease: a write that succeeds only on the
+// revision it last wrote, so two processes under one box name cannot both
+// hold it.
+func (f *Fleet) heartbeat(ctx context.Context) error {
+	b := Box{Name: f.cfg.Box, URL: f.cfg.Advertise, Labels: f.cfg.Labels, MemAvailable: memAvailable(), Seen: time.Now().UTC().Format(time.RFC3339), Instance: f.lease.instance}
+	v, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	f.lease.mu.Lock()
+	rev := f.lease.rev
+	f.lease.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, 2*HeartbeatEvery)
+	defer cancel()
+	sent := time.Now()
+	rev, err = f.renew(ctx, rev, v)
+	if err != nil {
+		return fmt.Errorf("renew the lease of box %s: %w", f.cfg.Box, err)
+	}
+	f.lease.mu.Lock()
+	f.lease.rev = rev
+	if sent.After(f.lease.renewed) {
+		f.lease.renewed = sent
+	}
+	f.lease.mu.Unlock()
+	f.mu.Lock()
+	f.live[f.cfg.Box] = b
+	f.mu.Unlock()
+	return nil
+}
+
+// renew writes the heartbeat on revision rev (0: create it). An entry that
+// expired meanwhile is created again; one written by this process whose
+// answer was lost is taken up; one written by another process is refused.
+func (f *Fleet) renew(ctx context.Context, rev uint64, v []byte) (uint64, error) {
+	var err error
+	if rev != 0 {
+		var n uint64
+		if n, err = f.boxes.Update(ctx, f.cfg.Box, v, rev); err == nil {
+			return n, nil
+		}
+	}
+	n, cerr := f.boxes.Create(ctx, f.cfg.Box, v)
+	if cerr == nil {
+		return n, nil
+	}
+	if !errors.Is(cerr, jetstream.ErrKeyExists) {
+		return 0, errors.Join(err, cerr)
+	}
+	e, gerr := f.boxes.Get(ctx, f.cfg.Box)
+	if gerr != nil {
+		return 0, errors.Join(err, gerr)
+	}
+	var b Box
+	if json.Unmarshal(e.Value(), &b) != nil || b.Instance != f.lease.instance {
+		return 0, fmt.Errorf("another process heartbeats as box %s (instance %s): box names must be unique", f.cfg.Box, b.Instance)
+	}
+	return f.boxes.Update(ctx, f.cfg.Box, v, e.Revision())
+}
+
+// guard fences this box when its lease has not been renewed for
+// FenceAfter, and lifts the fence once it has been renewed again.
+func (f *Fleet) guard(ctx context.Context) {
+	f.lease.mu.Lock()
+	stale := time.Since(f.lease.renewed) > FenceAfter
+	fenced := f.lease.fenced
+	f.lease.mu.Unlock()
+	switch {
+	case stale && !fenced:
+		f.fence(ctx)
+	case !stale && fenced:
+		f.rejoin(ctx)
+	}
+}
+
+// fence stops serving every function this box owns: from now on they
+// answer 503 here (see Wrap), and each is hibernated.
+func (f *Fleet) fence(ctx context.Context) {
+	f.mu.RLock()
+	var owned []string
+	for k, r := range f.records {
+		if r.Box == f.cfg.Box {
+			owned = append(owned, k)
+		}
+	}
+	local := f.prov
+	f.mu.RUnlock()
+	f.lease.mu.Lock()
+	f.lease.fenced, f.lease.owned = true, owned
+	since := time.Since(f.lease.renewed)
+	f.lease.mu.Unlock()
+	slog.Warn("fleet: lease not renewed, fenced: this box stops serving its functions", "box", f.cfg.Box, "since", since.Round(time.Millisecond), "functions", len(owned))
+	if local == nil {
+		return
+	}
+	for _, k := range owned {
+		key := splitKey(k)
+		if err := local.Scale(ctx, key.Namespace, key.Name, 0); err != nil && !errors.Is(err, api.ErrNotFound) {
+			slog.Warn("fleet: fenced function not hibernated (it answers 503 all the same)", "function", k, "err", err)
+		}
+	}
+}
+
+// rejoin lifts the fence after a renewal: the records are read again from
+// KV first (the watch may lag), then every function this box fenced is
+// either its own still (it serves it again: the next request wakes it) or
+// another box's, or gone (its local copy is removed).
+func (f *Fleet) rejoin(ctx context.Context) {
+	if err := f.resync(ctx); err != nil {
+		f.lease.mu.Lock()
+		first := !f.lease.told
+		f.lease.told = true
+		f.lease.mu.Unlock()
+		if first {
+			slog.Warn("fleet: renewed, but the records cannot be read yet: still fenced", "box", f.cfg.Box, "err", err)
+		}
+		return
+	}
+	f.lease.mu.Lock()
+	owned := f.lease.owned
+	f.lease.mu.Unlock()
+	f.mu.RLock()
+	others := make([]string, 0, len(f.live))
+	for name := range f.live {
+		others = append(others, name)
+	}
+	f.mu.RUnlock()
+	for _, name := range others {
+		f.beating(ctx, name) // the boxes watch may lag too
+	}
+	lost := f.dropLost(ctx, owned)
+	f.lease.mu.Lock()
+	f.lease.fenced, f.lease.owned, f.lease.told = false, nil, false
+	f.lease.mu.Unlock()
+	slog.Info("fleet: lease renewed, fence lifted", "box", f.cfg.Box, "kept", len(owned)-lost, "lost", lost)
+}
+
+// dropLost removes the local copies of keys this box no longer owns; it
+// returns how many.
+func (f *Fleet) dropLost(ctx context.Context, keys []string) int {
+	f.mu.RLock()
+	local := f.prov
+	f.mu.RUnlock()
+	n := 0
+	for _, k := range keys {
+		if r, ok := f.recordOf(k); ok && r.Box == f.cfg.Box {
+			continue
+		}
+		n++
+		if local == nil {
+			continue
+		}
+		key := splitKey(k)
+		if err := local.Delete(ctx, key.Namespace, key.Name); err != nil && !errors.Is(err, api.ErrNotFound) {
+			slog.Error("fleet: a function this box lost stays here (stopped)", "function", k, "err", err)
+			continue
+		}
+		slog.Info("fleet: removed the local copy of a function another box owns now", "function", k)
+	}
+	return n
+}
+
+// resync reads every record again, each from its stream's leader: a box
+// back from a partition must not trust its own replica, which may not have
+// caught up yet.
+func (f *Fleet) resync(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	lister, err := f.funcs.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("list the functions: %w", err)
+	}
+	recs := map[string]Record{}
+	for k := range lister.Keys() {
+		v, rev, err := f.leaderGet(ctx, functionsBucket, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", k, err)
+		}
+		var r Record
+		if json.Unmarshal(v, &r) == nil {
+			r.rev = rev
+			recs[k] = r
+		}
+	}
+	f.mergeRecords(recs)
+	return nil
+}
+
+// leaderGet reads a key's last value from its bucket's stream leader (a
+// KV Get may be answered by any replica, a lagging one included). A
+// deleted key is ErrKeyNotFound.
+func (f *Fleet) leaderGet(ctx context.Context, bucket, k string) ([]byte, uint64, error) {
+	req, _ := json.Marshal(map[string]string{"last_by_subj": "$KV." + bucket + "." + k})
+	msg, err := f.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+bucket, req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read %s from %s's leader: %w", k, bucket, err)
+	}
+	var resp struct {
+		Error *struct {
+			ErrCode     jetstream.ErrorCode `json:"err_code"`
+			Description string              `json:"description"`
+		} `json:"error"`
+		Message *struct {
+			Seq  uint64 `json:"seq"`
+			Hdrs []byte `json:"hdrs"`
+			Data []byte `json:"data"`
+		} `json:"message"`
+	}
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return nil, 0, fmt.Errorf("read %s from %s's leader: %w", k, bucket, err)
+	}
+	switch {
+	case resp.Error != nil && resp.Error.ErrCode == jetstream.JSErrCodeMessageNotFound:
+		return nil, 0, jetstream.ErrKeyNotFound
+	case resp.Error != nil:
+		return nil, 0, fmt.Errorf("read %s from %s's leader: %s", k, bucket, resp.Error.Description)
+	case resp.Message == nil:
+		return nil, 0, fmt.Errorf("read %s from %s's leader: no message", k, bucket)
+	case strings.Contains(string(resp.Message.Hdrs), "KV-Operation"):
+		return nil, 0, jetstream.ErrKeyNotFound // a delete or purge marker
+	}
+	return resp.Message.Data, resp.Message.Seq, nil
+}
+
+// mergeRecords takes the records read from KV, keeping any newer one the
+// watch brought meanwhile.
+func (f *Fleet) mergeRecords(recs map[string]Record) {
+	var newest uint64
+	for _, r := range recs {
+		newest = max(newest, r.rev)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for k, r := range f.records {
+		if n, ok := recs[k]; (ok && r.rev > n.rev) || (!ok && r.rev > newest) {
+			recs[k] = r
+		}
+	}
+	f.records = recs
+}
+
+// Fenced says whether this box has fenced itself.
+func (f *Fleet) Fenced() bool {
+	f.lease.mu.Lock()
+	defer f.lease.mu.Unlock()
+	return f.lease.fenced
+}
+
+// refuses says whether this box must not serve the function k itself: it
+// is fenced, and k is not known to run elsewhere (its own functions, those
+// it had when it fenced, and any its records lack: deployed through
+// another box a moment ago, or from before the join).
+func (f *Fleet) refuses(k string) bool {
+	f.lease.mu.Lock()
+	fenced, owned := f.lease.fenced, f.lease.owned
+	f.lease.mu.Unlock()
+	if !fenced || slices.Contains(owned, k) {
+		return fenced
+	}
+	r, ok := f.recordOf(k)
+	return !ok || r.Box == f.cfg.Box
+}
+
+func (f *Fleet) recordOf(k string) (Record, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	r, ok := f.records[k]
+	return r, ok
+}
+
+// splitKey is key's inverse: "NS.NAME" (a namespace has no dots).
+func splitKey(k string) api.Key {
+	ns, name, _ := strings.Cut(k, ".")
+	return api.Key{Namespace: ns, Name: name}
+}
