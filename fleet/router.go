@@ -547,9 +547,12 @@ func (f *Fleet) BoxesHandler(w http.ResponseWriter, r *http.Request) {
 	doc := struct {
 		Box   string `json:"box"`
 		Ready bool   `json:"ready"`
-		Error string `json:"error,omitempty"`
-		Boxes []Box  `json:"boxes"`
-	}{Box: f.cfg.Box, Ready: ready, Boxes: f.Boxes()}
+		// Fenced: this box lost the cluster and does not serve its
+		// functions until it renews its lease.
+		Fenced bool   `json:"fenced,omitempty"`
+		Error  string `json:"error,omitempty"`
+		Boxes  []Box  `json:"boxes"`
+	}{Box: f.cfg.Box, Ready: ready, Fenced: f.Fenced(), Boxes: f.Boxes()}
 	if err != nil {
 		doc.Error = err.Error()
 	}

@@ -12,11 +12,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,9 +37,24 @@ var fleetPrefix = cmp.Or(os.Getenv("FAAS_CRIU_TEST_FLEET"), "fl")
 // credentials and fleet key, as a fleet's boxes must.
 func startFleet(t *testing.T) []*Provider {
 	t.Helper()
+	boxes, _ := startFleetWith(t, false)
+	return boxes
+}
+
+// startFleetWith is startFleet; with proxied, every route passes through a
+// proxy of the test's, one per pair of boxes and direction, and a box can
+// be cut off from the cluster (its API still reachable) by cut(i, true).
+// Its engines then run without live-restore: an engine stopped stops its
+// containers, as a dead box's would be.
+func startFleetWith(t *testing.T, proxied bool) ([]*Provider, func(i int, cut bool)) {
+	t.Helper()
 	const n = 3
 	script := filepath.Join(repoRoot, "scripts", "engines.sh")
-	out, err := exec.Command(script, "start", fleetPrefix, fmt.Sprint(n)).CombinedOutput()
+	start := exec.Command(script, "start", fleetPrefix, fmt.Sprint(n))
+	if proxied {
+		start.Env = append(os.Environ(), "FAAS_CRIU_ENGINE_LIVE_RESTORE=false")
+	}
+	out, err := start.CombinedOutput()
 	t.Cleanup(func() {
 		if out, err := exec.Command(script, "purge", fleetPrefix, fmt.Sprint(n)).CombinedOutput(); err != nil {
 			t.Logf("engines.sh purge: %v\n%s", err, out)
@@ -65,15 +82,16 @@ func startFleet(t *testing.T) []*Provider {
 		taken[p.port] = true
 		boxes = append(boxes, p)
 	}
-	routes := make([]string, n)
-	for i := range routes {
+	listen := make([]string, n)
+	for i := range listen {
 		port := freePort(t)
 		for taken[port] {
 			port = freePort(t)
 		}
 		taken[port] = true
-		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", port)
+		listen[i] = fmt.Sprintf("127.0.0.1:%d", port)
 	}
+	routes, cut := fleetRoutes(t, listen, proxied)
 	for i, host := range hosts {
 		engine, err := client.NewClientWithOpts(client.WithHost(host), client.WithAPIVersionNegotiation())
 		if err != nil {
@@ -92,15 +110,20 @@ func startFleet(t *testing.T) []*Provider {
 			"--box-name", fmt.Sprintf("%s%d", fleetPrefix, i+1),
 			"--box-labels", fmt.Sprintf("rack=r%d", i%2),
 			"--advertise", p.URL,
-			"--cluster-listen", strings.TrimPrefix(routes[i], "nats://"),
-			"--cluster-routes", strings.Join(routes, ","),
+			"--cluster-listen", listen[i],
+			"--cluster-routes", strings.Join(routes[i], ","),
 			"--fleet-key-file", keyFile,
 		)
+		if proxied {
+			// What the servers tell each other of this one leads nowhere:
+			// they never route around the proxies.
+			p.args = append(p.args, "--cluster-advertise", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+		}
 		p.env = []string{"DOCKER_HOST=" + host}
 		t.Cleanup(p.cleanup)
 		p.Start()
 	}
-	start := time.Now()
+	began := time.Now()
 	for _, p := range boxes {
 		eventually(t, 60*time.Second, func() string {
 			code, body := p.Request("GET", "/system/fleet", nil)
@@ -114,8 +137,94 @@ func startFleet(t *testing.T) []*Provider {
 			return ""
 		})
 	}
-	t.Logf("three boxes joined in %s", time.Since(start).Round(100*time.Millisecond))
-	return boxes
+	t.Logf("three boxes joined in %s", time.Since(began).Round(100*time.Millisecond))
+	return boxes, cut
+}
+
+// fleetRoutes gives each box its routes: the other boxes' listeners, or
+// with proxied a proxy to each, and cut, which blocks (or restores) every
+// proxy to and from box i.
+func fleetRoutes(t *testing.T, listen []string, proxied bool) ([][]string, func(int, bool)) {
+	n := len(listen)
+	routes := make([][]string, n)
+	links := make([][]*routeProxy, n) // links[i]: the proxies box i's routes pass
+	for i := range routes {
+		for j := range listen {
+			switch {
+			case !proxied:
+				routes[i] = append(routes[i], "nats://"+listen[j])
+			case i != j:
+				p := newRouteProxy(t, listen[j])
+				links[i], links[j] = append(links[i], p), append(links[j], p)
+				routes[i] = append(routes[i], "nats://"+p.addr())
+			}
+		}
+	}
+	return routes, func(i int, cut bool) {
+		for _, p := range links[i] {
+			p.block(cut)
+		}
+	}
+}
+
+// routeProxy carries one box's route connections to another; blocked, it
+// cuts them and refuses new ones (a partition).
+type routeProxy struct {
+	l       net.Listener
+	target  string
+	mu      sync.Mutex
+	blocked bool
+	conns   []net.Conn
+}
+
+func newRouteProxy(t *testing.T, target string) *routeProxy {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &routeProxy{l: l, target: target}
+	t.Cleanup(func() { l.Close(); p.block(true) })
+	go p.serve()
+	return p
+}
+
+func (p *routeProxy) addr() string { return p.l.Addr().String() }
+
+func (p *routeProxy) serve() {
+	for {
+		c, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		blocked := p.blocked
+		p.mu.Unlock()
+		up, err := net.Dial("tcp", p.target)
+		if blocked || err != nil {
+			c.Close()
+			if up != nil {
+				up.Close()
+			}
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, up)
+		p.mu.Unlock()
+		go func() { io.Copy(up, c); up.Close() }()
+		go func() { io.Copy(c, up); c.Close() }()
+	}
+}
+
+func (p *routeProxy) block(b bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.blocked = b
+	if b {
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.conns = nil
+	}
 }
 
 // loadImage copies an image from the first engine to another.

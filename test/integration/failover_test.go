@@ -1,0 +1,254 @@
+//go:build integration
+
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/faas-criu/faas-criu/fleet"
+)
+
+// direct calls a function on one box's own engine, as a box that forwards
+// a request does: the box answers it itself or refuses, never forwarding.
+func direct(p *Provider, name, path string) (int, string) {
+	req, _ := http.NewRequest("GET", p.URL+"/function/"+name+path, nil)
+	req.Header.Set(fleet.HopHeader, "test")
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+// fenced says whether a box says it fenced itself.
+func fenced(p *Provider) bool {
+	code, body := p.Request("GET", "/system/fleet", nil)
+	var doc struct{ Fenced bool }
+	return code == http.StatusOK && json.Unmarshal([]byte(body), &doc) == nil && doc.Fenced
+}
+
+// TestFleetBoxKilled: the box running a function dies (provider SIGKILLed,
+// engine stopped): within 30 s the function answers through the others,
+// placed on one of them, and its status says where, from which box and what
+// it was restored from (fresh: no checkpoint source yet, so its counter
+// starts again). A function pinned to the dead box stays down, listed as
+// such.
+func TestFleetBoxKilled(t *testing.T) {
+	boxes, _ := startFleetWith(t, true)
+	name := func(i int) string { return fmt.Sprintf("%s%d", fleetPrefix, i+1) }
+	boxes[0].Deploy(Fixture("fo-kill"))
+	victim := -1
+	for i := range boxes {
+		if boxOf(boxes[0].Status("fo-kill")) == name(i) {
+			victim = i
+		}
+	}
+	if victim < 0 {
+		t.Fatalf("fo-kill is on no box: %v", boxes[0].Status("fo-kill").Annotations)
+	}
+	pinned := Fixture("fo-pinned")
+	pinned.Constraints = []string{"node.hostname == " + name(victim)}
+	boxes[0].Deploy(pinned)
+	for range 3 {
+		boxes[(victim+1)%3].MustInvoke("fo-kill", "/count")
+	}
+	witness := boxes[(victim+1)%3]
+
+	boxes[victim].Kill()
+	out, err := exec.Command(filepath.Join(repoRoot, "scripts", "second-engine.sh"), "stop", name(victim)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("stop engine %s: %v\n%s", name(victim), err, out)
+	}
+	killed := time.Now()
+	var count string
+	eventually(t, 40*time.Second, func() string {
+		code, body := witness.Invoke("fo-kill", "/count")
+		if code != http.StatusOK {
+			return fmt.Sprintf("fo-kill through %s %s after its box died: %d %s", witness.URL, time.Since(killed).Round(time.Second), code, body)
+		}
+		count = body
+		return ""
+	})
+	took := time.Since(killed)
+	t.Logf("fo-kill answers on another box %s after its box died (lease %s, fence %s)", took.Round(100*time.Millisecond), fleet.BoxTTL, fleet.FenceAfter)
+	if took > 30*time.Second {
+		t.Errorf("failover took %s, want under 30s", took)
+	}
+	st := witness.Status("fo-kill")
+	ann := map[string]string{}
+	if st.Annotations != nil {
+		ann = *st.Annotations
+	}
+	if b := ann[fleet.BoxAnnotation]; b == name(victim) || b == "" {
+		t.Errorf("fo-kill's status after the failover names box %q", b)
+	}
+	if f := ann[fleet.FailoverAnnotation]; !strings.HasPrefix(f, "from "+name(victim)+" at ") {
+		t.Errorf("fo-kill's failover annotation: %q", f)
+	}
+	if r := ann[fleet.RestoredAnnotation]; r != "fresh, no checkpoint" {
+		t.Errorf("fo-kill's restored-from: %q", r)
+	}
+	if count != "1" {
+		t.Errorf("fo-kill's counter after a fresh takeover: %s, want 1", count)
+	}
+	holders := 0
+	for i, p := range boxes {
+		if i != victim && len(p.Containers("fo-kill")) > 0 {
+			holders++
+		}
+	}
+	if holders != 1 {
+		t.Errorf("fo-kill has containers on %d surviving boxes, want 1", holders)
+	}
+	if code, body := witness.Invoke("fo-pinned", "/count"); code != http.StatusServiceUnavailable {
+		t.Errorf("fo-pinned, pinned to the dead box: %d %s, want 503", code, body)
+	}
+	for _, st := range witness.List() {
+		if st.Name == "fo-pinned" && (st.Annotations == nil || (*st.Annotations)[fleet.DownAnnotation] != "true") {
+			t.Errorf("fo-pinned listed without box-down: %v", st.Annotations)
+		}
+	}
+}
+
+// TestFleetBoxIsolated: the box running two functions is cut off from the
+// cluster (its NATS routes cut, its API still answering). Polled directly
+// on every box every 100 ms throughout, no function ever answers on two
+// boxes: the box fences itself (503, its functions hibernated) before the
+// one another box may run is taken over. When the routes come back it
+// removes its copy of that one, and the one pinned to it serves again with
+// its state (hibernated by the fence, woken by the next request).
+func TestFleetBoxIsolated(t *testing.T) {
+	boxes, cut := startFleetWith(t, true)
+	name := func(i int) string { return fmt.Sprintf("%s%d", fleetPrefix, i+1) }
+	boxes[1].Deploy(Fixture("fo-iso"))
+	x := -1
+	for i := range boxes {
+		if boxOf(boxes[1].Status("fo-iso")) == name(i) {
+			x = i
+		}
+	}
+	if x < 0 {
+		t.Fatal("fo-iso is on no box")
+	}
+	stay := Fixture("fo-stay")
+	stay.Constraints = []string{"node.hostname == " + name(x)}
+	boxes[1].Deploy(stay)
+	for range 2 {
+		boxes[x].MustInvoke("fo-stay", "/count")
+	}
+	iso := boxes[x]
+
+	var (
+		mu       sync.Mutex
+		both     []string
+		fencedAt time.Duration
+		served   = map[int]time.Duration{}
+	)
+	stop, polled := make(chan struct{}), make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(polled)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			var serving []int
+			for i, p := range boxes {
+				if code, _ := direct(p, "fo-iso", "/count"); code == http.StatusOK {
+					serving = append(serving, i)
+				}
+			}
+			isFenced := fenced(iso)
+			mu.Lock()
+			if len(serving) > 1 {
+				both = append(both, fmt.Sprintf("boxes %v at %s", serving, time.Since(start).Round(time.Millisecond)))
+			}
+			for _, i := range serving {
+				if _, ok := served[i]; !ok && i != x {
+					served[i] = time.Since(start)
+				}
+			}
+			if fencedAt == 0 && isFenced {
+				fencedAt = time.Since(start)
+			}
+			mu.Unlock()
+		}
+	}()
+	defer func() { close(stop); <-polled }()
+
+	cut(x, true)
+	newOwner := -1
+	eventually(t, 60*time.Second, func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		for i := range served {
+			newOwner = i
+			return ""
+		}
+		return fmt.Sprintf("fo-iso answers on no other box %s after %s was cut off", time.Since(start).Round(time.Second), name(x))
+	})
+	mu.Lock()
+	fence, takeover := fencedAt, served[newOwner]
+	mu.Unlock()
+	t.Logf("%s cut off: fenced after %s; fo-iso answers on %s after %s (fence %s, lease %s)", name(x), fence.Round(100*time.Millisecond), name(newOwner), takeover.Round(100*time.Millisecond), fleet.FenceAfter, fleet.BoxTTL)
+	if fence == 0 || fence > takeover {
+		t.Errorf("%s fenced after %s, fo-iso answered elsewhere after %s: the fence must come first", name(x), fence, takeover)
+	}
+	if code, body := direct(iso, "fo-stay", "/count"); code != http.StatusServiceUnavailable {
+		t.Errorf("fo-stay on the fenced box: %d %s, want 503", code, body)
+	}
+	eventually(t, 20*time.Second, func() string {
+		if n := iso.Running("fo-iso") + iso.Running("fo-stay"); n != 0 {
+			return fmt.Sprintf("%d containers still running on the fenced box", n)
+		}
+		return ""
+	})
+
+	cut(x, false)
+	healed := time.Now()
+	eventually(t, 60*time.Second, func() string {
+		if fenced(iso) || len(iso.Containers("fo-iso")) > 0 {
+			return fmt.Sprintf("%s after the routes came back: fenced %v, %d containers of fo-iso", name(x), fenced(iso), len(iso.Containers("fo-iso")))
+		}
+		return ""
+	})
+	t.Logf("%s rejoined and removed its copy of fo-iso %s after its routes came back", name(x), time.Since(healed).Round(100*time.Millisecond))
+	if got := iso.MustInvoke("fo-stay", "/count"); got != "3" {
+		t.Errorf("fo-stay's counter after the rejoin: %s, want 3 (its state kept through the fence)", got)
+	}
+	if code, body := iso.Invoke("fo-iso", "/count"); code != http.StatusOK {
+		t.Errorf("fo-iso through %s after the rejoin: %d %s", name(x), code, body)
+	}
+	for i, p := range boxes {
+		n := 0
+		for _, st := range p.List() {
+			if st.Name == "fo-iso" {
+				n++
+				if boxOf(st) != name(newOwner) {
+					t.Errorf("list from %s: fo-iso on %s, want %s", name(i), boxOf(st), name(newOwner))
+				}
+			}
+		}
+		if n != 1 {
+			t.Errorf("list from %s: fo-iso %d times", name(i), n)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(both) > 0 {
+		t.Errorf("fo-iso answered on two boxes at once: %v", both)
+	}
+}
