@@ -452,8 +452,7 @@ func (f *Fleet) change(w http.ResponseWriter, r *http.Request, next http.Handler
 	if !live {
 		if r.Method == http.MethodDelete {
 			// Its box is gone: the fleet forgets it (a box that comes
-			// back removes what is no longer its own — not yet built:
-			// see the README).
+			// back after a fence removes what is no longer its own).
 			if err := f.funcs.Delete(r.Context(), k); err != nil {
 				http.Error(w, err.Error(), http.StatusServiceUnavailable)
 				return

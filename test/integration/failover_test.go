@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -43,7 +44,8 @@ func fenced(p *Provider) bool {
 // placed on one of them, and its status says where, from which box and what
 // it was restored from (fresh: no checkpoint source yet, so its counter
 // starts again). A function pinned to the dead box stays down, listed as
-// such.
+// such. When the box comes back it removes its stale copy before serving,
+// and serves the pinned one again.
 func TestFleetBoxKilled(t *testing.T) {
 	boxes, _ := startFleetWith(t, true)
 	name := func(i int) string { return fmt.Sprintf("%s%d", fleetPrefix, i+1) }
@@ -118,6 +120,35 @@ func TestFleetBoxKilled(t *testing.T) {
 		if st.Name == "fo-pinned" && (st.Annotations == nil || (*st.Annotations)[fleet.DownAnnotation] != "true") {
 			t.Errorf("fo-pinned listed without box-down: %v", st.Annotations)
 		}
+	}
+
+	// The dead box comes back (engine, then provider, on the same state):
+	// it removes its copy of fo-kill, run elsewhere now, before it serves
+	// anything, and serves fo-pinned again, still its own.
+	restart := exec.Command(filepath.Join(repoRoot, "scripts", "engines.sh"), "start", fleetPrefix, "3")
+	restart.Env = append(os.Environ(), "FAAS_CRIU_ENGINE_LIVE_RESTORE=false")
+	if out, err := restart.CombinedOutput(); err != nil {
+		t.Fatalf("restart engine %s: %v\n%s", name(victim), err, out)
+	}
+	back := boxes[victim]
+	if n := len(back.Containers("fo-kill")); n == 0 {
+		t.Fatal("the dead box's engine kept no container of fo-kill: nothing stale to remove")
+	}
+	back.Start()
+	eventually(t, 60*time.Second, func() string {
+		if code, body := direct(back, "fo-kill", "/count"); code == http.StatusOK {
+			t.Errorf("the box back serves its stale copy of fo-kill: %s", body)
+		}
+		if n := len(back.Containers("fo-kill")); n != 0 {
+			return fmt.Sprintf("%d containers of fo-kill on the box back", n)
+		}
+		if code, body := witness.Invoke("fo-pinned", "/count"); code != http.StatusOK {
+			return fmt.Sprintf("fo-pinned through %s: %d %s", witness.URL, code, body)
+		}
+		return ""
+	})
+	if got := witness.MustInvoke("fo-kill", "/count"); got != "2" {
+		t.Errorf("fo-kill after its old box came back: %s, want 2 (the copy taken over)", got)
 	}
 }
 
