@@ -254,8 +254,14 @@ func (f *Fleet) startWatches(ctx context.Context, funcs, boxes, secrets jetstrea
 			return
 		}
 		var b Box
-		if json.Unmarshal(e.Value(), &b) == nil {
-			f.live[e.Key()], f.beat[e.Key()], f.beatRev[e.Key()] = b, time.Now(), e.Revision()
+		if json.Unmarshal(e.Value(), &b) != nil {
+			return
+		}
+		f.live[e.Key()] = b
+		// A watch that restarts delivers the last entries again: only a
+		// new revision is a renewal.
+		if e.Revision() != f.beatRev[e.Key()] {
+			f.beat[e.Key()], f.beatRev[e.Key()] = time.Now(), e.Revision()
 		}
 	})
 	go f.watch(ctx, secrets, func(e jetstream.KeyValueEntry, del bool) {

@@ -178,12 +178,16 @@ func (f *Fleet) fence(ctx context.Context) {
 	if local == nil {
 		return
 	}
-	for _, k := range owned {
-		key := splitKey(k)
-		if err := local.Scale(ctx, key.Namespace, key.Name, 0); err != nil && !errors.Is(err, api.ErrNotFound) {
-			slog.Warn("fleet: fenced function not hibernated (it answers 503 all the same)", "function", k, "err", err)
+	// In the background: a hibernation drains requests in flight first,
+	// and the fence must be free to lift meanwhile.
+	go func() {
+		for _, k := range owned {
+			key := splitKey(k)
+			if err := local.Scale(ctx, key.Namespace, key.Name, 0); err != nil && !errors.Is(err, api.ErrNotFound) {
+				slog.Warn("fleet: fenced function not hibernated (it answers 503 all the same)", "function", k, "err", err)
+			}
 		}
-	}
+	}()
 }
 
 // rejoin lifts the fence after a renewal: the records are read again from
