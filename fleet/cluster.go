@@ -223,10 +223,16 @@ func (f *Fleet) join(ctx context.Context, replicas int) {
 	slog.Info("fleet: joined", "box", f.cfg.Box, "advertise", f.cfg.Advertise, "replicas", replicas)
 	go ticker.Every(ctx, HeartbeatEvery/4, func() { f.guard(ctx) })
 	go ticker.Every(ctx, HeartbeatEvery, func() { f.failover(ctx) })
+	failing := false // logged once until the next renewal, not every beat
 	ticker.Every(ctx, HeartbeatEvery, func() {
-		if err := f.heartbeat(ctx); err != nil {
+		err := f.heartbeat(ctx)
+		switch {
+		case err != nil && !failing:
 			slog.Warn("fleet: heartbeat", "box", f.cfg.Box, "err", err)
+		case err == nil && failing:
+			slog.Info("fleet: heartbeat renewed again", "box", f.cfg.Box)
 		}
+		failing = err != nil
 	})
 }
 

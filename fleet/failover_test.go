@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/openfaas/faas-provider/types"
 
 	"github.com/faas-criu/faas-criu/api"
@@ -509,4 +510,89 @@ func TestFenceBeforeTakeover(t *testing.T) {
 	if len(both) > 0 {
 		t.Errorf("iso answered on two boxes at once: %v", both)
 	}
+}
+
+// TestLeaseCAS over one NATS server: a second process under a box's name
+// cannot renew that box's lease (it fences itself, the first keeps it);
+// of two boxes claiming one orphan at once exactly one wins; and a box
+// whose server goes fences itself FenceAfter after its last renewal.
+func TestLeaseCAS(t *testing.T) {
+	t.Parallel()
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	defer srv.Shutdown()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server did not start")
+	}
+	join := func(name string) *Fleet {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		f, err := Start(ctx, Config{Box: name, Advertise: "http://127.0.0.1:1", NATSURL: srv.ClientURL(), KeyFile: t.TempDir() + "/key"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(f.Close)
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if ok, _ := f.state(); ok {
+				return f
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not joined after 20s", name)
+			}
+		}
+	}
+	first := join("dup")
+	second := join("dup")
+	time.Sleep(FenceAfter + time.Second)
+	if first.Fenced() || !second.Fenced() {
+		t.Errorf("two processes named dup: first fenced %v, second fenced %v; want only the second", first.Fenced(), second.Fenced())
+	}
+
+	// Two boxes claim one orphan on the same revision: one write wins.
+	a, b := join("ca"), join("cb")
+	dep, _ := json.Marshal(types.FunctionDeployment{Service: "orphan", Image: "x"})
+	v, _ := json.Marshal(Record{Deployment: dep, Box: "gone"})
+	rev, err := a.funcs.Create(context.Background(), "openfaas-fn.orphan", v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan := Record{Deployment: dep, Box: "gone", rev: rev}
+	var wg sync.WaitGroup
+	for _, f := range []*Fleet{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Each as if placement chose it (see takeOver): the CAS decides.
+			n := orphan
+			n.Box, n.Epoch, n.From, n.Adopt = f.cfg.Box, 1, "gone", true
+			nv, _ := json.Marshal(n)
+			f.funcs.Update(context.Background(), "openfaas-fn.orphan", nv, orphan.rev)
+		}()
+	}
+	wg.Wait()
+	e, err := a.funcs.Get(context.Background(), "openfaas-fn.orphan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Revision() != rev+1 {
+		t.Errorf("the orphan's record went from revision %d to %d: two claims were written", rev, e.Revision())
+	}
+
+	// The server goes: a fences FenceAfter after its last renewal.
+	srv.Shutdown()
+	deadline := time.Now().Add(FenceAfter + 2*time.Second)
+	for !a.Fenced() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	a.lease.mu.Lock()
+	since := time.Since(a.lease.renewed)
+	a.lease.mu.Unlock()
+	if !a.Fenced() || since < FenceAfter || since > FenceAfter+HeartbeatEvery {
+		t.Errorf("server gone: fenced %v, %s after the last renewal; want fenced at %s (+ one tick)", a.Fenced(), since, FenceAfter)
+	}
+	t.Logf("fenced %s after the last renewal (fence %s)", since.Round(time.Millisecond), FenceAfter)
 }
