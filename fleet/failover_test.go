@@ -476,6 +476,9 @@ func TestFenceBeforeTakeover(t *testing.T) {
 	if code, _ := call(t, "GET", ia.url+"/function/stay", "", false); code != http.StatusServiceUnavailable {
 		t.Errorf("stay on the fenced box: %d, want 503", code)
 	}
+	if code, _ := call(t, "POST", ia.url+"/system/scale-function/stay", `{"serviceName":"stay","replicas":1}`, true); code != http.StatusServiceUnavailable {
+		t.Errorf("a scale-up of stay on the fenced box: %d, want 503 (it would wake the hibernated copy)", code)
+	}
 
 	// Back in the cluster: the lost copy goes, the kept function serves.
 	ia.isolate(false)

@@ -54,6 +54,9 @@ func (f *Fleet) Wrap(next http.Handler) http.Handler {
 		if strings.HasPrefix(r.URL.Path, "/function/") && f.gate(w, r) {
 			return
 		}
+		if strings.HasPrefix(r.URL.Path, "/system/scale-function/") && f.fencedScale(w, r) {
+			return
+		}
 		if r.Header.Get(HopHeader) != "" {
 			next.ServeHTTP(w, r)
 			return
@@ -120,6 +123,19 @@ func (f *Fleet) gate(w http.ResponseWriter, r *http.Request) bool {
 	}
 	w.Header().Set("Retry-After", "1")
 	http.Error(w, fmt.Sprintf("function %s: %s", fn, why), http.StatusServiceUnavailable)
+	return true
+}
+
+// fencedScale refuses a scale of a function a fenced box must not serve: a
+// gateway scales a function to 1 before it forwards a call, which would
+// wake the copy the fence hibernated.
+func (f *Fleet) fencedScale(w http.ResponseWriter, r *http.Request) bool {
+	name := strings.TrimPrefix(r.URL.Path, "/system/scale-function/")
+	if !f.refuses(key(r.URL.Query().Get("namespace"), name)) {
+		return false
+	}
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, fmt.Sprintf("function %s: this box lost the cluster and fenced itself", name), http.StatusServiceUnavailable)
 	return true
 }
 
