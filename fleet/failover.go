@@ -76,8 +76,14 @@ func (f *Fleet) failover(ctx context.Context) {
 		return
 	}
 	orphans, mine := f.orphans()
+	dead := map[string]bool{}
 	for k, r := range orphans {
-		f.takeOver(ctx, k, r)
+		if _, asked := dead[r.Box]; !asked {
+			dead[r.Box] = !f.beating(ctx, r.Box)
+		}
+		if dead[r.Box] {
+			f.takeOver(ctx, k, r)
+		}
 	}
 	for k, r := range mine {
 		f.adopt(ctx, local, k, r)
@@ -101,14 +107,11 @@ func (f *Fleet) orphans() (orphans, mine map[string]Record) {
 	return orphans, mine
 }
 
-// takeOver claims an orphan for this box when the usual placement rules,
-// among the live boxes, pick it: a write on the record's revision, so of
-// the boxes that try at once (their views of the fleet may differ) exactly
-// one wins.
+// takeOver claims an orphan of a dead box for this box when the usual
+// placement rules, among the live boxes, pick it: a write on the record's
+// revision, so of the boxes that try at once (their views of the fleet may
+// differ) exactly one wins.
 func (f *Fleet) takeOver(ctx context.Context, k string, r Record) {
-	if f.beating(ctx, r.Box) {
-		return
-	}
 	var dep types.FunctionDeployment
 	if err := json.Unmarshal(r.Deployment, &dep); err != nil {
 		slog.Error("fleet: an orphan's deployment does not decode", "function", k, "err", err)
@@ -119,10 +122,12 @@ func (f *Fleet) takeOver(ctx context.Context, k string, r Record) {
 		f.warnOnce(k, r.rev, "fleet: no box can take over a function of a lost box", "function", k, "from", r.Box, "err", err)
 		return
 	}
-	if box.Name != f.cfg.Box {
+	if box.Name != f.cfg.Box && !f.unclaimed(r.Box) {
 		// Every survivor places it alike: the chosen one claims it, and
 		// knows at once that it must bring it up (the others learn
-		// through a watch, which may lag).
+		// through a watch, which may lag). Should the views disagree
+		// for another lease, any box claims it for the box it places
+		// it on, which learns through its watch.
 		return
 	}
 	n := r
@@ -145,6 +150,15 @@ func (f *Fleet) takeOver(ctx context.Context, k string, r Record) {
 	f.records[k] = n
 	f.mu.Unlock()
 	slog.Warn("fleet: took over a function of a lost box", "function", k, "from", r.Box, "to", box.Name, "why", why, "epoch", n.Epoch)
+}
+
+// unclaimed says whether box's functions have waited a second lease
+// since it was seen last: their chosen box has not claimed them.
+func (f *Fleet) unclaimed(box string) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	at, ok := f.beat[box]
+	return !ok || time.Since(at) > 2*BoxTTL
 }
 
 // beating reads a box's lease entry from its stream's leader: a renewal
