@@ -245,8 +245,16 @@ func TestThreeBoxes(t *testing.T) {
 	if _, ok := fakes[2].fns["echo"]; ok {
 		t.Error("echo is still on fl3")
 	}
-	if _, err := fls[0].funcs.Get(ctx, "openfaas-fn.echo"); err == nil {
-		t.Error("echo's record is still in KV")
+	// A KV Get may be answered by a replica that has not caught up yet:
+	// the record goes within a moment.
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := fls[0].funcs.Get(ctx, "openfaas-fn.echo"); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Error("echo's record is still in KV 3s after its delete")
+			break
+		}
 	}
 
 	// fl2 stops: within BoxTTL the others stop counting it, its function
@@ -263,7 +271,7 @@ func TestThreeBoxes(t *testing.T) {
 		if strings.Join(live, ",") == "fl1,fl3" {
 			break
 		}
-		if time.Since(start) > 3*BoxTTL {
+		if time.Since(start) > 5*BoxTTL {
 			t.Fatalf("fl1 sees %v %s after fl2 stopped, want fl1 and fl3", live, time.Since(start))
 		}
 		time.Sleep(100 * time.Millisecond)

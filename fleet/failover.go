@@ -67,6 +67,7 @@ func (f *Fleet) SetCheckpoints(src CheckpointSource, r Restorer) {
 // it takes over the functions of boxes whose lease ran out, and brings up
 // the functions the fleet gave this box in a takeover.
 func (f *Fleet) failover(ctx context.Context) {
+	f.refreshSuspects(ctx)
 	f.mu.RLock()
 	local, since := f.prov, f.joinedAt
 	f.mu.RUnlock()
@@ -87,6 +88,23 @@ func (f *Fleet) failover(ctx context.Context) {
 	}
 	for k, r := range mine {
 		f.adopt(ctx, local, k, r)
+	}
+}
+
+// refreshSuspects asks the leader about every box whose renewals the
+// watch has not shown for three beats: a watch stalls for a while after
+// its stream changes leader, and the boxes would seem to vanish meanwhile.
+func (f *Fleet) refreshSuspects(ctx context.Context) {
+	f.mu.RLock()
+	var suspects []string
+	for name := range f.live {
+		if name != f.cfg.Box && time.Since(f.beat[name]) > 3*HeartbeatEvery {
+			suspects = append(suspects, name)
+		}
+	}
+	f.mu.RUnlock()
+	for _, name := range suspects {
+		f.beating(ctx, name)
 	}
 }
 
