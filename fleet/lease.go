@@ -344,7 +344,11 @@ func (f *Fleet) Fenced() bool {
 // another box a moment ago, or from before the join).
 func (f *Fleet) refuses(k string) bool {
 	f.lease.mu.Lock()
-	fenced, owned := f.lease.fenced, f.lease.owned
+	// The lease's age too, not only the guard's flag: a process frozen
+	// past its fence (a pause, a suspended VM) must not serve the
+	// request it finds on waking, before the guard's next tick.
+	fenced := f.lease.fenced || (!f.lease.renewed.IsZero() && time.Since(f.lease.renewed) > FenceAfter)
+	owned := f.lease.owned
 	f.lease.mu.Unlock()
 	if !fenced || slices.Contains(owned, k) {
 		return fenced
