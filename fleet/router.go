@@ -150,9 +150,11 @@ func (f *Fleet) invoke(w http.ResponseWriter, r *http.Request, next http.Handler
 		next.ServeHTTP(w, r)
 		return
 	}
-	if !live && f.beating(r.Context(), rec.Box) {
-		// The watch lagged: its lease was renewed all along.
-		rec, box, _, live = f.record(key(ns, name))
+	if !live && box.URL != "" && f.beating(r.Context(), rec.Box) {
+		// The watch lagged (its lease was renewed all along), or KV
+		// cannot tell right now: forward, the box itself refuses what it
+		// must not serve.
+		live = true
 	}
 	if !live {
 		http.Error(w, fmt.Sprintf("function %s runs on box %s, which is not heartbeating", fn, rec.Box), http.StatusServiceUnavailable)
