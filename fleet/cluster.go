@@ -71,12 +71,12 @@ type Fleet struct {
 	beatRev  map[string]uint64
 	joinedAt time.Time
 
-	local    LocalSecrets // nil: secrets are not kept in step
-	prov     Local        // nil: no takeover, no local fencing
-	source   CheckpointSource
-	restorer Restorer
-	lease    lease
-	warned   map[string]uint64
+	local        LocalSecrets // nil: secrets are not kept in step
+	prov         Local        // nil: no takeover, no local fencing
+	source       CheckpointSource
+	snapRestorer SnapshotRestorer
+	lease        lease
+	warned       map[string]uint64
 
 	done chan struct{}
 }

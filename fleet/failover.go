@@ -49,17 +49,17 @@ type CheckpointSource interface {
 	Fetch(ctx context.Context, s Snapshot, destDir string) error
 }
 
-// Restorer brings a function up on this box from a fetched snapshot.
-type Restorer interface {
+// SnapshotRestorer brings a function up on this box from a fetched snapshot.
+type SnapshotRestorer interface {
 	RestoreFrom(ctx context.Context, dep types.FunctionDeployment, kind, dir string) error
 }
 
 // SetCheckpoints gives the fleet where a takeover finds a function's state
 // and how it restores it here. Without them a takeover deploys the function
 // fresh, and its status says so.
-func (f *Fleet) SetCheckpoints(src CheckpointSource, r Restorer) {
+func (f *Fleet) SetCheckpoints(src CheckpointSource, r SnapshotRestorer) {
 	f.mu.Lock()
-	f.source, f.restorer = src, r
+	f.source, f.snapRestorer = src, r
 	f.mu.Unlock()
 }
 
@@ -242,7 +242,7 @@ func (f *Fleet) adopt(ctx context.Context, local Local, k string, r Record) {
 // fresh).
 func (f *Fleet) restore(ctx context.Context, key api.Key, dep types.FunctionDeployment) (string, bool) {
 	f.mu.RLock()
-	src, rs := f.source, f.restorer
+	src, rs := f.source, f.snapRestorer
 	f.mu.RUnlock()
 	if src == nil || rs == nil {
 		return freshNoCheckpoint, false

@@ -73,7 +73,7 @@ func (b *fakeBox) has(name string) bool {
 	return ok
 }
 
-// fakeStore is a CheckpointSource and Restorer: one checkpoint per
+// fakeStore is a CheckpointSource and SnapshotRestorer: one checkpoint per
 // function named in snaps; a restore deploys into the box, counted.
 type fakeStore struct {
 	box      *fakeBox
