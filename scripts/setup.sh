@@ -2,7 +2,8 @@
 # Idempotent host setup for faas-criu, called by `make run` and `make test`:
 #   - Docker engine installed, experimental mode and live-restore on, running;
 #   - /etc/criu/runc.conf has tcp-established and a work-dir that survives,
-#     and locks networks with nftables when that CRIU can;
+#     and the options that make restores cheaper (nftables network lock,
+#     no CRIU cgroup management) when that CRIU passes the probe with them;
 #   - CRIU's kernel-feature cache kept on a small tmpfs when /run is not one;
 #   - a CRIU that really checkpoints and restores a container (proved by a
 #     dump/restore probe, not by a version string), cached in a stamp file.
@@ -395,28 +396,50 @@ conf_add_line() {
 
 # ---------------------------------------------------------------- criu speed
 
-# ensure_network_lock: with tcp-established, CRIU locks the network namespace
-# of the container it dumps (so peers' packets are dropped, not answered by a
-# reset, while it sleeps) and unlocks it on restore. Its default lock runs
-# iptables-restore and iptables 2 to 6 times each way, every one a fork and
-# exec in the namespace: most of the 53-78 ms a restore spent after CRIU's
-# network-unlock. nftables does the same in-process (libnftables). A restore
-# takes the method from its dump, so older checkpoints still restore. Added
-# only when this CRIU can, and kept only if the probe passes with it.
-ensure_network_lock() {
-	if grep -qE '^-*network-lock[ =]' "$RUNC_CONF" 2>/dev/null; then
+# ensure_restore_options: CRIU options in runc.conf that take work off every
+# dump and restore, added when this CRIU has them and kept only if the probe
+# passes with them (an existing line for the same option is left alone):
+#   - network-lock nftables: with tcp-established, CRIU locks the network
+#     namespace of the container it dumps (peers' packets are dropped, not
+#     answered by a reset, while it sleeps) and unlocks it on restore. Its
+#     default lock runs iptables-restore and iptables 2 to 6 times each way,
+#     every one a fork and exec in the namespace: most of the 53-78 ms a
+#     restore spent after CRIU's network-unlock. nftables does the same
+#     in-process (libnftables). A restore takes the method from its dump, so
+#     older checkpoints still restore.
+#   - manage-cgroups=ignore: runc puts CRIU into the container's cgroups
+#     (made and limited by runc) before the restore, so the restored tasks
+#     land there anyway; CRIU's own cgroup work (a yard of every controller
+#     mounted, each task's cgroups checked and moved) only repeats it.
+#     (The "=" matters: "manage-cgroups ignore" would read as soft mode.)
+ensure_restore_options() {
+	local added=() refused=$STATE_DIR/restore-options-refused
+	# Refused before by the probe with this very CRIU, kernel and runc.
+	if [ -f "$refused" ] && [ "$(cat "$refused")" = "$(stamp_for "$CRIU_PATH")" ]; then
 		return
 	fi
-	if ! "$CRIU_PATH" check --feature network_lock_nftables >/dev/null 2>&1; then
-		log "criu at $CRIU_PATH cannot lock networks with nftables: keeping its iptables lock (slower dumps and restores)"
+	if ! grep -qE '^-*network-lock[ =]' "$RUNC_CONF" 2>/dev/null; then
+		if "$CRIU_PATH" check --feature network_lock_nftables >/dev/null 2>&1; then
+			conf_add_line "network-lock nftables" '^-*network-lock[ =]'
+			added+=("network-lock nftables")
+		else
+			log "criu at $CRIU_PATH cannot lock networks with nftables: keeping its iptables lock (slower dumps and restores)"
+		fi
+	fi
+	if ! grep -qE '^-*manage-cgroups([ =]|$)' "$RUNC_CONF" 2>/dev/null; then
+		conf_add_line "manage-cgroups=ignore" '^-*manage-cgroups([ =]|$)'
+		added+=("manage-cgroups=ignore")
+	fi
+	if [ ${#added[@]} -eq 0 ] || try_criu "with ${added[*]},"; then
 		return
 	fi
-	conf_add_line "network-lock nftables" '^-*network-lock[ =]'
-	if ! try_criu "with network-lock nftables,"; then
-		sed -i '/^network-lock nftables$/d' "$RUNC_CONF"
-		log "removed 'network-lock nftables' from $RUNC_CONF: the probe failed with it"
-		try_criu "again without it," || die "criu at $CRIU_PATH no longer passes the probe; see $PROBE_LOG"
-	fi
+	local line
+	for line in "${added[@]}"; do
+		sed -i "/^${line}\$/d" "$RUNC_CONF"
+	done
+	log "removed '${added[*]}' from $RUNC_CONF: the probe failed with them (not tried again with this CRIU)"
+	stamp_for "$CRIU_PATH" >"$refused"
+	try_criu "again without them," || die "criu at $CRIU_PATH no longer passes the probe; see $PROBE_LOG"
 }
 
 # ensure_kdat_cache: every CRIU run (runc starts two per dump and per restore)
@@ -828,7 +851,7 @@ main() {
 	ensure_docker_running
 	ensure_runc_conf
 	ensure_criu
-	ensure_network_lock
+	ensure_restore_options
 	ensure_kdat_cache
 	log "ready: docker $DOCKER_VERSION (experimental), criu $(criu_version "$CRIU_PATH") at $CRIU_PATH"
 }
