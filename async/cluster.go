@@ -3,11 +3,13 @@ package async
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log"
 	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Cluster is the fleet a box belongs to, as the queue needs it.
@@ -31,7 +33,7 @@ type Cluster interface {
 	Wait(ctx context.Context, fn string, answer http.Header) bool
 }
 
-var errNotJoined = errors.New("async: this box has not joined the fleet yet")
+var errNotJoined = errors.New("async: this box has not joined the fleet's stream yet")
 
 // connectCluster uses the fleet's connection.
 func (q *Queue) connectCluster() (*engine, int, error) {
@@ -45,16 +47,26 @@ func (q *Queue) connectCluster() (*engine, int, error) {
 
 // startWhenJoined opens the fleet's stream once this box has joined (and
 // the cluster can create it), so that it takes its share of the calls
-// whether or not it accepts any.
+// whether or not it accepts any. Until then calls are refused (503).
 func (q *Queue) startWhenJoined() {
 	last := time.Now()
 	for {
-		_, err := q.engine()
+		e, err := q.start() // not under q.mu: see engine
 		if err == nil {
+			q.mu.Lock()
+			closed := q.closed
+			if !closed {
+				q.eng = e
+			}
+			q.mu.Unlock()
+			if closed {
+				e.stop()
+				return
+			}
 			log.Printf("async: taking calls from the fleet's stream %s", streamName)
 			return
 		}
-		if errors.Is(err, errClosed) {
+		if q.isClosed() {
 			return
 		}
 		if !errors.Is(err, errNotJoined) && time.Since(last) > 10*time.Second {
@@ -63,6 +75,55 @@ func (q *Queue) startWhenJoined() {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+func (q *Queue) isClosed() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closed
+}
+
+// openShared opens the fleet's stream and the consumer the boxes share
+// (each box takes calls from it; the calls a dead box had taken go to the
+// others after their ack wait), creating them when missing. Existing ones
+// are updated only when this box's configuration differs, and a failed
+// update leaves them as they are: a box that restarts must not wait on an
+// update the cluster holds back while the box catches up (seen: over 30 s).
+func openShared(ctx context.Context, e *engine, scfg jetstream.StreamConfig, ccfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	s, err := e.js.Stream(ctx, streamName)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		s, err = e.js.CreateStream(ctx, scfg)
+	case err == nil:
+		if cur := s.CachedInfo().Config; cur.Replicas != scfg.Replicas || cur.MaxBytes != scfg.MaxBytes || cur.MaxMsgSize != scfg.MaxMsgSize {
+			uctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if _, uerr := e.js.UpdateStream(uctx, scfg); uerr != nil {
+				log.Printf("async: the fleet's stream %s keeps its configuration: %v", streamName, uerr)
+			}
+			cancel()
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("async: stream %s: %w", streamName, err)
+	}
+	e.stream = s
+	c, err := s.Consumer(ctx, consumerName)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		c, err = s.CreateConsumer(ctx, ccfg)
+	case err == nil:
+		if cur := c.CachedInfo().Config; cur.AckWait != ccfg.AckWait || cur.MaxAckPending != ccfg.MaxAckPending {
+			uctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if _, uerr := s.UpdateConsumer(uctx, ccfg); uerr != nil {
+				log.Printf("async: the fleet's consumer keeps its configuration: %v", uerr)
+			}
+			cancel()
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("async: consumer: %w", err)
+	}
+	return c, nil
 }
 
 // awaitBox returns once fn's box can run it (at once on one box), telling

@@ -56,7 +56,14 @@ func clusterQueue(t *testing.T, f *fakeFleet, inv http.HandlerFunc) *Queue {
 	if err := q.Recover(); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, func() bool { return opened(q) })
 	return q
+}
+
+func opened(q *Queue) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.eng != nil
 }
 
 // A box that has not joined refuses calls with 503 and Retry-After; once
@@ -73,7 +80,7 @@ func TestClusterQueueWaitsForTheJoin(t *testing.T) {
 		t.Fatalf("before the join: %d (Retry-After %q), want 503 with Retry-After", w.Code, w.Header().Get("Retry-After"))
 	}
 	f.joined.Store(true)
-	waitFor(t, func() bool { return q.starts.Load() == 1 }) // started by Recover's wait
+	waitFor(t, func() bool { return opened(q) }) // by Recover's wait
 	if w := post(t, q, "/async-function/f", "", ""); w.Code != http.StatusAccepted {
 		t.Fatalf("after the join: %d %s", w.Code, w.Body)
 	}

@@ -279,6 +279,12 @@ func (q *Queue) engine() (*engine, error) {
 	if q.eng != nil {
 		return q.eng, nil
 	}
+	if q.cfg.Cluster != nil {
+		// Started by startWhenJoined alone: a cluster without quorum can
+		// take long to open the stream, and calls must not queue behind
+		// it holding q.mu.
+		return nil, errNotJoined
+	}
 	e, err := q.start()
 	if err != nil {
 		return nil, err
@@ -377,7 +383,7 @@ func (q *Queue) openStream(e *engine, replicas int) (jetstream.Consumer, error) 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	e.stream, err = e.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	scfg := jetstream.StreamConfig{
 		Name:        streamName,
 		Description: "faas-criu asynchronous invocations",
 		Subjects:    []string{subjectBase + ">"},
@@ -389,11 +395,8 @@ func (q *Queue) openStream(e *engine, replicas int) (jetstream.Consumer, error) 
 		MaxMsgSize: int32(q.cfg.MaxBodyBytes + 128<<10),
 		// A full queue refuses new calls; it never drops accepted ones.
 		Discard: jetstream.DiscardNew,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("async: stream %s: %w", streamName, err)
 	}
-	cfg := jetstream.ConsumerConfig{
+	ccfg := jetstream.ConsumerConfig{
 		Durable:       consumerName,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       q.cfg.AckWait,
@@ -402,14 +405,10 @@ func (q *Queue) openStream(e *engine, replicas int) (jetstream.Consumer, error) 
 		MaxDeliver: -1,
 	}
 	if e.srv == nil {
-		// The fleet's boxes share the consumer: each takes calls from it,
-		// and the calls a dead box had taken go to the others after their
-		// ack wait.
-		cons, err := e.js.CreateOrUpdateConsumer(ctx, streamName, cfg)
-		if err != nil {
-			return nil, fmt.Errorf("async: consumer: %w", err)
-		}
-		return cons, nil
+		return openShared(ctx, e, scfg, ccfg)
+	}
+	if e.stream, err = e.js.CreateOrUpdateStream(ctx, scfg); err != nil {
+		return nil, fmt.Errorf("async: stream %s: %w", streamName, err)
 	}
 	// On one box the only consumer is this process. Calls a previous
 	// process had taken and not finished are still in the stream (a work
@@ -418,7 +417,7 @@ func (q *Queue) openStream(e *engine, replicas int) (jetstream.Consumer, error) 
 	if err := e.js.DeleteConsumer(ctx, streamName, consumerName); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, fmt.Errorf("async: reset consumer: %w", err)
 	}
-	cons, err := e.js.CreateConsumer(ctx, streamName, cfg)
+	cons, err := e.js.CreateConsumer(ctx, streamName, ccfg)
 	if err != nil {
 		return nil, fmt.Errorf("async: consumer: %w", err)
 	}
