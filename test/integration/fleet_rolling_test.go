@@ -45,6 +45,7 @@ type rollingLoad struct {
 
 type acceptedCall struct {
 	box int
+	fn  string
 	at  time.Time
 }
 
@@ -134,7 +135,7 @@ func (l *rollingLoad) postAsync(boxes []*Provider, b int, fn, id, callback strin
 		return false
 	}
 	l.mu.Lock()
-	l.accepted[id] = acceptedCall{box: b, at: time.Now()}
+	l.accepted[id] = acceptedCall{box: b, fn: fn, at: time.Now()}
 	l.took[1] = append(l.took[1], time.Since(t0))
 	l.mu.Unlock()
 	return true
@@ -246,12 +247,13 @@ func TestFleetRollingRestart(t *testing.T) {
 
 	t.Logf("three functions deployed, one on each box, in %s", time.Since(testStart).Round(100*time.Millisecond))
 	time.Sleep(2 * time.Second)
-	killed := make([]time.Time, len(boxes))
+	killed, back := make([]time.Time, len(boxes)), make([]time.Time, len(boxes))
 	for i, p := range boxes {
 		t0 := time.Now()
 		killed[i] = t0
 		took := restartBox(t, p, i)
 		fleetReady(t, p, len(boxes))
+		back[i] = time.Now()
 		joined := time.Since(t0)
 		// It takes calls again (its queue has the fleet's stream, which
 		// has quorum) before the next box dies.
@@ -275,7 +277,7 @@ func TestFleetRollingRestart(t *testing.T) {
 		t.Errorf("%s", err)
 	}
 	drained := time.Since(loadEnd)
-	checkRolling(t, l, fns, killed)
+	checkRolling(t, l, fns, killed, back)
 	t.Logf("rolling restart under load: %s, callbacks drained %s after the load stopped", time.Since(testStart).Round(100*time.Millisecond), drained.Round(100*time.Millisecond))
 }
 
@@ -302,7 +304,7 @@ func pollMissing(l *rollingLoad, timeout time.Duration) string {
 
 // checkRolling checks the synchronous counters and the callbacks' statuses,
 // and reports the load's figures.
-func checkRolling(t *testing.T, l *rollingLoad, fns []string, killed []time.Time) {
+func checkRolling(t *testing.T, l *rollingLoad, fns []string, killed, back []time.Time) {
 	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -332,13 +334,21 @@ func checkRolling(t *testing.T, l *rollingLoad, fns []string, killed []time.Time
 	t.Logf("not accepted (the caller's to retry): %v", l.refused)
 	// The calls a box accepted just before it died are in the count above:
 	// say how many, so that a run where none were is seen.
-	late := make([]int, len(killed))
+	late, waited := make([]int, len(killed)), make([]int, len(killed))
 	for _, a := range l.accepted {
 		if d := killed[a.box].Sub(a.at); d >= 0 && d < 2*time.Second {
 			late[a.box]++
 		}
+		for i, fn := range fns {
+			if a.fn == fn && a.at.After(killed[i]) && a.at.Before(back[i]) {
+				waited[i]++
+			}
+		}
 	}
-	t.Logf("calls accepted by each box in the 2 s before it was killed (all called back): %v", late)
+	t.Logf("all called back: calls accepted by each box in the 2 s before it was killed %v; calls of each box's function accepted (by the others) while that box was down %v", late, waited)
+	if sum(waited) == 0 {
+		t.Error("no call was accepted for a function while its box was down: the wait was not exercised")
+	}
 	t.Logf("latency of the accepted: synchronous %s, asynchronous (to the 202) %s", percentiles(l.took[0]), percentiles(l.took[1]))
 	if len(l.accepted) < 50 || syncOK < 100 {
 		t.Errorf("too little load to mean anything: %d asynchronous, %d synchronous calls accepted", len(l.accepted), syncOK)
@@ -358,4 +368,12 @@ func percentiles(d []time.Duration) string {
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	at := func(p float64) time.Duration { return s[min(len(s)-1, int(p*float64(len(s))))].Round(100 * time.Microsecond) }
 	return fmt.Sprintf("p50 %s p99 %s max %s", at(0.5), at(0.99), s[len(s)-1].Round(time.Millisecond))
+}
+
+func sum(v []int) int {
+	n := 0
+	for _, x := range v {
+		n += x
+	}
+	return n
 }
