@@ -366,7 +366,9 @@ func percentiles(d []time.Duration) string {
 	}
 	s := append([]time.Duration(nil), d...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	at := func(p float64) time.Duration { return s[min(len(s)-1, int(p*float64(len(s))))].Round(100 * time.Microsecond) }
+	at := func(p float64) time.Duration {
+		return s[min(len(s)-1, int(p*float64(len(s))))].Round(100 * time.Microsecond)
+	}
 	return fmt.Sprintf("p50 %s p99 %s max %s", at(0.5), at(0.99), s[len(s)-1].Round(time.Millisecond))
 }
 
