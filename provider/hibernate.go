@@ -353,8 +353,9 @@ func (p *Provider) hibernateAll(ctx context.Context, fn *function, reps []*repli
 	return nil
 }
 
-// hibernateReplica checkpoints one replica with CRIU through Docker's
-// checkpoint API; its container exits. Older checkpoints of the replica are
+// hibernateReplica checkpoints one replica with CRIU (the engine has its
+// containerd write the checkpoint where Docker keeps it, or asks Docker's
+// checkpoint API); its container exits. Older checkpoints of the replica are
 // removed once the new one is safe.
 func (p *Provider) hibernateReplica(ctx context.Context, fn *function, r *replica) (CheckpointInfo, error) {
 	if p.beforeCheckpoint != nil {
@@ -397,8 +398,9 @@ func (p *Provider) hibernateReplica(ctx context.Context, fn *function, r *replic
 }
 
 // checkRoom makes sure the filesystem the replica's checkpoint goes to has
-// room for it: twice its working set (the dump passes through containerd's
-// store on its way) and 16 MiB more.
+// room for it: twice its working set (a dump through Docker's checkpoint API
+// passes through containerd's store on its way; a direct one needs half) and
+// 16 MiB more.
 func (p *Provider) checkRoom(r *replica) error {
 	dir := filepath.Dir(p.checkpointDir(r.id, "x"))
 	if err := os.MkdirAll(dir, 0o700); err != nil {

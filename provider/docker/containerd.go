@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -119,7 +120,8 @@ func (c *containerd) dial(addr string) *http.Client {
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true) // gRPC without TLS: HTTP/2 with prior knowledge
 	return &http.Client{Transport: &http.Transport{
-		Protocols: &p,
+		Protocols:       &p,
+		IdleConnTimeout: time.Minute, // suspends come in bursts: no socket kept between
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", addr)
