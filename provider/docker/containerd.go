@@ -38,7 +38,8 @@ import (
 // --checkpoint` look. Whatever stops the direct way before CRIU runs (no
 // containerd reachable from here, a container it does not know, a runtime
 // whose options differ) falls back to Docker's checkpoint API; a dump that
-// CRIU itself failed is not retried.
+// CRIU itself failed is not retried, nor one whose answer was lost (the
+// provider then checks with Docker what runs, as after any failed dump).
 
 // runcCheckpointOptions is the type of the options of the runc v2 shim's
 // checkpoint (containerd.runc.v1.CheckpointOptions), which Docker 20.10
@@ -71,9 +72,15 @@ const (
 // beforeDump says a failed direct checkpoint stopped before CRIU ran, so
 // that Docker's way is worth trying.
 func beforeDump(err error) bool {
+	if errors.Is(err, errNotDirect) {
+		return true
+	}
 	var st *grpcStatus
 	if !errors.As(err, &st) {
-		return true // containerd not reached, or its answer not understood
+		// The request went out and its answer was lost (containerd
+		// died under it, say): the shim may have dumped the container
+		// all the same, so Docker must not be asked for another dump.
+		return false
 	}
 	switch st.code {
 	case codeInvalidArgument, codeNotFound, codeUnimplemented, codeUnavailable:
@@ -227,20 +234,28 @@ func unary(ctx context.Context, hc *http.Client, method string, msg []byte) erro
 	req.Header.Set("TE", "trailers")
 	req.Header.Set("containerd-namespace", containerdNamespace)
 	resp, err := hc.Do(req)
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return fmt.Errorf("%w: %w", errNotDirect, err) // nothing was sent
+	}
 	if err != nil {
-		return fmt.Errorf("%w: %w", errNotDirect, err)
+		return fmt.Errorf("containerd's answer was lost, the dump's outcome is unknown: %w", err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		// Not a gRPC server: nothing was done.
+		return fmt.Errorf("%w: HTTP %d from %s", errNotDirect, resp.StatusCode, method)
+	}
 	if _, err := io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)); err != nil {
-		return fmt.Errorf("%w: reading the answer: %w", errNotDirect, err)
+		return fmt.Errorf("containerd's answer was lost, the dump's outcome is unknown: %w", err)
 	}
 	status, message := resp.Trailer.Get("Grpc-Status"), resp.Trailer.Get("Grpc-Message")
 	if status == "" {
 		status, message = resp.Header.Get("Grpc-Status"), resp.Header.Get("Grpc-Message")
 	}
 	code, err := strconv.Atoi(status)
-	if resp.StatusCode != http.StatusOK || err != nil {
-		return fmt.Errorf("%w: HTTP %d, gRPC status %q", errNotDirect, resp.StatusCode, status)
+	if err != nil {
+		return fmt.Errorf("containerd answered no gRPC status (%q), the dump's outcome is unknown", status)
 	}
 	if code == 0 {
 		return nil

@@ -157,6 +157,21 @@ func TestUnary(t *testing.T) {
 		}
 	}
 
+	// The answer lost mid-call (containerd died under the dump): its
+	// outcome is unknown, and Docker is not asked for a second dump.
+	lost := fakeContainerd(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		panic(http.ErrAbortHandler)
+	})
+	if err := unary(context.Background(), lost, "/m", nil); err == nil || beforeDump(err) {
+		t.Errorf("answer lost: %v, beforeDump %v", err, beforeDump(err))
+	}
+	// Not gRPC at all: nothing was done.
+	notGRPC := fakeContainerd(t, func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
+	if err := unary(context.Background(), notGRPC, "/m", nil); !beforeDump(err) {
+		t.Errorf("HTTP 404: %v, want Docker's way", err)
+	}
+
 	// Nobody there: Docker's way.
 	c := &containerd{}
 	err := unary(context.Background(), c.dial(filepath.Join(t.TempDir(), "none.sock")), "/m", nil)
