@@ -93,8 +93,7 @@ func beforeDump(err error) bool {
 // containerd reaches the engine's containerd over its gRPC socket.
 type containerd struct {
 	mu     sync.Mutex
-	addr   string // the socket, once found; "" to look again
-	client *http.Client
+	client *http.Client // of its socket, once found; nil to look again
 }
 
 // cached returns the client for the engine's containerd if its socket was
@@ -118,7 +117,7 @@ func (c *containerd) endpoint(id string, pid int) (*http.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.addr, c.client = addr, c.dial(addr)
+	c.client = c.dial(addr)
 	return c.client, nil
 }
 
@@ -144,7 +143,7 @@ func (c *containerd) forget() {
 	if c.client != nil {
 		c.client.CloseIdleConnections()
 	}
-	c.client, c.addr = nil, ""
+	c.client = nil
 }
 
 // shimAddress reads containerd's socket from the command line of the shim
