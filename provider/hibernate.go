@@ -438,6 +438,9 @@ func (p *Provider) afterFailedCheckpoint(ctx context.Context, fn *function, r *r
 	case ci.Running:
 		p.setStatus(fn, r, "running")
 	default:
+		if p.restoreEarlierDump(ctx, fn, r) {
+			return
+		}
 		// Docker stopped it before the checkpoint failed (writing it out):
 		// its memory is gone. Back from its newest backup if it has one.
 		restored, err := p.startReplicaFromBackup(ctx, fn, r)
@@ -452,6 +455,25 @@ func (p *Provider) afterFailedCheckpoint(ctx context.Context, fn *function, r *r
 			slog.Error("bring back the replica stopped by a failed checkpoint", "function", fn.key.String(), "err", err)
 		}
 	}
+}
+
+// restoreEarlierDump restores a replica that a failed checkpoint found
+// stopped from a checkpoint the record does not know of, if one stopped it:
+// a provider killed while the engine dumped the replica restarts, and its
+// next checkpoint queues in the shim behind that dump (a direct checkpoint
+// freezes nothing until runc and CRIU have started), which completes, stops
+// the container and makes the new one fail. That dump holds the state.
+func (p *Provider) restoreEarlierDump(ctx context.Context, fn *function, r *replica) bool {
+	info, ok := p.strayCheckpoint(ctx, r)
+	if !ok {
+		return false
+	}
+	if err := p.restoreReplica(ctx, fn, r, info); err != nil {
+		slog.Error("restore from the checkpoint that stopped the replica", "function", fn.key.String(), "replica", r.index, "checkpoint", info.Name, "err", err)
+		return false
+	}
+	slog.Warn("replica stopped by an earlier dump during a failed checkpoint: restored from that dump", "function", fn.key.String(), "replica", r.index, "checkpoint", info.Name)
+	return true
 }
 
 // strayCheckpoint finds the newest hibernation checkpoint of a stopped
