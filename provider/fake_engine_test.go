@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -502,19 +503,39 @@ func (e *fakeEngine) CreateCheckpoint(_ context.Context, id string, o Checkpoint
 		return fmt.Errorf("container %s is not running", c.name)
 	}
 	if err := e.begin("checkpoint"); err != nil {
+		var earlier earlierDump
+		if errors.As(err, &earlier) {
+			if err := e.dumpLocked(c, e.CheckpointDir(c.id, string(earlier)), true); err != nil {
+				return err
+			}
+			return errors.New("runc did not terminate successfully: container does not exist")
+		}
 		return err // as CRIU does, the processes it froze run on
 	}
 	dir := filepath.Join(o.Dir, o.Name)
 	if o.Dir == "" {
 		dir = e.CheckpointDir(c.id, o.Name)
 	}
+	return e.dumpLocked(c, dir, o.Exit)
+}
+
+// earlierDump, queued with failNext("checkpoint"), plays a dump that a
+// provider killed mid-way had asked for: the shim finishes it first (into
+// the checkpoint so named, the container exits), and the checkpoint asked
+// for now fails, its container gone.
+type earlierDump string
+
+func (d earlierDump) Error() string { return "an earlier dump, " + string(d) + ", finished first" }
+
+// dumpLocked writes c's memory as a checkpoint in dir; with exit, c exits.
+func (e *fakeEngine) dumpLocked(c *fakeContainer, dir string, exit bool) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, fakePages), []byte(strconv.FormatInt(c.memory.Load(), 10)), 0o600); err != nil {
 		return err
 	}
-	if o.Exit {
+	if exit {
 		e.stop(c)
 		c.state = "exited"
 		e.emit(EventDie, c)

@@ -353,8 +353,9 @@ func (p *Provider) hibernateAll(ctx context.Context, fn *function, reps []*repli
 	return nil
 }
 
-// hibernateReplica checkpoints one replica with CRIU through Docker's
-// checkpoint API; its container exits. Older checkpoints of the replica are
+// hibernateReplica checkpoints one replica with CRIU (the engine has its
+// containerd write the checkpoint where Docker keeps it, or asks Docker's
+// checkpoint API); its container exits. Older checkpoints of the replica are
 // removed once the new one is safe.
 func (p *Provider) hibernateReplica(ctx context.Context, fn *function, r *replica) (CheckpointInfo, error) {
 	if p.beforeCheckpoint != nil {
@@ -397,8 +398,9 @@ func (p *Provider) hibernateReplica(ctx context.Context, fn *function, r *replic
 }
 
 // checkRoom makes sure the filesystem the replica's checkpoint goes to has
-// room for it: twice its working set (the dump passes through containerd's
-// store on its way) and 16 MiB more.
+// room for it: twice its working set (a dump through Docker's checkpoint API
+// passes through containerd's store on its way; a direct one needs half) and
+// 16 MiB more.
 func (p *Provider) checkRoom(r *replica) error {
 	dir := filepath.Dir(p.checkpointDir(r.id, "x"))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -436,6 +438,9 @@ func (p *Provider) afterFailedCheckpoint(ctx context.Context, fn *function, r *r
 	case ci.Running:
 		p.setStatus(fn, r, "running")
 	default:
+		if p.restoreEarlierDump(ctx, fn, r) {
+			return
+		}
 		// Docker stopped it before the checkpoint failed (writing it out):
 		// its memory is gone. Back from its newest backup if it has one.
 		restored, err := p.startReplicaFromBackup(ctx, fn, r)
@@ -450,6 +455,25 @@ func (p *Provider) afterFailedCheckpoint(ctx context.Context, fn *function, r *r
 			slog.Error("bring back the replica stopped by a failed checkpoint", "function", fn.key.String(), "err", err)
 		}
 	}
+}
+
+// restoreEarlierDump restores a replica that a failed checkpoint found
+// stopped from a checkpoint the record does not know of, if one stopped it:
+// a provider killed while the engine dumped the replica restarts, and its
+// next checkpoint queues in the shim behind that dump (a direct checkpoint
+// freezes nothing until runc and CRIU have started), which completes, stops
+// the container and makes the new one fail. That dump holds the state.
+func (p *Provider) restoreEarlierDump(ctx context.Context, fn *function, r *replica) bool {
+	info, ok := p.strayCheckpoint(ctx, r)
+	if !ok {
+		return false
+	}
+	if err := p.restoreReplica(ctx, fn, r, info); err != nil {
+		slog.Error("restore from the checkpoint that stopped the replica", "function", fn.key.String(), "replica", r.index, "checkpoint", info.Name, "err", err)
+		return false
+	}
+	slog.Warn("replica stopped by an earlier dump during a failed checkpoint: restored from that dump", "function", fn.key.String(), "replica", r.index, "checkpoint", info.Name)
+	return true
 }
 
 // strayCheckpoint finds the newest hibernation checkpoint of a stopped
