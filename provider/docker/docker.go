@@ -65,6 +65,12 @@ func kind(err error) error {
 		// Before the kinds: Docker may call it a conflict too, and the
 		// provider must not take it for a name already in use.
 		return fmt.Errorf("%w: %w", provider.ErrEngineTaskExists, err)
+	case client.IsErrConnectionFailed(err):
+		// Also a connection the engine broke mid-call ("error during
+		// connect: ...: EOF"): it crashed, and what it did is unknown.
+		return fmt.Errorf("%w: %w", provider.ErrEngineUnreachable, err)
+	case taskPaused(err):
+		return fmt.Errorf("%w: %w", provider.ErrEngineTaskPaused, err)
 	case errdefs.IsNotFound(err):
 		return fmt.Errorf("%w: %w", provider.ErrEngineNotFound, err)
 	case errdefs.IsConflict(err):
@@ -139,6 +145,15 @@ func (e *Engine) StartContainer(ctx context.Context, id string) error {
 // own (it is a system error), so its message is all there is to go by.
 func orphanTask(err error) bool {
 	return strings.Contains(err.Error(), "already exists") && strings.Contains(err.Error(), "task ")
+}
+
+// taskPaused says a pause was refused because containerd's task already is
+// paused while Docker counts the container as running: containerd's client
+// inside dockerd pauses a task around a checkpoint and resumes it after, so
+// a dockerd killed in between leaves it so ("cannot pause a paused
+// container").
+func taskPaused(err error) bool {
+	return strings.Contains(err.Error(), "cannot pause a paused container")
 }
 
 func (e *Engine) StopContainer(ctx context.Context, id string, grace time.Duration) error {
