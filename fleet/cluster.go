@@ -67,6 +67,10 @@ type Fleet struct {
 
 	local LocalSecrets // nil: secrets are not kept in step
 
+	// replicas is the buckets' (and the asynchronous calls' stream's),
+	// set with joined (under mu).
+	replicas int
+
 	done chan struct{}
 }
 
@@ -140,7 +144,8 @@ func startServer(cfg Config) (*server.Server, error) {
 		JetStream:          true,
 		StoreDir:           cfg.Dir,
 		JetStreamMaxMemory: 16 << 20,
-		JetStreamMaxStore:  256 << 20,
+		JetStreamMaxStore:  256<<20 + cfg.QueueStore,
+		MaxPayload:         cfg.MaxPayload, // 0: NATS's 1 MiB
 		NoSigs:             true,
 		NoLog:              true,
 		Cluster: server.ClusterOpts{
@@ -221,7 +226,7 @@ func (f *Fleet) join(ctx context.Context, replicas int) {
 	})
 	go f.watch(ctx, secrets, f.applySecret)
 	f.mu.Lock()
-	f.joined = true
+	f.joined, f.replicas = true, replicas
 	f.mu.Unlock()
 	slog.Info("fleet: joined", "box", f.cfg.Box, "advertise", f.cfg.Advertise, "replicas", replicas)
 	ticker.Every(ctx, HeartbeatEvery, func() {
