@@ -182,13 +182,16 @@ func Serve(args []string) error {
 
 	proxy := countedProxy(p, transports)
 	cfg := p.Config()
-	router, invoker, leave, err := withFleet(ctx, o, p, proxy, creds)
+	router, invoker, cluster, err := withFleet(ctx, o, p, proxy, creds)
 	if err != nil {
 		return err
 	}
-	defer leave()
-	// Asynchronous calls: queued on an embedded NATS JetStream, run
-	// through the same proxy.
+	if cluster != nil {
+		defer cluster.Close()
+		o.async.Cluster = cluster
+	}
+	// Asynchronous calls: queued on an embedded NATS JetStream (in a
+	// fleet, the fleet's), run through the same proxy.
 	o.async.Dir, o.async.CallTimeout = async.StoreDir(cfg.StateDir), o.writeTimeout
 	queue := async.New(o.async, invoker)
 	defer queue.Close()
@@ -225,13 +228,16 @@ func countedProxy(p *provider.Provider, transports *handlers.Transports) http.Ha
 }
 
 // withFleet joins the fleet when one is configured (opt-in): requests about
-// functions on other boxes then go to their box. Without one, the router
-// and the invoker are the plain ones.
-func withFleet(ctx context.Context, o *serveOptions, p *provider.Provider, proxy http.Handler, creds *handlers.Credentials) (*mux.Router, http.Handler, func(), error) {
+// functions on other boxes then go to their box, and asynchronous calls are
+// queued on the fleet's JetStream. Without one, the router and the invoker
+// are the plain ones, and the fleet nil.
+func withFleet(ctx context.Context, o *serveOptions, p *provider.Provider, proxy http.Handler, creds *handlers.Credentials) (*mux.Router, http.Handler, *fleet.Fleet, error) {
 	router := bootstrap.Router()
 	if !o.fleet.Enabled() {
-		return router, proxy, func() {}, nil
+		return router, proxy, nil, nil
 	}
+	// The embedded server holds the asynchronous calls too.
+	o.fleet.QueueStore, o.fleet.MaxPayload = o.async.ServerNeeds()
 	fl, err := fleet.Start(ctx, o.fleet)
 	if err != nil {
 		return nil, nil, nil, err
@@ -242,7 +248,7 @@ func withFleet(ctx context.Context, o *serveOptions, p *provider.Provider, proxy
 	fl.SetLocal(p)
 	router.Use(fl.Wrap)
 	router.HandleFunc("/system/fleet", handlers.RequireAuth(creds, fl.BoxesHandler)).Methods(http.MethodGet)
-	return router, fl.Wrap(proxy), fl.Close, nil
+	return router, fl.Wrap(proxy), fl, nil
 }
 
 // tuneGC collects less often unless GOGC says otherwise: a proxy's garbage

@@ -78,6 +78,10 @@ type Fleet struct {
 	lease        lease
 	warned       map[string]uint64
 
+	// replicas is the buckets' (and the asynchronous calls' stream's),
+	// set with joined (under mu).
+	replicas int
+
 	done chan struct{}
 }
 
@@ -154,7 +158,8 @@ func startServer(cfg Config) (*server.Server, error) {
 		JetStream:          true,
 		StoreDir:           cfg.Dir,
 		JetStreamMaxMemory: 16 << 20,
-		JetStreamMaxStore:  256 << 20,
+		JetStreamMaxStore:  256<<20 + cfg.QueueStore,
+		MaxPayload:         cfg.MaxPayload, // 0: NATS's 1 MiB
 		NoSigs:             true,
 		NoLog:              true,
 		Cluster: server.ClusterOpts{
@@ -218,7 +223,7 @@ func (f *Fleet) join(ctx context.Context, replicas int) {
 	}
 	f.dropTakenOver(ctx)
 	f.mu.Lock()
-	f.joined, f.joinedAt = true, time.Now()
+	f.joined, f.joinedAt, f.replicas = true, time.Now(), replicas
 	f.mu.Unlock()
 	slog.Info("fleet: joined", "box", f.cfg.Box, "advertise", f.cfg.Advertise, "replicas", replicas)
 	go ticker.Every(ctx, HeartbeatEvery/4, func() { f.guard(ctx) })

@@ -122,6 +122,8 @@ func (f *Fleet) gate(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	w.Header().Set("Retry-After", "1")
+	// The fleet's answer, not the function's: an asynchronous call waits.
+	w.Header().Set(UnreachableHeader, f.cfg.Box)
 	http.Error(w, fmt.Sprintf("function %s: %s", fn, why), http.StatusServiceUnavailable)
 	return true
 }
@@ -157,6 +159,7 @@ func (f *Fleet) invoke(w http.ResponseWriter, r *http.Request, next http.Handler
 		live = true
 	}
 	if !live {
+		w.Header().Set(UnreachableHeader, rec.Box)
 		http.Error(w, fmt.Sprintf("function %s runs on box %s, which is not heartbeating", fn, rec.Box), http.StatusServiceUnavailable)
 		return
 	}
@@ -181,6 +184,7 @@ func (f *Fleet) proxy(w http.ResponseWriter, r *http.Request, box Box) {
 		// Streamed both ways: no buffering of a long answer.
 		FlushInterval: -1,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			w.Header().Set(UnreachableHeader, box.Name)
 			http.Error(w, fmt.Sprintf("box %s (%s): %v", box.Name, box.URL, err), http.StatusBadGateway)
 		},
 	}

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Idempotent host setup for faas-criu, called by `make run` and `make test`:
 #   - Docker engine installed, experimental mode and live-restore on, running;
-#   - /etc/criu/runc.conf has tcp-established and a work-dir that survives;
+#   - /etc/criu/runc.conf has tcp-established and a work-dir that survives,
+#     and the options that make restores cheaper (nftables network lock,
+#     no CRIU cgroup management) when that CRIU passes the probe with them;
+#   - CRIU's kernel-feature cache kept on a small tmpfs when /run is not one;
 #   - a CRIU that really checkpoints and restores a container (proved by a
 #     dump/restore probe, not by a version string), cached in a stamp file.
 # Supported: Debian 12 (root). Quick when everything is already done.
@@ -29,6 +32,8 @@ BUILD_LOG=$LOG_DIR/criu-build.log
 DAEMON_JSON=/etc/docker/daemon.json
 DOCKER_PIDFILE=/var/run/docker.pid
 RUNC_CONF=/etc/criu/runc.conf
+KDAT_FILE=/run/criu.kdat
+KDAT_DIR=/run/faas-criu-kdat
 CRIU_WORK_DIR=$STATE_DIR/criu-work
 SRC_LIST=/etc/apt/sources.list.d/faas-criu-unstable-src.sources
 DEFAULT_MIRROR=http://deb.debian.org/debian
@@ -387,6 +392,96 @@ conf_add_line() {
 	fi
 	echo "$1" >>"$RUNC_CONF"
 	log "added '$1' to $RUNC_CONF"
+}
+
+# ---------------------------------------------------------------- criu speed
+
+# ensure_restore_options: CRIU options in runc.conf that take work off every
+# dump and restore, added when this CRIU has them and kept only if the probe
+# passes with them (an existing line for the same option is left alone):
+#   - network-lock nftables: with tcp-established, CRIU locks the network
+#     namespace of the container it dumps (peers' packets are dropped, not
+#     answered by a reset, while it sleeps) and unlocks it on restore. Its
+#     default lock runs iptables-restore and iptables 2 to 6 times each way,
+#     every one a fork and exec in the namespace: most of the 53-78 ms a
+#     restore spent after CRIU's network-unlock. nftables does the same
+#     in-process (libnftables). A restore takes the method from its dump, so
+#     older checkpoints still restore.
+#   - manage-cgroups=ignore: runc puts CRIU into the container's cgroups
+#     (made and limited by runc) before the restore, so the restored tasks
+#     land there anyway; CRIU's own cgroup work (a yard of every controller
+#     mounted, each task's cgroups checked and moved) only repeats it.
+#     (The "=" matters: "manage-cgroups ignore" would read as soft mode.)
+ensure_restore_options() {
+	local added=() refused=$STATE_DIR/restore-options-refused
+	# Refused before by the probe with this very CRIU, kernel and runc.
+	if [ -f "$refused" ] && [ "$(cat "$refused")" = "$(stamp_for "$CRIU_PATH")" ]; then
+		return
+	fi
+	if ! grep -qE '^-*network-lock[ =]' "$RUNC_CONF" 2>/dev/null; then
+		if "$CRIU_PATH" check --feature network_lock_nftables >/dev/null 2>&1; then
+			conf_add_line "network-lock nftables" '^-*network-lock[ =]'
+			added+=("network-lock nftables")
+		else
+			log "criu at $CRIU_PATH cannot lock networks with nftables: keeping its iptables lock (slower dumps and restores)"
+		fi
+	fi
+	if ! grep -qE '^-*manage-cgroups([ =]|$)' "$RUNC_CONF" 2>/dev/null; then
+		conf_add_line "manage-cgroups=ignore" '^-*manage-cgroups([ =]|$)'
+		added+=("manage-cgroups=ignore")
+	fi
+	if [ ${#added[@]} -eq 0 ] || try_criu "with ${added[*]},"; then
+		return
+	fi
+	local line
+	for line in "${added[@]}"; do
+		sed -i "/^${line}\$/d" "$RUNC_CONF"
+	done
+	log "removed '${added[*]}' from $RUNC_CONF: the probe failed with them (not tried again with this CRIU)"
+	stamp_for "$CRIU_PATH" >"$refused"
+	try_criu "again without them," || die "criu at $CRIU_PATH no longer passes the probe; see $PROBE_LOG"
+}
+
+# ensure_kdat_cache: every CRIU run (runc starts two per dump and per restore)
+# probes the kernel's features, about 40 ms and three execs of iptables,
+# unless it finds the cache it writes to /run/criu.kdat; it writes it only on
+# a tmpfs (the cache must not outlive a boot), and /run is not one on these
+# machines. The cache is made here by a `criu check` in a private mount
+# namespace whose /run is a tmpfs, kept on a small tmpfs of its own, and
+# bind-mounted onto /run/criu.kdat: /run keeps its contents, and a reboot
+# takes the cache away with the mounts. Made again when the CRIU binary
+# changes (the cache is only valid for the build that wrote it).
+ensure_kdat_cache() {
+	local sum
+	if [ "$(stat -f -c %T /run 2>/dev/null)" = tmpfs ]; then
+		return # CRIU keeps its cache there itself
+	fi
+	if ! grep -qa "$KDAT_FILE" "$CRIU_PATH"; then
+		log "criu at $CRIU_PATH keeps its kernel-feature cache elsewhere than $KDAT_FILE: not cached"
+		return
+	fi
+	sum=$(sha256sum "$CRIU_PATH" | cut -d' ' -f1)
+	if mountpoint -q "$KDAT_FILE" && [ "$(cat "$KDAT_DIR/criu.sha256" 2>/dev/null)" = "$sum" ]; then
+		return
+	fi
+	mkdir -p "$KDAT_DIR"
+	if ! mountpoint -q "$KDAT_DIR"; then
+		mount -t tmpfs -o size=1m,mode=0700 faas-criu-kdat "$KDAT_DIR"
+	fi
+	if ! unshare -m --propagation private sh -c \
+		'mount -t tmpfs -o size=1m tmpfs /run && "$1" check >/dev/null 2>&1; cat /run/criu.kdat' \
+		sh "$CRIU_PATH" >"$KDAT_DIR/criu.kdat.new" 2>/dev/null || [ ! -s "$KDAT_DIR/criu.kdat.new" ]; then
+		rm -f "$KDAT_DIR/criu.kdat.new"
+		log "criu check wrote no kernel-feature cache: CRIU probes the kernel on every run"
+		return
+	fi
+	mv -f "$KDAT_DIR/criu.kdat.new" "$KDAT_DIR/criu.kdat"
+	echo "$sum" >"$KDAT_DIR/criu.sha256"
+	# A bind mount holds the file it was made from: replace it, not the file.
+	while mountpoint -q "$KDAT_FILE"; do umount "$KDAT_FILE"; done
+	[ -e "$KDAT_FILE" ] || : >"$KDAT_FILE"
+	mount --bind "$KDAT_DIR/criu.kdat" "$KDAT_FILE"
+	log "CRIU's kernel-feature cache kept at $KDAT_FILE (bind-mounted from the tmpfs $KDAT_DIR)"
 }
 
 # ---------------------------------------------------------------- criu probe
@@ -756,6 +851,8 @@ main() {
 	ensure_docker_running
 	ensure_runc_conf
 	ensure_criu
+	ensure_restore_options
+	ensure_kdat_cache
 	log "ready: docker $DOCKER_VERSION (experimental), criu $(criu_version "$CRIU_PATH") at $CRIU_PATH"
 }
 
