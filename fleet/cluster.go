@@ -101,7 +101,7 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 		beat:    map[string]time.Time{},
 		beatRev: map[string]uint64{},
 		warned:  map[string]uint64{},
-		lease:   lease{instance: newInstance()},
+		lease:   lease{instance: instanceOf(cfg)},
 		done:    make(chan struct{}),
 	}
 	replicas := 1

@@ -530,29 +530,49 @@ func TestLeaseCAS(t *testing.T) {
 	if !srv.ReadyForConnections(10 * time.Second) {
 		t.Fatal("nats server did not start")
 	}
-	join := func(name string) *Fleet {
+	joinIn := func(name, dir string) (*Fleet, context.CancelFunc) {
 		t.Helper()
 		ctx, cancel := context.WithCancel(context.Background())
 		t.Cleanup(cancel)
-		f, err := Start(ctx, Config{Box: name, Advertise: "http://127.0.0.1:1", NATSURL: srv.ClientURL(), KeyFile: t.TempDir() + "/key"})
+		f, err := Start(ctx, Config{Box: name, Advertise: "http://127.0.0.1:1", NATSURL: srv.ClientURL(), KeyFile: t.TempDir() + "/key", Dir: dir})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(f.Close)
 		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 			if ok, _ := f.state(); ok {
-				return f
+				return f, cancel
 			}
 			if time.Now().After(deadline) {
 				t.Fatalf("%s not joined after 20s", name)
 			}
 		}
 	}
+	join := func(name string) *Fleet {
+		f, _ := joinIn(name, t.TempDir()+"/fleet/nats")
+		return f
+	}
 	first := join("dup")
 	second := join("dup")
+	// The same box restarted (its state directory, so its instance id)
+	// takes its lease back at once, though the old entry is still there.
+	dir := t.TempDir() + "/fleet/nats"
+	before, stop := joinIn("again", dir)
+	stop()
+	before.Close()
+	after, _ := joinIn("again", dir)
+	after.lease.mu.Lock()
+	renewedAtJoin := !after.lease.renewed.IsZero()
+	after.lease.mu.Unlock()
+	if !renewedAtJoin {
+		t.Error("a box restarted on its state directory did not take its lease back at its first heartbeat")
+	}
 	time.Sleep(FenceAfter + time.Second)
 	if first.Fenced() || !second.Fenced() {
-		t.Errorf("two processes named dup: first fenced %v, second fenced %v; want only the second", first.Fenced(), second.Fenced())
+		t.Errorf("two boxes named dup: first fenced %v, second fenced %v; want only the second", first.Fenced(), second.Fenced())
+	}
+	if after.Fenced() {
+		t.Error("a box restarted on its state directory could not take its lease back")
 	}
 
 	// Two boxes claim one orphan on the same revision: one write wins.

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -59,7 +61,7 @@ type Local interface {
 // lease is this box's side of its heartbeat lease.
 type lease struct {
 	mu       sync.Mutex
-	instance string    // this process's: tells its own entry from a namesake's
+	instance string    // this box's (instanceOf): tells its own entry from a namesake's
 	rev      uint64    // the revision of its heartbeat entry, for the next CAS
 	renewed  time.Time // when the last successful renewal was sent
 	fenced   bool
@@ -69,10 +71,27 @@ type lease struct {
 	told  bool // that the records could not be read yet, once per fence
 }
 
-func newInstance() string {
+// instanceOf is the box's instance id: kept in its state directory, so
+// that the box restarted takes its lease back at once, while another box
+// given the same name (another state directory) cannot renew it. Without
+// a directory, one per process.
+func instanceOf(cfg Config) string {
 	b := make([]byte, 8)
 	rand.Read(b)
-	return hex.EncodeToString(b)
+	id := hex.EncodeToString(b)
+	if cfg.Dir == "" {
+		return id
+	}
+	path := filepath.Join(filepath.Dir(cfg.Dir), "instance")
+	if old, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(old))) > 0 {
+		return strings.TrimSpace(string(old))
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err == nil {
+		if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+			slog.Warn("fleet: instance id not kept: a restart waits for its old lease to expire", "err", err)
+		}
+	}
+	return id
 }
 
 // SetLocal gives the fleet this box's provider (takeovers, fencing and
@@ -115,8 +134,9 @@ func (f *Fleet) heartbeat(ctx context.Context) error {
 }
 
 // renew writes the heartbeat on revision rev (0: create it). An entry that
-// expired meanwhile is created again; one written by this process whose
-// answer was lost is taken up; one written by another process is refused.
+// expired meanwhile is created again; one written by this box (this
+// process, or before its restart) is taken up; one written by another box
+// is refused.
 func (f *Fleet) renew(ctx context.Context, rev uint64, v []byte) (uint64, error) {
 	var err error
 	if rev != 0 {
@@ -138,7 +158,7 @@ func (f *Fleet) renew(ctx context.Context, rev uint64, v []byte) (uint64, error)
 	}
 	var b Box
 	if json.Unmarshal(e.Value(), &b) != nil || b.Instance != f.lease.instance {
-		return 0, fmt.Errorf("another process heartbeats as box %s (instance %s): box names must be unique", f.cfg.Box, b.Instance)
+		return 0, fmt.Errorf("another box (instance %s, another state directory) heartbeats as box %s: box names must be unique", b.Instance, f.cfg.Box)
 	}
 	return f.boxes.Update(ctx, f.cfg.Box, v, e.Revision())
 }

@@ -18,8 +18,9 @@ type Box struct {
 	// reader, from the placement records).
 	Functions int    `json:"functions"`
 	Seen      string `json:"seen"`
-	// Instance is the process's random id: a lease entry written by
-	// another process under the same name is not renewed over.
+	// Instance is the box's id, kept in its state directory: a lease
+	// entry written by another box under the same name is not renewed
+	// over, while the same box restarted takes its lease back at once.
 	Instance string `json:"instance,omitempty"`
 }
 
