@@ -405,7 +405,13 @@ func (q *Queue) openStream(e *engine, replicas int) (jetstream.Consumer, error) 
 		MaxDeliver: -1,
 	}
 	if e.srv == nil {
-		return openShared(ctx, e, scfg, ccfg)
+		// In a fleet one try is short, and startWhenJoined tries again: a
+		// box back from a restart joins at once (its lease is its own
+		// again) while the cluster still catches up, and a request then
+		// may wait on a stream with no leader yet (seen: over 30 s).
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		return openShared(sctx, e, scfg, ccfg)
 	}
 	if e.stream, err = e.js.CreateOrUpdateStream(ctx, scfg); err != nil {
 		return nil, fmt.Errorf("async: stream %s: %w", streamName, err)
