@@ -58,8 +58,9 @@ type Fleet struct {
 	boxes   jetstream.KeyValue
 	funcs   jetstream.KeyValue
 	secrets jetstream.KeyValue
-	records map[string]Record // key -> record, kept by a watch
-	live    map[string]Box    // name -> box, kept by a watch
+	objects jetstream.ObjectStore // checkpoints (objects.go)
+	records map[string]Record     // key -> record, kept by a watch
+	live    map[string]Box        // name -> box, kept by a watch
 	// beat is when each box's entry was last written (the server's
 	// clock): an entry that expires is dropped without a word to the
 	// watchers, so liveness is judged by its age.
@@ -140,9 +141,11 @@ func startServer(cfg Config) (*server.Server, error) {
 		JetStream:          true,
 		StoreDir:           cfg.Dir,
 		JetStreamMaxMemory: 16 << 20,
-		JetStreamMaxStore:  256 << 20,
-		NoSigs:             true,
-		NoLog:              true,
+		// Checkpoints are stored too (objects.go): one per function,
+		// the newest, each up to the function's memory compressed.
+		JetStreamMaxStore: 4 << 30,
+		NoSigs:            true,
+		NoLog:             true,
 		Cluster: server.ClusterOpts{
 			Name: "faas-criu",
 			Host: host,
@@ -172,11 +175,15 @@ func (f *Fleet) join(ctx context.Context, replicas int) {
 		return
 	}
 	var boxes, funcs, secrets jetstream.KeyValue
+	var objects jetstream.ObjectStore
 	start := time.Now()
 	for {
 		// A cluster elects its JetStream leader once enough boxes are up:
 		// until then bucket creation fails, and is tried again.
 		boxes, funcs, secrets, err = buckets(ctx, js, replicas)
+		if err == nil {
+			objects, err = objectStore(ctx, js, replicas)
+		}
 		if err == nil {
 			break
 		}
@@ -190,7 +197,7 @@ func (f *Fleet) join(ctx context.Context, replicas int) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	f.mu.Lock()
-	f.boxes, f.funcs, f.secrets = boxes, funcs, secrets
+	f.boxes, f.funcs, f.secrets, f.objects = boxes, funcs, secrets, objects
 	f.mu.Unlock()
 	if err := f.heartbeat(ctx); err != nil {
 		slog.Warn("fleet: first heartbeat", "err", err)
@@ -253,6 +260,16 @@ func buckets(ctx context.Context, js jetstream.JetStream, replicas int) (b, fn, 
 		return nil, nil, nil, fmt.Errorf("bucket %s: %w", secretsBucket, err)
 	}
 	return b, fn, s, nil
+}
+
+func objectStore(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.ObjectStore, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	obs, err := js.CreateOrUpdateObjectStore(ctx, objectsConfig(replicas))
+	if err != nil {
+		return nil, fmt.Errorf("object store %s: %w", objectsBucket, err)
+	}
+	return obs, nil
 }
 
 func (f *Fleet) watch(ctx context.Context, kv jetstream.KeyValue, apply func(k string, v []byte, at time.Time, del bool)) {
