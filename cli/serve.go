@@ -182,11 +182,12 @@ func Serve(args []string) error {
 
 	proxy := countedProxy(p, transports)
 	cfg := p.Config()
-	router, invoker, leave, err := withFleet(ctx, o, p, proxy, creds)
+	fp, err := withFleet(ctx, o, p, proxy, creds)
 	if err != nil {
 		return err
 	}
-	defer leave()
+	defer fp.leave()
+	router, invoker := fp.router, fp.invoker
 	// Asynchronous calls: queued on an embedded NATS JetStream, run
 	// through the same proxy.
 	o.async.Dir, o.async.CallTimeout = async.StoreDir(cfg.StateDir), o.writeTimeout
@@ -195,7 +196,7 @@ func Serve(args []string) error {
 	prometheus.MustRegister(queue.Collectors()...)
 	h := handlers.Mount(router, handlers.Deps{
 		Functions: p, Secrets: p, Namespaces: p, Logs: p, Migrator: p, Backups: p,
-		Target: migrationTarget, Invoke: proxy, Async: queue, Info: infoDoc(p, o.policy, policies),
+		Target: fp.target, Invoke: proxy, Async: queue, Info: infoDoc(p, o.policy, policies),
 		Credentials: creds, ImportMaxBytes: cfg.ImportMaxBytes, MaxFollow: 24 * time.Hour,
 	})
 
@@ -224,22 +225,46 @@ func countedProxy(p *provider.Provider, transports *handlers.Transports) http.Ha
 	return gwMetrics.Wrap(handlers.NewProxy(p, transports))
 }
 
+// fleetParts are what serving differs by in a fleet.
+type fleetParts struct {
+	router  *mux.Router
+	invoker http.Handler
+	target  handlers.TargetFunc
+	leave   func()
+}
+
 // withFleet joins the fleet when one is configured (opt-in): requests about
-// functions on other boxes then go to their box. Without one, the router
-// and the invoker are the plain ones.
-func withFleet(ctx context.Context, o *serveOptions, p *provider.Provider, proxy http.Handler, creds *handlers.Credentials) (*mux.Router, http.Handler, func(), error) {
-	router := bootstrap.Router()
+// functions on other boxes then go to their box, checkpoints and backups
+// are copied to the fleet's object store, and a migration to another box
+// goes through the cluster. Without one, the router, the invoker and the
+// migration target are the plain ones.
+func withFleet(ctx context.Context, o *serveOptions, p *provider.Provider, proxy http.Handler, creds *handlers.Credentials) (fleetParts, error) {
+	parts := fleetParts{router: bootstrap.Router(), invoker: proxy, target: migrationTarget, leave: func() {}}
 	if !o.fleet.Enabled() {
-		return router, proxy, func() {}, nil
+		return parts, nil
 	}
 	fl, err := fleet.Start(ctx, o.fleet)
 	if err != nil {
-		return nil, nil, nil, err
+		return parts, err
 	}
 	fl.SetLocalSecrets(p)
-	router.Use(fl.Wrap)
-	router.HandleFunc("/system/fleet", handlers.RequireAuth(creds, fl.BoxesHandler)).Methods(http.MethodGet)
-	return router, fl.Wrap(proxy), fl.Close, nil
+	fl.SetRestorer(func(ctx context.Context, dir string, replace bool, why string) error {
+		_, err := p.ImportDir(ctx, dir, replace, why)
+		return err
+	})
+	p.SetOffsite(fl.NewUploader(ctx))
+	parts.router.Use(fl.Wrap)
+	parts.router.HandleFunc("/system/fleet", handlers.RequireAuth(creds, fl.BoxesHandler)).Methods(http.MethodGet)
+	parts.router.HandleFunc("/system/fleet/restore", handlers.RequireAuth(creds, fl.RestoreHandler)).Methods(http.MethodPost)
+	parts.invoker, parts.leave = fl.Wrap(proxy), fl.Close
+	parts.target = func(k api.Key, url, user, password, token string) api.MigrationTarget {
+		plain := migrationTarget(k, url, user, password, token)
+		if t, ok := fl.MigrationTarget(k, url, user, password, token, plain); ok {
+			return t
+		}
+		return plain
+	}
+	return parts, nil
 }
 
 // tuneGC collects less often unless GOGC says otherwise: a proxy's garbage
@@ -378,7 +403,7 @@ func applyStack(ctx context.Context, p *provider.Provider, file string, declared
 }
 
 // migrationTarget is the client for the faas-criu a function migrates to.
-func migrationTarget(url, user, password, token string) api.MigrationTarget {
+func migrationTarget(_ api.Key, url, user, password, token string) api.MigrationTarget {
 	var creds *gateway.Credentials
 	if user != "" || token != "" {
 		creds = &gateway.Credentials{User: user, Password: password, Token: token, Source: "the migration request"}

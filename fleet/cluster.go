@@ -66,7 +66,8 @@ type Fleet struct {
 	// watchers, so liveness is judged by its age.
 	beat map[string]time.Time
 
-	local LocalSecrets // nil: secrets are not kept in step
+	local    LocalSecrets // nil: secrets are not kept in step
+	restorer Restorer     // nil: this box does not restore (migrate.go)
 
 	done chan struct{}
 }
