@@ -256,6 +256,7 @@ func withFleet(ctx context.Context, o *serveOptions, p *provider.Provider, proxy
 	parts.router.Use(fl.Wrap)
 	parts.router.HandleFunc("/system/fleet", handlers.RequireAuth(creds, fl.BoxesHandler)).Methods(http.MethodGet)
 	parts.router.HandleFunc("/system/fleet/restore", handlers.RequireAuth(creds, fl.RestoreHandler)).Methods(http.MethodPost)
+	parts.router.PathPrefix("/system/fleet/checkpoints/").Handler(handlers.RequireAuth(creds, fl.CheckpointHandler)).Methods(http.MethodGet)
 	parts.invoker, parts.leave = fl.Wrap(proxy), fl.Close
 	parts.target = func(k api.Key, url, user, password, token string) api.MigrationTarget {
 		plain := migrationTarget(k, url, user, password, token)

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -68,29 +69,119 @@ func (f *Fleet) Restore(ctx context.Context, m Meta, replace bool) error {
 	return nil
 }
 
-// restoreRequest is the body of POST /system/fleet/restore.
+// restoreRequest is the body of POST /system/fleet/restore: the stored
+// checkpoint to restore (Meta, as a migration names it) or the function's
+// newest, and whether this box then claims the function.
 type restoreRequest struct {
-	Meta    Meta `json:"meta"`
-	Replace bool `json:"replace,omitempty"`
+	Meta         *Meta  `json:"meta,omitempty"`
+	FunctionName string `json:"functionName,omitempty"`
+	Namespace    string `json:"namespace,omitempty"`
+	Replace      bool   `json:"replace,omitempty"`
+	// Claim moves the function's record to this box once it is restored,
+	// by a compare-and-set, and only if its box is not live: a function
+	// whose box answers moves by migration.
+	Claim bool `json:"claim,omitempty"`
 }
 
-// RestoreHandler answers POST /system/fleet/restore, a migration's step on
-// its target box: restore the stored checkpoint named here.
+// RestoreHandler answers POST /system/fleet/restore: this box restores a
+// function from the fleet's store (a migration's step on its target box,
+// or an operator bringing back the function of a dead box, with claim).
 func (f *Fleet) RestoreHandler(w http.ResponseWriter, r *http.Request) {
 	var req restoreRequest
-	if err := json.NewDecoder(io.LimitReader(r.Body, maxDefinition)).Decode(&req); err != nil || req.Meta.Object == "" {
-		http.Error(w, "want {\"meta\": a stored checkpoint's Meta}", http.StatusBadRequest)
+	if err := json.NewDecoder(io.LimitReader(r.Body, maxDefinition)).Decode(&req); err != nil || (req.Meta == nil && req.FunctionName == "") {
+		http.Error(w, `want {"meta": a stored checkpoint's Meta} or {"functionName": NAME, "claim": true}`, http.StatusBadRequest)
 		return
 	}
-	if err := f.Restore(r.Context(), req.Meta, req.Replace); err != nil {
+	k := api.Key{Namespace: cmp.Or(req.Namespace, defaultNamespace), Name: req.FunctionName}
+	if req.Meta != nil {
+		k = req.Meta.Key
+	}
+	var rev uint64
+	var rec Record
+	if req.Claim {
+		var code int
+		var err error
+		if rec, rev, code, err = f.claimable(r.Context(), k); err != nil {
+			http.Error(w, err.Error(), code)
+			return
+		}
+	}
+	m, err := f.restoreNamed(r.Context(), k, req.Meta, req.Replace)
+	if err == nil && req.Claim {
+		err = f.claim(r.Context(), k, rec, rev, m)
+	}
+	if err != nil {
 		code := http.StatusBadGateway
-		if errors.Is(err, ErrReplaced) {
+		switch {
+		case errors.Is(err, ErrReplaced), errors.Is(err, jetstream.ErrKeyRevisionMismatch):
 			code = http.StatusConflict
+		case errors.Is(err, ErrNoObject):
+			code = http.StatusNotFound
 		}
 		http.Error(w, err.Error(), code)
 		return
 	}
-	writeJSON(w, http.StatusOK, req.Meta)
+	writeJSON(w, http.StatusOK, m)
+}
+
+func (f *Fleet) restoreNamed(ctx context.Context, k api.Key, m *Meta, replace bool) (Meta, error) {
+	if m == nil {
+		newest, err := f.Objects().Newest(ctx, k)
+		if err != nil {
+			return Meta{}, err
+		}
+		m = &newest
+	}
+	return *m, f.Restore(ctx, *m, replace)
+}
+
+// claimable reads k's record for a claim: refused while its box is live.
+func (f *Fleet) claimable(ctx context.Context, k api.Key) (Record, uint64, int, error) {
+	var rec Record
+	e, err := f.funcs.Get(ctx, objectName(k))
+	if err != nil {
+		return rec, 0, http.StatusNotFound, fmt.Errorf("fleet: no record of %s: %w", k, err)
+	}
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return rec, 0, http.StatusBadGateway, fmt.Errorf("fleet: record of %s: %w", k, err)
+	}
+	if _, _, _, live := f.record(objectName(k)); live || rec.Box == f.cfg.Box {
+		return rec, 0, http.StatusConflict, fmt.Errorf("fleet: %s runs on box %s, which is live: migrate it instead", k, rec.Box)
+	}
+	return rec, e.Revision(), 0, nil
+}
+
+// claim moves k's record to this box from revision rev; if it changed
+// meanwhile, the copy restored here is removed.
+func (f *Fleet) claim(ctx context.Context, k api.Key, rec Record, rev uint64, m Meta) error {
+	from := rec.Box
+	rec.Box, rec.At = f.cfg.Box, time.Now().UTC()
+	rec.Placed = fmt.Sprintf("restored from the %s %s took at %s (box %s was down)", m.Kind, m.Box, m.TakenAt.Format(time.RFC3339), from)
+	v, _ := json.Marshal(rec)
+	if _, err := f.funcs.Update(ctx, objectName(k), v, rev); err != nil {
+		self := &clusterTarget{f: f, key: k, to: Box{Name: f.cfg.Box, URL: f.cfg.Advertise}}
+		self.undo(context.WithoutCancel(ctx))
+		return fmt.Errorf("fleet: %s restored here but not claimed: %w; the copy here was removed", k, err)
+	}
+	f.setRecord(objectName(k), v)
+	slog.Info("fleet: function claimed", "function", k.String(), "from", from, "kind", m.Kind, "taken", m.TakenAt)
+	return nil
+}
+
+// CheckpointHandler answers GET /system/fleet/checkpoints/NAME[?namespace=]:
+// the function's stored checkpoint (404: none).
+func (f *Fleet) CheckpointHandler(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimPrefix(r.URL.Path, "/system/fleet/checkpoints/")
+	k := api.Key{Namespace: cmp.Or(r.URL.Query().Get("namespace"), defaultNamespace), Name: name}
+	m, err := f.Objects().Newest(r.Context(), k)
+	switch {
+	case errors.Is(err, ErrNoObject):
+		http.Error(w, err.Error(), http.StatusNotFound)
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+	default:
+		writeJSON(w, http.StatusOK, m)
+	}
 }
 
 // migrate sends POST /system/migrate to the function's box.
@@ -184,7 +275,7 @@ func (t *clusterTarget) Import(ctx context.Context, r io.Reader, replace bool) e
 	if err != nil {
 		return err
 	}
-	body, _ := json.Marshal(restoreRequest{Meta: m, Replace: replace})
+	body, _ := json.Marshal(restoreRequest{Meta: &m, Replace: replace})
 	resp, err := t.f.ask(ctx, t.to, http.MethodPost, "/system/fleet/restore", body, t.auth)
 	if err != nil {
 		return err

@@ -126,6 +126,9 @@ func (o *Objects) put(ctx context.Context, meta Meta, r io.Reader) (Meta, error)
 	if err != nil {
 		return Meta{}, err
 	}
+	// The store makes a chunk of each Read: full reads make full chunks
+	// (a pipe's reads are as short as the compressor's writes).
+	r = fullReader{r}
 	info, err := obs.Put(ctx, jetstream.ObjectMeta{
 		Name:        meta.Object,
 		Description: meta.Kind + " of " + meta.Key.String(),
@@ -140,6 +143,17 @@ func (o *Objects) put(ctx context.Context, meta Meta, r io.Reader) (Meta, error)
 	}
 	meta.Size, meta.Chunks = int64(info.Size), int(info.Chunks)
 	return meta, nil
+}
+
+// fullReader fills each Read's buffer unless the stream ends.
+type fullReader struct{ r io.Reader }
+
+func (f fullReader) Read(p []byte) (int, error) {
+	n, err := io.ReadFull(f.r, p)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = io.EOF
+	}
+	return n, err
 }
 
 // takenAt is when the oldest replica's checkpoint was taken.
@@ -191,18 +205,11 @@ func (o *Objects) Fetch(ctx context.Context, m Meta, destDir string) error {
 	if err != nil {
 		return err
 	}
-	res, err := obs.Get(ctx, m.Object)
+	res, err := o.open(ctx, obs, m)
 	if err != nil {
-		return fmt.Errorf("fetch checkpoint of %s: %w", m.Key, err)
+		return err
 	}
 	defer res.Close()
-	info, err := res.Info()
-	if err != nil {
-		return fmt.Errorf("fetch checkpoint of %s: %w", m.Key, err)
-	}
-	if got := metaOf(m.Key, info); !got.TakenAt.Equal(m.TakenAt) || got.Box != m.Box {
-		return fmt.Errorf("fetch checkpoint of %s: %w (now from %s, taken at %s)", m.Key, ErrReplaced, got.Box, got.TakenAt.Format(time.RFC3339Nano))
-	}
 	if err := os.MkdirAll(destDir, 0o700); err != nil {
 		return err
 	}
@@ -215,6 +222,45 @@ func (o *Objects) Fetch(ctx context.Context, m Meta, destDir string) error {
 		return fmt.Errorf("fetch checkpoint of %s: %w", m.Key, err)
 	}
 	return archive.SaveManifest(destDir, man)
+}
+
+// readLag bounds how long a box may see an older object than another box
+// stored: the store's stream allows direct reads, which any replica
+// answers, one that has not applied the newest write yet included.
+var readLag = 5 * time.Second
+
+// open opens the object m describes, waiting out a replica behind.
+func (o *Objects) open(ctx context.Context, obs jetstream.ObjectStore, m Meta) (jetstream.ObjectResult, error) {
+	deadline := time.Now().Add(readLag)
+	for {
+		res, err := obs.Get(ctx, m.Object)
+		var got Meta
+		if err == nil {
+			info, ierr := res.Info()
+			if ierr != nil {
+				res.Close()
+				return nil, fmt.Errorf("fetch checkpoint of %s: %w", m.Key, ierr)
+			}
+			got = metaOf(m.Key, info)
+			if got.TakenAt.Equal(m.TakenAt) && got.Box == m.Box {
+				return res, nil
+			}
+			res.Close()
+			if got.TakenAt.After(m.TakenAt) {
+				return nil, fmt.Errorf("fetch checkpoint of %s: %w (now from %s, taken at %s)", m.Key, ErrReplaced, got.Box, got.TakenAt.Format(time.RFC3339Nano))
+			}
+		} else if !errors.Is(err, jetstream.ErrObjectNotFound) {
+			return nil, fmt.Errorf("fetch checkpoint of %s: %w", m.Key, err)
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("fetch checkpoint of %s taken at %s: %w", m.Key, m.TakenAt.Format(time.RFC3339Nano), ErrReplaced)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // Delete removes key's stored checkpoint (none stored is no error).
