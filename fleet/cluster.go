@@ -68,6 +68,8 @@ type Fleet struct {
 
 	local    LocalSecrets // nil: secrets are not kept in step
 	restorer Restorer     // nil: this box does not restore (migrate.go)
+	// rewatch cancels the current watches, which then start again.
+	rewatch []context.CancelFunc
 
 	done chan struct{}
 }
@@ -235,7 +237,9 @@ func (f *Fleet) join(ctx context.Context, replicas int) {
 	ticker.Every(ctx, HeartbeatEvery, func() {
 		if err := f.heartbeat(ctx); err != nil {
 			slog.Warn("fleet: heartbeat", "box", f.cfg.Box, "err", err)
+			return
 		}
+		f.unstall()
 	})
 }
 
@@ -275,8 +279,13 @@ func objectStore(ctx context.Context, js jetstream.JetStream, replicas int) (jet
 
 func (f *Fleet) watch(ctx context.Context, kv jetstream.KeyValue, apply func(k string, v []byte, at time.Time, del bool)) {
 	for ctx.Err() == nil {
-		w, err := kv.WatchAll(ctx)
+		wctx, cancel := context.WithCancel(ctx)
+		f.mu.Lock()
+		f.rewatch = append(f.rewatch, cancel)
+		f.mu.Unlock()
+		w, err := kv.WatchAll(wctx)
 		if err != nil {
+			cancel()
 			time.Sleep(time.Second)
 			continue
 		}
@@ -287,6 +296,27 @@ func (f *Fleet) watch(ctx context.Context, kv jetstream.KeyValue, apply func(k s
 			apply(e.Key(), e.Value(), e.Created(), e.Operation() != jetstream.KeyValuePut)
 		}
 		w.Stop()
+		cancel()
+	}
+}
+
+// unstall restarts the watches when this box's own heartbeat, written
+// fine, has not come back through them for three beats: a watch (an
+// ordered consumer) was seen to stall for good when another box of the
+// cluster died, and every box then looked dead to the box watching.
+func (f *Fleet) unstall() {
+	f.mu.Lock()
+	at, ok := f.beat[f.cfg.Box]
+	if !ok || time.Since(at) < 3*HeartbeatEvery {
+		f.mu.Unlock()
+		return
+	}
+	cancels := f.rewatch
+	f.rewatch = nil
+	f.mu.Unlock()
+	slog.Warn("fleet: the watches stalled: restarting them", "box", f.cfg.Box, "last_beat_seen", at)
+	for _, c := range cancels {
+		c()
 	}
 }
 

@@ -66,7 +66,7 @@ func TestFleetCheckpointsLeaveTheBox(t *testing.T) {
 	boxes[2].Scale("fs-keeper", 0)
 	boxes[0].Scale("fs-big", 0)
 	m := storedCheckpoint(t, boxes[1], "fs-keeper", name(0), before.Add(-time.Second))
-	if m.Kind != fleet.KindCheckpoint || m.Chunks < 2 || m.Size <= 0 || m.Size >= m.Bytes {
+	if chunk := int64(fleet.ObjectChunk); m.Kind != fleet.KindCheckpoint || int64(m.Chunks) != (m.Size+chunk-1)/chunk || m.Size <= 0 || m.Size >= m.Bytes {
 		t.Errorf("fs-keeper's stored checkpoint: %+v, want a compressed checkpoint in chunks", m)
 	}
 	big := storedCheckpoint(t, boxes[2], "fs-big", name(0), before.Add(-time.Second))
