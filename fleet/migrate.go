@@ -138,9 +138,9 @@ func (f *Fleet) restoreNamed(ctx context.Context, k api.Key, m *Meta, replace bo
 // claimable reads k's record for a claim: refused while its box is live.
 func (f *Fleet) claimable(ctx context.Context, k api.Key) (Record, uint64, int, error) {
 	var rec Record
-	e, err := f.funcs.Get(ctx, objectName(k))
+	e, err := f.getRecord(ctx, k)
 	if err != nil {
-		return rec, 0, http.StatusNotFound, fmt.Errorf("fleet: no record of %s: %w", k, err)
+		return rec, 0, http.StatusNotFound, err
 	}
 	if err := json.Unmarshal(e.Value(), &rec); err != nil {
 		return rec, 0, http.StatusBadGateway, fmt.Errorf("fleet: record of %s: %w", k, err)
@@ -166,6 +166,28 @@ func (f *Fleet) claim(ctx context.Context, k api.Key, rec Record, rev uint64, m 
 	f.setRecord(objectName(k), v)
 	slog.Info("fleet: function claimed", "function", k.String(), "from", from, "kind", m.Kind, "taken", m.TakenAt)
 	return nil
+}
+
+// getRecord reads k's record and its revision. The bucket allows direct
+// reads, which a replica a moment behind may answer: a record not found is
+// looked for again for a while (a stale revision only fails the
+// compare-and-set that follows, which is safe).
+func (f *Fleet) getRecord(ctx context.Context, k api.Key) (jetstream.KeyValueEntry, error) {
+	deadline := time.Now().Add(readLag)
+	for {
+		e, err := f.funcs.Get(ctx, objectName(k))
+		if err == nil || !errors.Is(err, jetstream.ErrKeyNotFound) || time.Now().After(deadline) {
+			if err != nil {
+				return nil, fmt.Errorf("fleet: record of %s: %w", k, err)
+			}
+			return e, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // CheckpointHandler answers GET /system/fleet/checkpoints/NAME[?namespace=]:
@@ -254,9 +276,9 @@ func (t *clusterTarget) Check(ctx context.Context) error {
 	if err := t.MigrationTarget.Check(ctx); err != nil {
 		return err
 	}
-	e, err := t.f.funcs.Get(ctx, objectName(t.key))
+	e, err := t.f.getRecord(ctx, t.key)
 	if err != nil {
-		return fmt.Errorf("fleet: record of %s: %w", t.key, err)
+		return err
 	}
 	if err := json.Unmarshal(e.Value(), &t.rec); err != nil {
 		return fmt.Errorf("fleet: record of %s: %w", t.key, err)

@@ -22,6 +22,17 @@ import (
 // every box has joined.
 func joinBoxes(t *testing.T, ctx context.Context, n int) []*Fleet {
 	t.Helper()
+	urls := make([]string, n)
+	for i := range urls {
+		urls[i] = "http://127.0.0.1:1"
+	}
+	return joinBoxesAt(t, ctx, urls)
+}
+
+// joinBoxesAt is joinBoxes with the boxes' API addresses.
+func joinBoxesAt(t *testing.T, ctx context.Context, urls []string) []*Fleet {
+	t.Helper()
+	n := len(urls)
 	routes := make([]string, n)
 	for i := range routes {
 		routes[i] = "nats://" + freeAddr(t)
@@ -30,7 +41,7 @@ func joinBoxes(t *testing.T, ctx context.Context, n int) []*Fleet {
 	key := t.TempDir() + "/key"
 	for i := range n {
 		cfg := Config{
-			Box: fmt.Sprintf("ob%d", i+1), Advertise: "http://127.0.0.1:1",
+			Box: fmt.Sprintf("ob%d", i+1), Advertise: urls[i],
 			ClusterListen: strings.TrimPrefix(routes[i], "nats://"), Routes: routes,
 			Dir: t.TempDir(), KeyFile: key,
 		}
