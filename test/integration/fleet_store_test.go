@@ -45,7 +45,8 @@ func logLines(p *Provider, re string) []string {
 // box 1 is killed, and box 2 restores the function from the store and
 // claims it, its counter continuing. Then `faas-criu migrate` moves it to
 // box 3 through the cluster: the checkpoint goes through the store and the
-// record names box 3. A 100 MB function's checkpoint makes the same trip,
+// record names box 3. A function backed up on box 1 comes back on box 2
+// from its stored backup. A 100 MB function's checkpoint makes the same trip,
 // for the numbers. A delete removes the stored checkpoint.
 func TestFleetCheckpointsLeaveTheBox(t *testing.T) {
 	boxes := startFleet(t)
@@ -62,6 +63,17 @@ func TestFleetCheckpointsLeaveTheBox(t *testing.T) {
 		t.Fatalf("fs-keeper counted %v", got)
 	}
 	counts(boxes[0], "fs-big", 2)
+	// A function backed up while it runs: its backups are stored too,
+	// each replacing the one before.
+	backed := Fixture("fs-backed")
+	backed.Constraints = []string{"node.hostname == " + name(0)}
+	backed.Labels = &map[string]string{"com.openfaas.criu.backup-interval": "2s"}
+	boxes[0].Deploy(backed)
+	counts(boxes[0], "fs-backed", 2)
+	bm := storedCheckpoint(t, boxes[2], "fs-backed", name(0), time.Now())
+	if bm.Kind != fleet.KindBackup {
+		t.Errorf("fs-backed's stored checkpoint: %+v, want a backup", bm)
+	}
 	before := time.Now()
 	boxes[2].Scale("fs-keeper", 0)
 	boxes[0].Scale("fs-big", 0)
@@ -71,6 +83,12 @@ func TestFleetCheckpointsLeaveTheBox(t *testing.T) {
 	}
 	big := storedCheckpoint(t, boxes[2], "fs-big", name(0), before.Add(-time.Second))
 	t.Logf("stored: fs-keeper %d bytes (checkpoint %d) in %d chunks; fs-big %d bytes (checkpoint %d) in %d chunks", m.Size, m.Bytes, m.Chunks, big.Size, big.Bytes, big.Chunks)
+	eventually(t, 10*time.Second, func() string {
+		if len(logLines(boxes[0], `offsite: checkpoint stored.*fs-big`)) == 0 {
+			return "fs-big's upload is not logged yet"
+		}
+		return ""
+	})
 	for _, l := range logLines(boxes[0], `offsite: checkpoint stored`) {
 		t.Log(l)
 	}
@@ -89,7 +107,7 @@ func TestFleetCheckpointsLeaveTheBox(t *testing.T) {
 		}
 		return ""
 	})
-	for _, fn := range []string{"fs-keeper", "fs-big"} {
+	for _, fn := range []string{"fs-keeper", "fs-big", "fs-backed"} {
 		start := time.Now()
 		code, body := boxes[1].Request("POST", "/system/fleet/restore", map[string]any{"functionName": fn, "claim": true})
 		if code != http.StatusOK {
@@ -109,6 +127,9 @@ func TestFleetCheckpointsLeaveTheBox(t *testing.T) {
 	})
 	if got := counts(boxes[2], "fs-keeper", 1); got[0] != 4 {
 		t.Errorf("fs-keeper through %s after its restore on %s: %v, want 4", name(2), name(1), got)
+	}
+	if got := counts(boxes[1], "fs-backed", 1); got[0] != 3 {
+		t.Errorf("fs-backed after its restore from a backup on %s: %v, want 3", name(1), got)
 	}
 	if got := counts(boxes[1], "fs-big", 1); got[0] != 3 {
 		t.Errorf("fs-big after its restore on %s: %v, want 3", name(1), got)
@@ -148,4 +169,5 @@ func TestFleetCheckpointsLeaveTheBox(t *testing.T) {
 		return ""
 	})
 	boxes[1].Delete("fs-big")
+	boxes[1].Delete("fs-backed")
 }
