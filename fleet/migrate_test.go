@@ -59,6 +59,11 @@ func TestMigrationMovesOwnershipByCAS(t *testing.T) {
 			t.Fatal("ob1 does not see ob2")
 		}
 	}
+	// Two boxes keep two copies of a checkpoint (one box through an
+	// existing server keeps one: TestExistingNATS).
+	if r, err := fls[1].Objects().Replicas(ctx); err != nil || r != 2 {
+		t.Errorf("two boxes: %d replicas (%v), want 2", r, err)
+	}
 	k := api.Key{Namespace: defaultNamespace, Name: "mover"}
 	v, _ := json.Marshal(Record{Deployment: json.RawMessage(`{"service":"mover","image":"img"}`), Box: "ob1", At: time.Now()})
 	if _, err := fls[0].funcs.Create(ctx, objectName(k), v); err != nil {

@@ -186,14 +186,3 @@ func eventuallyNewest(t *testing.T, ctx context.Context, o *Objects, k api.Key, 
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
-// TestObjectReplicasTwoBoxes: two boxes keep two copies (one box through
-// an existing server keeps one: TestExistingNATS).
-func TestObjectReplicasTwoBoxes(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	fls := joinBoxes(t, ctx, 2)
-	if r, err := fls[1].Objects().Replicas(ctx); err != nil || r != 2 {
-		t.Errorf("two boxes: %d replicas (%v), want 2", r, err)
-	}
-}
