@@ -85,3 +85,16 @@ func TestOffsiteHibernationRestoresElsewhere(t *testing.T) {
 		t.Errorf("a second ImportDir: %v, want api.ErrExists", err)
 	}
 }
+
+// TestNoOffsiteAlone: a box with no fleet (no Offsite) snapshots nothing.
+func TestNoOffsiteAlone(t *testing.T) {
+	p, _ := newTestProvider(t)
+	deploy(t, p, "fn", nil)
+	mustInvoke(t, p, "fn", 1)
+	if err := p.Scale(context.Background(), "", "fn", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p.offsiteDir()); !os.IsNotExist(err) {
+		t.Errorf("a box alone made %s: %v", p.offsiteDir(), err)
+	}
+}
