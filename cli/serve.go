@@ -252,6 +252,7 @@ func withFleet(ctx context.Context, o *serveOptions, p *provider.Provider, proxy
 		_, err := p.ImportDir(ctx, dir, replace, why)
 		return err
 	})
+	fl.SetImages(p)
 	p.SetOffsite(fl.NewUploader(ctx))
 	parts.router.Use(fl.Wrap)
 	parts.router.HandleFunc("/system/fleet", handlers.RequireAuth(creds, fl.BoxesHandler)).Methods(http.MethodGet)

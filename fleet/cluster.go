@@ -68,6 +68,7 @@ type Fleet struct {
 
 	local    LocalSecrets // nil: secrets are not kept in step
 	restorer Restorer     // nil: this box does not restore (migrate.go)
+	images   Images       // nil: images are not stored (images.go)
 	// rewatch cancels the current watches, which then start again.
 	rewatch []context.CancelFunc
 

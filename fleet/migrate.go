@@ -60,6 +60,9 @@ func (f *Fleet) Restore(ctx context.Context, m Meta, replace bool) error {
 		return err
 	}
 	fetched := time.Since(start)
+	if err := f.ensureImage(ctx, dir); err != nil {
+		return err
+	}
 	why := fmt.Sprintf("restored from the %s %s took at %s", m.Kind, m.Box, m.TakenAt.Format(time.RFC3339Nano))
 	if err := restore(ctx, dir, replace, why); err != nil {
 		return fmt.Errorf("restore %s from the fleet's store: %w", m.Key, err)

@@ -52,11 +52,13 @@ func joinBoxesAt(t *testing.T, ctx context.Context, urls []string) []*Fleet {
 		t.Cleanup(f.Close)
 		fls = append(fls, f)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	// Joining takes 10-20 s (the JetStream leader's election), more on
+	// a busy machine.
+	deadline := time.Now().Add(60 * time.Second)
 	for _, f := range fls {
 		for ok, _ := f.state(); !ok; ok, _ = f.state() {
 			if time.Now().After(deadline) {
-				t.Fatalf("%s has not joined after 30s", f.cfg.Box)
+				t.Fatalf("%s has not joined after 60s", f.cfg.Box)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}

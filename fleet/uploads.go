@@ -20,8 +20,9 @@ var UploadTimeout = 10 * time.Minute
 // one not yet stored is dropped (and its snapshot removed) when a newer one
 // comes, so what waits is bounded by the number of functions.
 type Uploader struct {
-	objs *Objects
-	mu   sync.Mutex
+	objs   *Objects
+	images func() Images
+	mu     sync.Mutex
 	// pending: the newest snapshot of each function not yet stored.
 	pending map[api.Key]offered
 	wake    chan struct{}
@@ -33,7 +34,7 @@ type offered struct{ kind, dir string }
 
 // NewUploader starts storing what is offered until ctx ends.
 func (f *Fleet) NewUploader(ctx context.Context) *Uploader {
-	u := &Uploader{objs: f.Objects(), pending: map[api.Key]offered{}, wake: make(chan struct{}, 1)}
+	u := &Uploader{objs: f.Objects(), images: f.imageStore, pending: map[api.Key]offered{}, wake: make(chan struct{}, 1)}
 	go u.run(ctx)
 	return u
 }
@@ -100,6 +101,10 @@ func (u *Uploader) store(ctx context.Context, k api.Key, o offered) {
 			"bytes", m.Bytes, "stored", m.Size, "chunks", m.Chunks, "took", took.Round(time.Millisecond))
 		if u.Stored != nil {
 			u.Stored(m, took)
+		}
+		// Its image too, once: a box that lacks it loads it from there.
+		if err := u.objs.putImage(ctx, u.images(), o.dir); err != nil {
+			slog.Warn("offsite: image not stored in the fleet (a box without it cannot restore the function)", "function", k.String(), "err", err)
 		}
 	}
 }

@@ -220,6 +220,16 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// SaveImage streams an image (docker save, uncompressed), for a copy kept
+// elsewhere.
+func (p *Provider) SaveImage(ctx context.Context, ref string) (io.ReadCloser, error) {
+	rc, err := p.engine.SaveImage(ctx, ref)
+	if err != nil {
+		return nil, fmt.Errorf("docker save %s: %w", ref, err)
+	}
+	return rc, nil
+}
+
 // HasImage reports whether the engine has an image, by ID or reference.
 func (p *Provider) HasImage(ctx context.Context, id string) (bool, error) {
 	if id == "" {

@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/image"
 
 	"github.com/faas-criu/faas-criu/fleet"
 )
@@ -89,7 +92,7 @@ func TestFleetCheckpointsLeaveTheBox(t *testing.T) {
 		}
 		return ""
 	})
-	for _, l := range logLines(boxes[0], `offsite: checkpoint stored`) {
+	for _, l := range logLines(boxes[0], `offsite: (checkpoint|image) stored`) {
 		t.Log(l)
 	}
 
@@ -98,8 +101,12 @@ func TestFleetCheckpointsLeaveTheBox(t *testing.T) {
 		t.Errorf("a claim of a live box's function: %d %s, want 409", code, body)
 	}
 
-	// Box 1 dies; box 2 brings the functions back from the store.
+	// Box 1 dies; box 2, which lacks the functions' image, brings them
+	// back from the store, the image too.
 	boxes[0].Kill()
+	if _, err := boxes[1].engine.ImageRemove(context.Background(), FixtureImage, image.RemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
 	eventually(t, 40*time.Second, func() string {
 		_, body := boxes[1].Request("GET", "/system/fleet", nil)
 		if strings.Contains(body, `"name":"`+name(0)+`"`) {
@@ -115,7 +122,10 @@ func TestFleetCheckpointsLeaveTheBox(t *testing.T) {
 		}
 		t.Logf("%s restored and claimed on %s in %s", fn, name(1), time.Since(start).Round(time.Millisecond))
 	}
-	for _, l := range logLines(boxes[1], `restored from the store`) {
+	if len(logLines(boxes[1], `image loaded from the store`)) != 1 {
+		t.Errorf("box 2 did not load the image from the store once:\n%s", strings.Join(logLines(boxes[1], `image`), "\n"))
+	}
+	for _, l := range logLines(boxes[1], `restored from the store|image loaded`) {
 		t.Log(l)
 	}
 	// Box 3 learns of the claim through its watch of the records.
