@@ -11,6 +11,7 @@ type metrics struct {
 	retries   *prometheus.CounterVec // by the status retried
 	calls     *prometheus.CounterVec // by result: done, failed, callback_failed
 	inflightN atomic.Int64
+	waitingN  atomic.Int64 // calls waiting for their function's box (a fleet)
 }
 
 func newMetrics() *metrics {
@@ -42,5 +43,9 @@ func (q *Queue) Collectors() []prometheus.Collector {
 			Namespace: "faas_criu", Name: "async_inflight",
 			Help: "Asynchronous calls running now.",
 		}, func() float64 { return float64(q.metrics.inflightN.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "faas_criu", Name: "async_waiting",
+			Help: "Asynchronous calls waiting for their function's box, down or unreachable (a fleet).",
+		}, func() float64 { return float64(q.metrics.waitingN.Load()) }),
 	}
 }

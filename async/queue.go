@@ -8,6 +8,10 @@
 // Guarantee: at least once. A call is acknowledged (removed from the
 // stream) only after it ran and its answer was posted, so a provider killed
 // at any moment runs it again when it starts.
+//
+// In a fleet (Config.Cluster) the stream lives on the fleet's JetStream
+// cluster instead, replicated, and every box takes calls from it (see
+// cluster.go).
 package async
 
 import (
@@ -66,6 +70,10 @@ type Config struct {
 	// running call before it hands it out again. Running calls renew it
 	// every AckWait/3.
 	AckWait time.Duration
+	// Cluster, when set, is the fleet this box belongs to: the stream is on
+	// its JetStream, replicated, instead of on an embedded server of this
+	// box's own (nil: one box).
+	Cluster Cluster
 }
 
 // Defaults, documented in the README.
@@ -152,7 +160,8 @@ type Queue struct {
 	slots   map[string]chan struct{} // function -> its in-flight slots
 }
 
-// engine is the embedded server, the in-process connection and the worker.
+// engine is the embedded server, the in-process connection and the worker;
+// in a fleet, the fleet's connection and the worker (srv is nil).
 type engine struct {
 	srv    *server.Server
 	nc     *nats.Conn
@@ -163,6 +172,8 @@ type engine struct {
 	// end without acknowledging).
 	running sync.WaitGroup
 }
+
+var errClosed = errors.New("async: the queue is closed")
 
 // New returns a queue; nothing starts until Recover or the first call.
 func New(cfg Config, inv Invoker) *Queue {
@@ -183,6 +194,12 @@ func New(cfg Config, inv Invoker) *Queue {
 // again. A stream with nothing left is closed again: a provider that no
 // longer gets async calls keeps its footprint.
 func (q *Queue) Recover() error {
+	if q.cfg.Cluster != nil {
+		// The fleet's calls wait for every box: start as soon as this box
+		// has joined.
+		go q.startWhenJoined()
+		return nil
+	}
 	if _, err := os.Stat(q.cfg.Dir); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -237,6 +254,10 @@ func (q *Queue) Close() {
 func (q *Queue) shutdown(e *engine) {
 	q.publishing.Lock()
 	defer q.publishing.Unlock()
+	if e.srv == nil {
+		e.stop() // the fleet's stream: nothing of this box's to mark
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	info, err := e.stream.Info(ctx)
 	cancel()
@@ -253,10 +274,16 @@ func (q *Queue) engine() (*engine, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return nil, errors.New("async: the queue is closed")
+		return nil, errClosed
 	}
 	if q.eng != nil {
 		return q.eng, nil
+	}
+	if q.cfg.Cluster != nil {
+		// Started by startWhenJoined alone: a cluster without quorum can
+		// take long to open the stream, and calls must not queue behind
+		// it holding q.mu.
+		return nil, errNotJoined
 	}
 	e, err := q.start()
 	if err != nil {
@@ -267,16 +294,11 @@ func (q *Queue) engine() (*engine, error) {
 }
 
 func (q *Queue) start() (*engine, error) {
-	if err := q.prepareStore(); err != nil {
-		return nil, fmt.Errorf("async: %w", err)
-	}
-	q.starts.Add(1)
-	srv, err := q.startServer()
+	e, replicas, err := q.connect()
 	if err != nil {
 		return nil, err
 	}
-	e := &engine{srv: srv}
-	cons, err := q.openStream(e)
+	cons, err := q.openStream(e, replicas)
 	if err != nil {
 		e.stop()
 		return nil, err
@@ -284,8 +306,30 @@ func (q *Queue) start() (*engine, error) {
 	wctx, wcancel := context.WithCancel(context.Background())
 	e.cancel = wcancel
 	go q.work(wctx, e, cons)
-	log.Printf("async: embedded NATS JetStream started (store %s)", q.cfg.Dir)
 	return e, nil
+}
+
+// connect returns an engine connected to the stream's server: the fleet's
+// cluster, or an embedded server of this box's own started now.
+func (q *Queue) connect() (*engine, int, error) {
+	if q.cfg.Cluster != nil {
+		return q.connectCluster()
+	}
+	if err := q.prepareStore(); err != nil {
+		return nil, 0, fmt.Errorf("async: %w", err)
+	}
+	q.starts.Add(1)
+	srv, err := q.startServer()
+	if err != nil {
+		return nil, 0, err
+	}
+	e := &engine{srv: srv}
+	if e.nc, err = nats.Connect("", nats.InProcessServer(srv), nats.Name("faas-criu"), nats.MaxReconnects(-1)); err != nil {
+		e.stop()
+		return nil, 0, fmt.Errorf("async: connect to the embedded server: %w", err)
+	}
+	log.Printf("async: embedded NATS JetStream started (store %s)", q.cfg.Dir)
+	return e, 1, nil
 }
 
 // prepareStore makes the store directory and removes the empty mark before
@@ -330,48 +374,50 @@ func (q *Queue) startServer() (*server.Server, error) {
 	return srv, nil
 }
 
-// openStream connects e to its server and returns the consumer of the calls
-// stream, both created (or updated) as this configuration says.
-func (q *Queue) openStream(e *engine) (jetstream.Consumer, error) {
+// openStream returns the consumer of the calls stream, both created (or
+// updated) as this configuration says, the stream with replicas copies.
+func (q *Queue) openStream(e *engine, replicas int) (jetstream.Consumer, error) {
 	var err error
-	if e.nc, err = nats.Connect("", nats.InProcessServer(e.srv), nats.Name("faas-criu"), nats.MaxReconnects(-1)); err != nil {
-		return nil, fmt.Errorf("async: connect to the embedded server: %w", err)
-	}
 	if e.js, err = jetstream.New(e.nc); err != nil {
 		return nil, fmt.Errorf("async: jetstream: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	e.stream, err = e.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	scfg := jetstream.StreamConfig{
 		Name:        streamName,
 		Description: "faas-criu asynchronous invocations",
 		Subjects:    []string{subjectBase + ">"},
 		// A call leaves the stream when it is acknowledged.
 		Retention:  jetstream.WorkQueuePolicy,
 		Storage:    jetstream.FileStorage,
+		Replicas:   replicas,
 		MaxBytes:   q.cfg.MaxQueueBytes,
 		MaxMsgSize: int32(q.cfg.MaxBodyBytes + 128<<10),
 		// A full queue refuses new calls; it never drops accepted ones.
 		Discard: jetstream.DiscardNew,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("async: stream %s: %w", streamName, err)
 	}
-	// The only consumer is this process. Calls a previous process had
-	// taken and not finished are still in the stream (a work queue keeps
-	// what is not acknowledged): a fresh consumer hands them out at once,
-	// instead of after their ack wait.
-	if err := e.js.DeleteConsumer(ctx, streamName, consumerName); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil, fmt.Errorf("async: reset consumer: %w", err)
-	}
-	cons, err := e.js.CreateConsumer(ctx, streamName, jetstream.ConsumerConfig{
+	ccfg := jetstream.ConsumerConfig{
 		Durable:       consumerName,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       q.cfg.AckWait,
 		MaxAckPending: q.cfg.Window,
 		// Retries are counted and delayed by the worker (NakWithDelay).
 		MaxDeliver: -1,
-	})
+	}
+	if e.srv == nil {
+		return openShared(ctx, e, scfg, ccfg)
+	}
+	if e.stream, err = e.js.CreateOrUpdateStream(ctx, scfg); err != nil {
+		return nil, fmt.Errorf("async: stream %s: %w", streamName, err)
+	}
+	// On one box the only consumer is this process. Calls a previous
+	// process had taken and not finished are still in the stream (a work
+	// queue keeps what is not acknowledged): a fresh consumer hands them
+	// out at once, instead of after their ack wait.
+	if err := e.js.DeleteConsumer(ctx, streamName, consumerName); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("async: reset consumer: %w", err)
+	}
+	cons, err := e.js.CreateConsumer(ctx, streamName, ccfg)
 	if err != nil {
 		return nil, fmt.Errorf("async: consumer: %w", err)
 	}
@@ -384,6 +430,9 @@ func (e *engine) stop() {
 		e.cancel()
 	}
 	e.running.Wait()
+	if e.srv == nil {
+		return // the fleet's connection: the fleet closes it
+	}
 	if e.nc != nil {
 		e.nc.Close()
 	}
@@ -443,6 +492,9 @@ func (q *Queue) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := q.enqueue(r.Context(), c, body); err != nil {
 		log.Printf("async: %s: %v", full, err)
+		// Not joined yet, no quorum, or a full queue: nothing was
+		// accepted, and the caller may try again.
+		w.Header().Set("Retry-After", "1")
 		http.Error(w, "the call was not queued: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}

@@ -68,15 +68,7 @@ func (q *Queue) handle(ctx context.Context, msg jetstream.Msg) {
 		attempt = md.NumDelivered
 	}
 	alive := func() { _ = msg.InProgress() }
-	release, err := q.slot(ctx, c.Function, alive)
-	if err != nil {
-		return
-	}
-	q.metrics.inflightN.Add(1)
-	started := time.Now()
-	res, err := q.keepAlive(ctx, alive, func(ctx context.Context) (*recorder, error) { return q.invoke(ctx, c, msg.Data()) })
-	q.metrics.inflightN.Add(-1)
-	release()
+	res, took, err := q.try(ctx, c, msg.Data(), alive)
 	if err != nil {
 		return // stopping
 	}
@@ -93,7 +85,7 @@ func (q *Queue) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	if c.CallbackURL != "" {
 		if _, err := q.keepAlive(ctx, alive, func(ctx context.Context) (*recorder, error) {
-			return nil, q.postResult(ctx, c, res, time.Since(started))
+			return nil, q.postResult(ctx, c, res, took)
 		}); err != nil {
 			if ctx.Err() != nil {
 				return
@@ -110,6 +102,36 @@ func (q *Queue) handle(ctx context.Context, msg jetstream.Msg) {
 		log.Printf("async: %s (call %s): acknowledge: %v", c.Function, c.ID, err)
 	}
 	q.metrics.calls.WithLabelValues(result).Inc()
+}
+
+// try runs the call once, in its function's turn (one of its in-flight
+// slots), and returns the answer and how long the run took. In a fleet,
+// while the function's box is down, or when the fleet could not reach it,
+// the call waits and runs again, with no try counted: the function did not
+// answer.
+func (q *Queue) try(ctx context.Context, c call, body []byte, alive func()) (*recorder, time.Duration, error) {
+	for {
+		if err := q.awaitBox(ctx, c.Function, alive); err != nil {
+			return nil, 0, err
+		}
+		release, err := q.slot(ctx, c.Function, alive)
+		if err != nil {
+			return nil, 0, err
+		}
+		q.metrics.inflightN.Add(1)
+		started := time.Now()
+		res, err := q.keepAlive(ctx, alive, func(ctx context.Context) (*recorder, error) { return q.invoke(ctx, c, body) })
+		took := time.Since(started)
+		q.metrics.inflightN.Add(-1)
+		release()
+		if err != nil || q.cfg.Cluster == nil || !q.cfg.Cluster.Wait(ctx, c.Function, res.header) {
+			return res, took, err
+		}
+		log.Printf("async: %s (call %s): its box could not be reached (%d): waiting", c.Function, c.ID, res.code)
+		if err := q.pause(ctx, time.Second, alive); err != nil {
+			return nil, 0, err
+		}
+	}
 }
 
 // keepAlive runs f while telling the server the call is still being

@@ -186,10 +186,13 @@ func Serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer fp.leave()
+	if fp.cluster != nil {
+		defer fp.cluster.Close()
+		o.async.Cluster = fp.cluster
+	}
 	router, invoker := fp.router, fp.invoker
-	// Asynchronous calls: queued on an embedded NATS JetStream, run
-	// through the same proxy.
+	// Asynchronous calls: queued on an embedded NATS JetStream (in a
+	// fleet, the fleet's), run through the same proxy.
 	o.async.Dir, o.async.CallTimeout = async.StoreDir(cfg.StateDir), o.writeTimeout
 	queue := async.New(o.async, invoker)
 	defer queue.Close()
@@ -230,19 +233,22 @@ type fleetParts struct {
 	router  *mux.Router
 	invoker http.Handler
 	target  handlers.TargetFunc
-	leave   func()
+	cluster *fleet.Fleet // nil: no fleet
 }
 
 // withFleet joins the fleet when one is configured (opt-in): requests about
-// functions on other boxes then go to their box, checkpoints and backups
-// are copied to the fleet's object store, and a migration to another box
-// goes through the cluster. Without one, the router, the invoker and the
-// migration target are the plain ones.
+// functions on other boxes then go to their box, asynchronous calls are
+// queued on the fleet's JetStream, checkpoints and backups are copied to
+// the fleet's object store, and a migration to another box goes through the
+// cluster. Without one, the router, the invoker and the migration target
+// are the plain ones, and the fleet nil.
 func withFleet(ctx context.Context, o *serveOptions, p *provider.Provider, proxy http.Handler, creds *handlers.Credentials) (fleetParts, error) {
-	parts := fleetParts{router: bootstrap.Router(), invoker: proxy, target: migrationTarget, leave: func() {}}
+	parts := fleetParts{router: bootstrap.Router(), invoker: proxy, target: migrationTarget}
 	if !o.fleet.Enabled() {
 		return parts, nil
 	}
+	// The embedded server holds the asynchronous calls too.
+	o.fleet.QueueStore, o.fleet.MaxPayload = o.async.ServerNeeds()
 	fl, err := fleet.Start(ctx, o.fleet)
 	if err != nil {
 		return parts, err
@@ -258,7 +264,7 @@ func withFleet(ctx context.Context, o *serveOptions, p *provider.Provider, proxy
 	parts.router.HandleFunc("/system/fleet", handlers.RequireAuth(creds, fl.BoxesHandler)).Methods(http.MethodGet)
 	parts.router.HandleFunc("/system/fleet/restore", handlers.RequireAuth(creds, fl.RestoreHandler)).Methods(http.MethodPost)
 	parts.router.PathPrefix("/system/fleet/checkpoints/").Handler(handlers.RequireAuth(creds, fl.CheckpointHandler)).Methods(http.MethodGet)
-	parts.invoker, parts.leave = fl.Wrap(proxy), fl.Close
+	parts.invoker, parts.cluster = fl.Wrap(proxy), fl
 	parts.target = func(k api.Key, url, user, password, token string) api.MigrationTarget {
 		plain := migrationTarget(k, url, user, password, token)
 		if t, ok := fl.MigrationTarget(k, url, user, password, token, plain); ok {

@@ -72,6 +72,10 @@ type Fleet struct {
 	// rewatch cancels the current watches, which then start again.
 	rewatch []context.CancelFunc
 
+	// replicas is the buckets' (and the asynchronous calls' stream's),
+	// set with joined (under mu).
+	replicas int
+
 	done chan struct{}
 }
 
@@ -147,7 +151,8 @@ func startServer(cfg Config) (*server.Server, error) {
 		JetStreamMaxMemory: 16 << 20,
 		// Checkpoints are stored too (objects.go): one per function,
 		// the newest, each up to the function's memory compressed.
-		JetStreamMaxStore: 4 << 30,
+		JetStreamMaxStore: 4<<30 + cfg.QueueStore,
+		MaxPayload:        cfg.MaxPayload, // 0: NATS's 1 MiB
 		NoSigs:            true,
 		NoLog:             true,
 		Cluster: server.ClusterOpts{
@@ -232,7 +237,7 @@ func (f *Fleet) join(ctx context.Context, replicas int) {
 	})
 	go f.watch(ctx, secrets, f.applySecret)
 	f.mu.Lock()
-	f.joined = true
+	f.joined, f.replicas = true, replicas
 	f.mu.Unlock()
 	slog.Info("fleet: joined", "box", f.cfg.Box, "advertise", f.cfg.Advertise, "replicas", replicas)
 	ticker.Every(ctx, HeartbeatEvery, func() {

@@ -37,6 +37,12 @@ type Config struct {
 	// KeyFile holds the 32-byte key secrets are encrypted with in KV
 	// (default STATE_DIR/fleet/key); every box needs the same key.
 	KeyFile string
+	// QueueStore is the file storage the embedded server reserves for
+	// the asynchronous calls' stream, beyond the buckets'; MaxPayload
+	// its largest message (0: NATS's default). Set by the provider from
+	// the queue's bounds.
+	QueueStore int64
+	MaxPayload int32
 
 	labels, routes string
 }

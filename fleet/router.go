@@ -110,6 +110,7 @@ func (f *Fleet) invoke(w http.ResponseWriter, r *http.Request, next http.Handler
 		return
 	}
 	if !live {
+		w.Header().Set(UnreachableHeader, rec.Box)
 		http.Error(w, fmt.Sprintf("function %s runs on box %s, which is not heartbeating", fn, rec.Box), http.StatusServiceUnavailable)
 		return
 	}
@@ -134,6 +135,7 @@ func (f *Fleet) proxy(w http.ResponseWriter, r *http.Request, box Box) {
 		// Streamed both ways: no buffering of a long answer.
 		FlushInterval: -1,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			w.Header().Set(UnreachableHeader, box.Name)
 			http.Error(w, fmt.Sprintf("box %s (%s): %v", box.Name, box.URL, err), http.StatusBadGateway)
 		},
 	}

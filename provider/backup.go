@@ -61,6 +61,11 @@ func (p *Provider) backupInOp(ctx context.Context, fn *function, keep int) error
 		if err != nil {
 			_ = os.RemoveAll(dir)
 			p.metrics.backupFailures.Inc()
+			if errors.Is(err, ErrEngineUnreachable) {
+				// The engine crashed mid-dump: it may have left the
+				// replica frozen (see settleDump).
+				_ = p.settleDump(context.WithoutCancel(ctx), fn, r, true)
+			}
 			errs = append(errs, fmt.Errorf("replica %d: %w", r.index, err))
 			continue
 		}

@@ -106,6 +106,13 @@ var (
 	// died while starting it. Every later start fails the same way; only new
 	// containers get the replica back (see orphanTask).
 	ErrEngineTaskExists = errors.New("the engine's runtime still has a task of the container")
+	// ErrEngineUnreachable: the engine did not answer, or its connection
+	// broke mid-call (it crashed or restarted): what the call did is unknown.
+	ErrEngineUnreachable = errors.New("the engine did not answer")
+	// ErrEngineTaskPaused: the engine's runtime keeps the container's task
+	// paused although the engine does not count it as paused, so it refuses
+	// both a pause and an unpause (see leftFrozen).
+	ErrEngineTaskPaused = errors.New("the engine's runtime keeps the container's task paused")
 )
 
 // EngineInfo describes the engine the provider drives.

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -37,14 +38,21 @@ type fakeEngine struct {
 	images     map[string]string         // reference -> ID
 	networks   map[string]NetworkInfo
 	failures   map[string][]error // by operation: errors for its next calls
-	calls      map[string]int     // by operation: calls not failed on purpose
-	subs       []fakeSub
+	// down: the engine is not answering (crashed); cutNext: how the next
+	// checkpoint ends when the engine crashes during it (see cutNextCheckpoint).
+	down    bool
+	cutNext string
+	calls   map[string]int // by operation: calls not failed on purpose
+	subs    []fakeSub
 }
 
 type fakeContainer struct {
 	id, name string
 	spec     ContainerSpec
 	state    string // created, running, paused, exited
+	// frozen: its task was left paused behind the engine's back (state
+	// still says running); locked: a sandbox whose network CRIU left locked.
+	frozen, locked bool
 	// memory is the running process's state (the request count).
 	memory *atomic.Int64
 	srv    *http.Server
@@ -224,6 +232,9 @@ func (e *fakeEngine) listen(c *fakeContainer) error {
 	if err != nil || sb.state != "running" {
 		return fmt.Errorf("container %s: its network sandbox is not running", c.name)
 	}
+	if sb.locked {
+		return nil // it runs, but nothing reaches it
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(sb.spec.IP, strconv.Itoa(e.port)))
 	if err != nil {
 		return fmt.Errorf("container %s: %w", c.name, err)
@@ -250,6 +261,54 @@ func (e *fakeEngine) listen(c *fakeContainer) error {
 func (e *fakeEngine) stop(c *fakeContainer) {
 	e.silence(c)
 	c.memory = nil
+	c.frozen = false
+}
+
+// cutNextCheckpoint makes the engine crash during the next checkpoint,
+// which leaves the container as outcome says: "untouched" (the crash came
+// before the dump began), "paused" (the engine noted the pause around the
+// dump), "frozen" (paused behind the engine's back), "stopped" (the dump
+// finished, the checkpoint is lost, the sandbox's network is locked). The
+// engine is down until setDown(false).
+func (e *fakeEngine) cutNextCheckpoint(outcome string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cutNext = outcome
+}
+
+func (e *fakeEngine) setDown(down bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.down = down
+}
+
+// cut applies a crash's outcome to c, with e.mu held.
+func (e *fakeEngine) cut(c *fakeContainer, outcome string) error {
+	e.down = true
+	switch outcome {
+	case "paused":
+		e.silence(c)
+		c.state = "paused"
+	case "frozen":
+		e.silence(c)
+		c.frozen = true
+	case "stopped":
+		e.stop(c)
+		c.state = "exited"
+		if sb, err := e.find(c.spec.NetworkOf); err == nil {
+			sb.locked = true
+		}
+	}
+	return fmt.Errorf("%w: error during connect: Post checkpoints: EOF", ErrEngineUnreachable)
+}
+
+// unreachable is the error of every call while the engine is down, with
+// e.mu held.
+func (e *fakeEngine) unreachable() error {
+	if e.down {
+		return fmt.Errorf("%w: cannot connect to the engine", ErrEngineUnreachable)
+	}
+	return nil
 }
 
 // silence stops serving, keeping the memory (a pause).
@@ -402,6 +461,9 @@ func (e *fakeEngine) PauseContainer(_ context.Context, id string) error {
 	if err := e.begin("pause"); err != nil {
 		return err
 	}
+	if c.frozen {
+		return fmt.Errorf("%w: cannot pause a paused container", ErrEngineTaskPaused)
+	}
 	if c.state != "running" {
 		return fmt.Errorf("container %s is not running", c.name)
 	}
@@ -435,6 +497,9 @@ func (e *fakeEngine) UnpauseContainer(_ context.Context, id string) error {
 func (e *fakeEngine) InspectContainer(_ context.Context, id string) (ContainerState, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if err := e.unreachable(); err != nil {
+		return ContainerState{}, err
+	}
 	c, err := e.find(id)
 	if err != nil {
 		return ContainerState{}, err
@@ -445,7 +510,10 @@ func (e *fakeEngine) InspectContainer(_ context.Context, id string) (ContainerSt
 func (e *fakeEngine) ListContainers(_ context.Context, labels map[string]string) ([]Container, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.calls["list"]++ // counted, never failed: a start's cost is in listings
+	e.calls["list"]++ // counted, never failed on purpose: a start's cost is in listings
+	if err := e.unreachable(); err != nil {
+		return nil, err
+	}
 	var out []Container
 	for _, c := range e.containers {
 		if !hasLabels(c.spec.Labels, labels) {
@@ -501,20 +569,44 @@ func (e *fakeEngine) CreateCheckpoint(_ context.Context, id string, o Checkpoint
 	if c.state != "running" && c.state != "paused" {
 		return fmt.Errorf("container %s is not running", c.name)
 	}
+	if outcome := e.cutNext; outcome != "" {
+		e.cutNext = ""
+		return e.cut(c, outcome)
+	}
 	if err := e.begin("checkpoint"); err != nil {
+		var earlier earlierDump
+		if errors.As(err, &earlier) {
+			if err := e.dumpLocked(c, e.CheckpointDir(c.id, string(earlier)), true); err != nil {
+				return err
+			}
+			return errors.New("runc did not terminate successfully: container does not exist")
+		}
 		return err // as CRIU does, the processes it froze run on
 	}
 	dir := filepath.Join(o.Dir, o.Name)
 	if o.Dir == "" {
 		dir = e.CheckpointDir(c.id, o.Name)
 	}
+	return e.dumpLocked(c, dir, o.Exit)
+}
+
+// earlierDump, queued with failNext("checkpoint"), plays a dump that a
+// provider killed mid-way had asked for: the shim finishes it first (into
+// the checkpoint so named, the container exits), and the checkpoint asked
+// for now fails, its container gone.
+type earlierDump string
+
+func (d earlierDump) Error() string { return "an earlier dump, " + string(d) + ", finished first" }
+
+// dumpLocked writes c's memory as a checkpoint in dir; with exit, c exits.
+func (e *fakeEngine) dumpLocked(c *fakeContainer, dir string, exit bool) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, fakePages), []byte(strconv.FormatInt(c.memory.Load(), 10)), 0o600); err != nil {
 		return err
 	}
-	if o.Exit {
+	if exit {
 		e.stop(c)
 		c.state = "exited"
 		e.emit(EventDie, c)

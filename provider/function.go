@@ -61,6 +61,10 @@ type replica struct {
 	ready  bool
 	// checking is set while a health check is under way.
 	checking bool
+	// dumpCut is set when the engine stopped answering during a checkpoint
+	// of the replica: what the dump left (the replica running, paused,
+	// frozen or stopped) is found out when the engine answers (settleDump).
+	dumpCut bool
 
 	// hostport is the address requests go to.
 	hostport string
@@ -177,4 +181,12 @@ func sortedIndexes(m map[int]*replica) []int {
 	}
 	slices.Sort(idx)
 	return idx
+}
+
+// dumpCut says whether a checkpoint of r was cut short by the engine and is
+// not settled yet (see settleDump).
+func (fn *function) dumpCut(r *replica) bool {
+	fn.mu.Lock()
+	defer fn.mu.Unlock()
+	return r.dumpCut
 }

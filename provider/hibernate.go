@@ -280,7 +280,10 @@ func (p *Provider) checkRunning(ctx context.Context, reps []*replica) string {
 // did not happen.
 func (p *Provider) giveBack(ctx context.Context, fn *function, reps []*replica) {
 	for _, r := range reps {
-		if r.status == "running" {
+		fn.mu.Lock()
+		cut := r.dumpCut // out of service until settled (settleDump)
+		fn.mu.Unlock()
+		if r.status == "running" && !cut {
 			go p.markReady(context.WithoutCancel(ctx), fn, r)
 		}
 	}
@@ -356,8 +359,9 @@ func (p *Provider) hibernateAll(ctx context.Context, fn *function, reps []*repli
 	return nil
 }
 
-// hibernateReplica checkpoints one replica with CRIU through Docker's
-// checkpoint API; its container exits. Older checkpoints of the replica are
+// hibernateReplica checkpoints one replica with CRIU (the engine has its
+// containerd write the checkpoint where Docker keeps it, or asks Docker's
+// checkpoint API); its container exits. Older checkpoints of the replica are
 // removed once the new one is safe.
 func (p *Provider) hibernateReplica(ctx context.Context, fn *function, r *replica) (CheckpointInfo, error) {
 	if p.beforeCheckpoint != nil {
@@ -374,7 +378,7 @@ func (p *Provider) hibernateReplica(ctx context.Context, fn *function, r *replic
 		return p.engine.CreateCheckpoint(ctx, r.id, CheckpointOptions{Name: name, Exit: true})
 	})
 	if err != nil {
-		p.afterFailedCheckpoint(ctx, fn, r, name)
+		p.afterFailedCheckpoint(ctx, fn, r, name, err)
 		err = ckpt.ExplainDumpError(err)
 		return CheckpointInfo{}, fmt.Errorf("checkpoint replica %d (%s): %w", r.index, r.name, err)
 	}
@@ -400,8 +404,9 @@ func (p *Provider) hibernateReplica(ctx context.Context, fn *function, r *replic
 }
 
 // checkRoom makes sure the filesystem the replica's checkpoint goes to has
-// room for it: twice its working set (the dump passes through containerd's
-// store on its way) and 16 MiB more.
+// room for it: twice its working set (a dump through Docker's checkpoint API
+// passes through containerd's store on its way; a direct one needs half) and
+// 16 MiB more.
 func (p *Provider) checkRoom(r *replica) error {
 	dir := filepath.Dir(p.checkpointDir(r.id, "x"))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -423,36 +428,129 @@ func (p *Provider) checkRoom(r *replica) error {
 
 // afterFailedCheckpoint makes sure a replica whose checkpoint failed is
 // running again (CRIU resumes the processes it froze) and removes the
-// partial checkpoint.
-func (p *Provider) afterFailedCheckpoint(ctx context.Context, fn *function, r *replica, name string) {
+// partial checkpoint. dumpErr is the checkpoint's error.
+func (p *Provider) afterFailedCheckpoint(ctx context.Context, fn *function, r *replica, name string, dumpErr error) {
 	ctx = context.WithoutCancel(ctx)
 	_ = p.engine.DeleteCheckpoint(ctx, r.id, name)
 	_ = os.RemoveAll(p.checkpointDir(r.id, name))
 	_ = os.RemoveAll(p.pagesDir(r.id, name))
+	if err := p.settleDump(ctx, fn, r, errors.Is(dumpErr, ErrEngineUnreachable)); err != nil {
+		slog.Error("bring back the replica after a failed checkpoint", "function", fn.key.String(), "replica", r.index, "err", err)
+	}
+}
+
+// settleDump brings a replica whose checkpoint failed into a known state,
+// from what the engine says of it now; cut says the engine's connection
+// broke during the dump. While the engine does not answer, the replica is
+// out of service and marked (dumpCut): bringUpReplica settles it when the
+// engine is back. Before, a replica whose engine crashed mid-dump was
+// trusted to run: left frozen or in a sandbox CRIU had locked, it never
+// answered again (TestEngineRestart: "heavy did not become ready").
+func (p *Provider) settleDump(ctx context.Context, fn *function, r *replica, cut bool) error {
 	ci, err := p.engine.InspectContainer(ctx, r.id)
 	if err != nil {
-		return
+		fn.mu.Lock()
+		r.dumpCut, r.ready = true, false
+		fn.refreshEndpointsLocked(p.cfg.FunctionPort)
+		fn.mu.Unlock()
+		return fmt.Errorf("replica %d after a checkpoint the engine cut short: %w", r.index, err)
+	}
+	fn.mu.Lock()
+	cut = cut || r.dumpCut
+	fn.mu.Unlock()
+	frozen := false
+	if cut && ci.Running && !ci.Paused {
+		if frozen, err = p.leftFrozen(ctx, r); err != nil {
+			return fmt.Errorf("replica %d after a checkpoint the engine cut short: %w", r.index, err)
+		}
 	}
 	switch {
 	case ci.Running && ci.Paused:
-		p.setStatus(fn, r, "paused")
-	case ci.Running:
+		p.setStatus(fn, r, "paused") // unpaused with its state by the next wake or reconciliation
+	case ci.Running && !frozen:
 		p.setStatus(fn, r, "running")
 	default:
-		// Docker stopped it before the checkpoint failed (writing it out):
-		// its memory is gone. Back from its newest backup if it has one.
-		restored, err := p.startReplicaFromBackup(ctx, fn, r)
-		if !restored {
-			slog.Error("replica STOPPED during a failed checkpoint: its memory state is lost; starting it fresh", "function", fn.key.String(), "replica", r.index)
-			if err = p.renewReplica(ctx, fn, r); err == nil {
-				err = p.startReplica(ctx, fn, r)
+		// A dump that a restarted provider's own earlier request had
+		// queued may have stopped it, and that dump holds the state.
+		if frozen || !p.restoreEarlierDump(ctx, fn, r) {
+			if err := p.replaceLostReplica(ctx, fn, r, frozen); err != nil {
+				return err
 			}
-			p.noteStateLost(fn, r.index, "its container stopped during a checkpoint that failed, and it had no backup")
-		}
-		if err != nil {
-			slog.Error("bring back the replica stopped by a failed checkpoint", "function", fn.key.String(), "err", err)
 		}
 	}
+	fn.mu.Lock()
+	r.dumpCut = false
+	fn.mu.Unlock()
+	return nil
+}
+
+// leftFrozen says whether a replica the engine calls running is frozen for
+// good. Docker's engine has containerd pause a container's task around a
+// checkpoint and resume it after; killed in between, it comes back with the
+// task paused but the container "running" in its books (unless it noted
+// the pause before it died), and it then refuses both to unpause it (not
+// paused) and to pause it (the task is): asking for a pause tells. A replica
+// that was running pauses, and is unpaused at once.
+func (p *Provider) leftFrozen(ctx context.Context, r *replica) (bool, error) {
+	err := p.engine.PauseContainer(ctx, r.id)
+	if errors.Is(err, ErrEngineTaskPaused) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("pause to probe it: %w", err)
+	}
+	if err := p.engine.UnpauseContainer(ctx, r.id); err != nil {
+		return false, fmt.Errorf("unpause after probing it: %w", err)
+	}
+	return false, nil
+}
+
+// replaceLostReplica brings back a replica whose memory a failed checkpoint
+// took: its container stopped (Docker stops it before writing the dump out;
+// a dump that finished while the engine crashed stopped it too), or it was
+// left frozen (killed here). CRIU may have left its sandbox's network
+// locked, so the replica gets new containers at the same address first,
+// then its newest backup's state if it has one, else a fresh start, and its
+// status says the state was lost.
+func (p *Provider) replaceLostReplica(ctx context.Context, fn *function, r *replica, frozen bool) error {
+	why := "its container stopped during a checkpoint that failed, and it had no backup"
+	if frozen {
+		why = "a checkpoint cut short by the engine's crash left it frozen (the engine can neither resume nor pause it), and it had no backup"
+		_ = p.engine.KillContainer(ctx, r.id)
+		_ = p.waitStopped(ctx, r.id, 10*time.Second)
+	}
+	p.setStatus(fn, r, "exited")
+	slog.Error("replica STOPPED or frozen by a failed checkpoint: bringing it back in new containers", "function", fn.key.String(), "replica", r.index, "frozen", frozen)
+	if err := p.renewReplica(ctx, fn, r); err != nil {
+		return fmt.Errorf("bring back replica %d after a failed checkpoint: %w", r.index, err)
+	}
+	if restored, err := p.startReplicaFromBackup(ctx, fn, r); restored {
+		return err
+	}
+	if err := p.startReplica(ctx, fn, r); err != nil {
+		return fmt.Errorf("bring back replica %d after a failed checkpoint: %w", r.index, err)
+	}
+	p.noteStateLost(fn, r.index, why)
+	return nil
+}
+
+// restoreEarlierDump restores a replica that a failed checkpoint found
+// stopped from a checkpoint the record does not know of, if one stopped it:
+// a provider killed while the engine dumped the replica restarts, and its
+// next checkpoint queues in the shim behind that dump (a direct checkpoint
+// freezes nothing until runc and CRIU have started), which completes, stops
+// the container and makes the new one fail. That dump holds the state.
+func (p *Provider) restoreEarlierDump(ctx context.Context, fn *function, r *replica) bool {
+	info, ok := p.strayCheckpoint(ctx, r)
+	if !ok {
+		return false
+	}
+	if err := p.restoreReplica(ctx, fn, r, info); err != nil {
+		slog.Error("restore from the checkpoint that stopped the replica", "function", fn.key.String(), "replica", r.index, "checkpoint", info.Name, "err", err)
+		return false
+	}
+	slog.Warn("replica stopped by an earlier dump during a failed checkpoint: restored from that dump", "function", fn.key.String(), "replica", r.index, "checkpoint", info.Name)
+	return true
 }
 
 // strayCheckpoint finds the newest hibernation checkpoint of a stopped

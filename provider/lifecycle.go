@@ -443,6 +443,12 @@ func (p *Provider) dropStaleReplicas(ctx context.Context, fn *function, rec *rec
 // bringUpReplica makes replica idx run, whatever state it is found in (r
 // nil: it has no container), and returns it.
 func (p *Provider) bringUpReplica(ctx context.Context, fn *function, rec *record, idx int, r *replica) (*replica, error) {
+	if r != nil && r.id != "" && fn.dumpCut(r) {
+		// Its engine crashed during a checkpoint: see what that left first.
+		if err := p.settleDump(ctx, fn, r, true); err != nil {
+			return nil, err
+		}
+	}
 	if r != nil && r.id != "" && (r.status != "running" || !r.sandboxUp) {
 		// About to start, restore or unpause: its sandbox first.
 		if err := p.ensureSandbox(ctx, fn, r); err != nil {

@@ -384,6 +384,38 @@ func TestFailedCheckpointLeavesFunctionRunning(t *testing.T) {
 	}
 }
 
+// A provider killed while the engine had begun a dump restarts, and is asked
+// to checkpoint the function again before that dump froze it (the direct
+// checkpoint freezes only once runc and CRIU have started). The engine's
+// shim finishes the first dump, which stops the container, and the second
+// fails: the first one's checkpoint holds the state, and the replica comes
+// back from it instead of starting fresh.
+func TestCheckpointFailedBehindAnEarlierDump(t *testing.T) {
+	p, eng := newTestProvider(t)
+	deploy(t, p, "fn", nil)
+	mustInvoke(t, p, "fn", 1)
+	mustInvoke(t, p, "fn", 2)
+	eng.failNext("checkpoint", earlierDump("hib-1"))
+	err := p.Scale(context.Background(), "", "fn", 0)
+	if err == nil || !strings.Contains(err.Error(), "container does not exist") || !strings.Contains(err.Error(), "keeps running") {
+		t.Fatalf("scale to zero: %v, want the failure and that the function keeps running", err)
+	}
+	if n := eng.count("restore"); n != 1 {
+		t.Errorf("%d restores, want 1 (from the earlier dump)", n)
+	}
+	if got := state(t, p, "fn"); got != "awake" {
+		t.Errorf("state %q, want awake", got)
+	}
+	eventually(t, "the replica back in service", func() bool {
+		st, _ := p.Status(context.Background(), "", "fn")
+		return st.AvailableReplicas == 1
+	})
+	mustInvoke(t, p, "fn", 3)
+	if st, _ := p.Status(context.Background(), "", "fn"); st.Annotations != nil && (*st.Annotations)["com.openfaas.criu.state-lost"] != "" {
+		t.Errorf("state reported lost: %v", *st.Annotations)
+	}
+}
+
 func TestFailedRestoreKeepsCheckpoint(t *testing.T) {
 	p, eng := newTestProvider(t)
 	deploy(t, p, "fn", nil)

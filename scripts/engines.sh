@@ -7,10 +7,10 @@
 #   scripts/engines.sh start PREFIX N   prints one DOCKER_HOST per line
 #   scripts/engines.sh stop|kill|purge PREFIX N
 #
-# Subnets: 10.252.(40 + 10*(first letter of PREFIX % 20) + i).0/24, so
-# two prefixes starting with different letters get different ones; two
-# that share a first letter set FAAS_CRIU_ENGINES_BASE (the third octet
-# before i) apart.
+# Subnets: 10.252.(40 + 10*(cksum of PREFIX % 20) + i).0/24: the whole
+# prefix counts, so that helpers' prefixes sharing a first letter (fa, fo,
+# fs) do not share subnets (a clash is still possible: 20 bases; then set
+# FAAS_CRIU_ENGINES_BASE, the third octet before i, apart).
 set -euo pipefail
 cmd=${1:-}
 prefix=${2:-}
@@ -20,7 +20,7 @@ if [ -z "$cmd" ] || [ -z "$prefix" ] || ! [ "$n" -ge 1 ] 2>/dev/null || [ "$n" -
 	exit 2
 fi
 here=$(dirname "$0")
-base=${FAAS_CRIU_ENGINES_BASE:-$((40 + 10 * ($(printf '%d' "'${prefix:0:1}") % 20)))}
+base=${FAAS_CRIU_ENGINES_BASE:-$((40 + 10 * ($(printf '%s' "$prefix" | cksum | cut -d' ' -f1) % 20)))}
 for i in $(seq 1 "$n"); do
 	FAAS_CRIU_ENGINE_BRIDGE_CIDR=10.252.$((base + i)).1/24 "$here/second-engine.sh" "$cmd" "$prefix$i"
 done

@@ -87,8 +87,10 @@ stop | purge)
 		# Mounts left by a crashed engine must go before its data.
 		# Its network namespaces are bind mounts under the exec root (seen
 		# under /run, the target of /var/run).
+		# The data root itself may be one too: a stopped engine can leave
+		# its data root's bind mount of itself behind.
 		for d in "$root" "$exec_root" "$(readlink -f "$exec_root" 2>/dev/null || echo "$exec_root")"; do
-			grep -o " $d/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+			grep -oE " $d(/[^ ]*)? " /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
 		done
 		rm -rf "$root" "$exec_root" "$root.json"
 	fi

@@ -6,11 +6,15 @@ package docker
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +39,8 @@ type Engine struct {
 	c *client.Client
 	// rootDir is the engine's data directory, where it keeps checkpoints.
 	rootDir string
+	// ctrd is the engine's containerd, asked directly for checkpoints.
+	ctrd containerd
 }
 
 var _ provider.Engine = (*Engine)(nil)
@@ -59,6 +65,12 @@ func kind(err error) error {
 		// Before the kinds: Docker may call it a conflict too, and the
 		// provider must not take it for a name already in use.
 		return fmt.Errorf("%w: %w", provider.ErrEngineTaskExists, err)
+	case client.IsErrConnectionFailed(err):
+		// Also a connection the engine broke mid-call ("error during
+		// connect: ...: EOF"): it crashed, and what it did is unknown.
+		return fmt.Errorf("%w: %w", provider.ErrEngineUnreachable, err)
+	case taskPaused(err):
+		return fmt.Errorf("%w: %w", provider.ErrEngineTaskPaused, err)
 	case errdefs.IsNotFound(err):
 		return fmt.Errorf("%w: %w", provider.ErrEngineNotFound, err)
 	case errdefs.IsConflict(err):
@@ -133,6 +145,15 @@ func (e *Engine) StartContainer(ctx context.Context, id string) error {
 // own (it is a system error), so its message is all there is to go by.
 func orphanTask(err error) bool {
 	return strings.Contains(err.Error(), "already exists") && strings.Contains(err.Error(), "task ")
+}
+
+// taskPaused says a pause was refused because containerd's task already is
+// paused while Docker counts the container as running: containerd's client
+// inside dockerd pauses a task around a checkpoint and resumes it after, so
+// a dockerd killed in between leaves it so ("cannot pause a paused
+// container").
+func taskPaused(err error) bool {
+	return strings.Contains(err.Error(), "cannot pause a paused container")
 }
 
 func (e *Engine) StopContainer(ctx context.Context, id string, grace time.Duration) error {
@@ -250,8 +271,61 @@ func (d demuxed) Close() error {
 	return d.raw.Close()
 }
 
+// CreateCheckpoint has the engine's containerd write the checkpoint straight
+// where dockerd keeps it (see containerd.go), and asks Docker's checkpoint
+// API when that cannot be done.
 func (e *Engine) CreateCheckpoint(ctx context.Context, id string, o provider.CheckpointOptions) error {
+	err := e.checkpointDirect(ctx, id, o)
+	if err == nil || !beforeDump(err) {
+		return err
+	}
+	slog.Debug("checkpoint through Docker's API", "container", id, "why", err)
 	return kind(e.c.CheckpointCreate(ctx, id, checkpoint.CreateOptions{CheckpointID: o.Name, CheckpointDir: o.Dir, Exit: o.Exit}))
+}
+
+// fullID is a container's id as containerd knows it.
+var fullID = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// checkpointNames is Docker's rule for checkpoint names.
+var checkpointNames = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// checkpointDirect asks the engine's containerd to checkpoint container id
+// (its full id, as containerd knows it) into the directory dockerd would
+// have unpacked the checkpoint to. Like dockerd's, the dump runs to its end
+// even if ctx ends: cancelling runc mid-dump could leave the container
+// frozen.
+func (e *Engine) checkpointDirect(ctx context.Context, id string, o provider.CheckpointOptions) error {
+	if e.rootDir == "" || !fullID.MatchString(id) || !checkpointNames.MatchString(o.Name) {
+		return fmt.Errorf("%w: engine root unknown, or container %q or checkpoint name %q not as containerd and dockerd name them", errNotDirect, id, o.Name)
+	}
+	hc := e.ctrd.cached()
+	if hc == nil {
+		ci, err := e.c.ContainerInspect(ctx, id)
+		if err != nil || ci.State == nil {
+			return fmt.Errorf("%w: inspect %s: %v", errNotDirect, id, err)
+		}
+		if hc, err = e.ctrd.endpoint(ci.ID, ci.State.Pid); err != nil {
+			return err
+		}
+	}
+	parent := cmp.Or(o.Dir, filepath.Join(e.rootDir, "containers", id, "checkpoints"))
+	dir := filepath.Join(parent, o.Name)
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return fmt.Errorf("%w: %w", errNotDirect, err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return fmt.Errorf("%w: %w", errNotDirect, err) // Docker says why (a name taken, say)
+	}
+	err := unary(context.WithoutCancel(ctx), hc, "/containerd.services.tasks.v1.Tasks/Checkpoint", checkpointRequest(id, dir, o.Exit))
+	if err == nil {
+		return nil
+	}
+	_ = os.RemoveAll(dir)
+	if beforeDump(err) {
+		e.ctrd.forget()
+		return err
+	}
+	return fmt.Errorf("cannot checkpoint container %s: %w", id, err)
 }
 
 func (e *Engine) ListCheckpoints(ctx context.Context, id string) ([]string, error) {

@@ -234,20 +234,22 @@ func TestAsyncRetriesBusyFunctions(t *testing.T) {
 
 // A call accepted while the function's engine is down runs when the engine
 // is back: its tries meanwhile fail with 502, 503 or 504 and are retried. The
-// engine is one of this test's own (scripts/second-engine.sh "async").
+// engine is one of this test's own (scripts/second-engine.sh ENGINE-as, after
+// the tester's engine name: two people testing on one machine each get theirs).
 func TestAsyncCallAcceptedWhileTheEngineIsDown(t *testing.T) {
 	script := filepath.Join(repoRoot, "scripts", "second-engine.sh")
+	name := engineName + "-as"
 	engineCmd := func(verb string) string {
 		t.Helper()
-		cmd := exec.Command(script, verb, "async")
+		cmd := exec.Command(script, verb, name)
 		// A bridge of its own, apart from the other engines' on this machine.
 		// Without live-restore: with it the function would keep answering
 		// while the engine is down, and this test is about the tries that
 		// fail meanwhile.
-		cmd.Env = append(os.Environ(), "FAAS_CRIU_ENGINE_BRIDGE_CIDR=10.253.219.1/24", "FAAS_CRIU_ENGINE_LIVE_RESTORE=false")
+		cmd.Env = append(os.Environ(), fmt.Sprintf("FAAS_CRIU_ENGINE_BRIDGE_CIDR=10.253.%d.1/24", 200+nameByteSum(name)%50), "FAAS_CRIU_ENGINE_LIVE_RESTORE=false")
 		out, err := cmd.Output()
 		if err != nil {
-			t.Fatalf("second-engine.sh %s async: %v\n%s", verb, err, out)
+			t.Fatalf("second-engine.sh %s %s: %v\n%s", verb, name, err, out)
 		}
 		return strings.TrimSpace(string(out))
 	}
@@ -270,7 +272,7 @@ func TestAsyncCallAcceptedWhileTheEngineIsDown(t *testing.T) {
 	rc.Close()
 
 	p := StartProviderEnv(t, []string{"DOCKER_HOST=" + host})
-	p.engine, p.dockerRoot = engine, "/var/lib/faas-criu-engine-async"
+	p.engine, p.dockerRoot = engine, "/var/lib/faas-criu-engine-"+name
 	p.Deploy(Fixture("steady"))
 	p.WaitAvailable("steady", 1)
 	cb := newCallbackReceiver(t)
@@ -296,4 +298,13 @@ func TestAsyncCallAcceptedWhileTheEngineIsDown(t *testing.T) {
 		t.Errorf("callback: %v %q", r.header, r.body)
 	}
 	p.Delete("steady")
+}
+
+// nameByteSum spreads engine names over bridge subnets.
+func nameByteSum(s string) int {
+	n := 0
+	for _, b := range []byte(s) {
+		n += int(b)
+	}
+	return n
 }

@@ -550,8 +550,37 @@ func (p *Provider) WaitAvailable(name string, n uint64) types.FunctionStatus {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	p.t.Fatalf("%s: want %d available replicas, have replicas=%d available=%d", name, n, st.Replicas, st.AvailableReplicas)
+	// Said on the failure's own line: CI's excerpt keeps the test's lines
+	// but not the provider log printed at cleanup.
+	p.t.Fatalf("%s: want %d available replicas, have replicas=%d available=%d; its containers: %s; the provider's last warnings: %s",
+		name, n, st.Replicas, st.AvailableReplicas, p.containerStates(name), lastWarnings(p.Logs(), 4))
 	return st
+}
+
+// containerStates says what the engine reports of a function's containers
+// (sandboxes included), or why it cannot.
+func (p *Provider) containerStates(name string) string {
+	f := filters.NewArgs(filters.Arg("label", "io.faas-criu.instance="+p.InstanceID()), filters.Arg("label", "com.openfaas.function="+name))
+	list, err := p.engine.ContainerList(context.Background(), container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, c := range list {
+		out = append(out, strings.TrimPrefix(c.Names[0], "/")+" "+c.Status)
+	}
+	return fmt.Sprintf("%q", out)
+}
+
+// lastWarnings returns the last n WARN or ERROR lines of a provider log.
+func lastWarnings(log string, n int) string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+			out = append(out, l)
+		}
+	}
+	return fmt.Sprintf("%q", out[max(0, len(out)-n):])
 }
 
 // Invoke calls a function (no credentials, as in OpenFaaS) and returns the
