@@ -188,16 +188,14 @@ func Serve(args []string) error {
 	}
 	if fp.cluster != nil {
 		defer fp.cluster.Close()
-		o.async.Cluster = fp.cluster
 	}
-	router, invoker := fp.router, fp.invoker
 	// Asynchronous calls: queued on an embedded NATS JetStream (in a
 	// fleet, the fleet's), run through the same proxy.
 	o.async.Dir, o.async.CallTimeout = async.StoreDir(cfg.StateDir), o.writeTimeout
-	queue := async.New(o.async, invoker)
+	queue := async.New(o.async, fp.invoker)
 	defer queue.Close()
 	prometheus.MustRegister(queue.Collectors()...)
-	h := handlers.Mount(router, handlers.Deps{
+	h := handlers.Mount(fp.router, handlers.Deps{
 		Functions: p, Secrets: p, Namespaces: p, Logs: p, Migrator: p, Backups: p,
 		Target: fp.target, Invoke: proxy, Async: queue, Info: infoDoc(p, o.policy, policies),
 		Credentials: creds, ImportMaxBytes: cfg.ImportMaxBytes, MaxFollow: 24 * time.Hour,
@@ -265,6 +263,7 @@ func withFleet(ctx context.Context, o *serveOptions, p *provider.Provider, proxy
 	parts.router.HandleFunc("/system/fleet/restore", handlers.RequireAuth(creds, fl.RestoreHandler)).Methods(http.MethodPost)
 	parts.router.PathPrefix("/system/fleet/checkpoints/").Handler(handlers.RequireAuth(creds, fl.CheckpointHandler)).Methods(http.MethodGet)
 	parts.invoker, parts.cluster = fl.Wrap(proxy), fl
+	o.async.Cluster = fl // the asynchronous calls' stream is the fleet's
 	parts.target = func(k api.Key, url, user, password, token string) api.MigrationTarget {
 		plain := migrationTarget(k, url, user, password, token)
 		if t, ok := fl.MigrationTarget(k, url, user, password, token, plain); ok {
