@@ -35,15 +35,17 @@ const (
 )
 
 type options struct {
-	out      string
-	bin      string
-	samples  int
-	phases   map[string]bool
-	budget   string
-	factor   int
-	loadRun  time.Duration
-	rounds   int
-	maxPause int
+	out     string
+	bin     string
+	samples int
+	// floorSamples sizes the floor phase (CRIU alone, Docker alone).
+	floorSamples int
+	phases       map[string]bool
+	budget       string
+	factor       int
+	loadRun      time.Duration
+	rounds       int
+	maxPause     int
 	// migrations is how many times each function is moved.
 	migrations int
 	// fanout is how many functions the fan-out phase wakes at once.
@@ -68,7 +70,8 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.out, "out", "bench/REPORT.md", "where to write the report")
 	flag.StringVar(&o.bin, "provider", "bin/faas-criu", "the provider binary (make build)")
 	flag.IntVar(&o.samples, "samples", 20, "wake samples per function")
-	flag.StringVar(&phases, "phases", "wake,overhead,fanout,tiers,density,migration", "phases to run")
+	flag.IntVar(&o.floorSamples, "floor-samples", 5, "dumps and restores of each kind under CRIU alone and in Docker alone (floor phase)")
+	flag.StringVar(&phases, "phases", "wake,floor,overhead,fanout,tiers,density,migration", "phases to run")
 	flag.IntVar(&o.tierFns, "tier-fns", 30, "functions whose box memory the tiers phase measures")
 	flag.IntVar(&o.tierRounds, "tier-rounds", 3, "alternations of the two tiers in the memory measurement")
 	flag.IntVar(&o.tierSamples, "tier-samples", 5, "wakes from each tier")
@@ -96,14 +99,14 @@ func parseFlags() (options, error) {
 	o.phases = map[string]bool{}
 	for _, p := range strings.Split(phases, ",") {
 		switch p = strings.TrimSpace(p); p {
-		case "wake", "overhead", "fanout", "tiers", "density", "migration":
+		case "wake", "floor", "overhead", "fanout", "tiers", "density", "migration":
 			o.phases[p] = true
 		case "":
 		default:
-			return o, fmt.Errorf("-phases: unknown phase %q (wake, overhead, fanout, tiers, density, migration)", p)
+			return o, fmt.Errorf("-phases: unknown phase %q (wake, floor, overhead, fanout, tiers, density, migration)", p)
 		}
 	}
-	if o.samples < 1 || o.factor < 1 || o.rounds < 1 || o.fanout < 1 || o.tierFns < 1 || o.tierRounds < 1 || o.tierSamples < 1 {
+	if o.samples < 1 || o.factor < 1 || o.rounds < 1 || o.fanout < 1 || o.tierFns < 1 || o.tierRounds < 1 || o.tierSamples < 1 || o.floorSamples < 1 {
 		return o, errors.New("-samples, -density-factor, -load-rounds, -fanout and -tier-* must be at least 1")
 	}
 	return o, nil
@@ -276,6 +279,12 @@ func addSections(rep *Report, res *results) {
 		rep.Failures = append(rep.Failures, f.Failures...)
 	} else {
 		rep.Add(notMeasured("8. Many functions woken at once", "phase fanout not selected"))
+	}
+	if f := res.Floor; f != nil {
+		rep.Add(f.Section())
+		rep.Failures = append(rep.Failures, f.Failures...)
+	} else {
+		rep.Add(notMeasured(floorTitle, "phase floor not selected"))
 	}
 	if t := res.Tiers; t != nil {
 		rep.Add(t.Section())

@@ -39,6 +39,11 @@ func (b *bench) measure(ctx context.Context, o options, budget int64, bin string
 			res.Wake = nil
 		}
 	}
+	if o.phases["floor"] {
+		if res.Floor, err = b.runFloor(ctx, p.Network, o.floorSamples); err != nil {
+			return err
+		}
+	}
 	if o.phases["overhead"] {
 		oo := overheadOpts{Conns: []int{1, 50}, Run: o.loadRun, Rounds: o.rounds}
 		if o.baseline != "" {

@@ -15,6 +15,7 @@ type results struct {
 	Migration *migrationResult
 	Fanout    *fanoutResult
 	Tiers     *tiersResult
+	Floor     *floorResult
 	Foot      *footprint
 	// Leftovers are the temporary restore directories the run left.
 	Leftovers     int
