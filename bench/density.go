@@ -19,6 +19,7 @@ type densityOpts struct {
 	StateMB  int
 	Factor   int // hibernation: Factor x the paused count
 	MaxPause int // a safety stop for the pause-only count
+	Rounds   int // calls of every hibernated function
 }
 
 // densityResult compares how many functions stay invocable under one
@@ -35,15 +36,39 @@ type densityResult struct {
 	HibUsedRounds []int64         // and while calling each in turn
 	HibWake       []time.Duration // time to first byte of the round calls
 	HibAsleepEnd  int             // hibernated at the end
-	Failures      []string
+	// Box level (issue 13): MemAvailable lost, page cache dropped, against
+	// the box just before each run. PauseBox is lost with every paused
+	// function deployed (PauseDeployed, the one over the budget included);
+	// HibBox with the hibernation run's functions after their calls, the
+	// shims, sandboxes and kernel state of each counted.
+	PauseBox, HibBox int64
+	PauseDeployed    int
+	Failures         []string
+}
+
+// boxRatio is the density at box level: the hibernation run kept HibOK
+// functions in HibBox of the box's memory; in that much, paused functions
+// at their measured box cost would number HibBox/(PauseBox/PauseDeployed).
+func (d *densityResult) boxRatio() float64 {
+	if d.PauseBox <= 0 || d.PauseDeployed == 0 || d.HibBox <= 0 {
+		return 0
+	}
+	paused := float64(d.HibBox) / (float64(d.PauseBox) / float64(d.PauseDeployed))
+	return Ratio(float64(d.HibOK), paused)
 }
 
 func densityDeployment(name, strategy string, stateMB int) types.FunctionDeployment {
+	labels := map[string]string{api.LabelStrategy: strategy, benchLabel: "density"}
+	if strategy == api.StrategyCheckpoint {
+		// The deepest tier, as issue 13's density target asks: hibernated
+		// functions keep no sandbox (no shim) after a second.
+		labels[api.LabelDeepAfter] = "1s"
+	}
 	return types.FunctionDeployment{
 		Service: name,
 		Image:   fixtureImage,
 		EnvVars: map[string]string{"STATE_MB": strconv.Itoa(stateMB)},
-		Labels:  &map[string]string{api.LabelStrategy: strategy, benchLabel: "density"},
+		Labels:  &labels,
 	}
 }
 
@@ -61,6 +86,10 @@ func (b *bench) runPauseDensity(ctx context.Context, p *Provider, res *densityRe
 			}
 		}
 	}()
+	base, _, err := boxMemory(ctx)
+	if err != nil {
+		return err
+	}
 	for i := 1; i <= res.MaxPause; i++ {
 		name := fmt.Sprintf("dens-pause-%d", i)
 		names = append(names, name)
@@ -86,6 +115,11 @@ func (b *bench) runPauseDensity(ctx context.Context, p *Provider, res *densityRe
 		res.PauseFit++
 		b.progress("density: %d paused, %s of %s", res.PauseFit, fmtBytes(res.PauseUsed), fmtBytes(res.Budget))
 	}
+	after, _, err := boxMemory(ctx)
+	if err != nil {
+		return err
+	}
+	res.PauseBox, res.PauseDeployed = base-after, len(names)
 	for i := 1; i <= res.PauseFit; i++ {
 		name := fmt.Sprintf("dens-pause-%d", i)
 		if b.invokeCount(ctx, p, name, 2, &res.Failures, nil) {
@@ -146,6 +180,10 @@ func (b *bench) runHibernateDensity(ctx context.Context, p *Provider, res *densi
 			}
 		}
 	}()
+	base, _, err := boxMemory(ctx)
+	if err != nil {
+		return err
+	}
 	stop := b.sampleUsed(ctx, p, &res.HibUsedDeploy)
 	defer func() { stop() }()
 	for i := 1; i <= n; i++ {
@@ -165,7 +203,7 @@ func (b *bench) runHibernateDensity(ctx context.Context, p *Provider, res *densi
 	for i := range ok {
 		ok[i] = true
 	}
-	for round := 2; round <= 3; round++ {
+	for round := 2; round <= 1+res.Rounds; round++ {
 		b.progress("density: round %d over %d functions", round-1, n)
 		for i, name := range names {
 			if !b.invokeCount(ctx, p, name, round, &res.Failures, &res.HibWake) {
@@ -178,6 +216,12 @@ func (b *bench) runHibernateDensity(ctx context.Context, p *Provider, res *densi
 			res.HibOK++
 		}
 	}
+	stop()
+	after, _, err := boxMemory(ctx)
+	if err != nil {
+		return err
+	}
+	res.HibBox = base - after
 	for _, name := range names {
 		if st, err := p.Annotation(ctx, name, "com.openfaas.criu.state"); err == nil && st == "hibernated" {
 			res.HibAsleepEnd++

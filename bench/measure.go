@@ -83,7 +83,7 @@ func (b *bench) measure(ctx context.Context, o options, budget int64, bin string
 		}
 	}
 	if o.phases["density"] {
-		d := &densityResult{densityOpts: densityOpts{Budget: budget, StateMB: 20, Factor: o.factor, MaxPause: o.maxPause}}
+		d := &densityResult{densityOpts: densityOpts{Budget: budget, StateMB: 20, Factor: o.factor, MaxPause: o.maxPause, Rounds: o.densityRounds}}
 		b.progress("density: pause only")
 		if err := b.runPauseDensity(ctx, p, d); err != nil {
 			return err
