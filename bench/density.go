@@ -36,25 +36,40 @@ type densityResult struct {
 	HibUsedRounds []int64         // and while calling each in turn
 	HibWake       []time.Duration // time to first byte of the round calls
 	HibAsleepEnd  int             // hibernated at the end
-	// Box level (issue 13): MemAvailable lost, page cache dropped, against
-	// the box just before each run. PauseBox is lost with every paused
-	// function deployed (PauseDeployed, the one over the budget included);
-	// HibBox with the hibernation run's functions after their calls, the
-	// shims, sandboxes and kernel state of each counted.
-	PauseBox, HibBox int64
-	PauseDeployed    int
-	Failures         []string
+	// Box level (issue 13): the box before and after each run (pause only:
+	// every paused function deployed, PauseDeployed, the one over the
+	// budget included; hibernation: after the calls), so that the shims,
+	// sandboxes and kernel state of each function count.
+	PauseBase, PauseAfter, HibBase, HibAfter boxSample
+	PauseDeployed                            int
+	Failures                                 []string
 }
 
-// boxRatio is the density at box level: the hibernation run kept HibOK
-// functions in HibBox of the box's memory; in that much, paused functions
-// at their measured box cost would number HibBox/(PauseBox/PauseDeployed).
-func (d *densityResult) boxRatio() float64 {
-	if d.PauseBox <= 0 || d.PauseDeployed == 0 || d.HibBox <= 0 {
-		return 0
+// boxCost is what a run's functions cost the box: MemAvailable lost, and
+// the accounted figure (their cgroups and shims, and the kernel's counters),
+// steadier on a shared machine.
+func boxCost(base, after boxSample) (memAvailable, accounted int64) {
+	kern := (after.KernelStack + after.PageTables + after.SUnreclaim) - (base.KernelStack + base.PageTables + base.SUnreclaim)
+	return base.MemAvailable - after.MemAvailable, after.Cgroups + after.OwnShimPSS + max(kern, 0)
+}
+
+// boxRatios are the density at box level, by MemAvailable and accounted:
+// the hibernation run kept HibOK functions in what it cost the box; in that
+// much, paused functions at their measured box cost would number
+// cost/(pause cost/PauseDeployed).
+func (d *densityResult) boxRatios() (memAvailable, accounted float64) {
+	if d.PauseDeployed == 0 {
+		return 0, 0
 	}
-	paused := float64(d.HibBox) / (float64(d.PauseBox) / float64(d.PauseDeployed))
-	return Ratio(float64(d.HibOK), paused)
+	pm, pa := boxCost(d.PauseBase, d.PauseAfter)
+	hm, ha := boxCost(d.HibBase, d.HibAfter)
+	ratio := func(pause, hib int64) float64 {
+		if pause <= 0 || hib <= 0 {
+			return 0 // noise: the box gained memory
+		}
+		return Ratio(float64(d.HibOK), float64(hib)/(float64(pause)/float64(d.PauseDeployed)))
+	}
+	return ratio(pm, hm), ratio(pa, ha)
 }
 
 func densityDeployment(name, strategy string, stateMB int) types.FunctionDeployment {
@@ -86,8 +101,8 @@ func (b *bench) runPauseDensity(ctx context.Context, p *Provider, res *densityRe
 			}
 		}
 	}()
-	base, _, err := boxMemory(ctx)
-	if err != nil {
+	var err error
+	if res.PauseBase, err = b.sampleBox(ctx, p, "dens-pause-"); err != nil {
 		return err
 	}
 	for i := 1; i <= res.MaxPause; i++ {
@@ -115,11 +130,10 @@ func (b *bench) runPauseDensity(ctx context.Context, p *Provider, res *densityRe
 		res.PauseFit++
 		b.progress("density: %d paused, %s of %s", res.PauseFit, fmtBytes(res.PauseUsed), fmtBytes(res.Budget))
 	}
-	after, _, err := boxMemory(ctx)
-	if err != nil {
+	if res.PauseAfter, err = b.sampleBox(ctx, p, "dens-pause-"); err != nil {
 		return err
 	}
-	res.PauseBox, res.PauseDeployed = base-after, len(names)
+	res.PauseDeployed = len(names)
 	for i := 1; i <= res.PauseFit; i++ {
 		name := fmt.Sprintf("dens-pause-%d", i)
 		if b.invokeCount(ctx, p, name, 2, &res.Failures, nil) {
@@ -180,8 +194,8 @@ func (b *bench) runHibernateDensity(ctx context.Context, p *Provider, res *densi
 			}
 		}
 	}()
-	base, _, err := boxMemory(ctx)
-	if err != nil {
+	var err error
+	if res.HibBase, err = b.sampleBox(ctx, p, "dens-hib-"); err != nil {
 		return err
 	}
 	stop := b.sampleUsed(ctx, p, &res.HibUsedDeploy)
@@ -217,11 +231,9 @@ func (b *bench) runHibernateDensity(ctx context.Context, p *Provider, res *densi
 		}
 	}
 	stop()
-	after, _, err := boxMemory(ctx)
-	if err != nil {
+	if res.HibAfter, err = b.sampleBox(ctx, p, "dens-hib-"); err != nil {
 		return err
 	}
-	res.HibBox = base - after
 	for _, name := range names {
 		if st, err := p.Annotation(ctx, name, "com.openfaas.criu.state"); err == nil && st == "hibernated" {
 			res.HibAsleepEnd++

@@ -111,11 +111,13 @@ func (r *results) figures() targetFigures {
 	}
 	if d := r.Density; d != nil {
 		f.HasDensity = true
-		f.DensityBox, f.DensityCgroup = d.boxRatio(), d.ratio()
+		f.DensityBox, f.DensityAccounted = d.boxRatios()
+		f.DensityCgroup = d.ratio()
 		f.DensityHib, f.DensityPause, f.DensityFactor = d.HibOK, d.PauseOK, d.Factor
-		f.HibBox = d.HibBox
+		f.HibBox, f.HibAcc = boxCost(d.HibBase, d.HibAfter)
 		if d.PauseDeployed > 0 {
-			f.PauseBoxPerFn = d.PauseBox / int64(d.PauseDeployed)
+			pm, pa := boxCost(d.PauseBase, d.PauseAfter)
+			f.PauseBoxPerFn, f.PauseAccPerFn = pm/int64(d.PauseDeployed), pa/int64(d.PauseDeployed)
 		}
 	}
 	if o := r.Overhead; o != nil {

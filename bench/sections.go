@@ -97,16 +97,22 @@ func (d *densityResult) Section() Section {
 		fmt.Sprintf("%s / %s (restore, often after hibernating another)", fmtDur(DurMedian(d.HibWake)), fmtDur(DurPercentile(d.HibWake, 90))))
 	t.add("hibernated at the end", "0", fmt.Sprint(d.HibAsleepEnd))
 	if d.PauseDeployed > 0 {
-		t.add("box: MemAvailable lost", fmt.Sprintf("%s, %s per function (%d deployed)", fmtMiB(d.PauseBox), fmtMiB(d.PauseBox/int64(d.PauseDeployed)), d.PauseDeployed),
-			fmt.Sprintf("%s, %s per function kept", fmtMiB(d.HibBox), fmtMiB(d.HibBox/int64(max(d.HibOK, 1)))))
+		pm, pa := boxCost(d.PauseBase, d.PauseAfter)
+		hm, ha := boxCost(d.HibBase, d.HibAfter)
+		n := int64(d.PauseDeployed)
+		t.add("box: MemAvailable lost", fmt.Sprintf("%s, %s per function (%d deployed)", fmtMiB(pm), fmtMiB(pm/n), d.PauseDeployed),
+			fmt.Sprintf("%s, %s per function kept", fmtMiB(hm), fmtMiB(hm/int64(max(d.HibOK, 1)))))
+		t.add("box: accounted (cgroups, shims' PSS, kernel stacks, page tables, slab)", fmt.Sprintf("%s, %s per function", fmtMiB(pa), fmtMiB(pa/n)),
+			fmt.Sprintf("%s, %s per function kept; shims %d", fmtMiB(ha), fmtMiB(ha/int64(max(d.HibOK, 1))), d.HibAfter.OwnShims))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Budget %s; every function is the fixture holding `STATE_MB=%d`. ", fmtBytes(d.Budget), d.StateMB)
 	b.WriteString("Pause only: functions were deployed with the pause strategy and paused one after another (on a provider without a budget, whose budget would hibernate them) until the next one's memory would exceed the budget; those that fitted were then each called again and had to answer the next `/count`. ")
 	fmt.Fprintf(&b, "Hibernation: %dx as many were deployed on a provider started with `--memory-budget`, which hibernates the least recently used, with `com.openfaas.criu.deep-after=1s` (the deep tier: no sandbox kept); each was then called in turn, %d time(s), every `/count` checked. ", d.Factor, d.Rounds)
-	b.WriteString("Box level (issue 13): MemAvailable after `sync; echo 1 > /proc/sys/vm/drop_caches` (median of 5 reads), before and after each run (pause only: every paused function deployed; hibernation: after the calls), so that shims, sandboxes and kernel state count; the density at box level compares the functions the hibernation run kept with the paused functions that would fit in the box memory it used, at their measured box cost.\n\n")
+	b.WriteString("Box level (issue 13): MemAvailable after `sync; echo 1 > /proc/sys/vm/drop_caches` (median of 9 reads), and accounted (the functions' cgroups, their shims' PSS, and the kernel's stacks, page tables and unreclaimable slab against the run's start), before and after each run (pause only: every paused function deployed; hibernation: after the calls), so that shims, sandboxes and kernel state count; the density at box level compares the functions the hibernation run kept with the paused functions that would fit in the box memory it used, at their measured box cost.\n\n")
 	b.WriteString(t.Markdown())
-	fmt.Fprintf(&b, "\nDensity with hibernation / pause only: **%s at box level** (MemAvailable); %s counted in cgroups, the old figure. Wrong answers: %d.\n", fmtRatio(d.boxRatio()), fmtRatio(d.ratio()), len(d.Failures))
+	bm, ba := d.boxRatios()
+	fmt.Fprintf(&b, "\nDensity with hibernation / pause only at box level: **%s by MemAvailable, %s accounted**; %s counted in cgroups, the old figure. Wrong answers: %d.\n", fmtRatio(bm), fmtRatio(ba), fmtRatio(d.ratio()), len(d.Failures))
 	return Section{Title: "4. Density", Body: b.String()}
 }
 

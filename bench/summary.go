@@ -56,8 +56,8 @@ func (r *results) summary() table {
 	if d := r.Density; d != nil {
 		t.add("Density", fmt.Sprintf("pause only, %s budget", fmtBytes(d.Budget)), fmt.Sprintf("%d functions", d.PauseOK), fmtBytes(IntMedian(d.PausePerFn))+" each", "")
 		t.add("Density", fmt.Sprintf("hibernation, %s budget", fmtBytes(d.Budget)), fmt.Sprintf("%d functions", d.HibOK), fmt.Sprintf("%d deployed", d.HibDeployed), fmtRatio(d.ratio())+" pause only (cgroups)")
-		if d.PauseDeployed > 0 {
-			t.add("Density", "box level (MemAvailable): hibernation / paused per function", fmtMiB(d.HibBox/int64(max(d.HibOK, 1)))+" / "+fmtMiB(d.PauseBox/int64(d.PauseDeployed)), fmt.Sprintf("%d / %d functions", d.HibOK, d.PauseDeployed), fmtRatio(d.boxRatio())+" pause only (box)")
+		if bm, ba := d.boxRatios(); d.PauseDeployed > 0 {
+			t.add("Density", "box level, hibernation / pause only", fmtRatio(bm)+" by MemAvailable", fmtRatio(ba)+" accounted", fmt.Sprintf("%d / %d functions", d.HibOK, d.PauseDeployed))
 		}
 	}
 	if o := r.Overhead; o != nil {
