@@ -125,6 +125,7 @@ func (r *results) figures() targetFigures {
 		f.HasProxy = true
 		f.ProxyRPS, f.RelayRPS, f.DirectRPS = x.ProvRPS, x.RelayRPS, x.DirRPS
 		f.ProxyP99, f.RelayP99, f.DirectP99 = x.ProvP99, x.RelayP99, x.DirP99
+		f.ProxyCPU, f.RelayCPU = o.cpuPerReq("provider", 50), o.cpuPerReq("relay", 50)
 	}
 	if fo := r.Fanout; fo != nil {
 		f.HasFanout = true

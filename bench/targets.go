@@ -75,6 +75,7 @@ type targetFigures struct {
 	HasProxy                                    bool
 	ProxyRPS, RelayRPS, DirectRPS               float64 // at 50 connections
 	ProxyP99, RelayP99, DirectP99               time.Duration
+	ProxyCPU, RelayCPU                          time.Duration // each process's CPU per request
 	HasFanout                                   bool
 	FanoutN, FanoutCores                        int
 	FanoutLast                                  time.Duration
@@ -196,6 +197,9 @@ func proxyTargets(f targetFigures) []Target {
 	share.Met = r >= limitProxyShare
 	share.Figure = fmt.Sprintf("%.2f of the relay (%.0f against %.0f req/s); floor in this run: the relay itself reaches %s of direct (%.0f req/s), the provider %s",
 		r, f.ProxyRPS, f.RelayRPS, pct(Ratio(f.RelayRPS, f.DirectRPS)), f.DirectRPS, pct(Ratio(f.ProxyRPS, f.DirectRPS)))
+	if f.ProxyCPU > 0 && f.RelayCPU > 0 {
+		share.Figure += fmt.Sprintf("; CPU per request: provider %s, relay %s", fmtCPU(f.ProxyCPU), fmtCPU(f.RelayCPU))
+	}
 	added := f.ProxyP99 - f.DirectP99
 	p99.Met = added <= limitP99Added
 	p99.Figure = fmt.Sprintf("%s (p99 %s against %s direct); the relay adds %s", fmtSigned(added), fmtDur(f.ProxyP99), fmtDur(f.DirectP99), fmtSigned(f.RelayP99-f.DirectP99))
