@@ -154,6 +154,18 @@ func criuCycle(ctx context.Context, dir string, pid int, addr string, want int, 
 	return pid, nil
 }
 
+// removeRestoreCopies removes containerd's unpacked copies of a
+// container's checkpoints (/tmp/ctrd-checkpoint*, which containerd 1.6
+// leaves after every restore), found by the container's id in cgroup.img.
+func removeRestoreCopies(id string) {
+	matches, _ := filepath.Glob(filepath.Join(os.TempDir(), restoreTempGlob))
+	for _, d := range matches {
+		if cg, err := os.ReadFile(filepath.Join(d, "cgroup.img")); err == nil && strings.Contains(string(cg), id) {
+			os.RemoveAll(d)
+		}
+	}
+}
+
 func logTail(path string) string {
 	b, _ := os.ReadFile(path)
 	if len(b) > 600 {
@@ -175,7 +187,10 @@ func (b *bench) floorDocker(ctx context.Context, netName string, env map[string]
 		return fmt.Errorf("create: %w", err)
 	}
 	b.ids.add(c.ID)
-	defer b.docker.ContainerRemove(context.WithoutCancel(ctx), c.ID, container.RemoveOptions{Force: true})
+	defer func() {
+		b.docker.ContainerRemove(context.WithoutCancel(ctx), c.ID, container.RemoveOptions{Force: true})
+		removeRestoreCopies(c.ID) // not the provider's: not counted as its leftovers
+	}()
 	if err := b.docker.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}

@@ -218,6 +218,7 @@ func run(ctx context.Context, o options) (err error) {
 		return b.scaleOnly(ctx, o, bin, &cl)
 	}
 	rep := &Report{Machine: collectMachine(ctx, b.docker, bin)}
+	loadStart := loadAvg()
 	res := &results{Foot: &footprint{Binary: binInfo.Size()}}
 	if err := b.measure(ctx, o, budget, bin, res, &cl); err != nil {
 		return err
@@ -227,6 +228,7 @@ func run(ctx context.Context, o options) (err error) {
 	dirs, leaked := b.restoreLeftovers()
 	res.Leftovers, res.LeftoverBytes = len(dirs), leaked
 	rep.Elapsed = time.Since(b.started)
+	rep.Load = loadStart + " → " + loadAvg()
 	rep.Summary = res.summary()
 	kept, hasScale := keptSection(o.out, scaleTitle)
 	if hasScale {
