@@ -19,6 +19,7 @@ type densityOpts struct {
 	StateMB  int
 	Factor   int // hibernation: Factor x the paused count
 	MaxPause int // a safety stop for the pause-only count
+	Rounds   int // calls of every hibernated function
 }
 
 // densityResult compares how many functions stay invocable under one
@@ -35,15 +36,54 @@ type densityResult struct {
 	HibUsedRounds []int64         // and while calling each in turn
 	HibWake       []time.Duration // time to first byte of the round calls
 	HibAsleepEnd  int             // hibernated at the end
-	Failures      []string
+	// Box level (issue 13): the box before and after each run (pause only:
+	// every paused function deployed, PauseDeployed, the one over the
+	// budget included; hibernation: after the calls), so that the shims,
+	// sandboxes and kernel state of each function count.
+	PauseBase, PauseAfter, HibBase, HibAfter boxSample
+	PauseDeployed                            int
+	Failures                                 []string
+}
+
+// boxCost is what a run's functions cost the box: MemAvailable lost, and
+// the accounted figure (their cgroups and shims, and the kernel's counters),
+// steadier on a shared machine.
+func boxCost(base, after boxSample) (memAvailable, accounted int64) {
+	kern := (after.KernelStack + after.PageTables + after.SUnreclaim) - (base.KernelStack + base.PageTables + base.SUnreclaim)
+	return base.MemAvailable - after.MemAvailable, after.Cgroups + after.OwnShimPSS + max(kern, 0)
+}
+
+// boxRatios are the density at box level, by MemAvailable and accounted:
+// the hibernation run kept HibOK functions in what it cost the box; in that
+// much, paused functions at their measured box cost would number
+// cost/(pause cost/PauseDeployed).
+func (d *densityResult) boxRatios() (memAvailable, accounted float64) {
+	if d.PauseDeployed == 0 {
+		return 0, 0
+	}
+	pm, pa := boxCost(d.PauseBase, d.PauseAfter)
+	hm, ha := boxCost(d.HibBase, d.HibAfter)
+	ratio := func(pause, hib int64) float64 {
+		if pause <= 0 || hib <= 0 {
+			return 0 // noise: the box gained memory
+		}
+		return Ratio(float64(d.HibOK), float64(hib)/(float64(pause)/float64(d.PauseDeployed)))
+	}
+	return ratio(pm, hm), ratio(pa, ha)
 }
 
 func densityDeployment(name, strategy string, stateMB int) types.FunctionDeployment {
+	labels := map[string]string{api.LabelStrategy: strategy, benchLabel: "density"}
+	if strategy == api.StrategyCheckpoint {
+		// The deepest tier, as issue 13's density target asks: hibernated
+		// functions keep no sandbox (no shim) after a second.
+		labels[api.LabelDeepAfter] = "1s"
+	}
 	return types.FunctionDeployment{
 		Service: name,
 		Image:   fixtureImage,
 		EnvVars: map[string]string{"STATE_MB": strconv.Itoa(stateMB)},
-		Labels:  &map[string]string{api.LabelStrategy: strategy, benchLabel: "density"},
+		Labels:  &labels,
 	}
 }
 
@@ -61,6 +101,10 @@ func (b *bench) runPauseDensity(ctx context.Context, p *Provider, res *densityRe
 			}
 		}
 	}()
+	var err error
+	if res.PauseBase, err = b.sampleBox(ctx, p, "dens-pause-"); err != nil {
+		return err
+	}
 	for i := 1; i <= res.MaxPause; i++ {
 		name := fmt.Sprintf("dens-pause-%d", i)
 		names = append(names, name)
@@ -86,6 +130,10 @@ func (b *bench) runPauseDensity(ctx context.Context, p *Provider, res *densityRe
 		res.PauseFit++
 		b.progress("density: %d paused, %s of %s", res.PauseFit, fmtBytes(res.PauseUsed), fmtBytes(res.Budget))
 	}
+	if res.PauseAfter, err = b.sampleBox(ctx, p, "dens-pause-"); err != nil {
+		return err
+	}
+	res.PauseDeployed = len(names)
 	for i := 1; i <= res.PauseFit; i++ {
 		name := fmt.Sprintf("dens-pause-%d", i)
 		if b.invokeCount(ctx, p, name, 2, &res.Failures, nil) {
@@ -146,6 +194,10 @@ func (b *bench) runHibernateDensity(ctx context.Context, p *Provider, res *densi
 			}
 		}
 	}()
+	var err error
+	if res.HibBase, err = b.sampleBox(ctx, p, "dens-hib-"); err != nil {
+		return err
+	}
 	stop := b.sampleUsed(ctx, p, &res.HibUsedDeploy)
 	defer func() { stop() }()
 	for i := 1; i <= n; i++ {
@@ -165,7 +217,7 @@ func (b *bench) runHibernateDensity(ctx context.Context, p *Provider, res *densi
 	for i := range ok {
 		ok[i] = true
 	}
-	for round := 2; round <= 3; round++ {
+	for round := 2; round <= 1+res.Rounds; round++ {
 		b.progress("density: round %d over %d functions", round-1, n)
 		for i, name := range names {
 			if !b.invokeCount(ctx, p, name, round, &res.Failures, &res.HibWake) {
@@ -177,6 +229,10 @@ func (b *bench) runHibernateDensity(ctx context.Context, p *Provider, res *densi
 		if v {
 			res.HibOK++
 		}
+	}
+	stop()
+	if res.HibAfter, err = b.sampleBox(ctx, p, "dens-hib-"); err != nil {
+		return err
 	}
 	for _, name := range names {
 		if st, err := p.Annotation(ctx, name, "com.openfaas.criu.state"); err == nil && st == "hibernated" {

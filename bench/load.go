@@ -20,6 +20,9 @@ type loadRun struct {
 	Errors   int
 	RPS      float64
 	P50, P99 time.Duration
+	// CPUPerReq is the proxy process's CPU time (user and system) over the
+	// run per request; 0 for direct.
+	CPUPerReq time.Duration
 }
 
 // runLoad sends GET url from conns workers for d and records the latency of

@@ -39,10 +39,15 @@ func (b *bench) measure(ctx context.Context, o options, budget int64, bin string
 			res.Wake = nil
 		}
 	}
+	if o.phases["floor"] {
+		if res.Floor, err = b.runFloor(ctx, p.Network, o.floorSamples); err != nil {
+			return err
+		}
+	}
 	if o.phases["overhead"] {
 		oo := overheadOpts{Conns: []int{1, 50}, Run: o.loadRun, Rounds: o.rounds}
 		if o.baseline != "" {
-			if oo.BaselineURL, err = b.startBaseline(ctx, cl, o.baseline); err != nil {
+			if oo.BaselineURL, oo.BaselinePID, err = b.startBaseline(ctx, cl, o.baseline); err != nil {
 				return err
 			}
 		}
@@ -78,7 +83,7 @@ func (b *bench) measure(ctx context.Context, o options, budget int64, bin string
 		}
 	}
 	if o.phases["density"] {
-		d := &densityResult{densityOpts: densityOpts{Budget: budget, StateMB: 20, Factor: o.factor, MaxPause: o.maxPause}}
+		d := &densityResult{densityOpts: densityOpts{Budget: budget, StateMB: 20, Factor: o.factor, MaxPause: o.maxPause, Rounds: o.densityRounds}}
 		b.progress("density: pause only")
 		if err := b.runPauseDensity(ctx, p, d); err != nil {
 			return err
@@ -156,7 +161,7 @@ const (
 
 // startBaseline starts another build of the provider with the overhead
 // phase's function, awake, and returns the function's invoke URL.
-func (b *bench) startBaseline(ctx context.Context, cl *cleanups, bin string) (string, error) {
+func (b *bench) startBaseline(ctx context.Context, cl *cleanups, bin string) (string, int, error) {
 	if !filepath.IsAbs(bin) {
 		bin = filepath.Join(b.root, bin)
 	}
@@ -164,15 +169,15 @@ func (b *bench) startBaseline(ctx context.Context, cl *cleanups, bin string) (st
 	p, err := b.startProvider(ctx, cl, providerOpts{Bin: bin, Network: baselineNetwork, Subnet: baselineSubnet,
 		LogPath: filepath.Join(b.logDir, "provider-baseline.log")})
 	if err != nil {
-		return "", fmt.Errorf("baseline provider: %w", err)
+		return "", 0, fmt.Errorf("baseline provider: %w", err)
 	}
 	const name = "overhead-baseline"
 	labels := map[string]string{benchLabel: "overhead", "com.openfaas.criu.strategy": "checkpoint"}
 	if err := p.Deploy(ctx, types.FunctionDeployment{Service: name, Image: fixtureImage, Labels: &labels}); err != nil {
-		return "", err
+		return "", 0, err
 	}
 	if err := p.WaitAvailable(ctx, name, 1, time.Minute); err != nil {
-		return "", err
+		return "", 0, err
 	}
-	return p.URL + "/function/" + name + "/", nil
+	return p.URL + "/function/" + name + "/", p.PID(), nil
 }

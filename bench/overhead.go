@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -17,6 +22,7 @@ type overheadOpts struct {
 	// through another build of the provider (-baseline-provider), for a
 	// before/after comparison within one run.
 	BaselineURL string
+	BaselinePID int
 }
 
 // overheadResult holds every run, the contenders' order rotating, and the
@@ -55,7 +61,7 @@ func (b *bench) runOverhead(ctx context.Context, p *Provider, fn string, o overh
 	if err != nil {
 		return nil, err
 	}
-	relay, stopRelay, err := startRelay(ip + ":8080")
+	relay, relayPID, stopRelay, err := startRelay(ip + ":8080")
 	if err != nil {
 		return nil, err
 	}
@@ -66,6 +72,9 @@ func (b *bench) runOverhead(ctx context.Context, p *Provider, fn string, o overh
 		"direct":   "http://" + ip + ":8080/",
 	}
 	res := &overheadResult{overheadOpts: o, Function: fn}
+	// The proxies' own CPU per request: steadier than their rates when
+	// other work shares the machine.
+	pids := map[string]int{"provider": p.PID(), "relay": relayPID, "baseline": o.BaselinePID}
 	targets := overheadTargets
 	if o.BaselineURL != "" {
 		urls["baseline"] = o.BaselineURL
@@ -87,12 +96,16 @@ func (b *bench) runOverhead(ctx context.Context, p *Provider, fn string, o overh
 				if t == "provider" {
 					stop = sampleRSS(p.PID(), &res.LoadRSS)
 				}
+				cpu0, _ := processCPU(pids[t])
 				r, err := runLoad(ctx, t, urls[t], c, o.Run)
 				if stop != nil {
 					stop()
 				}
 				if err != nil {
 					return res, fmt.Errorf("load %s at %d connections: %w", t, c, err)
+				}
+				if cpu1, cerr := processCPU(pids[t]); cerr == nil && pids[t] > 0 && r.Requests > 0 {
+					r.CPUPerReq = (cpu1 - cpu0) / time.Duration(r.Requests)
 				}
 				res.Runs = append(res.Runs, r)
 			}
@@ -122,4 +135,27 @@ func sampleRSS(pid int, out *[]int64) (stop func()) {
 		}
 	}()
 	return func() { close(done); wg.Wait() }
+}
+
+// processCPU is the user and system CPU time a process has used so far
+// (/proc/PID/stat, in clock ticks of 10 ms).
+func processCPU(pid int) (time.Duration, error) {
+	if pid <= 0 {
+		return 0, errors.New("no process")
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("CPU time of %d: %w", pid, err)
+	}
+	// The fields after the command, which may hold spaces, in parentheses.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("CPU time of %d: short stat", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("CPU time of %d: %v %v", pid, err1, err2)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }

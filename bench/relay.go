@@ -50,26 +50,26 @@ func relayConn(c *net.TCPConn, to string) {
 }
 
 // startRelay runs this benchmark's own binary as a relay to `to` and
-// returns the relay's address.
-func startRelay(to string) (addr string, stop func(), err error) {
+// returns the relay's address and process id.
+func startRelay(to string) (addr string, pid int, stop func(), err error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return "", nil, fmt.Errorf("relay: %w", err)
+		return "", 0, nil, fmt.Errorf("relay: %w", err)
 	}
 	cmd := exec.Command(exe, "-relay-to", to)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return "", nil, fmt.Errorf("relay: %w", err)
+		return "", 0, nil, fmt.Errorf("relay: %w", err)
 	}
 	if err := cmd.Start(); err != nil {
-		return "", nil, fmt.Errorf("relay: %w", err)
+		return "", 0, nil, fmt.Errorf("relay: %w", err)
 	}
 	stop = func() { cmd.Process.Kill(); cmd.Wait() }
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
 		stop()
-		return "", nil, errors.Join(errors.New("relay did not start"), err)
+		return "", 0, nil, errors.Join(errors.New("relay did not start"), err)
 	}
-	return strings.TrimSpace(line), stop, nil
+	return strings.TrimSpace(line), cmd.Process.Pid, stop, nil
 }

@@ -64,8 +64,11 @@ func (t table) Markdown() string {
 
 // Report is the whole benchmark report.
 type Report struct {
-	Machine  machine
-	Elapsed  time.Duration
+	Machine machine
+	Elapsed time.Duration
+	// Load is the machine's load average at the start and the end: other
+	// work on a shared machine moves every figure.
+	Load     string
 	Summary  table
 	Targets  []Target
 	Sections []Section
@@ -89,6 +92,9 @@ func (r *Report) Markdown() string {
 	env.add("CRIU", m.CRIU)
 	env.add("runc", m.Runc)
 	env.add("Provider", fmt.Sprintf("%s (the benchmark: %s)", m.Provider, m.Go))
+	if r.Load != "" {
+		env.add("Load average (1, 5, 15 min), start → end", r.Load)
+	}
 	b.WriteString(env.Markdown())
 	b.WriteString("\nThe machine is shared and noisy: every comparison below was made in this one run, with the contenders' samples interleaved, and is stated as medians and ratios.\n")
 	if len(r.Failures) > 0 {

@@ -515,7 +515,7 @@ func (s *scaleResult) Section() Section {
 		tt.add("provider RSS ≤ 60 MiB", fmtMiB(rss)+" (the larger of the two readings)", met(rss <= scaleTargetRSS))
 		tt.add("`GET /system/functions` ≤ 100 ms", fmtDur(DurMedian(at.List))+" (median)", met(DurMedian(at.List) <= scaleTargetList))
 		tt.add("restart to serving ≤ 5 s", fmtDur(at.RestartServing), met(at.RestartServing <= scaleTargetRestart))
-		body += "\n" + tt.Markdown()
+		body += "\n" + tt.Markdown() + "\n" + scaleFiguresComment(at.N, rss, DurMedian(at.List), at.RestartServing, time.Now())
 	}
 	if len(s.Failures) > 0 {
 		body += "\nFailures: " + strings.Join(s.Failures, "; ") + "\n"

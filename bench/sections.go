@@ -96,12 +96,23 @@ func (d *densityResult) Section() Section {
 	t.add("call from idle, p50 / p90", "unpause: see section 1",
 		fmt.Sprintf("%s / %s (restore, often after hibernating another)", fmtDur(DurMedian(d.HibWake)), fmtDur(DurPercentile(d.HibWake, 90))))
 	t.add("hibernated at the end", "0", fmt.Sprint(d.HibAsleepEnd))
+	if d.PauseDeployed > 0 {
+		pm, pa := boxCost(d.PauseBase, d.PauseAfter)
+		hm, ha := boxCost(d.HibBase, d.HibAfter)
+		n := int64(d.PauseDeployed)
+		t.add("box: MemAvailable lost", fmt.Sprintf("%s, %s per function (%d deployed)", fmtMiB(pm), fmtMiB(pm/n), d.PauseDeployed),
+			fmt.Sprintf("%s, %s per function kept", fmtMiB(hm), fmtMiB(hm/int64(max(d.HibOK, 1)))))
+		t.add("box: accounted (cgroups, shims' PSS, kernel stacks, page tables, slab)", fmt.Sprintf("%s, %s per function", fmtMiB(pa), fmtMiB(pa/n)),
+			fmt.Sprintf("%s, %s per function kept; shims %d", fmtMiB(ha), fmtMiB(ha/int64(max(d.HibOK, 1))), d.HibAfter.OwnShims))
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Budget %s; every function is the fixture holding `STATE_MB=%d`. ", fmtBytes(d.Budget), d.StateMB)
 	b.WriteString("Pause only: functions were deployed with the pause strategy and paused one after another (on a provider without a budget, whose budget would hibernate them) until the next one's memory would exceed the budget; those that fitted were then each called again and had to answer the next `/count`. ")
-	fmt.Fprintf(&b, "Hibernation: %dx as many were deployed on a provider started with `--memory-budget`, which hibernates the least recently used; each was then called in turn twice, every `/count` checked.\n\n", d.Factor)
+	fmt.Fprintf(&b, "Hibernation: %dx as many were deployed on a provider started with `--memory-budget`, which hibernates the least recently used, with `com.openfaas.criu.deep-after=1s` (the deep tier: no sandbox kept); each was then called in turn, %d time(s), every `/count` checked. ", d.Factor, d.Rounds)
+	b.WriteString("Box level (issue 13): MemAvailable after `sync; echo 1 > /proc/sys/vm/drop_caches` (median of 9 reads), and accounted (the functions' cgroups, their shims' PSS, and the kernel's stacks, page tables and unreclaimable slab against the run's start), before and after each run (pause only: every paused function deployed; hibernation: after the calls), so that shims, sandboxes and kernel state count; the density at box level compares the functions the hibernation run kept with the paused functions that would fit in the box memory it used, at their measured box cost.\n\n")
 	b.WriteString(t.Markdown())
-	fmt.Fprintf(&b, "\nDensity with hibernation / pause only: **%s** under the same budget. Wrong answers: %d.\n", fmtRatio(d.ratio()), len(d.Failures))
+	bm, ba := d.boxRatios()
+	fmt.Fprintf(&b, "\nDensity with hibernation / pause only at box level: **%s by MemAvailable, %s accounted**; %s counted in cgroups, the old figure. Wrong answers: %d.\n", fmtRatio(bm), fmtRatio(ba), fmtRatio(d.ratio()), len(d.Failures))
 	return Section{Title: "4. Density", Body: b.String()}
 }
 
@@ -172,15 +183,21 @@ func (o *overheadResult) Section() Section {
 			fmtDur(f.ProvP50), fmtDur(f.RelayP50), fmtDur(f.DirP50), fmtDur(f.ProvP99), fmtDur(f.RelayP99), fmtDur(f.DirP99),
 			fmtSigned(f.ProvP99-f.DirP99), fmt.Sprintf("%d / %d / %d", f.ProvErrs, f.RelayErrs, f.DirErrs))
 	}
-	runs := table{Header: []string{"#", "target", "connections", "requests", "req/s", "p50", "p99"}}
+	runs := table{Header: []string{"#", "target", "connections", "requests", "req/s", "p50", "p99", "proxy CPU per request"}}
 	for i, r := range o.Runs {
-		runs.add(fmt.Sprint(i+1), r.Target, fmt.Sprint(r.Conns), fmt.Sprint(r.Requests), fmt.Sprintf("%.0f", r.RPS), fmtDur(r.P50), fmtDur(r.P99))
+		runs.add(fmt.Sprint(i+1), r.Target, fmt.Sprint(r.Conns), fmt.Sprint(r.Requests), fmt.Sprintf("%.0f", r.RPS), fmtDur(r.P50), fmtDur(r.P99), fmtCPU(r.CPUPerReq))
+	}
+	ct := table{Header: []string{"connections", "provider", "relay", "baseline build"}}
+	for _, c := range o.Conns {
+		ct.add(fmt.Sprint(c), fmtCPU(o.cpuPerReq("provider", c)), fmtCPU(o.cpuPerReq("relay", c)), fmtCPU(o.cpuPerReq("baseline", c)))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "`GET /` of the trivial function (%s), awake, through the provider's `/function/NAME/`, through a bare TCP relay, and directly at its container address on the provider's bridge, with keep-alive connections from a closed-loop Go load generator in the benchmark process (every latency recorded, to the end of the body). ", o.Function)
 	b.WriteString("The relay is a separate process (this benchmark's binary, `-relay-to`) that parses nothing: it copies bytes both ways with `io.Copy`, which is `splice(2)` between two TCP sockets. It is the least any proxy in front of the function must do, so its share of the direct rate bounds what a proxy can reach on this machine. ")
 	fmt.Fprintf(&b, "%d rounds of %s runs at each connection count, the three contenders' order rotating each round; medians over the rounds. The provider runs with `--autoscale=false`, so one replica serves every request. The load generator, the proxy and the function share the machine's cores.\n\n", o.Rounds, o.Run)
 	b.WriteString(t.Markdown())
+	b.WriteString("\nThe proxies' own CPU time (user and system, `/proc/PID/stat`) per request, medians over the rounds: what a proxied request costs, steadier than the rates when other work shares the machine.\n\n")
+	b.WriteString(ct.Markdown())
 	if o.BaselineURL != "" {
 		// Before and after, in the same run: the baseline build proxies an
 		// identical function on its own network.
@@ -261,4 +278,22 @@ func pct(x float64) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.0f%%", 100*x)
+}
+
+// cpuPerReq is the median over the rounds of a proxy's CPU per request.
+func (o *overheadResult) cpuPerReq(target string, conns int) time.Duration {
+	var ds []time.Duration
+	for _, r := range o.runs(target, conns) {
+		if r.CPUPerReq > 0 {
+			ds = append(ds, r.CPUPerReq)
+		}
+	}
+	return DurMedian(ds)
+}
+
+func fmtCPU(d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond))
 }

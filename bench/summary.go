@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/faas-criu/faas-criu/api"
 )
@@ -15,7 +14,11 @@ type results struct {
 	Migration *migrationResult
 	Fanout    *fanoutResult
 	Tiers     *tiersResult
-	Foot      *footprint
+	Floor     *floorResult
+	// Scale are the figures of the last scale run (make bench-scale), read
+	// from the report's kept section.
+	Scale scaleFigures
+	Foot  *footprint
 	// Leftovers are the temporary restore directories the run left.
 	Leftovers     int
 	LeftoverBytes int64
@@ -52,7 +55,10 @@ func (r *results) summary() table {
 	}
 	if d := r.Density; d != nil {
 		t.add("Density", fmt.Sprintf("pause only, %s budget", fmtBytes(d.Budget)), fmt.Sprintf("%d functions", d.PauseOK), fmtBytes(IntMedian(d.PausePerFn))+" each", "")
-		t.add("Density", fmt.Sprintf("hibernation, %s budget", fmtBytes(d.Budget)), fmt.Sprintf("%d functions", d.HibOK), fmt.Sprintf("%d deployed", d.HibDeployed), fmtRatio(d.ratio())+" pause only")
+		t.add("Density", fmt.Sprintf("hibernation, %s budget", fmtBytes(d.Budget)), fmt.Sprintf("%d functions", d.HibOK), fmt.Sprintf("%d deployed", d.HibDeployed), fmtRatio(d.ratio())+" pause only (cgroups)")
+		if bm, ba := d.boxRatios(); d.PauseDeployed > 0 {
+			t.add("Density", "box level, hibernation / pause only", fmtRatio(bm)+" by MemAvailable", fmtRatio(ba)+" accounted", fmt.Sprintf("%d / %d functions", d.HibOK, d.PauseDeployed))
+		}
 	}
 	if o := r.Overhead; o != nil {
 		for _, c := range o.Conns {
@@ -70,14 +76,26 @@ func (r *results) summary() table {
 		t.add("Box memory per hibernated function", fmt.Sprintf("MemAvailable, %d functions: sandbox kept / deep", x.N), fmtMiB(x.boxPerFn(x.Kept))+" / "+fmtMiB(x.boxPerFn(x.Deep)), "sandbox "+fmtMiB(x.sandboxCost())+" (paired)", "cgroups: 0 B")
 		t.add("Wake, first byte", "trivial, hibernated / deep", fmtDur(DurMedian(x.WakeKept))+" / "+fmtDur(DurMedian(x.WakeDeep)), fmt.Sprintf("%d each", len(x.WakeDeep)), "")
 	}
+	if fl := r.Floor; fl != nil {
+		for _, k := range wakeKinds {
+			m := fl.Kinds[k.Kind].medians()
+			t.add("Floor, outside the provider", k.Kind+": CRIU alone dump / restore", fmtDur(m.CRIUDump)+" / "+fmtDur(m.CRIURestore), "first byte "+fmtDur(m.CRIUFirstByte), "")
+			t.add("Floor, outside the provider", k.Kind+": Docker alone checkpoint / start", fmtDur(m.DockerDump)+" / "+fmtDur(m.DockerRestore), "first byte "+fmtDur(m.DockerFirstByte), "")
+		}
+	}
 	if f := r.Foot; f != nil {
 		t.add("Provider", "resident memory idle / under load", fmtBytes(f.RSSIdle)+" / "+fmtBytes(IntMedian(f.LoadRSS)), "peak "+fmtBytes(maxInt(f.LoadRSS)), "binary "+fmtBytes(f.Binary))
 	}
 	return t
 }
 
-// targets evaluates the issue's goals.
+// targets evaluates issue 13's goals, then the earlier ones.
 func (r *results) targets() []Target {
+	return append(evalTargets(r.figures()), r.earlierTargets()...)
+}
+
+// earlierTargets are the goals set before issue 13, still reported.
+func (r *results) earlierTargets() []Target {
 	var ts []Target
 	w := r.Wake
 	if w != nil {
@@ -108,41 +126,14 @@ func (r *results) targets() []Target {
 	} else {
 		ts = append(ts, Target{Goal: "Density with hibernation at least 5x that of pause only", Missing: true})
 	}
-	if o := r.Overhead; o != nil {
-		f := o.figures(50)
-		share := Ratio(f.ProvRPS, f.DirRPS)
-		added := f.ProvP99 - f.DirP99
-		ts = append(ts, Target{Goal: "Through the provider at 50 connections: at least 85% of direct req/s",
-			Met: share >= 0.85, Figure: fmt.Sprintf("%s (%.0f against %.0f req/s); a bare TCP relay reaches %s, the provider %s of the relay",
-				pct(share), f.ProvRPS, f.DirRPS, pct(Ratio(f.RelayRPS, f.DirRPS)), pct(Ratio(f.ProvRPS, f.RelayRPS)))})
-		ts = append(ts, Target{Goal: "Through the provider at 50 connections: at most 2 ms added at p99",
-			Met: added.Microseconds() <= 2000, Figure: fmt.Sprintf("%s (%s against %s)", fmtSigned(added), fmtDur(f.ProvP99), fmtDur(f.DirP99))})
-	} else {
-		ts = append(ts, Target{Goal: "Invoke overhead targets", Missing: true})
-	}
-	if f := r.Fanout; f != nil {
-		ts = append(ts, Target{Goal: fmt.Sprintf("%d different hibernated functions woken at once: the last answers within 2 s", f.N),
-			Met: f.last() <= 2*time.Second && len(f.Failures) == 0, Figure: fmt.Sprintf("last answer %s (median of %d rounds)", fmtDur(f.last()), len(f.Rounds))})
-	} else {
-		ts = append(ts, Target{Goal: "Different hibernated functions woken at once: the last answers within 2 s", Missing: true})
-	}
-	if x := r.Tiers; x != nil {
-		deep, drift := x.boxPerFn(x.Deep), x.baseDrift()
-		fig := fmt.Sprintf("MemAvailable: deep %s, sandbox kept %s per function, over %d functions; accounted (shims, kernel, cgroups): deep %s, kept %s; cgroups alone: 0 B",
-			fmtMiB(deep), fmtMiB(x.boxPerFn(x.Kept)), x.N, fmtMiB(x.accounted(x.Deep)), fmtMiB(x.accounted(x.Kept)))
-		if drift > 1<<19 {
-			fig += fmt.Sprintf("; MemAvailable moved %s per function between the two baselines (other work on the machine): too noisy to decide", fmtMiB(drift))
-		}
-		ts = append(ts, Target{Goal: "Box memory per hibernated function (MemAvailable, page cache dropped) at most 0.5 MiB in the deepest sleep",
-			Met: deep <= 1<<19 && drift <= 1<<19 && x.accounted(x.Deep) <= 1<<19 && len(x.Failures) == 0, Figure: fig})
-	} else {
-		ts = append(ts, Target{Goal: "Box memory per hibernated function at most 0.5 MiB in the deepest sleep", Missing: true})
-	}
 	if f := r.Foot; f != nil && f.RSSIdle > 0 {
 		ts = append(ts, Target{Goal: "Provider idle resident memory under 30 MB",
 			Met: f.RSSIdle < 30<<20, Figure: fmt.Sprintf("%s idle with %d functions (%s just started)", fmtBytes(f.RSSIdle), f.IdleFns, fmtBytes(f.RSSStart))})
 	} else {
 		ts = append(ts, Target{Goal: "Provider idle resident memory under 30 MB", Missing: true})
+	}
+	for i := range ts {
+		ts[i].Goal = "Before issue 13: " + ts[i].Goal
 	}
 	return ts
 }

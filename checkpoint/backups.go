@@ -171,3 +171,31 @@ func copyFile(src, dst string) error {
 	}
 	return out.Close()
 }
+
+// LinkDir is CopyDir by hard links where it can (src and dst on one
+// filesystem), so that a snapshot of a checkpoint costs no disk space and
+// outlives the checkpoint's removal. Links to page images kept outside are
+// followed: the snapshot holds the images themselves.
+func LinkDir(src, dst string) error {
+	return fsutil.WalkRel(src, func(p, rel string, d fs.DirEntry) error {
+		target := filepath.Join(dst, rel)
+		switch {
+		case d.IsDir():
+			if rel == "." {
+				return os.Mkdir(target, 0o700)
+			}
+			return os.MkdirAll(target, 0o700)
+		case d.Type().IsRegular() || d.Type()&fs.ModeSymlink != 0:
+			real, err := filepath.EvalSymlinks(p)
+			if err != nil {
+				return err
+			}
+			if os.Link(real, target) == nil {
+				return nil
+			}
+			return copyFile(real, target)
+		default:
+			return fmt.Errorf("link %s: not a regular file", p)
+		}
+	})
+}

@@ -182,23 +182,22 @@ func Serve(args []string) error {
 
 	proxy := countedProxy(p, transports)
 	cfg := p.Config()
-	router, invoker, cluster, err := withFleet(ctx, o, p, proxy, creds)
+	fp, err := withFleet(ctx, o, p, proxy, creds)
 	if err != nil {
 		return err
 	}
-	if cluster != nil {
-		defer cluster.Close()
-		o.async.Cluster = cluster
+	if fp.cluster != nil {
+		defer fp.cluster.Close()
 	}
 	// Asynchronous calls: queued on an embedded NATS JetStream (in a
 	// fleet, the fleet's), run through the same proxy.
 	o.async.Dir, o.async.CallTimeout = async.StoreDir(cfg.StateDir), o.writeTimeout
-	queue := async.New(o.async, invoker)
+	queue := async.New(o.async, fp.invoker)
 	defer queue.Close()
 	prometheus.MustRegister(queue.Collectors()...)
-	h := handlers.Mount(router, handlers.Deps{
+	h := handlers.Mount(fp.router, handlers.Deps{
 		Functions: p, Secrets: p, Namespaces: p, Logs: p, Migrator: p, Backups: p,
-		Target: migrationTarget, Invoke: proxy, Async: queue, Info: infoDoc(p, o.policy, policies),
+		Target: fp.target, Invoke: proxy, Async: queue, Info: infoDoc(p, o.policy, policies),
 		Credentials: creds, ImportMaxBytes: cfg.ImportMaxBytes, MaxFollow: 24 * time.Hour,
 	})
 
@@ -227,28 +226,54 @@ func countedProxy(p *provider.Provider, transports *handlers.Transports) http.Ha
 	return gwMetrics.Wrap(handlers.NewProxy(p, transports))
 }
 
+// fleetParts are what serving differs by in a fleet.
+type fleetParts struct {
+	router  *mux.Router
+	invoker http.Handler
+	target  handlers.TargetFunc
+	cluster *fleet.Fleet // nil: no fleet
+}
+
 // withFleet joins the fleet when one is configured (opt-in): requests about
-// functions on other boxes then go to their box, and asynchronous calls are
-// queued on the fleet's JetStream. Without one, the router and the invoker
+// functions on other boxes then go to their box, asynchronous calls are
+// queued on the fleet's JetStream, checkpoints and backups are copied to
+// the fleet's object store, and a migration to another box goes through the
+// cluster. Without one, the router, the invoker and the migration target
 // are the plain ones, and the fleet nil.
-func withFleet(ctx context.Context, o *serveOptions, p *provider.Provider, proxy http.Handler, creds *handlers.Credentials) (*mux.Router, http.Handler, *fleet.Fleet, error) {
-	router := bootstrap.Router()
+func withFleet(ctx context.Context, o *serveOptions, p *provider.Provider, proxy http.Handler, creds *handlers.Credentials) (fleetParts, error) {
+	parts := fleetParts{router: bootstrap.Router(), invoker: proxy, target: migrationTarget}
 	if !o.fleet.Enabled() {
-		return router, proxy, nil, nil
+		return parts, nil
 	}
 	// The embedded server holds the asynchronous calls too.
 	o.fleet.QueueStore, o.fleet.MaxPayload = o.async.ServerNeeds()
 	fl, err := fleet.Start(ctx, o.fleet)
 	if err != nil {
-		return nil, nil, nil, err
+		return parts, err
 	}
 	fl.SetLocalSecrets(p)
-	// Takeovers deploy here, a fence hibernates here. No checkpoint source
-	// yet: a function taken over starts fresh, and its status says so.
+	fl.SetRestorer(func(ctx context.Context, dir string, replace bool, why string) error {
+		_, err := p.ImportDir(ctx, dir, replace, why)
+		return err
+	})
+	fl.SetImages(p)
+	// Takeovers restore (or deploy) here, a fence hibernates here.
 	fl.SetLocal(p)
-	router.Use(fl.Wrap)
-	router.HandleFunc("/system/fleet", handlers.RequireAuth(creds, fl.BoxesHandler)).Methods(http.MethodGet)
-	return router, fl.Wrap(proxy), fl, nil
+	p.SetOffsite(fl.NewUploader(ctx))
+	parts.router.Use(fl.Wrap)
+	parts.router.HandleFunc("/system/fleet", handlers.RequireAuth(creds, fl.BoxesHandler)).Methods(http.MethodGet)
+	parts.router.HandleFunc("/system/fleet/restore", handlers.RequireAuth(creds, fl.RestoreHandler)).Methods(http.MethodPost)
+	parts.router.PathPrefix("/system/fleet/checkpoints/").Handler(handlers.RequireAuth(creds, fl.CheckpointHandler)).Methods(http.MethodGet)
+	parts.invoker, parts.cluster = fl.Wrap(proxy), fl
+	o.async.Cluster = fl // the asynchronous calls' stream is the fleet's
+	parts.target = func(k api.Key, url, user, password, token string) api.MigrationTarget {
+		plain := migrationTarget(k, url, user, password, token)
+		if t, ok := fl.MigrationTarget(k, url, user, password, token, plain); ok {
+			return t
+		}
+		return plain
+	}
+	return parts, nil
 }
 
 // tuneGC collects less often unless GOGC says otherwise: a proxy's garbage
@@ -387,7 +412,7 @@ func applyStack(ctx context.Context, p *provider.Provider, file string, declared
 }
 
 // migrationTarget is the client for the faas-criu a function migrates to.
-func migrationTarget(url, user, password, token string) api.MigrationTarget {
+func migrationTarget(_ api.Key, url, user, password, token string) api.MigrationTarget {
 	var creds *gateway.Credentials
 	if user != "" || token != "" {
 		creds = &gateway.Credentials{User: user, Password: password, Token: token, Source: "the migration request"}

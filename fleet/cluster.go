@@ -61,8 +61,9 @@ type Fleet struct {
 	boxes   jetstream.KeyValue
 	funcs   jetstream.KeyValue
 	secrets jetstream.KeyValue
-	records map[string]Record // key -> record, kept by a watch
-	live    map[string]Box    // name -> box, kept by a watch
+	objects jetstream.ObjectStore // checkpoints (objects.go)
+	records map[string]Record     // key -> record, kept by a watch
+	live    map[string]Box        // name -> box, kept by a watch
 	// beat is when this box last saw each box renew its lease (its own
 	// monotonic clock, see lease.go), and beatRev the revision it saw: an
 	// entry that expires is dropped without a word to the watchers, so
@@ -71,12 +72,14 @@ type Fleet struct {
 	beatRev  map[string]uint64
 	joinedAt time.Time
 
-	local        LocalSecrets // nil: secrets are not kept in step
-	prov         Local        // nil: no takeover, no local fencing
-	source       CheckpointSource
-	snapRestorer SnapshotRestorer
-	lease        lease
-	warned       map[string]uint64
+	local    LocalSecrets // nil: secrets are not kept in step
+	prov     Local        // nil: no takeover, no local fencing
+	restorer Restorer     // nil: this box does not restore (migrate.go)
+	images   Images       // nil: images are not stored (images.go)
+	lease    lease
+	warned   map[string]uint64
+	// rewatch cancels the current watches, which then start again.
+	rewatch []context.CancelFunc
 
 	// replicas is the buckets' (and the asynchronous calls' stream's),
 	// set with joined (under mu).
@@ -158,10 +161,12 @@ func startServer(cfg Config) (*server.Server, error) {
 		JetStream:          true,
 		StoreDir:           cfg.Dir,
 		JetStreamMaxMemory: 16 << 20,
-		JetStreamMaxStore:  256<<20 + cfg.QueueStore,
-		MaxPayload:         cfg.MaxPayload, // 0: NATS's 1 MiB
-		NoSigs:             true,
-		NoLog:              true,
+		// Checkpoints are stored too (objects.go): one per function,
+		// the newest, each up to the function's memory compressed.
+		JetStreamMaxStore: 4<<30 + cfg.QueueStore,
+		MaxPayload:        cfg.MaxPayload, // 0: NATS's 1 MiB
+		NoSigs:            true,
+		NoLog:             true,
 		Cluster: server.ClusterOpts{
 			Name:      "faas-criu",
 			Host:      host,
@@ -192,11 +197,15 @@ func (f *Fleet) join(ctx context.Context, replicas int) {
 		return
 	}
 	var boxes, funcs, secrets jetstream.KeyValue
+	var objects jetstream.ObjectStore
 	start := time.Now()
 	for {
 		// A cluster elects its JetStream leader once enough boxes are up:
 		// until then bucket creation fails, and is tried again.
 		boxes, funcs, secrets, err = buckets(ctx, js, replicas)
+		if err == nil {
+			objects, err = objectStore(ctx, js, replicas)
+		}
 		if err == nil {
 			break
 		}
@@ -210,7 +219,7 @@ func (f *Fleet) join(ctx context.Context, replicas int) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	f.mu.Lock()
-	f.boxes, f.funcs, f.secrets = boxes, funcs, secrets
+	f.boxes, f.funcs, f.secrets, f.objects = boxes, funcs, secrets, objects
 	f.mu.Unlock()
 	if err := f.heartbeat(ctx); err != nil {
 		slog.Warn("fleet: first heartbeat", "err", err)
@@ -238,6 +247,9 @@ func (f *Fleet) join(ctx context.Context, replicas int) {
 			slog.Info("fleet: heartbeat renewed again", "box", f.cfg.Box)
 		}
 		failing = err != nil
+		if err == nil {
+			f.unstall()
+		}
 	})
 }
 
@@ -304,10 +316,25 @@ func buckets(ctx context.Context, js jetstream.JetStream, replicas int) (b, fn, 
 	return b, fn, s, nil
 }
 
+func objectStore(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.ObjectStore, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	obs, err := js.CreateOrUpdateObjectStore(ctx, objectsConfig(replicas))
+	if err != nil {
+		return nil, fmt.Errorf("object store %s: %w", objectsBucket, err)
+	}
+	return obs, nil
+}
+
 func (f *Fleet) watch(ctx context.Context, kv jetstream.KeyValue, apply func(e jetstream.KeyValueEntry, del bool)) {
 	for ctx.Err() == nil {
-		w, err := kv.WatchAll(ctx)
+		wctx, cancel := context.WithCancel(ctx)
+		f.mu.Lock()
+		f.rewatch = append(f.rewatch, cancel)
+		f.mu.Unlock()
+		w, err := kv.WatchAll(wctx)
 		if err != nil {
+			cancel()
 			time.Sleep(time.Second)
 			continue
 		}
@@ -318,6 +345,27 @@ func (f *Fleet) watch(ctx context.Context, kv jetstream.KeyValue, apply func(e j
 			apply(e, e.Operation() != jetstream.KeyValuePut)
 		}
 		w.Stop()
+		cancel()
+	}
+}
+
+// unstall restarts the watches when this box's own heartbeat, written
+// fine, has not come back through them for three beats: a watch (an
+// ordered consumer) was seen to stall for good when another box of the
+// cluster died, and every box then looked dead to the box watching.
+func (f *Fleet) unstall() {
+	f.mu.Lock()
+	at, ok := f.beat[f.cfg.Box]
+	if !ok || time.Since(at) < 3*HeartbeatEvery {
+		f.mu.Unlock()
+		return
+	}
+	cancels := f.rewatch
+	f.rewatch = nil
+	f.mu.Unlock()
+	slog.Warn("fleet: the watches stalled: restarting them", "box", f.cfg.Box, "last_beat_seen", at)
+	for _, c := range cancels {
+		c()
 	}
 }
 

@@ -320,6 +320,9 @@ func TestExistingNATS(t *testing.T) {
 	if r := st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.Replicas; r != 1 {
 		t.Errorf("replicas %d, want 1 on a single server", r)
 	}
+	if r, err := f.Objects().Replicas(ctx); err != nil || r != 1 {
+		t.Errorf("object store replicas %d (%v), want 1 on a single server", r, err)
+	}
 	if srv.NumClients() == 0 {
 		t.Error("the box is not a client of the given server")
 	}

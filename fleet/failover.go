@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -31,43 +29,10 @@ const (
 // restore.
 const freshNoCheckpoint = "fresh, no checkpoint"
 
-// Snapshot is a function's state replicated off its box: a hibernation
-// checkpoint or a backup, as the object store describes it.
-type Snapshot struct {
-	Box     string    // the box it was taken on
-	Kind    string    // "checkpoint" or "backup"
-	TakenAt time.Time // when
-	Size    int64
-	Object  string // its name in the store
-}
-
-// CheckpointSource finds and fetches a function's newest replicated
-// snapshot (the fleet's object store). Newest answers an error wrapping
-// api.ErrNotFound when there is none.
-type CheckpointSource interface {
-	Newest(ctx context.Context, key api.Key) (Snapshot, error)
-	Fetch(ctx context.Context, s Snapshot, destDir string) error
-}
-
-// SnapshotRestorer brings a function up on this box from a fetched snapshot.
-type SnapshotRestorer interface {
-	RestoreFrom(ctx context.Context, dep types.FunctionDeployment, kind, dir string) error
-}
-
-// SetCheckpoints gives the fleet where a takeover finds a function's state
-// and how it restores it here. Without them a takeover deploys the function
-// fresh, and its status says so.
-func (f *Fleet) SetCheckpoints(src CheckpointSource, r SnapshotRestorer) {
-	f.mu.Lock()
-	f.source, f.snapRestorer = src, r
-	f.mu.Unlock()
-}
-
 // failover runs every HeartbeatEvery on a joined box that holds its lease:
 // it takes over the functions of boxes whose lease ran out, and brings up
 // the functions the fleet gave this box in a takeover.
 func (f *Fleet) failover(ctx context.Context) {
-	f.refreshSuspects(ctx)
 	f.mu.RLock()
 	local, since := f.prov, f.joinedAt
 	f.mu.RUnlock()
@@ -88,23 +53,6 @@ func (f *Fleet) failover(ctx context.Context) {
 	}
 	for k, r := range mine {
 		f.adopt(ctx, local, k, r)
-	}
-}
-
-// refreshSuspects asks the leader about every box whose renewals the
-// watch has not shown for three beats: a watch stalls for a while after
-// its stream changes leader, and the boxes would seem to vanish meanwhile.
-func (f *Fleet) refreshSuspects(ctx context.Context) {
-	f.mu.RLock()
-	var suspects []string
-	for name := range f.live {
-		if name != f.cfg.Box && time.Since(f.beat[name]) > 3*HeartbeatEvery {
-			suspects = append(suspects, name)
-		}
-	}
-	f.mu.RUnlock()
-	for _, name := range suspects {
-		f.beating(ctx, name)
 	}
 }
 
@@ -210,7 +158,7 @@ func (f *Fleet) adopt(ctx context.Context, local Local, k string, r Record) {
 		slog.Error("fleet: a function taken over does not decode", "function", k, "err", err)
 		return
 	}
-	restored, ok := f.restore(ctx, splitKey(k), dep)
+	restored, ok := f.restore(ctx, splitKey(k))
 	if !ok {
 		if err := local.Deploy(ctx, dep); err != nil && !errors.Is(err, api.ErrExists) {
 			slog.Error("fleet: a function taken over does not deploy here (tried again)", "function", k, "err", err)
@@ -237,33 +185,31 @@ func (f *Fleet) adopt(ctx context.Context, local Local, k string, r Record) {
 	slog.Info("fleet: a function taken over runs here", "function", k, "from", r.From, "restored", restored)
 }
 
-// restore brings key up from its newest snapshot. It returns what the
-// status is to say, and whether the function now runs (false: deploy it
-// fresh).
-func (f *Fleet) restore(ctx context.Context, key api.Key, dep types.FunctionDeployment) (string, bool) {
+// restore brings key up from its newest snapshot in the fleet's object
+// store (Restore: fetched, its image loaded if this box lacks it, then
+// imported). It returns what the status is to say, and whether the
+// function now runs (false: deploy it fresh).
+func (f *Fleet) restore(ctx context.Context, key api.Key) (string, bool) {
 	f.mu.RLock()
-	src, rs := f.source, f.snapRestorer
+	can := f.restorer != nil
 	f.mu.RUnlock()
-	if src == nil || rs == nil {
+	if !can {
 		return freshNoCheckpoint, false
 	}
-	s, err := src.Newest(ctx, key)
-	if errors.Is(err, api.ErrNotFound) {
+	m, err := f.Objects().Newest(ctx, key)
+	if errors.Is(err, ErrNoObject) {
 		return freshNoCheckpoint, false
 	}
 	if err != nil {
 		return fmt.Sprintf("fresh: the newest checkpoint could not be found: %v", err), false
 	}
-	what := fmt.Sprintf("%s taken at %s on box %s", s.Kind, s.TakenAt.UTC().Format(time.RFC3339), s.Box)
-	dir, err := os.MkdirTemp(filepath.Dir(f.cfg.Dir), "takeover-")
-	if err != nil {
-		return fmt.Sprintf("fresh: %s could not be fetched: %v", what, err), false
-	}
-	defer os.RemoveAll(dir)
-	if err := src.Fetch(ctx, s, dir); err != nil {
-		return fmt.Sprintf("fresh: %s could not be fetched: %v", what, err), false
-	}
-	if err := rs.RestoreFrom(ctx, dep, s.Kind, dir); err != nil {
+	what := fmt.Sprintf("%s taken at %s on box %s", m.Kind, m.TakenAt.UTC().Format(time.RFC3339), m.Box)
+	// Not replace: a copy already here (an earlier try that restored but
+	// did not update the record) is kept, and counts as brought up.
+	if err := f.Restore(ctx, m, false); err != nil {
+		if errors.Is(err, api.ErrExists) {
+			return what, true
+		}
 		return fmt.Sprintf("fresh: %s could not be restored: %v", what, err), false
 	}
 	return what, true

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +19,7 @@ import (
 	"github.com/openfaas/faas-provider/types"
 
 	"github.com/faas-criu/faas-criu/api"
+	"github.com/faas-criu/faas-criu/checkpoint/archive"
 )
 
 // fakeBox as a Local: deploys, deletes and scales in memory, counted.
@@ -73,31 +73,22 @@ func (b *fakeBox) has(name string) bool {
 	return ok
 }
 
-// fakeStore is a CheckpointSource and SnapshotRestorer: one checkpoint per
-// function named in snaps; a restore deploys into the box, counted.
-type fakeStore struct {
-	box      *fakeBox
-	snaps    map[string]Snapshot
-	restored atomic.Int32
-}
-
-func (s *fakeStore) Newest(_ context.Context, k api.Key) (Snapshot, error) {
-	if sn, ok := s.snaps[k.Name]; ok {
-		return sn, nil
+// restorer is a box's Restorer: it deploys, into the fake box, the
+// function of a checkpoint fetched from the fleet's object store, counted.
+func (b *testBox) restorer(ctx context.Context, dir string, _ bool, _ string) error {
+	m, err := archive.LoadManifest(dir)
+	if err != nil {
+		return err
 	}
-	return Snapshot{}, api.Errorf(api.ErrNotFound, "no checkpoint of %s", k)
-}
-
-func (s *fakeStore) Fetch(_ context.Context, sn Snapshot, dir string) error {
-	return os.WriteFile(filepath.Join(dir, "pages.img"), []byte(sn.Object), 0o600)
-}
-
-func (s *fakeStore) RestoreFrom(ctx context.Context, dep types.FunctionDeployment, kind, dir string) error {
-	if b, err := os.ReadFile(filepath.Join(dir, "pages.img")); err != nil || kind != "checkpoint" || len(b) == 0 {
-		return fmt.Errorf("restore %s: kind %s, %v", dep.Service, kind, err)
+	var dep types.FunctionDeployment
+	if err := json.Unmarshal(m.Function, &dep); err != nil || len(m.Replicas) == 0 {
+		return fmt.Errorf("restore: the manifest's function %q: %v", m.Function, err)
 	}
-	s.restored.Add(1)
-	return s.box.Deploy(ctx, dep)
+	if err := b.fake.Deploy(ctx, dep); err != nil {
+		return err
+	}
+	b.restored.Add(1)
+	return nil
 }
 
 // routeProxy carries one box's route connections to another; blocked, it
@@ -160,13 +151,14 @@ func (p *routeProxy) block(b bool) {
 
 // testBox is one box of a test fleet.
 type testBox struct {
-	name   string
-	fake   *fakeBox
-	store  *fakeStore
-	fleet  *Fleet
-	url    string
-	srv    *httptest.Server
-	cancel context.CancelFunc
+	name string
+	fake *fakeBox
+	// restored counts the functions restored here from the object store.
+	restored atomic.Int32
+	fleet    *Fleet
+	url      string
+	srv      *httptest.Server
+	cancel   context.CancelFunc
 	// out and in are the proxies of its routes to and from each other box.
 	out, in []*routeProxy
 }
@@ -225,7 +217,6 @@ func startTestFleet(t *testing.T, names ...string) []*testBox {
 	for i, b := range boxes {
 		b.in = compact(b.in)
 		b.fake = &fakeBox{name: b.name, fns: map[string]types.FunctionDeployment{}, secs: map[string]string{}}
-		b.store = &fakeStore{box: b.fake, snaps: map[string]Snapshot{}}
 		b.srv = httptest.NewUnstartedServer(nil)
 		b.url = "http://" + b.srv.Listener.Addr().String()
 		ctx, cancel := context.WithCancel(context.Background())
@@ -242,7 +233,7 @@ func startTestFleet(t *testing.T, names ...string) []*testBox {
 		t.Cleanup(f.Close)
 		f.SetLocalSecrets(b.fake)
 		f.SetLocal(b.fake)
-		f.SetCheckpoints(b.store, b.store)
+		f.SetRestorer(b.restorer)
 		b.fleet = f
 		b.srv.Config.Handler = f.Wrap(b.fake)
 		b.srv.Start()
@@ -325,8 +316,12 @@ func TestFailoverKilledBox(t *testing.T) {
 		}
 	}
 	taken := time.Date(2026, 12, 2, 13, 0, 0, 0, time.UTC)
-	for _, b := range boxes {
-		b.store.snaps["ck"] = Snapshot{Box: "ka", Kind: "checkpoint", TakenAt: taken, Size: 5, Object: "ck-1"}
+	// ck's checkpoint in the fleet's object store, as ka's uploader
+	// leaves it (a real store, replicated on the three servers).
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := ka.fleet.Objects().Put(ctx, api.Key{Namespace: defaultNamespace, Name: "ck"}, KindCheckpoint, checkpointDir(t, "ck", taken, 64<<10, 1)); err != nil {
+		t.Fatalf("store ck's checkpoint: %v", err)
 	}
 	start := time.Now()
 	ka.kill()
@@ -349,7 +344,7 @@ func TestFailoverKilledBox(t *testing.T) {
 		if b.fake.has("ck") {
 			holders++
 		}
-		restores += b.store.restored.Load()
+		restores += b.restored.Load()
 	}
 	if holders != 1 || restores != 1 {
 		t.Errorf("ck on %d survivors, restored %d times: want exactly one of each", holders, restores)

@@ -18,6 +18,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/openfaas/faas-provider/types"
+
+	"github.com/faas-criu/faas-criu/api"
 )
 
 // Annotations the fleet adds to a function's status.
@@ -77,6 +79,8 @@ func (f *Fleet) Wrap(next http.Handler) http.Handler {
 			f.toOwner(w, r, next, strings.TrimPrefix(p, "/system/scale-function/"), r.URL.Query().Get("namespace"))
 		case p == "/system/logs":
 			f.toOwner(w, r, next, r.URL.Query().Get("name"), r.URL.Query().Get("namespace"))
+		case p == "/system/migrate" && r.Method == http.MethodPost:
+			f.migrate(w, r, next)
 		case p == "/system/secrets" && r.Method != http.MethodGet:
 			f.secret(w, r, next)
 		default:
@@ -479,6 +483,7 @@ func (f *Fleet) change(w http.ResponseWriter, r *http.Request, next http.Handler
 				http.Error(w, err.Error(), http.StatusServiceUnavailable)
 				return
 			}
+			f.forgetCheckpoint(r.Context(), ns, name)
 			w.WriteHeader(http.StatusAccepted)
 			return
 		}
@@ -492,6 +497,7 @@ func (f *Fleet) change(w http.ResponseWriter, r *http.Request, next http.Handler
 		if err := f.funcs.Delete(ctx, k); err != nil {
 			slog.Warn("fleet: a deleted function's record stays", "function", k, "err", err)
 		}
+		f.forgetCheckpoint(ctx, ns, name)
 	case r.Method == http.MethodPut && code/100 == 2:
 		rec.Deployment, rec.At = body, time.Now().UTC()
 		v, _ := json.Marshal(rec)
@@ -524,6 +530,16 @@ func relay(w http.ResponseWriter, resp *http.Response, body []byte) {
 	}
 	w.WriteHeader(resp.StatusCode)
 	w.Write(body)
+}
+
+// forgetCheckpoint removes a deleted function's stored checkpoint.
+func (f *Fleet) forgetCheckpoint(ctx context.Context, ns, name string) {
+	if ns == "" {
+		ns = defaultNamespace
+	}
+	if err := f.Objects().Delete(ctx, api.Key{Namespace: ns, Name: name}); err != nil {
+		slog.Warn("fleet: a deleted function's stored checkpoint stays", "function", key(ns, name), "err", err)
+	}
 }
 
 func (f *Fleet) setRecord(k string, v []byte, rev uint64) {

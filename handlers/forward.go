@@ -29,6 +29,11 @@ type fconn struct {
 	br   *bufio.Reader
 	bw   *bufio.Writer
 	used time.Time
+	// lr reads a plain answer's body, and closer closes the connection
+	// when the caller goes away: kept here, so that neither is allocated
+	// per request.
+	lr     io.LimitedReader
+	closer func()
 }
 
 // hop reports the headers meaningful for one connection only, which are
@@ -67,15 +72,15 @@ func copyEndToEnd(dst, src http.Header) {
 // and copies the answer to w. It returns an error only when nothing was
 // written to w yet.
 func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, addr, path string) error {
-	out := f.outgoing(r, addr, path)
+	x := exchange{f: f, w: w, r: r, addr: addr, path: path, direct: directRequest(r)}
 	c, reused, err := f.get(r.Context(), addr)
 	if err != nil {
 		return err
 	}
-	stop := context.AfterFunc(r.Context(), func() { c.Close() })
-	defer stop()
+	stop := context.AfterFunc(r.Context(), c.closer)
+	defer func() { stop() }()
 
-	resp, err := f.roundTrip(c, out)
+	err = x.roundTrip(c)
 	if err != nil && reused && (r.Body == nil || r.Body == http.NoBody) {
 		// An idle connection the replica had closed: once more, fresh.
 		c.Close()
@@ -83,31 +88,105 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, addr, path s
 			return err
 		}
 		stop()
-		stop = context.AfterFunc(r.Context(), func() { c.Close() })
-		resp, err = f.roundTrip(c, out)
+		stop = context.AfterFunc(r.Context(), c.closer)
+		err = x.roundTrip(c)
 	}
 	if err != nil {
 		c.Close()
 		return err
 	}
-
-	copyEndToEnd(w.Header(), resp.Header)
-	w.WriteHeader(resp.StatusCode)
-	var copyErr error
 	buf := copyBufs.Get().(*[]byte)
-	if resp.ContentLength == -1 && r.Method != http.MethodHead {
-		copyErr = copyFlushing(w, resp.Body, *buf) // streamed: each piece as it comes
-	} else {
-		_, copyErr = io.CopyBuffer(w, resp.Body, *buf)
-	}
+	ok := x.copyAnswer(c, *buf)
 	copyBufs.Put(buf)
-	resp.Body.Close()
-	if copyErr != nil || resp.Close || out.Close || !stop() {
+	if !ok || !stop() {
 		c.Close()
 		return nil
 	}
 	f.put(addr, c)
 	return nil
+}
+
+// exchange is one request forwarded: sent straight from r (direct), or
+// from the outgoing request built for it; the answer parsed straight into
+// w's headers (plain), or by http.ReadResponse (resp).
+type exchange struct {
+	f      *Forwarder
+	w      http.ResponseWriter
+	r      *http.Request
+	addr   string
+	path   string
+	direct bool
+	out    *http.Request
+
+	plain  bool
+	status int
+	length int64
+	resp   *http.Response
+}
+
+// roundTrip writes the request and reads the answer's head (past 1xx
+// answers).
+func (x *exchange) roundTrip(c *fconn) error {
+	var err error
+	if x.direct {
+		err = writeDirect(c.bw, x.r, x.addr, x.path)
+	} else {
+		if x.out == nil {
+			x.out = x.f.outgoing(x.r, x.addr, x.path)
+		}
+		err = writeRequest(c.bw, x.out)
+	}
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	if err != nil {
+		return fmt.Errorf("send request: %w", err)
+	}
+	if x.direct {
+		if x.status, x.length, x.plain, err = readPlainHead(c.br, x.w.Header()); err != nil {
+			return fmt.Errorf("read answer: %w", err)
+		}
+		if x.plain {
+			return nil
+		}
+		x.out = x.f.outgoing(x.r, x.addr, x.path) // for http.ReadResponse
+	}
+	for {
+		resp, err := http.ReadResponse(c.br, x.out)
+		if err != nil {
+			return fmt.Errorf("read answer: %w", err)
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			x.resp = resp
+			return nil
+		}
+		resp.Body.Close() // 100 Continue, 103 Early Hints: the answer follows
+	}
+}
+
+// copyAnswer writes the answer's status, headers and body to w; it reports
+// whether the connection may carry another request.
+func (x *exchange) copyAnswer(c *fconn, buf []byte) bool {
+	if x.plain {
+		x.w.WriteHeader(x.status)
+		if x.r.Method == http.MethodHead {
+			return true
+		}
+		c.lr = io.LimitedReader{R: c.br, N: x.length}
+		_, err := io.CopyBuffer(x.w, &c.lr, buf)
+		return err == nil && c.lr.N == 0
+	}
+	resp := x.resp
+	copyEndToEnd(x.w.Header(), resp.Header)
+	x.w.WriteHeader(resp.StatusCode)
+	var err error
+	if resp.ContentLength == -1 && x.r.Method != http.MethodHead {
+		err = copyFlushing(x.w, resp.Body, buf) // streamed: each piece as it comes
+	} else {
+		_, err = io.CopyBuffer(x.w, resp.Body, buf)
+	}
+	resp.Body.Close()
+	return err == nil && !resp.Close && !x.out.Close
 }
 
 // outgoing builds the request sent to the replica: r's method, body and
@@ -144,26 +223,6 @@ func (f *Forwarder) outgoing(r *http.Request, addr, path string) *http.Request {
 		TransferEncoding: r.TransferEncoding,
 		Host:             addr,
 		Trailer:          r.Trailer,
-	}
-}
-
-// roundTrip writes the request and reads the answer (past 1xx answers).
-func (f *Forwarder) roundTrip(c *fconn, out *http.Request) (*http.Response, error) {
-	if err := writeRequest(c.bw, out); err != nil {
-		return nil, fmt.Errorf("send request: %w", err)
-	}
-	if err := c.bw.Flush(); err != nil {
-		return nil, fmt.Errorf("send request: %w", err)
-	}
-	for {
-		resp, err := http.ReadResponse(c.br, out)
-		if err != nil {
-			return nil, fmt.Errorf("read answer: %w", err)
-		}
-		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
-			return resp, nil
-		}
-		resp.Body.Close() // 100 Continue, 103 Early Hints: the answer follows
 	}
 }
 
@@ -259,7 +318,9 @@ func (f *Forwarder) get(ctx context.Context, addr string) (*fconn, bool, error) 
 	if err != nil {
 		return nil, false, fmt.Errorf("connect to replica: %w", err)
 	}
-	return &fconn{Conn: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 8<<10)}, false, nil
+	c := &fconn{Conn: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 8<<10)}
+	c.closer = func() { c.Close() }
+	return c, false, nil
 }
 
 func (f *Forwarder) put(addr string, c *fconn) {

@@ -423,7 +423,7 @@ func FuzzMigrate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, outcome, mode uint8) {
 		m := &fakeMigrator{outcome: outcome}
 		var targets []*fakeTarget
-		target := func(url, user, password, token string) api.MigrationTarget {
+		target := func(_ api.Key, url, user, password, token string) api.MigrationTarget {
 			ft := &fakeTarget{url: url, user: user, password: password, token: token}
 			targets = append(targets, ft)
 			return ft

@@ -23,8 +23,9 @@ type Migrator interface {
 	HasImage(ctx context.Context, id string) (bool, error)
 }
 
-// TargetFunc makes the client for a migration's target.
-type TargetFunc func(url, user, password, token string) api.MigrationTarget
+// TargetFunc makes the client for a migration's target, for the function
+// key (in a fleet, a move between its boxes goes through the cluster).
+type TargetFunc func(key api.Key, url, user, password, token string) api.MigrationTarget
 
 // Migrate answers POST /system/migrate: it moves a function to another
 // faas-criu and streams its progress as NDJSON, ending with {"result":"done"}
@@ -49,7 +50,7 @@ func Migrate(m Migrator, target TargetFunc) http.HandlerFunc {
 			_ = enc.Encode(l)
 			_ = rc.Flush()
 		}
-		t := target(strings.TrimRight(req.To, "/"), req.ToUser, req.ToPassword, req.ToToken)
+		t := target(api.Key{Namespace: req.Namespace, Name: req.FunctionName}, strings.TrimRight(req.To, "/"), req.ToUser, req.ToPassword, req.ToToken)
 		opts := api.MigrateOptions{Keep: req.Keep, Replace: req.Replace}
 		err = m.Migrate(r.Context(), req.Namespace, req.FunctionName, t, opts, func(p api.Progress) {
 			emit(api.Progress{Step: p.Step, Bytes: p.Bytes, Rate: p.Rate, Done: p.Done, Note: p.Note})

@@ -37,7 +37,7 @@ func TestMountRoutes(t *testing.T) {
 	h := Mount(router, Deps{
 		Functions: &fakeFunctions{}, Secrets: &fakeSecrets{}, Namespaces: fakeNamespaces{}, Logs: &fakeLogs{},
 		Migrator: &fakeMigrator{}, Backups: backups,
-		Target: func(url, user, password, token string) api.MigrationTarget { return &fakeTarget{url: url} },
+		Target: func(_ api.Key, url, user, password, token string) api.MigrationTarget { return &fakeTarget{url: url} },
 		Invoke: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { invoked++ }),
 		Async:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { queued++ }),
 		Info:   func() InfoDoc { return InfoDoc{} }, Credentials: creds, ImportMaxBytes: 1 << 20,

@@ -45,6 +45,7 @@ func (p *Provider) backupInOp(ctx context.Context, fn *function, keep int) error
 	name := ckpt.NewBackupName(start)
 	root := p.backupRoot(fn.key)
 	var errs []error
+	taken, dirs := map[int]CheckpointInfo{}, map[int]string{}
 	for _, r := range reps {
 		parent := ckpt.ReplicaBackups(root, r.index)
 		if err := os.MkdirAll(parent, 0o700); err != nil {
@@ -69,9 +70,16 @@ func (p *Provider) backupInOp(ctx context.Context, fn *function, keep int) error
 			continue
 		}
 		size, _ := ckpt.DirSize(dir)
-		if err := ckpt.WriteMeta(dir, CheckpointInfo{Name: name, TakenAt: start.UTC(), Bytes: size, Duration: time.Since(start), Stats: stats}); err != nil {
+		info := CheckpointInfo{Name: name, TakenAt: start.UTC(), Bytes: size, Duration: time.Since(start), Stats: stats}
+		if err := ckpt.WriteMeta(dir, info); err != nil {
 			errs = append(errs, err)
+			continue
 		}
+		taken[r.index], dirs[r.index] = info, dir
+	}
+	if len(errs) == 0 {
+		rec, _ := fn.snapshot()
+		p.offer(fn.key, rec, OffsiteBackup, taken, dirs)
 	}
 	if err := ckpt.PruneBackups(root, keep); err != nil {
 		errs = append(errs, err)

@@ -114,6 +114,9 @@ func (p *Provider) sleepInOp(ctx context.Context, fn *function, strategy, why st
 		attrs = append(attrs, "paused_instead", "CRIU unavailable: "+p.criu.Problem)
 	}
 	slog.Info("function asleep", attrs...)
+	if target == api.StateHibernated && why != reasonMigration {
+		p.offerHibernation(fn)
+	}
 	if why != policy.ReasonBudget && why != reasonMigration {
 		p.serveLeftovers(fn, reps, mode)
 	}

@@ -26,6 +26,7 @@ func (p *Provider) importDir() string { return filepath.Join(p.cfg.StateDir, "im
 // cleanImports removes what an import cut short left behind.
 func (p *Provider) cleanImports() {
 	_ = os.RemoveAll(p.importDir())
+	_ = os.RemoveAll(p.offsiteDir()) // snapshots whose offsite copy a stop cut short
 }
 
 // ImportImage receives a compressed docker save stream. It is written to the
@@ -95,6 +96,28 @@ func (p *Provider) Import(ctx context.Context, r io.Reader, replace bool) (types
 	if err != nil {
 		return types.FunctionStatus{}, err
 	}
+	return p.importUnpacked(ctx, m, dep, tmp, replace, "migration")
+}
+
+// ImportDir restores a function from a checkpoint unpacked in dir (as
+// fleet.Objects.Fetch leaves one: manifest.json and checkpoints/REPLICA/),
+// as Import does from a stream: vetted first, nothing left behind on
+// failure. why is the sleep reason its status shows until it wakes. dir is
+// left as it was.
+func (p *Provider) ImportDir(ctx context.Context, dir string, replace bool, why string) (types.FunctionStatus, error) {
+	m, err := archive.LoadManifest(dir)
+	if err != nil {
+		return types.FunctionStatus{}, importErr(err)
+	}
+	var dep types.FunctionDeployment
+	if err := p.vetManifest(ctx, m, &dep, replace); err != nil {
+		return types.FunctionStatus{}, importErr(err)
+	}
+	return p.importUnpacked(ctx, m, dep, dir, replace, why)
+}
+
+// importUnpacked restores the function whose archive is unpacked in tmp.
+func (p *Provider) importUnpacked(ctx context.Context, m *archive.Manifest, dep types.FunctionDeployment, tmp string, replace bool, why string) (types.FunctionStatus, error) {
 	key, imageID, err := p.checkDeployment(ctx, &dep)
 	if err != nil {
 		return types.FunctionStatus{}, err
@@ -108,7 +131,7 @@ func (p *Provider) Import(ctx context.Context, r io.Reader, replace bool) (types
 
 	rec := &record{
 		Deployment: dep, ImageID: imageID, CreatedAt: m.CreatedAt, Invocations: m.Invocations,
-		State: api.StateHibernated, SleptReplicas: len(m.Replicas), SleepReason: "migration",
+		State: api.StateHibernated, SleptReplicas: len(m.Replicas), SleepReason: why,
 		Checkpoints: map[int]CheckpointInfo{}, Importing: true,
 	}
 	now := time.Now().UTC()
@@ -135,25 +158,31 @@ func (p *Provider) Import(ctx context.Context, r io.Reader, replace bool) (types
 func (p *Provider) readImport(ctx context.Context, r io.Reader, tmp string, replace bool) (*archive.Manifest, types.FunctionDeployment, error) {
 	var dep types.FunctionDeployment
 	m, err := archive.ReadArchive(r, tmp, p.cfg.ImportMaxBytes, func(m *archive.Manifest) error {
-		if err := json.Unmarshal(m.Function, &dep); err != nil {
-			return errorf(api.ErrInvalid, "import refused: function definition: %v", err)
-		}
-		if len(m.Replicas) == 0 {
-			return errorf(api.ErrInvalid, "import refused: no replica checkpoints")
-		}
-		key, err := p.checkDefinition(ctx, &dep)
-		if err != nil {
-			return err
-		}
-		if _, err := p.lookup(key.Namespace, key.Name); err == nil && !replace {
-			return errExists(key)
-		}
-		return nil
+		return p.vetManifest(ctx, m, &dep, replace)
 	})
 	if err != nil {
 		return nil, dep, importErr(err)
 	}
 	return m, dep, nil
+}
+
+// vetManifest refuses what an import would refuse anyway, from the
+// manifest alone, and reads the definition into dep.
+func (p *Provider) vetManifest(ctx context.Context, m *archive.Manifest, dep *types.FunctionDeployment, replace bool) error {
+	if err := json.Unmarshal(m.Function, dep); err != nil {
+		return errorf(api.ErrInvalid, "import refused: function definition: %v", err)
+	}
+	if len(m.Replicas) == 0 {
+		return errorf(api.ErrInvalid, "import refused: no replica checkpoints")
+	}
+	key, err := p.checkDefinition(ctx, dep)
+	if err != nil {
+		return err
+	}
+	if _, err := p.lookup(key.Namespace, key.Name); err == nil && !replace {
+		return errExists(key)
+	}
+	return nil
 }
 
 func errExists(key api.Key) error {

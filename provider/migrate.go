@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -159,13 +158,9 @@ func (p *Provider) streamImage(ctx context.Context, rec record, t api.MigrationT
 
 // streamArchive sends the definition and the checkpoints.
 func (p *Provider) streamArchive(ctx context.Context, key api.Key, rec record, reps []replica, t api.MigrationTarget, replace bool, report func(api.Progress)) error {
-	dep, err := json.Marshal(rec.Deployment)
+	m, err := p.manifestOf(rec)
 	if err != nil {
 		return err
-	}
-	m := archive.Manifest{
-		Function: dep, ImageRef: rec.Deployment.Image, ImageID: rec.ImageID,
-		CreatedAt: rec.CreatedAt, Invocations: rec.Invocations, Source: p.instance,
 	}
 	dirs := map[int]string{}
 	for _, r := range reps {
@@ -223,6 +218,16 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 	n, err := c.w.Write(b)
 	c.n.Add(int64(n))
 	return n, err
+}
+
+// SaveImage streams an image (docker save, uncompressed), for a copy kept
+// elsewhere.
+func (p *Provider) SaveImage(ctx context.Context, ref string) (io.ReadCloser, error) {
+	rc, err := p.engine.SaveImage(ctx, ref)
+	if err != nil {
+		return nil, fmt.Errorf("docker save %s: %w", ref, err)
+	}
+	return rc, nil
 }
 
 // HasImage reports whether the engine has an image, by ID or reference.

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/faas-criu/faas-criu/api"
@@ -143,6 +144,9 @@ type Provider struct {
 	// replicaGone is called with a removed replica's address, so that
 	// connections and transports kept for it are let go.
 	replicaGone func(addr string)
+
+	// offsite, when set, keeps a copy of each checkpoint off the box.
+	offsite atomic.Pointer[Offsite]
 
 	reconcileQ chan api.Key
 	started    time.Time

@@ -371,3 +371,63 @@ func leaves(p string) bool {
 	c := path.Clean(p)
 	return c == ".." || strings.HasPrefix(c, "../") || strings.Contains("/"+p+"/", "/../")
 }
+
+// manifestFile is the manifest's name in an archive and in a directory
+// holding an unpacked one.
+const manifestFile = "manifest.json"
+
+// SaveManifest writes m into dir, so that dir holds an unpacked archive
+// (ReadArchive writes the checkpoints, not the manifest it returns).
+func SaveManifest(dir string, m *Manifest) error {
+	m.Version = ArchiveVersion
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, manifestFile), b, 0o600)
+}
+
+// LoadManifest reads the manifest of the archive unpacked in dir and checks
+// that every replica it names has its checkpoint there.
+func LoadManifest(dir string) (*Manifest, error) {
+	b, err := os.ReadFile(filepath.Join(dir, manifestFile))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrArchive, err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%w: manifest: %v", ErrArchive, err)
+	}
+	if m.Version != ArchiveVersion {
+		return nil, fmt.Errorf("%w: format version %d, want %d", ErrArchive, m.Version, ArchiveVersion)
+	}
+	for _, rep := range m.Replicas {
+		if !checkpoint.ValidName(rep.Checkpoint.Name) {
+			return nil, fmt.Errorf("%w: replica %d: invalid checkpoint name %q", ErrArchive, rep.Index, rep.Checkpoint.Name)
+		}
+		if !checkpoint.Exists(ReplicaDir(dir, rep.Index)) {
+			return nil, fmt.Errorf("%w: replica %d has no checkpoint files", ErrArchive, rep.Index)
+		}
+	}
+	return &m, nil
+}
+
+// ReplicaDir is where replica index's checkpoint is in a directory holding
+// an unpacked archive.
+func ReplicaDir(dir string, index int) string {
+	return filepath.Join(dir, "checkpoints", strconv.Itoa(index))
+}
+
+// WriteDir writes the archive unpacked in dir (as ReadArchive and
+// SaveManifest leave it) to w, compressed, and returns its manifest.
+func WriteDir(w io.Writer, dir string) (*Manifest, error) {
+	m, err := LoadManifest(dir)
+	if err != nil {
+		return nil, err
+	}
+	dirs := map[int]string{}
+	for _, rep := range m.Replicas {
+		dirs[rep.Index] = ReplicaDir(dir, rep.Index)
+	}
+	return m, WriteArchive(w, *m, dirs)
+}

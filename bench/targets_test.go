@@ -1,0 +1,140 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// allMet is a run that meets every target of issue 13.
+func allMet() targetFigures {
+	ms := time.Millisecond
+	return targetFigures{
+		HasWake: true, TrivialWake: 140 * ms, TrivialCold: 300 * ms, HeavyWake: 240 * ms, TrivialOwn: 130 * ms, HeavyOwn: 230 * ms,
+		TrivialSuspend: 100 * ms, HeavySuspend: 500 * ms, TrivialRunning: 1 << 20, TrivialPaused: 1 << 20,
+		HasFloor:     true,
+		TrivialFloor: kindFloor{CRIUDump: 60 * ms, CRIURestore: 70 * ms, CRIUFirstByte: 72 * ms, DockerDump: 400 * ms, DockerRestore: 800 * ms, DockerFirstByte: 801 * ms},
+		HasTiers:     true, TiersN: 30, BoxKept: 4 << 20, BoxDeep: 1 << 18, BoxDrift: 1 << 17, AccountedKept: 3 << 20, AccountedDeep: 0,
+		HasDensity: true, DensityBox: 11, DensityAccounted: 12, DensityCgroup: 9, DensityHib: 99, DensityPause: 9, DensityFactor: 11, PauseBoxPerFn: 26 << 20, PauseAccPerFn: 25 << 20, HibBox: 230 << 20, HibAcc: 210 << 20,
+		HasProxy: true, ProxyRPS: 23000, RelayRPS: 25000, DirectRPS: 40000, ProxyP99: 7 * ms, RelayP99: 6 * ms, DirectP99: 6 * ms,
+		HasFanout: true, FanoutN: 20, FanoutCores: 2, FanoutLast: 1900 * ms, FanoutBusy: 0.97,
+		Scale: scaleFigures{Has: true, N: 1000, RSS: 50 << 20, List: 20 * ms, Restart: 400 * ms, From: "test"},
+	}
+}
+
+func TestEvalTargets(t *testing.T) {
+	ms := time.Millisecond
+	cases := []struct {
+		name string
+		edit func(*targetFigures)
+		// notMet and missing list the keys expected so; every other key
+		// must be met.
+		notMet, missing []string
+	}{
+		{"all met", func(*targetFigures) {}, nil, nil},
+		{"trivial wake over 150 ms", func(f *targetFigures) { f.TrivialWake = 151 * ms }, []string{"trivial-wake"}, nil},
+		{"trivial wake not below the cold start", func(f *targetFigures) { f.TrivialCold = 140 * ms }, []string{"trivial-wake"}, nil},
+		{"heavy wake at the limit is met", func(f *targetFigures) { f.HeavyWake = 250 * ms }, nil, nil},
+		{"heavy wake over", func(f *targetFigures) { f.HeavyWake = 251 * ms }, []string{"heavy-wake"}, nil},
+		{"heavy suspend over", func(f *targetFigures) { f.HeavySuspend = 601 * ms }, []string{"heavy-suspend"}, nil},
+		{"trivial suspend over", func(f *targetFigures) { f.TrivialSuspend = 121 * ms }, []string{"trivial-suspend"}, nil},
+		{"deep tier over 0.5 MiB", func(f *targetFigures) { f.BoxDeep = 1<<19 + 1 }, []string{"box-memory"}, nil},
+		{"box baselines drifted", func(f *targetFigures) { f.BoxDrift = 1 << 20 }, []string{"box-memory"}, nil},
+		{"accounted deep over", func(f *targetFigures) { f.AccountedDeep = 1 << 20 }, []string{"box-memory"}, nil},
+		{"density at box level under 10x", func(f *targetFigures) { f.DensityBox = 9.9 }, []string{"density"}, nil},
+		{"density accounted under 10x", func(f *targetFigures) { f.DensityAccounted = 9.9 }, []string{"density"}, nil},
+		{"proxy under 0.9 of the relay", func(f *targetFigures) { f.ProxyRPS = 22400 }, []string{"proxy-share"}, nil},
+		{"p99 added over 2 ms", func(f *targetFigures) { f.ProxyP99 = 8100 * time.Microsecond }, []string{"proxy-p99"}, nil},
+		{"fanout over 2 s", func(f *targetFigures) { f.FanoutLast = 2001 * ms }, []string{"fanout"}, nil},
+		{"scale RSS over", func(f *targetFigures) { f.Scale.RSS = 61 << 20 }, []string{"scale-rss"}, nil},
+		{"scale list over", func(f *targetFigures) { f.Scale.List = 101 * ms }, []string{"scale-list"}, nil},
+		{"scale restart over", func(f *targetFigures) { f.Scale.Restart = 5001 * ms }, []string{"scale-restart"}, nil},
+		{"scale run smaller than 1,000", func(f *targetFigures) { f.Scale.N = 100 }, nil, []string{"scale-rss", "scale-list", "scale-restart"}},
+		{"no wake phase", func(f *targetFigures) { f.HasWake = false }, nil, []string{"trivial-wake", "heavy-wake", "heavy-suspend", "trivial-suspend"}},
+		{"no tiers, density, proxy, fanout", func(f *targetFigures) { f.HasTiers, f.HasDensity, f.HasProxy, f.HasFanout = false, false, false, false },
+			nil, []string{"box-memory", "density", "proxy-share", "proxy-p99", "fanout"}},
+	}
+	want := []string{"trivial-wake", "heavy-wake", "heavy-suspend", "trivial-suspend", "box-memory", "density", "proxy-share", "proxy-p99", "fanout", "scale-rss", "scale-list", "scale-restart"}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := allMet()
+			c.edit(&f)
+			ts := evalTargets(f)
+			if len(ts) != len(want) {
+				t.Fatalf("%d targets, want %d (every line of issue 13's table)", len(ts), len(want))
+			}
+			for i, x := range ts {
+				if x.Key != want[i] {
+					t.Errorf("target %d is %q, want %q", i, x.Key, want[i])
+				}
+				wantMissing, wantNotMet := contains(c.missing, x.Key), contains(c.notMet, x.Key)
+				if x.Missing != wantMissing {
+					t.Errorf("%s: missing %v, want %v", x.Key, x.Missing, wantMissing)
+				}
+				if !x.Missing && x.Met == wantNotMet {
+					t.Errorf("%s: met %v, want %v (%s)", x.Key, x.Met, !wantNotMet, x.Figure)
+				}
+				if !x.Missing && x.Figure == "" {
+					t.Errorf("%s: no figure", x.Key)
+				}
+			}
+		})
+	}
+}
+
+// A target that is not met shows its floor, measured in the same run.
+func TestUnmetTargetsShowTheirFloor(t *testing.T) {
+	f := allMet()
+	f.TrivialWake, f.HeavySuspend, f.ProxyRPS = 280*time.Millisecond, 1500*time.Millisecond, 17000
+	for _, x := range evalTargets(f) {
+		switch x.Key {
+		case "trivial-wake":
+			if !strings.Contains(x.Figure, "CRIU alone restores it in 70.0 ms") || !strings.Contains(x.Figure, "800 ms") {
+				t.Errorf("trivial wake: no floor in %q", x.Figure)
+			}
+		case "heavy-suspend":
+			if !strings.Contains(x.Figure, "CRIU alone dumps it in") {
+				t.Errorf("heavy suspend: no floor in %q", x.Figure)
+			}
+		case "proxy-share":
+			if !strings.Contains(x.Figure, "0.68 of the relay") || !strings.Contains(x.Figure, "62% of direct") {
+				t.Errorf("proxy: %q", x.Figure)
+			}
+		}
+	}
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestParseScaleFigures(t *testing.T) {
+	at := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	rec := "text\n" + scaleFiguresComment(1000, 49<<20, 16*time.Millisecond, 327*time.Millisecond, at)
+	old := "| target at 1,000 functions | figure | verdict |\n| --- | --- | --- |\n" +
+		"| provider RSS ≤ 60 MiB | 49.44 MiB (the larger of the two readings) | **met** |\n" +
+		"| `GET /system/functions` ≤ 100 ms | 16.3 ms (median) | **met** |\n" +
+		"| restart to serving ≤ 5 s | 1.20 s | **met** |\n"
+	cases := []struct {
+		name, body string
+		want       scaleFigures
+	}{
+		{"recorded", rec, scaleFigures{Has: true, N: 1000, RSS: 49 << 20, List: 16 * time.Millisecond, Restart: 327 * time.Millisecond}},
+		{"verdict table of an older section", old, scaleFigures{Has: true, N: 1000, RSS: 51841597, List: 16300 * time.Microsecond, Restart: 1200 * time.Millisecond}},
+		{"not run at 1,000", "Not run at 1,000 functions (largest size measured: 100)", scaleFigures{Has: false, N: 1000}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := parseScaleFigures(c.body)
+			got.From = ""
+			if got != c.want {
+				t.Errorf("got %+v, want %+v", got, c.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,113 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/faas-criu/faas-criu/checkpoint/archive"
+)
+
+// Images is this box's image store (the provider's). A stored checkpoint
+// restores only over its own image, so the image is stored beside it, once
+// per image ID, and loaded by a box that lacks it before it restores.
+type Images interface {
+	HasImage(ctx context.Context, id string) (bool, error)
+	// SaveImage streams an image (docker save, uncompressed).
+	SaveImage(ctx context.Context, ref string) (io.ReadCloser, error)
+	// ImportImage loads a compressed docker save stream, vetted first.
+	ImportImage(ctx context.Context, r io.Reader) error
+}
+
+// SetImages gives the fleet this box's images.
+func (f *Fleet) SetImages(im Images) {
+	f.mu.Lock()
+	f.images = im
+	f.mu.Unlock()
+}
+
+func (f *Fleet) imageStore() Images {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.images
+}
+
+func imageObject(id string) string { return "image/" + id }
+
+// putImage stores the image of the checkpoint in dir unless the store has
+// it already (images are not replaced: an ID names one content).
+func (o *Objects) putImage(ctx context.Context, im Images, dir string) error {
+	m, err := archive.LoadManifest(dir)
+	if err != nil || m.ImageID == "" || im == nil {
+		return err
+	}
+	obs, err := o.store()
+	if err != nil {
+		return err
+	}
+	if _, err := obs.GetInfo(ctx, imageObject(m.ImageID)); err == nil {
+		return nil
+	} else if !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return err
+	}
+	start := time.Now()
+	rc, err := im.SaveImage(ctx, m.ImageRef)
+	if err != nil {
+		return fmt.Errorf("save image %s: %w", m.ImageRef, err)
+	}
+	defer rc.Close()
+	pr, pw := io.Pipe()
+	go func() {
+		zw, err := archive.Compress(pw)
+		if err == nil {
+			if _, err = io.Copy(zw, rc); err == nil {
+				err = zw.Close()
+			}
+		}
+		pw.CloseWithError(err)
+	}()
+	defer pr.Close()
+	info, err := obs.Put(ctx, jetstream.ObjectMeta{
+		Name: imageObject(m.ImageID), Description: "image " + m.ImageRef,
+		Metadata: map[string]string{"ref": m.ImageRef},
+		Opts:     &jetstream.ObjectMetaOptions{ChunkSize: ObjectChunk},
+	}, fullReader{pr})
+	if err != nil {
+		return fmt.Errorf("store image %s: %w", m.ImageRef, err)
+	}
+	slog.Info("offsite: image stored in the fleet", "image", m.ImageRef, "id", m.ImageID, "stored", info.Size, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// ensureImage loads the image of the checkpoint unpacked in dir from the
+// store when this box lacks it.
+func (f *Fleet) ensureImage(ctx context.Context, dir string) error {
+	im := f.imageStore()
+	m, err := archive.LoadManifest(dir)
+	if err != nil || m.ImageID == "" || im == nil {
+		return err
+	}
+	if has, err := im.HasImage(ctx, m.ImageID); err != nil || has {
+		return err
+	}
+	obs, err := f.Objects().store()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	res, err := obs.Get(ctx, imageObject(m.ImageID))
+	if err != nil {
+		return fmt.Errorf("image %s (%s) is not here nor in the fleet's store: %w", m.ImageRef, m.ImageID, err)
+	}
+	defer res.Close()
+	if err := im.ImportImage(ctx, res); err != nil {
+		return fmt.Errorf("load image %s from the fleet's store: %w", m.ImageRef, err)
+	}
+	slog.Info("fleet: image loaded from the store", "image", m.ImageRef, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}

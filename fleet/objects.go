@@ -1,0 +1,289 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/faas-criu/faas-criu/api"
+	"github.com/faas-criu/faas-criu/checkpoint/archive"
+)
+
+// Checkpoints leave the box: each function's newest checkpoint (taken when
+// it hibernated) or backup (taken while it ran) is kept in a JetStream
+// object store replicated like the KV buckets (min(3, boxes) copies), as a
+// migration archive (checkpoint/archive: a zstd-compressed tar) cut into
+// chunks. Any box can fetch it and restore the function from it.
+
+// objectsBucket is the object store's bucket.
+const objectsBucket = "faas_criu_checkpoints"
+
+// ObjectChunk is the size of the chunks an archive is stored in: well
+// under NATS's 1 MiB message limit, and big enough that a 100 MB
+// checkpoint is a few hundred messages.
+var ObjectChunk uint32 = 256 << 10
+
+// Kinds of stored checkpoints.
+const (
+	KindCheckpoint = "checkpoint" // taken when the function hibernated (or migrated)
+	KindBackup     = "backup"     // taken while it kept running
+)
+
+// ErrNoObject says the store holds no checkpoint of a function.
+var ErrNoObject = errors.New("fleet: no stored checkpoint")
+
+// ErrOlder says a checkpoint was not stored because the store holds a newer
+// one of the function: the newest wins.
+var ErrOlder = errors.New("fleet: a newer checkpoint is stored")
+
+// ErrReplaced says the stored checkpoint changed since its Meta was read.
+var ErrReplaced = errors.New("fleet: the stored checkpoint was replaced meanwhile")
+
+// Meta describes a function's stored checkpoint.
+type Meta struct {
+	Key  api.Key `json:"key"`
+	Box  string  `json:"box"`  // the box that stored it
+	Kind string  `json:"kind"` // KindCheckpoint or KindBackup
+	// TakenAt is when its (oldest) replica's checkpoint was taken: the
+	// state a restore brings back is from then.
+	TakenAt time.Time `json:"takenAt"`
+	Size    int64     `json:"size"`  // bytes stored (compressed)
+	Bytes   int64     `json:"bytes"` // checkpoint bytes before compression
+	Chunks  int       `json:"chunks"`
+	Object  string    `json:"object"`
+}
+
+// Objects is the fleet's store of checkpoints, one object per function:
+// a newer checkpoint replaces the older (the store keeps no history, so
+// its size is bounded by the functions, not by time).
+type Objects struct {
+	f *Fleet
+	// MaxBytes bounds what Fetch unpacks (the checkpoints' total size).
+	MaxBytes int64
+}
+
+// Objects returns the fleet's checkpoint store. Its methods fail with a
+// not-joined error until the box has joined.
+func (f *Fleet) Objects() *Objects { return &Objects{f: f, MaxBytes: 4 << 30} }
+
+func objectsConfig(replicas int) jetstream.ObjectStoreConfig {
+	return jetstream.ObjectStoreConfig{
+		Bucket: objectsBucket, Replicas: replicas, Storage: jetstream.FileStorage,
+		Description: "faas-criu checkpoints and backups: each function's newest, a compressed migration archive",
+	}
+}
+
+func (o *Objects) store() (jetstream.ObjectStore, error) {
+	o.f.mu.RLock()
+	defer o.f.mu.RUnlock()
+	if o.f.objects == nil {
+		return nil, errors.New("fleet: this box has not joined the cluster yet")
+	}
+	return o.f.objects, nil
+}
+
+func objectName(k api.Key) string { return key(k.Namespace, k.Name) }
+
+// Put stores the checkpoint unpacked in dir (a migration archive's layout:
+// manifest.json and checkpoints/REPLICA/, see archive.SaveManifest) as
+// key's newest, replacing the one stored, unless that one is newer
+// (ErrOlder).
+func (o *Objects) Put(ctx context.Context, k api.Key, kind, dir string) (Meta, error) {
+	m, err := archive.LoadManifest(dir)
+	if err != nil {
+		return Meta{}, fmt.Errorf("store checkpoint of %s: %w", k, err)
+	}
+	meta := Meta{Key: k, Box: o.f.cfg.Box, Kind: kind, TakenAt: takenAt(m), Object: objectName(k)}
+	for _, r := range m.Replicas {
+		meta.Bytes += r.Checkpoint.Bytes
+	}
+	if cur, err := o.Newest(ctx, k); err == nil && cur.TakenAt.After(meta.TakenAt) {
+		return cur, fmt.Errorf("store checkpoint of %s taken at %s: %w (taken at %s on %s)", k, meta.TakenAt.Format(time.RFC3339Nano), ErrOlder, cur.TakenAt.Format(time.RFC3339Nano), cur.Box)
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := archive.WriteDir(pw, dir)
+		pw.CloseWithError(err)
+	}()
+	defer pr.Close()
+	return o.put(ctx, meta, pr)
+}
+
+// PutStream stores an archive already compressed (a migration's stream) as
+// key's newest checkpoint, taken now.
+func (o *Objects) PutStream(ctx context.Context, k api.Key, kind string, r io.Reader) (Meta, error) {
+	return o.put(ctx, Meta{Key: k, Box: o.f.cfg.Box, Kind: kind, TakenAt: time.Now().UTC(), Object: objectName(k)}, r)
+}
+
+func (o *Objects) put(ctx context.Context, meta Meta, r io.Reader) (Meta, error) {
+	obs, err := o.store()
+	if err != nil {
+		return Meta{}, err
+	}
+	// The store makes a chunk of each Read: full reads make full chunks
+	// (a pipe's reads are as short as the compressor's writes).
+	r = fullReader{r}
+	info, err := obs.Put(ctx, jetstream.ObjectMeta{
+		Name:        meta.Object,
+		Description: meta.Kind + " of " + meta.Key.String(),
+		Metadata: map[string]string{
+			"namespace": meta.Key.Namespace, "name": meta.Key.Name, "box": meta.Box, "kind": meta.Kind,
+			"taken": meta.TakenAt.Format(time.RFC3339Nano), "bytes": strconv.FormatInt(meta.Bytes, 10),
+		},
+		Opts: &jetstream.ObjectMetaOptions{ChunkSize: ObjectChunk},
+	}, r)
+	if err != nil {
+		return Meta{}, fmt.Errorf("store checkpoint of %s: %w", meta.Key, err)
+	}
+	meta.Size, meta.Chunks = int64(info.Size), int(info.Chunks)
+	return meta, nil
+}
+
+// fullReader fills each Read's buffer unless the stream ends.
+type fullReader struct{ r io.Reader }
+
+func (f fullReader) Read(p []byte) (int, error) {
+	n, err := io.ReadFull(f.r, p)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// takenAt is when the oldest replica's checkpoint was taken.
+func takenAt(m *archive.Manifest) time.Time {
+	var t time.Time
+	for _, r := range m.Replicas {
+		if at := r.Checkpoint.TakenAt; t.IsZero() || at.Before(t) {
+			t = at
+		}
+	}
+	if t.IsZero() {
+		t = time.Now()
+	}
+	return t.UTC()
+}
+
+// Newest describes key's stored checkpoint (ErrNoObject: none).
+func (o *Objects) Newest(ctx context.Context, k api.Key) (Meta, error) {
+	obs, err := o.store()
+	if err != nil {
+		return Meta{}, err
+	}
+	info, err := obs.GetInfo(ctx, objectName(k))
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return Meta{}, fmt.Errorf("%s: %w", k, ErrNoObject)
+	}
+	if err != nil {
+		return Meta{}, fmt.Errorf("stored checkpoint of %s: %w", k, err)
+	}
+	return metaOf(k, info), nil
+}
+
+func metaOf(k api.Key, info *jetstream.ObjectInfo) Meta {
+	md := info.Metadata
+	at, _ := time.Parse(time.RFC3339Nano, md["taken"])
+	n, _ := strconv.ParseInt(md["bytes"], 10, 64)
+	return Meta{
+		Key: k, Box: md["box"], Kind: md["kind"], TakenAt: at, Bytes: n,
+		Size: int64(info.Size), Chunks: int(info.Chunks), Object: info.Name,
+	}
+}
+
+// Fetch unpacks the stored checkpoint m describes into destDir (empty or
+// missing), as Put was given it: manifest.json and checkpoints/REPLICA/.
+// The archive is vetted as a migration's is, and its digest checked. If
+// the object was replaced since m was read, it fails with ErrReplaced.
+func (o *Objects) Fetch(ctx context.Context, m Meta, destDir string) error {
+	obs, err := o.store()
+	if err != nil {
+		return err
+	}
+	res, err := o.open(ctx, obs, m)
+	if err != nil {
+		return err
+	}
+	defer res.Close()
+	if err := os.MkdirAll(destDir, 0o700); err != nil {
+		return err
+	}
+	man, err := archive.ReadArchive(res, destDir, o.MaxBytes, nil)
+	if err != nil {
+		return fmt.Errorf("fetch checkpoint of %s: %w", m.Key, err)
+	}
+	// The digest is checked at the object's end: read to it.
+	if _, err := io.Copy(io.Discard, res); err != nil {
+		return fmt.Errorf("fetch checkpoint of %s: %w", m.Key, err)
+	}
+	return archive.SaveManifest(destDir, man)
+}
+
+// readLag bounds how long a box may see an older object than another box
+// stored: the store's stream allows direct reads, which any replica
+// answers, one that has not applied the newest write yet included.
+var readLag = 5 * time.Second
+
+// open opens the object m describes, waiting out a replica behind.
+func (o *Objects) open(ctx context.Context, obs jetstream.ObjectStore, m Meta) (jetstream.ObjectResult, error) {
+	deadline := time.Now().Add(readLag)
+	for {
+		res, err := obs.Get(ctx, m.Object)
+		var got Meta
+		if err == nil {
+			info, ierr := res.Info()
+			if ierr != nil {
+				res.Close()
+				return nil, fmt.Errorf("fetch checkpoint of %s: %w", m.Key, ierr)
+			}
+			got = metaOf(m.Key, info)
+			if got.TakenAt.Equal(m.TakenAt) && got.Box == m.Box {
+				return res, nil
+			}
+			res.Close()
+			if got.TakenAt.After(m.TakenAt) {
+				return nil, fmt.Errorf("fetch checkpoint of %s: %w (now from %s, taken at %s)", m.Key, ErrReplaced, got.Box, got.TakenAt.Format(time.RFC3339Nano))
+			}
+		} else if !errors.Is(err, jetstream.ErrObjectNotFound) {
+			return nil, fmt.Errorf("fetch checkpoint of %s: %w", m.Key, err)
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("fetch checkpoint of %s taken at %s: %w", m.Key, m.TakenAt.Format(time.RFC3339Nano), ErrReplaced)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Delete removes key's stored checkpoint (none stored is no error).
+func (o *Objects) Delete(ctx context.Context, k api.Key) error {
+	obs, err := o.store()
+	if err != nil {
+		return err
+	}
+	if err := obs.Delete(ctx, objectName(k)); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return fmt.Errorf("delete stored checkpoint of %s: %w", k, err)
+	}
+	return nil
+}
+
+// Replicas is how many copies of each stored checkpoint the cluster keeps.
+func (o *Objects) Replicas(ctx context.Context) (int, error) {
+	obs, err := o.store()
+	if err != nil {
+		return 0, err
+	}
+	st, err := obs.Status(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return st.Replicas(), nil
+}
