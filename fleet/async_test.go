@@ -58,4 +58,16 @@ func TestUnreachableAnswersAreMarked(t *testing.T) {
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get(UnreachableHeader) != "b" {
 		t.Errorf("a box not heartbeating: %d, %s %q", w.Code, UnreachableHeader, w.Header().Get(UnreachableHeader))
 	}
+	// This box's own refusals: not joined yet, then fenced (its own
+	// function, x, moved here).
+	f.records[key("", "x")] = Record{Box: "a"}
+	for _, state := range []string{"not joined", "fenced"} {
+		if state == "fenced" {
+			f.joined, f.lease.fenced = true, true
+		}
+		w = httptest.NewRecorder()
+		if !f.gate(w, httptest.NewRequest("GET", "/function/x", nil)) || w.Code != http.StatusServiceUnavailable || w.Header().Get(UnreachableHeader) != "a" {
+			t.Errorf("a box %s: %d, %s %q", state, w.Code, UnreachableHeader, w.Header().Get(UnreachableHeader))
+		}
+	}
 }

@@ -40,10 +40,11 @@ func fenced(p *Provider) bool {
 }
 
 // TestFleetBoxKilled: the box running a function dies (provider SIGKILLed,
-// engine stopped): within 30 s the function answers through the others,
-// placed on one of them, and its status says where, from which box and what
-// it was restored from (fresh: no checkpoint source yet, so its counter
-// starts again). A function pinned to the dead box stays down, listed as
+// engine stopped) after the function hibernated and its checkpoint reached
+// the fleet's object store: within 30 s the function answers through the
+// others, restored on one of them from that checkpoint, its counter
+// continuing, and its status says where, from which box and from which
+// checkpoint. A function pinned to the dead box stays down, listed as
 // such. When the box comes back it removes its stale copy before serving,
 // and serves the pinned one again.
 func TestFleetBoxKilled(t *testing.T) {
@@ -66,6 +67,14 @@ func TestFleetBoxKilled(t *testing.T) {
 		boxes[(victim+1)%3].MustInvoke("fo-kill", "/count")
 	}
 	witness := boxes[(victim+1)%3]
+	// Hibernated: its checkpoint (counter at 3) is uploaded in the
+	// background; the kill waits until the store has it.
+	hibernated := time.Now()
+	witness.Scale("fo-kill", 0)
+	stored := storedCheckpoint(t, witness, "fo-kill", name(victim), hibernated.Add(-time.Second))
+	if stored.Kind != fleet.KindCheckpoint {
+		t.Fatalf("fo-kill's stored snapshot: %+v, want a checkpoint", stored)
+	}
 
 	boxes[victim].Kill()
 	out, err := exec.Command(filepath.Join(repoRoot, "scripts", "second-engine.sh"), "stop", name(victim)).CombinedOutput()
@@ -107,11 +116,12 @@ func TestFleetBoxKilled(t *testing.T) {
 	if f := ann[fleet.FailoverAnnotation]; !strings.HasPrefix(f, "from "+name(victim)+" at ") {
 		t.Errorf("fo-kill's failover annotation: %q", f)
 	}
-	if r := ann[fleet.RestoredAnnotation]; r != "fresh, no checkpoint" {
-		t.Errorf("fo-kill's restored-from: %q", r)
+	want := fmt.Sprintf("checkpoint taken at %s on box %s", stored.TakenAt.UTC().Format(time.RFC3339), name(victim))
+	if r := ann[fleet.RestoredAnnotation]; r != want {
+		t.Errorf("fo-kill's restored-from: %q, want %q", r, want)
 	}
-	if count != "1" {
-		t.Errorf("fo-kill's counter after a fresh takeover: %s, want 1", count)
+	if count != "4" {
+		t.Errorf("fo-kill's counter after the takeover: %s, want 4 (3 in its checkpoint)", count)
 	}
 	holders := 0
 	for i, p := range boxes {
@@ -154,8 +164,8 @@ func TestFleetBoxKilled(t *testing.T) {
 		}
 		return ""
 	})
-	if got := witness.MustInvoke("fo-kill", "/count"); got != "2" {
-		t.Errorf("fo-kill after its old box came back: %s, want 2 (the copy taken over)", got)
+	if got := witness.MustInvoke("fo-kill", "/count"); got != "5" {
+		t.Errorf("fo-kill after its old box came back: %s, want 5 (the copy taken over)", got)
 	}
 }
 
