@@ -120,6 +120,13 @@ func TestFleetBoxKilled(t *testing.T) {
 	if r := ann[fleet.RestoredAnnotation]; r != want {
 		t.Errorf("fo-kill's restored-from: %q, want %q", r, want)
 	}
+	for i, p := range boxes {
+		if i != victim {
+			for _, l := range logLines(p, `fleet: (function restored from the store|took over)`) {
+				t.Log(l)
+			}
+		}
+	}
 	if count != "4" {
 		t.Errorf("fo-kill's counter after the takeover: %s, want 4 (3 in its checkpoint)", count)
 	}
