@@ -114,6 +114,7 @@ func (p *Provider) startFromCheckpoint(ctx context.Context, fn *function, r *rep
 // while the engine's start call still runs: the wake's record first (once
 // per wake), then the endpoint.
 func (p *Provider) publishEarly(fn *function, r *replica, w *wakeInProgress, untilAnswer Span) {
+	p.metrics.restoreSeconds.Observe(untilAnswer.Duration.Seconds())
 	if !w.noted {
 		w.noted = true
 		fn.mu.Lock()

@@ -618,7 +618,9 @@ func (p *Provider) restoreReplica(ctx context.Context, fn *function, r *replica,
 		p.metrics.restoreFailures.Inc()
 		return p.restoreFailed(ctx, fn, r, info, fmt.Errorf("restore replica %d (%s) from %s: %w", r.index, r.name, info.Name, err))
 	}
-	p.metrics.restoreSeconds.Observe(time.Since(start).Seconds())
+	if !answered { // else observed at the answer, as the wake was
+		p.metrics.restoreSeconds.Observe(time.Since(start).Seconds())
+	}
 	p.setStatus(fn, r, "running")
 	p.forgetCheckpoint(fn, r.index)
 	// The checkpoint has served (the running replica is now the state):
@@ -730,5 +732,5 @@ func (p *Provider) noteWake(fn *function, from string, d time.Duration, err erro
 	if err := p.commit(fn, &rec); err != nil {
 		slog.Error("record the wake", "function", fn.key.String(), "err", err)
 	}
-	slog.Info("function woke", "function", fn.key.String(), "from", src, "took", d.Round(time.Millisecond))
+	slog.Info("function woke", "function", fn.key.String(), "from", src, "took", d.Round(time.Millisecond), "before_engine_returned", early)
 }
