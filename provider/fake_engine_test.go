@@ -679,7 +679,7 @@ func (e *fakeEngine) RestoreContainer(_ context.Context, id, name string) error 
 	return nil
 }
 
-// holdRestores makes the next restores return only once the returned
+// holdRestores makes the next restore return only once the returned
 // function is called, and then fail with late (nil: succeed); stops says a
 // failed one leaves its container stopped.
 func (e *fakeEngine) holdRestores(late error, stops bool) (release func()) {
