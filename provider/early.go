@@ -63,11 +63,17 @@ func newEarlyProbeClient() *http.Client {
 }
 
 // pollAnswer probes a replica being restored until it answers its
-// readiness probe (true), or ctx ends (false).
+// readiness probe (true), or ctx ends (false). Until a bare TCP connection
+// succeeds no HTTP request is made: the restore runs on the same cores, and
+// a hundred refused HTTP probes cost it more than a hundred connects.
 func (p *Provider) pollAnswer(ctx context.Context, addr, path string) bool {
+	d := net.Dialer{Timeout: earlyDial}
 	for {
-		if p.probeWith(ctx, p.earlyProbe, addr, path) {
-			return true
+		if c, err := d.DialContext(ctx, "tcp", addr); err == nil {
+			c.Close()
+			if p.probeWith(ctx, p.earlyProbe, addr, path) {
+				return true
+			}
 		}
 		select {
 		case <-ctx.Done():
