@@ -44,6 +44,13 @@ type fakeEngine struct {
 	cutNext string
 	calls   map[string]int // by operation: calls not failed on purpose
 	subs    []fakeSub
+	// restoreHold, when set, holds a restore's return once its function
+	// serves (as dockerd's bookkeeping after CRIU does) until it is closed;
+	// restoreLate then fails that restore, the container left running or,
+	// with restoreLateStops, stopped (see holdRestores).
+	restoreHold      chan struct{}
+	restoreLate      error
+	restoreLateStops bool
 }
 
 type fakeContainer struct {
@@ -665,8 +672,47 @@ func (e *fakeEngine) RestoreContainer(_ context.Context, id, name string) error 
 	if err := e.run(c, mem); err != nil {
 		return err
 	}
+	if err := e.afterRestore(c); err != nil {
+		return err
+	}
 	e.emit(EventStart, c)
 	return nil
+}
+
+// holdRestores makes the next restore return only once the returned
+// function is called, and then fail with late (nil: succeed); stops says a
+// failed one leaves its container stopped.
+func (e *fakeEngine) holdRestores(late error, stops bool) (release func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	hold := make(chan struct{})
+	e.restoreHold, e.restoreLate, e.restoreLateStops = hold, late, stops
+	var once sync.Once
+	return func() { once.Do(func() { close(hold) }) }
+}
+
+// afterRestore plays what happens once a restored container serves and
+// before the engine's call returns (with e.mu held): a hold, then maybe a
+// late failure.
+func (e *fakeEngine) afterRestore(c *fakeContainer) error {
+	hold := e.restoreHold
+	if hold == nil {
+		return nil
+	}
+	e.mu.Unlock()
+	<-hold
+	e.mu.Lock()
+	late, stops := e.restoreLate, e.restoreLateStops
+	e.restoreHold, e.restoreLate = nil, nil
+	if late == nil {
+		return nil
+	}
+	if stops {
+		e.stop(c)
+		c.state = "exited"
+		e.emit(EventDie, c)
+	}
+	return late
 }
 
 func (e *fakeEngine) CheckpointDir(id, name string) string {

@@ -30,6 +30,12 @@ type WakeInfo struct {
 	// containerd, runc and CRIU) began and how long it took, without any
 	// wait before it: wakes of different functions are seen to overlap here.
 	Restore *Span `json:"restore,omitempty"`
+	// Early says the replica took requests as soon as it answered, before
+	// the engine's start call returned (early.go): Duration and Restore
+	// then end at that answer, and StartCall, written once the call
+	// returned, is how long the call took in all.
+	Early     bool          `json:"early,omitempty"`
+	StartCall time.Duration `json:"startCall,omitempty"`
 }
 
 // Span is a stretch of time.
@@ -105,6 +111,8 @@ type function struct {
 	lostState string
 	// restoreSpan is the last replica restore's span, for the wake record.
 	restoreSpan *Span
+	// wakeOp is the wake under way (guarded by opMu, not mu).
+	wakeOp *wakeInProgress
 
 	endpoints   atomic.Pointer[[]*replica] // the replicas taking requests
 	rr          atomic.Uint64

@@ -55,11 +55,16 @@ func healthPath(fn *function) string {
 // faas-netes) count it: a 404 is a missing route, not a ready function, and
 // an of-watchdog that is not ready yet answers 503.
 func (p *Provider) probe(ctx context.Context, addr, path string) bool {
+	return p.probeWith(ctx, p.health, addr, path)
+}
+
+// probeWith is probe through client c.
+func (p *Provider) probeWith(ctx context.Context, c *http.Client, addr, path string) bool {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
 	if err != nil {
 		return false
 	}
-	resp, err := p.health.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return false
 	}

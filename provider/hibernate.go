@@ -606,20 +606,24 @@ func (p *Provider) restoreReplica(ctx context.Context, fn *function, r *replica,
 	}
 	start := time.Now()
 	var span Span
-	_, err := p.recorder.Restore(func() error {
-		span.Start = time.Now()
-		err := p.engine.RestoreContainer(ctx, r.id, info.Name)
-		span.Duration = time.Since(span.Start)
+	var answered bool
+	_, err := p.recorder.Restore(func() (err error) {
+		answered, err = p.startFromCheckpoint(ctx, fn, r, info.Name, &span)
 		return err
 	})
 	fn.mu.Lock()
 	fn.restoreSpan = &span
 	fn.mu.Unlock()
+	if err != nil && answered {
+		err = p.lateStartFailure(ctx, fn, r, err)
+	}
 	if err != nil {
 		p.metrics.restoreFailures.Inc()
 		return p.restoreFailed(ctx, fn, r, info, fmt.Errorf("restore replica %d (%s) from %s: %w", r.index, r.name, info.Name, err))
 	}
-	p.metrics.restoreSeconds.Observe(time.Since(start).Seconds())
+	if !answered { // else observed at the answer, as the wake was
+		p.metrics.restoreSeconds.Observe(time.Since(start).Seconds())
+	}
 	p.setStatus(fn, r, "running")
 	p.forgetCheckpoint(fn, r.index)
 	// The checkpoint has served (the running replica is now the state):
@@ -699,7 +703,9 @@ func (p *Provider) forgetCheckpoint(fn *function, idx int) {
 }
 
 // noteWake records how the function came back from sleep.
-func (p *Provider) noteWake(fn *function, from string, d time.Duration, err error) {
+// With early, the replica answered before the engine's start call returned
+// and the record is written before requests reach it (see publishEarly).
+func (p *Provider) noteWake(fn *function, from string, d time.Duration, err error, early bool) {
 	how := "restore"
 	if from == api.StatePaused {
 		how = "unpause"
@@ -725,9 +731,9 @@ func (p *Provider) noteWake(fn *function, from string, d time.Duration, err erro
 	case api.TierDeep:
 		src = "deep" // a checkpoint, its stopped sandboxes started first
 	}
-	rec.LastWake = &WakeInfo{At: time.Now().UTC(), From: src, Duration: d, StateLost: lost != "", Reason: lost, Restore: span}
+	rec.LastWake = &WakeInfo{At: time.Now().UTC(), From: src, Duration: d, StateLost: lost != "", Reason: lost, Restore: span, Early: early}
 	if err := p.commit(fn, &rec); err != nil {
 		slog.Error("record the wake", "function", fn.key.String(), "err", err)
 	}
-	slog.Info("function woke", "function", fn.key.String(), "from", src, "took", d.Round(time.Millisecond))
+	slog.Info("function woke", "function", fn.key.String(), "from", src, "took", d.Round(time.Millisecond), "before_engine_returned", early)
 }

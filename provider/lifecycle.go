@@ -319,20 +319,43 @@ func (p *Provider) scaleUpInOp(ctx context.Context, fn *function, n int) error {
 		// Any wake counts as use, whatever caused it (see touch).
 		fn.touch()
 	}
+	var w *wakeInProgress
+	if wasAsleep != api.StateAwake {
+		// A replica restored may take requests as soon as it answers
+		// (early.go); the wake's record is written before it does.
+		w = &wakeInProgress{from: wasAsleep, start: start}
+	}
+	fn.wakeOp = w
 	started, err := p.alignReplicas(ctx, fn)
+	fn.wakeOp = nil
 	// Requests reach the woken replicas only once the wake is recorded.
 	defer p.checkReady(ctx, fn, started)
-	if wasAsleep != api.StateAwake {
-		p.noteWake(fn, wasAsleep, time.Since(start), err)
-		if err != nil && !p.anyRunning(fn) {
-			// Nothing woke: it is still asleep, checkpoints and all, and the
-			// next request or scale-up tries again.
-			if cerr := p.commit(fn, &asleep); cerr != nil {
-				slog.Error("record the failed wake", "function", fn.key.String(), "err", cerr)
-			}
-		}
+	if w != nil {
+		p.afterWake(fn, w, asleep, err)
 	}
 	return err
+}
+
+// afterWake records a wake (unless a replica's early answer did already)
+// and, when nothing woke, puts the function's sleep back in its record.
+func (p *Provider) afterWake(fn *function, w *wakeInProgress, asleep record, err error) {
+	if w.noted {
+		p.endWake(fn, w, err)
+	} else {
+		p.noteWake(fn, w.from, time.Since(w.start), err, false)
+	}
+	if err == nil || p.anyRunning(fn) {
+		return
+	}
+	// Nothing woke: it is still asleep, checkpoints and all, and the next
+	// request or scale-up tries again. What the record learnt meanwhile (a
+	// wake that answered early, a lost state) stays.
+	fn.mu.Lock()
+	asleep.LastWake, asleep.StateLost = fn.rec.LastWake, fn.rec.StateLost
+	fn.mu.Unlock()
+	if cerr := p.commit(fn, &asleep); cerr != nil {
+		slog.Error("record the failed wake", "function", fn.key.String(), "err", cerr)
+	}
 }
 
 func (p *Provider) anyRunning(fn *function) bool {
@@ -460,9 +483,12 @@ func (p *Provider) bringUpReplica(ctx context.Context, fn *function, rec *record
 	case r == nil || r.id == "":
 		r, err = p.recreateReplica(ctx, fn, rec, idx, r)
 	case r.status == "running":
-		if _, ok := rec.Checkpoints[idx]; ok {
-			// Restored, but the provider stopped before it noted that.
+		if info, ok := rec.Checkpoints[idx]; ok {
+			// Restored, but the provider stopped before it noted that (a
+			// replica that answers early keeps its checkpoint until the
+			// engine's start call returned): it has served.
 			p.forgetCheckpoint(fn, idx)
+			go p.discardCheckpoint(r.id, info.Name)
 		}
 	case r.status == "paused":
 		err = p.unpauseReplica(ctx, fn, r)

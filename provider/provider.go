@@ -129,6 +129,7 @@ type Provider struct {
 	recorder   *checkpoint.Recorder
 	ipam       *ipam
 	health     *http.Client
+	earlyProbe *http.Client // probes a replica whose start still runs (early.go)
 	metrics    *Metrics
 
 	mu  sync.RWMutex
@@ -208,6 +209,7 @@ func New(ctx context.Context, cfg Config, eng Engine, opts ...Option) (*Provider
 		fns:              map[api.Key]*function{},
 		seenMemory:       map[string]int64{},
 		health:           newHealthClient(),
+		earlyProbe:       newEarlyProbeClient(),
 		metrics:          newMetrics(),
 		reconcileQ:       make(chan api.Key, 1024),
 		started:          time.Now(),
