@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	criustats "github.com/checkpoint-restore/go-criu/v7/stats"
@@ -61,6 +62,7 @@ func (r *Recorder) Dump(dump func() error) (*Stats, error) {
 	if r.dir == "" {
 		return nil, dump()
 	}
+	defer r.lockDumps()()
 	_ = os.Remove(filepath.Join(r.dir, "stats-dump"))
 	_ = os.Remove(filepath.Join(r.dir, "dump.log"))
 	if err := dump(); err != nil {
@@ -84,6 +86,27 @@ func (r *Recorder) Dump(dump func() error) (*Stats, error) {
 		PagesScanned: s.GetPagesScanned(),
 		PagesWritten: s.GetPagesWritten(),
 	}, nil
+}
+
+// lockDumps holds an exclusive lock on the work directory's dump log until
+// the returned func is called. CRIU's work directory comes from runc's
+// configuration, one for the whole machine, so every dump on it writes the
+// same dump.log and stats-dump: dumpMu orders this provider's dumps, the
+// lock orders them with another process's (a second provider, a test's, an
+// operator's docker checkpoint through faas-criu), whose dump would
+// otherwise overwrite the log that explains this one's failure. Without the
+// lock (it cannot be taken) the dump goes on: the log is then only likely
+// to be its own.
+func (r *Recorder) lockDumps() func() {
+	f, err := os.OpenFile(filepath.Join(r.dir, ".dump.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return func() {}
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return func() {}
+	}
+	return func() { f.Close() } // closing the file releases the lock
 }
 
 // Restore runs restore (a Docker start from a checkpoint) and returns CRIU's

@@ -88,3 +88,49 @@ func TestRecorderRestoreLogAttribution(t *testing.T) {
 		t.Fatalf("restore.log removed while a restore ran: %v", err)
 	}
 }
+
+// Two recorders on one CRIU work directory stand for two processes (flock
+// locks are per open file, so they conflict within one process too): the
+// second dump waits for the first, so the first's dump.log is its own when
+// it fails.
+func TestDumpsOnOneWorkDirTakeTurns(t *testing.T) {
+	dir := t.TempDir()
+	a, b := NewRecorder(dir), NewRecorder(dir)
+	release := make(chan struct{})
+	aDone := make(chan error, 1)
+	started := make(chan struct{})
+	go func() {
+		_, err := a.Dump(func() error {
+			close(started)
+			<-release
+			if err := os.WriteFile(filepath.Join(dir, "dump.log"), []byte("Error (criu/sk-inet.c:1): a's reason\n"), 0o600); err != nil {
+				return err
+			}
+			return errors.New("a failed")
+		})
+		aDone <- err
+	}()
+	<-started
+	bRan := make(chan struct{})
+	go func() {
+		_, _ = b.Dump(func() error {
+			close(bRan)
+			return os.WriteFile(filepath.Join(dir, "dump.log"), []byte("b succeeded\n"), 0o600)
+		})
+	}()
+	select {
+	case <-bRan:
+		t.Fatal("the second dump ran while the first held the work directory")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	err := <-aDone
+	if err == nil || !strings.Contains(err.Error(), "a's reason") {
+		t.Errorf("first dump's error = %v, want its own log line", err)
+	}
+	select {
+	case <-bRan:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second dump never ran after the first finished")
+	}
+}
