@@ -134,8 +134,8 @@ var ErrStoreFull = errors.New("fleet: the object store is full")
 // The store's stream refuses a chunk past its bound too, but a Put that
 // runs into it is costly: the server then counts the refused chunks as
 // still pending, and refuses what would fit until its leader changes
-// (nats-server 2.15, seen in TestFullObjectStore). Puts from other boxes
-// at the same moment may still run into it.
+// (nats-server 2.15, seen while writing TestFullObjectStore). Puts from
+// other boxes at the same moment may still run into it.
 func (o *Objects) room(ctx context.Context, k api.Key, dir string) error {
 	obs, err := o.store()
 	if err != nil {
