@@ -20,6 +20,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// bucketsStore is the server's room for the buckets (small: a few KB per
+// box, function and secret, with history) and their Raft logs, kept free
+// of checkpoints.
+const bucketsStore = 256 << 20
+
 // The KV buckets.
 const (
 	boxesBucket     = "faas_criu_boxes"
@@ -161,9 +166,12 @@ func startServer(cfg Config) (*server.Server, error) {
 		JetStream:          true,
 		StoreDir:           cfg.Dir,
 		JetStreamMaxMemory: 16 << 20,
-		// Checkpoints are stored too (objects.go): one per function,
-		// the newest, each up to the function's memory compressed.
-		JetStreamMaxStore: 4<<30 + cfg.QueueStore,
+		// The checkpoints (objects.go), the asynchronous calls and the
+		// buckets each have room of their own: the first two are streams
+		// bounded below this limit, which refuse what does not fit,
+		// because a server past its limit refuses every write, the
+		// leases' included (and its streams' leaders step down).
+		JetStreamMaxStore: cfg.objectStore() + cfg.QueueStore + bucketsStore,
 		MaxPayload:        cfg.MaxPayload, // 0: NATS's 1 MiB
 		NoSigs:            true,
 		NoLog:             true,
@@ -204,7 +212,7 @@ func (f *Fleet) join(ctx context.Context, replicas int) {
 		// until then bucket creation fails, and is tried again.
 		boxes, funcs, secrets, err = buckets(ctx, js, replicas)
 		if err == nil {
-			objects, err = objectStore(ctx, js, replicas)
+			objects, err = objectStore(ctx, js, replicas, f.cfg.objectStore())
 		}
 		if err == nil {
 			break
@@ -316,10 +324,10 @@ func buckets(ctx context.Context, js jetstream.JetStream, replicas int) (b, fn, 
 	return b, fn, s, nil
 }
 
-func objectStore(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.ObjectStore, error) {
+func objectStore(ctx context.Context, js jetstream.JetStream, replicas int, maxBytes int64) (jetstream.ObjectStore, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	obs, err := js.CreateOrUpdateObjectStore(ctx, objectsConfig(replicas))
+	obs, err := js.CreateOrUpdateObjectStore(ctx, objectsConfig(replicas, maxBytes))
 	if err != nil {
 		return nil, fmt.Errorf("object store %s: %w", objectsBucket, err)
 	}

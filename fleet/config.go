@@ -47,6 +47,9 @@ type Config struct {
 	// the queue's bounds.
 	QueueStore int64
 	MaxPayload int32
+	// ObjectStore bounds the object store (each function's newest
+	// checkpoint and the images, one replica per server); 0: 4 GiB.
+	ObjectStore int64
 
 	labels, routes string
 }
@@ -114,4 +117,14 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// DefaultObjectStore is the object store's bound when none is given.
+const DefaultObjectStore = 4 << 30
+
+func (c *Config) objectStore() int64 {
+	if c.ObjectStore > 0 {
+		return c.ObjectStore
+	}
+	return DefaultObjectStore
 }

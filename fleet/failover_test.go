@@ -191,6 +191,13 @@ func TestMain(m *testing.M) {
 // route around the proxies by what they tell each other.
 func startTestFleet(t *testing.T, names ...string) []*testBox {
 	t.Helper()
+	return startTestFleetWith(t, nil, names...)
+}
+
+// startTestFleetWith is startTestFleet with each box's configuration
+// changed by tweak (nil: as is).
+func startTestFleetWith(t *testing.T, tweak func(*Config), names ...string) []*testBox {
+	t.Helper()
 	n := len(names)
 	listen := make([]string, n)
 	for i := range listen {
@@ -222,11 +229,15 @@ func startTestFleet(t *testing.T, names ...string) []*testBox {
 		ctx, cancel := context.WithCancel(context.Background())
 		b.cancel = cancel
 		t.Cleanup(cancel)
-		f, err := Start(ctx, Config{
+		cfg := Config{
 			Box: b.name, Advertise: b.url, Labels: map[string]string{"zone": "z"},
 			ClusterListen: listen[i], ClusterAdvertise: nowhere, Routes: routes[i],
 			Dir: t.TempDir() + "/nats", KeyFile: keyFile,
-		})
+		}
+		if tweak != nil {
+			tweak(&cfg)
+		}
+		f, err := Start(ctx, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

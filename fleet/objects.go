@@ -2,6 +2,8 @@ package fleet
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/faas-criu/faas-criu/api"
@@ -72,9 +75,12 @@ type Objects struct {
 // not-joined error until the box has joined.
 func (f *Fleet) Objects() *Objects { return &Objects{f: f, MaxBytes: 4 << 30} }
 
-func objectsConfig(replicas int) jetstream.ObjectStoreConfig {
+// objectsConfig bounds the store to maxBytes (per server): full, it
+// refuses a new chunk (its stream discards new), and the upload fails,
+// while the buckets and the calls' stream keep their room.
+func objectsConfig(replicas int, maxBytes int64) jetstream.ObjectStoreConfig {
 	return jetstream.ObjectStoreConfig{
-		Bucket: objectsBucket, Replicas: replicas, Storage: jetstream.FileStorage,
+		Bucket: objectsBucket, Replicas: replicas, Storage: jetstream.FileStorage, MaxBytes: maxBytes,
 		Description: "faas-criu checkpoints and backups: each function's newest, a compressed migration archive",
 	}
 }
@@ -106,6 +112,9 @@ func (o *Objects) Put(ctx context.Context, k api.Key, kind, dir string) (Meta, e
 	if cur, err := o.Newest(ctx, k); err == nil && cur.TakenAt.After(meta.TakenAt) {
 		return cur, fmt.Errorf("store checkpoint of %s taken at %s: %w (taken at %s on %s)", k, meta.TakenAt.Format(time.RFC3339Nano), ErrOlder, cur.TakenAt.Format(time.RFC3339Nano), cur.Box)
 	}
+	if err := o.room(ctx, k, dir); err != nil {
+		return Meta{}, err
+	}
 	pr, pw := io.Pipe()
 	go func() {
 		_, err := archive.WriteDir(pw, dir)
@@ -113,6 +122,51 @@ func (o *Objects) Put(ctx context.Context, k api.Key, kind, dir string) (Meta, e
 	}()
 	defer pr.Close()
 	return o.put(ctx, meta, pr)
+}
+
+// ErrStoreFull says a checkpoint was not stored because the object store
+// has no room for it beside what it holds.
+var ErrStoreFull = errors.New("fleet: the object store is full")
+
+// room refuses the checkpoint in dir unless the store has room for it
+// (compressed, counted by compressing it once) beside what it holds, the
+// function's stored one included (replaced only once the new one is in).
+// The store's stream refuses a chunk past its bound too, but a Put that
+// runs into it is costly: the server then counts the refused chunks as
+// still pending, and refuses what would fit until its leader changes
+// (nats-server 2.15, seen while writing TestFullObjectStore). Puts from
+// other boxes at the same moment may still run into it.
+func (o *Objects) room(ctx context.Context, k api.Key, dir string) error {
+	obs, err := o.store()
+	if err != nil {
+		return err
+	}
+	st, err := obs.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("store checkpoint of %s: %w", k, err)
+	}
+	nfo := st.(*jetstream.ObjectBucketStatus).StreamInfo()
+	limit, used := nfo.Config.MaxBytes, int64(nfo.State.Bytes)
+	if limit <= 0 {
+		return nil
+	}
+	var n countWriter
+	if _, err := archive.WriteDir(&n, dir); err != nil {
+		return fmt.Errorf("store checkpoint of %s: %w", k, err)
+	}
+	// Each chunk is a message, with its subject and headers.
+	need := int64(n) + int64(n)/int64(ObjectChunk)*256 + 64<<10
+	if used+need > limit {
+		return fmt.Errorf("store checkpoint of %s (%d bytes compressed): %w: %d of its %d bytes used", k, int64(n), ErrStoreFull, used, limit)
+	}
+	return nil
+}
+
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	*c += countWriter(len(p))
+	return len(p), nil
 }
 
 // PutStream stores an archive already compressed (a migration's stream) as
@@ -129,6 +183,10 @@ func (o *Objects) put(ctx context.Context, meta Meta, r io.Reader) (Meta, error)
 	// The store makes a chunk of each Read: full reads make full chunks
 	// (a pipe's reads are as short as the compressor's writes).
 	r = fullReader{r}
+	prev, perr := obs.GetInfo(ctx, meta.Object, jetstream.GetObjectInfoShowDeleted())
+	if perr != nil {
+		prev = nil // none (or unknown: then a failed Put is not undone)
+	}
 	info, err := obs.Put(ctx, jetstream.ObjectMeta{
 		Name:        meta.Object,
 		Description: meta.Kind + " of " + meta.Key.String(),
@@ -139,10 +197,53 @@ func (o *Objects) put(ctx context.Context, meta Meta, r io.Reader) (Meta, error)
 		Opts: &jetstream.ObjectMetaOptions{ChunkSize: ObjectChunk},
 	}, r)
 	if err != nil {
+		if uerr := o.undo(obs, meta, prev, perr); uerr != nil {
+			err = errors.Join(err, fmt.Errorf("undo: %w", uerr))
+		}
 		return Meta{}, fmt.Errorf("store checkpoint of %s: %w", meta.Key, err)
 	}
 	meta.Size, meta.Chunks = int64(info.Size), int(info.Chunks)
 	return meta, nil
+}
+
+// undo puts key's object back as it was before a Put that failed (the
+// store full: its stream refused a chunk). The store publishes an object's
+// description without waiting for its chunks, and purges them when one is
+// refused, so a failed Put may leave a description of chunks that are gone:
+// the stored checkpoint, the one a failover restores from, would be lost.
+// The one stored before is described again (its chunks are purged only
+// after a Put succeeds), or, with none before, the broken one is deleted.
+func (o *Objects) undo(obs jetstream.ObjectStore, meta Meta, prev *jetstream.ObjectInfo, perr error) error {
+	// Not under the Put's context: it may be what ended.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cur, err := obs.GetInfo(ctx, meta.Object)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if cur.Metadata["box"] != meta.Box || cur.Metadata["taken"] != meta.TakenAt.Format(time.RFC3339Nano) {
+		return nil // not this Put's description
+	}
+	if prev == nil || prev.Deleted {
+		if !errors.Is(perr, jetstream.ErrObjectNotFound) && perr != nil {
+			return fmt.Errorf("the one stored before is unknown (%w): the broken one stays", perr)
+		}
+		return obs.Delete(ctx, meta.Object)
+	}
+	js, err := jetstream.New(o.f.nc)
+	if err != nil {
+		return err
+	}
+	m := nats.NewMsg(fmt.Sprintf("$O.%s.M.%s", objectsBucket, base64.URLEncoding.EncodeToString([]byte(meta.Object))))
+	m.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+	if m.Data, err = json.Marshal(prev); err != nil {
+		return err
+	}
+	_, err = js.PublishMsg(ctx, m)
+	return err
 }
 
 // fullReader fills each Read's buffer unless the stream ends.

@@ -95,7 +95,9 @@ func (u *Uploader) store(ctx context.Context, k api.Key, o offered) {
 	case errors.Is(err, ErrOlder):
 		slog.Debug("offsite: a newer checkpoint is stored", "function", k.String(), "err", err)
 	case err != nil:
-		slog.Warn("offsite: checkpoint not stored in the fleet", "function", k.String(), "kind", o.kind, "err", err)
+		// The function and its checkpoint on this box are untouched; the
+		// fleet keeps the one stored before, if any.
+		slog.Warn("offsite: checkpoint not stored in the fleet: it stays on this box only", "function", k.String(), "kind", o.kind, "err", err)
 	default:
 		slog.Info("offsite: checkpoint stored in the fleet", "function", k.String(), "kind", m.Kind,
 			"bytes", m.Bytes, "stored", m.Size, "chunks", m.Chunks, "took", took.Round(time.Millisecond))
