@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/faas-criu/faas-criu/fleet"
+	"github.com/openfaas/faas-provider/types"
 )
 
 // direct calls a function on one box's own engine, as a box that forwards
@@ -44,9 +45,12 @@ func fenced(p *Provider) bool {
 // the fleet's object store: within 30 s the function answers through the
 // others, restored on one of them from that checkpoint, its counter
 // continuing, and its status says where, from which box and from which
-// checkpoint. A function pinned to the dead box stays down, listed as
-// such. When the box comes back it removes its stale copy before serving,
-// and serves the pinned one again.
+// checkpoint. A second function on that box stays awake and is backed up
+// (a backup policy): it too answers through the others within 30 s,
+// restored from its newest stored backup, its counter continuing. A
+// function pinned to the dead box stays down, listed as such. When the box
+// comes back it removes its stale copies before serving, and serves the
+// pinned one again.
 func TestFleetBoxKilled(t *testing.T) {
 	boxes, _ := startFleetWith(t, true)
 	name := func(i int) string { return fmt.Sprintf("%s%d", fleetPrefix, i+1) }
@@ -63,10 +67,25 @@ func TestFleetBoxKilled(t *testing.T) {
 	pinned := Fixture("fo-pinned")
 	pinned.Constraints = []string{"node.hostname == " + name(victim)}
 	boxes[0].Deploy(pinned)
+	// Awake, backed up every 2 s: placed on the victim by a pin that an
+	// update then drops (an update keeps a function on its box), so that
+	// the takeover may put it anywhere.
+	awake := Fixture("fo-awake")
+	awake.Labels = &map[string]string{"com.openfaas.criu.backup-interval": "2s"}
+	awake.Constraints = []string{"node.hostname == " + name(victim)}
+	boxes[0].Deploy(awake)
+	awake.Constraints = nil
+	if code, body := boxes[0].Request("PUT", "/system/functions", awake); code != http.StatusAccepted {
+		t.Fatalf("unpin fo-awake: %d %s", code, body)
+	}
 	for range 3 {
 		boxes[(victim+1)%3].MustInvoke("fo-kill", "/count")
 	}
 	witness := boxes[(victim+1)%3]
+	for range 2 {
+		witness.MustInvoke("fo-awake", "/count")
+	}
+	counted := time.Now()
 	// Hibernated: its checkpoint (counter at 3) is uploaded in the
 	// background; the kill waits until the store has it.
 	hibernated := time.Now()
@@ -74,6 +93,14 @@ func TestFleetBoxKilled(t *testing.T) {
 	stored := storedCheckpoint(t, witness, "fo-kill", name(victim), hibernated.Add(-time.Second))
 	if stored.Kind != fleet.KindCheckpoint {
 		t.Fatalf("fo-kill's stored snapshot: %+v, want a checkpoint", stored)
+	}
+	// Awake: a backup taken after its counter reached 2 is in the store.
+	backup := storedCheckpoint(t, witness, "fo-awake", name(victim), counted)
+	if backup.Kind != fleet.KindBackup {
+		t.Fatalf("fo-awake's stored snapshot: %+v, want a backup", backup)
+	}
+	if b := boxOf(witness.Status("fo-awake")); b != name(victim) {
+		t.Fatalf("fo-awake runs on %q, want the victim %s", b, name(victim))
 	}
 
 	boxes[victim].Kill()
@@ -91,34 +118,25 @@ func TestFleetBoxKilled(t *testing.T) {
 	// traffic of a later network on its subnet.
 	t.Cleanup(func() { startEngines().Run() })
 	killed := time.Now()
-	var count string
-	eventually(t, 40*time.Second, func() string {
-		code, body := witness.Invoke("fo-kill", "/count")
-		if code != http.StatusOK {
-			return fmt.Sprintf("fo-kill through %s %s after its box died: %d %s", witness.URL, time.Since(killed).Round(time.Second), code, body)
+	count := map[string]string{}
+	for _, fn := range []struct {
+		name string
+		from fleet.Meta
+	}{{"fo-kill", stored}, {"fo-awake", backup}} {
+		eventually(t, 40*time.Second, func() string {
+			code, body := witness.Invoke(fn.name, "/count")
+			if code != http.StatusOK {
+				return fmt.Sprintf("%s through %s %s after its box died: %d %s", fn.name, witness.URL, time.Since(killed).Round(time.Second), code, body)
+			}
+			count[fn.name] = body
+			return ""
+		})
+		took := time.Since(killed)
+		t.Logf("%s answers on another box %s after its box died (lease %s, fence %s)", fn.name, took.Round(100*time.Millisecond), fleet.BoxTTL, fleet.FenceAfter)
+		if took > 30*time.Second {
+			t.Errorf("%s's failover took %s, want under 30s", fn.name, took)
 		}
-		count = body
-		return ""
-	})
-	took := time.Since(killed)
-	t.Logf("fo-kill answers on another box %s after its box died (lease %s, fence %s)", took.Round(100*time.Millisecond), fleet.BoxTTL, fleet.FenceAfter)
-	if took > 30*time.Second {
-		t.Errorf("failover took %s, want under 30s", took)
-	}
-	st := witness.Status("fo-kill")
-	ann := map[string]string{}
-	if st.Annotations != nil {
-		ann = *st.Annotations
-	}
-	if b := ann[fleet.BoxAnnotation]; b == name(victim) || b == "" {
-		t.Errorf("fo-kill's status after the failover names box %q", b)
-	}
-	if f := ann[fleet.FailoverAnnotation]; !strings.HasPrefix(f, "from "+name(victim)+" at ") {
-		t.Errorf("fo-kill's failover annotation: %q", f)
-	}
-	want := fmt.Sprintf("checkpoint taken at %s on box %s", stored.TakenAt.UTC().Format(time.RFC3339), name(victim))
-	if r := ann[fleet.RestoredAnnotation]; r != want {
-		t.Errorf("fo-kill's restored-from: %q, want %q", r, want)
+		checkTakenOver(t, witness.Status(fn.name), name(victim), fn.from)
 	}
 	for i, p := range boxes {
 		if i != victim {
@@ -127,17 +145,22 @@ func TestFleetBoxKilled(t *testing.T) {
 			}
 		}
 	}
-	if count != "4" {
-		t.Errorf("fo-kill's counter after the takeover: %s, want 4 (3 in its checkpoint)", count)
+	if count["fo-kill"] != "4" {
+		t.Errorf("fo-kill's counter after the takeover: %s, want 4 (3 in its checkpoint)", count["fo-kill"])
 	}
-	holders := 0
-	for i, p := range boxes {
-		if i != victim && len(p.Containers("fo-kill")) > 0 {
-			holders++
+	if count["fo-awake"] != "3" {
+		t.Errorf("fo-awake's counter after the takeover: %s, want 3 (2 in its backup)", count["fo-awake"])
+	}
+	for _, fn := range []string{"fo-kill", "fo-awake"} {
+		holders := 0
+		for i, p := range boxes {
+			if i != victim && len(p.Containers(fn)) > 0 {
+				holders++
+			}
 		}
-	}
-	if holders != 1 {
-		t.Errorf("fo-kill has containers on %d surviving boxes, want 1", holders)
+		if holders != 1 {
+			t.Errorf("%s has containers on %d surviving boxes, want 1", fn, holders)
+		}
 	}
 	if code, body := witness.Invoke("fo-pinned", "/count"); code != http.StatusServiceUnavailable {
 		t.Errorf("fo-pinned, pinned to the dead box: %d %s, want 503", code, body)
@@ -163,8 +186,10 @@ func TestFleetBoxKilled(t *testing.T) {
 		if code, body := direct(back, "fo-kill", "/count"); code == http.StatusOK {
 			t.Errorf("the box back serves its stale copy of fo-kill: %s", body)
 		}
-		if n := len(back.Containers("fo-kill")); n != 0 {
-			return fmt.Sprintf("%d containers of fo-kill on the box back", n)
+		for _, fn := range []string{"fo-kill", "fo-awake"} {
+			if n := len(back.Containers(fn)); n != 0 {
+				return fmt.Sprintf("%d containers of %s on the box back", n, fn)
+			}
 		}
 		if code, body := witness.Invoke("fo-pinned", "/count"); code != http.StatusOK {
 			return fmt.Sprintf("fo-pinned through %s: %d %s", witness.URL, code, body)
@@ -173,6 +198,31 @@ func TestFleetBoxKilled(t *testing.T) {
 	})
 	if got := witness.MustInvoke("fo-kill", "/count"); got != "5" {
 		t.Errorf("fo-kill after its old box came back: %s, want 5 (the copy taken over)", got)
+	}
+}
+
+// checkTakenOver checks the status of a function taken over from the dead
+// box: another box, the failover, and the snapshot it was restored from.
+func checkTakenOver(t *testing.T, st types.FunctionStatus, dead string, from fleet.Meta) {
+	t.Helper()
+	ann := map[string]string{}
+	if st.Annotations != nil {
+		ann = *st.Annotations
+	}
+	if b := ann[fleet.BoxAnnotation]; b == dead || b == "" {
+		t.Errorf("%s's status after the failover names box %q", st.Name, b)
+	}
+	if f := ann[fleet.FailoverAnnotation]; !strings.HasPrefix(f, "from "+dead+" at ") {
+		t.Errorf("%s's failover annotation: %q", st.Name, f)
+	}
+	// A backup policy keeps backing up until the kill: the newest one
+	// may be younger than from, never older.
+	r := ann[fleet.RestoredAnnotation]
+	at, ok := strings.CutPrefix(r, from.Kind+" taken at ")
+	at, ok2 := strings.CutSuffix(at, " on box "+dead)
+	taken, err := time.Parse(time.RFC3339, at)
+	if !ok || !ok2 || err != nil || taken.Before(from.TakenAt.Truncate(time.Second)) {
+		t.Errorf("%s's restored-from: %q, want the %s taken on box %s at %s or later", st.Name, r, from.Kind, dead, from.TakenAt.UTC().Format(time.RFC3339))
 	}
 }
 
