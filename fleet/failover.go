@@ -99,23 +99,29 @@ func (f *Fleet) takeOver(ctx context.Context, k string, r Record) {
 	n := r
 	now := time.Now().UTC()
 	n.Box, n.Placed, n.Epoch, n.From, n.FailedAt, n.Adopt, n.Restored = box.Name, why, r.Epoch+1, r.Box, &now, true, ""
-	v, err := json.Marshal(n)
-	if err != nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	rev, err := f.funcs.Update(ctx, k, v, r.rev)
-	if err != nil {
+	if err := f.updateRecord(ctx, k, n, r.rev); err != nil {
 		// Another box won, or the record changed: the watch brings it.
 		slog.Debug("fleet: takeover lost", "function", k, "err", err)
 		return
 	}
-	n.rev = rev
-	f.mu.Lock()
-	f.records[k] = n
-	f.mu.Unlock()
 	slog.Warn("fleet: took over a function of a lost box", "function", k, "from", r.Box, "to", box.Name, "why", why, "epoch", n.Epoch)
+}
+
+// updateRecord writes n as k's record on the revision prev it was read at
+// (so of boxes writing at once, one wins) and keeps it as this box's view.
+func (f *Fleet) updateRecord(ctx context.Context, k string, n Record, prev uint64) error {
+	v, err := json.Marshal(n)
+	if err != nil {
+		return fmt.Errorf("record of %s: %w", k, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	rev, err := f.funcs.Update(ctx, k, v, prev)
+	if err != nil {
+		return fmt.Errorf("record of %s: %w", k, err)
+	}
+	f.setRecord(k, v, rev)
+	return nil
 }
 
 // unclaimed says whether box's functions have waited a second lease
@@ -167,21 +173,10 @@ func (f *Fleet) adopt(ctx context.Context, local Local, k string, r Record) {
 	}
 	n := r
 	n.Adopt, n.Restored = false, restored
-	v, err := json.Marshal(n)
-	if err != nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	rev, err := f.funcs.Update(ctx, k, v, r.rev)
-	if err != nil {
+	if err := f.updateRecord(ctx, k, n, r.rev); err != nil {
 		slog.Warn("fleet: a function taken over runs here, its record is not updated yet", "function", k, "err", err)
 		return
 	}
-	n.rev = rev
-	f.mu.Lock()
-	f.records[k] = n
-	f.mu.Unlock()
 	slog.Info("fleet: a function taken over runs here", "function", k, "from", r.From, "restored", restored)
 }
 
