@@ -132,8 +132,16 @@ func PruneBackups(root string, keep int) error {
 
 // CopyDir copies the regular files and directories under src to dst, which
 // must not exist yet. It is how a checkpoint kept elsewhere is put where the
-// engine restores from.
+// engine restores from. A link (to page images kept outside) is copied as
+// its content.
 func CopyDir(src, dst string) error {
+	return mirrorDir(src, dst, "copy", copyFile)
+}
+
+// mirrorDir recreates src's directories under dst (which must not exist
+// yet) and hands each regular file or link to file; anything else is
+// refused, named with verb.
+func mirrorDir(src, dst, verb string, file func(src, dst string) error) error {
 	return fsutil.WalkRel(src, func(p, rel string, d fs.DirEntry) error {
 		target := filepath.Join(dst, rel)
 		switch {
@@ -143,10 +151,9 @@ func CopyDir(src, dst string) error {
 			}
 			return os.MkdirAll(target, 0o700)
 		case d.Type().IsRegular() || d.Type()&fs.ModeSymlink != 0:
-			// A link (to page images kept outside) is copied as its content.
-			return copyFile(p, target)
+			return file(p, target)
 		default:
-			return fmt.Errorf("copy %s: not a regular file", p)
+			return fmt.Errorf("%s %s: not a regular file", verb, p)
 		}
 	})
 }
@@ -177,25 +184,14 @@ func copyFile(src, dst string) error {
 // outlives the checkpoint's removal. Links to page images kept outside are
 // followed: the snapshot holds the images themselves.
 func LinkDir(src, dst string) error {
-	return fsutil.WalkRel(src, func(p, rel string, d fs.DirEntry) error {
-		target := filepath.Join(dst, rel)
-		switch {
-		case d.IsDir():
-			if rel == "." {
-				return os.Mkdir(target, 0o700)
-			}
-			return os.MkdirAll(target, 0o700)
-		case d.Type().IsRegular() || d.Type()&fs.ModeSymlink != 0:
-			real, err := filepath.EvalSymlinks(p)
-			if err != nil {
-				return err
-			}
-			if os.Link(real, target) == nil {
-				return nil
-			}
-			return copyFile(real, target)
-		default:
-			return fmt.Errorf("link %s: not a regular file", p)
+	return mirrorDir(src, dst, "link", func(p, target string) error {
+		real, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			return err
 		}
+		if os.Link(real, target) == nil {
+			return nil
+		}
+		return copyFile(real, target)
 	})
 }
