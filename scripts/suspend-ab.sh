@@ -10,10 +10,17 @@
 # to zero of each function (curl's total time of POST
 # /system/scale-function, which answers once it sleeps), then wakes it and
 # checks that its count went on. ROUNDS (default 10) rounds; medians last.
+# The builds' order alternates from round to round (A B, B A, ...), so that
+# neither always follows the other on a loaded machine. SUBNET_BASE (default
+# 200) is the third octet of the first build's subnet, 10.254.SUBNET_BASE.0/24,
+# and NET_PREFIX (default suspend-ab) names the networks: set both when
+# another session runs this script on its own engine at the same time.
 # Not part of make bench: it measures the suspend alone, in a few minutes.
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 BIN [BIN...]" >&2; exit 2; }
 ROUNDS=${ROUNDS:-10}
+SUBNET_BASE=${SUBNET_BASE:-200}
+NET_PREFIX=${NET_PREFIX:-suspend-ab}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/suspend-ab.XXXXXX)
 img=suspend-ab/fixture:latest
@@ -28,7 +35,7 @@ cleanup() {
 	done
 	for n in "${!PID[@]}"; do kill "${PID[$n]}" 2>/dev/null || true; done
 	sleep 1
-	for n in "${!URL[@]}"; do docker network rm "suspend-ab-$n" >/dev/null 2>&1 || true; done
+	for n in "${!URL[@]}"; do docker network rm "$NET_PREFIX-$n" >/dev/null 2>&1 || true; done
 	docker rmi "$img" >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
@@ -44,8 +51,8 @@ for b in "${BINS[@]}"; do
 	n=$i
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 	mkdir -p "$work/state-$n"
-	setsid "$b" serve --port "$port" --state-dir "$work/state-$n" --network "suspend-ab-$n" \
-		--subnet "10.254.$((200 + i)).0/24" --autoscale=false --idle-after 1h --deep-after 0 \
+	setsid "$b" serve --port "$port" --state-dir "$work/state-$n" --network "$NET_PREFIX-$n" \
+		--subnet "10.254.$((SUBNET_BASE + i)).0/24" --autoscale=false --idle-after 1h --deep-after 0 \
 		>"$work/log-$n" 2>&1 </dev/null &
 	PID[$n]=$!
 	URL[$n]=http://127.0.0.1:$port
@@ -71,7 +78,9 @@ for n in "${!URL[@]}"; do
 	done
 done
 for r in $(seq "$ROUNDS"); do
-	for n in $(seq 0 $((${#BINS[@]} - 1))); do
+	order=$(seq 0 $((${#BINS[@]} - 1)))
+	[ $((r % 2)) = 0 ] && order=$(echo "$order" | tac)
+	for n in $order; do
 		for k in trivial heavy; do
 			t=$(curl -s -o "$work/body" -w '%{http_code} %{time_total}' -u "${AUTH[$n]}" -X POST \
 				"${URL[$n]}/system/scale-function/$k" -d "{\"serviceName\":\"$k\",\"replicas\":0}")
