@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/openfaas/faas-provider/types"
@@ -63,6 +64,8 @@ func (r *record) spec() string { return specHash(r.Deployment, r.ImageID) }
 type store struct {
 	dir string
 	mu  sync.Mutex // serialises writes of records
+	// saves counts the records written (each one synced: tests count them).
+	saves atomic.Int64
 }
 
 func openStore(dir string) (*store, error) {
@@ -114,6 +117,7 @@ func (s *store) saveRecord(ns, name string, rec *record) error {
 	if err := writeFileAtomic(s.recordPath(ns, name), b, 0o600); err != nil {
 		return fmt.Errorf("save %s.%s: %w", name, ns, err)
 	}
+	s.saves.Add(1)
 	return nil
 }
 
