@@ -8,6 +8,7 @@ package integration
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -246,6 +247,11 @@ func StartProviderEnv(t *testing.T, env []string, extraArgs ...string) *Provider
 	return p
 }
 
+// firstEngineRoot is the data root of the engine DOCKER_HOST names (the
+// main one unless a session points the tests at an engine of its own:
+// FAAS_CRIU_TEST_DOCKER_ROOT, e.g. /var/lib/faas-criu-engine-NAME).
+var firstEngineRoot = cmp.Or(os.Getenv("FAAS_CRIU_TEST_DOCKER_ROOT"), "/var/lib/docker")
+
 // newProvider prepares a provider of its own: state directory, free port,
 // network and subnet, with the serve flags that give them (but the port).
 func newProvider(t *testing.T) *Provider {
@@ -253,7 +259,7 @@ func newProvider(t *testing.T) *Provider {
 	p := &Provider{
 		t:          t,
 		engine:     docker,
-		dockerRoot: "/var/lib/docker",
+		dockerRoot: firstEngineRoot,
 		StateDir:   t.TempDir(),
 		Network:    fmt.Sprintf("fct-%d-%d", os.Getpid()%10000, k),
 		port:       freePort(t),
