@@ -182,8 +182,8 @@ func (p *Provider) endWake(fn *function, w *wakeInProgress, err error) {
 		slog.Error("wake failed after a replica had answered", "function", fn.key.String(), "err", err)
 		return
 	}
-	if rec.LastWake == nil || !rec.LastWake.Early {
-		return
+	if rec.LastWake == nil || !rec.LastWake.Early || rec.LastWake.StartCall == w.startCall {
+		return // not early, or noted already (forgetCheckpoint)
 	}
 	lw := *rec.LastWake
 	lw.StartCall = w.startCall
