@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/faas-criu/faas-criu/api"
 )
@@ -279,5 +280,19 @@ func TestEarlyWakeWritesItsRecordThreeTimes(t *testing.T) {
 	last := writes[2]
 	if last.LastWake == nil || !last.LastWake.Early || last.LastWake.StartCall <= 0 || len(last.Checkpoints) != 0 {
 		t.Fatalf("last write: checkpoints %v, last wake %+v; want none, an early wake with its start call", last.Checkpoints, last.LastWake)
+	}
+}
+
+// A wake alone is probed every earlyPoll; replicas restored together space
+// their attempts by how many are probed, so that twenty restores sharing
+// two cores are not also sending twenty SYNs every 2 ms, up to a bound.
+func TestProbePause(t *testing.T) {
+	for _, c := range []struct {
+		probing int64
+		want    time.Duration
+	}{{0, earlyPoll}, {1, earlyPoll}, {5, 5 * earlyPoll}, {20, earlyPollMax}, {200, earlyPollMax}} {
+		if got := probePause(c.probing); got != c.want {
+			t.Errorf("probePause(%d) = %v, want %v", c.probing, got, c.want)
+		}
 	}
 }
