@@ -19,11 +19,16 @@ import (
 // fanoutResult is the wake of many different hibernated functions at the
 // same moment (issue 13: one event that fans out to sleeping functions).
 type fanoutResult struct {
-	N        int
-	Rounds   [][]time.Duration // per round: each function's time to its answer, sorted
-	Busy     []float64         // per round: share of the CPUs busy during the wakes
-	Cores    int
-	Failures []string
+	N      int
+	Rounds [][]time.Duration // per round: each function's time to its answer, sorted
+	Busy   []float64         // per round: share of the CPUs busy during the wakes
+	// Per round, CPU time per wake over the wakes: the provider's own, and
+	// the whole machine's (engine, CRIU and the functions included, and
+	// other work on a shared machine). Twenty wakes on two cores are CPU
+	// bound: these say whose time it was (bench/tried.md 31).
+	ProviderCPU, MachineCPU []time.Duration
+	Cores                   int
+	Failures                []string
 }
 
 // last is the median over rounds of the last function's answer.
@@ -75,6 +80,7 @@ func (b *bench) runFanout(ctx context.Context, p *Provider, n, rounds int) (*fan
 		}
 		time.Sleep(time.Second)
 		cpu0, _ := readCPU()
+		prov0, _ := processCPU(p.PID())
 		start := time.Now()
 		took := make([]time.Duration, n)
 		errs := make([]error, n)
@@ -94,6 +100,9 @@ func (b *bench) runFanout(ctx context.Context, p *Provider, n, rounds int) (*fan
 		}
 		wg.Wait()
 		cpu1, _ := readCPU()
+		prov1, _ := processCPU(p.PID())
+		res.ProviderCPU = append(res.ProviderCPU, (prov1-prov0)/time.Duration(n))
+		res.MachineCPU = append(res.MachineCPU, cpu1.busyTimeSince(cpu0)/time.Duration(n))
 		for _, err := range errs {
 			if err != nil {
 				res.Failures = append(res.Failures, "fan-out: "+err.Error())
@@ -144,6 +153,15 @@ func readCPU() (cpuTimes, error) {
 	return c, nil
 }
 
+// busyTimeSince is the CPU time all cores spent busy since o (/proc/stat
+// counts in ticks of 10 ms).
+func (c cpuTimes) busyTimeSince(o cpuTimes) time.Duration {
+	if c.total-c.idle <= o.total-o.idle {
+		return 0
+	}
+	return time.Duration((c.total-c.idle)-(o.total-o.idle)) * 10 * time.Millisecond
+}
+
 func (c cpuTimes) busySince(o cpuTimes) float64 {
 	if c.total <= o.total {
 		return 0
@@ -153,10 +171,18 @@ func (c cpuTimes) busySince(o cpuTimes) float64 {
 
 // Section reports the fan-out.
 func (f *fanoutResult) Section() Section {
-	t := table{Header: []string{"round", "first answer", "median answer", "last answer", "CPUs busy (whole machine)"}}
+	t := table{Header: []string{"round", "first answer", "median answer", "last answer", "CPUs busy (whole machine)", "CPU per wake: machine", "CPU per wake: provider"}}
 	for i, r := range f.Rounds {
-		t.add(strconv.Itoa(i+1), fmtDur(r[0]), fmtDur(DurMedian(r)), fmtDur(r[len(r)-1]), pct(f.Busy[i]))
+		t.add(strconv.Itoa(i+1), fmtDur(r[0]), fmtDur(DurMedian(r)), fmtDur(r[len(r)-1]), pct(f.Busy[i]), at(f.MachineCPU, i), at(f.ProviderCPU, i))
 	}
-	body := fmt.Sprintf("%d trivial functions, all hibernated, then each called (`GET /function/NAME/count`) at the same moment, from its own goroutine; the time runs from that moment to each answer. Every answer was checked: the count went on. CPU busy is the whole machine's share from `/proc/stat` over the wakes (other work on the shared machine included).\n\n", f.N) + t.Markdown()
+	body := fmt.Sprintf("%d trivial functions, all hibernated, then each called (`GET /function/NAME/count`) at the same moment, from its own goroutine; the time runs from that moment to each answer. Every answer was checked: the count went on. CPU busy is the whole machine's share from `/proc/stat` over the wakes (other work on the shared machine included); the CPU per wake is the machine's busy time over the wakes (the engine, CRIU, the functions, and any other work) and the provider's own (`/proc/PID/stat`), each divided by the wakes.\n\n", f.N) + t.Markdown()
 	return Section{Title: "8. Many functions woken at once", Body: body}
+}
+
+// at formats xs[i], or "-" when the round has no such figure.
+func at(xs []time.Duration, i int) string {
+	if i >= len(xs) {
+		return "-"
+	}
+	return fmtDur(xs[i])
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/faas-criu/faas-criu/api"
 )
@@ -235,5 +236,63 @@ func copyDir(t *testing.T, from, to string) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A wake that answers early writes the function's record three times: awake
+// (before the restore), the wake (before requests reach the replica), the
+// checkpoint forgotten with the engine's start call's length (once it
+// returned). The start call's length had a write of its own, and 20
+// functions woken at once wrote 80 records, each fsynced twice.
+func TestEarlyWakeWritesItsRecordThreeTimes(t *testing.T) {
+	p, eng := hibernated(t)
+	path := p.store.recordPath(api.DefaultNamespace, "fn")
+	var mu sync.Mutex
+	var writes []record
+	defer func(w func(string, []byte, os.FileMode) error) { writeRecordFile = w }(writeRecordFile)
+	writeRecordFile = func(name string, b []byte, mode os.FileMode) error {
+		if name == path {
+			var rec record
+			_ = json.Unmarshal(b, &rec)
+			mu.Lock()
+			writes = append(writes, rec)
+			mu.Unlock()
+		}
+		return writeFileAtomic(name, b, mode)
+	}
+	release := eng.holdRestores(nil, false)
+	defer release()
+	mustInvoke(t, p, "fn", 2) // answered while the start call is held
+	release()
+	fn, _ := p.lookup("", "fn")
+	eventually(t, "the wake's operation ended", func() bool {
+		if !fn.opMu.TryLock() {
+			return false
+		}
+		fn.opMu.Unlock()
+		return len(diskRecord(t, p.cfg.StateDir).Checkpoints) == 0
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(writes) != 3 {
+		t.Fatalf("%d writes of the record during the wake, want 3: %+v", len(writes), writes)
+	}
+	last := writes[2]
+	if last.LastWake == nil || !last.LastWake.Early || last.LastWake.StartCall <= 0 || len(last.Checkpoints) != 0 {
+		t.Fatalf("last write: checkpoints %v, last wake %+v; want none, an early wake with its start call", last.Checkpoints, last.LastWake)
+	}
+}
+
+// A wake alone is probed every earlyPoll; replicas restored together space
+// their attempts by how many are probed, so that twenty restores sharing
+// two cores are not also sending twenty SYNs every 2 ms, up to a bound.
+func TestProbePause(t *testing.T) {
+	for _, c := range []struct {
+		probing int64
+		want    time.Duration
+	}{{0, earlyPoll}, {1, earlyPoll}, {5, 5 * earlyPoll}, {20, earlyPollMax}, {200, earlyPollMax}} {
+		if got := probePause(c.probing); got != c.want {
+			t.Errorf("probePause(%d) = %v, want %v", c.probing, got, c.want)
+		}
 	}
 }

@@ -440,7 +440,7 @@ func (p *Provider) dropStaleReplicas(ctx context.Context, fn *function, rec *rec
 			if err := p.removeReplica(ctx, r); err != nil {
 				errs = append(errs, err)
 			}
-			p.forgetCheckpoint(fn, idx)
+			p.forgetCheckpoint(fn, idx, nil)
 			_ = os.RemoveAll(ckpt.ReplicaBackups(p.backupRoot(fn.key), idx))
 			delete(current, idx)
 		case r.id != "" && !sameSpec(r.spec, *rec):
@@ -457,7 +457,7 @@ func (p *Provider) dropStaleReplicas(ctx context.Context, fn *function, rec *rec
 			} else if err := p.removeFunctionContainer(ctx, fn, r); err != nil {
 				errs = append(errs, err)
 			}
-			p.forgetCheckpoint(fn, idx)
+			p.forgetCheckpoint(fn, idx, nil)
 		}
 	}
 	return errs
@@ -488,7 +488,7 @@ func (p *Provider) bringUpReplica(ctx context.Context, fn *function, rec *record
 			// Restored, but the provider stopped before it noted that (a
 			// replica that answers early keeps its checkpoint until the
 			// engine's start call returned): it has served.
-			p.forgetCheckpoint(fn, idx)
+			p.forgetCheckpoint(fn, idx, nil)
 			go p.discardCheckpoint(r.id, info.Name)
 		}
 	case r.status == "paused":

@@ -130,6 +130,7 @@ type Provider struct {
 	ipam       *ipam
 	health     *http.Client
 	earlyProbe *http.Client // probes a replica whose start still runs (early.go)
+	probing    atomic.Int64 // replicas being probed so (pollAnswer)
 	metrics    *Metrics
 
 	mu  sync.RWMutex

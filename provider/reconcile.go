@@ -163,7 +163,7 @@ func (p *Provider) reconcileFrom(ctx context.Context, fn *function, found []*rep
 	fn.mu.Unlock()
 	for _, idx := range lost {
 		slog.Warn("the container holding the replica's checkpoint is gone", "function", fn.key.String(), "replica", idx)
-		p.forgetCheckpoint(fn, idx)
+		p.forgetCheckpoint(fn, idx, nil)
 	}
 	if rec.State != api.StateAwake {
 		return

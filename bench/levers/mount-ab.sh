@@ -1,5 +1,5 @@
 #!/bin/bash
-# mount-ab.sh OLD NEW ROUNDS (issue 13, tried 28 "mounts"): two provider
+# mount-ab.sh OLD NEW ROUNDS (issue 13, tried 30 "mounts"): two provider
 # builds on a private engine (ENGINE, default "mounts"; fixture image IMG),
 # a fixture function each, hibernated (scale to zero, timed by curl: the
 # suspend) and woken (curl's time to first byte: the wake) in turn, the

@@ -1,5 +1,5 @@
 #!/bin/bash
-# mount-variants.sh ROUNDS VARIANT... (issue 13, tried 28 "mounts"): function
+# mount-variants.sh ROUNDS VARIANT... (issue 13, tried 30 "mounts"): function
 # containers that differ only in their mounts, dumped and restored in turn on
 # a private engine (ENGINE, default "mounts"), the order rotating each round.
 # The engine's default runtime must be a runc whose runc.conf has the same
