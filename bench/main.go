@@ -26,8 +26,9 @@ import (
 	"github.com/faas-criu/faas-criu/provider"
 )
 
-// Networks and subnets of the benchmark's providers.
-const (
+// Networks and subnets of the benchmark's providers (renamed by
+// -net-prefix and -subnet-prefix: see networks.go).
+var (
 	mainNetwork    = "fcb-bench"
 	mainSubnet     = "10.77.0.0/24"
 	densityNetwork = "fcb-bench-d"
@@ -91,7 +92,12 @@ func parseFlags() (options, error) {
 	flag.StringVar(&sizes, "scale-sizes", "10,100,1000", "functions deployed at each step of the scale run")
 	flag.IntVar(&o.scaleWorkers, "scale-workers", 6, "deploys at a time in the scale run")
 	flag.StringVar(&o.relayTo, "relay-to", "", "internal: run as the invoke comparison's TCP relay to this address")
+	netPrefix := flag.String("net-prefix", envOr("FAAS_CRIU_BENCH_NET_PREFIX", defaultNetPrefix), "prefix of the benchmark's Docker network names (env FAAS_CRIU_BENCH_NET_PREFIX), so that two runs on one machine do not collide")
+	subnetPrefix := flag.String("subnet-prefix", envOr("FAAS_CRIU_BENCH_SUBNET_PREFIX", defaultSubnetPrefix), "first two octets of the benchmark's subnets (env FAAS_CRIU_BENCH_SUBNET_PREFIX)")
 	flag.Parse()
+	if err := renameNetworks(*netPrefix, *subnetPrefix); err != nil {
+		return o, err
+	}
 	var err error
 	if o.scaleSizes, err = parseSizes(sizes); err != nil {
 		return o, fmt.Errorf("-scale-sizes: %w", err)

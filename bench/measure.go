@@ -154,7 +154,7 @@ func (p *Provider) DeleteAll(ctx context.Context) error {
 }
 
 // Network of the overhead phase's baseline provider.
-const (
+var (
 	baselineNetwork = "fcb-bench-c"
 	baselineSubnet  = "10.77.2.0/24"
 )
