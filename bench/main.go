@@ -75,8 +75,8 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.samples, "samples", 20, "wake samples per function")
 	flag.IntVar(&o.floorSamples, "floor-samples", 3, "dumps and restores of each kind under CRIU alone and in Docker alone (floor phase)")
 	flag.StringVar(&phases, "phases", "wake,floor,overhead,fanout,tiers,density,migration", "phases to run")
-	flag.IntVar(&o.tierFns, "tier-fns", 30, "functions whose box memory the tiers phase measures")
-	flag.IntVar(&o.tierRounds, "tier-rounds", 3, "alternations of the two tiers in the memory measurement")
+	flag.IntVar(&o.tierFns, "tier-fns", 60, "functions whose box memory the tiers phase measures (the noise of MemAvailable, per function, shrinks with their number)")
+	flag.IntVar(&o.tierRounds, "tier-rounds", 2, "alternations of the two tiers in the memory measurement")
 	flag.IntVar(&o.tierSamples, "tier-samples", 5, "wakes from each tier")
 	flag.IntVar(&o.fanout, "fanout", 20, "functions woken at once in the fan-out phase")
 	flag.IntVar(&o.migrations, "migrations", 3, "moves of each function in the migration phase")
@@ -130,6 +130,9 @@ type bench struct {
 	logDir     string // bench/out: the providers' logs
 	started    time.Time
 	ids        idSet // every function container seen, for the leftovers
+	// providers are the PIDs of the providers started, whose memory box
+	// samples count as the measurement's own (procmem.go).
+	providers []int
 }
 
 func (b *bench) progress(format string, args ...any) {

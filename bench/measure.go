@@ -120,6 +120,7 @@ func (b *bench) startProvider(ctx context.Context, cl *cleanups, o providerOpts)
 		_ = removeLeftovers(context.Background(), b.docker, o.Network)
 		return nil, err
 	}
+	b.providers = append(b.providers, p.PID())
 	cl.push(func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()

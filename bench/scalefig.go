@@ -105,7 +105,10 @@ func (r *results) figures() targetFigures {
 	}
 	if x := r.Tiers; x != nil {
 		f.HasTiers, f.TiersN = true, x.N
-		f.BoxKept, f.BoxDeep, f.BoxDrift = x.boxPerFn(x.Kept), x.boxPerFn(x.Deep), x.baseDrift()
+		deep, raw := x.corrected(x.Deep), x.estimate(x.Deep, memAvailable)
+		f.BoxKept, f.BoxDeep, f.BoxNoise = x.corrected(x.Kept).PerFn, deep.PerFn, deep.Noise
+		f.BoxDeepRaw, f.BoxNoiseRaw = raw.PerFn, raw.Noise
+		f.BoxReclaimable = x.reclaimablePerFn(x.Deep)
 		f.AccountedKept, f.AccountedDeep = x.accounted(x.Kept), x.accounted(x.Deep)
 		f.TierWakeKept, f.TierWakeDeep = DurMedian(x.WakeKept), DurMedian(x.WakeDeep)
 	}
