@@ -114,13 +114,15 @@ func (r *results) figures() targetFigures {
 	}
 	if d := r.Density; d != nil {
 		f.HasDensity = true
-		f.DensityBox, f.DensityAccounted = d.boxRatios()
+		f.DensityBoxRaw, f.DensityBox, f.DensityAccounted = d.boxRatios()
 		f.DensityCgroup = d.ratio()
 		f.DensityHib, f.DensityPause, f.DensityFactor = d.HibOK, d.PauseOK, d.Factor
-		f.HibBox, f.HibAcc = boxCost(d.HibBase, d.HibAfter)
+		h := boxCost(d.HibBase, d.HibAfter)
+		f.HibBox, f.HibAcc = h.Corrected, h.Accounted
+		f.HibPerAsleep, f.DensityCeiling, f.HibAwake = d.hibernatedCost(), d.ceiling(), d.HibDeployed-d.HibAsleepEnd
 		if d.PauseDeployed > 0 {
-			pm, pa := boxCost(d.PauseBase, d.PauseAfter)
-			f.PauseBoxPerFn, f.PauseAccPerFn = pm/int64(d.PauseDeployed), pa/int64(d.PauseDeployed)
+			pc := boxCost(d.PauseBase, d.PauseAfter)
+			f.PauseBoxPerFn, f.PauseAccPerFn = pc.Corrected/int64(d.PauseDeployed), pc.Accounted/int64(d.PauseDeployed)
 		}
 	}
 	if o := r.Overhead; o != nil {

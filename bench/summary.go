@@ -56,7 +56,7 @@ func (r *results) summary() table {
 	if d := r.Density; d != nil {
 		t.add("Density", fmt.Sprintf("pause only, %s budget", fmtBytes(d.Budget)), fmt.Sprintf("%d functions", d.PauseOK), fmtBytes(IntMedian(d.PausePerFn))+" each", "")
 		t.add("Density", fmt.Sprintf("hibernation, %s budget", fmtBytes(d.Budget)), fmt.Sprintf("%d functions", d.HibOK), fmt.Sprintf("%d deployed", d.HibDeployed), fmtRatio(d.ratio())+" pause only (cgroups)")
-		if bm, ba := d.boxRatios(); d.PauseDeployed > 0 {
+		if _, bm, ba := d.boxRatios(); d.PauseDeployed > 0 {
 			t.add("Density", "box level, hibernation / pause only", fmtRatio(bm)+" by MemAvailable", fmtRatio(ba)+" accounted", fmt.Sprintf("%d / %d functions", d.HibOK, d.PauseDeployed))
 		}
 	}
