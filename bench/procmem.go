@@ -8,21 +8,26 @@ import (
 )
 
 // Box memory is counted in MemAvailable, which every process on the
-// machine moves: on a shared machine other work allocates and frees tens of
-// MiB between two readings. procMem splits the processes' memory into what
-// the measurement owns (the engine, the providers, the containers) and the
-// rest, so that the rest's change can be taken out of MemAvailable's.
+// machine moves: on a shared machine other work (compilers, other engines)
+// allocates and frees hundreds of MiB between two readings. procMem splits
+// the processes' memory into what the measurement owns (the engine, the
+// providers, the containers) and the rest, so that the rest's change can
+// be taken out of MemAvailable's.
 type procMem struct {
-	// Others is the anonymous and shmem PSS of every process that is not
-	// the engine (its dockerd and that dockerd's containerd), a provider
-	// the benchmark started, a containerd shim of the engine, or a
-	// descendant of one of those (the containers). File-backed pages are
-	// left out: MemAvailable counts them as available, so their growth
-	// must not be taken out of its loss.
+	// Ours is the anonymous and shmem PSS of the engine (the dockerd the
+	// benchmark talks to and that dockerd's containerd), the providers the
+	// benchmark started, the engine's containerd shims, and their
+	// descendants (the containers).
+	Ours int64
+	// Others is the anonymous and shmem memory of every other process
+	// (the benchmark itself included): the box's AnonPages + Shmem less
+	// Ours, read with MemAvailable, so that short-lived processes are
+	// caught in the same read (sampleBox). File pages are left out:
+	// MemAvailable counts them as available, so their growth must not be
+	// taken out of its loss.
 	Others int64
-	// Engine and Provider are the anonymous and shmem PSS of the engine's
-	// dockerd and containerd, and of the providers: per-container state
-	// that no cgroup shows.
+	// Engine and Provider are parts of Ours: the engine's dockerd and
+	// containerd, and the providers: per-container state no cgroup shows.
 	Engine, Provider int64
 }
 
@@ -168,9 +173,10 @@ func splitProcs(procs map[int]procInfo, dockerHost string, providers []int) proc
 			}
 			q = procs[q].ppid
 		}
+		if kind != other {
+			m.Ours += p.anon + p.shmem
+		}
 		switch kind {
-		case other:
-			m.Others += p.anon + p.shmem
 		case engine:
 			m.Engine += p.anon + p.shmem
 		case provider:

@@ -71,30 +71,27 @@ type tiersResult struct {
 }
 
 // sampleBox drops the page cache and reads the box's memory: medians of
-// nine reads 200 ms apart, since other work on the machine moves them,
-// with the processes' memory read before and after them; when the other
-// processes' memory moved by more than 16 MiB meanwhile the sample is taken
-// again (three tries).
+// nine reads of /proc/meminfo 200 ms apart, since other work on the machine
+// moves them. The measurement's own processes are read before and after
+// (their anonymous memory moves little); the others' is the box's
+// AnonPages + Shmem less ours, in each read, so that MemAvailable with the
+// others' memory taken out is exact per read, compilers that come and go
+// included.
 func (b *bench) sampleBox(ctx context.Context, p *Provider, prefix string) (boxSample, error) {
-	var s boxSample
-	for try := 0; try < 3; try++ {
-		if err := exec.CommandContext(ctx, "sync").Run(); err != nil {
-			return boxSample{}, fmt.Errorf("sync: %w", err)
-		}
-		if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("1"), 0); err != nil {
-			return boxSample{}, fmt.Errorf("drop the page cache (needs root): %w", err)
-		}
-		before := splitProcs(readProcs(), os.Getenv("DOCKER_HOST"), b.providers)
-		var err error
-		if s, err = medianMeminfo(); err != nil {
-			return boxSample{}, err
-		}
-		after := splitProcs(readProcs(), os.Getenv("DOCKER_HOST"), b.providers)
-		s.procMem = procMem{Others: (before.Others + after.Others) / 2, Engine: (before.Engine + after.Engine) / 2, Provider: (before.Provider + after.Provider) / 2}
-		if d := after.Others - before.Others; max(d, -d) <= 16<<20 {
-			break
-		}
+	if err := exec.CommandContext(ctx, "sync").Run(); err != nil {
+		return boxSample{}, fmt.Errorf("sync: %w", err)
 	}
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("1"), 0); err != nil {
+		return boxSample{}, fmt.Errorf("drop the page cache (needs root): %w", err)
+	}
+	before := splitProcs(readProcs(), os.Getenv("DOCKER_HOST"), b.providers)
+	reads, err := readMeminfos(9, 200*time.Millisecond)
+	if err != nil {
+		return boxSample{}, err
+	}
+	after := splitProcs(readProcs(), os.Getenv("DOCKER_HOST"), b.providers)
+	ours := procMem{Ours: (before.Ours + after.Ours) / 2, Engine: (before.Engine + after.Engine) / 2, Provider: (before.Provider + after.Provider) / 2}
+	s := boxFromReads(reads, ours)
 	list, err := b.tierContainers(ctx, p, prefix)
 	if err != nil {
 		return s, err
@@ -114,25 +111,39 @@ func (b *bench) sampleBox(ctx context.Context, p *Provider, prefix string) (boxS
 	return s, nil
 }
 
-// medianMeminfo reads /proc/meminfo nine times, 200 ms apart, and keeps the
-// median of each figure.
-func medianMeminfo() (boxSample, error) {
-	keys := []string{"MemAvailable", "KernelStack", "PageTables", "SUnreclaim", "Shmem", "SReclaimable"}
-	vals := make([][]int64, len(keys))
-	for i := 0; i < 9; i++ {
+// readMeminfos reads /proc/meminfo n times, every apart.
+func readMeminfos(n int, every time.Duration) ([]map[string]int64, error) {
+	var out []map[string]int64
+	for i := 0; i < n; i++ {
 		if i > 0 {
-			time.Sleep(200 * time.Millisecond)
+			time.Sleep(every)
 		}
 		m, err := readMeminfo()
 		if err != nil {
-			return boxSample{}, err
+			return nil, err
 		}
-		for k, key := range keys {
-			vals[k] = append(vals[k], m[key])
-		}
+		out = append(out, m)
 	}
-	return boxSample{MemAvailable: IntMedian(vals[0]), KernelStack: IntMedian(vals[1]), PageTables: IntMedian(vals[2]),
-		SUnreclaim: IntMedian(vals[3]), Shmem: IntMedian(vals[4]), SReclaimable: IntMedian(vals[5])}, nil
+	return out, nil
+}
+
+// boxFromReads keeps the median of each figure over the reads; Others is
+// what taking the other processes' anonymous and shmem memory out adds to
+// MemAvailable, from the median of the per-read corrected figures.
+func boxFromReads(reads []map[string]int64, ours procMem) boxSample {
+	med := func(f func(m map[string]int64) int64) int64 {
+		var xs []int64
+		for _, m := range reads {
+			xs = append(xs, f(m))
+		}
+		return IntMedian(xs)
+	}
+	key := func(k string) func(map[string]int64) int64 { return func(m map[string]int64) int64 { return m[k] } }
+	s := boxSample{MemAvailable: med(key("MemAvailable")), KernelStack: med(key("KernelStack")), PageTables: med(key("PageTables")),
+		SUnreclaim: med(key("SUnreclaim")), Shmem: med(key("Shmem")), SReclaimable: med(key("SReclaimable")), procMem: ours}
+	corrected := med(func(m map[string]int64) int64 { return m["MemAvailable"] + m["AnonPages"] + m["Shmem"] - ours.Ours })
+	s.Others = corrected - s.MemAvailable
+	return s
 }
 
 // readMeminfo reads /proc/meminfo, in bytes.
