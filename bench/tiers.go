@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,15 +62,15 @@ func (s boxSample) corrected() int64 { return s.MemAvailable + s.Others }
 // tiersResult is the phase's outcome.
 type tiersResult struct {
 	N int // functions in the memory measurement
-	// Base: none deployed, before the deploys, then twice right after the
-	// deletion (the second some seconds later: how much the box moves by
-	// itself over such a gap).
-	Base     []boxSample
-	Kept     []boxSample // hibernated, sandbox kept; one per round
-	Deep     []boxSample // the same functions, sandboxes stopped
-	WakeKept []time.Duration
-	WakeDeep []time.Duration
-	Failures []string
+	// Base: none deployed, boxReads samples before the deploys (the first
+	// BaseBefore), then as many right after the deletion.
+	Base       []boxSample
+	BaseBefore int
+	Kept       []boxSample // hibernated, sandbox kept; one per round
+	Deep       []boxSample // the same functions, sandboxes stopped; boxReads per round
+	WakeKept   []time.Duration
+	WakeDeep   []time.Duration
+	Failures   []string
 }
 
 // sampleBox drops the page cache and reads the box's memory: medians of
@@ -78,23 +79,13 @@ type tiersResult struct {
 // (their anonymous memory moves little); the others' is the box's
 // AnonPages + Shmem less ours, in each read, so that MemAvailable with the
 // others' memory taken out is exact per read, compilers that come and go
-// included. What other work holds outside anonymous memory (a CRIU dump's
-// page pipes, network buffers) comes in bursts of a second or two: a
-// sample whose corrected reads spread over more than 8 MiB is taken again,
-// up to five times, and the steadiest kept.
+// included. What other work holds outside anonymous memory still moves it
+// by tens of MiB, in dips of seconds: each state is read several times
+// (boxReads) and its median kept.
 func (b *bench) sampleBox(ctx context.Context, p *Provider, prefix string) (boxSample, error) {
-	var s boxSample
-	for try := 0; try < 5; try++ {
-		x, err := b.readBox(ctx)
-		if err != nil {
-			return boxSample{}, err
-		}
-		if try == 0 || x.Jitter < s.Jitter {
-			s = x
-		}
-		if s.Jitter <= 8<<20 {
-			break
-		}
+	s, err := b.readBox(ctx)
+	if err != nil {
+		return boxSample{}, err
 	}
 	list, err := b.tierContainers(ctx, p, prefix)
 	if err != nil {
@@ -113,6 +104,23 @@ func (b *bench) sampleBox(ctx context.Context, p *Provider, prefix string) (boxS
 		s.Cgroups += ws
 	}
 	return s, nil
+}
+
+// boxReads is how many samples the tiers phase takes of the box with none
+// deployed (before and after) and of each deep reading.
+const boxReads = 3
+
+// sampleBoxes takes boxReads samples in a row.
+func (b *bench) sampleBoxes(ctx context.Context, p *Provider, prefix string) ([]boxSample, error) {
+	var out []boxSample
+	for range boxReads {
+		s, err := b.sampleBox(ctx, p, prefix)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // readBox is one try of sampleBox: the page cache dropped, nine reads of
@@ -291,11 +299,11 @@ func (b *bench) setSandboxes(ctx context.Context, p *Provider, prefix string, up
 func (b *bench) runTiers(ctx context.Context, p *Provider, n, rounds, samples int) (*tiersResult, error) {
 	res := &tiersResult{N: n}
 	const prefix = "tier-mem-"
-	base, err := b.sampleBox(ctx, p, prefix)
+	base, err := b.sampleBoxes(ctx, p, prefix)
 	if err != nil {
 		return nil, err
 	}
-	res.Base = append(res.Base, base)
+	res.Base, res.BaseBefore = base, len(base)
 	names := make([]string, n)
 	for i := range names {
 		names[i] = fmt.Sprintf("%s%02d", prefix, i)
@@ -329,13 +337,11 @@ func (b *bench) runTiers(ctx context.Context, p *Provider, n, rounds, samples in
 	if err := parallel(len(names), 3, func(i int) error { return p.Delete(ctx, names[i]) }); err != nil {
 		return nil, err
 	}
-	for _, pause := range []time.Duration{3 * time.Second, 5 * time.Second} {
-		time.Sleep(pause) // the kernel frees namespaces lazily
-		if base, err = b.sampleBox(ctx, p, prefix); err != nil {
-			return nil, err
-		}
-		res.Base = append(res.Base, base)
+	time.Sleep(3 * time.Second) // the kernel frees namespaces lazily
+	if base, err = b.sampleBoxes(ctx, p, prefix); err != nil {
+		return nil, err
 	}
+	res.Base = append(res.Base, base...)
 	if err := b.tierWakes(ctx, p, res, samples); err != nil {
 		return nil, err
 	}
@@ -395,10 +401,11 @@ func (b *bench) tierRound(ctx context.Context, p *Provider, prefix string, names
 	if err := waitTier("deep"); err != nil {
 		return err
 	}
-	if s, err = b.sampleBox(ctx, p, prefix); err != nil {
+	deep, err := b.sampleBoxes(ctx, p, prefix)
+	if err != nil {
 		return err
 	}
-	res.Deep = append(res.Deep, s)
+	res.Deep = append(res.Deep, deep...)
 	return nil
 }
 
@@ -569,24 +576,46 @@ func spread(xs []int64) int64 {
 }
 
 // estimate is the box figure val (MemAvailable, or corrected) lost per
-// function in the samples xs against the median of the baselines; its noise
-// is the larger spread, per function, of the readings that should agree:
-// the baselines (none deployed, minutes apart) or the samples (the same
-// state, round after round).
+// function in the samples xs: the median of the baselines less the median
+// of xs. Its noise, the drift rule's, is the larger of
+//   - the drift: how far the baselines before the deploys and after the
+//     deletion (minutes apart) are from each other, and
+//   - three standard errors of that difference of medians, the readings'
+//     scatter estimated robustly (1.4826 x the median absolute deviation
+//     of every reading from its group's median, baselines and xs pooled),
+//     so that a dip of one reading neither moves the figure nor hides
+//     the scatter of the rest;
+//
+// both per function.
 func (t *tiersResult) estimate(xs []boxSample, val func(boxSample) int64) boxEstimate {
-	var bs, ds []int64
-	for _, s := range t.Base {
-		bs = append(bs, val(s))
+	vals := func(ss []boxSample) []int64 {
+		var out []int64
+		for _, s := range ss {
+			out = append(out, val(s))
+		}
+		return out
 	}
-	for _, s := range xs {
-		ds = append(ds, val(s))
+	bs, ds := vals(t.Base), vals(xs)
+	if len(bs) == 0 || len(ds) == 0 {
+		return boxEstimate{}
 	}
-	b := IntMedian(bs)
-	var per []int64
+	bm, dm := IntMedian(bs), IntMedian(ds)
+	var dev []int64
+	for _, b := range bs {
+		dev = append(dev, max(b-bm, bm-b))
+	}
 	for _, d := range ds {
-		per = append(per, (b-d)/int64(t.N))
+		dev = append(dev, max(d-dm, dm-d))
 	}
-	return boxEstimate{PerFn: IntMedian(per), Noise: max(spread(bs), spread(ds)) / int64(t.N)}
+	sigma := 1.4826 * float64(IntMedian(dev))
+	se := sigma * math.Sqrt(1/float64(len(bs))+1/float64(len(ds)))
+	var drift int64
+	if k := t.BaseBefore; k > 0 && k < len(bs) {
+		drift = IntMedian(bs[:k]) - IntMedian(bs[k:])
+		drift = max(drift, -drift)
+	}
+	noise := max(int64(3*se), drift)
+	return boxEstimate{PerFn: (bm - dm) / int64(t.N), Noise: noise / int64(t.N)}
 }
 
 func memAvailable(s boxSample) int64 { return s.MemAvailable }
@@ -601,11 +630,20 @@ func (t *tiersResult) corrected(xs []boxSample) boxEstimate {
 }
 
 // sandboxCost is the paired difference, round by round, between the two
-// tiers: what keeping the sandboxes costs per function.
+// tiers (each round's deep readings taken by their median): what keeping
+// the sandboxes costs per function.
 func (t *tiersResult) sandboxCost() int64 {
+	per := max(1, len(t.Deep)/max(1, len(t.Kept)))
 	var d []int64
-	for i := range min(len(t.Kept), len(t.Deep)) {
-		d = append(d, (t.Deep[i].corrected()-t.Kept[i].corrected())/int64(t.N))
+	for i := range t.Kept {
+		if (i+1)*per > len(t.Deep) {
+			break
+		}
+		var deep []int64
+		for _, s := range t.Deep[i*per : (i+1)*per] {
+			deep = append(deep, s.corrected())
+		}
+		d = append(d, (IntMedian(deep)-t.Kept[i].corrected())/int64(t.N))
 	}
 	return IntMedian(d)
 }
@@ -671,14 +709,15 @@ func (t *tiersResult) Section() Section {
 	}
 	row("hibernated (sandbox kept)", t.Kept)
 	row("deep (sandbox stopped)", t.Deep)
-	var bases []string
-	for _, s := range t.Base {
-		bases = append(bases, fmt.Sprintf("%s (others %s)", fmtMiB(s.MemAvailable), fmtMiB(s.Others)))
+	corr := func(xs []boxSample) string {
+		var out []string
+		for _, s := range xs {
+			out = append(out, fmt.Sprintf("%.0f", float64(s.corrected())/(1<<20)))
+		}
+		return strings.Join(out, ", ")
 	}
-	var rounds []string
-	for i := range min(len(t.Kept), len(t.Deep)) {
-		rounds = append(rounds, fmt.Sprintf("%s / %s (others %s / %s)", fmtMiB(t.Kept[i].MemAvailable), fmtMiB(t.Deep[i].MemAvailable), fmtMiB(t.Kept[i].Others), fmtMiB(t.Deep[i].Others)))
-	}
+	bases := []string{corr(t.Base[:t.BaseBefore]), corr(t.Base[t.BaseBefore:])}
+	rounds := []string{corr(t.Kept), corr(t.Deep)}
 	wake := table{Header: []string{"tier", "wake, first byte (median)", "spread", "samples"}}
 	wake.add("hibernated (sandbox kept)", fmtDur(DurMedian(t.WakeKept)), fmtDur(DurPercentile(t.WakeKept, 0))+" - "+fmtDur(DurPercentile(t.WakeKept, 100)), strconv.Itoa(len(t.WakeKept)))
 	wake.add("deep (sandbox stopped)", fmtDur(DurMedian(t.WakeDeep)), fmtDur(DurPercentile(t.WakeDeep, 0))+" - "+fmtDur(DurPercentile(t.WakeDeep, 100)), strconv.Itoa(len(t.WakeDeep)))
@@ -689,9 +728,9 @@ func (t *tiersResult) Section() Section {
 	} else if !met {
 		verdict = "over 0.5 MiB beyond the noise: decided, not met"
 	}
-	body := fmt.Sprintf(`%d trivial functions deployed (three at a time), called once and hibernated, then moved between the two tiers %d times: sandboxes running (hibernated) and stopped with Docker (deep: the state the deep-after policy leaves, which stops them the same way). At the second round every function first woke from deep (its count checked) and was hibernated again. Before each reading: `+"`sync; echo 1 > /proc/sys/vm/drop_caches`"+`, then the median of nine reads of /proc/meminfo 250 ms apart. The baseline is the box with none of them deployed: once before the deploys, twice right after the deletion (3 s and 8 s after; the last deep reading is about 20 s before). Other work on the machine moves MemAvailable by hundreds of MiB, so the deciding figure takes out, in each read, the anonymous and shmem memory of every process that is not the engine's dockerd or containerd, a provider, a shim of the engine or a container (the box's AnonPages + Shmem less those processes' anonymous and shmem PSS, read before and after the nine reads; the benchmark itself counts as other work; file pages are not taken out, MemAvailable counts them free); what other work holds elsewhere (a CRIU dump's page pipes, network buffers) comes in bursts, so a sample whose nine corrected reads spread over more than 8 MiB is taken again, up to five times, and the steadiest kept (spread of the samples kept: %s). **Drift rule**: the noise of a figure is the larger spread, per function, of readings that should agree (the three baselines; the tier's readings, round after round); the target is met only when figure + noise ≤ 0.5 MiB, not met when figure - noise > 0.5 MiB, and otherwise undecided, which counts as not met. Deep here: %s ± %s per function, %s. Baselines MemAvailable (others' anonymous memory): %s. Per round, hibernated / deep: %s. The paired difference, round by round, says what the sandboxes cost: **%s per function**. The shim, kernel and engine columns are counted directly; the reclaimable slab (dentries and inodes of the functions' files) is what MemAvailable counts as available, like the page cache the target drops. The cgroup column is the old way of counting: a hibernated function's own cgroup is gone, and the sandbox's holds a few KiB.
+	body := fmt.Sprintf(`%d trivial functions deployed (three at a time), called once and hibernated, then moved between the two tiers %d times: sandboxes running (hibernated) and stopped with Docker (deep: the state the deep-after policy leaves, which stops them the same way). At the second round every function first woke from deep (its count checked) and was hibernated again. Before each reading: `+"`sync; echo 1 > /proc/sys/vm/drop_caches`"+`, then the median of nine reads of /proc/meminfo 250 ms apart (one sample). The baseline is the box with none of them deployed: %d samples in a row before the deploys and as many right after the deletion; each deep reading is %d samples in a row too. Other work on the machine moves MemAvailable by hundreds of MiB, so the deciding figure takes out, in each read, the anonymous and shmem memory of every process that is not the engine's dockerd or containerd, a provider, a shim of the engine or a container (the box's AnonPages + Shmem less those processes' anonymous and shmem PSS, read around the nine reads; the benchmark itself counts as other work; file pages are not taken out, MemAvailable counts them free). What other work holds elsewhere (kernel memory no counter shows) still moves it by tens of MiB in dips of seconds (spread of the nine corrected reads of each sample: %s). **Drift rule**: a tier's figure is the median of the baselines less the median of its samples, per function; its noise is the larger of the drift (the baselines before against those after, minutes apart) and three standard errors of that difference (scatter: 1.4826 x the median absolute deviation of every sample from its group's median, so that one dip neither moves the figure nor hides the scatter of the rest), per function; the target is met only when the figure (at least 0) + noise ≤ 0.5 MiB, not met when figure - noise > 0.5 MiB, and otherwise undecided, which counts as not met. Deep here: %s ± %s per function, %s. Corrected MemAvailable of each sample, MiB: baselines before, after: %s; hibernated: %s; deep: %s. The paired difference, round by round, says what the sandboxes cost: **%s per function**. The shim, kernel and engine columns are counted directly; the reclaimable slab (dentries and inodes of the functions' files) is what MemAvailable counts as available, like the page cache the target drops. The cgroup column is the old way of counting: a hibernated function's own cgroup is gone, and the sandbox's holds a few KiB.
 
-`, t.N, len(t.Kept), t.jitters(), fmtMiB(deep.PerFn), fmtMiB(deep.Noise), verdict, strings.Join(bases, ", "), strings.Join(rounds, "; "), fmtMiB(t.sandboxCost())) + mem.Markdown() +
+`, t.N, len(t.Kept), t.BaseBefore, boxReads, t.jitters(), fmtMiB(deep.PerFn), fmtMiB(deep.Noise), verdict, strings.Join(bases, "; "), rounds[0], rounds[1], fmtMiB(t.sandboxCost())) + mem.Markdown() +
 		"\n\nWake from each tier, through the provider (`GET /function/NAME/count`, time to first byte), alternated; the deep function went deep by its own `com.openfaas.criu.deep-after=1s`, so its wake starts the sandbox (one plain container start) before the restore:\n\n" + wake.Markdown()
 	return Section{Title: "9. Sleep tiers: box memory and wake", Body: body}
 }
