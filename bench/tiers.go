@@ -576,26 +576,36 @@ func spread(xs []int64) int64 {
 }
 
 // estimate is the box figure val (MemAvailable, or corrected) lost per
-// function in the samples xs: the median of the baselines less the median
-// of xs. Its noise, the drift rule's, is the larger of
-//   - the drift: how far the baselines before the deploys and after the
-//     deletion (minutes apart) are from each other, and
+// function in the samples xs: the median of the baselines taken right
+// after the deletion (seconds after the last deep samples, so that other
+// work's slow drift hardly comes between) less the median of xs. Its noise,
+// the drift rule's, is the larger of
 //   - three standard errors of that difference of medians, the readings'
 //     scatter estimated robustly (1.4826 x the median absolute deviation
-//     of every reading from its group's median, baselines and xs pooled),
-//     so that a dip of one reading neither moves the figure nor hides
-//     the scatter of the rest;
+//     of every sample from its group's median, both groups pooled), so
+//     that a dip of one sample neither moves the figure nor hides the
+//     scatter of the rest; the deep samples of every round are pooled, so
+//     the drift over the minutes they span is in that scatter, and
+//   - what the measurement's own side moved between the baselines before
+//     the deploys and after the deletion (its processes' anonymous memory,
+//     the kernel's stacks, page tables, unreclaimable slab and tmpfs):
+//     memory a deploy and delete may leave behind, which the baselines
+//     after would hide;
 //
 // both per function.
 func (t *tiersResult) estimate(xs []boxSample, val func(boxSample) int64) boxEstimate {
-	vals := func(ss []boxSample) []int64 {
+	vals := func(ss []boxSample, f func(boxSample) int64) []int64 {
 		var out []int64
 		for _, s := range ss {
-			out = append(out, val(s))
+			out = append(out, f(s))
 		}
 		return out
 	}
-	bs, ds := vals(t.Base), vals(xs)
+	before, after := t.Base[:t.BaseBefore], t.Base[t.BaseBefore:]
+	if len(after) == 0 {
+		after = t.Base
+	}
+	bs, ds := vals(after, val), vals(xs, val)
 	if len(bs) == 0 || len(ds) == 0 {
 		return boxEstimate{}
 	}
@@ -609,13 +619,36 @@ func (t *tiersResult) estimate(xs []boxSample, val func(boxSample) int64) boxEst
 	}
 	sigma := 1.4826 * float64(IntMedian(dev))
 	se := sigma * math.Sqrt(1/float64(len(bs))+1/float64(len(ds)))
-	var drift int64
-	if k := t.BaseBefore; k > 0 && k < len(bs) {
-		drift = IntMedian(bs[:k]) - IntMedian(bs[k:])
-		drift = max(drift, -drift)
+	var left int64
+	if len(before) > 0 && len(before) < len(t.Base) {
+		left = IntMedian(vals(after, ownSide)) - IntMedian(vals(before, ownSide))
+		left = max(left, -left)
 	}
-	noise := max(int64(3*se), drift)
-	return boxEstimate{PerFn: (bm - dm) / int64(t.N), Noise: noise / int64(t.N)}
+	return boxEstimate{PerFn: (bm - dm) / int64(t.N), Noise: max(int64(3*se), left) / int64(t.N)}
+}
+
+// ownSide is the memory of the measurement's side of the box: its
+// processes' anonymous memory and the kernel's counters that move with
+// containers.
+func ownSide(s boxSample) int64 {
+	return s.Ours + s.KernelStack + s.PageTables + s.SUnreclaim + s.Shmem
+}
+
+// othersDrift is how far the corrected MemAvailable of the baselines moved
+// between before the deploys and after the deletion, per function: other
+// work's slow drift, reported (the figure does not span it).
+func (t *tiersResult) othersDrift() int64 {
+	if t.BaseBefore == 0 || t.BaseBefore >= len(t.Base) {
+		return 0
+	}
+	var b, a []int64
+	for _, s := range t.Base[:t.BaseBefore] {
+		b = append(b, s.corrected())
+	}
+	for _, s := range t.Base[t.BaseBefore:] {
+		a = append(a, s.corrected())
+	}
+	return (IntMedian(a) - IntMedian(b)) / int64(t.N)
 }
 
 func memAvailable(s boxSample) int64 { return s.MemAvailable }
@@ -728,9 +761,9 @@ func (t *tiersResult) Section() Section {
 	} else if !met {
 		verdict = "over 0.5 MiB beyond the noise: decided, not met"
 	}
-	body := fmt.Sprintf(`%d trivial functions deployed (three at a time), called once and hibernated, then moved between the two tiers %d times: sandboxes running (hibernated) and stopped with Docker (deep: the state the deep-after policy leaves, which stops them the same way). At the second round every function first woke from deep (its count checked) and was hibernated again. Before each reading: `+"`sync; echo 1 > /proc/sys/vm/drop_caches`"+`, then the median of nine reads of /proc/meminfo 250 ms apart (one sample). The baseline is the box with none of them deployed: %d samples in a row before the deploys and as many right after the deletion; each deep reading is %d samples in a row too. Other work on the machine moves MemAvailable by hundreds of MiB, so the deciding figure takes out, in each read, the anonymous and shmem memory of every process that is not the engine's dockerd or containerd, a provider, a shim of the engine or a container (the box's AnonPages + Shmem less those processes' anonymous and shmem PSS, read around the nine reads; the benchmark itself counts as other work; file pages are not taken out, MemAvailable counts them free). What other work holds elsewhere (kernel memory no counter shows) still moves it by tens of MiB in dips of seconds (spread of the nine corrected reads of each sample: %s). **Drift rule**: a tier's figure is the median of the baselines less the median of its samples, per function; its noise is the larger of the drift (the baselines before against those after, minutes apart) and three standard errors of that difference (scatter: 1.4826 x the median absolute deviation of every sample from its group's median, so that one dip neither moves the figure nor hides the scatter of the rest), per function; the target is met only when the figure (at least 0) + noise ≤ 0.5 MiB, not met when figure - noise > 0.5 MiB, and otherwise undecided, which counts as not met. Deep here: %s ± %s per function, %s. Corrected MemAvailable of each sample, MiB: baselines before, after: %s; hibernated: %s; deep: %s. The paired difference, round by round, says what the sandboxes cost: **%s per function**. The shim, kernel and engine columns are counted directly; the reclaimable slab (dentries and inodes of the functions' files) is what MemAvailable counts as available, like the page cache the target drops. The cgroup column is the old way of counting: a hibernated function's own cgroup is gone, and the sandbox's holds a few KiB.
+	body := fmt.Sprintf(`%d trivial functions deployed (three at a time), called once and hibernated, then moved between the two tiers %d times: sandboxes running (hibernated) and stopped with Docker (deep: the state the deep-after policy leaves, which stops them the same way). At the second round every function first woke from deep (its count checked) and was hibernated again. Before each reading: `+"`sync; echo 1 > /proc/sys/vm/drop_caches`"+`, then the median of nine reads of /proc/meminfo 250 ms apart (one sample). The baseline is the box with none of them deployed: %d samples in a row before the deploys and as many right after the deletion; each deep reading is %d samples in a row too. Other work on the machine moves MemAvailable by hundreds of MiB, so the deciding figure takes out, in each read, the anonymous and shmem memory of every process that is not the engine's dockerd or containerd, a provider, a shim of the engine or a container (the box's AnonPages + Shmem less those processes' anonymous and shmem PSS, read around the nine reads; the benchmark itself counts as other work; file pages are not taken out, MemAvailable counts them free). What other work holds elsewhere (kernel memory no counter shows) still moves it by tens of MiB in dips of seconds (spread of the nine corrected reads of each sample: %s). **Drift rule**: a tier's figure is the median of the baselines after the deletion less the median of its samples (the deep samples of both rounds pooled), per function; its noise is the larger of three standard errors of that difference (scatter: 1.4826 x the median absolute deviation of every sample from its group's median, so that one dip neither moves the figure nor hides the scatter of the rest) and what the measurement's own side (its processes' anonymous memory, the kernel's stacks, page tables, unreclaimable slab and tmpfs) moved between the baselines before the deploys and after the deletion, which the baselines after would hide; the target is met only when the figure (at least 0) + noise ≤ 0.5 MiB, not met when figure - noise > 0.5 MiB, and otherwise undecided, which counts as not met. Other work's drift between the baselines before and after, not spanned by the figure: %s per function. Deep here: %s ± %s per function, %s. Corrected MemAvailable of each sample, MiB: baselines before, after: %s; hibernated: %s; deep: %s. The paired difference, round by round, says what the sandboxes cost: **%s per function**. The shim, kernel and engine columns are counted directly; the reclaimable slab (dentries and inodes of the functions' files) is what MemAvailable counts as available, like the page cache the target drops. The cgroup column is the old way of counting: a hibernated function's own cgroup is gone, and the sandbox's holds a few KiB.
 
-`, t.N, len(t.Kept), t.BaseBefore, boxReads, t.jitters(), fmtMiB(deep.PerFn), fmtMiB(deep.Noise), verdict, strings.Join(bases, "; "), rounds[0], rounds[1], fmtMiB(t.sandboxCost())) + mem.Markdown() +
+`, t.N, len(t.Kept), t.BaseBefore, boxReads, t.jitters(), fmtMiB(t.othersDrift()), fmtMiB(deep.PerFn), fmtMiB(deep.Noise), verdict, strings.Join(bases, "; "), rounds[0], rounds[1], fmtMiB(t.sandboxCost())) + mem.Markdown() +
 		"\n\nWake from each tier, through the provider (`GET /function/NAME/count`, time to first byte), alternated; the deep function went deep by its own `com.openfaas.criu.deep-after=1s`, so its wake starts the sandbox (one plain container start) before the restore:\n\n" + wake.Markdown()
 	return Section{Title: "9. Sleep tiers: box memory and wake", Body: body}
 }
