@@ -53,7 +53,7 @@ type densityResult struct {
 type boxCosts struct{ Raw, Corrected, Accounted int64 }
 
 func boxCost(base, after boxSample) boxCosts {
-	kern := (after.KernelStack + after.PageTables + after.SUnreclaim + after.Shmem) - (base.KernelStack + base.PageTables + base.SUnreclaim + base.Shmem)
+	kern := after.kernel() - base.kernel()
 	procs := (after.Engine + after.Provider) - (base.Engine + base.Provider)
 	return boxCosts{
 		Raw:       base.MemAvailable - after.MemAvailable,

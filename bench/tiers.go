@@ -35,6 +35,9 @@ type boxSample struct {
 	// Kernel counters that move with sandboxes (less noisy than
 	// MemAvailable on a shared machine), and tmpfs (Shmem).
 	KernelStack, PageTables, SUnreclaim, Shmem int64
+	// Percpu holds, among others, what dying memory cgroups of stopped
+	// containers keep until their pages are gone.
+	Percpu int64
 	// SReclaimable is slab the kernel frees under pressure (dentries,
 	// inodes): MemAvailable counts it as available, as it does the page
 	// cache, so it is reported beside it.
@@ -58,6 +61,12 @@ type boxSample struct {
 // the anonymous memory they had at the baseline: its loss against a
 // baseline is MemAvailable's loss minus the others' growth.
 func (s boxSample) corrected() int64 { return s.MemAvailable + s.Others }
+
+// kernel is the kernel's memory that moves with containers: stacks, page
+// tables, unreclaimable slab, tmpfs, per-CPU areas.
+func (s boxSample) kernel() int64 {
+	return s.KernelStack + s.PageTables + s.SUnreclaim + s.Shmem + s.Percpu
+}
 
 // tiersResult is the phase's outcome.
 type tiersResult struct {
@@ -171,7 +180,7 @@ func boxFromReads(reads []map[string]int64, ours procMem) boxSample {
 	}
 	key := func(k string) func(map[string]int64) int64 { return func(m map[string]int64) int64 { return m[k] } }
 	s := boxSample{MemAvailable: med(key("MemAvailable")), KernelStack: med(key("KernelStack")), PageTables: med(key("PageTables")),
-		SUnreclaim: med(key("SUnreclaim")), Shmem: med(key("Shmem")), SReclaimable: med(key("SReclaimable")), procMem: ours}
+		SUnreclaim: med(key("SUnreclaim")), Shmem: med(key("Shmem")), SReclaimable: med(key("SReclaimable")), Percpu: med(key("Percpu")), procMem: ours}
 	corr := func(m map[string]int64) int64 { return m["MemAvailable"] + m["AnonPages"] + m["Shmem"] - ours.Ours }
 	s.Others = med(corr) - s.MemAvailable
 	var cs []int64
@@ -631,7 +640,7 @@ func (t *tiersResult) estimate(xs []boxSample, val func(boxSample) int64) boxEst
 // processes' anonymous memory and the kernel's counters that move with
 // containers.
 func ownSide(s boxSample) int64 {
-	return s.Ours + s.KernelStack + s.PageTables + s.SUnreclaim + s.Shmem
+	return s.Ours + s.kernel()
 }
 
 // othersDrift is how far the corrected MemAvailable of the baselines moved
@@ -681,10 +690,10 @@ func (t *tiersResult) sandboxCost() int64 {
 	return IntMedian(d)
 }
 
-// kernPerFn is what the kernel's counters (stacks, page tables,
-// unreclaimable slab, tmpfs) grew per function.
+// kernPerFn is what the kernel's counters (boxSample.kernel) grew per
+// function.
 func (t *tiersResult) kernPerFn(xs []boxSample) int64 {
-	return perFn(t.Base, xs, t.N, func(s boxSample) int64 { return s.KernelStack + s.PageTables + s.SUnreclaim + s.Shmem }, false)
+	return perFn(t.Base, xs, t.N, boxSample.kernel, false)
 }
 
 // procsPerFn is what the engine's and the providers' anonymous memory grew
@@ -723,7 +732,7 @@ func (t *tiersResult) jitters() string {
 
 // Section reports the tiers.
 func (t *tiersResult) Section() Section {
-	mem := table{Header: []string{"tier", "box: MemAvailable lost per function, other processes' change taken out (± noise)", "as read (± noise)", "cgroups per function (old figure)", "shims of these functions (all on the box)", "shim PSS per function", "kernel stacks, page tables, unreclaimable slab, tmpfs per function", "engine (dockerd, containerd) and provider, anonymous, per function", "reclaimable slab per function (counted free)", "accounted: shim + cgroups + kernel + engine + provider"}}
+	mem := table{Header: []string{"tier", "box: MemAvailable lost per function, other processes' change taken out (± noise)", "as read (± noise)", "cgroups per function (old figure)", "shims of these functions (all on the box)", "shim PSS per function", "kernel stacks, page tables, unreclaimable slab, tmpfs, per-CPU per function", "engine (dockerd, containerd) and provider, anonymous, per function", "reclaimable slab per function (counted free)", "accounted: shim + cgroups + kernel + engine + provider"}}
 	row := func(name string, xs []boxSample) {
 		var shims, own, pss, cg, bshims []int64
 		for _, s := range xs {
