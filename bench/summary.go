@@ -73,7 +73,8 @@ func (r *results) summary() table {
 		t.add("Wake, many at once", fmt.Sprintf("%d trivial functions, hibernated", f.N), "last answer "+fmtDur(f.last()), fmt.Sprintf("%d rounds", len(f.Rounds)), "")
 	}
 	if x := r.Tiers; x != nil {
-		t.add("Box memory per hibernated function", fmt.Sprintf("MemAvailable, %d functions: sandbox kept / deep", x.N), fmtMiB(x.boxPerFn(x.Kept))+" / "+fmtMiB(x.boxPerFn(x.Deep)), "sandbox "+fmtMiB(x.sandboxCost())+" (paired)", "cgroups: 0 B")
+		k, d := x.corrected(x.Kept), x.corrected(x.Deep)
+		t.add("Box memory per hibernated function", fmt.Sprintf("MemAvailable less other work, %d functions: sandbox kept / deep", x.N), fmtMiB(k.PerFn)+" / "+fmtMiB(d.PerFn), "± "+fmtMiB(k.Noise)+" / ± "+fmtMiB(d.Noise), "sandbox "+fmtMiB(x.sandboxCost())+" (paired); cgroups: 0 B")
 		t.add("Wake, first byte", "trivial, hibernated / deep", fmtDur(DurMedian(x.WakeKept))+" / "+fmtDur(DurMedian(x.WakeDeep)), fmt.Sprintf("%d each", len(x.WakeDeep)), "")
 	}
 	if fl := r.Floor; fl != nil {
