@@ -36,6 +36,7 @@ type densityResult struct {
 	HibUsedRounds []int64         // and while calling each in turn
 	HibWake       []time.Duration // time to first byte of the round calls
 	HibAsleepEnd  int             // hibernated at the end
+	HibDeepEnd    int             // of those, in the deep tier when the box was read
 	// Box level (issue 13): the box before and after each run (pause only:
 	// every paused function deployed, PauseDeployed, the one over the
 	// budget included; hibernation: after the calls), so that the shims,
@@ -45,31 +46,58 @@ type densityResult struct {
 	Failures                                 []string
 }
 
-// boxCost is what a run's functions cost the box: MemAvailable lost, and
-// the accounted figure (their cgroups and shims, and the kernel's counters),
-// steadier on a shared machine.
-func boxCost(base, after boxSample) (memAvailable, accounted int64) {
-	kern := (after.KernelStack + after.PageTables + after.SUnreclaim) - (base.KernelStack + base.PageTables + base.SUnreclaim)
-	return base.MemAvailable - after.MemAvailable, after.Cgroups + after.OwnShimPSS + max(kern, 0)
+// boxCosts is what a run's functions cost the box: MemAvailable lost as
+// read; the same with the other processes' change taken out (procmem.go),
+// which decides; and the accounted figure (their cgroups and shims, the
+// kernel's counters, the engine's and providers' growth).
+type boxCosts struct{ Raw, Corrected, Accounted int64 }
+
+func boxCost(base, after boxSample) boxCosts {
+	kern := after.kernel() - base.kernel()
+	procs := (after.Engine + after.Provider) - (base.Engine + base.Provider)
+	return boxCosts{
+		Raw:       base.MemAvailable - after.MemAvailable,
+		Corrected: base.corrected() - after.corrected(),
+		Accounted: after.Cgroups + after.OwnShimPSS + max(kern, 0) + max(procs, 0),
+	}
 }
 
-// boxRatios are the density at box level, by MemAvailable and accounted:
-// the hibernation run kept HibOK functions in what it cost the box; in that
-// much, paused functions at their measured box cost would number
-// cost/(pause cost/PauseDeployed).
-func (d *densityResult) boxRatios() (memAvailable, accounted float64) {
+// boxRatios are the density at box level, by MemAvailable (as read, and
+// corrected) and accounted: the hibernation run kept HibOK functions in
+// what it cost the box; in that much, paused functions at their measured
+// box cost would number cost/(pause cost/PauseDeployed).
+func (d *densityResult) boxRatios() (raw, corrected, accounted float64) {
 	if d.PauseDeployed == 0 {
-		return 0, 0
+		return 0, 0, 0
 	}
-	pm, pa := boxCost(d.PauseBase, d.PauseAfter)
-	hm, ha := boxCost(d.HibBase, d.HibAfter)
+	p, h := boxCost(d.PauseBase, d.PauseAfter), boxCost(d.HibBase, d.HibAfter)
 	ratio := func(pause, hib int64) float64 {
 		if pause <= 0 || hib <= 0 {
 			return 0 // noise: the box gained memory
 		}
 		return Ratio(float64(d.HibOK), float64(hib)/(float64(pause)/float64(d.PauseDeployed)))
 	}
-	return ratio(pm, hm), ratio(pa, ha)
+	return ratio(p.Raw, h.Raw), ratio(p.Corrected, h.Corrected), ratio(p.Accounted, h.Accounted)
+}
+
+// hibernatedCost is what one hibernated function of the hibernation run
+// cost the box (corrected MemAvailable): the run's cost less that of the
+// functions awake at the end, each counted as a paused one (same image,
+// state, cgroup and shims).
+func (d *densityResult) hibernatedCost() int64 {
+	if d.PauseDeployed == 0 || d.HibAsleepEnd == 0 {
+		return 0
+	}
+	awake := int64(d.HibDeployed - d.HibAsleepEnd)
+	pause := boxCost(d.PauseBase, d.PauseAfter).Corrected / int64(d.PauseDeployed)
+	return (boxCost(d.HibBase, d.HibAfter).Corrected - awake*pause) / int64(d.HibAsleepEnd)
+}
+
+// ceiling is the largest box ratio the hibernation run could show: its
+// functions against the ones awake at the end alone (those fill the
+// budget), as if the hibernated ones cost nothing.
+func (d *densityResult) ceiling() float64 {
+	return Ratio(float64(d.HibOK), float64(d.HibDeployed-d.HibAsleepEnd))
 }
 
 func densityDeployment(name, strategy string, stateMB int) types.FunctionDeployment {
@@ -231,13 +259,18 @@ func (b *bench) runHibernateDensity(ctx context.Context, p *Provider, res *densi
 		}
 	}
 	stop()
-	if res.HibAfter, err = b.sampleBox(ctx, p, "dens-hib-"); err != nil {
-		return err
-	}
+	// The box is read once every hibernated function reached the deep
+	// tier (deep-after=1s; the policy ticks every 200 ms).
 	for _, name := range names {
 		if st, err := p.Annotation(ctx, name, "com.openfaas.criu.state"); err == nil && st == "hibernated" {
 			res.HibAsleepEnd++
+			if waitAnnotation(ctx, p, name, "com.openfaas.criu.tier", "deep", 30*time.Second) == nil {
+				res.HibDeepEnd++
+			}
 		}
+	}
+	if res.HibAfter, err = b.sampleBox(ctx, p, "dens-hib-"); err != nil {
+		return err
 	}
 	return nil
 }

@@ -26,8 +26,9 @@ import (
 	"github.com/faas-criu/faas-criu/provider"
 )
 
-// Networks and subnets of the benchmark's providers.
-const (
+// Networks and subnets of the benchmark's providers (renamed by
+// -net-prefix and -subnet-prefix: see networks.go).
+var (
 	mainNetwork    = "fcb-bench"
 	mainSubnet     = "10.77.0.0/24"
 	densityNetwork = "fcb-bench-d"
@@ -74,13 +75,13 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.samples, "samples", 20, "wake samples per function")
 	flag.IntVar(&o.floorSamples, "floor-samples", 3, "dumps and restores of each kind under CRIU alone and in Docker alone (floor phase)")
 	flag.StringVar(&phases, "phases", "wake,floor,overhead,fanout,tiers,density,migration", "phases to run")
-	flag.IntVar(&o.tierFns, "tier-fns", 30, "functions whose box memory the tiers phase measures")
-	flag.IntVar(&o.tierRounds, "tier-rounds", 3, "alternations of the two tiers in the memory measurement")
+	flag.IntVar(&o.tierFns, "tier-fns", 60, "functions whose box memory the tiers phase measures (the noise of MemAvailable, per function, shrinks with their number)")
+	flag.IntVar(&o.tierRounds, "tier-rounds", 2, "alternations of the two tiers in the memory measurement")
 	flag.IntVar(&o.tierSamples, "tier-samples", 5, "wakes from each tier")
 	flag.IntVar(&o.fanout, "fanout", 20, "functions woken at once in the fan-out phase")
 	flag.IntVar(&o.migrations, "migrations", 3, "moves of each function in the migration phase")
 	flag.StringVar(&o.budget, "budget", "200Mi", "memory budget of the density comparison")
-	flag.IntVar(&o.factor, "density-factor", 11, "functions deployed with hibernation, as a multiple of those that fit paused (issue 13's target is 10x at box level: fewer could not show it)")
+	flag.IntVar(&o.factor, "density-factor", 15, "functions deployed with hibernation, as a multiple of those that fit paused (issue 13's target is 10x at box level; the functions awake at the end fill the budget as the paused ones did, so the run shows at most about this factor less what its hibernated functions cost: 11 capped it at 9.5x)")
 	flag.IntVar(&o.densityRounds, "density-rounds", 1, "rounds of calls over every function of the hibernation density run")
 	flag.IntVar(&o.maxPause, "max-paused", 40, "stop the pause-only density count here")
 	flag.DurationVar(&o.loadRun, "load-run", 5*time.Second, "length of each invoke overhead run")
@@ -91,7 +92,12 @@ func parseFlags() (options, error) {
 	flag.StringVar(&sizes, "scale-sizes", "10,100,1000", "functions deployed at each step of the scale run")
 	flag.IntVar(&o.scaleWorkers, "scale-workers", 6, "deploys at a time in the scale run")
 	flag.StringVar(&o.relayTo, "relay-to", "", "internal: run as the invoke comparison's TCP relay to this address")
+	netPrefix := flag.String("net-prefix", envOr("FAAS_CRIU_BENCH_NET_PREFIX", defaultNetPrefix), "prefix of the benchmark's Docker network names (env FAAS_CRIU_BENCH_NET_PREFIX), so that two runs on one machine do not collide")
+	subnetPrefix := flag.String("subnet-prefix", envOr("FAAS_CRIU_BENCH_SUBNET_PREFIX", defaultSubnetPrefix), "first two octets of the benchmark's subnets (env FAAS_CRIU_BENCH_SUBNET_PREFIX)")
 	flag.Parse()
+	if err := renameNetworks(*netPrefix, *subnetPrefix); err != nil {
+		return o, err
+	}
 	var err error
 	if o.scaleSizes, err = parseSizes(sizes); err != nil {
 		return o, fmt.Errorf("-scale-sizes: %w", err)
@@ -124,6 +130,9 @@ type bench struct {
 	logDir     string // bench/out: the providers' logs
 	started    time.Time
 	ids        idSet // every function container seen, for the leftovers
+	// providers are the PIDs of the providers started, whose memory box
+	// samples count as the measurement's own (procmem.go).
+	providers []int
 }
 
 func (b *bench) progress(format string, args ...any) {

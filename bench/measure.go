@@ -120,6 +120,7 @@ func (b *bench) startProvider(ctx context.Context, cl *cleanups, o providerOpts)
 		_ = removeLeftovers(context.Background(), b.docker, o.Network)
 		return nil, err
 	}
+	b.providers = append(b.providers, p.PID())
 	cl.push(func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
@@ -154,7 +155,7 @@ func (p *Provider) DeleteAll(ctx context.Context) error {
 }
 
 // Network of the overhead phase's baseline provider.
-const (
+var (
 	baselineNetwork = "fcb-bench-c"
 	baselineSubnet  = "10.77.2.0/24"
 )

@@ -21,13 +21,16 @@ import (
 // about 100 MB of state that does not compress. The first move of each sends
 // the image too; later ones find it there.
 
-const (
+var (
 	migrationNetworkA = "fcb-mig-a"
 	migrationSubnetA  = "10.77.2.0/24"
 	migrationNetworkB = "fcb-mig-b"
 	migrationSubnetB  = "10.77.3.0/24"
-	migrationEngine   = "bench"
 )
+
+// migrationEngine names the second engine (scripts/second-engine.sh) of the
+// migration phase; renamed with the networks.
+var migrationEngine = "bench"
 
 type migrationSample struct {
 	Took       time.Duration // the whole migration, to the target's answer

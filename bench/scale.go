@@ -28,11 +28,12 @@ import (
 
 // Network and subnet of the scale run: a /21, since every replica keeps a
 // fixed address (2,046 of them).
-const (
+var (
 	scaleNetwork = "fcb-scale"
 	scaleSubnet  = "10.77.8.0/21"
-	scalePrefix  = "scale-"
 )
+
+const scalePrefix = "scale-"
 
 // Targets at 1,000 functions (issue 13).
 const (

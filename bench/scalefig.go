@@ -105,19 +105,24 @@ func (r *results) figures() targetFigures {
 	}
 	if x := r.Tiers; x != nil {
 		f.HasTiers, f.TiersN = true, x.N
-		f.BoxKept, f.BoxDeep, f.BoxDrift = x.boxPerFn(x.Kept), x.boxPerFn(x.Deep), x.baseDrift()
+		deep, raw := x.corrected(x.Deep), x.estimate(x.Deep, memAvailable)
+		f.BoxKept, f.BoxDeep, f.BoxNoise = x.corrected(x.Kept).PerFn, deep.PerFn, deep.Noise
+		f.BoxDeepRaw, f.BoxNoiseRaw = raw.PerFn, raw.Noise
+		f.BoxReclaimable = x.reclaimablePerFn(x.Deep)
 		f.AccountedKept, f.AccountedDeep = x.accounted(x.Kept), x.accounted(x.Deep)
 		f.TierWakeKept, f.TierWakeDeep = DurMedian(x.WakeKept), DurMedian(x.WakeDeep)
 	}
 	if d := r.Density; d != nil {
 		f.HasDensity = true
-		f.DensityBox, f.DensityAccounted = d.boxRatios()
+		f.DensityBoxRaw, f.DensityBox, f.DensityAccounted = d.boxRatios()
 		f.DensityCgroup = d.ratio()
 		f.DensityHib, f.DensityPause, f.DensityFactor = d.HibOK, d.PauseOK, d.Factor
-		f.HibBox, f.HibAcc = boxCost(d.HibBase, d.HibAfter)
+		h := boxCost(d.HibBase, d.HibAfter)
+		f.HibBox, f.HibAcc = h.Corrected, h.Accounted
+		f.HibPerAsleep, f.DensityCeiling, f.HibAwake = d.hibernatedCost(), d.ceiling(), d.HibDeployed-d.HibAsleepEnd
 		if d.PauseDeployed > 0 {
-			pm, pa := boxCost(d.PauseBase, d.PauseAfter)
-			f.PauseBoxPerFn, f.PauseAccPerFn = pm/int64(d.PauseDeployed), pa/int64(d.PauseDeployed)
+			pc := boxCost(d.PauseBase, d.PauseAfter)
+			f.PauseBoxPerFn, f.PauseAccPerFn = pc.Corrected/int64(d.PauseDeployed), pc.Accounted/int64(d.PauseDeployed)
 		}
 	}
 	if o := r.Overhead; o != nil {

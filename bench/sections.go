@@ -95,24 +95,26 @@ func (d *densityResult) Section() Section {
 	t.add("memory used while calling each in turn", "-", usedSummary(d.HibUsedRounds, d.Budget))
 	t.add("call from idle, p50 / p90", "unpause: see section 1",
 		fmt.Sprintf("%s / %s (restore, often after hibernating another)", fmtDur(DurMedian(d.HibWake)), fmtDur(DurPercentile(d.HibWake, 90))))
-	t.add("hibernated at the end", "0", fmt.Sprint(d.HibAsleepEnd))
+	t.add("hibernated at the end (of which deep when the box was read)", "0", fmt.Sprintf("%d (%d)", d.HibAsleepEnd, d.HibDeepEnd))
 	if d.PauseDeployed > 0 {
-		pm, pa := boxCost(d.PauseBase, d.PauseAfter)
-		hm, ha := boxCost(d.HibBase, d.HibAfter)
-		n := int64(d.PauseDeployed)
-		t.add("box: MemAvailable lost", fmt.Sprintf("%s, %s per function (%d deployed)", fmtMiB(pm), fmtMiB(pm/n), d.PauseDeployed),
-			fmt.Sprintf("%s, %s per function kept", fmtMiB(hm), fmtMiB(hm/int64(max(d.HibOK, 1)))))
-		t.add("box: accounted (cgroups, shims' PSS, kernel stacks, page tables, slab)", fmt.Sprintf("%s, %s per function", fmtMiB(pa), fmtMiB(pa/n)),
-			fmt.Sprintf("%s, %s per function kept; shims %d", fmtMiB(ha), fmtMiB(ha/int64(max(d.HibOK, 1))), d.HibAfter.OwnShims))
+		pc, hc := boxCost(d.PauseBase, d.PauseAfter), boxCost(d.HibBase, d.HibAfter)
+		n, k := int64(d.PauseDeployed), int64(max(d.HibOK, 1))
+		t.add("box: MemAvailable lost, other processes' change taken out", fmt.Sprintf("%s, %s per function (%d deployed)", fmtMiB(pc.Corrected), fmtMiB(pc.Corrected/n), d.PauseDeployed),
+			fmt.Sprintf("%s, %s per function kept; %s per hibernated function, the %d awake at the end counted as paused ones", fmtMiB(hc.Corrected), fmtMiB(hc.Corrected/k), fmtMiB(d.hibernatedCost()), d.HibDeployed-d.HibAsleepEnd))
+		t.add("box: MemAvailable lost, as read", fmt.Sprintf("%s, %s per function", fmtMiB(pc.Raw), fmtMiB(pc.Raw/n)),
+			fmt.Sprintf("%s, %s per function kept", fmtMiB(hc.Raw), fmtMiB(hc.Raw/k)))
+		t.add("box: accounted (cgroups, shims' PSS, kernel stacks, page tables, slab, tmpfs, engine and providers)", fmt.Sprintf("%s, %s per function", fmtMiB(pc.Accounted), fmtMiB(pc.Accounted/n)),
+			fmt.Sprintf("%s, %s per function kept; shims %d", fmtMiB(hc.Accounted), fmtMiB(hc.Accounted/k), d.HibAfter.OwnShims))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Budget %s; every function is the fixture holding `STATE_MB=%d`. ", fmtBytes(d.Budget), d.StateMB)
 	b.WriteString("Pause only: functions were deployed with the pause strategy and paused one after another (on a provider without a budget, whose budget would hibernate them) until the next one's memory would exceed the budget; those that fitted were then each called again and had to answer the next `/count`. ")
 	fmt.Fprintf(&b, "Hibernation: %dx as many were deployed on a provider started with `--memory-budget`, which hibernates the least recently used, with `com.openfaas.criu.deep-after=1s` (the deep tier: no sandbox kept); each was then called in turn, %d time(s), every `/count` checked. ", d.Factor, d.Rounds)
-	b.WriteString("Box level (issue 13): MemAvailable after `sync; echo 1 > /proc/sys/vm/drop_caches` (median of 9 reads), and accounted (the functions' cgroups, their shims' PSS, and the kernel's stacks, page tables and unreclaimable slab against the run's start), before and after each run (pause only: every paused function deployed; hibernation: after the calls), so that shims, sandboxes and kernel state count; the density at box level compares the functions the hibernation run kept with the paused functions that would fit in the box memory it used, at their measured box cost.\n\n")
+	b.WriteString("Box level (issue 13): MemAvailable after `sync; echo 1 > /proc/sys/vm/drop_caches` (median of 9 reads), with the change of the anonymous memory of every process that is not the engine, a provider or a container taken out (other work on the machine: see section 9), and accounted (the functions' cgroups, their shims' PSS, the kernel's stacks, page tables, unreclaimable slab and tmpfs, and the engine's and providers' anonymous memory against the run's start), before and after each run (pause only: every paused function deployed; hibernation: after the calls, once every hibernated function reached the deep tier), so that shims, sandboxes and kernel state count; the density at box level compares the functions the hibernation run kept with the paused functions that would fit in the box memory it used, at their measured box cost. ")
+	fmt.Fprintf(&b, "The budget is full of awake functions at the end (%d of them), each costing the box what a paused one does: so the run can show at most %s (its functions against those alone), which is why it deploys %dx as many as fit paused.\n\n", d.HibDeployed-d.HibAsleepEnd, fmtRatio(d.ceiling()), d.Factor)
 	b.WriteString(t.Markdown())
-	bm, ba := d.boxRatios()
-	fmt.Fprintf(&b, "\nDensity with hibernation / pause only at box level: **%s by MemAvailable, %s accounted**; %s counted in cgroups, the old figure. Wrong answers: %d.\n", fmtRatio(bm), fmtRatio(ba), fmtRatio(d.ratio()), len(d.Failures))
+	raw, bm, ba := d.boxRatios()
+	fmt.Fprintf(&b, "\nDensity with hibernation / pause only at box level: **%s by MemAvailable (other processes' change taken out), %s accounted**; %s by MemAvailable as read; %s counted in cgroups, the old figure. Wrong answers: %d.\n", fmtRatio(bm), fmtRatio(ba), fmtRatio(raw), fmtRatio(d.ratio()), len(d.Failures))
 	return Section{Title: "4. Density", Body: b.String()}
 }
 

@@ -56,7 +56,7 @@ func (r *results) summary() table {
 	if d := r.Density; d != nil {
 		t.add("Density", fmt.Sprintf("pause only, %s budget", fmtBytes(d.Budget)), fmt.Sprintf("%d functions", d.PauseOK), fmtBytes(IntMedian(d.PausePerFn))+" each", "")
 		t.add("Density", fmt.Sprintf("hibernation, %s budget", fmtBytes(d.Budget)), fmt.Sprintf("%d functions", d.HibOK), fmt.Sprintf("%d deployed", d.HibDeployed), fmtRatio(d.ratio())+" pause only (cgroups)")
-		if bm, ba := d.boxRatios(); d.PauseDeployed > 0 {
+		if _, bm, ba := d.boxRatios(); d.PauseDeployed > 0 {
 			t.add("Density", "box level, hibernation / pause only", fmtRatio(bm)+" by MemAvailable", fmtRatio(ba)+" accounted", fmt.Sprintf("%d / %d functions", d.HibOK, d.PauseDeployed))
 		}
 	}
@@ -73,7 +73,8 @@ func (r *results) summary() table {
 		t.add("Wake, many at once", fmt.Sprintf("%d trivial functions, hibernated", f.N), "last answer "+fmtDur(f.last()), fmt.Sprintf("%d rounds", len(f.Rounds)), "")
 	}
 	if x := r.Tiers; x != nil {
-		t.add("Box memory per hibernated function", fmt.Sprintf("MemAvailable, %d functions: sandbox kept / deep", x.N), fmtMiB(x.boxPerFn(x.Kept))+" / "+fmtMiB(x.boxPerFn(x.Deep)), "sandbox "+fmtMiB(x.sandboxCost())+" (paired)", "cgroups: 0 B")
+		k, d := x.corrected(x.Kept), x.corrected(x.Deep)
+		t.add("Box memory per hibernated function", fmt.Sprintf("MemAvailable less other work, %d functions: sandbox kept / deep", x.N), fmtMiB(k.PerFn)+" / "+fmtMiB(d.PerFn), "± "+fmtMiB(k.Noise)+" / ± "+fmtMiB(d.Noise), "sandbox "+fmtMiB(x.sandboxCost())+" (paired); cgroups: 0 B")
 		t.add("Wake, first byte", "trivial, hibernated / deep", fmtDur(DurMedian(x.WakeKept))+" / "+fmtDur(DurMedian(x.WakeDeep)), fmt.Sprintf("%d each", len(x.WakeDeep)), "")
 	}
 	if fl := r.Floor; fl != nil {

@@ -14,7 +14,7 @@ func allMet() targetFigures {
 		TrivialSuspend: 100 * ms, HeavySuspend: 500 * ms, TrivialRunning: 1 << 20, TrivialPaused: 1 << 20,
 		HasFloor:     true,
 		TrivialFloor: kindFloor{CRIUDump: 60 * ms, CRIURestore: 70 * ms, CRIUFirstByte: 72 * ms, DockerDump: 400 * ms, DockerRestore: 800 * ms, DockerFirstByte: 801 * ms},
-		HasTiers:     true, TiersN: 30, BoxKept: 4 << 20, BoxDeep: 1 << 18, BoxDrift: 1 << 17, AccountedKept: 3 << 20, AccountedDeep: 0,
+		HasTiers:     true, TiersN: 30, BoxKept: 4 << 20, BoxDeep: 1 << 18, BoxNoise: 1 << 17, BoxDeepRaw: 1 << 18, BoxNoiseRaw: 1 << 17, AccountedKept: 3 << 20, AccountedDeep: 0,
 		HasDensity: true, DensityBox: 11, DensityAccounted: 12, DensityCgroup: 9, DensityHib: 99, DensityPause: 9, DensityFactor: 11, PauseBoxPerFn: 26 << 20, PauseAccPerFn: 25 << 20, HibBox: 230 << 20, HibAcc: 210 << 20,
 		HasProxy: true, ProxyRPS: 23000, RelayRPS: 25000, DirectRPS: 40000, ProxyP99: 7 * ms, RelayP99: 6 * ms, DirectP99: 6 * ms,
 		HasFanout: true, FanoutN: 20, FanoutCores: 2, FanoutLast: 1900 * ms, FanoutBusy: 0.97,
@@ -39,7 +39,13 @@ func TestEvalTargets(t *testing.T) {
 		{"heavy suspend over", func(f *targetFigures) { f.HeavySuspend = 601 * ms }, []string{"heavy-suspend"}, nil},
 		{"trivial suspend over", func(f *targetFigures) { f.TrivialSuspend = 121 * ms }, []string{"trivial-suspend"}, nil},
 		{"deep tier over 0.5 MiB", func(f *targetFigures) { f.BoxDeep = 1<<19 + 1 }, []string{"box-memory"}, nil},
-		{"box baselines drifted", func(f *targetFigures) { f.BoxDrift = 1 << 20 }, []string{"box-memory"}, nil},
+		{"deep tier clearly over 0.5 MiB", func(f *targetFigures) { f.BoxDeep, f.BoxDeepRaw = 1<<20, 1<<20 }, []string{"box-memory"}, nil},
+		{"box baselines drifted", func(f *targetFigures) { f.BoxNoise = 1 << 20 }, []string{"box-memory"}, nil},
+		{"deep under 0.5 MiB but the noise could carry it over", func(f *targetFigures) { f.BoxDeep, f.BoxNoise = 2<<18, 1<<18 }, []string{"box-memory"}, nil},
+		{"deep at 0.5 MiB with figure + noise", func(f *targetFigures) { f.BoxDeep, f.BoxNoise = 1<<18, 1<<18 }, nil, nil},
+		{"deep negative, little noise", func(f *targetFigures) { f.BoxDeep, f.BoxDeepRaw = -(1 << 18), -(1 << 18) }, nil, nil},
+		{"MemAvailable as read clearly over", func(f *targetFigures) { f.BoxDeepRaw = 2 << 20 }, []string{"box-memory"}, nil},
+		{"MemAvailable as read too noisy, corrected decides", func(f *targetFigures) { f.BoxDeepRaw, f.BoxNoiseRaw = 1<<20, 10<<20 }, nil, nil},
 		{"accounted deep over", func(f *targetFigures) { f.AccountedDeep = 1 << 20 }, []string{"box-memory"}, nil},
 		{"density at box level under 10x", func(f *targetFigures) { f.DensityBox = 9.9 }, []string{"density"}, nil},
 		{"density accounted under 10x", func(f *targetFigures) { f.DensityAccounted = 9.9 }, []string{"density"}, nil},
@@ -77,6 +83,41 @@ func TestEvalTargets(t *testing.T) {
 				if !x.Missing && x.Figure == "" {
 					t.Errorf("%s: no figure", x.Key)
 				}
+			}
+		})
+	}
+}
+
+// The drift rule refuses to decide when the noise could carry the figure
+// across the limit, and says so.
+func TestBoxTargetRefusesWhenNoisy(t *testing.T) {
+	const mi = 1 << 20
+	cases := []struct {
+		name                string
+		deep, noise         int64
+		met, decided, noisy bool
+	}{
+		{"quiet, under", mi / 10, mi / 10, true, true, false},
+		{"at the limit with its noise", mi / 4, mi / 4, true, true, false},
+		{"under, noise carries it over", mi / 4, mi/4 + 1, false, false, true},
+		{"over, noise could bring it under", mi * 6 / 10, mi / 5, false, false, true},
+		{"over beyond its noise", mi, mi / 5, false, true, false},
+		{"last report: -0.28 MiB, 0.69 MiB of drift", -mi * 28 / 100, mi * 69 / 100, false, false, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			met, decided := boxEstimate{c.deep, c.noise}.decide(limitDeepBox)
+			if met != c.met || decided != c.decided {
+				t.Errorf("decide: met %v decided %v, want %v %v", met, decided, c.met, c.decided)
+			}
+			f := allMet()
+			f.BoxDeep, f.BoxNoise = c.deep, c.noise
+			tg := boxTarget(f)
+			if tg.Met != c.met {
+				t.Errorf("target met %v, want %v: %s", tg.Met, c.met, tg.Figure)
+			}
+			if strings.Contains(tg.Figure, "too noisy to decide") != c.noisy {
+				t.Errorf("figure says too noisy: %v, want %v: %s", !c.noisy, c.noisy, tg.Figure)
 			}
 		})
 	}

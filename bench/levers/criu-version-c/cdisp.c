@@ -1,4 +1,4 @@
-// Prototype (bench/tried.md 28): runc's CRIU. go-criu's version probe (swrk on a descriptor other than 3) is
+// Prototype (bench/tried.md 29): runc's CRIU. go-criu's version probe (swrk on a descriptor other than 3) is
 // answered with the reply recorded by faas-criu-criu record (criu-version-runtime.patch; stamp not checked here);
 // runc's dump and restore (swrk 3) and anything else exec the real CRIU. gcc -O2 -static -o cdisp cdisp.c
 #include <unistd.h>

@@ -1,4 +1,4 @@
-// Prototype (bench/tried.md 28): the engine runtime's path; execs runc with this directory's cdisp as its CRIU.
+// Prototype (bench/tried.md 29): the engine runtime's path; execs runc with this directory's cdisp as its CRIU.
 // gcc -O2 -static -o rt rt.c; daemon.json "runtimes": {"faas-criu": {"path": "/DIR/rt"}} (paths below are the test's).
 #include <unistd.h>
 #include <stdlib.h>
