@@ -1,4 +1,4 @@
-# One run of deep-memory.sh (tried 33b): meminfo counters, the engine's and
+# One run of deep-memory.sh (tried 34): meminfo counters, the engine's and
 # provider's RSS, the root memcg's totals and the slab caches that moved most,
 # medians of each state's reads, deep less after the deletion.
 #   python3 bench/levers/deep-memory-counters.py OUT

@@ -1,4 +1,4 @@
-# Per run of deep-memory.sh (tried 33b): MemAvailable, MemAvailable + AnonPages
+# Per run of deep-memory.sh (tried 34): MemAvailable, MemAvailable + AnonPages
 # and the memory no meminfo counter names, deep less after the deletion, and
 # the dying memory cgroups (num_cgroups less directories less the root).
 #   python3 bench/levers/deep-memory-sum.py OUT... (functions: 40)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Where the deep tier's memory is (tried 33b): N trivial functions deployed
+# Where the deep tier's memory is (tried 34): N trivial functions deployed
 # on a private engine, called once, hibernated and left to go deep by their
 # own com.openfaas.criu.deep-after=1s; the box read before the deploys, in
 # deep, and after the deletion, each state 3 times, caches dropped before
