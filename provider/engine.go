@@ -53,12 +53,6 @@ type Containers interface {
 	ListContainers(ctx context.Context, labels map[string]string) ([]Container, error)
 	// WaitStopped returns once the container is not running.
 	WaitStopped(ctx context.Context, id string) error
-	// ThawLeftFrozen thaws the processes of a container the engine counts
-	// as running and not paused, if they are frozen all the same: a
-	// checkpoint froze them before its dump (the engine's CreateCheckpoint
-	// may) and the provider was killed before it thawed them. It says
-	// whether it had to.
-	ThawLeftFrozen(ctx context.Context, id string) (bool, error)
 	// ContainerLogs streams a container's output, stdout and stderr merged,
 	// one line per message, each prefixed with its RFC 3339 timestamp.
 	ContainerLogs(ctx context.Context, id string, opts LogsOptions) (io.ReadCloser, error)

@@ -60,10 +60,6 @@ type fakeContainer struct {
 	// frozen: its task was left paused behind the engine's back (state
 	// still says running); locked: a sandbox whose network CRIU left locked.
 	frozen, locked bool
-	// cgFrozen: its processes were left frozen behind both the engine's
-	// and its runtime's back (a checkpoint froze its cgroup and was never
-	// finished); they keep their memory and do not answer until thawed.
-	cgFrozen bool
 	// memory is the running process's state (the request count).
 	memory *atomic.Int64
 	srv    *http.Server
@@ -272,38 +268,7 @@ func (e *fakeEngine) listen(c *fakeContainer) error {
 func (e *fakeEngine) stop(c *fakeContainer) {
 	e.silence(c)
 	c.memory = nil
-	c.frozen, c.cgFrozen = false, false
-}
-
-// freezeCgroup freezes a running container's processes behind the
-// engine's back, as a checkpoint's freeze that its provider was killed
-// during leaves them.
-func (e *fakeEngine) freezeCgroup(name string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	c, err := e.find(name)
-	if err != nil || c.state != "running" {
-		e.t.Fatalf("freeze %s: %v (state %v)", name, err, c)
-	}
-	e.silence(c)
-	c.cgFrozen = true
-}
-
-func (e *fakeEngine) ThawLeftFrozen(_ context.Context, id string) (bool, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	c, err := e.find(id)
-	if err != nil {
-		return false, err
-	}
-	if err := e.begin("thaw"); err != nil {
-		return false, err
-	}
-	if !c.cgFrozen || c.state != "running" {
-		return false, nil
-	}
-	c.cgFrozen = false
-	return true, e.listen(c)
+	c.frozen = false
 }
 
 // cutNextCheckpoint makes the engine crash during the next checkpoint,

@@ -513,22 +513,6 @@ func (p *Provider) leftFrozen(ctx context.Context, r *replica) (bool, error) {
 	return false, nil
 }
 
-// thawLeftFrozen thaws a replica the engine runs (not paused) whose
-// processes a checkpoint froze before its dump and never thawed: the
-// provider was killed in between (the engine's direct checkpoint freezes the
-// container first, so that CRIU does not wait 100 ms for its freezer). Left
-// so, it would never answer again, its state in memory. Run with fn.opMu
-// held, so that no dump of this provider is under way.
-func (p *Provider) thawLeftFrozen(ctx context.Context, fn *function, r *replica) {
-	thawed, err := p.engine.ThawLeftFrozen(ctx, r.id)
-	switch {
-	case err != nil:
-		slog.Error("thaw a replica a checkpoint left frozen", "function", fn.key.String(), "replica", r.index, "err", err)
-	case thawed:
-		slog.Warn("replica was left frozen by a checkpoint the provider did not finish: thawed, its state kept", "function", fn.key.String(), "replica", r.index)
-	}
-}
-
 // replaceLostReplica brings back a replica whose memory a failed checkpoint
 // took: its container stopped (Docker stops it before writing the dump out;
 // a dump that finished while the engine crashed stopped it too), or it was

@@ -483,7 +483,6 @@ func (p *Provider) bringUpReplica(ctx context.Context, fn *function, rec *record
 	case r == nil || r.id == "":
 		r, err = p.recreateReplica(ctx, fn, rec, idx, r)
 	case r.status == "running":
-		p.thawLeftFrozen(ctx, fn, r)
 		if info, ok := rec.Checkpoints[idx]; ok {
 			// Restored, but the provider stopped before it noted that (a
 			// replica that answers early keeps its checkpoint until the

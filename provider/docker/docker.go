@@ -238,12 +238,6 @@ func (e *Engine) WaitStopped(ctx context.Context, id string) error {
 	}
 }
 
-// ThawLeftFrozen thaws a running container's cgroup that a direct
-// checkpoint froze and did not thaw (see freezer.go).
-func (e *Engine) ThawLeftFrozen(_ context.Context, id string) (bool, error) {
-	return thawLeftFrozen(id)
-}
-
 // ContainerLogs demultiplexes Docker's log stream (stdout and stderr framed
 // in one stream, as for a container without a terminal).
 func (e *Engine) ContainerLogs(ctx context.Context, id string, o provider.LogsOptions) (io.ReadCloser, error) {
@@ -322,12 +316,7 @@ func (e *Engine) checkpointDirect(ctx context.Context, id string, o provider.Che
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return fmt.Errorf("%w: %w", errNotDirect, err) // Docker says why (a name taken, say)
 	}
-	// Frozen first, as Docker's way did (see freezer.go): CRIU then skips
-	// its 100 ms wait for the freezer. Thawed after, whatever the outcome:
-	// a dump that failed or left the container running left it frozen.
-	thaw := freezeForDump(id)
 	err := unary(context.WithoutCancel(ctx), hc, "/containerd.services.tasks.v1.Tasks/Checkpoint", checkpointRequest(id, dir, o.Exit))
-	thaw()
 	if err == nil {
 		return nil
 	}
