@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"github.com/faas-criu/faas-criu/internal/ticker"
 	"log/slog"
+	"net"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -131,7 +132,10 @@ type Provider struct {
 	health     *http.Client
 	earlyProbe *http.Client // probes a replica whose start still runs (early.go)
 	probing    atomic.Int64 // replicas being probed so (pollAnswer)
-	metrics    *Metrics
+	// probeDial makes pollAnswer's connects (a fake's in tests); each
+	// attempt's deadline comes with its context.
+	probeDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	metrics   *Metrics
 
 	mu  sync.RWMutex
 	fns map[api.Key]*function
@@ -211,6 +215,7 @@ func New(ctx context.Context, cfg Config, eng Engine, opts ...Option) (*Provider
 		seenMemory:       map[string]int64{},
 		health:           newHealthClient(),
 		earlyProbe:       newEarlyProbeClient(),
+		probeDial:        (&net.Dialer{}).DialContext,
 		metrics:          newMetrics(),
 		reconcileQ:       make(chan api.Key, 1024),
 		started:          time.Now(),
