@@ -49,24 +49,16 @@ type wakeInProgress struct {
 // Readiness polling while the engine's start call runs. CRIU's network lock
 // drops SYNs until it unlocks, and a dropped SYN costs the kernel's 1 s
 // retransmit: each attempt gives up on the connection after earlyDial (a
-// handshake on the local bridge takes well under a millisecond). A new
-// attempt begins every earlyPoll (or earlyPoll times the number of replicas
-// being probed at once when several restore together, see probePause)
-// without waiting for the earlier ones to give up: a SYN dropped before the
-// unlock is never answered, so only an attempt begun after it can succeed,
-// and one that waited out its earlyDial first found the replica on average
-// half of earlyDial late (bench/tried.md 33).
+// handshake on the local bridge takes well under a millisecond; an attempt
+// that times out is simply made again) and the next begins earlyPoll later,
+// or earlyPoll times the number of replicas being probed at once when
+// several restore together (see probePause).
 const (
 	earlyDial = 15 * time.Millisecond
 	earlyPoll = 2 * time.Millisecond
 	// earlyPollMax bounds the pause between two attempts however many
 	// replicas are probed.
 	earlyPollMax = 40 * time.Millisecond
-	// earlyInFlight bounds one replica's attempts waiting at once: earlyDial
-	// over earlyPoll, so that a wake alone keeps its 2 ms pace through the
-	// lock. Paced for many replicas (a pause of earlyDial or more), a
-	// replica has at most one attempt waiting, as before.
-	earlyInFlight = int((earlyDial + earlyPoll - 1) / earlyPoll)
 )
 
 // probePause is the pause between two attempts of one replica's probe
@@ -94,49 +86,24 @@ func newEarlyProbeClient() *http.Client {
 // pollAnswer probes a replica being restored until it answers its
 // readiness probe (true), or ctx ends (false). Until a bare TCP connection
 // succeeds no HTTP request is made: the restore runs on the same cores, and
-// a hundred refused HTTP probes cost it more than a hundred connects. The
-// connects overlap (see earlyInFlight); the first that succeeds is followed
-// by the HTTP probe, and the rest are cancelled when pollAnswer returns.
+// a hundred refused HTTP probes cost it more than a hundred connects.
 func (p *Provider) pollAnswer(ctx context.Context, addr, path string) bool {
 	p.probing.Add(1)
 	defer p.probing.Add(-1)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // the attempts still waiting
-	// Buffered for every attempt that can be in flight: none blocks on
-	// sending its result after pollAnswer returned.
-	connected := make(chan bool, earlyInFlight)
-	inFlight := 0
-	next := time.NewTimer(0)
-	defer next.Stop()
+	d := net.Dialer{Timeout: earlyDial}
 	for {
+		if c, err := d.DialContext(ctx, "tcp", addr); err == nil {
+			c.Close()
+			if p.probeWith(ctx, p.earlyProbe, addr, path) {
+				return true
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return false
-		case ok := <-connected:
-			inFlight--
-			if ok && p.probeWith(ctx, p.earlyProbe, addr, path) {
-				return true
-			}
-		case <-next.C:
-			if inFlight < earlyInFlight {
-				inFlight++
-				go p.connectOnce(ctx, addr, connected)
-			}
-			next.Reset(probePause(p.probing.Load()))
+		case <-time.After(probePause(p.probing.Load())):
 		}
 	}
-}
-
-// connectOnce makes one connection attempt of pollAnswer, giving up after
-// earlyDial, and says whether it connected.
-func (p *Provider) connectOnce(ctx context.Context, addr string, connected chan<- bool) {
-	ctx, cancel := context.WithTimeout(ctx, earlyDial)
-	defer cancel()
-	c, err := p.probeDial(ctx, "tcp", addr)
-	if err == nil {
-		c.Close()
-	}
-	connected <- err == nil
 }
 
 // startFromCheckpoint has the engine start replica r from its checkpoint

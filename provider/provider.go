@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"github.com/faas-criu/faas-criu/internal/ticker"
 	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -132,10 +131,7 @@ type Provider struct {
 	health     *http.Client
 	earlyProbe *http.Client // probes a replica whose start still runs (early.go)
 	probing    atomic.Int64 // replicas being probed so (pollAnswer)
-	// probeDial makes pollAnswer's connects (a fake's in tests); each
-	// attempt's deadline comes with its context.
-	probeDial func(ctx context.Context, network, addr string) (net.Conn, error)
-	metrics   *Metrics
+	metrics    *Metrics
 
 	mu  sync.RWMutex
 	fns map[api.Key]*function
@@ -215,7 +211,6 @@ func New(ctx context.Context, cfg Config, eng Engine, opts ...Option) (*Provider
 		seenMemory:       map[string]int64{},
 		health:           newHealthClient(),
 		earlyProbe:       newEarlyProbeClient(),
-		probeDial:        (&net.Dialer{}).DialContext,
 		metrics:          newMetrics(),
 		reconcileQ:       make(chan api.Key, 1024),
 		started:          time.Now(),
