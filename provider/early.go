@@ -41,6 +41,9 @@ type wakeInProgress struct {
 	// startCall is how long the engine's start call of the last replica
 	// that answered early took in all.
 	startCall time.Duration
+	// sandboxes: the inspects of its replicas' sandboxes begun while its
+	// record was written, by sandbox (see lookAheadAtSandboxes).
+	sandboxes map[string]*sandboxLook
 }
 
 // Readiness polling while the engine's start call runs. CRIU's network lock

@@ -43,7 +43,9 @@ type fakeEngine struct {
 	down    bool
 	cutNext string
 	calls   map[string]int // by operation: calls not failed on purpose
-	subs    []fakeSub
+	// inspected: the containers inspected, in order.
+	inspected []string
+	subs      []fakeSub
 	// restoreHold, when set, holds a restore's return once its function
 	// serves (as dockerd's bookkeeping after CRIU does) until it is closed;
 	// restoreLate then fails that restore, the container left running or,
@@ -504,6 +506,7 @@ func (e *fakeEngine) UnpauseContainer(_ context.Context, id string) error {
 func (e *fakeEngine) InspectContainer(_ context.Context, id string) (ContainerState, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.inspected = append(e.inspected, id)
 	if err := e.unreachable(); err != nil {
 		return ContainerState{}, err
 	}

@@ -310,6 +310,12 @@ func (p *Provider) scaleUpInOp(ctx context.Context, fn *function, n int) error {
 	}
 	start := time.Now()
 	p.makeRoom(ctx, fn, p.memoryNeed(fn, rec, n))
+	var w *wakeInProgress
+	if wasAsleep != api.StateAwake {
+		// A replica restored may take requests as soon as it answers
+		// (early.go); the wake's record is written before it does.
+		w = &wakeInProgress{from: wasAsleep, start: start, sandboxes: p.lookAheadAtSandboxes(ctx, fn)}
+	}
 	rec.Replicas = n
 	rec.State, rec.SleptReplicas, rec.SleptAt, rec.SleepReason = api.StateAwake, 0, nil, ""
 	if err := p.commit(fn, &rec); err != nil {
@@ -318,12 +324,6 @@ func (p *Provider) scaleUpInOp(ctx context.Context, fn *function, n int) error {
 	if wasAsleep != api.StateAwake || asleep.Replicas == 0 {
 		// Any wake counts as use, whatever caused it (see touch).
 		fn.touch()
-	}
-	var w *wakeInProgress
-	if wasAsleep != api.StateAwake {
-		// A replica restored may take requests as soon as it answers
-		// (early.go); the wake's record is written before it does.
-		w = &wakeInProgress{from: wasAsleep, start: start}
 	}
 	fn.wakeOp = w
 	started, err := p.alignReplicas(ctx, fn)
