@@ -73,6 +73,9 @@ type lease struct {
 	// sweepKept): the records the rejoin read may have been stale, so each
 	// is checked again on every beat until its record names another box.
 	recheck map[string]bool
+	// lifted is when the fence was last lifted: for a lease after it, the
+	// kept functions' records are read again from their leader too.
+	lifted time.Time
 }
 
 // instanceOf is the box's instance id: kept in its state directory, so
@@ -253,7 +256,7 @@ func (f *Fleet) rejoin(ctx context.Context) {
 func (f *Fleet) lift(ctx context.Context, owned []string) {
 	lost := f.dropLost(ctx, owned)
 	f.lease.mu.Lock()
-	f.lease.fenced, f.lease.owned, f.lease.told = false, nil, false
+	f.lease.fenced, f.lease.owned, f.lease.told, f.lease.lifted = false, nil, false, time.Now()
 	if f.lease.recheck == nil {
 		f.lease.recheck = map[string]bool{}
 	}
@@ -302,6 +305,25 @@ func (f *Fleet) dropLostLeft(ctx context.Context, keys []string) (int, []string)
 	return n, left
 }
 
+// reread reads the records of keys again from their stream's leader, so
+// that a takeover reaches this box even should its watch lag or stall. For
+// a lease after a rejoin, not for ever: by then this box has stopped
+// believing itself a leader (see sweepKept; a read still answered stale
+// changes nothing, the newest revision is kept). A record deleted, or one
+// unreadable, is left to the watch.
+func (f *Fleet) reread(ctx context.Context, keys []string) {
+	if f.nc == nil {
+		return // not connected (a unit test's fleet)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	for _, k := range keys {
+		if v, rev, err := f.leaderGet(ctx, functionsBucket, k); err == nil {
+			f.setRecord(k, v, rev)
+		}
+	}
+}
+
 // sweepKept removes the local copy of every function this box kept at a
 // rejoin (its record then named this box) whose record names another box
 // now, or is gone. The rejoin's own check is not enough: the records it
@@ -311,15 +333,20 @@ func (f *Fleet) dropLostLeft(ctx context.Context, keys []string) (int, []string)
 // brings a moment later triggers nothing by itself; nor does a second
 // fence recount the function (the watch has given it to another box by
 // then). So the kept functions are checked again on every beat, against
-// the records the watch keeps, until their record names another box; the
-// check is in memory, a provider is asked only for a function lost.
+// the records the watch keeps (read again from the leader for a lease
+// after the rejoin), until their record names another box; a provider is
+// asked only for a function lost.
 func (f *Fleet) sweepKept(ctx context.Context) {
 	f.lease.mu.Lock()
 	kept := make([]string, 0, len(f.lease.recheck))
 	for k := range f.lease.recheck {
 		kept = append(kept, k)
 	}
+	fresh := time.Since(f.lease.lifted) < BoxTTL
 	f.lease.mu.Unlock()
+	if fresh {
+		f.reread(ctx, kept)
+	}
 	var lost []string
 	for _, k := range kept {
 		if r, ok := f.recordOf(k); !ok || r.Box != f.cfg.Box {
