@@ -30,8 +30,9 @@ const (
 const freshNoCheckpoint = "fresh, no checkpoint"
 
 // failover runs every HeartbeatEvery on a joined box that holds its lease:
-// it removes the copies it lost while fenced (sweepKept), takes over the functions of boxes whose lease ran out, and brings up
-// the functions the fleet gave this box in a takeover.
+// it removes the copies it lost while fenced (sweepKept), takes over the
+// functions of boxes whose lease ran out, and brings up the functions the
+// fleet gave this box in a takeover.
 func (f *Fleet) failover(ctx context.Context) {
 	f.mu.RLock()
 	local, since := f.prov, f.joinedAt
