@@ -30,15 +30,22 @@ const (
 const freshNoCheckpoint = "fresh, no checkpoint"
 
 // failover runs every HeartbeatEvery on a joined box that holds its lease:
-// it takes over the functions of boxes whose lease ran out, and brings up
-// the functions the fleet gave this box in a takeover.
+// it removes the copies it lost while fenced (sweepKept), takes over the
+// functions of boxes whose lease ran out, and brings up the functions the
+// fleet gave this box in a takeover.
 func (f *Fleet) failover(ctx context.Context) {
 	f.mu.RLock()
 	local, since := f.prov, f.joinedAt
 	f.mu.RUnlock()
+	if local == nil || f.Fenced() {
+		return
+	}
+	// Before any takeover: a copy this box kept at its rejoin but lost
+	// meanwhile goes (see sweepKept).
+	f.sweepKept(ctx)
 	// A box that just joined has seen no renewal yet: it waits a full
 	// lease before judging any other box dead.
-	if local == nil || f.Fenced() || time.Since(since) < BoxTTL {
+	if time.Since(since) < BoxTTL {
 		return
 	}
 	orphans, mine := f.orphans()

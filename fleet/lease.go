@@ -69,6 +69,13 @@ type lease struct {
 	// resumed (still its own) or removed (taken over or deleted meanwhile).
 	owned []string
 	told  bool // that the records could not be read yet, once per fence
+	// recheck are the functions this box fenced and kept at a rejoin (see
+	// sweepKept): the records the rejoin read may have been stale, so each
+	// is checked again on every beat until its record names another box.
+	recheck map[string]bool
+	// lifted is when the fence was last lifted: for a lease after it, the
+	// kept functions' records are read again from their leader too.
+	lifted time.Time
 }
 
 // instanceOf is the box's instance id: kept in its state directory, so
@@ -213,7 +220,9 @@ func (f *Fleet) fence(ctx context.Context) {
 // rejoin lifts the fence after a renewal: the records are read again from
 // KV first (the watch may lag), then every function this box fenced is
 // either its own still (it serves it again: the next request wakes it) or
-// another box's, or gone (its local copy is removed).
+// another box's, or gone (its local copy is removed). Those it keeps
+// are checked again on every beat after (sweepKept): the records read here
+// may be stale.
 func (f *Fleet) rejoin(ctx context.Context) {
 	if err := f.resync(ctx); err != nil {
 		f.lease.mu.Lock()
@@ -237,20 +246,42 @@ func (f *Fleet) rejoin(ctx context.Context) {
 	for _, name := range others {
 		f.beating(ctx, name) // the boxes watch may lag too
 	}
+	f.lift(ctx, owned)
+}
+
+// lift lifts the fence, the records read again: the local copies of the
+// functions it fenced that another box owns now are removed, and all of
+// them are left to sweepKept to check again on every beat (a copy kept on
+// a stale record, or one whose removal failed, goes later).
+func (f *Fleet) lift(ctx context.Context, owned []string) {
 	lost := f.dropLost(ctx, owned)
 	f.lease.mu.Lock()
-	f.lease.fenced, f.lease.owned, f.lease.told = false, nil, false
+	f.lease.fenced, f.lease.owned, f.lease.told, f.lease.lifted = false, nil, false, time.Now()
+	if f.lease.recheck == nil {
+		f.lease.recheck = map[string]bool{}
+	}
+	for _, k := range owned {
+		f.lease.recheck[k] = true
+	}
 	f.lease.mu.Unlock()
 	slog.Info("fleet: lease renewed, fence lifted", "box", f.cfg.Box, "kept", len(owned)-lost, "lost", lost)
 }
 
 // dropLost removes the local copies of keys this box no longer owns; it
-// returns how many.
+// returns how many it found lost.
 func (f *Fleet) dropLost(ctx context.Context, keys []string) int {
+	n, _ := f.dropLostLeft(ctx, keys)
+	return n
+}
+
+// dropLostLeft is dropLost, and also returns the lost keys whose local
+// copy could not be removed (to try again).
+func (f *Fleet) dropLostLeft(ctx context.Context, keys []string) (int, []string) {
 	f.mu.RLock()
 	local := f.prov
 	f.mu.RUnlock()
 	n := 0
+	var left []string
 	for _, k := range keys {
 		if r, ok := f.recordOf(k); ok && r.Box == f.cfg.Box {
 			continue
@@ -260,13 +291,79 @@ func (f *Fleet) dropLost(ctx context.Context, keys []string) int {
 			continue
 		}
 		key := splitKey(k)
-		if err := local.Delete(ctx, key.Namespace, key.Name); err != nil && !errors.Is(err, api.ErrNotFound) {
+		err := local.Delete(ctx, key.Namespace, key.Name)
+		switch {
+		case errors.Is(err, api.ErrNotFound):
+			// Not here (removed already): nothing to say.
+		case err != nil:
 			slog.Error("fleet: a function this box lost stays here (stopped)", "function", k, "err", err)
-			continue
+			left = append(left, k)
+		default:
+			slog.Info("fleet: removed the local copy of a function another box owns now", "function", k)
 		}
-		slog.Info("fleet: removed the local copy of a function another box owns now", "function", k)
 	}
-	return n
+	return n, left
+}
+
+// reread reads the records of keys again from their stream's leader, so
+// that a takeover reaches this box even should its watch lag or stall. For
+// a lease after a rejoin, not for ever: by then this box has stopped
+// believing itself a leader (see sweepKept; a read still answered stale
+// changes nothing, the newest revision is kept). A record deleted, or one
+// unreadable, is left to the watch.
+func (f *Fleet) reread(ctx context.Context, keys []string) {
+	if f.nc == nil {
+		return // not connected (a unit test's fleet)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	for _, k := range keys {
+		if v, rev, err := f.leaderGet(ctx, functionsBucket, k); err == nil {
+			f.setRecord(k, v, rev)
+		}
+	}
+}
+
+// sweepKept removes the local copy of every function this box kept at a
+// rejoin (its record then named this box) whose record names another box
+// now, or is gone. The rejoin's own check is not enough: the records it
+// reads right after the partition heals may be stale (a box cut off keeps
+// believing itself a stream's leader until its raft hears the new term, up
+// to ~10 s, and answers the leader reads itself), and a takeover the watch
+// brings a moment later triggers nothing by itself; nor does a second
+// fence recount the function (the watch has given it to another box by
+// then). So the kept functions are checked again on every beat, against
+// the records the watch keeps (read again from the leader for a lease
+// after the rejoin), until their record names another box; a provider is
+// asked only for a function lost.
+func (f *Fleet) sweepKept(ctx context.Context) {
+	f.lease.mu.Lock()
+	kept := make([]string, 0, len(f.lease.recheck))
+	for k := range f.lease.recheck {
+		kept = append(kept, k)
+	}
+	fresh := time.Since(f.lease.lifted) < BoxTTL
+	f.lease.mu.Unlock()
+	if fresh {
+		f.reread(ctx, kept)
+	}
+	var lost []string
+	for _, k := range kept {
+		if r, ok := f.recordOf(k); !ok || r.Box != f.cfg.Box {
+			lost = append(lost, k)
+		}
+	}
+	if len(lost) == 0 {
+		return
+	}
+	_, left := f.dropLostLeft(ctx, lost)
+	f.lease.mu.Lock()
+	for _, k := range lost {
+		if !slices.Contains(left, k) {
+			delete(f.lease.recheck, k)
+		}
+	}
+	f.lease.mu.Unlock()
 }
 
 // resync reads every record again, each from its stream's leader: a box
