@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log"
+	"math"
 	"slices"
 	"time"
 
@@ -91,10 +92,24 @@ func (p *Policies) free(ctx context.Context, acts []Activity, excess int64, exce
 		log.Printf("policy: functions use %d bytes over the memory budget, but CRIU is unusable so none can be hibernated", excess)
 		return
 	}
-	for _, v := range victims(acts, excess, except, p.cfg.Defaults) {
+	// Every candidate, least recently used first, and the excess counted
+	// down only by those that did go to sleep: a candidate busy with
+	// another operation (its operation lock held, say by a wake still
+	// finishing after its first answer) or one that failed frees nothing,
+	// so the next one is taken. Stopping at the list that would have
+	// covered the excess let a wake go ahead over the budget whenever one
+	// of them was busy.
+	for _, v := range victims(acts, math.MaxInt64, except, p.cfg.Defaults) {
+		if excess <= 0 {
+			return
+		}
 		s, _ := SettingsFor(v.Labels, p.cfg.Defaults)
 		err := p.fleet.Sleep(ctx, v.Key, api.StrategyCheckpoint, ReasonBudget, s.InflightOptIn, time.Time{})
-		if err != nil && !errors.Is(err, ErrBusy) {
+		if err == nil {
+			excess -= v.Memory
+			continue
+		}
+		if !errors.Is(err, ErrBusy) {
 			log.Printf("policy: hibernate %s for the memory budget: %v", v.Key, err)
 		}
 	}

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -199,6 +200,7 @@ type fakeFleet struct {
 	mu    sync.Mutex
 	acts  []Activity
 	slept []string
+	busy  map[string]bool // names whose Sleep answers ErrBusy
 }
 
 func (f *fakeFleet) Activity() []Activity {
@@ -210,6 +212,9 @@ func (f *fakeFleet) Activity() []Activity {
 func (f *fakeFleet) Sleep(ctx context.Context, k api.Key, how, reason string, allowInflight bool, usedAt time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.busy[k.Name] {
+		return fmt.Errorf("%w: its operation lock is held", ErrBusy)
+	}
 	for i := range f.acts {
 		if f.acts[i].Key == k {
 			f.acts[i].State, f.acts[i].Memory = api.StateHibernated, 0
@@ -251,5 +256,29 @@ func TestBudgetHibernatesLeastRecentlyUsed(t *testing.T) {
 	New(g, Config{Defaults: defaults, Budget: 100}).enforceBudget(context.Background(), g.Activity())
 	if len(g.slept) != 0 {
 		t.Errorf("slept %v without CRIU", g.slept)
+	}
+}
+
+// TestMakeRoomPassesOverBusyFunctions: the least recently used function is
+// busy with another operation (its operation lock held), so it cannot go to
+// sleep; the next one must, or the wake goes ahead over the budget (seen in
+// TestMemoryBudget: three functions awake under a budget for two whenever
+// the victim was still finishing its own wake).
+func TestMakeRoomPassesOverBusyFunctions(t *testing.T) {
+	now := time.Now()
+	f := &fakeFleet{busy: map[string]bool{"a": true}, acts: []Activity{
+		{Key: api.Key{Namespace: "ns", Name: "a"}, State: api.StateAwake, Memory: 40, LastUsed: now.Add(-3 * time.Minute)},
+		{Key: api.Key{Namespace: "ns", Name: "b"}, State: api.StateAwake, Memory: 40, LastUsed: now.Add(-2 * time.Minute)},
+		{Key: api.Key{Namespace: "ns", Name: "c"}, State: api.StateAwake, Memory: 10, LastUsed: now.Add(-1 * time.Minute)},
+		{Key: api.Key{Namespace: "ns", Name: "d"}, State: api.StateHibernated, SleptMemory: 40, LastUsed: now.Add(-time.Hour)},
+	}}
+	p := New(f, Config{Defaults: defaults, Budget: 100, CanCheckpoint: true})
+	// 90 used + 40 needed: 30 over. a is busy, so b goes; c stays.
+	p.MakeRoom(context.Background(), api.Key{Namespace: "ns", Name: "d"}, 40)
+	if got := strings.Join(f.slept, " "); got != "b:checkpoint:memory budget" {
+		t.Fatalf("a busy: slept %q, want b only", got)
+	}
+	if _, used := p.Budget(); used+40 > 100 {
+		t.Errorf("after MakeRoom %d used + 40 needed is over the budget of 100", used)
 	}
 }
