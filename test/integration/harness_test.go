@@ -252,6 +252,16 @@ func StartProviderEnv(t *testing.T, env []string, extraArgs ...string) *Provider
 // FAAS_CRIU_TEST_DOCKER_ROOT, e.g. /var/lib/faas-criu-engine-NAME).
 var firstEngineRoot = cmp.Or(os.Getenv("FAAS_CRIU_TEST_DOCKER_ROOT"), "/var/lib/docker")
 
+// The providers' networks: named NETPREFIX-PID-K, on subnets
+// SUBNET.K.0/24. By default "fct" and 10.(100 + PID % 100), which two runs
+// on one machine (a CI run and a session's) may share by chance: a session
+// given its own sets FAAS_CRIU_TEST_NETWORK_PREFIX and
+// FAAS_CRIU_TEST_SUBNET ("10.84").
+var (
+	networkPrefix = cmp.Or(os.Getenv("FAAS_CRIU_TEST_NETWORK_PREFIX"), "fct")
+	subnetPrefix  = cmp.Or(os.Getenv("FAAS_CRIU_TEST_SUBNET"), fmt.Sprintf("10.%d", 100+os.Getpid()%100))
+)
+
 // newProvider prepares a provider of its own: state directory, free port,
 // network and subnet, with the serve flags that give them (but the port).
 func newProvider(t *testing.T) *Provider {
@@ -261,14 +271,14 @@ func newProvider(t *testing.T) *Provider {
 		engine:     docker,
 		dockerRoot: firstEngineRoot,
 		StateDir:   t.TempDir(),
-		Network:    fmt.Sprintf("fct-%d-%d", os.Getpid()%10000, k),
+		Network:    fmt.Sprintf("%s-%d-%d", networkPrefix, os.Getpid()%10000, k),
 		port:       freePort(t),
 	}
 	p.URL = fmt.Sprintf("http://127.0.0.1:%d", p.port)
 	p.args = []string{"serve",
 		"--state-dir", p.StateDir,
 		"--network", p.Network,
-		"--subnet", fmt.Sprintf("10.%d.%d.0/24", 100+os.Getpid()%100, k%250),
+		"--subnet", fmt.Sprintf("%s.%d.0/24", subnetPrefix, k%250),
 	}
 	return p
 }

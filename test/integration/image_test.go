@@ -47,8 +47,8 @@ func TestProviderImage(t *testing.T) {
 
 	state := t.TempDir() // mounted at the same path: secrets are bind-mounted from it
 	port := freePort(t)
-	network := fmt.Sprintf("fct-img-%d", os.Getpid()%10000)
-	subnet := fmt.Sprintf("10.%d.250.0/24", 100+os.Getpid()%100)
+	network := fmt.Sprintf("%s-img-%d", networkPrefix, os.Getpid()%10000)
+	subnet := subnetPrefix + ".250.0/24"
 	bind := func(src string, ro bool) mount.Mount {
 		return mount.Mount{Type: mount.TypeBind, Source: src, Target: src, ReadOnly: ro}
 	}

@@ -368,7 +368,7 @@ func staleCheckpoints(t *testing.T, p *Provider) []string {
 }
 
 // leftNetworks lists the networks this test process's providers created
-// (the harness names them fct-PID-N) other than p's own, and p's network
+// (the harness names them NETPREFIX-PID-N) other than p's own, and p's network
 // if anything is still attached to it.
 func leftNetworks(t *testing.T, p *Provider) []string {
 	t.Helper()
@@ -376,7 +376,7 @@ func leftNetworks(t *testing.T, p *Provider) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prefix := fmt.Sprintf("fct-%d-", os.Getpid()%10000)
+	prefix := fmt.Sprintf("%s-%d-", networkPrefix, os.Getpid()%10000)
 	var left []string
 	for _, n := range list {
 		if strings.HasPrefix(n.Name, prefix) && n.Name != p.Network {
