@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/openfaas/faas-provider/types"
 
 	"github.com/faas-criu/faas-criu/api"
@@ -409,6 +410,20 @@ func TestFailoverKilledBox(t *testing.T) {
 // function taken over, and serves again the one nobody else could take.
 func TestFenceBeforeTakeover(t *testing.T) {
 	t.Parallel()
+	fenceBeforeTakeover(t, false)
+}
+
+// TestFenceBeforeTakeoverLeadingRecords is TestFenceBeforeTakeover with
+// the box cut off leading the records' stream when it is cut: its first
+// reads after the heal are answered by itself, stale (the takeover is not
+// in its copy), until its raft hears the new term. The case that once let
+// iso answer on two boxes for about two seconds after the heal.
+func TestFenceBeforeTakeoverLeadingRecords(t *testing.T) {
+	t.Parallel()
+	fenceBeforeTakeover(t, true)
+}
+
+func fenceBeforeTakeover(t *testing.T, leadRecords bool) {
 	boxes := startTestFleet(t, "ia", "ib", "ic")
 	ia := boxes[0]
 	deployOn(t, boxes[1], `{"service":"iso","image":"x"}`)
@@ -417,6 +432,12 @@ func TestFenceBeforeTakeover(t *testing.T) {
 		t.Fatalf("iso placed on %s, want ia", got)
 	}
 	ownerOf(t, ia, "stay")
+	if leadRecords {
+		// The boxes' stream led by another box: ia renews its lease as
+		// soon as its routes are back, and rejoins at once.
+		leadStream(t, boxes[1], "KV_"+boxesBucket)
+		leadStream(t, ia, "KV_"+functionsBucket)
+	}
 	// Every box, directly, every 20 ms: who serves iso, and when ia fenced.
 	var (
 		mu       sync.Mutex
@@ -539,6 +560,29 @@ func TestFenceBeforeTakeover(t *testing.T) {
 	}
 }
 
+// leadStream makes box b the leader of stream (a stepdown of its leader,
+// b preferred).
+func leadStream(t *testing.T, b *testBox, stream string) {
+	t.Helper()
+	js, err := jetstream.New(b.fleet.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := fmt.Sprintf(`{"placement":{"preferred":%q}}`, b.name)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		s, err := js.Stream(ctx, stream)
+		cancel()
+		if err == nil && s.CachedInfo().Cluster != nil && s.CachedInfo().Cluster.Leader == b.name {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not lead %s after 20s (%v)", b.name, stream, err)
+		}
+		b.fleet.nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+stream, []byte(req), 2*time.Second)
+	}
+}
+
 // TestLeaseCAS over one NATS server: a second process under a box's name
 // cannot renew that box's lease (it fences itself, the first keeps it);
 // of two boxes claiming one orphan at once exactly one wins; and a box
@@ -655,7 +699,9 @@ func TestStaleRejoinSwept(t *testing.T) {
 	fake := &fakeBox{name: "ia", fns: map[string]types.FunctionDeployment{"iso": {Service: "iso"}, "stay": {Service: "stay"}}, secs: map[string]string{}}
 	iso, stay := key(defaultNamespace, "iso"), key(defaultNamespace, "stay")
 	f := &Fleet{
-		cfg:     Config{Box: "ia"},
+		cfg: Config{Box: "ia"},
+		// The cluster's records: iso taken over at revision 7.
+		funcs:   &truthKV{revs: map[string]uint64{iso: 7, stay: 6}, last: 7},
 		records: map[string]Record{iso: {Box: "ia", rev: 5}, stay: {Box: "ia", rev: 6}},
 		live:    map[string]Box{}, beat: map[string]time.Time{}, beatRev: map[string]uint64{}, warned: map[string]uint64{},
 		// Joined a moment ago: the beat does not judge other boxes yet.
@@ -702,4 +748,123 @@ func (d *failingDelete) Delete(ctx context.Context, ns, name string) error {
 		return fmt.Errorf("delete %s: the box is busy", name)
 	}
 	return d.fakeBox.Delete(ctx, ns, name)
+}
+
+// truthKV is the records' bucket as the cluster has it, which a box's view
+// (its records) may lag: Update is a write on a revision, refused unless
+// that is the key's last one (as JetStream checks it, against its current
+// leader); stuck, every write waits out its context (as one sent to a
+// leader that lost its term does).
+type truthKV struct {
+	jetstream.KeyValue // the other methods: not used
+	mu                 sync.Mutex
+	revs               map[string]uint64
+	last               uint64
+	stuck              bool
+	writes             int
+}
+
+func (kv *truthKV) Update(ctx context.Context, k string, _ []byte, rev uint64) (uint64, error) {
+	kv.mu.Lock()
+	stuck := kv.stuck
+	kv.mu.Unlock()
+	if stuck {
+		<-ctx.Done()
+		return 0, fmt.Errorf("update %s: %w", k, ctx.Err())
+	}
+	kv.mu.Lock()
+	defer kv.mu.Unlock()
+	if kv.revs[k] != rev {
+		return 0, fmt.Errorf("update %s: wrong last sequence: %d, not %d", k, kv.revs[k], rev)
+	}
+	kv.last++
+	kv.revs[k], kv.writes = kv.last, kv.writes+1
+	return kv.last, nil
+}
+
+func (kv *truthKV) rev(k string) uint64 {
+	kv.mu.Lock()
+	defer kv.mu.Unlock()
+	return kv.revs[k]
+}
+
+// gateCode is what the box answers a call of fn before its engine: 503
+// when it refuses it, 0 when it serves or forwards it.
+func gateCode(f *Fleet, fn string) int {
+	w := httptest.NewRecorder()
+	if f.gate(w, httptest.NewRequest("GET", "/function/"+fn, nil)) {
+		return w.Code
+	}
+	return 0
+}
+
+// TestStaleRejoinRefusedUntilConfirmed: a box whose rejoin read its
+// records stale (as when the box cut off led the records' stream and
+// answers its own reads with its old copy) must not serve a function it
+// fenced on that read: iso, taken over by ib meanwhile, still looks its
+// own, and served here it would answer on two boxes. Each function it
+// fenced serves again only once a write on its record's revision has gone
+// through (stay, still its own); a write that fails (stale revision) or
+// cannot be made (the leader not reachable yet) leaves it refused, tried
+// again on every beat.
+func TestStaleRejoinRefusedUntilConfirmed(t *testing.T) {
+	t.Parallel()
+	fake := &fakeBox{name: "ia", fns: map[string]types.FunctionDeployment{"iso": {Service: "iso"}, "stay": {Service: "stay"}}, secs: map[string]string{}}
+	iso, stay := key(defaultNamespace, "iso"), key(defaultNamespace, "stay")
+	truth := &truthKV{revs: map[string]uint64{iso: 7, stay: 6}, last: 7}
+	f := &Fleet{
+		cfg: Config{Box: "ia"}, funcs: truth, joined: true,
+		// The stale view: iso still at 5, naming ia.
+		records: map[string]Record{iso: {Box: "ia", rev: 5}, stay: {Box: "ia", rev: 6}},
+		live:    map[string]Box{}, beat: map[string]time.Time{}, beatRev: map[string]uint64{}, warned: map[string]uint64{},
+		joinedAt: time.Now(),
+	}
+	f.SetLocal(fake)
+	ctx := context.Background()
+	f.lease.fenced, f.lease.owned = true, []string{iso, stay}
+	f.lease.renewed = time.Now()
+
+	f.lift(ctx, f.lease.owned) // as rejoin does, on the stale records
+	if f.Fenced() {
+		t.Fatal("still fenced after the rejoin")
+	}
+	if code := gateCode(f, "iso"); code != http.StatusServiceUnavailable {
+		t.Errorf("iso, its record read stale (taken over meanwhile), after the rejoin: gate %d, want 503", code)
+	}
+	if code := gateCode(f, "stay"); code != 0 || truth.rev(stay) == 6 {
+		t.Errorf("stay, still ia's own, after the rejoin: gate %d, its record at revision %d; want served, confirmed by a write", code, truth.rev(stay))
+	}
+	f.failover(ctx) // the view still stale: the write fails again
+	if code := gateCode(f, "iso"); code != http.StatusServiceUnavailable || !fake.has("iso") || truth.rev(iso) != 7 {
+		t.Errorf("iso a beat later, the view still stale: gate %d, here %v, record at %d; want 503, kept, unwritten", code, fake.has("iso"), truth.rev(iso))
+	}
+	// The watch brings the takeover: forwarded to ib, the copy removed.
+	v, _ := json.Marshal(Record{Box: "ib", From: "ia", Epoch: 1})
+	f.setRecord(iso, v, 7)
+	if code := gateCode(f, "iso"); code != 0 {
+		t.Errorf("iso, its record naming ib: gate %d, want forwarded", code)
+	}
+	f.failover(ctx)
+	if fake.has("iso") {
+		t.Error("iso, taken over by ib, still here a beat after the watch brought the takeover")
+	}
+
+	// Fenced again; this time no write can be made at the rejoin (the
+	// leader not known yet): stay waits, and serves once one goes through.
+	f.lease.fenced, f.lease.owned = true, []string{stay}
+	truth.mu.Lock()
+	truth.stuck = true
+	truth.mu.Unlock()
+	f.lift(ctx, f.lease.owned)
+	f.failover(ctx)
+	if code := gateCode(f, "stay"); code != http.StatusServiceUnavailable {
+		t.Errorf("stay, no write made since the rejoin: gate %d, want 503", code)
+	}
+	truth.mu.Lock()
+	truth.stuck = false
+	truth.mu.Unlock()
+	f.failover(ctx)
+	if code := gateCode(f, "stay"); code != 0 || !fake.has("stay") {
+		t.Errorf("stay, its write through: gate %d, here %v; want served", code, fake.has("stay"))
+	}
 }
