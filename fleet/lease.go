@@ -73,6 +73,14 @@ type lease struct {
 	// sweepKept): the records the rejoin read may have been stale, so each
 	// is checked again on every beat until its record names another box.
 	recheck map[string]bool
+	// unconfirmed are the functions this box fenced whose ownership no
+	// write has proven since: they answer 503 here (see refuses) while
+	// their record names this box. A read after the heal may be stale (a
+	// box cut off that led the records' stream answers its own reads with
+	// its old copy until its raft hears the new term), and serving on it
+	// let a function taken over meanwhile answer on two boxes; a write on
+	// the record's revision cannot be stale (see confirm).
+	unconfirmed map[string]bool
 	// lifted is when the fence was last lifted: for a lease after it, the
 	// kept functions' records are read again from their leader too.
 	lifted time.Time
@@ -250,21 +258,88 @@ func (f *Fleet) rejoin(ctx context.Context) {
 }
 
 // lift lifts the fence, the records read again: the local copies of the
-// functions it fenced that another box owns now are removed, and all of
-// them are left to sweepKept to check again on every beat (a copy kept on
-// a stale record, or one whose removal failed, goes later).
+// functions it fenced that another box owns now are removed, those still
+// its own are confirmed (see confirm) and serve again, and all of them are
+// left to sweepKept to check again on every beat (a copy kept on a stale
+// record, or one whose removal failed, goes later; one not confirmed yet
+// answers 503 until it is).
 func (f *Fleet) lift(ctx context.Context, owned []string) {
 	lost := f.dropLost(ctx, owned)
+	_, unproven := f.confirm(ctx, owned)
 	f.lease.mu.Lock()
 	f.lease.fenced, f.lease.owned, f.lease.told, f.lease.lifted = false, nil, false, time.Now()
 	if f.lease.recheck == nil {
 		f.lease.recheck = map[string]bool{}
 	}
+	if f.lease.unconfirmed == nil {
+		f.lease.unconfirmed = map[string]bool{}
+	}
 	for _, k := range owned {
 		f.lease.recheck[k] = true
+		delete(f.lease.unconfirmed, k)
+	}
+	for _, k := range unproven {
+		f.lease.unconfirmed[k] = true
 	}
 	f.lease.mu.Unlock()
-	slog.Info("fleet: lease renewed, fence lifted", "box", f.cfg.Box, "kept", len(owned)-lost, "lost", lost)
+	slog.Info("fleet: lease renewed, fence lifted", "box", f.cfg.Box, "kept", len(owned)-lost, "lost", lost, "unconfirmed", len(unproven))
+}
+
+// confirm proves that this box still owns each of keys whose record names
+// it, by writing that record back unchanged on the revision it read: a
+// write succeeds only on the stream's current leader (a stale one cannot
+// commit it without a majority) and on the record's last revision
+// (checked again when the write is applied), so it fails if the record
+// read was stale, a takeover or a delete since. It returns the keys so
+// confirmed, and those whose record names this box but whose write failed
+// (tried again on the next beat, see sweepKept); a key whose record names
+// another box or is gone is neither: lost (forwarded, and removed here by
+// dropLost or sweepKept).
+func (f *Fleet) confirm(ctx context.Context, keys []string) (proven, unproven []string) {
+	// One bound for all: a write to a stale leader waits out its timeout,
+	// and the fence and the beat must go on.
+	ctx, cancel := context.WithTimeout(ctx, 2*HeartbeatEvery)
+	defer cancel()
+	for _, k := range keys {
+		r, ok := f.recordOf(k)
+		if !ok || r.Box != f.cfg.Box {
+			continue
+		}
+		if ctx.Err() == nil {
+			err := f.updateRecord(ctx, k, r, r.rev)
+			if err == nil {
+				proven = append(proven, k)
+				continue
+			}
+			slog.Debug("fleet: ownership not confirmed yet", "function", k, "rev", r.rev, "err", err)
+		}
+		unproven = append(unproven, k)
+	}
+	return proven, unproven
+}
+
+// confirmPending tries again to confirm the functions not confirmed yet
+// whose record names this box (see confirm; the others are lost, left to
+// sweepKept).
+func (f *Fleet) confirmPending(ctx context.Context) {
+	f.lease.mu.Lock()
+	var pending []string
+	for k := range f.lease.unconfirmed {
+		pending = append(pending, k)
+	}
+	f.lease.mu.Unlock()
+	if len(pending) == 0 {
+		return
+	}
+	proven, _ := f.confirm(ctx, pending)
+	f.lease.mu.Lock()
+	defer f.lease.mu.Unlock()
+	for _, k := range proven {
+		if f.lease.unconfirmed[k] {
+			delete(f.lease.unconfirmed, k)
+			slog.Info("fleet: ownership confirmed after the rejoin: serves again", "box", f.cfg.Box, "function", k)
+		}
+	}
 }
 
 // dropLost removes the local copies of keys this box no longer owns; it
@@ -347,6 +422,9 @@ func (f *Fleet) sweepKept(ctx context.Context) {
 	if fresh {
 		f.reread(ctx, kept)
 	}
+	// Before the removals below: a function still its own serves again as
+	// soon as a write proves it (a removal can take a while).
+	f.confirmPending(ctx)
 	var lost []string
 	for _, k := range kept {
 		if r, ok := f.recordOf(k); !ok || r.Box != f.cfg.Box {
@@ -361,6 +439,7 @@ func (f *Fleet) sweepKept(ctx context.Context) {
 	for _, k := range lost {
 		if !slices.Contains(left, k) {
 			delete(f.lease.recheck, k)
+			delete(f.lease.unconfirmed, k)
 		}
 	}
 	f.lease.mu.Unlock()
@@ -458,7 +537,9 @@ func (f *Fleet) Fenced() bool {
 // refuses says whether this box must not serve the function k itself: it
 // is fenced, and k is not known to run elsewhere (its own functions, those
 // it had when it fenced, and any its records lack: deployed through
-// another box a moment ago, or from before the join).
+// another box a moment ago, or from before the join); or k is one it
+// fenced whose ownership is not confirmed yet (see confirm), and its
+// record (perhaps stale) names this box.
 func (f *Fleet) refuses(k string) bool {
 	f.lease.mu.Lock()
 	// The lease's age too, not only the guard's flag: a process frozen
@@ -466,9 +547,13 @@ func (f *Fleet) refuses(k string) bool {
 	// request it finds on waking, before the guard's next tick.
 	fenced := f.lease.fenced || (!f.lease.renewed.IsZero() && time.Since(f.lease.renewed) > FenceAfter)
 	owned := f.lease.owned
+	unproven := f.lease.unconfirmed[k]
 	f.lease.mu.Unlock()
-	if !fenced || slices.Contains(owned, k) {
-		return fenced
+	switch {
+	case fenced && slices.Contains(owned, k):
+		return true
+	case !fenced && !unproven:
+		return false
 	}
 	r, ok := f.recordOf(k)
 	return !ok || r.Box == f.cfg.Box

@@ -106,8 +106,10 @@ func (f *Fleet) ready(w http.ResponseWriter) bool {
 
 // gate answers 503 for a function this box must not serve, forwarded or
 // not: before it has joined (it does not know yet which of its functions
-// were taken over while it was away), while fenced (see lease.go), and
-// while a function taken over is being brought up here.
+// were taken over while it was away), while fenced (see lease.go), after
+// the fence for a function it fenced until a write confirms it still owns
+// it (see confirm), and while a function taken over is being brought up
+// here.
 func (f *Fleet) gate(w http.ResponseWriter, r *http.Request) bool {
 	fn, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/function/"), "/")
 	name, ns, _ := strings.Cut(fn, ".")
@@ -118,8 +120,10 @@ func (f *Fleet) gate(w http.ResponseWriter, r *http.Request) bool {
 	switch {
 	case !joined:
 		why = "this box has not joined the fleet yet"
-	case f.refuses(k):
+	case f.refuses(k) && f.Fenced():
 		why = "this box lost the cluster and fenced itself: it does not serve its functions until it renews its lease"
+	case f.refuses(k):
+		why = "this box is back from a partition and has not confirmed yet that it still owns the function"
 	case known && rec.Box == f.cfg.Box && rec.Adopt:
 		why = "it is being taken over by this box from box " + rec.From
 	default:
