@@ -860,6 +860,9 @@ func TestStaleRejoinRefusedUntilConfirmed(t *testing.T) {
 	if code := gateCode(f, "iso"); code != http.StatusServiceUnavailable {
 		t.Errorf("iso, its record read stale (taken over meanwhile), after the rejoin: gate %d, want 503", code)
 	}
+	if !f.fencedScale(httptest.NewRecorder(), httptest.NewRequest("POST", "/system/scale-function/iso", nil)) {
+		t.Error("a scale-up of iso after the rejoin on a stale read not refused (it would wake the copy the fence hibernated)")
+	}
 	if code := gateCode(f, "stay"); code != 0 || truth.rev(stay) == 6 {
 		t.Errorf("stay, still ia's own, after the rejoin: gate %d, its record at revision %d; want served, confirmed by a write", code, truth.rev(stay))
 	}

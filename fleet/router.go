@@ -136,16 +136,21 @@ func (f *Fleet) gate(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// fencedScale refuses a scale of a function a fenced box must not serve: a
-// gateway scales a function to 1 before it forwards a call, which would
-// wake the copy the fence hibernated.
+// fencedScale refuses a scale of a function a fenced box must not serve
+// (or one it fenced, not confirmed its own yet: see confirm): a gateway
+// scales a function to 1 before it forwards a call, which would wake the
+// copy the fence hibernated.
 func (f *Fleet) fencedScale(w http.ResponseWriter, r *http.Request) bool {
 	name := strings.TrimPrefix(r.URL.Path, "/system/scale-function/")
 	if !f.refuses(key(r.URL.Query().Get("namespace"), name)) {
 		return false
 	}
+	why := "this box lost the cluster and fenced itself"
+	if !f.Fenced() {
+		why = "this box is back from a partition and has not confirmed yet that it still owns the function"
+	}
 	w.Header().Set("Retry-After", "1")
-	http.Error(w, fmt.Sprintf("function %s: this box lost the cluster and fenced itself", name), http.StatusServiceUnavailable)
+	http.Error(w, fmt.Sprintf("function %s: %s", name, why), http.StatusServiceUnavailable)
 	return true
 }
 
