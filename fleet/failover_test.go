@@ -537,6 +537,13 @@ func fenceBeforeTakeover(t *testing.T, leadRecords bool) {
 			t.Fatalf("40s after the routes came back, still fenced: %v", fenced)
 		}
 	}
+	// Nor is iso being taken over again (newOwner fenced in those
+	// elections, and another box brings iso up).
+	for deadline := time.Now().Add(40 * time.Second); ownerOf(t, boxes[1], "iso").Adopt; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("40s after the routes came back, iso still being taken over by %s", ownerOf(t, boxes[1], "iso").Box)
+		}
+	}
 	if code, body := call(t, "GET", ia.url+"/function/stay", "", true); code != 200 {
 		t.Errorf("stay after the rejoin: %d %s", code, body)
 	}
