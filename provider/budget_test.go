@@ -13,7 +13,7 @@ import (
 // budgetProvider is a provider over the fake engine with the memory budget
 // as its admission: a budget of 100 MiB, every running replica using 40
 // MiB, and making room waiting at most roomWait for busy functions.
-func budgetProvider(t *testing.T, roomWait time.Duration) (*Provider, *policy.Policies) {
+func budgetProvider(t *testing.T, roomWait time.Duration) (*Provider, *fakeEngine, *policy.Policies) {
 	t.Helper()
 	const perReplica = 40 << 20
 	old := memoryOf
@@ -32,7 +32,7 @@ func budgetProvider(t *testing.T, roomWait time.Duration) (*Provider, *policy.Po
 		pol = policy.New(p.Fleet(), policy.Config{Budget: 100 << 20, CanCheckpoint: true, RoomWait: roomWait})
 		return pol
 	}))
-	return p, pol
+	return p, eng, pol
 }
 
 // TestWakeWaitsForBusyFunctionsToMakeRoom: c wakes under a budget that
@@ -60,7 +60,7 @@ func TestWakeWaitsForBusyFunctionsToMakeRoom(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p, pol := budgetProvider(t, roomWait)
+			p, _, pol := budgetProvider(t, roomWait)
 			deploy(t, p, "c", nil)
 			mustInvoke(t, p, "c", 1)
 			if err := p.Scale(context.Background(), "", "c", 0); err != nil {
@@ -109,4 +109,49 @@ func TestWakeWaitsForBusyFunctionsToMakeRoom(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWakeWaitsForAFunctionFinishingItsWake is the case seen in
+// TestMemoryBudget: b has just woken (its replica answered and takes
+// requests, the engine's start call still runs, so its operation lock is
+// held), a is in a short operation (a reconciliation), and c must wake
+// under a budget for two. c's wake waits for a and hibernates it: usage
+// never goes over the budget.
+func TestWakeWaitsForAFunctionFinishingItsWake(t *testing.T) {
+	p, eng, pol := budgetProvider(t, 2*time.Second)
+	for _, name := range []string{"c", "b"} {
+		deploy(t, p, name, nil)
+		mustInvoke(t, p, name, 1)
+		if err := p.Scale(context.Background(), "", name, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deploy(t, p, "a", nil)
+	mustInvoke(t, p, "a", 1)
+
+	release := eng.holdRestores(nil, false)
+	defer release()
+	mustInvoke(t, p, "b", 2) // answered early: b's start call still runs
+	fb, _ := p.lookup("", "b")
+	if fb.opMu.TryLock() {
+		fb.opMu.Unlock()
+		t.Fatal("b's operation lock is free while its start call runs")
+	}
+	fa, _ := p.lookup("", "a")
+	fa.opMu.Lock() // a reconciliation, say
+	time.AfterFunc(200*time.Millisecond, fa.opMu.Unlock)
+
+	start := time.Now()
+	mustInvoke(t, p, "c", 2)
+	if took := time.Since(start); took < 200*time.Millisecond {
+		t.Errorf("c woke in %s, before a was free", took)
+	}
+	if got := state(t, p, "a"); got != api.StateHibernated {
+		t.Errorf("a is %s, want hibernated to make room for c", got)
+	}
+	if _, used := pol.Budget(); used > 100<<20 {
+		t.Errorf("%d MiB used of a budget of 100 MiB after c's wake", used>>20)
+	}
+	release()
+	mustInvoke(t, p, "b", 3)
 }
