@@ -309,8 +309,8 @@ func TestMakeRoomWaitsForBusyFunctions(t *testing.T) {
 	}{
 		{name: "none busy", slept: "a", fits: true, max: wait / 4},
 		{name: "least recently used busy, the next free", busy: map[string]bool{"a": true}, slept: "b", fits: true, max: wait / 4},
-		{name: "both busy, then the least recently used free", busy: map[string]bool{"b": true}, busyFor: map[string]int{"a": 3}, slept: "a", fits: true, min: 3 * roomPoll, max: wait / 2},
-		{name: "both busy, then the other free", busy: map[string]bool{"a": true}, busyFor: map[string]int{"b": 2}, slept: "b", fits: true, min: 2 * roomPoll, max: wait / 2},
+		{name: "both busy, then the least recently used free", busy: map[string]bool{"b": true}, busyFor: map[string]int{"a": 3}, slept: "a", fits: true, min: 3 * roomPoll, max: wait},
+		{name: "both busy, then the other free", busy: map[string]bool{"a": true}, busyFor: map[string]int{"b": 2}, slept: "b", fits: true, min: 2 * roomPoll, max: wait},
 		{name: "both busy beyond the wait", busy: map[string]bool{"a": true, "b": true}, slept: "", fits: false, min: wait, max: 2 * wait},
 		{name: "no candidate", inflight: true, slept: "", fits: false, max: wait / 4},
 	}

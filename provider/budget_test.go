@@ -52,11 +52,13 @@ func TestWakeWaitsForBusyFunctionsToMakeRoom(t *testing.T) {
 		minTook time.Duration
 		maxTook time.Duration
 	}{
-		{name: "none busy", asleep: "a", maxTook: roomWait / 2},
-		{name: "a busy, b free", holdA: time.Second, asleep: "b", maxTook: roomWait / 2},
-		{name: "both busy, a free soon", holdA: 200 * time.Millisecond, holdB: time.Second, asleep: "a", minTook: 200 * time.Millisecond, maxTook: roomWait},
-		{name: "both busy, b free soon", holdA: time.Second, holdB: 200 * time.Millisecond, asleep: "b", minTook: 200 * time.Millisecond, maxTook: roomWait},
-		{name: "both busy beyond the wait", holdA: time.Second, holdB: time.Second, asleep: "", minTook: roomWait, maxTook: time.Second},
+		// The bounds on took say whether the wake waited: the state of a
+		// and b afterwards says for what.
+		{name: "none busy", asleep: "a", maxTook: time.Second},
+		{name: "a busy, b free", holdA: 1500 * time.Millisecond, asleep: "b", maxTook: time.Second},
+		{name: "both busy, a free soon", holdA: 200 * time.Millisecond, holdB: 1500 * time.Millisecond, asleep: "a", minTook: 200 * time.Millisecond, maxTook: 3 * time.Second},
+		{name: "both busy, b free soon", holdA: 1500 * time.Millisecond, holdB: 200 * time.Millisecond, asleep: "b", minTook: 200 * time.Millisecond, maxTook: 3 * time.Second},
+		{name: "both busy beyond the wait", holdA: 1500 * time.Millisecond, holdB: 1500 * time.Millisecond, asleep: "", minTook: roomWait, maxTook: 3 * time.Second},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
