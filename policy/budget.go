@@ -103,11 +103,12 @@ func (p *Policies) MakeRoom(ctx context.Context, k api.Key, need int64) {
 	wait := cmp.Or(p.cfg.RoomWait, DefaultRoomWait)
 	var waited []api.Key // the busy candidates waited for, for the log
 	for {
+		tried := time.Now()
 		left, busy := p.makeRoomOnce(ctx, k, need)
 		switch {
 		case left <= 0:
 			if waited != nil {
-				log.Printf("policy: room made for %s after waiting %s for %v, busy with other operations", k, time.Since(start).Round(time.Millisecond), waited)
+				log.Printf("policy: room made for %s after waiting %s for %v, busy with other operations", k, tried.Sub(start).Round(time.Millisecond), waited)
 			}
 			return
 		case len(busy) == 0:
