@@ -71,6 +71,9 @@ type Config struct {
 	// CanCheckpoint is false when CRIU is unusable: the budget then cannot
 	// free memory, and checkpoint strategies pause instead.
 	CanCheckpoint bool
+	// RoomWait bounds how long making room for a wake or a deploy waits
+	// for candidates busy with another operation (0: DefaultRoomWait).
+	RoomWait time.Duration
 }
 
 // Policies decides when functions sleep, wake and scale: the idle policy

@@ -201,6 +201,8 @@ type fakeFleet struct {
 	acts  []Activity
 	slept []string
 	busy  map[string]bool // names whose Sleep answers ErrBusy
+	// busyFor: names whose Sleep answers ErrBusy that many more times.
+	busyFor map[string]int
 }
 
 func (f *fakeFleet) Activity() []Activity {
@@ -213,6 +215,10 @@ func (f *fakeFleet) Sleep(ctx context.Context, k api.Key, how, reason string, al
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.busy[k.Name] {
+		return fmt.Errorf("%w: its operation lock is held", ErrBusy)
+	}
+	if f.busyFor[k.Name] > 0 {
+		f.busyFor[k.Name]--
 		return fmt.Errorf("%w: its operation lock is held", ErrBusy)
 	}
 	for i := range f.acts {
@@ -281,4 +287,93 @@ func TestMakeRoomPassesOverBusyFunctions(t *testing.T) {
 	if _, used := p.Budget(); used+40 > 100 {
 		t.Errorf("after MakeRoom %d used + 40 needed is over the budget of 100", used)
 	}
+}
+
+// TestMakeRoomWaitsForBusyFunctions: the functions that could make room for
+// a wake are busy with other operations (their operation locks held: the
+// tail of their own wake, a reconciliation). Making room tries them again
+// until one is free, within RoomWait, rather than letting the wake go over
+// the budget at once (seen in TestMemoryBudget); past RoomWait, or with no
+// candidate at all, the wake goes ahead over the budget without waiting
+// longer (a wake is never failed for the budget).
+func TestMakeRoomWaitsForBusyFunctions(t *testing.T) {
+	const wait = 400 * time.Millisecond
+	cases := []struct {
+		name     string
+		busy     map[string]bool // busy throughout
+		busyFor  map[string]int  // busy for that many attempts
+		inflight bool            // a and b serve requests: no candidate
+		slept    string
+		fits     bool
+		min, max time.Duration // how long MakeRoom took
+	}{
+		{name: "none busy", slept: "a", fits: true, max: wait / 4},
+		{name: "least recently used busy, the next free", busy: map[string]bool{"a": true}, slept: "b", fits: true, max: wait / 4},
+		{name: "both busy, then the least recently used free", busy: map[string]bool{"b": true}, busyFor: map[string]int{"a": 3}, slept: "a", fits: true, min: 3 * roomPoll, max: wait},
+		{name: "both busy, then the other free", busy: map[string]bool{"a": true}, busyFor: map[string]int{"b": 2}, slept: "b", fits: true, min: 2 * roomPoll, max: wait},
+		{name: "both busy beyond the wait", busy: map[string]bool{"a": true, "b": true}, slept: "", fits: false, min: wait, max: 2 * wait},
+		{name: "no candidate", inflight: true, slept: "", fits: false, max: wait / 4},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			now := time.Now()
+			var inflight int64
+			if c.inflight {
+				inflight = 1
+			}
+			f := &fakeFleet{busy: c.busy, busyFor: c.busyFor, acts: []Activity{
+				{Key: api.Key{Namespace: "ns", Name: "a"}, State: api.StateAwake, Memory: 40, Inflight: inflight, LastUsed: now.Add(-2 * time.Minute)},
+				{Key: api.Key{Namespace: "ns", Name: "b"}, State: api.StateAwake, Memory: 40, Inflight: inflight, LastUsed: now.Add(-1 * time.Minute)},
+				{Key: api.Key{Namespace: "ns", Name: "c"}, State: api.StateHibernated, SleptMemory: 40, LastUsed: now.Add(-time.Hour)},
+			}}
+			p := New(f, Config{Defaults: defaults, Budget: 100, CanCheckpoint: true, RoomWait: wait})
+			start := time.Now()
+			// 80 used + 40 needed: 20 over, one of a and b must go.
+			p.MakeRoom(context.Background(), api.Key{Namespace: "ns", Name: "c"}, 40)
+			took := time.Since(start)
+			var slept []string
+			for _, s := range f.slept {
+				slept = append(slept, strings.TrimSuffix(s, ":checkpoint:memory budget"))
+			}
+			if got := strings.Join(slept, " "); got != c.slept {
+				t.Errorf("slept %q, want %q", got, c.slept)
+			}
+			if _, used := p.Budget(); (used+40 <= 100) != c.fits {
+				t.Errorf("after MakeRoom %d used + 40 needed, budget 100: fits %v, want %v", used, used+40 <= 100, c.fits)
+			}
+			if took < c.min || took > c.max {
+				t.Errorf("MakeRoom took %s, want %s to %s", took, c.min, c.max)
+			}
+		})
+	}
+}
+
+// TestMakeRoomWaitsWithoutTheBudgetLock: while a wake waits for a busy
+// candidate, the budget's lock is free: another wake's room, or the budget
+// policy, is not held up behind it (a busy candidate may itself be waiting
+// to make room).
+func TestMakeRoomWaitsWithoutTheBudgetLock(t *testing.T) {
+	now := time.Now()
+	f := &fakeFleet{busy: map[string]bool{"a": true}, acts: []Activity{
+		{Key: api.Key{Namespace: "ns", Name: "a"}, State: api.StateAwake, Memory: 80, LastUsed: now.Add(-2 * time.Minute)},
+		{Key: api.Key{Namespace: "ns", Name: "c"}, State: api.StateHibernated, SleptMemory: 40, LastUsed: now.Add(-time.Hour)},
+	}}
+	p := New(f, Config{Defaults: defaults, Budget: 100, CanCheckpoint: true, RoomWait: time.Second})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.MakeRoom(context.Background(), api.Key{Namespace: "ns", Name: "c"}, 40)
+	}()
+	time.Sleep(3 * roomPoll) // waiting for a by now
+	start := time.Now()
+	p.MakeRoom(context.Background(), api.Key{Namespace: "ns", Name: "d"}, 10) // fits: nothing to do
+	if took := time.Since(start); took > 300*time.Millisecond {
+		t.Errorf("a MakeRoom with room to spare took %s while another waited for a busy function", took)
+	}
+	select {
+	case <-done:
+		t.Fatal("the waiting MakeRoom returned early: a is busy throughout")
+	default:
+	}
+	<-done
 }

@@ -43,7 +43,7 @@ func newTestProvider(t *testing.T) (*Provider, *fakeEngine) {
 	return startTestProvider(t, eng, t.TempDir()), eng
 }
 
-func startTestProvider(t *testing.T, eng *fakeEngine, stateDir string) *Provider {
+func startTestProvider(t *testing.T, eng *fakeEngine, stateDir string, opts ...Option) *Provider {
 	t.Helper()
 	cfg := Config{
 		StateDir:      stateDir,
@@ -55,7 +55,7 @@ func startTestProvider(t *testing.T, eng *fakeEngine, stateDir string) *Provider
 		DrainTimeout:  time.Second,
 		ContainerdTmp: t.TempDir(),
 	}
-	p, err := New(context.Background(), cfg, eng, WithCRIU(checkpoint.Capabilities{Available: true, NonRootFunctions: true}))
+	p, err := New(context.Background(), cfg, eng, append([]Option{WithCRIU(checkpoint.Capabilities{Available: true, NonRootFunctions: true})}, opts...)...)
 	if err != nil {
 		t.Fatalf("new provider: %v", err)
 	}
