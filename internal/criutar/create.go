@@ -132,10 +132,12 @@ func readNames(dir string) ([]string, error) {
 }
 
 // writeMember writes one member's header (a hard link to the first name of
-// an inode already written, as GNU tar does) and a regular file's bytes.
+// an inode already written, as GNU tar does for regular files and symlinks:
+// device nodes and fifos are written again) and a regular file's bytes.
 func writeMember(tw *tar.Writer, m *member, seen map[[2]uint64]string) error {
 	hdr := header(m)
-	if m.st.Mode&unix.S_IFMT != unix.S_IFDIR && m.st.Nlink > 1 {
+	typ := m.st.Mode & unix.S_IFMT
+	if (typ == unix.S_IFREG || typ == unix.S_IFLNK) && m.st.Nlink > 1 {
 		key := [2]uint64{m.st.Dev, m.st.Ino}
 		if first, ok := seen[key]; ok {
 			hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
