@@ -104,6 +104,7 @@ func (p *Provider) containerSpec(key api.Key, dep types.FunctionDeployment, spec
 		NetworkOf:      sandbox,
 		ReadOnlyRootfs: dep.ReadOnlyRootFilesystem,
 		Resources:      res,
+		Runtime:        p.functionRuntime(),
 	}
 	if dep.ReadOnlyRootFilesystem {
 		cs.Tmpfs = map[string]string{"/tmp": "rw,nosuid,nodev,size=64m"}

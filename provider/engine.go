@@ -124,6 +124,8 @@ type EngineInfo struct {
 	CgroupDriver string `json:"cgroupDriver"`
 	Kernel       string `json:"kernel"`
 	Architecture string `json:"architecture"`
+	// Runtimes are the OCI runtimes the engine can give a container.
+	Runtimes []string `json:"runtimes,omitempty"`
 }
 
 // ContainerSpec is what a container is created from.
@@ -144,6 +146,9 @@ type ContainerSpec struct {
 	Tmpfs          map[string]string
 	Mounts         []BindMount
 	Resources      Resources
+	// Runtime is the engine's OCI runtime for the container ("": its
+	// default).
+	Runtime string
 }
 
 // BindMount mounts a host file or directory into a container.

@@ -53,6 +53,8 @@ type fakeEngine struct {
 	restoreHold      chan struct{}
 	restoreLate      error
 	restoreLateStops bool
+	// runtimes: the runtimes Info lists.
+	runtimes []string
 }
 
 type fakeContainer struct {
@@ -350,7 +352,7 @@ func hasLabels(have, want map[string]string) bool {
 }
 
 func (e *fakeEngine) Info(context.Context) (EngineInfo, error) {
-	return EngineInfo{Version: "fake", RootDir: e.root, Experimental: true, Architecture: "amd64"}, nil
+	return EngineInfo{Version: "fake", RootDir: e.root, Experimental: true, Architecture: "amd64", Runtimes: e.runtimes}, nil
 }
 
 func (e *fakeEngine) Events(ctx context.Context, labels map[string]string) (<-chan ContainerEvent, <-chan error) {

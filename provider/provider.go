@@ -247,6 +247,9 @@ func New(ctx context.Context, cfg Config, eng Engine, opts ...Option) (*Provider
 		if p.criu.Problem != "" {
 			slog.Warn("CRIU", "problem", p.criu.Problem)
 		}
+		if rt := p.functionRuntime(); rt != "" {
+			slog.Info("function containers run with the engine's runtime "+rt+": runc whose CRIU archives tmpfs mounts in-process", "runtime", rt)
+		}
 		if !p.criu.NonRootFunctions {
 			slog.Warn("this machine withholds CAP_SYS_RESOURCE: functions that run as a non-root user cannot be hibernated (they are left running, and the scale to zero reports why)")
 		}

@@ -13,7 +13,11 @@
 # Its configuration is the one setup gives the first engine: experimental
 # mode and live-restore (containers keep running while the engine is down).
 # FAAS_CRIU_ENGINE_LIVE_RESTORE=false at start gives one without
-# live-restore, as engines were before.
+# live-restore, as engines were before. Like the first engine after setup,
+# it offers the runtime faas-criu (runc with setup's CRIU script,
+# /usr/local/lib/faas-criu/criu, which puts faas-criu-tar first on CRIU's
+# PATH) when that script is installed;
+# FAAS_CRIU_ENGINE_CRIU=PATH gives another script, =none no such runtime.
 set -euo pipefail
 cmd=${1:-}
 name=${2:-b}
@@ -41,7 +45,12 @@ start)
 	echo "=== $(date -Is) second-engine.sh start $name" >>"$log" # kept across restarts, for a failed test's look
 	live_restore=true
 	[ "${FAAS_CRIU_ENGINE_LIVE_RESTORE:-true}" = false ] && live_restore=false
-	printf '{"experimental": true, "live-restore": %s}\n' "$live_restore" >"$root.json"
+	runtimes=
+	criu=${FAAS_CRIU_ENGINE_CRIU:-/usr/local/lib/faas-criu/criu}
+	if [ "$criu" != none ] && [ -x "$criu" ] && command -v runc >/dev/null; then
+		runtimes=$(printf ', "runtimes": {"faas-criu": {"path": "%s", "runtimeArgs": ["--criu", "%s"]}}' "$(command -v runc)" "$criu")
+	fi
+	printf '{"experimental": true, "live-restore": %s%s}\n' "$live_restore" "$runtimes" >"$root.json"
 	if ! ip link show "$bridge" >/dev/null 2>&1; then
 		ip link add "$bridge" type bridge
 		ip addr add "$bridge_cidr" dev "$bridge"

@@ -56,6 +56,7 @@ PROBE_BIN=
 PROBE_IMAGE_BUILT=
 PROBE_WHY=
 PROBE_LOG_STARTED=
+PROBE_RUNTIME=
 
 log() { echo "setup: $*"; }
 die() {
@@ -631,7 +632,7 @@ probe_criu() {
 
 probe_steps() {
 	local running
-	probe_docker "docker run" run -d --network bridge --name "$PROBE_NAME" "$PROBE_IMAGE" || return 1
+	probe_docker "docker run" run -d --network bridge --name "$PROBE_NAME" ${PROBE_RUNTIME:+--runtime "$PROBE_RUNTIME"} "$PROBE_IMAGE" || return 1
 	probe_expect 1 || return 1
 	probe_expect 2 || return 1
 	probe_docker "docker checkpoint create" checkpoint create "$PROBE_NAME" "$PROBE_CP" || return 1
@@ -651,9 +652,156 @@ probe_steps() {
 		PROBE_WHY="no checkpoint directory at $cpdir after docker checkpoint create"
 		return 1
 	fi
+	if [ -n "$PROBE_RUNTIME" ] && ! probe_tar_images "$cpdir"; then
+		return 1
+	fi
 	echo "{\"probe\": \"$(date -Ins)\"}" >"$cpdir/faas-criu.json"
 	probe_docker "docker start --checkpoint" start --checkpoint "$PROBE_CP" "$PROBE_NAME" || return 1
 	probe_expect 3 || return 1
+}
+
+# probe_tar_images DIR: the checkpoint's tmpfs images were written by
+# faas-criu-tar, not GNU tar: its gzip header says "unknown OS" (0xff, byte
+# 9), GNU gzip's says Unix (3). So the runtime's CRIU really found it.
+probe_tar_images() {
+	local f n=0
+	for f in "$1"/tmpfs-dev-*.tar.gz.img; do
+		[ -f "$f" ] || continue
+		n=$((n + 1))
+		if [ "$(od -An -tx1 -j9 -N1 "$f" | tr -d ' ')" != ff ]; then
+			PROBE_WHY="$f was not written by faas-criu-tar (CRIU ran GNU tar)"
+			return 1
+		fi
+	done
+	if [ "$n" -eq 0 ]; then
+		PROBE_WHY="no tmpfs image in $1"
+		return 1
+	fi
+}
+
+# ---------------------------------------------------------------- the faas-criu runtime
+
+CRIU_HELPER_DIR=/usr/local/lib/faas-criu
+CRIU_TAR_DIR=$CRIU_HELPER_DIR/bin
+CRIU_TAR=$CRIU_TAR_DIR/tar
+CRIU_DISPATCH=$CRIU_HELPER_DIR/criu
+CRIU_RUNTIME=faas-criu
+
+# ensure_criu_runtime: CRIU hard-codes GNU tar for each tmpfs mount of a
+# container, at every dump (`tar --create --gzip ...`, which execs gzip) and
+# every restore (`tar --extract --gzip ...`): a function container has five
+# (/dev, /dev/shm, /sys/fs/cgroup, /proc/acpi, /sys/firmware), 20 execs per
+# hibernation and wake, about 40 ms of a quiet restore (bench/tried.md 30,
+# 35). faas-criu-tar (cmd/faas-criu-tar) does those two exact runs
+# in-process, in GNU tar's archive format, and execs GNU tar for anything
+# else. It must be CRIU's "tar" only: CRIU finds tar on its PATH, and a
+# daemon.json runtime cannot set an environment, so the engine runtime
+# "faas-criu" is runc given as its CRIU a two-line sh script that puts
+# $CRIU_TAR_DIR first on PATH and execs the real CRIU (same runc.conf). The
+# provider creates function containers with the runtime when the engine
+# lists it. Built on every run, registered in daemon.json (other keys and
+# runtimes kept), then probed (a checkpoint and restore through the
+# runtime, whose tmpfs images must be faas-criu-tar's) whenever the entry,
+# the program or the script changed. When that probe fails the script
+# loses the PATH line: the runtime stays (containers created with it need
+# it to start) and is then plain runc and GNU tar; the archives are the same
+# either way, so every checkpoint restores under either runtime.
+ensure_criu_runtime() {
+	local runc rc=0 changed=
+	if ! runc=$(command -v runc); then
+		log "no runc on PATH: function containers keep the engine's default runtime"
+		return
+	fi
+	mkdir -p "$CRIU_TAR_DIR"
+	if (cd "$SCRIPT_DIR/.." && CGO_ENABLED=0 GOFLAGS='' go build -trimpath -ldflags=-s -o "$CRIU_TAR.new" ./cmd/faas-criu-tar) >>"$PROBE_LOG" 2>&1; then
+		cmp -s "$CRIU_TAR.new" "$CRIU_TAR" || changed=1
+		mv "$CRIU_TAR.new" "$CRIU_TAR"
+	elif [ ! -x "$CRIU_TAR" ]; then
+		log "could not build faas-criu-tar (see $PROBE_LOG): function containers keep the default runtime"
+		return
+	fi
+	write_criu_dispatch fast && changed=1
+	runtime_entry add "$runc" || rc=$?
+	case $rc in
+	0) ;; # registered as it should be, by an earlier run
+	10)
+		log "registered the engine runtime $CRIU_RUNTIME in $DAEMON_JSON: $runc --criu $CRIU_DISPATCH"
+		reload_runtimes
+		changed=1
+		;;
+	*) die "could not update $DAEMON_JSON: fix it to be a valid JSON object and run again" ;;
+	esac
+	[ -n "$changed" ] || return 0
+	PROBE_RUNTIME=$CRIU_RUNTIME
+	if ! probe_criu "the $CRIU_RUNTIME runtime (faas-criu-tar)"; then
+		write_criu_dispatch plain || true
+		log "the $CRIU_RUNTIME runtime's CRIU runs GNU tar again: the probe failed with faas-criu-tar (details in $PROBE_LOG)"
+	fi
+	PROBE_RUNTIME=
+}
+
+# write_criu_dispatch fast|plain: runc's CRIU in the faas-criu runtime, with
+# (fast) or without (plain) faas-criu-tar first on CRIU's PATH. Exit 0 when
+# the script changed.
+write_criu_dispatch() {
+	local path_line=
+	[ "$1" = fast ] && path_line="PATH=$CRIU_TAR_DIR:\$PATH "
+	printf '#!/bin/sh\n# runc'"'"'s CRIU in the %s runtime (scripts/setup.sh)\n%sexec %s "$@"\n' \
+		"$CRIU_RUNTIME" "$path_line" "$CRIU_PATH" >"$CRIU_DISPATCH.new"
+	chmod 755 "$CRIU_DISPATCH.new"
+	if cmp -s "$CRIU_DISPATCH.new" "$CRIU_DISPATCH"; then
+		rm -f "$CRIU_DISPATCH.new"
+		return 1
+	fi
+	mv "$CRIU_DISPATCH.new" "$CRIU_DISPATCH"
+}
+
+# reload_runtimes: dockerd rereads its runtimes on SIGHUP.
+reload_runtimes() {
+	reload_docker
+	for _ in $(seq 1 40); do
+		docker_answers && return
+		sleep 0.25
+	done
+}
+
+# runtime_entry add|remove RUNC: daemon.json's runtimes entry for
+# CRIU_RUNTIME. Exit 0: nothing to change; 10: written.
+runtime_entry() {
+	find_python
+	"$PYTHON" - "$DAEMON_JSON" "$1" "$CRIU_RUNTIME" "$2" "$CRIU_DISPATCH" <<'EOF'
+import json, os, sys
+path, op, name, runc, criu = sys.argv[1:]
+try:
+    with open(path) as f:
+        text = f.read()
+    cfg = json.loads(text) if text.strip() else {}
+except (OSError, ValueError) as e:
+    sys.stderr.write("setup: cannot parse %s: %s\n" % (path, e))
+    sys.exit(2)
+if not isinstance(cfg, dict) or not isinstance(cfg.get("runtimes", {}), dict):
+    sys.stderr.write("setup: %s is not a JSON object with an object for runtimes\n" % path)
+    sys.exit(2)
+rts = cfg.setdefault("runtimes", {})
+want = {"path": runc, "runtimeArgs": ["--criu", criu]}
+if op == "add":
+    if rts.get(name) == want:
+        sys.exit(0)
+    rts[name] = want
+else:
+    if name not in rts:
+        sys.exit(0)
+    del rts[name]
+    if not rts:
+        del cfg["runtimes"]
+tmp = path + ".faas-criu.tmp"
+with open(tmp, "w") as f:
+    json.dump(cfg, f, indent=2)
+    f.write("\n")
+os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+os.replace(tmp, path)
+sys.exit(10)
+EOF
 }
 
 # ---------------------------------------------------------------- criu candidates
@@ -853,6 +1001,7 @@ main() {
 	ensure_criu
 	ensure_restore_options
 	ensure_kdat_cache
+	ensure_criu_runtime
 	log "ready: docker $DOCKER_VERSION (experimental), criu $(criu_version "$CRIU_PATH") at $CRIU_PATH"
 }
 

@@ -3,7 +3,8 @@
 # builds on a private engine (ENGINE, default "mounts"; fixture image IMG),
 # a fixture function each, hibernated (scale to zero, timed by curl: the
 # suspend) and woken (curl's time to first byte: the wake) in turn, the
-# order swapped every round. Ports 39141-39142 (PORTS_BASE). KEEP=1 keeps
+# order swapped every round. Ports 39141-39142 (PORTS_BASE), subnets
+# SUBNETS="A B". KEEP=1 keeps
 # the providers' state directories and logs.
 set -u
 ENGINE=${ENGINE:-mounts}
@@ -18,8 +19,9 @@ start() { # bin port net subnet
 	$1 serve --port $2 --state-dir $st --network $3 --subnet $4 --autoscale=false >$st.log 2>&1 &
 	echo "$! $st"
 }
-read pa sa < <(start $1 $((PB + 1)) $ENGINE-aba 10.77.150.0/24)
-read pb sb < <(start $2 $((PB + 2)) $ENGINE-abb 10.77.151.0/24)
+read sna snb <<<"${SUBNETS:-10.77.150.0/24 10.77.151.0/24}" # another helper's engine: its own
+read pa sa < <(start $1 $((PB + 1)) $ENGINE-aba $sna)
+read pb sb < <(start $2 $((PB + 2)) $ENGINE-abb $snb)
 for port in $((PB + 1)) $((PB + 2)); do for i in $(seq 100); do curl -sf localhost:$port/healthz >/dev/null && break; sleep 0.2; done; done
 Aa="admin:$(cat $sa/credentials/basic-auth-password)"; Ab="admin:$(cat $sb/credentials/basic-auth-password)"
 dep() { curl -sf -u $1 -X POST localhost:$2/system/functions -d "{\"service\":\"abfn\",\"image\":\"$IMG\",\"labels\":{\"com.openfaas.criu.strategy\":\"checkpoint\"}}" || echo deploy failed; }

@@ -12,9 +12,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -94,6 +96,7 @@ func (e *Engine) Info(ctx context.Context) (provider.EngineInfo, error) {
 		CgroupDriver: info.CgroupDriver,
 		Kernel:       info.KernelVersion,
 		Architecture: info.Architecture,
+		Runtimes:     slices.Sorted(maps.Keys(info.Runtimes)),
 	}, nil
 }
 
@@ -108,6 +111,7 @@ func (e *Engine) CreateContainer(ctx context.Context, s provider.ContainerSpec) 
 	hc := &container.HostConfig{
 		ReadonlyRootfs: s.ReadOnlyRootfs,
 		Tmpfs:          s.Tmpfs,
+		Runtime:        s.Runtime,
 		Resources: container.Resources{
 			Memory: r.Memory, MemorySwap: r.MemorySwap, MemoryReservation: r.MemoryReservation,
 			NanoCPUs: r.NanoCPUs, CPUShares: r.CPUShares,
