@@ -170,7 +170,7 @@ func header(m *member) *tar.Header {
 		Mode:    int64(m.st.Mode & 0o7777),
 		Uid:     int(m.st.Uid),
 		Gid:     int(m.st.Gid),
-		ModTime: time.Unix(m.st.Mtim.Sec, 0),
+		ModTime: time.Unix(int64(m.st.Mtim.Sec), 0), // int32 on 32-bit ARM
 		Format:  tar.FormatGNU,
 	}
 	switch m.st.Mode & unix.S_IFMT {

@@ -188,7 +188,7 @@ func nlink(st unix.Stat_t) uint64 {
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		return 0 // a directory's count depends on its subdirectories only
 	}
-	return st.Nlink
+	return uint64(st.Nlink) // uint32 on 32-bit ARM
 }
 
 // gnuCreate runs GNU tar as CRIU runs it for a dump of root.
