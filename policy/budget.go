@@ -79,7 +79,7 @@ func (p *Policies) enforceBudget(ctx context.Context, acts []Activity) {
 // replica takes requests at its first answer, while the engine's start call
 // still runs: a median 21 ms, at most 169 ms at load 6-12), a
 // reconciliation (one container listing: a median 3 ms, at most 134 ms),
-// a deploy's last steps (bench/tried.md 35). Waiting
+// a deploy's last steps (bench/tried.md 36). Waiting
 // that out keeps the budget; an operation that takes longer (a migration, a
 // big checkpoint) is not waited for: the wake goes ahead over the budget,
 // says so in the log, and the budget policy hibernates once it can.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""ab-pairs.py FILE... (tried 35): mount-ab.sh's output paired by round:
+"""ab-pairs.py FILE... (tried 37): mount-ab.sh's output paired by round:
 medians of suspend and wake per build, new minus old per round (median,
 new lower in k of n)."""
 import re, statistics, sys

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""tar-logs.py DUMP_LOG RESTORE_LOG (tried 35): CRIU's time per tmpfs mount
+"""tar-logs.py DUMP_LOG RESTORE_LOG (tried 37): CRIU's time per tmpfs mount
 (its tar run, the fork and, at dump, opening the mount) from its logs.
 Prints: cdump=TOTAL dtar=SUM d:/dev=.. ... criu=TOTAL rtar=SUM r@ID=.. (ms)."""
 import re, sys

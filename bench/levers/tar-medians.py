@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""tar-medians.py A B FILE... (tried 35): medians per variant of
+"""tar-medians.py A B FILE... (tried 37): medians per variant of
 tar-variants.sh's figures, and per round A minus B (median, B lower in k of n)."""
 import re, statistics, sys
 from collections import defaultdict

@@ -1,4 +1,4 @@
-"""tar-micro.py MOUNT_ROOT (tried 35): GNU tar against faas-criu-tar (/tmp/tar/bin/tar) alone, CRIU's
+"""tar-micro.py MOUNT_ROOT (tried 37): GNU tar against faas-criu-tar (/tmp/tar/bin/tar) alone, CRIU's
 extract of /tmp/tar/gnu-dev.tgz into a tmpfs and create of MOUNT_ROOT (e.g. /proc/PID/root/dev), 40 runs
 each alternated; medians in ms, Python's spawn included."""
 import subprocess, time, os, shutil, statistics, tempfile, sys

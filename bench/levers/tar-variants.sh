@@ -1,5 +1,5 @@
 #!/bin/bash
-# tar-variants.sh ROUNDS VARIANT... (tried 35): function containers identical
+# tar-variants.sh ROUNDS VARIANT... (tried 37): function containers identical
 # but for their runtime (tar-VARIANT: base = runc with its own runc.conf,
 # fast = the same and CRIU's PATH starting with faas-criu-tar), each in a
 # sandbox of its own on network NET, dumped and restored in turn, the order
