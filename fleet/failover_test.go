@@ -544,8 +544,20 @@ func fenceBeforeTakeover(t *testing.T, leadRecords bool) {
 			t.Fatalf("40s after the routes came back, iso still being taken over by %s", ownerOf(t, boxes[1], "iso").Box)
 		}
 	}
-	if code, body := call(t, "GET", ia.url+"/function/stay", "", true); code != 200 {
-		t.Errorf("stay after the rejoin: %d %s", code, body)
+	// stay never left ia, but ia serves it again only once a write on its
+	// record's revision confirms it (lift, then sweepKept every beat): in
+	// the elections after the heal that write can fail for a while, and
+	// stay answers 503 "has not confirmed yet" meanwhile.
+	confirmedBy := time.Now().Add(20 * time.Second)
+	for {
+		code, body := call(t, "GET", ia.url+"/function/stay", "", true)
+		if code == 200 {
+			break
+		}
+		if code != 503 || !strings.Contains(body, "has not confirmed yet") || time.Now().After(confirmedBy) {
+			t.Fatalf("stay after the rejoin: %d %s", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	// Its owner now: newOwner, unless newOwner fenced itself too in the
 	// elections after the heal and iso moved again.
