@@ -117,12 +117,13 @@ func (f *Fleet) gate(w http.ResponseWriter, r *http.Request) bool {
 	var why string
 	rec, known := f.recordOf(k)
 	joined, _ := f.state()
+	refused := joined && f.refuses(k) // once: this runs on every call
 	switch {
 	case !joined:
 		why = "this box has not joined the fleet yet"
-	case f.refuses(k) && f.Fenced():
+	case refused && f.Fenced():
 		why = "this box lost the cluster and fenced itself: it does not serve its functions until it renews its lease"
-	case f.refuses(k):
+	case refused:
 		why = "this box is back from a partition and has not confirmed yet that it still owns the function"
 	case known && rec.Box == f.cfg.Box && rec.Adopt:
 		why = "it is being taken over by this box from box " + rec.From

@@ -10,7 +10,7 @@ import "slices"
 // restore, and a function container has five (/dev, /dev/shm,
 // /sys/fs/cgroup, /proc/acpi, /sys/firmware); faas-criu-tar does those two
 // exact runs in-process, in GNU tar's own archive format, and hands any
-// other to GNU tar (bench/tried.md 35). A daemon.json runtime cannot set
+// other to GNU tar (bench/tried.md 37). A daemon.json runtime cannot set
 // an environment, hence the script; only this runtime's CRIU sees the
 // program. Everything else is plain runc with the same /etc/criu/runc.conf:
 // Docker lists, logs and inspects the container as any other (its
