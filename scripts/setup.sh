@@ -721,7 +721,7 @@ ensure_criu_runtime() {
 		return
 	fi
 	write_criu_dispatch fast && changed=1
-	runtime_entry add "$runc" || rc=$?
+	runtime_entry "$runc" || rc=$?
 	case $rc in
 	0) ;; # registered as it should be, by an earlier run
 	10)
@@ -765,13 +765,14 @@ reload_runtimes() {
 	done
 }
 
-# runtime_entry add|remove RUNC: daemon.json's runtimes entry for
-# CRIU_RUNTIME. Exit 0: nothing to change; 10: written.
+# runtime_entry RUNC: daemon.json's runtimes entry for CRIU_RUNTIME, added
+# (never removed: containers created with it need it to start). Exit 0:
+# nothing to change; 10: written.
 runtime_entry() {
 	find_python
-	"$PYTHON" - "$DAEMON_JSON" "$1" "$CRIU_RUNTIME" "$2" "$CRIU_DISPATCH" <<'EOF'
+	"$PYTHON" - "$DAEMON_JSON" "$CRIU_RUNTIME" "$1" "$CRIU_DISPATCH" <<'EOF'
 import json, os, sys
-path, op, name, runc, criu = sys.argv[1:]
+path, name, runc, criu = sys.argv[1:]
 try:
     with open(path) as f:
         text = f.read()
@@ -784,16 +785,9 @@ if not isinstance(cfg, dict) or not isinstance(cfg.get("runtimes", {}), dict):
     sys.exit(2)
 rts = cfg.setdefault("runtimes", {})
 want = {"path": runc, "runtimeArgs": ["--criu", criu]}
-if op == "add":
-    if rts.get(name) == want:
-        sys.exit(0)
-    rts[name] = want
-else:
-    if name not in rts:
-        sys.exit(0)
-    del rts[name]
-    if not rts:
-        del cfg["runtimes"]
+if rts.get(name) == want:
+    sys.exit(0)
+rts[name] = want
 tmp = path + ".faas-criu.tmp"
 with open(tmp, "w") as f:
     json.dump(cfg, f, indent=2)
