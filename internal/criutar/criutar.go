@@ -12,7 +12,7 @@
 // (stdin the image file). CRIU (criu/filesystems.c) hard-codes these and
 // execs GNU tar, which execs gzip: two execs per mount and per dump or
 // restore, five tmpfs mounts in a function container (bench/tried.md 29, 30,
-// 35). The archives are the same format GNU tar reads and writes (gzip'd
+// 37). The archives are the same format GNU tar reads and writes (gzip'd
 // "gnu" tar, numeric owners, no names), so checkpoints made with either
 // restore with the other.
 //
@@ -27,6 +27,7 @@ package criutar
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // ErrUnsupported says the archive or tree holds something this package does
@@ -61,24 +62,12 @@ var (
 // Extract the directory. Only CRIU's exact argument lists match: any other
 // option could change what GNU tar does.
 func Parse(args []string) (op Op, dir string) {
-	if equal(args, createArgs) {
+	if slices.Equal(args, createArgs) {
 		return OpCreate, ""
 	}
-	if len(args) == len(extractArgs)+1 && equal(args[:len(extractArgs)], extractArgs) &&
+	if len(args) == len(extractArgs)+1 && slices.Equal(args[:len(extractArgs)], extractArgs) &&
 		args[len(args)-1] != "" {
 		return OpExtract, args[len(args)-1]
 	}
 	return OpOther, ""
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
