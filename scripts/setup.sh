@@ -14,6 +14,12 @@
 #                                 CRIU: build CRIU from Debian unstable's
 #                                 source, install it to /usr/local/sbin/criu
 #                                 and probe it.
+#   FAAS_CRIU_RCU_EXPEDITED=on    (the default) expedited RCU grace periods
+#                                 for the whole host: writes 1 to
+#                                 /sys/kernel/rcu_expedited (see
+#                                 ensure_rcu_expedited); off (or 0, false,
+#                                 no) writes 0; keep leaves it as found. Any
+#                                 other value stops setup.
 set -euo pipefail
 set -E
 shopt -s nullglob
@@ -152,6 +158,66 @@ apt_install() {
 	log "apt-get install $*"
 	apt_get install -y --no-install-recommends "$@"
 }
+
+# ---------------------------------------------------------------- host settings
+
+RCU_EXPEDITED_FILE=/sys/kernel/rcu_expedited
+RCU_NORMAL_FILE=/sys/kernel/rcu_normal
+RCU_WANT=
+
+# rcu_expedited_wanted: set RCU_WANT to what FAAS_CRIU_RCU_EXPEDITED asks:
+# 1, 0 or keep. Booleans are read as the provider reads its own (any case);
+# unset or empty is the default, on. Anything else stops setup: a value not
+# understood is never taken for off.
+rcu_expedited_wanted() {
+	local v=${FAAS_CRIU_RCU_EXPEDITED:-}
+	v=${v//[[:space:]]/}
+	case ${v,,} in
+	'' | 1 | true | yes | on) RCU_WANT=1 ;;
+	0 | false | no | off) RCU_WANT=0 ;;
+	keep) RCU_WANT=keep ;;
+	*) die "FAAS_CRIU_RCU_EXPEDITED='$FAAS_CRIU_RCU_EXPEDITED' is not understood: use on (or 1, true, yes; the default)," \
+		"off (or 0, false, no) or keep (leave $RCU_EXPEDITED_FILE as it is)" ;;
+	esac
+}
+
+# ensure_rcu_expedited: expedited RCU grace periods for the whole host
+# (FAAS_CRIU_RCU_EXPEDITED, default on). CRIU's nftables network lock waits
+# for two normal grace periods in every restore (a failing `create table`
+# aborts its batch: synchronize_rcu; closing libnftables' socket:
+# __flush_work), about 23 ms of a quiet trivial wake; expedited, 0.1 ms
+# (bench/tried.md 39, 40). The cost falls on the rest of the box: every
+# expedited grace period interrupts every CPU. A file setup cannot write
+# stops it unless the knob says keep, rather than running on without the
+# setting it was asked for; the kernel command line (rcupdate.rcu_expedited=1)
+# or keep are the ways on for a host whose /sys is read-only.
+ensure_rcu_expedited() {
+	local now
+	rcu_expedited_wanted
+	if [ ! -r "$RCU_EXPEDITED_FILE" ]; then
+		[ "$RCU_WANT" = keep ] && { log "no $RCU_EXPEDITED_FILE on this kernel: RCU left as it is (FAAS_CRIU_RCU_EXPEDITED=keep)"; return; }
+		die "no $RCU_EXPEDITED_FILE to read (FAAS_CRIU_RCU_EXPEDITED asks for $RCU_WANT):" \
+			"set FAAS_CRIU_RCU_EXPEDITED=keep to go on without it"
+	fi
+	now=$(cat "$RCU_EXPEDITED_FILE")
+	if [ "$RCU_WANT" = keep ]; then
+		log "expedited RCU grace periods left as found: $RCU_EXPEDITED_FILE is $now (FAAS_CRIU_RCU_EXPEDITED=keep)"
+	elif [ "$now" = "$RCU_WANT" ]; then
+		log "expedited RCU grace periods $(rcu_word "$now"): $RCU_EXPEDITED_FILE already $now"
+	elif ! { echo "$RCU_WANT" >"$RCU_EXPEDITED_FILE"; } 2>/dev/null || [ "$(cat "$RCU_EXPEDITED_FILE")" != "$RCU_WANT" ]; then
+		die "cannot write $RCU_WANT to $RCU_EXPEDITED_FILE (it is $now; a read-only /sys, as in a container?):" \
+			"run setup where /sys is writable, boot with rcupdate.rcu_expedited=$RCU_WANT on the kernel command line," \
+			"or set FAAS_CRIU_RCU_EXPEDITED=keep to go on with the kernel's setting"
+	else
+		log "expedited RCU grace periods $(rcu_word "$RCU_WANT"): wrote $RCU_WANT to $RCU_EXPEDITED_FILE (was $now; FAAS_CRIU_RCU_EXPEDITED=${FAAS_CRIU_RCU_EXPEDITED:-on})"
+	fi
+	# rcu_normal=1 overrides rcu_expedited: every grace period is normal.
+	if [ "$(cat "$RCU_EXPEDITED_FILE")" = 1 ] && [ "$(cat "$RCU_NORMAL_FILE" 2>/dev/null || echo 0)" = 1 ]; then
+		log "WARNING: $RCU_NORMAL_FILE is 1, which overrides $RCU_EXPEDITED_FILE: grace periods stay normal"
+	fi
+}
+
+rcu_word() { if [ "$1" = 1 ]; then echo on; else echo off; fi; }
 
 # ---------------------------------------------------------------- docker
 
@@ -988,6 +1054,7 @@ ensure_criu() {
 
 main() {
 	check_prereqs
+	ensure_rcu_expedited
 	ensure_docker_installed
 	ensure_engine_config
 	ensure_docker_running
@@ -999,4 +1066,7 @@ main() {
 	log "ready: docker $DOCKER_VERSION (experimental), criu $(criu_version "$CRIU_PATH") at $CRIU_PATH"
 }
 
-main "$@"
+# Sourced (scripts/setup_test.go tests its pieces), it only defines them.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	main "$@"
+fi
