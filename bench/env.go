@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/docker/docker/client"
+
+	"github.com/faas-criu/faas-criu/checkpoint"
 )
 
 // machine describes where the benchmark ran.
@@ -25,10 +27,13 @@ type machine struct {
 	CgroupDrv   string
 	CRIU        string
 	Runc        string
-	Go          string
-	Provider    string
-	Date        time.Time
-	Command     string
+	// RCU is the host's RCU grace periods (scripts/setup.sh's
+	// FAAS_CRIU_RCU_EXPEDITED): each restore waits for two of them.
+	RCU      string
+	Go       string
+	Provider string
+	Date     time.Time
+	Command  string
 }
 
 func collectMachine(ctx context.Context, docker *client.Client, providerBin string) machine {
@@ -39,6 +44,7 @@ func collectMachine(ctx context.Context, docker *client.Client, providerBin stri
 		OS:      osRelease(),
 		CRIU:    strings.TrimPrefix(firstLine(output("criu", "--version")), "Version: "),
 		Runc:    strings.TrimPrefix(firstLine(output("runc", "--version")), "runc version "),
+		RCU:     checkpoint.ReadRCU(checkpoint.SysKernel).String(),
 		Go:      runtime.Version(),
 		Date:    time.Now().UTC(),
 		Command: strings.Join(append([]string{"go run ./bench"}, os.Args[1:]...), " "),

@@ -91,6 +91,7 @@ func (r *Report) Markdown() string {
 	env.add("Docker engine", fmt.Sprintf("%s (API %s, %s)", m.Engine, m.EngineAPI, m.CgroupDrv))
 	env.add("CRIU", m.CRIU)
 	env.add("runc", m.Runc)
+	env.add("RCU grace periods (`/sys/kernel/rcu_expedited`)", m.RCU)
 	env.add("Provider", fmt.Sprintf("%s (the benchmark: %s)", m.Provider, m.Go))
 	if r.Load != "" {
 		env.add("Load average (1, 5, 15 min), start → end", r.Load)

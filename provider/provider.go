@@ -244,6 +244,10 @@ func New(ctx context.Context, cfg Config, eng Engine, opts ...Option) (*Provider
 		slog.Warn("CRIU cannot be used: functions scaled to zero will be PAUSED (memory kept), not hibernated", "problem", p.criu.Problem)
 	default:
 		slog.Info("CRIU found", "version", p.criu.Version, "path", p.criu.Path, "tcp_established", p.criu.TCPEstablished, "work_dir", p.criu.WorkDir)
+		// Host-wide and set by setup, not here: logged so that a slow
+		// restore can be told from a host left with normal grace periods.
+		rcu := checkpoint.ReadRCU(checkpoint.SysKernel)
+		slog.Info("RCU grace periods "+rcu.String()+" (scripts/setup.sh: FAAS_CRIU_RCU_EXPEDITED)", "rcu_expedited", rcu.Expedited)
 		if p.criu.Problem != "" {
 			slog.Warn("CRIU", "problem", p.criu.Problem)
 		}
