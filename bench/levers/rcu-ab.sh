@@ -7,6 +7,7 @@
 # The bench binary: go build -o $OUT/bench ./bench (run from the repository).
 set -u
 phase=$1; shift
+cd "$(dirname "$0")/../.." || exit 1 # the bench runs inside the repository
 OUT=${OUT:-/tmp/rcu}; ENGINE=${ENGINE:-rcu}
 export DOCKER_HOST=unix:///var/run/faas-criu-engine-$ENGINE.sock
 cal() { awk '/CAL:/ { s = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; print s }' /proc/interrupts; }
