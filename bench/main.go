@@ -300,7 +300,7 @@ func addSections(rep *Report, res *results) {
 	}
 	if f := res.Floor; f != nil {
 		rep.Add(f.Section())
-		rep.Failures = append(rep.Failures, f.Failures...)
+		rep.Failures = append(rep.Failures, f.allFailures()...)
 	} else {
 		rep.Add(notMeasured(floorTitle, "phase floor not selected"))
 	}
