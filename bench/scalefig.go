@@ -105,6 +105,7 @@ func (r *results) figures() targetFigures {
 	}
 	if fl := r.Floor; fl != nil {
 		f.ContainerdCold, f.CtrOverhead, f.HasContainerd = fl.containerdCold()
+		f.ContainerdFailed = !f.HasContainerd
 	}
 	if x := r.Tiers; x != nil {
 		f.HasTiers, f.TiersN = true, x.N
