@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,7 +33,10 @@ import (
 //     `criu restore -d` of its images (the least any CRIU-based wake costs);
 //   - in a plain Docker container: `docker checkpoint create` and `docker
 //     start --checkpoint` through the API (Docker's own path, without the
-//     provider, its sandbox or its bookkeeping).
+//     provider, its sandbox or its bookkeeping);
+//
+// and the cold start of the trivial fixture by the engine's containerd
+// directly (ctrdirect.go), the bar issue 13 sets the trivial wake against.
 //
 // Each restore is followed by a /count call that must go on from the last.
 
@@ -45,7 +50,28 @@ type floorFigures struct {
 type floorResult struct {
 	Samples  int
 	Kinds    map[string]*floorFigures
-	Failures []string
+	Failures []string // CRIU alone and Docker alone
+	// Containerd is the trivial fixture's cold start by containerd
+	// directly, unless ContainerdErr says why not.
+	Containerd    *ctrdFigures
+	ContainerdErr string
+}
+
+// allFailures are the phase's failures, the containerd-direct one too.
+func (r *floorResult) allFailures() []string {
+	if r.ContainerdErr == "" {
+		return r.Failures
+	}
+	return append(slices.Clone(r.Failures), "trivial, cold start by containerd directly: "+r.ContainerdErr)
+}
+
+// containerdCold is the containerd-direct cold start's median, if measured.
+func (r *floorResult) containerdCold() (cold, ctrOwn time.Duration, ok bool) {
+	c := r.Containerd
+	if c == nil || len(c.ColdStart) == 0 || r.ContainerdErr != "" {
+		return 0, 0, false
+	}
+	return DurMedian(c.ColdStart), DurMedian(c.CtrOverhead), true
 }
 
 // runFloor measures each kind samples times under CRIU alone and in Docker,
@@ -69,34 +95,23 @@ func (b *bench) runFloor(ctx context.Context, netName string, samples int) (*flo
 			res.Failures = append(res.Failures, fmt.Sprintf("%s, Docker: %v", k.Kind, err))
 		}
 	}
+	n := ctrSamples(samples)
+	b.progress("floor: trivial, cold start by containerd directly, %d samples", n)
+	var err error
+	if res.Containerd, err = b.floorContainerd(ctx, n); err != nil {
+		res.ContainerdErr = err.Error()
+	}
 	return res, nil
 }
 
 // floorCRIU runs the fixture as a host process in its own session and
 // dumps and restores it with the criu binary runc uses.
 func (b *bench) floorCRIU(ctx context.Context, bin string, env map[string]string, samples int, f *floorFigures) error {
-	port, err := harness.FreePort()
-	if err != nil {
-		return err
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
 	dir, err := os.MkdirTemp("", "faas-criu-bench-floor-")
 	if err != nil {
 		return fmt.Errorf("images directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	defer devnull.Close()
-	cmd := exec.Command(bin)
-	cmd.Env = []string{"LISTEN=" + addr}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	// A restored process is left by `criu restore -d` to its reaper. Being
 	// the subreaper, this process reaps each one after the next dump kills
 	// it: CRIU restores the same pid, which a zombie would still hold.
@@ -104,20 +119,60 @@ func (b *bench) floorCRIU(ctx context.Context, bin string, env map[string]string
 		return fmt.Errorf("become the subreaper: %w", err)
 	}
 	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start the fixture: %w", err)
-	}
-	pid := cmd.Process.Pid
-	defer func() { syscall.Kill(pid, syscall.SIGKILL); syscall.Wait4(pid, nil, 0, nil) }()
-	if err := awaitCount(ctx, addr, 1, 30*time.Second); err != nil {
+	pid, addr, err := startHostFixture(ctx, bin, env)
+	if err != nil {
 		return err
 	}
+	defer func() { syscall.Kill(pid, syscall.SIGKILL); syscall.Wait4(pid, nil, 0, nil) }()
 	for i := 2; i <= samples+1; i++ {
 		if pid, err = criuCycle(ctx, dir, pid, addr, i, f); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// startHostFixture runs the fixture as a host process in its own session
+// on a free loopback port and waits for its first answer. A port found
+// free can be taken by another program before the fixture binds it (a
+// shared machine's tests open thousands): the fixture then exits, and it
+// is started again on another port.
+func startHostFixture(ctx context.Context, bin string, env map[string]string) (pid int, addr string, err error) {
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return 0, "", err
+	}
+	defer devnull.Close()
+	for attempt := 1; ; attempt++ {
+		port, err := harness.FreePort()
+		if err != nil {
+			return 0, "", err
+		}
+		addr = "127.0.0.1:" + strconv.Itoa(port)
+		cmd := exec.Command(bin)
+		cmd.Env = []string{"LISTEN=" + addr}
+		for k, v := range env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			return 0, "", fmt.Errorf("start the fixture: %w", err)
+		}
+		pid = cmd.Process.Pid
+		err = awaitCountWhile(ctx, addr, 1, 30*time.Second, func() bool {
+			got, _ := syscall.Wait4(pid, nil, syscall.WNOHANG, nil)
+			return got != pid
+		})
+		if err == nil {
+			return pid, addr, nil
+		}
+		syscall.Kill(pid, syscall.SIGKILL)
+		syscall.Wait4(pid, nil, 0, nil)
+		if !errors.Is(err, errExited) || attempt == 3 {
+			return 0, "", fmt.Errorf("fixture on %s: %w", addr, err)
+		}
+	}
 }
 
 // criuCycle dumps pid into dir, restores it detached and calls it once;
@@ -239,6 +294,15 @@ var floorClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: tru
 // awaitCount calls http://addr/count until it answers, and checks the
 // answer is want.
 func awaitCount(ctx context.Context, addr string, want int, timeout time.Duration) error {
+	return awaitCountWhile(ctx, addr, want, timeout, nil)
+}
+
+// errExited says the process awaited exited before it answered.
+var errExited = errors.New("the process exited before it answered")
+
+// awaitCountWhile is awaitCount that gives up with errExited as soon as
+// alive (if set) says the process is gone.
+func awaitCountWhile(ctx context.Context, addr string, want int, timeout time.Duration, alive func() bool) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		resp, err := floorClient.Get("http://" + addr + "/count")
@@ -249,6 +313,9 @@ func awaitCount(ctx context.Context, addr string, want int, timeout time.Duratio
 				return fmt.Errorf("/count answered %q, want %d", got, want)
 			}
 			return nil
+		}
+		if alive != nil && !alive() {
+			return errExited
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s did not answer within %s: %w", addr, timeout, err)
@@ -272,13 +339,30 @@ func (r *floorResult) Section() Section {
 		t.add(k.Kind, fmtMed(f.CRIUDump), fmtMed(f.CRIURestore), fmtMed(f.CRIUFirstByte), fmtMed(f.DockerDump), fmtMed(f.DockerRestore), fmtMed(f.DockerFirstByte))
 	}
 	body := fmt.Sprintf("What stops the wake and suspend targets, measured in this run: the same fixture binary with the same environment as section 1's two kinds, (a) run as a host process in its own session and dumped and restored by the `criu` binary Docker's runc uses (`criu dump -t PID --tcp-established`, then `criu restore -d`), outside Docker, and (b) in a plain container on the benchmark's bridge, timed through Docker's API (`docker checkpoint create`, `docker start --checkpoint`: no sandbox, no provider). Medians of %d samples each; every restore's `/count` had to go on from the last.\n\n", r.Samples) + t.Markdown()
-	if len(r.Failures) > 0 {
-		body += "\nNot measured: " + strings.Join(r.Failures, "; ") + "\n"
+	body += r.containerdText()
+	if fs := r.allFailures(); len(fs) > 0 {
+		body += "\nNot measured: " + strings.Join(fs, "; ") + "\n"
 	}
 	return Section{Title: floorTitle, Body: body}
 }
 
-const floorTitle = "Floor: CRIU alone and Docker alone"
+const floorTitle = "Floor: CRIU alone, Docker alone, containerd directly"
+
+// containerdText states the containerd-direct cold start and how it was
+// measured.
+func (r *floorResult) containerdText() string {
+	c := r.Containerd
+	if _, _, ok := r.containerdCold(); !ok {
+		return ""
+	}
+	return fmt.Sprintf("\nThe trivial function's cold start by containerd directly, the bar issue 13 sets the trivial wake against (faasd drives containerd so): the same fixture image, imported from Docker (`docker save` | `ctr images import`, before the timing) into the benchmark's own namespace `%s` of the engine's containerd (`%s`), started by `ctr run -d` in a fresh container each time (removed after), timed from the start of `ctr run` to `/count`'s answer: **%s** (median of %d, after one not counted; spread %s; `ctr run` returned after %s). ctr's own start and connection, `ctr version` against the same socket, take %s of that; the figure is judged as measured, ctr included. faasd gives each function a CNI bridge, which this machine does not have: the container joined a network namespace prepared before the timing (a veth pair onto a bridge of the benchmark's), so network setup is left out, which makes containerd's figure faster and the bar for the trivial wake stricter.\n",
+		c.Namespace, c.Socket, fmtDur(DurMedian(c.ColdStart)), len(c.ColdStart), fmtSpread(c.ColdStart), fmtDur(DurMedian(c.RunCall)), fmtDur(DurMedian(c.CtrOverhead)))
+}
+
+// fmtSpread is a sample's range.
+func fmtSpread(ds []time.Duration) string {
+	return fmtDur(slices.Min(ds)) + "-" + fmtDur(slices.Max(ds))
+}
 
 // fmtMed is a median, or "-" without samples.
 func fmtMed(ds []time.Duration) string {

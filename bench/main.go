@@ -39,6 +39,8 @@ type options struct {
 	out     string
 	bin     string
 	samples int
+	// wakeSettle starts each timed wake once the previous one has finished.
+	wakeSettle bool
 	// floorSamples sizes the floor phase (CRIU alone, Docker alone).
 	floorSamples int
 	phases       map[string]bool
@@ -73,6 +75,7 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.out, "out", "bench/REPORT.md", "where to write the report")
 	flag.StringVar(&o.bin, "provider", "bin/faas-criu", "the provider binary (make build)")
 	flag.IntVar(&o.samples, "samples", 20, "wake samples per function")
+	flag.BoolVar(&o.wakeSettle, "wake-settle", false, "wake phase: start each timed wake once the provider has finished the previous one (its record written after Docker's start call, its checkpoint deleted), plus 300 ms")
 	flag.IntVar(&o.floorSamples, "floor-samples", 3, "dumps and restores of each kind under CRIU alone and in Docker alone (floor phase)")
 	flag.StringVar(&phases, "phases", "wake,floor,overhead,fanout,tiers,density,migration", "phases to run")
 	flag.IntVar(&o.tierFns, "tier-fns", 60, "functions whose box memory the tiers phase measures (the noise of MemAvailable, per function, shrinks with their number)")
@@ -300,7 +303,7 @@ func addSections(rep *Report, res *results) {
 	}
 	if f := res.Floor; f != nil {
 		rep.Add(f.Section())
-		rep.Failures = append(rep.Failures, f.Failures...)
+		rep.Failures = append(rep.Failures, f.allFailures()...)
 	} else {
 		rep.Add(notMeasured(floorTitle, "phase floor not selected"))
 	}

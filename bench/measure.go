@@ -27,7 +27,7 @@ func (b *bench) measure(ctx context.Context, o options, budget int64, bin string
 	}
 
 	if o.phases["wake"] || o.phases["overhead"] {
-		if res.Wake, err = b.runWake(ctx, p, o.samples); err != nil {
+		if res.Wake, err = b.runWake(ctx, p, o.samples, o.wakeSettle); err != nil {
 			return err
 		}
 		time.Sleep(2 * time.Second)

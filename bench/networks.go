@@ -44,8 +44,13 @@ func renameNetworks(netPrefix, subnetPrefix string) error {
 	for _, s := range []*string{&mainSubnet, &densitySubnet, &baselineSubnet, &migrationSubnetA, &migrationSubnetB, &scaleSubnet} {
 		*s = subnetPrefix + strings.TrimPrefix(*s, defaultSubnetPrefix)
 	}
+	ctrSubnet = subnetPrefix + strings.TrimPrefix(ctrSubnet, defaultSubnetPrefix)
 	if netPrefix != defaultNetPrefix {
 		migrationEngine = netPrefix
+		// Interface names hold 15 characters: "PREFIX-ctrd", "PREFIX-cvN".
+		short := netPrefix[:min(len(netPrefix), 8)]
+		ctrBridge, ctrVeth = short+"-ctrd", short+"-cv"
+		ctrNamespace += "-" + netPrefix
 	}
 	return nil
 }

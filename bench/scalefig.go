@@ -103,6 +103,10 @@ func (r *results) figures() targetFigures {
 		f.HasFloor = true
 		f.TrivialFloor, f.HeavyFloor = fl.Kinds["trivial"].medians(), fl.Kinds["heavy"].medians()
 	}
+	if fl := r.Floor; fl != nil {
+		f.ContainerdCold, f.CtrOverhead, f.HasContainerd = fl.containerdCold()
+		f.ContainerdFailed = !f.HasContainerd
+	}
 	if x := r.Tiers; x != nil {
 		f.HasTiers, f.TiersN = true, x.N
 		deep, raw := x.corrected(x.Deep), x.estimate(x.Deep, memAvailable)

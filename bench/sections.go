@@ -40,7 +40,12 @@ func (r *wakeResult) WakeSection() Section {
 	}
 	var b strings.Builder
 	b.WriteString("Time from sending `GET /function/NAME/count` to the first byte of the answer (`httptrace` GotFirstResponseByte), through the provider, for a function that was idle. ")
-	b.WriteString("Six functions (two kinds x three strategies) were deployed; each sample scaled every one to zero, then woke every one in turn, the order rotating from sample to sample (after one unrecorded warm-up sample). ")
+	b.WriteString("Six functions (two kinds x three strategies) were deployed; each sample scaled every one to zero, then woke every one in turn, the order rotating from sample to sample (after one unrecorded warm-up sample)")
+	if r.Settle {
+		b.WriteString("; each wake starts once the previous one has finished (the provider's record of it written after Docker's start call returned, its checkpoint deleted), and 300 ms more. ")
+	} else {
+		b.WriteString("; each wake right after the previous one's checks, whose tail (Docker's start call returning, the record's writes, the checkpoint's deletion) may still run. ")
+	}
 	b.WriteString("_trivial_ is test/fixture; _heavy_ is the same with `INIT_DELAY=1.5s` and `STATE_MB=100`. ")
 	b.WriteString("The provider's own wake is the `com.openfaas.criu.last-wake` annotation: from the wake's start to the container running (unpause, or Docker's start from the checkpoint), before the health check.\n\n")
 	b.WriteString(t.Markdown())

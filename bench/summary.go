@@ -83,6 +83,10 @@ func (r *results) summary() table {
 			t.add("Floor, outside the provider", k.Kind+": CRIU alone dump / restore", fmtDur(m.CRIUDump)+" / "+fmtDur(m.CRIURestore), "first byte "+fmtDur(m.CRIUFirstByte), "")
 			t.add("Floor, outside the provider", k.Kind+": Docker alone checkpoint / start", fmtDur(m.DockerDump)+" / "+fmtDur(m.DockerRestore), "first byte "+fmtDur(m.DockerFirstByte), "")
 		}
+		if cold, own, ok := fl.containerdCold(); ok {
+			t.add("Cold start, outside the provider", "trivial: containerd directly (`ctr run -d` to first byte)", fmtDur(cold), fmtSpread(fl.Containerd.ColdStart),
+				"ctr's own start "+fmtDur(own)+"; network set up beforehand")
+		}
 	}
 	if f := r.Foot; f != nil {
 		t.add("Provider", "resident memory idle / under load", fmtBytes(f.RSSIdle)+" / "+fmtBytes(IntMedian(f.LoadRSS)), "peak "+fmtBytes(maxInt(f.LoadRSS)), "binary "+fmtBytes(f.Binary))

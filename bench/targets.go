@@ -62,6 +62,9 @@ type targetFigures struct {
 	TrivialRunning, TrivialPaused               int64         // cgroup working set
 	HasFloor                                    bool
 	TrivialFloor, HeavyFloor                    kindFloor
+	HasContainerd                               bool          // the floor phase's containerd-direct cold start ran
+	ContainerdFailed                            bool          // the floor phase ran and that measurement failed
+	ContainerdCold, CtrOverhead                 time.Duration // the trivial fixture's cold start by containerd directly; ctr's own part
 	HasTiers                                    bool
 	TiersN                                      int
 	BoxKept, BoxDeep, BoxNoise                  int64 // MemAvailable per function, the other processes' change taken out; the noise of the deep figure
@@ -111,14 +114,12 @@ func (k kindFloor) suspend() string {
 }
 
 func wakeTargets(f targetFigures) []Target {
-	triv := Target{Key: "trivial-wake", Goal: "Trivial wake, request to first byte through the provider: ≤ 150 ms and below the cold start of a trivial function"}
+	triv := trivialWakeTarget(f)
 	heavy := Target{Key: "heavy-wake", Goal: "Heavy wake (100 MB, 1.5 s init), first byte: ≤ 250 ms"}
 	if !f.HasWake {
-		triv.Missing, heavy.Missing = true, true
+		heavy.Missing = true
 		return []Target{triv, heavy}
 	}
-	triv.Met = f.TrivialWake <= limitTrivialWake && f.TrivialWake < f.TrivialCold
-	triv.Figure = fmt.Sprintf("%s against the cold start's %s (provider's own wake %s)", fmtDur(f.TrivialWake), fmtDur(f.TrivialCold), fmtDur(f.TrivialOwn))
 	heavy.Met = f.HeavyWake <= limitHeavyWake
 	heavy.Figure = fmt.Sprintf("%s (provider's own wake %s)", fmtDur(f.HeavyWake), fmtDur(f.HeavyOwn))
 	if f.HasFloor {
@@ -129,6 +130,33 @@ func wakeTargets(f targetFigures) []Target {
 		heavy.Figure += "; floor not measured (phase floor)"
 	}
 	return []Target{triv, heavy}
+}
+
+// trivialWakeTarget: ≤ 150 ms and below the cold start of the trivial
+// function by containerd directly, measured in the same run (the floor
+// phase). Without that figure the target is met by neither half: not met
+// if the wake is over 150 ms, else not measured.
+func trivialWakeTarget(f targetFigures) Target {
+	t := Target{Key: "trivial-wake", Goal: "Trivial wake, request to first byte through the provider: ≤ 150 ms and below the cold start of the trivial function by containerd directly, measured in the same run"}
+	if !f.HasWake {
+		t.Missing = true
+		return t
+	}
+	under := f.TrivialWake <= limitTrivialWake
+	t.Figure = fmt.Sprintf("%s (provider's own wake %s)", fmtDur(f.TrivialWake), fmtDur(f.TrivialOwn))
+	if f.HasContainerd {
+		t.Met = under && f.TrivialWake < f.ContainerdCold
+		t.Figure += fmt.Sprintf(" against containerd's direct cold start of %s (ctr's own start %s of it; network set up beforehand)", fmtDur(f.ContainerdCold), fmtDur(f.CtrOverhead))
+	} else {
+		t.Missing = under // over 150 ms is not met whatever containerd takes
+		if f.ContainerdFailed {
+			t.Figure += "; containerd's direct cold start not measured (it failed: see the floor's section)"
+		} else {
+			t.Figure += "; containerd's direct cold start not measured (phase floor)"
+		}
+	}
+	t.Figure += fmt.Sprintf("; our cold start through the provider %s", fmtDur(f.TrivialCold))
+	return t
 }
 
 func suspendTargets(f targetFigures) []Target {

@@ -12,7 +12,7 @@ func allMet() targetFigures {
 	return targetFigures{
 		HasWake: true, TrivialWake: 140 * ms, TrivialCold: 300 * ms, HeavyWake: 240 * ms, TrivialOwn: 130 * ms, HeavyOwn: 230 * ms,
 		TrivialSuspend: 100 * ms, HeavySuspend: 500 * ms, TrivialRunning: 1 << 20, TrivialPaused: 1 << 20,
-		HasFloor:     true,
+		HasFloor: true, HasContainerd: true, ContainerdCold: 145 * ms, CtrOverhead: 12 * ms,
 		TrivialFloor: kindFloor{CRIUDump: 60 * ms, CRIURestore: 70 * ms, CRIUFirstByte: 72 * ms, DockerDump: 400 * ms, DockerRestore: 800 * ms, DockerFirstByte: 801 * ms},
 		HasTiers:     true, TiersN: 30, BoxKept: 4 << 20, BoxDeep: 1 << 18, BoxNoise: 1 << 17, BoxDeepRaw: 1 << 18, BoxNoiseRaw: 1 << 17, AccountedKept: 3 << 20, AccountedDeep: 0,
 		HasDensity: true, DensityBox: 11, DensityAccounted: 12, DensityCgroup: 9, DensityHib: 99, DensityPause: 9, DensityFactor: 11, PauseBoxPerFn: 26 << 20, PauseAccPerFn: 25 << 20, HibBox: 230 << 20, HibAcc: 210 << 20,
@@ -33,7 +33,11 @@ func TestEvalTargets(t *testing.T) {
 	}{
 		{"all met", func(*targetFigures) {}, nil, nil},
 		{"trivial wake over 150 ms", func(f *targetFigures) { f.TrivialWake = 151 * ms }, []string{"trivial-wake"}, nil},
-		{"trivial wake not below the cold start", func(f *targetFigures) { f.TrivialCold = 140 * ms }, []string{"trivial-wake"}, nil},
+		{"trivial wake not below containerd's direct cold start", func(f *targetFigures) { f.ContainerdCold = 140 * ms }, []string{"trivial-wake"}, nil},
+		{"trivial wake over 150 ms, below containerd's", func(f *targetFigures) { f.TrivialWake, f.ContainerdCold = 151*ms, 200*ms }, []string{"trivial-wake"}, nil},
+		{"our own cold start does not decide", func(f *targetFigures) { f.TrivialCold = 100 * ms }, nil, nil},
+		{"no containerd figure, wake under 150 ms", func(f *targetFigures) { f.HasContainerd = false }, nil, []string{"trivial-wake"}},
+		{"no containerd figure, wake over 150 ms", func(f *targetFigures) { f.HasContainerd, f.TrivialWake = false, 151*ms }, []string{"trivial-wake"}, nil},
 		{"heavy wake at the limit is met", func(f *targetFigures) { f.HeavyWake = 250 * ms }, nil, nil},
 		{"heavy wake over", func(f *targetFigures) { f.HeavyWake = 251 * ms }, []string{"heavy-wake"}, nil},
 		{"heavy suspend over", func(f *targetFigures) { f.HeavySuspend = 601 * ms }, []string{"heavy-suspend"}, nil},
@@ -118,6 +122,39 @@ func TestBoxTargetRefusesWhenNoisy(t *testing.T) {
 			}
 			if strings.Contains(tg.Figure, "too noisy to decide") != c.noisy {
 				t.Errorf("figure says too noisy: %v, want %v: %s", !c.noisy, c.noisy, tg.Figure)
+			}
+		})
+	}
+}
+
+// The trivial wake's figure quotes the wake and containerd's direct cold
+// start, or says the latter was not measured.
+func TestTrivialWakeFigure(t *testing.T) {
+	ms := time.Millisecond
+	cases := []struct {
+		name   string
+		edit   func(*targetFigures)
+		want   []string
+		result string
+	}{
+		{"measured, met", func(*targetFigures) {}, []string{"140 ms (provider's own wake 130 ms) against containerd's direct cold start of 145 ms (ctr's own start 12.0 ms of it; network set up beforehand)", "our cold start through the provider 300 ms"}, "met"},
+		{"measured, slower than containerd", func(f *targetFigures) { f.TrivialWake = 146 * ms }, []string{"146 ms", "containerd's direct cold start of 145 ms"}, "not met"},
+		{"floor not run", func(f *targetFigures) { f.HasContainerd, f.HasFloor = false, false }, []string{"140 ms", "containerd's direct cold start not measured (phase floor)"}, "not measured"},
+		{"containerd's measurement failed", func(f *targetFigures) { f.HasContainerd, f.ContainerdFailed = false, true }, []string{"140 ms", "not measured (it failed: see the floor's section)"}, "not measured"},
+		{"floor not run, over 150 ms", func(f *targetFigures) { f.HasContainerd, f.TrivialWake = false, 160*ms }, []string{"160 ms", "not measured (phase floor)"}, "not met"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := allMet()
+			c.edit(&f)
+			x := evalTargets(f)[0]
+			for _, w := range c.want {
+				if !strings.Contains(x.Figure, w) {
+					t.Errorf("figure %q lacks %q", x.Figure, w)
+				}
+			}
+			if got := targetsTable([]Target{x}).Rows[0][1]; got != c.result {
+				t.Errorf("result %q, want %q", got, c.result)
 			}
 		})
 	}

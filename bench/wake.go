@@ -11,6 +11,7 @@ import (
 	"github.com/openfaas/faas-provider/types"
 
 	"github.com/faas-criu/faas-criu/api"
+	"github.com/faas-criu/faas-criu/test/harness"
 )
 
 // The two kinds of function woken: the trivial fixture, and a heavy one
@@ -33,6 +34,7 @@ type wakeFn struct {
 	env                  map[string]string
 	count                int    // its last /count answer
 	state                string // its /state answer after deploy
+	id                   string // its container when last put to sleep
 }
 
 func (f *wakeFn) deployment() types.FunctionDeployment {
@@ -48,6 +50,7 @@ func (f *wakeFn) deployment() types.FunctionDeployment {
 // measurements, keyed by function name (memory: by kind).
 type wakeResult struct {
 	Samples      int
+	Settle       bool // each wake started once the previous one had finished
 	Fns          []*wakeFn
 	TTFB         map[string][]time.Duration // request to first byte, from idle
 	Suspend      map[string][]time.Duration // POST scale-function {replicas: 0}
@@ -55,6 +58,9 @@ type wakeResult struct {
 	Parts        map[string][]wakeParts     // restores, by kind
 	Mem          map[string]*memFigures     // by kind
 	Failures     []string                   // lost state and other wrong answers
+	// Settled is how long each function's wake went on after its checks
+	// (-wake-settle: waited before the next wake), by function.
+	Settled map[string][]time.Duration
 }
 
 // wakeParts splits one restore: time to first byte, the provider's own
@@ -82,12 +88,12 @@ func (r *wakeResult) fail(format string, args ...any) {
 // each puts every function to sleep, then wakes every one in turn through
 // /function/NAME, in an order rotated from sample to sample. The first
 // round is a warm-up and is not recorded.
-func (b *bench) runWake(ctx context.Context, p *Provider, samples int) (*wakeResult, error) {
+func (b *bench) runWake(ctx context.Context, p *Provider, samples int, settle bool) (*wakeResult, error) {
 	res := &wakeResult{
-		Samples: samples,
-		TTFB:    map[string][]time.Duration{}, Suspend: map[string][]time.Duration{},
+		Samples: samples, Settle: settle,
+		TTFB: map[string][]time.Duration{}, Suspend: map[string][]time.Duration{},
 		ProviderWake: map[string][]time.Duration{}, Parts: map[string][]wakeParts{},
-		Mem: map[string]*memFigures{},
+		Mem: map[string]*memFigures{}, Settled: map[string][]time.Duration{},
 	}
 	for _, k := range wakeKinds {
 		res.Mem[k.Kind] = &memFigures{}
@@ -104,16 +110,25 @@ func (b *bench) runWake(ctx context.Context, p *Provider, samples int) (*wakeRes
 		rec := res
 		if i == 0 {
 			rec = &wakeResult{TTFB: map[string][]time.Duration{}, Suspend: map[string][]time.Duration{},
-				ProviderWake: map[string][]time.Duration{}, Parts: map[string][]wakeParts{}, Mem: map[string]*memFigures{}}
+				ProviderWake: map[string][]time.Duration{}, Parts: map[string][]wakeParts{}, Mem: map[string]*memFigures{},
+				Settled: map[string][]time.Duration{}}
 			for _, k := range wakeKinds {
 				rec.Mem[k.Kind] = &memFigures{}
 			}
 		}
-		if err := b.sampleWake(ctx, p, order, rec); err != nil {
+		if err := b.sampleWake(ctx, p, order, rec, settle); err != nil {
 			return res, fmt.Errorf("wake sample %d: %w", i, err)
 		}
 		if i == 0 {
 			res.Failures = append(res.Failures, rec.Failures...)
+		}
+	}
+	for _, f := range res.Fns {
+		if f.Strategy == api.StrategyCheckpoint {
+			b.progress("wake: %s, first byte of each sample: %s", f.Name, fmtDurs(res.TTFB[f.Name]))
+		}
+		if ds := res.Settled[f.Name]; len(ds) > 0 {
+			b.progress("wake: %s went on %s (median; max %s) after its checks", f.Name, fmtDur(DurMedian(ds)), fmtDur(DurPercentile(ds, 100)))
 		}
 	}
 	return res, nil
@@ -149,18 +164,65 @@ func rotate[T any](xs []T, n int) []T {
 	return append(append([]T{}, xs[n:]...), xs[:n]...)
 }
 
-// sampleWake puts every function to sleep, then wakes each in turn.
-func (b *bench) sampleWake(ctx context.Context, p *Provider, order []*wakeFn, res *wakeResult) error {
+// sampleWake puts every function to sleep, then wakes each in turn. With
+// settle, each wake starts once the previous one has finished (settleWake);
+// without, right after the previous one's checks.
+func (b *bench) sampleWake(ctx context.Context, p *Provider, order []*wakeFn, res *wakeResult, settle bool) error {
 	for _, f := range order {
 		if err := b.suspendOne(ctx, p, f, res); err != nil {
 			return err
 		}
 	}
 	time.Sleep(300 * time.Millisecond) // let the engine settle after the exits
-	for _, f := range order {
+	for i, f := range order {
+		if settle && i > 0 {
+			start := time.Now()
+			if err := b.settleWake(ctx, p, order[i-1]); err != nil {
+				return err
+			}
+			res.Settled[order[i-1].Name] = append(res.Settled[order[i-1].Name], time.Since(start))
+			time.Sleep(300 * time.Millisecond)
+		}
 		if err := b.wakeOne(ctx, p, f, res); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// settleWake waits until the provider has finished f's wake, so that the
+// next wake (after a short idle) does not share the machine with its tail.
+// A wake answers before it is over: a restore's first replica may answer
+// before Docker's start call returns, and the record's write that notes
+// that call's end also drops the checkpoint from the status (annotation
+// checkpoint-bytes); the checkpoint's files are deleted after that, off
+// the wake's path.
+func (b *bench) settleWake(ctx context.Context, p *Provider, f *wakeFn) error {
+	err := harness.Poll(30*time.Second, 5*time.Millisecond, func() string {
+		st, err := p.Status(ctx, f.Name)
+		if err != nil {
+			return err.Error()
+		}
+		ann := map[string]string{}
+		if st.Annotations != nil {
+			ann = *st.Annotations
+		}
+		if st.AvailableReplicas < 1 || ann[api.AnnotationState] != api.StateAwake {
+			return fmt.Sprintf("%d replicas ready, state %q", st.AvailableReplicas, ann[api.AnnotationState])
+		}
+		if f.Strategy != api.StrategyCheckpoint {
+			return ""
+		}
+		if v, ok := ann[api.AnnotationCheckpointBytes]; ok {
+			return "the record still holds the checkpoint (" + v + " bytes)"
+		}
+		if n, err := checkpointBytes(b.dockerRoot, f.id); err != nil || n > 0 {
+			return fmt.Sprintf("the checkpoint is still on disk (%d bytes, %v)", n, err)
+		}
+		return ""
+	})
+	if err != nil {
+		return fmt.Errorf("wait for the wake of %s to finish: %w", f.Name, err)
 	}
 	return nil
 }
@@ -171,6 +233,7 @@ func (b *bench) suspendOne(ctx context.Context, p *Provider, f *wakeFn, res *wak
 	if err != nil {
 		return err
 	}
+	f.id = id
 	ws, _, err := workingSet(id)
 	if err != nil {
 		return err
@@ -286,4 +349,13 @@ func lastWake(ctx context.Context, p *Provider, name string, since time.Time) (t
 		return 0, false, nil
 	}
 	return d, true, nil
+}
+
+// fmtDurs lists durations in milliseconds, for the log.
+func fmtDurs(ds []time.Duration) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 1, 64)
+	}
+	return strings.Join(parts, " ") + " ms"
 }
