@@ -327,3 +327,34 @@ func TestExistingNATS(t *testing.T) {
 		t.Error("the box is not a client of the given server")
 	}
 }
+
+// TestClusterPortTaken: a box whose cluster port is taken (by another
+// program, or a port a test picked and something else then got) stops at
+// once, with the port and what the server said, not after the whole
+// start wait with a guess.
+func TestClusterPortTaken(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	addr := l.Addr().String()
+	start := time.Now()
+	f, err := Start(context.Background(), Config{
+		Box: "taken", Advertise: "http://127.0.0.1:1", ClusterListen: addr, Routes: []string{"nats://" + addr},
+		Dir: t.TempDir(), KeyFile: t.TempDir() + "/key",
+	})
+	if err == nil {
+		f.Close()
+		t.Fatalf("started on %s, which is taken", addr)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the error came after %s, want at once", took.Round(time.Millisecond))
+	}
+	for _, want := range []string{"--cluster-listen " + addr, "address already in use"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	t.Log(err)
+}
