@@ -10,11 +10,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/faas-criu/faas-criu/test/harness"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/openfaas/faas-provider/types"
@@ -102,13 +104,16 @@ func (b *fakeBox) DeleteSecret(_ context.Context, _, name string) error {
 	return nil
 }
 
+// freeAddr is an address on loopback for a server the test starts later
+// (a route listener) or for nothing at all, reserved until the test ends:
+// a port from :0 closed could go to another test's listener meanwhile.
 func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, release, err := harness.ReservePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Cleanup(release)
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
 // TestThreeBoxes joins three embedded servers on loopback and drives the
