@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -39,12 +38,7 @@ func TestAsyncCallWaitsOnlyForADownBox(t *testing.T) {
 
 // The fleet's own answers for a box it cannot reach say so.
 func TestUnreachableAnswersAreMarked(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://" + l.Addr().String()
-	l.Close()
+	closed := "http://" + freeAddr(t)
 	f := &Fleet{cfg: Config{Box: "a"}, client: &http.Client{Transport: &http.Transport{}}}
 	w := httptest.NewRecorder()
 	f.proxy(w, httptest.NewRequest("GET", "/function/x", nil), Box{Name: "b", URL: closed})

@@ -10,11 +10,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/faas-criu/faas-criu/test/harness"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/openfaas/faas-provider/types"
@@ -102,13 +104,16 @@ func (b *fakeBox) DeleteSecret(_ context.Context, _, name string) error {
 	return nil
 }
 
+// freeAddr is an address on loopback for a server the test starts later
+// (a route listener) or for nothing at all, reserved until the test ends:
+// a port from :0 closed could go to another test's listener meanwhile.
 func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, release, err := harness.ReservePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Cleanup(release)
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
 // TestThreeBoxes joins three embedded servers on loopback and drives the
@@ -326,4 +331,35 @@ func TestExistingNATS(t *testing.T) {
 	if srv.NumClients() == 0 {
 		t.Error("the box is not a client of the given server")
 	}
+}
+
+// TestClusterPortTaken: a box whose cluster port is taken (by another
+// program, or a port a test picked and something else then got) stops at
+// once, with the port and what the server said, not after the whole
+// start wait with a guess.
+func TestClusterPortTaken(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	addr := l.Addr().String()
+	start := time.Now()
+	f, err := Start(context.Background(), Config{
+		Box: "taken", Advertise: "http://127.0.0.1:1", ClusterListen: addr, Routes: []string{"nats://" + addr},
+		Dir: t.TempDir(), KeyFile: t.TempDir() + "/key",
+	})
+	if err == nil {
+		f.Close()
+		t.Fatalf("started on %s, which is taken", addr)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the error came after %s, want at once", took.Round(time.Millisecond))
+	}
+	for _, want := range []string{"--cluster-listen " + addr, "address already in use"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	t.Log(err)
 }

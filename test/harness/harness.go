@@ -6,20 +6,28 @@ package harness
 
 import (
 	"fmt"
-	"net"
+	"sync"
 	"time"
 )
 
-// FreePort is a TCP port on 127.0.0.1 that was free a moment ago. Another
-// process may take it before the caller listens on it; the provider then
-// fails at start and says so, which is rare enough for tests.
+// FreePort is a TCP port, free a moment ago, for a provider that the caller
+// starts later: one of ReservePort's, held for the rest of the process.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, release, err := ReservePort()
 	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
+		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	held.Lock()
+	defer held.Unlock()
+	held.ports = append(held.ports, release)
+	return port, nil
+}
+
+// held keeps FreePort's locks (a lock file closed by its finalizer would
+// unlock its port).
+var held struct {
+	sync.Mutex
+	ports []func()
 }
 
 // Poll calls check every interval until it returns "" (done), and returns
