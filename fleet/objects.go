@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -175,75 +177,185 @@ func (o *Objects) PutStream(ctx context.Context, k api.Key, kind string, r io.Re
 	return o.put(ctx, Meta{Key: k, Box: o.f.cfg.Box, Kind: kind, TakenAt: time.Now().UTC(), Object: objectName(k)}, r)
 }
 
+// put stores r as meta's object in two steps, so that the object's
+// description never names chunks the store does not hold. The store
+// publishes a description without waiting for its chunks and purges them
+// when one is refused (the store full), so a Put straight under the
+// function's name that failed left, until it was undone, a description
+// newer than the stored checkpoint and naming nothing: a box reading it
+// then (any replica answers reads, one behind included) found the stored
+// checkpoint "replaced", or lost it when the undo itself read a replica
+// behind (TestStreamPastBoundKeepsStored). So the archive is stored under
+// a name of its own (stage), and only once all of it is in does the
+// function's description name its chunks (rename), by a compare-and-set
+// on what the stream's leader holds.
 func (o *Objects) put(ctx context.Context, meta Meta, r io.Reader) (Meta, error) {
 	obs, err := o.store()
 	if err != nil {
 		return Meta{}, err
 	}
+	st, err := o.stream(ctx)
+	if err != nil {
+		return Meta{}, fmt.Errorf("store checkpoint of %s: %w", meta.Key, err)
+	}
+	stage := stageName(meta.Box, meta.Object)
 	// The store makes a chunk of each Read: full reads make full chunks
 	// (a pipe's reads are as short as the compressor's writes).
-	r = fullReader{r}
-	prev, perr := obs.GetInfo(ctx, meta.Object, jetstream.GetObjectInfoShowDeleted())
-	if perr != nil {
-		prev = nil // none (or unknown: then a failed Put is not undone)
-	}
 	info, err := obs.Put(ctx, jetstream.ObjectMeta{
-		Name:        meta.Object,
+		Name:        stage,
 		Description: meta.Kind + " of " + meta.Key.String(),
 		Metadata: map[string]string{
 			"namespace": meta.Key.Namespace, "name": meta.Key.Name, "box": meta.Box, "kind": meta.Kind,
 			"taken": meta.TakenAt.Format(time.RFC3339Nano), "bytes": strconv.FormatInt(meta.Bytes, 10),
 		},
 		Opts: &jetstream.ObjectMetaOptions{ChunkSize: ObjectChunk},
-	}, r)
+	}, fullReader{r})
+	if err == nil {
+		err = o.rename(ctx, st, meta, info)
+	}
 	if err != nil {
-		if uerr := o.undo(obs, meta, prev, perr); uerr != nil {
-			err = errors.Join(err, fmt.Errorf("undo: %w", uerr))
+		if derr := o.dropStage(st, stage, meta.Object); derr != nil {
+			err = errors.Join(err, fmt.Errorf("drop the staged upload: %w", derr))
 		}
 		return Meta{}, fmt.Errorf("store checkpoint of %s: %w", meta.Key, err)
+	}
+	// Its description only: its chunks are the object's now.
+	if err := o.dropStage(st, stage, ""); err != nil {
+		slog.Warn("fleet: a staged upload's description stays", "object", stage, "err", err)
 	}
 	meta.Size, meta.Chunks = int64(info.Size), int(info.Chunks)
 	return meta, nil
 }
 
-// undo puts key's object back as it was before a Put that failed (the
-// store full: its stream refused a chunk). The store publishes an object's
-// description without waiting for its chunks, and purges them when one is
-// refused, so a failed Put may leave a description of chunks that are gone:
-// the stored checkpoint, the one a failover restores from, would be lost.
-// The one stored before is described again (its chunks are purged only
-// after a Put succeeds), or, with none before, the broken one is deleted.
-func (o *Objects) undo(obs jetstream.ObjectStore, meta Meta, prev *jetstream.ObjectInfo, perr error) error {
-	// Not under the Put's context: it may be what ended.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cur, err := obs.GetInfo(ctx, meta.Object)
-	if errors.Is(err, jetstream.ErrObjectNotFound) {
-		return nil
-	}
+// stageSeq tells apart the uploads of one box.
+var stageSeq atomic.Uint64
+
+// stageName is where an upload of object from box is stored until it is
+// whole: unique, so that two uploads of one function (the uploader's and
+// a migration's) never replace each other's chunks.
+func stageName(box, object string) string {
+	return fmt.Sprintf("upload/%s/%d-%d/%s", box, time.Now().UnixNano(), stageSeq.Add(1), object)
+}
+
+func metaSubject(name string) string {
+	return fmt.Sprintf("$O.%s.M.%s", objectsBucket, base64.URLEncoding.EncodeToString([]byte(name)))
+}
+
+func chunkSubject(nuid string) string { return fmt.Sprintf("$O.%s.C.%s", objectsBucket, nuid) }
+
+func (o *Objects) stream(ctx context.Context) (jetstream.Stream, error) {
+	js, err := jetstream.New(o.f.nc)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if cur.Metadata["box"] != meta.Box || cur.Metadata["taken"] != meta.TakenAt.Format(time.RFC3339Nano) {
-		return nil // not this Put's description
-	}
-	if prev == nil || prev.Deleted {
-		if !errors.Is(perr, jetstream.ErrObjectNotFound) && perr != nil {
-			return fmt.Errorf("the one stored before is unknown (%w): the broken one stays", perr)
-		}
-		return obs.Delete(ctx, meta.Object)
-	}
+	return js.Stream(ctx, "OBJ_"+objectsBucket)
+}
+
+// rename makes meta's object the staged one info describes: its
+// description, naming the staged chunks, replaces the one stored, unless
+// that one is newer (ErrOlder); then the replaced one's chunks go.
+func (o *Objects) rename(ctx context.Context, st jetstream.Stream, meta Meta, info *jetstream.ObjectInfo) error {
 	js, err := jetstream.New(o.f.nc)
 	if err != nil {
 		return err
 	}
-	m := nats.NewMsg(fmt.Sprintf("$O.%s.M.%s", objectsBucket, base64.URLEncoding.EncodeToString([]byte(meta.Object))))
-	m.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
-	if m.Data, err = json.Marshal(prev); err != nil {
+	staged := *info
+	staged.Name = meta.Object
+	data, err := json.Marshal(&staged)
+	if err != nil {
 		return err
 	}
-	_, err = js.PublishMsg(ctx, m)
-	return err
+	for try := 1; ; try++ {
+		prev, seq, err := o.last(ctx, metaSubject(meta.Object))
+		if err != nil {
+			return err
+		}
+		if prev != nil && !prev.Deleted {
+			if cur := metaOf(meta.Key, prev); cur.TakenAt.After(meta.TakenAt) {
+				return fmt.Errorf("taken at %s: %w (taken at %s on %s)", meta.TakenAt.Format(time.RFC3339Nano), ErrOlder, cur.TakenAt.Format(time.RFC3339Nano), cur.Box)
+			}
+		}
+		m := nats.NewMsg(metaSubject(meta.Object))
+		m.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+		m.Data = data
+		// Not replacing what another box stored since the read.
+		_, err = js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(seq))
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) && try < 5 {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if prev != nil && !prev.Deleted && prev.NUID != info.NUID {
+			// Unreferenced now; if this fails they only take room.
+			_ = st.Purge(ctx, jetstream.WithPurgeSubject(chunkSubject(prev.NUID)))
+		}
+		return nil
+	}
+}
+
+// last reads the description stored under subject from the stream's
+// leader (nil and 0 when there is none): a direct read, answered by any
+// replica, may be behind.
+func (o *Objects) last(ctx context.Context, subject string) (*jetstream.ObjectInfo, uint64, error) {
+	req, _ := json.Marshal(map[string]string{"last_by_subj": subject})
+	msg, err := o.f.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.OBJ_"+objectsBucket, req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read %s from the leader: %w", subject, err)
+	}
+	var resp struct {
+		Message *struct {
+			Seq  uint64 `json:"seq"`
+			Data []byte `json:"data"`
+		} `json:"message"`
+		Error *jetstream.APIError `json:"error"`
+	}
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return nil, 0, fmt.Errorf("read %s from the leader: %w", subject, err)
+	}
+	if resp.Error != nil {
+		if resp.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound {
+			return nil, 0, nil
+		}
+		return nil, 0, fmt.Errorf("read %s from the leader: %w", subject, resp.Error)
+	}
+	if resp.Message == nil {
+		return nil, 0, fmt.Errorf("read %s from the leader: an empty answer", subject)
+	}
+	var info jetstream.ObjectInfo
+	if err := json.Unmarshal(resp.Message.Data, &info); err != nil {
+		return nil, 0, fmt.Errorf("read %s from the leader: %w", subject, err)
+	}
+	return &info, resp.Message.Seq, nil
+}
+
+// dropStage removes a staged upload's description, and its chunks too
+// when object is named and does not name them (a rename whose answer was
+// lost may have gone through). Not under the upload's context: it may be
+// what ended.
+func (o *Objects) dropStage(st jetstream.Stream, stage, object string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if object != "" {
+		// The store purges them when a Put fails, but not when its
+		// context ended while waiting for the last acknowledgements.
+		info, _, err := o.last(ctx, metaSubject(stage))
+		if err != nil {
+			return err
+		}
+		cur, _, err := o.last(ctx, metaSubject(object))
+		if err != nil {
+			return err
+		}
+		if info != nil && (cur == nil || cur.NUID != info.NUID) {
+			if err := st.Purge(ctx, jetstream.WithPurgeSubject(chunkSubject(info.NUID))); err != nil {
+				return err
+			}
+		}
+	}
+	return st.Purge(ctx, jetstream.WithPurgeSubject(metaSubject(stage)))
 }
 
 // fullReader fills each Read's buffer unless the stream ends.
