@@ -146,6 +146,8 @@ func TestFullObjectStore(t *testing.T) {
 	rand.New(rand.NewSource(9)).Read(noise)
 	if _, err := up.PutStream(ctx, k, KindCheckpoint, bytes.NewReader(noise)); err == nil {
 		t.Error("a stream past the store's bound was stored")
+	} else if !errors.Is(err, ErrStoreFull) {
+		t.Errorf("a stream past the bound: %v, want %v", err, ErrStoreFull)
 	} else {
 		t.Logf("a stream past the bound: %v", err)
 	}
@@ -260,8 +262,8 @@ func TestStreamPastBoundKeepsStored(t *testing.T) {
 	noise := make([]byte, 4<<20)
 	rand.New(rand.NewSource(9)).Read(noise)
 	for i := range 12 {
-		if _, err := up.PutStream(ctx, k, KindCheckpoint, bytes.NewReader(noise)); err == nil {
-			t.Fatalf("%d: a stream past the store's bound was stored", i)
+		if _, err := up.PutStream(ctx, k, KindCheckpoint, bytes.NewReader(noise)); !errors.Is(err, ErrStoreFull) {
+			t.Fatalf("%d: a stream past the store's bound: %v, want %v", i, err, ErrStoreFull)
 		}
 		for _, b := range boxes {
 			o := b.fleet.Objects()

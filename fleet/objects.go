@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -210,7 +211,10 @@ func (o *Objects) put(ctx context.Context, meta Meta, r io.Reader) (Meta, error)
 		},
 		Opts: &jetstream.ObjectMetaOptions{ChunkSize: ObjectChunk},
 	}, fullReader{r})
-	if err == nil {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == errStoreFailed && strings.Contains(apiErr.Description, "maximum bytes exceeded") {
+		err = fmt.Errorf("%w: a chunk past its bound was refused (%w)", ErrStoreFull, err)
+	} else if err == nil {
 		err = o.rename(ctx, st, meta, info)
 	}
 	if err != nil {
@@ -226,6 +230,11 @@ func (o *Objects) put(ctx context.Context, meta Meta, r io.Reader) (Meta, error)
 	meta.Size, meta.Chunks = int64(info.Size), int(info.Chunks)
 	return meta, nil
 }
+
+// errStoreFailed is the server's answer to a message it did not store
+// (JSStreamStoreFailedF), with "maximum bytes exceeded" past the stream's
+// bound.
+const errStoreFailed jetstream.ErrorCode = 10077
 
 // stageSeq tells apart the uploads of one box.
 var stageSeq atomic.Uint64
