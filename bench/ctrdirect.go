@@ -328,7 +328,7 @@ func engineContainerd(dockerHost, dockerRoot string) (string, error) {
 	if s := os.Getenv("FAAS_CRIU_BENCH_CONTAINERD"); s != "" {
 		return s, nil
 	}
-	procs := readProcList()
+	procs := readProcs()
 	var tried []string
 	for pid, p := range procs {
 		if p.comm != "dockerd" || !isEngineDockerd(p.args, dockerHost) {
@@ -388,31 +388,4 @@ func containerdConfig(toml string) (root, addr string) {
 		}
 	}
 	return root, addr
-}
-
-// readProcList reads every process's parent, name and command line.
-func readProcList() map[int]procInfo {
-	out := map[int]procInfo{}
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(filepath.Base(d))
-		if err != nil {
-			continue
-		}
-		comm, err := os.ReadFile(filepath.Join(d, "comm"))
-		if err != nil {
-			continue
-		}
-		st, _ := os.ReadFile(filepath.Join(d, "status"))
-		pi := procInfo{comm: strings.TrimSpace(string(comm))}
-		for _, l := range strings.Split(string(st), "\n") {
-			if v, ok := strings.CutPrefix(l, "PPid:"); ok {
-				pi.ppid, _ = strconv.Atoi(strings.TrimSpace(v))
-			}
-		}
-		cmd, _ := os.ReadFile(filepath.Join(d, "cmdline"))
-		pi.args = strings.Split(strings.TrimRight(string(cmd), "\x00"), "\x00")
-		out[pid] = pi
-	}
-	return out
 }
