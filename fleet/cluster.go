@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/faas-criu/faas-criu/internal/natsstart"
 	"github.com/faas-criu/faas-criu/internal/ticker"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -187,58 +189,17 @@ func startServer(cfg Config) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fleet: embedded NATS server: %w", err)
 	}
-	said := &startLog{fatal: make(chan string, 1)}
-	srv.SetLoggerV2(said, false, false, false)
-	srv.Start()
-	if err := waitStarted(srv, said, cfg, startWait); err != nil {
-		srv.Shutdown()
-		return nil, err
+	if err := natsstart.Start(srv, startWait); err != nil {
+		if errors.Is(err, natsstart.ErrTimeout) {
+			return nil, fmt.Errorf("fleet: the embedded NATS server did not start within %s (is %s free?)", startWait, cfg.ClusterListen)
+		}
+		return nil, fmt.Errorf("fleet: the embedded NATS server (--cluster-listen %s, store %s) did not start: %w", cfg.ClusterListen, cfg.Dir, err)
 	}
 	return srv, nil
 }
 
 // startWait bounds the embedded server's start (listeners up).
 const startWait = 30 * time.Second
-
-// waitStarted waits until srv listens, or says why it will not: a
-// listener that fails (the cluster port in use) is fatal to the server,
-// which then stops starting without a word (NoLog) and would only be
-// found out at the end of the wait.
-func waitStarted(srv *server.Server, said *startLog, cfg Config, wait time.Duration) error {
-	deadline := time.Now().Add(wait)
-	for !srv.ReadyForConnections(100 * time.Millisecond) {
-		select {
-		case msg := <-said.fatal:
-			return fmt.Errorf("fleet: the embedded NATS server (--cluster-listen %s, store %s) did not start: %s", cfg.ClusterListen, cfg.Dir, msg)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("fleet: the embedded NATS server did not start within %s (is %s free?)", wait, cfg.ClusterListen)
-		}
-	}
-	return nil
-}
-
-// startLog is the embedded server's logger: it keeps the first fatal
-// error (the server's own words, e.g. "Error listening on router port:
-// 6222 - listen tcp 127.0.0.1:6222: bind: address already in use") for
-// waitStarted, and drops the rest as NoLog did.
-type startLog struct {
-	fatal chan string // buffered 1: the first one only
-}
-
-func (l *startLog) Fatalf(format string, v ...any) {
-	select {
-	case l.fatal <- fmt.Sprintf(format, v...):
-	default:
-	}
-}
-
-func (*startLog) Noticef(string, ...any) {}
-func (*startLog) Warnf(string, ...any)   {}
-func (*startLog) Errorf(string, ...any)  {}
-func (*startLog) Debugf(string, ...any)  {}
-func (*startLog) Tracef(string, ...any)  {}
 
 // join creates (or opens) the buckets once the cluster can, then
 // heartbeats and watches until ctx ends.
