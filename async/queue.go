@@ -30,6 +30,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/faas-criu/faas-criu/internal/natsstart"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -366,13 +367,19 @@ func (q *Queue) startServer() (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("async: embedded NATS server: %w", err)
 	}
-	srv.Start()
-	if !srv.ReadyForConnections(30 * time.Second) {
-		srv.Shutdown()
-		return nil, errors.New("async: the embedded NATS server did not start within 30s")
+	// The server's own reason, at once: with NoLog a store it cannot use
+	// was otherwise a silent wait, then an error without a cause.
+	if err := natsstart.Start(srv, startWait); err != nil {
+		if errors.Is(err, natsstart.ErrTimeout) {
+			return nil, fmt.Errorf("async: the embedded NATS server (store %s) did not start within %s", q.cfg.Dir, startWait)
+		}
+		return nil, fmt.Errorf("async: the embedded NATS server (store %s) did not start: %w", q.cfg.Dir, err)
 	}
 	return srv, nil
 }
+
+// startWait bounds the embedded server's start.
+const startWait = 30 * time.Second
 
 // openStream returns the consumer of the calls stream, both created (or
 // updated) as this configuration says, the stream with replicas copies.

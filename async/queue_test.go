@@ -361,3 +361,32 @@ func waitFor(t *testing.T, ok func() bool) {
 		}
 	}
 }
+
+// TestStoreNotUsable: an embedded server that cannot use its store (here
+// a file where JetStream's directory goes) stops the start at once with
+// the store and the server's own reason, not after the whole start wait
+// with none (with NoLog the server's fatal error went nowhere).
+func TestStoreNotUsable(t *testing.T) {
+	dir := t.TempDir() + "/nats"
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir+"/jetstream", []byte("not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	q := newQueue(t, dir, func(w http.ResponseWriter, r *http.Request) {}, Config{})
+	start := time.Now()
+	err := q.Recover()
+	if err == nil {
+		t.Fatalf("started on a store whose jetstream directory is a file")
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the error came after %s, want at once", took.Round(time.Millisecond))
+	}
+	for _, want := range []string{"store " + dir, "storage directory is not a directory"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	t.Log(err)
+}
