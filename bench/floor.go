@@ -48,9 +48,11 @@ type floorFigures struct {
 
 // floorResult is the phase's outcome, by wake kind.
 type floorResult struct {
-	Samples  int
-	Kinds    map[string]*floorFigures
-	Failures []string // CRIU alone and Docker alone
+	Samples int // Docker alone
+	// CRIUSamples is CRIU alone's (criuSamples).
+	CRIUSamples int
+	Kinds       map[string]*floorFigures
+	Failures    []string // CRIU alone and Docker alone
 	// Containerd is the trivial fixture's cold start by containerd
 	// directly, unless ContainerdErr says why not.
 	Containerd    *ctrdFigures
@@ -83,14 +85,15 @@ func (b *bench) runFloor(ctx context.Context, netName string, samples int) (*flo
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("floor: go build ./test/fixture: %w\n%s", err, out)
 	}
-	res := &floorResult{Samples: samples, Kinds: map[string]*floorFigures{}}
+	res := &floorResult{Samples: samples, CRIUSamples: criuSamples(samples), Kinds: map[string]*floorFigures{}}
 	for _, k := range wakeKinds {
-		b.progress("floor: %s, CRIU alone and docker checkpoint, %d samples each", k.Kind, samples)
+		b.progress("floor: %s, CRIU alone (%d samples) and docker checkpoint (%d)", k.Kind, res.CRIUSamples, samples)
 		f := &floorFigures{}
 		res.Kinds[k.Kind] = f
-		if err := b.floorCRIU(ctx, bin, k.Env, samples, f); err != nil {
+		if err := b.floorCRIU(ctx, bin, k.Env, res.CRIUSamples, f); err != nil {
 			res.Failures = append(res.Failures, fmt.Sprintf("%s, CRIU alone: %v", k.Kind, err))
 		}
+		b.progress("floor: %s, CRIU alone, dump of each sample: %s; restore: %s", k.Kind, fmtDurs(f.CRIUDump), fmtDurs(f.CRIURestore))
 		if err := b.floorDocker(ctx, netName, k.Env, samples, f); err != nil {
 			res.Failures = append(res.Failures, fmt.Sprintf("%s, Docker: %v", k.Kind, err))
 		}
@@ -103,6 +106,13 @@ func (b *bench) runFloor(ctx context.Context, netName string, samples int) (*flo
 	}
 	return res, nil
 }
+
+// criuSamples is how many dumps and restores CRIU alone takes of each kind:
+// at least 15 (tried 43). A trivial cycle takes about 60 ms and a heavy one
+// about 250 ms, against seconds for Docker's, so more samples cost the
+// phase a few seconds; with 3, one slow sample on the shared machine moved
+// a median by tens of ms.
+func criuSamples(floorSamples int) int { return max(floorSamples, 15) }
 
 // floorCRIU runs the fixture as a host process in its own session and
 // dumps and restores it with the criu binary runc uses.
@@ -338,7 +348,7 @@ func (r *floorResult) Section() Section {
 		}
 		t.add(k.Kind, fmtMed(f.CRIUDump), fmtMed(f.CRIURestore), fmtMed(f.CRIUFirstByte), fmtMed(f.DockerDump), fmtMed(f.DockerRestore), fmtMed(f.DockerFirstByte))
 	}
-	body := fmt.Sprintf("What stops the wake and suspend targets, measured in this run: the same fixture binary with the same environment as section 1's two kinds, (a) run as a host process in its own session and dumped and restored by the `criu` binary Docker's runc uses (`criu dump -t PID --tcp-established`, then `criu restore -d`), outside Docker, and (b) in a plain container on the benchmark's bridge, timed through Docker's API (`docker checkpoint create`, `docker start --checkpoint`: no sandbox, no provider). Medians of %d samples each; every restore's `/count` had to go on from the last.\n\n", r.Samples) + t.Markdown()
+	body := fmt.Sprintf("What stops the wake and suspend targets, measured in this run: the same fixture binary with the same environment as section 1's two kinds, (a) run as a host process in its own session and dumped and restored by the `criu` binary Docker's runc uses (`criu dump -t PID --tcp-established`, then `criu restore -d`), outside Docker, and (b) in a plain container on the benchmark's bridge, timed through Docker's API (`docker checkpoint create`, `docker start --checkpoint`: no sandbox, no provider). Medians of %d samples each under CRIU alone and %d in Docker; every restore's `/count` had to go on from the last.\n\n", r.CRIUSamples, r.Samples) + t.Markdown()
 	body += r.containerdText()
 	if fs := r.allFailures(); len(fs) > 0 {
 		body += "\nNot measured: " + strings.Join(fs, "; ") + "\n"
