@@ -124,7 +124,7 @@ func TestKillDuringCheckpointAndRestore(t *testing.T) {
 		}
 		// During a restore: killed once containerd has unpacked the
 		// checkpoint for it.
-		p.Scale("crashy", 0)
+		want = scaleToZeroAfterKill(t, p, "crashy", want)
 		var name string
 		for d := range hibDirs(p, p.Containers("crashy")[0].ID) {
 			name = max(name, d) // the newest (names carry their time)
@@ -143,6 +143,32 @@ func TestKillDuringCheckpointAndRestore(t *testing.T) {
 		want = got
 	}
 	p.Delete("crashy")
+}
+
+// scaleToZeroAfterKill scales name to zero after a provider was killed
+// into its checkpoint and restarted, and returns the count it last answered.
+// The killed provider's dump may still be running in the engine's shim: the
+// restarted provider's own dump then runs after it and fails ("container
+// does not exist"), and the provider brings the replica back from that
+// earlier dump (the documented race, TestCheckpointFailedBehindAnEarlierDump
+// over the fake engine). Only that failure is accepted, once, and only if
+// the function then answers with its count going on.
+func scaleToZeroAfterKill(t *testing.T, p *Provider, name string, count int) int {
+	t.Helper()
+	req := types.ScaleServiceRequest{ServiceName: name, Replicas: 0}
+	code, body := p.Request("POST", "/system/scale-function/"+name, req)
+	if code == http.StatusAccepted {
+		return count
+	}
+	if !strings.Contains(body, "container does not exist") || !strings.Contains(body, "keeps running") {
+		t.Fatalf("scale %s to 0: %d %s", name, code, body)
+	}
+	t.Logf("scale %s to 0 ran behind the killed provider's dump: %d %s", name, code, body)
+	if got := nextCount(t, p, name); got != count+1 {
+		t.Fatalf("after a dump behind the killed provider's: count %d, want %d (state lost)", got, count+1)
+	}
+	p.Scale(name, 0)
+	return count + 1
 }
 
 func TestKillDuringDeploy(t *testing.T) {
