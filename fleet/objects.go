@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -422,18 +424,47 @@ func metaOf(k api.Key, info *jetstream.ObjectInfo) Meta {
 // missing), as Put was given it: manifest.json and checkpoints/REPLICA/.
 // The archive is vetted as a migration's is, and its digest checked. If
 // the object was replaced since m was read, it fails with ErrReplaced.
+//
+// The store reads an object's chunks through a consumer the server may
+// place on a replica still applying the last ones: that read ends short
+// and fails the digest check (jetstream.ErrDigestMismatch) though the
+// stored object is whole (TestFullObjectStore, 1 run in 6 under load). So
+// such a read is started again, destDir emptied, within readLag.
 func (o *Objects) Fetch(ctx context.Context, m Meta, destDir string) error {
 	obs, err := o.store()
 	if err != nil {
 		return err
 	}
+	deadline := time.Now().Add(readLag)
+	for tries := 1; ; tries++ {
+		err := o.fetchOnce(ctx, obs, m, destDir)
+		if !errors.Is(err, jetstream.ErrDigestMismatch) {
+			return err
+		}
+		if cerr := emptyDir(destDir); cerr != nil {
+			return errors.Join(err, fmt.Errorf("empty %s for another read: %w", destDir, cerr))
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w (%d reads in %s, each ended short of the stored object: the replica its chunks were read from may be behind)", err, tries, readLag)
+		}
+		slog.Debug("fleet: a read of a stored checkpoint ended short; reading it again", "function", m.Key.String(), "try", tries, "err", err)
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// fetchOnce is one read of Fetch's.
+func (o *Objects) fetchOnce(ctx context.Context, obs jetstream.ObjectStore, m Meta, destDir string) error {
 	res, err := o.open(ctx, obs, m)
 	if err != nil {
 		return err
 	}
 	defer res.Close()
 	if err := os.MkdirAll(destDir, 0o700); err != nil {
-		return err
+		return fmt.Errorf("fetch checkpoint of %s: %w", m.Key, err)
 	}
 	man, err := archive.ReadArchive(res, destDir, o.MaxBytes, nil)
 	if err != nil {
@@ -444,6 +475,23 @@ func (o *Objects) Fetch(ctx context.Context, m Meta, destDir string) error {
 		return fmt.Errorf("fetch checkpoint of %s: %w", m.Key, err)
 	}
 	return archive.SaveManifest(destDir, man)
+}
+
+// emptyDir removes what is in dir (not dir: its caller made or chose it).
+func emptyDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // readLag bounds how long a box may see an older object than another box
