@@ -39,6 +39,10 @@ func (f *Fleet) imageStore() Images {
 
 func imageObject(id string) string { return "image/" + id }
 
+// errImageStored says another box stored the image meanwhile: an ID names
+// one content, so the one stored stays.
+var errImageStored = errors.New("fleet: the image is stored already")
+
 // putImage stores the image of the checkpoint in dir unless the store has
 // it already (images are not replaced: an ID names one content).
 func (o *Objects) putImage(ctx context.Context, im Images, dir string) error {
@@ -53,7 +57,7 @@ func (o *Objects) putImage(ctx context.Context, im Images, dir string) error {
 	if _, err := obs.GetInfo(ctx, imageObject(m.ImageID)); err == nil {
 		return nil
 	} else if !errors.Is(err, jetstream.ErrObjectNotFound) {
-		return err
+		return fmt.Errorf("store image %s: %w", m.ImageRef, err)
 	}
 	start := time.Now()
 	rc, err := im.SaveImage(ctx, m.ImageRef)
@@ -72,11 +76,14 @@ func (o *Objects) putImage(ctx context.Context, im Images, dir string) error {
 		pw.CloseWithError(err)
 	}()
 	defer pr.Close()
-	info, err := obs.Put(ctx, jetstream.ObjectMeta{
-		Name: imageObject(m.ImageID), Description: "image " + m.ImageRef,
-		Metadata: map[string]string{"ref": m.ImageRef},
-		Opts:     &jetstream.ObjectMetaOptions{ChunkSize: ObjectChunk},
-	}, fullReader{pr})
+	// Staged (see upload): a refused upload leaves no description under
+	// the image's name, which the check above would take as stored.
+	info, err := o.upload(ctx, o.f.cfg.Box, imageObject(m.ImageID), jetstream.ObjectMeta{
+		Description: "image " + m.ImageRef, Metadata: map[string]string{"ref": m.ImageRef},
+	}, pr, func(*jetstream.ObjectInfo) error { return errImageStored })
+	if errors.Is(err, errImageStored) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("store image %s: %w", m.ImageRef, err)
 	}
