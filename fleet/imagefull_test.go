@@ -91,4 +91,16 @@ func TestRefusedImageNotTakenAsStored(t *testing.T) {
 	if err != nil || !bytes.Equal(other.imported, small) {
 		t.Fatalf("another box loads %d bytes of the %d-byte image (%v), want it whole", len(other.imported), len(small), err)
 	}
+
+	// A load whose first read ends short (see Fetch) reads it again.
+	real := boxes[2].fleet.objects
+	s := &shortStore{ObjectStore: real, short: 1}
+	boxes[2].fleet.mu.Lock()
+	boxes[2].fleet.objects = s
+	boxes[2].fleet.mu.Unlock()
+	again := &bytesImages{}
+	boxes[2].fleet.SetImages(again)
+	if err := boxes[2].fleet.ensureImage(ctx, dir); err != nil || !bytes.Equal(again.imported, small) || s.gets.Load() != 2 {
+		t.Errorf("a load whose first read ended short: %d bytes of %d in %d reads (%v), want it whole in 2", len(again.imported), len(small), s.gets.Load(), err)
+	}
 }
