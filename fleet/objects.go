@@ -466,7 +466,7 @@ func (o *Objects) Fetch(ctx context.Context, m Meta, destDir string) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%w (%d reads in %s, each ended short of the stored object: the replica its chunks were read from may be behind)", err, tries, readLag)
 		}
-		slog.Debug("fleet: a read of a stored checkpoint ended short; reading it again", "function", m.Key.String(), "try", tries, "err", err)
+		slog.Info("fleet: a read of a stored checkpoint ended short; reading it again", "function", m.Key.String(), "try", tries, "err", err)
 		select {
 		case <-ctx.Done():
 			return errors.Join(err, ctx.Err())
