@@ -39,6 +39,10 @@ func (f *Fleet) imageStore() Images {
 
 func imageObject(id string) string { return "image/" + id }
 
+// errImageStored says another box stored the image meanwhile: an ID names
+// one content, so the one stored stays.
+var errImageStored = errors.New("fleet: the image is stored already")
+
 // putImage stores the image of the checkpoint in dir unless the store has
 // it already (images are not replaced: an ID names one content).
 func (o *Objects) putImage(ctx context.Context, im Images, dir string) error {
@@ -53,7 +57,7 @@ func (o *Objects) putImage(ctx context.Context, im Images, dir string) error {
 	if _, err := obs.GetInfo(ctx, imageObject(m.ImageID)); err == nil {
 		return nil
 	} else if !errors.Is(err, jetstream.ErrObjectNotFound) {
-		return err
+		return fmt.Errorf("store image %s: %w", m.ImageRef, err)
 	}
 	start := time.Now()
 	rc, err := im.SaveImage(ctx, m.ImageRef)
@@ -72,11 +76,14 @@ func (o *Objects) putImage(ctx context.Context, im Images, dir string) error {
 		pw.CloseWithError(err)
 	}()
 	defer pr.Close()
-	info, err := obs.Put(ctx, jetstream.ObjectMeta{
-		Name: imageObject(m.ImageID), Description: "image " + m.ImageRef,
-		Metadata: map[string]string{"ref": m.ImageRef},
-		Opts:     &jetstream.ObjectMetaOptions{ChunkSize: ObjectChunk},
-	}, fullReader{pr})
+	// Staged (see upload): a refused upload leaves no description under
+	// the image's name, which the check above would take as stored.
+	info, err := o.upload(ctx, o.f.cfg.Box, imageObject(m.ImageID), jetstream.ObjectMeta{
+		Description: "image " + m.ImageRef, Metadata: map[string]string{"ref": m.ImageRef},
+	}, pr, func(*jetstream.ObjectInfo) error { return errImageStored })
+	if errors.Is(err, errImageStored) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("store image %s: %w", m.ImageRef, err)
 	}
@@ -100,14 +107,55 @@ func (f *Fleet) ensureImage(ctx context.Context, dir string) error {
 		return err
 	}
 	start := time.Now()
-	res, err := obs.Get(ctx, imageObject(m.ImageID))
-	if err != nil {
-		return fmt.Errorf("image %s (%s) is not here nor in the fleet's store: %w", m.ImageRef, m.ImageID, err)
-	}
-	defer res.Close()
-	if err := im.ImportImage(ctx, res); err != nil {
-		return fmt.Errorf("load image %s from the fleet's store: %w", m.ImageRef, err)
+	// A read that ended short (see Fetch) is read again within readLag;
+	// told by the store's own error, whatever the import made of it.
+	deadline := start.Add(readLag)
+	for {
+		short, err := loadImage(ctx, obs, im, m)
+		if err == nil {
+			break
+		}
+		if !short {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w (each read for %s ended short of the stored image: the replica its chunks were read from may be behind)", err, readLag)
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	slog.Info("fleet: image loaded from the store", "image", m.ImageRef, "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// loadImage is one read of ensureImage's; short says the read ended short
+// of the stored image (jetstream.ErrDigestMismatch).
+func loadImage(ctx context.Context, obs jetstream.ObjectStore, im Images, m *archive.Manifest) (short bool, err error) {
+	res, err := obs.Get(ctx, imageObject(m.ImageID))
+	if err != nil {
+		return false, fmt.Errorf("image %s (%s) is not here nor in the fleet's store: %w", m.ImageRef, m.ImageID, err)
+	}
+	defer res.Close()
+	w := &digestWatch{r: res}
+	if err := im.ImportImage(ctx, w); err != nil {
+		return w.short, fmt.Errorf("load image %s from the fleet's store: %w", m.ImageRef, err)
+	}
+	return false, nil
+}
+
+// digestWatch notes a read that ended with the store's digest error.
+type digestWatch struct {
+	r     io.Reader
+	short bool
+}
+
+func (d *digestWatch) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	if errors.Is(err, jetstream.ErrDigestMismatch) {
+		d.short = true
+	}
+	return n, err
 }

@@ -160,7 +160,7 @@ var archivePath = regexp.MustCompile(`^(manifest\.json|checkpoints/[0-9]{1,4}(/[
 func ReadArchive(r io.Reader, dst string, limit int64, check func(*Manifest) error) (*Manifest, error) {
 	zr, err := Decompress(r)
 	if err != nil {
-		return nil, fmt.Errorf("%w: not a zstd stream: %v", ErrArchive, err)
+		return nil, fmt.Errorf("%w: not a zstd stream: %w", ErrArchive, err)
 	}
 	defer zr.Close()
 	return readArchiveTar(zr, dst, limit, check)
@@ -312,7 +312,7 @@ func walkTar(r io.Reader, limit int64, inTreeLinks bool, f func(h *tar.Header, n
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("%w: broken tar stream: %v", ErrArchive, err)
+			return fmt.Errorf("%w: broken tar stream: %w", ErrArchive, err)
 		}
 		if entries > 100_000 {
 			return fmt.Errorf("%w: too many entries", ErrArchive)

@@ -476,3 +476,49 @@ func (m modelFS) walk(at []string, p string, followLast bool, hops int) ([]strin
 	}
 	return at, false
 }
+
+// errShort stands for a source's own error (the object store's digest
+// mismatch when a read ended short).
+var errShort = errors.New("source ended short")
+
+// shortReader gives n bytes of r, then err.
+type shortReader struct {
+	r   io.Reader
+	n   int
+	err error
+}
+
+func (s *shortReader) Read(p []byte) (int, error) {
+	if s.n <= 0 {
+		return 0, s.err
+	}
+	n, err := s.r.Read(p[:min(len(p), s.n)])
+	s.n -= n
+	return n, err
+}
+
+// TestReadArchiveKeepsTheSourcesError: when the source fails part way, the
+// error ReadArchive returns still is the source's (errors.Is), wherever it
+// fails (the zstd header, the tar stream, a file's body), so a caller can
+// tell a read that ended short from a broken archive and read again.
+func TestReadArchiveKeepsTheSourcesError(t *testing.T) {
+	src := t.TempDir()
+	cp := filepath.Join(src, "hib-1")
+	os.MkdirAll(cp, 0o755)
+	pages := make([]byte, 300_000)
+	for i := range pages {
+		pages[i] = byte(i * 7 / 5)
+	}
+	os.WriteFile(filepath.Join(cp, "pages-1.img"), pages, 0o600)
+	m := Manifest{Function: json.RawMessage(`{"service":"f"}`), Replicas: []ReplicaImage{{Index: 0, Checkpoint: checkpoint.Info{Name: "hib-1"}}}}
+	var buf bytes.Buffer
+	if err := WriteArchive(&buf, m, map[int]string{0: cp}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 2, 100, buf.Len() / 2, buf.Len() - 1} {
+		_, err := ReadArchive(&shortReader{r: bytes.NewReader(buf.Bytes()), n: n, err: errShort}, t.TempDir(), 1<<20, nil)
+		if !errors.Is(err, errShort) {
+			t.Errorf("source failing after %d of %d bytes: %v, want the source's error", n, buf.Len(), err)
+		}
+	}
+}
