@@ -127,17 +127,7 @@ func TestObjectsAcrossBoxes(t *testing.T) {
 	if err := d.Fetch(ctx, m, dst); err != nil {
 		t.Fatal(err)
 	}
-	man, err := archive.LoadManifest(dst)
-	if err != nil || len(man.Replicas) != 2 {
-		t.Fatalf("fetched manifest: %+v, %v", man, err)
-	}
-	for i := range 2 {
-		want, _ := os.ReadFile(filepath.Join(archive.ReplicaDir(src, i), "pages-1.img"))
-		have, _ := os.ReadFile(filepath.Join(archive.ReplicaDir(dst, i), "pages-1.img"))
-		if !bytes.Equal(want, have) {
-			t.Errorf("replica %d: fetched %d bytes differ from the %d stored", i, len(have), len(want))
-		}
-	}
+	checkFetched(t, src, dst)
 
 	// Older does not replace newer; newer does (from another box).
 	if _, err := d.Put(ctx, k, KindBackup, checkpointDir(t, "sensor", t1.Add(-time.Second), 1<<10, 2)); !errors.Is(err, ErrOlder) {
@@ -186,5 +176,21 @@ func eventuallyNewest(t *testing.T, ctx context.Context, o *Objects, k api.Key, 
 			t.Fatalf("Newest from %s: %+v, %v; want %+v", o.f.cfg.Box, got, err, want)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// checkFetched fails t unless dst holds the two-replica archive stored
+// from src, page images byte for byte.
+func checkFetched(t *testing.T, src, dst string) {
+	t.Helper()
+	if man, err := archive.LoadManifest(dst); err != nil || len(man.Replicas) != 2 {
+		t.Fatalf("fetched manifest: %+v, %v", man, err)
+	}
+	for i := range 2 {
+		want, _ := os.ReadFile(filepath.Join(archive.ReplicaDir(src, i), "pages-1.img"))
+		have, _ := os.ReadFile(filepath.Join(archive.ReplicaDir(dst, i), "pages-1.img"))
+		if !bytes.Equal(want, have) {
+			t.Errorf("replica %d: fetched %d bytes differ from the %d stored", i, len(have), len(want))
+		}
 	}
 }

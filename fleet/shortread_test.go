@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/faas-criu/faas-criu/api"
-	"github.com/faas-criu/faas-criu/checkpoint/archive"
 )
 
 // shortStore is the real object store whose first `short` reads end part
@@ -87,16 +85,7 @@ func TestFetchReadsAgainAfterAShortRead(t *testing.T) {
 	if n := s.gets.Load(); n != 3 {
 		t.Errorf("Fetch read the object %d times, want 3 (2 short, then whole)", n)
 	}
-	if man, err := archive.LoadManifest(dst); err != nil || len(man.Replicas) != 2 {
-		t.Fatalf("fetched manifest: %+v, %v", man, err)
-	}
-	for i := range 2 {
-		want, _ := os.ReadFile(filepath.Join(archive.ReplicaDir(src, i), "pages-1.img"))
-		have, _ := os.ReadFile(filepath.Join(archive.ReplicaDir(dst, i), "pages-1.img"))
-		if !bytes.Equal(want, have) {
-			t.Errorf("replica %d: fetched %d bytes differ from the %d stored", i, len(have), len(want))
-		}
-	}
+	checkFetched(t, src, dst)
 
 	defer func(lag time.Duration) { readLag = lag }(readLag)
 	readLag = 500 * time.Millisecond
