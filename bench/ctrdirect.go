@@ -264,16 +264,11 @@ func addCtrBridge(ctx context.Context) (string, error) {
 	}
 	v4 := ip.To4()
 	host := net.IPv4(v4[0], v4[1], v4[2], 1).String()
-	for _, args := range [][]string{
+	return host, ipAll(ctx, [][]string{
 		{"link", "add", ctrBridge, "type", "bridge"},
 		{"addr", "add", host + "/24", "dev", ctrBridge},
 		{"link", "set", ctrBridge, "up"},
-	} {
-		if out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput(); err != nil {
-			return "", fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-		}
-	}
-	return host, nil
+	})
 }
 
 // addCtrNetns makes network namespace name with a veth pair onto the
@@ -283,19 +278,24 @@ func addCtrNetns(ctx context.Context, name, hostIP string, i int) (string, error
 	ip := net.ParseIP(hostIP).To4()
 	addr := net.IPv4(ip[0], ip[1], ip[2], byte(10+i)).String()
 	veth := fmt.Sprintf("%s%d", ctrVeth, i) // the host's end
-	for _, args := range [][]string{
+	return addr, ipAll(ctx, [][]string{
 		{"netns", "add", name},
 		{"link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", name},
 		{"link", "set", veth, "master", ctrBridge, "up"},
 		{"-n", name, "addr", "add", addr + "/24", "dev", "eth0"},
 		{"-n", name, "link", "set", "eth0", "up"},
 		{"-n", name, "link", "set", "lo", "up"},
-	} {
+	})
+}
+
+// ipAll runs each `ip` command in turn, stopping at the first that fails.
+func ipAll(ctx context.Context, cmds [][]string) error {
+	for _, args := range cmds {
 		if out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput(); err != nil {
-			return "", fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+			return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 		}
 	}
-	return addr, nil
+	return nil
 }
 
 // removeCtrNetwork removes the network namespaces (their veth pairs go
