@@ -107,25 +107,12 @@ func (f *Fleet) ensureImage(ctx context.Context, dir string) error {
 		return err
 	}
 	start := time.Now()
-	// A read that ended short (see Fetch) is read again within readLag;
-	// told by the store's own error, whatever the import made of it.
-	deadline := start.Add(readLag)
-	for {
-		short, err := loadImage(ctx, obs, im, m)
-		if err == nil {
-			break
-		}
-		if !short {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%w (each read for %s ended short of the stored image: the replica its chunks were read from may be behind)", err, readLag)
-		}
-		select {
-		case <-ctx.Done():
-			return errors.Join(err, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
+	// A read that ended short (see Fetch) is read again; told by the
+	// store's own error, whatever the import made of it.
+	if err := readWhole(ctx, "stored image "+m.ImageRef, func() (bool, error) {
+		return loadImage(ctx, obs, im, m)
+	}); err != nil {
+		return err
 	}
 	slog.Info("fleet: image loaded from the store", "image", m.ImageRef, "took", time.Since(start).Round(time.Millisecond))
 	return nil

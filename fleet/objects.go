@@ -454,19 +454,32 @@ func (o *Objects) Fetch(ctx context.Context, m Meta, destDir string) error {
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(readLag)
-	for tries := 1; ; tries++ {
+	return readWhole(ctx, "stored checkpoint of "+m.Key.String(), func() (bool, error) {
 		err := o.fetchOnce(ctx, obs, m, destDir)
 		if !errors.Is(err, jetstream.ErrDigestMismatch) {
-			return err
+			return false, err
 		}
 		if cerr := emptyDir(destDir); cerr != nil {
-			return errors.Join(err, fmt.Errorf("empty %s for another read: %w", destDir, cerr))
+			return false, errors.Join(err, fmt.Errorf("empty %s for another read: %w", destDir, cerr))
+		}
+		return true, err
+	})
+}
+
+// readWhole calls once until it succeeds, fails other than short (a read
+// that ended short of the stored object: jetstream.ErrDigestMismatch), or
+// readLag has passed, every 100 ms: a replica behind catches up within it.
+func readWhole(ctx context.Context, what string, once func() (short bool, err error)) error {
+	deadline := time.Now().Add(readLag)
+	for tries := 1; ; tries++ {
+		short, err := once()
+		if !short {
+			return err
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%w (%d reads in %s, each ended short of the stored object: the replica its chunks were read from may be behind)", err, tries, readLag)
+			return fmt.Errorf("%w (%d reads of the %s in %s, each ended short: the replica its chunks were read from may be behind)", err, tries, what, readLag)
 		}
-		slog.Info("fleet: a read of a stored checkpoint ended short; reading it again", "function", m.Key.String(), "try", tries, "err", err)
+		slog.Info("fleet: a read ended short; reading it again", "what", what, "try", tries, "err", err)
 		select {
 		case <-ctx.Done():
 			return errors.Join(err, ctx.Err())
