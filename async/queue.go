@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -504,17 +505,36 @@ func (q *Queue) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := q.enqueue(r.Context(), c, body); err != nil {
-		log.Printf("async: %s: %v", full, err)
+		// The error can name the store's directory (a server that did not
+		// start) or be the server's own: the log keeps it, the caller is
+		// told why in general terms.
+		slog.Error("async: call not queued", "function", full, "err", err)
 		// Not joined yet, no quorum, or a full queue: nothing was
 		// accepted, and the caller may try again.
 		w.Header().Set("Retry-After", "1")
-		http.Error(w, "the call was not queued: "+err.Error(), http.StatusServiceUnavailable)
+		http.Error(w, "the call was not queued: "+refusal(err), http.StatusServiceUnavailable)
 		return
 	}
 	q.metrics.accepted.Inc()
 	w.Header().Set("X-Call-Id", c.ID)
 	w.Header().Set("X-Start-Time", fmt.Sprint(c.Accepted.UnixNano()))
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// refusal is what the caller of a call not queued is told: the reason,
+// without the error's server-side detail.
+func refusal(err error) string {
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.Is(err, errNotJoined), errors.Is(err, errClosed):
+		// The queue's own words, with nothing of the server's in them.
+		return strings.TrimPrefix(err.Error(), "async: ")
+	case errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.ErrorCode(server.JSStreamStoreFailedF) &&
+		strings.Contains(apiErr.Description, server.ErrMaxBytes.Error()):
+		// The stream's MaxBytes (MaxQueueBytes) reached: DiscardNew refuses.
+		return "the queue is full; try again later"
+	}
+	return "the asynchronous queue is unavailable; try again (the provider's log has the cause)"
 }
 
 // enqueue stores the call and returns once the server has it on disk.
