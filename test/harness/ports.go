@@ -28,9 +28,11 @@ const lowestPort = 10000
 // stopped. The port is outside the kernel's ephemeral range, so nothing
 // gets it from the kernel meanwhile, and it is locked (a lock file in the
 // temporary directory) against every other caller of ReservePort, in this
-// process or another, until release. Where the ephemeral range leaves no
-// room (ip_local_port_range 1024 65535), the port is one the kernel gave,
-// with only the lock: racy as before.
+// process or another, until release, which removes the file. (One never
+// released, as FreePort's, held until the process exits, stays until the
+// next caller to take its port releases it.) Where the ephemeral range
+// leaves no room (ip_local_port_range 1024 65535), the port is one the
+// kernel gave, with only the lock: racy as before.
 func ReservePort() (port int, release func(), err error) {
 	dir := filepath.Join(os.TempDir(), "faas-criu-test-ports")
 	if err := os.MkdirAll(dir, 0o777); err != nil {
@@ -70,25 +72,61 @@ func reserveEphemeral(dir string) (int, func(), error) {
 
 // tryPort locks port and checks that nothing listens on it.
 func tryPort(dir string, port int) (func(), bool) {
-	// Never removed: a lock file removed while another process opens it
-	// would let two processes lock two files of one name.
-	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(port)), os.O_CREATE|os.O_RDWR, 0o666)
-	if err != nil {
-		return nil, false
-	}
-	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
-		f.Close()
+	path := filepath.Join(dir, strconv.Itoa(port))
+	f, ok := lockPath(path)
+	if !ok {
 		return nil, false
 	}
 	// Every address: the server may listen on 127.0.0.1 or all of them.
 	l, err := net.Listen("tcp", ":"+strconv.Itoa(port))
 	if err != nil {
-		f.Close()
+		unlockPath(f, path)
 		return nil, false
 	}
 	l.Close()
 	var once sync.Once
-	return func() { once.Do(func() { f.Close() }) }, true
+	return func() { once.Do(func() { unlockPath(f, path) }) }, true
+}
+
+// lockPath locks the file at path, made if need be; false when another
+// holder has it.
+func lockPath(path string) (*os.File, bool) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return nil, false
+	}
+	if !lockOpened(f, path) {
+		f.Close()
+		return nil, false
+	}
+	return f, true
+}
+
+// lockOpened locks f, opened at path, and says whether that is a
+// reservation: path must still name f. A holder removes the file at its
+// release (unlockPath), so a file opened before that removal and locked
+// after it is one nobody else will ever open again, while a new file of
+// the same name (another caller's) may be locked at the same time: this
+// lock is worth nothing, and the caller must let it go.
+func lockOpened(f *os.File, path string) bool {
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		return false
+	}
+	held, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	named, err := os.Stat(path)
+	return err == nil && os.SameFile(held, named)
+}
+
+// unlockPath ends a reservation of lockPath's: the file is removed while
+// it is still locked, so that path names no file or a newer one (a later
+// caller's) but never this one unlocked; then it is closed, which unlocks
+// it for the stale openers lockOpened turns away.
+func unlockPath(f *os.File, path string) {
+	_ = os.Remove(path)
+	f.Close()
 }
 
 // ephemeralRange is the kernel's range of ports for :0 and outgoing
