@@ -244,6 +244,43 @@ find_python() {
 	fi
 }
 
+# daemon_json_python [ARG...]: run the Python program on stdin after
+# daemon_json_lib's, with sys.argv[1] (path) daemon.json and ARG... after it.
+# (One program given with -c rather than piped in: a pipe's exit status
+# would be the writer's too, under pipefail.)
+daemon_json_python() {
+	find_python
+	"$PYTHON" -c "$(
+		daemon_json_lib
+		cat
+	)" "$DAEMON_JSON" "$@"
+}
+
+# daemon_json_lib: what setup's Python steps on daemon.json share: path, and
+# load(path), its JSON ({} when empty; exit 2 when unreadable), and
+# save(path, cfg), which replaces it at once with cfg, keeping its mode.
+daemon_json_lib() {
+	cat <<'EOF'
+import json, os, sys
+path = sys.argv[1]
+def load(path):
+    try:
+        with open(path) as f:
+            text = f.read()
+        return json.loads(text) if text.strip() else {}
+    except (OSError, ValueError) as e:
+        sys.stderr.write("setup: cannot parse %s: %s\n" % (path, e))
+        sys.exit(2)
+def save(path, cfg):
+    tmp = path + ".faas-criu.tmp"
+    with open(tmp, "w") as f:
+        json.dump(cfg, f, indent=2)
+        f.write("\n")
+    os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+    os.replace(tmp, path)
+EOF
+}
+
 # ensure_engine_config: make daemon.json contain "experimental": true
 # (checkpoint and restore need it) and "live-restore": true, keeping every
 # other key. Live-restore keeps containers, and the memory of the functions
@@ -262,17 +299,8 @@ ensure_engine_config() {
 		return
 	fi
 	local rc=0
-	find_python
-	"$PYTHON" - "$DAEMON_JSON" <<'EOF' || rc=$?
-import json, os, sys
-path = sys.argv[1]
-try:
-    with open(path) as f:
-        text = f.read()
-    cfg = json.loads(text) if text.strip() else {}
-except (OSError, ValueError) as e:
-    sys.stderr.write("setup: cannot parse %s: %s\n" % (path, e))
-    sys.exit(2)
+	daemon_json_python <<'EOF' || rc=$?
+cfg = load(path)
 if not isinstance(cfg, dict):
     sys.stderr.write("setup: %s is not a JSON object\n" % path)
     sys.exit(2)
@@ -287,12 +315,7 @@ elif cfg["live-restore"] is not True:
     sys.stderr.write("setup: %s sets \"live-restore\": %s; left as it is, but then an engine crash or restart loses running functions' memory\n" % (path, json.dumps(cfg["live-restore"])))
 if not changed:
     sys.exit(0)
-tmp = path + ".faas-criu.tmp"
-with open(tmp, "w") as f:
-    json.dump(cfg, f, indent=2)
-    f.write("\n")
-os.chmod(tmp, os.stat(path).st_mode & 0o7777)
-os.replace(tmp, path)
+save(path, cfg)
 sys.exit(10 + changed)
 EOF
 	case $rc in
@@ -835,17 +858,9 @@ reload_runtimes() {
 # (never removed: containers created with it need it to start). Exit 0:
 # nothing to change; 10: written.
 runtime_entry() {
-	find_python
-	"$PYTHON" - "$DAEMON_JSON" "$CRIU_RUNTIME" "$1" "$CRIU_DISPATCH" <<'EOF'
-import json, os, sys
-path, name, runc, criu = sys.argv[1:]
-try:
-    with open(path) as f:
-        text = f.read()
-    cfg = json.loads(text) if text.strip() else {}
-except (OSError, ValueError) as e:
-    sys.stderr.write("setup: cannot parse %s: %s\n" % (path, e))
-    sys.exit(2)
+	daemon_json_python "$CRIU_RUNTIME" "$1" "$CRIU_DISPATCH" <<'EOF'
+name, runc, criu = sys.argv[2:]
+cfg = load(path)
 if not isinstance(cfg, dict) or not isinstance(cfg.get("runtimes", {}), dict):
     sys.stderr.write("setup: %s is not a JSON object with an object for runtimes\n" % path)
     sys.exit(2)
@@ -854,12 +869,7 @@ want = {"path": runc, "runtimeArgs": ["--criu", criu]}
 if rts.get(name) == want:
     sys.exit(0)
 rts[name] = want
-tmp = path + ".faas-criu.tmp"
-with open(tmp, "w") as f:
-    json.dump(cfg, f, indent=2)
-    f.write("\n")
-os.chmod(tmp, os.stat(path).st_mode & 0o7777)
-os.replace(tmp, path)
+save(path, cfg)
 sys.exit(10)
 EOF
 }
