@@ -339,6 +339,12 @@ func (p *Provider) onEvent(m ContainerEvent) {
 		fn.mu.Unlock()
 		p.enqueueReconcile(key)
 	case EventStart, EventUnpause:
+		// Also the provider's own starts: a wake's reconciles the function
+		// again once the wake lets go of it. Mostly that finds nothing to
+		// do, but a wake of several replicas that left one stopped with
+		// its checkpoint ends awake, and this is what retries that replica
+		// before the periodic pass
+		// (TestPartialWakeRetriedByTheReconciliationItQueued).
 		p.enqueueReconcile(key)
 	}
 }

@@ -2,8 +2,10 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/faas-criu/faas-criu/api"
 )
@@ -71,5 +73,66 @@ func TestNeedsReconcile(t *testing.T) {
 	}
 	if got := needsReconcile(p.fns[key(0)], nil); !got {
 		t.Error("a function whose containers are gone: not reconciled")
+	}
+}
+
+// TestPartialWakeRetriedByTheReconciliationItQueued: the reconciliation a
+// wake's own container events queue (retried once the wake lets go of the
+// function) looks redundant after a wake, but a wake of several replicas
+// that left one stopped with its checkpoint (its restore failed, or failed
+// after it answered) ends awake, and nothing else retries that replica
+// before the periodic pass (10 s): that reconciliation restores it.
+func TestPartialWakeRetriedByTheReconciliationItQueued(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fail func(eng *fakeEngine) // makes replica 0's restore fail
+	}{
+		// Queued by replica 1's start.
+		{"restore failed", func(eng *fakeEngine) { eng.failNext("restore", errors.New("criu: restore failed")) }},
+		// Queued by replica 0's death (and replica 1's start).
+		{"failed after an early answer", func(eng *fakeEngine) {
+			release := eng.holdRestores(errors.New("containerd: late failure"), true)
+			time.AfterFunc(100*time.Millisecond, release)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, eng := newTestProvider(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			p.Start(ctx) // events, their reconciliations, the periodic pass
+			deploy(t, p, "fn", map[string]string{labelScaleMin: "2"})
+			if err := p.Scale(ctx, "", "fn", 0); err != nil {
+				t.Fatal(err)
+			}
+			settled(t, eng) // not a reconciliation the sleep queued
+			tc.fail(eng)
+			if err := p.Scale(ctx, "", "fn", 2); err == nil {
+				t.Fatal("the wake succeeded; want replica 0's restore failed")
+			}
+			if got := states(eng); got["running"] != 1 || state(t, p, "fn") != api.StateAwake {
+				t.Fatalf("after the wake: containers %v, state %q; want one running, awake", got, state(t, p, "fn"))
+			}
+			eventually(t, "replica 0 restored by a reconciliation", func() bool {
+				return states(eng)["running"] == 2 && len(eng.checkpointNames()) == 0
+			})
+		})
+	}
+}
+
+// settled waits until no reconciliation is pending: none listed the
+// engine's containers for longer than a busy function's is put off (500 ms).
+func settled(t *testing.T, eng *fakeEngine) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for last := eng.count("list"); ; {
+		time.Sleep(700 * time.Millisecond)
+		n := eng.count("list")
+		if n == last {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("reconciliations still running after 10 s")
+		}
+		last = n
 	}
 }
