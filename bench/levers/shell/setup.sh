@@ -26,8 +26,10 @@ images)
 shell | docker)
 	name=$2 ip=$3
 	docker run -d --name "$name-sb" --network $net --ip "$ip" shell-sandbox:1 >/dev/null
-	common=(--name "$name" --network "container:$name-sb" -e GODEBUG=multipathtcp=0
-		--memory 64m --memory-swap 64m --log-driver json-file --log-opt max-size=10m --log-opt max-file=2)
+	# FIXTURE_ENV (e.g. "-e STATE_MB=100") and MEM (default 64m) for the heavy fixture.
+	# shellcheck disable=SC2206
+	common=(--name "$name" --network "container:$name-sb" -e GODEBUG=multipathtcp=0 ${FIXTURE_ENV:-}
+		--memory "${MEM:-64m}" --memory-swap "${MEM:-64m}" --log-driver json-file --log-opt max-size=10m --log-opt max-file=2)
 	if [ "$1" = shell ]; then
 		# The holder's directory: its binary, and the host's hibernation marker (read-only inside).
 		d=/run/faas-criu-shell/$name
