@@ -41,8 +41,10 @@ type InPlaceTree struct {
 	// Root is the container's root file system as the host sees it (the
 	// merged overlay), for a restore.
 	Root string
-	// Log names CRIU's log file (in its work directory).
-	Log string
+	// LogDir is CRIU's work directory, where it writes dump.log and
+	// restore.log (not the images directory: a failed restore leaves that
+	// as it was).
+	LogDir string
 }
 
 // inPlaceMeta is what a dump records beside CRIU's images for its restore:
@@ -92,11 +94,16 @@ func DumpTree(ctx context.Context, t InPlaceTree, fn int, dir string) (err error
 	if err != nil {
 		return err
 	}
-	opts := baseOpts(dir, t.Log)
+	wd, err := os.Open(t.LogDir)
+	if err != nil {
+		return fmt.Errorf("in-place dump: CRIU's work directory: %w", err)
+	}
+	defer wd.Close()
+	opts := baseOpts(dir, "dump.log", wd)
 	opts.Pid = proto.Int32(int32(fn))
 	opts.External = ext
 	if _, err := swrk(ctx, rpc.CriuReqType_DUMP, opts, nil, nil); err != nil {
-		return fmt.Errorf("criu dump of pid %d: %w", fn, logTail(err, t.Log))
+		return fmt.Errorf("criu dump of pid %d: %w", fn, logTail(err, filepath.Join(t.LogDir, "dump.log")))
 	}
 	return nil
 }
@@ -123,7 +130,12 @@ func RestoreTree(ctx context.Context, t InPlaceTree, dir string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	opts := baseOpts(dir, t.Log)
+	wd, err := os.Open(t.LogDir)
+	if err != nil {
+		return 0, fmt.Errorf("in-place restore: CRIU's work directory: %w", err)
+	}
+	defer wd.Close()
+	opts := baseOpts(dir, "restore.log", wd)
 	opts.Root = proto.String(t.Root)
 	opts.RstSibling = proto.Bool(true)
 	opts.InheritFd = inherit
@@ -144,24 +156,31 @@ func RestoreTree(ctx context.Context, t InPlaceTree, dir string) (int, error) {
 	resp, err := swrk(ctx, rpc.CriuReqType_RESTORE, opts, files, join)
 	if err != nil {
 		reapStrays()
-		return 0, fmt.Errorf("criu restore from %s: %w", dir, logTail(err, t.Log))
+		return 0, fmt.Errorf("criu restore from %s: %w", dir, logTail(err, filepath.Join(t.LogDir, "restore.log")))
 	}
 	return int(resp.GetRestore().GetPid()), nil
 }
 
-// baseOpts are the options of both directions: runc's configuration file
-// as runc passes it (tcp-established, network lock, work directory), and
-// established TCP connections whatever it says.
-func baseOpts(dir, log string) *rpc.CriuOpts {
+// baseOpts are the options of both directions. runc's configuration file
+// is read (its work directory, for the logs) but not handed to CRIU, whose
+// file options override RPC ones: its network lock would stay in the
+// sandbox's network namespace, which outlives the function (CRIU leaves its
+// drop-everything nftables table there after a dump, for the restore to
+// remove, and after a failed restore), so a hibernation dropped or a
+// restore failed would leave the function unreachable; and its
+// manage-cgroups=ignore is what this file does anyway (CRIU joins the
+// container's cgroups first, as runc makes it).
+func baseOpts(dir, log string, wd *os.File) *rpc.CriuOpts {
 	o := &rpc.CriuOpts{
-		ImagesDirFd:    proto.Int32(-1),
-		ImagesDir:      proto.String(dir),
-		LogLevel:       proto.Int32(4),
-		LogFile:        proto.String(log),
-		TcpEstablished: proto.Bool(true),
-	}
-	if _, err := os.Stat(RuncConfPath); err == nil {
-		o.ConfigFile = proto.String(RuncConfPath)
+		ImagesDirFd: proto.Int32(-1),
+		ImagesDir:   proto.String(dir),
+		LogLevel:    proto.Int32(4),
+		LogFile:     proto.String(log),
+		// CRIU opens it as /proc/<its client>/fd/N: this process's fd.
+		WorkDirFd:         proto.Int32(int32(wd.Fd())),
+		TcpEstablished:    proto.Bool(true),
+		NetworkLock:       rpc.CriuNetworkLockMethod_SKIP.Enum(),
+		ManageCgroupsMode: rpc.CriuCgMode_IGNORE.Enum(),
 	}
 	return o
 }
@@ -310,14 +329,9 @@ func swrkRequest(sk *os.File, pid int, typ rpc.CriuReqType, opts *rpc.CriuOpts, 
 	return resp, nil
 }
 
-// logTail adds the last lines of CRIU's log (in runc.conf's work
-// directory, or the images') to err.
+// logTail adds the last error lines of CRIU's log to err.
 func logTail(err error, log string) error {
-	dir := "/var/lib/faas-criu/criu-work"
-	if c, cerr := ReadRuncConf(RuncConfPath); cerr == nil && c.WorkDir != "" {
-		dir = c.WorkDir
-	}
-	b, rerr := os.ReadFile(filepath.Join(dir, log))
+	b, rerr := os.ReadFile(log)
 	if rerr != nil {
 		return err
 	}
@@ -331,7 +345,7 @@ func logTail(err error, log string) error {
 	if len(errs) > 3 {
 		errs = errs[len(errs)-3:]
 	}
-	return fmt.Errorf("%w; log %s: %s", err, filepath.Join(dir, log), strings.Join(errs, " | "))
+	return fmt.Errorf("%w; log %s: %s", err, log, strings.Join(errs, " | "))
 }
 
 // ErrNoFunction: the container's init has no function process.

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -38,6 +39,7 @@ func main() {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGCHLD, syscall.SIGUSR1)
 	if !h.waitsAtStart() {
+		burnPids(pidGap)
 		h.fn, h.child = startFunction(args), true
 	}
 	exits := make(chan int, 1) // a restored function's exit, from its pidfd
@@ -57,6 +59,26 @@ type holder struct {
 	start string // this process's start time, ties the host's files to this run
 	fn    int
 	child bool // fn is our child (started by us, not restored)
+}
+
+// pidGap: pids the init uses up before starting the function. A restore
+// into the container started again (engine restart) needs the function's
+// pids and its threads' free, and the new init's own threads (and runc's
+// before it) take the namespace's first pids in an order and number that
+// vary from run to run; the gap keeps them below the function's.
+const pidGap = 96
+
+// burnPids makes the runtime create and end about n threads: a goroutine
+// that ends locked to its thread ends the thread.
+func burnPids(n int) {
+	done := make(chan struct{})
+	for range n {
+		go func() {
+			runtime.LockOSThread()
+			done <- struct{}{}
+		}()
+		<-done
+	}
 }
 
 func startFunction(args []string) int {

@@ -129,6 +129,7 @@ func (e *Engine) inspectInPlace(ctx context.Context, id string) (inPlace, error)
 	if c.dir == "" {
 		return inPlace{}, fmt.Errorf("container %s was not created with faas-criu-init", id)
 	}
+	c.tree.LogDir = filepath.Dir(c.dir) // beside the init's directory, not seen inside
 	for target, src := range map[string]string{"/etc/hosts": ci.HostsPath, "/etc/hostname": ci.HostnamePath, "/etc/resolv.conf": ci.ResolvConfPath} {
 		if src != "" {
 			c.tree.Binds[target] = src
@@ -166,7 +167,6 @@ func (e *Engine) DumpInPlace(ctx context.Context, id, dir string) error {
 	if err := checkpoint.WriteInitFile(c.dir, checkpoint.InitMarker, marker); err != nil {
 		return fmt.Errorf("dump in place %s: %w", short(id), err)
 	}
-	c.tree.Log = "inplace-" + short(id) + "-dump.log"
 	if err := checkpoint.DumpTree(ctx, c.tree, fn, dir); err != nil {
 		os.Remove(filepath.Join(c.dir, checkpoint.InitMarker))
 		return fmt.Errorf("dump in place %s: %w", short(id), checkpoint.ExplainDumpError(err))
@@ -188,7 +188,6 @@ func (e *Engine) RestoreInPlace(ctx context.Context, id, dir string) error {
 		return fmt.Errorf("restore in place %s: %w", short(id), err)
 	}
 	os.Remove(filepath.Join(c.dir, checkpoint.InitExit))
-	c.tree.Log = "inplace-" + short(id) + "-restore.log"
 	pid, err := checkpoint.RestoreTree(ctx, c.tree, dir)
 	if err != nil {
 		return fmt.Errorf("restore in place %s: %w", short(id), err)
