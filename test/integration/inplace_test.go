@@ -417,4 +417,3 @@ func pick(s string, keys ...string) []string {
 	}
 	return out
 }
-
