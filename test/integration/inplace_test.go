@@ -209,6 +209,18 @@ func TestInPlaceSession(t *testing.T) {
 	if !b.running() {
 		t.Fatal("InPlaceRunning false while the function serves")
 	}
+	// A dump that cannot write its directory fails and leaves the function
+	// serving, with no marker left (its later exit would be taken for a
+	// hibernation).
+	if err := b.eng.DumpInPlace(context.Background(), b.id, "/proc/no-such-dir/dump"); err == nil {
+		t.Fatal("a dump into /proc succeeded")
+	}
+	if got := b.count(); got != 3 || !b.running() {
+		t.Fatalf("after a failed dump /count = %d (want 3), InPlaceRunning %v", got, b.running())
+	}
+	if m, _ := filepath.Glob(filepath.Join(b.tmp, "init", "*", "c", "hibernated")); len(m) > 0 {
+		t.Fatalf("a failed dump left the marker %v", m)
+	}
 	awake := b.memoryUsage()
 	dir := filepath.Join(b.tmp, "dump1")
 	b.dump(dir)
@@ -226,8 +238,8 @@ func TestInPlaceSession(t *testing.T) {
 	} else {
 		t.Logf("memory cgroup usage: awake %d KiB, hibernated %d KiB", awake>>10, asleep>>10)
 	}
-	if _, n := b.restore(dir); n != 3 {
-		t.Fatalf("after the restore /count = %d, want 3", n)
+	if _, n := b.restore(dir); n != 4 {
+		t.Fatalf("after the restore /count = %d, want 4", n)
 	}
 	if !b.running() || len(b.top()) != 2 {
 		t.Fatalf("after the restore: InPlaceRunning %v, docker top %q", b.running(), b.top())
@@ -242,7 +254,7 @@ func TestInPlaceSession(t *testing.T) {
 		}
 		return ""
 	})
-	b.restartedWhileHibernated(filepath.Join(b.tmp, "dump2"), 4)
+	b.restartedWhileHibernated(filepath.Join(b.tmp, "dump2"), 5)
 	b.failedRestore(filepath.Join(b.tmp, "dump3"))
 	b.stopLeavesNothing()
 }
