@@ -51,7 +51,10 @@ type InPlaceTree struct {
 // the pipes the function's fds 1 and 2 were (the init's, shared with the
 // engine's log copier), to be replaced by the init's current ones.
 type inPlaceMeta struct {
-	Pid   int            `json:"pid"` // the function's pid in the container
+	Pid int `json:"pid"` // the function's pid in the container
+	// Tids are the pids of every thread of the tree in the container: a
+	// restore needs them free.
+	Tids  []int          `json:"tids"`
 	Pipes map[int]string `json:"pipes"`
 }
 
@@ -80,7 +83,7 @@ func DumpTree(ctx context.Context, t InPlaceTree, fn int, dir string) (err error
 			os.RemoveAll(dir)
 		}
 	}()
-	meta := inPlaceMeta{Pid: NSPid(fn), Pipes: map[int]string{}}
+	meta := inPlaceMeta{Pid: NSPid(fn), Pipes: map[int]string{}, Tids: treeTids(fn)}
 	for _, fd := range []int{1, 2} {
 		if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", fn, fd)); err == nil && strings.HasPrefix(l, "pipe:") {
 			meta.Pipes[fd] = l
@@ -350,6 +353,50 @@ func logTail(err error, log string) error {
 
 // ErrNoFunction: the container's init has no function process.
 var ErrNoFunction = errors.New("the container's init has no function process")
+
+// treeTids are the container pids of every thread of pid and its
+// descendants.
+func treeTids(pid int) []int {
+	var tids []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
+	for _, t := range tasks {
+		if n := NSPid(mustAtoi(filepath.Base(t))); n > 0 {
+			tids = append(tids, n)
+		}
+		for _, c := range strings.Fields(readString(t + "/children")) {
+			tids = append(tids, treeTids(mustAtoi(c))...)
+		}
+	}
+	return tids
+}
+
+func mustAtoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+// PidsTaken says whether a pid the dump in dir needs is in use in the
+// container of init (host pid): its restore would fail ("File exists").
+func PidsTaken(init int, dir string) (bool, error) {
+	var meta inPlaceMeta
+	b, err := os.ReadFile(filepath.Join(dir, inPlaceMetaFile))
+	if err == nil {
+		err = json.Unmarshal(b, &meta)
+	}
+	if err != nil {
+		return false, fmt.Errorf("in-place restore: no dump in %s: %w", dir, err)
+	}
+	used := map[int]bool{}
+	for _, t := range treeTids(init) {
+		used[t] = true
+	}
+	for _, t := range meta.Tids {
+		if used[t] {
+			return true, nil
+		}
+	}
+	return false, nil
+}
 
 // NSPid is a process's pid in its innermost pid namespace (0 if unknown).
 func NSPid(pid int) int {

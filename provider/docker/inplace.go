@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -180,7 +181,7 @@ func (e *Engine) DumpInPlace(ctx context.Context, id, dir string) error {
 // it ends. A failed restore leaves dir, the marker, and the container up
 // with no function.
 func (e *Engine) RestoreInPlace(ctx context.Context, id, dir string) error {
-	c, err := e.startForRestore(ctx, id)
+	c, err := e.startForRestore(ctx, id, dir)
 	if err != nil {
 		return fmt.Errorf("restore in place: %w", err)
 	}
@@ -207,8 +208,9 @@ func (e *Engine) RestoreInPlace(ctx context.Context, id, dir string) error {
 }
 
 // startForRestore returns the container running with no function: started
-// (with the marker, so that its init waits) when it was stopped.
-func (e *Engine) startForRestore(ctx context.Context, id string) (inPlace, error) {
+// (with the marker, so that its init waits) when it was stopped, and again
+// (up to three times) while its new init's threads hold a pid of the dump.
+func (e *Engine) startForRestore(ctx context.Context, id, dir string) (inPlace, error) {
 	c, err := e.inspectInPlace(ctx, id)
 	if err != nil {
 		return c, err
@@ -230,10 +232,27 @@ func (e *Engine) startForRestore(ctx context.Context, id string) (inPlace, error
 	if err := checkpoint.WriteInitFile(c.dir, checkpoint.InitMarker, "wait\n"); err != nil {
 		return c, err
 	}
-	if err := e.StartContainer(ctx, id); err != nil {
-		return c, fmt.Errorf("start %s: %w", short(id), err)
+	for try := 1; ; try++ {
+		if c, err = e.startWaiting(ctx, id); err != nil {
+			return c, err
+		}
+		taken, err := checkpoint.PidsTaken(c.tree.Init, dir)
+		if err != nil || !taken || try == 3 {
+			return c, err
+		}
+		slog.Info("in place: the container's new init holds a pid of the dump; starting it again", "container", short(id))
+		if err := e.StopContainer(ctx, id, 5*time.Second); err != nil {
+			return c, fmt.Errorf("stop %s: %w", short(id), err)
+		}
 	}
-	if c, err = e.inspectInPlace(ctx, id); err == nil && !c.running {
+}
+
+func (e *Engine) startWaiting(ctx context.Context, id string) (inPlace, error) {
+	if err := e.StartContainer(ctx, id); err != nil {
+		return inPlace{}, fmt.Errorf("start %s: %w", short(id), err)
+	}
+	c, err := e.inspectInPlace(ctx, id)
+	if err == nil && !c.running {
 		err = fmt.Errorf("%s stopped right after its start", short(id))
 	}
 	return c, err
