@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -256,6 +257,7 @@ func TestInPlaceSession(t *testing.T) {
 	})
 	b.restartedWhileHibernated(filepath.Join(b.tmp, "dump2"), 5)
 	b.failedRestore(filepath.Join(b.tmp, "dump3"))
+	b.restoredExitEndsContainer(filepath.Join(b.tmp, "dump5"))
 	b.stopLeavesNothing()
 }
 
@@ -347,6 +349,66 @@ func treeSum(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+// restoredExitEndsContainer: a restored function (not the init's child)
+// that ends on its own ends the container with its status, as a function
+// never hibernated does.
+func (b *inPlaceBox) restoredExitEndsContainer(dir string) {
+	t := b.t
+	ctx := context.Background()
+	b.dump(dir)
+	b.restore(dir)
+	init := b.inspect().State.Pid
+	var fn int
+	for _, p := range strings.Fields(readProcChildren(init)) {
+		fn, _ = strconv.Atoi(p)
+	}
+	if fn != 0 {
+		t.Fatalf("the restored function is the init's child (%d): it should be the restorer's", fn)
+	}
+	fn = b.functionPid()
+	if err := syscall.Kill(fn, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.eng.WaitStopped(ctx, b.id); err != nil {
+		t.Fatal(err)
+	}
+	if code := b.inspect().State.ExitCode; code != 128+int(syscall.SIGTERM) {
+		t.Fatalf("container exit code %d after its restored function died of SIGTERM, want %d", code, 128+int(syscall.SIGTERM))
+	}
+	if err := b.eng.StartContainer(ctx, b.id); err != nil {
+		t.Fatal(err)
+	}
+	b.waitServing()
+}
+
+// functionPid is the host pid of the container's process that is not its
+// init.
+func (b *inPlaceBox) functionPid() int {
+	b.t.Helper()
+	top, err := docker.ContainerTop(context.Background(), b.id, []string{"-o", "pid,args"})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	for _, p := range top.Processes {
+		if !strings.Contains(p[1], "/.faas-criu/init") {
+			pid, _ := strconv.Atoi(p[0])
+			return pid
+		}
+	}
+	b.t.Fatalf("no function in docker top %v", top.Processes)
+	return 0
+}
+
+func readProcChildren(pid int) string {
+	ts, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	var all string
+	for _, t := range ts {
+		b, _ := os.ReadFile(t)
+		all += string(b) + " "
+	}
+	return all
 }
 
 // stopLeavesNothing: after a restore, `docker stop` ends the function too:
