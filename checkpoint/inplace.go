@@ -280,6 +280,9 @@ func closeAll(files []*os.File) {
 
 // swrk runs one request on a fresh `criu swrk`: files become its fds 4...;
 // started (when not nil) runs once it was started, before the request.
+// Like the engine's own dumps, it runs to its end even if ctx ends (only a
+// request not yet sent is given up): CRIU killed mid-dump or mid-restore
+// could leave the function stopped or half restored.
 func swrk(ctx context.Context, typ rpc.CriuReqType, opts *rpc.CriuOpts, files []*os.File, started func(int) error) (*rpc.CriuResp, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -287,7 +290,10 @@ func swrk(ctx context.Context, typ rpc.CriuReqType, opts *rpc.CriuOpts, files []
 	}
 	cln, srv := os.NewFile(uintptr(fds[0]), "criu-client"), os.NewFile(uintptr(fds[1]), "criu-server")
 	defer cln.Close()
-	cmd := exec.CommandContext(ctx, CRIUBinary(), "swrk", "3")
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("criu %s not started: %w", typ, err)
+	}
+	cmd := exec.Command(CRIUBinary(), "swrk", "3")
 	cmd.ExtraFiles = append([]*os.File{srv}, files...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
