@@ -259,6 +259,16 @@ func TestInPlaceSession(t *testing.T) {
 	b.failedRestore(filepath.Join(b.tmp, "dump3"))
 	b.restoredExitEndsContainer(filepath.Join(b.tmp, "dump5"))
 	b.stopLeavesNothing()
+	// The init's directory goes with its container.
+	if dirs, _ := filepath.Glob(filepath.Join(b.tmp, "init", "*")); len(dirs) != 1 {
+		t.Fatalf("init directories before the removal: %v, want one", dirs)
+	}
+	if err := b.eng.RemoveContainer(context.Background(), b.id); err != nil {
+		t.Fatal(err)
+	}
+	if dirs, _ := filepath.Glob(filepath.Join(b.tmp, "init", "*")); len(dirs) != 0 {
+		t.Fatalf("init directories left after the container's removal: %v", dirs)
+	}
 }
 
 func (b *inPlaceBox) logs() string {
