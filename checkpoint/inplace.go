@@ -381,27 +381,25 @@ func mustAtoi(s string) int {
 	return n
 }
 
-// PidsTaken says whether a pid the dump in dir needs is in use in the
-// container of init (host pid): its restore would fail ("File exists").
-func PidsTaken(init int, dir string) (bool, error) {
+// PidsTaken returns a pid the dump in dir needs that is in use in the
+// container of init (host pid), zombies included, or 0: its restore would
+// fail ("File exists"). The container's own /proc (seen through the init's
+// root) answers for its pid namespace, threads included.
+func PidsTaken(init int, dir string) (int, error) {
 	var meta inPlaceMeta
 	b, err := os.ReadFile(filepath.Join(dir, inPlaceMetaFile))
 	if err == nil {
 		err = json.Unmarshal(b, &meta)
 	}
 	if err != nil {
-		return false, fmt.Errorf("in-place restore: no dump in %s: %w", dir, err)
-	}
-	used := map[int]bool{}
-	for _, t := range treeTids(init) {
-		used[t] = true
+		return 0, fmt.Errorf("in-place restore: no dump in %s: %w", dir, err)
 	}
 	for _, t := range meta.Tids {
-		if used[t] {
-			return true, nil
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d/root/proc/%d", init, t)); err == nil {
+			return t, nil
 		}
 	}
-	return false, nil
+	return 0, nil
 }
 
 // NSPid is a process's pid in its innermost pid namespace (0 if unknown).

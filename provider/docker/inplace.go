@@ -223,7 +223,7 @@ func (e *Engine) startForRestore(ctx context.Context, id, dir string) (inPlace, 
 		if fn != 0 {
 			return c, fmt.Errorf("%s: its init already has a function (pid %d)", short(id), fn)
 		}
-		return c, nil
+		return c, waitPidsFree(ctx, c.tree.Init, dir)
 	}
 	// The directory may be gone (removed by hand): the bind needs it.
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
@@ -237,13 +237,31 @@ func (e *Engine) startForRestore(ctx context.Context, id, dir string) (inPlace, 
 			return c, err
 		}
 		taken, err := checkpoint.PidsTaken(c.tree.Init, dir)
-		if err != nil || !taken || try == 3 {
+		if err != nil || taken == 0 || try == 3 {
 			return c, err
 		}
 		slog.Info("in place: the container's new init holds a pid of the dump; starting it again", "container", short(id))
 		if err := e.StopContainer(ctx, id, 5*time.Second); err != nil {
 			return c, fmt.Errorf("stop %s: %w", short(id), err)
 		}
+	}
+}
+
+// waitPidsFree waits (up to 3 s) until the dump's pids are free in the
+// running container: the dumped function's zombie is reaped by this process
+// right after the dump when this process restored it, else by the host's
+// init (after a provider restart), which may take a second.
+func waitPidsFree(ctx context.Context, init int, dir string) error {
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		pid, err := checkpoint.PidsTaken(init, dir)
+		if err != nil || pid == 0 {
+			return err
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("pid %d of the dump is still in use in the container (a zombie not reaped yet?)", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -500,4 +501,32 @@ func pick(s string, keys ...string) []string {
 		}
 	}
 	return out
+}
+
+// TestInPlaceAfterProviderRestart: the process that restored a function
+// (its parent) exits, as a provider restarting; the function serves on,
+// then its next dump leaves a zombie for the host's init to reap, and the
+// restore after waits for its pid instead of failing ("File exists").
+func TestInPlaceAfterProviderRestart(t *testing.T) {
+	b := newInPlaceBox(t, "ipeng-orphan")
+	b.count()
+	dir := filepath.Join(b.tmp, "o1")
+	b.dump(dir)
+	helper := filepath.Join(b.tmp, "restorer")
+	if err := goBuild(helper, "./test/inplacerestorer"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(helper, b.id, dir, filepath.Join(b.tmp, "faas-criu-init"), filepath.Join(b.tmp, "init")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("restore by another process: %v\n%s", err, out)
+	}
+	if n := b.count(); n != 2 {
+		t.Fatalf("after a restore by a process that exited since, /count = %d, want 2", n)
+	}
+	b.dump(filepath.Join(b.tmp, "o2"))
+	w, n := b.restore(filepath.Join(b.tmp, "o2"))
+	if n != 3 {
+		t.Fatalf("restore after the orphan's dump: /count = %d, want 3", n)
+	}
+	t.Logf("restore to first byte while the host's init reaped the orphan's zombie: %v", w)
 }
