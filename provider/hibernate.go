@@ -749,6 +749,8 @@ func (p *Provider) noteWake(fn *function, from string, d time.Duration, err erro
 		src = "pause"
 	case api.TierDeep:
 		src = "deep" // a checkpoint, its stopped sandboxes started first
+	case wakeFromInPlace:
+		src = wakeFromInPlace
 	}
 	rec.LastWake = &WakeInfo{At: time.Now().UTC(), From: src, Duration: d, StateLost: lost != "", Reason: lost, Restore: span, Early: early}
 	if err := p.commit(fn, &rec); err != nil {

@@ -29,6 +29,11 @@ import (
 // hibernated in place, whatever its container's status (up with only its
 // init, or stopped by the deep tier or an engine restart).
 
+// wakeFromInPlace is how the wake record (WakeInfo.From, the last-wake
+// annotation) names a wake from a dump in place; one from the deep tier
+// says "deep" whichever way it hibernated.
+const wakeFromInPlace = "in-place"
+
 // InPlaceDump is one replica's dump in place.
 type InPlaceDump struct {
 	CheckpointInfo

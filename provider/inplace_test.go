@@ -126,6 +126,12 @@ func TestInPlaceRoundTrip(t *testing.T) {
 				if got := state(t, p, "fn"); got != api.StateAwake {
 					t.Fatalf("round %d: state %q after a request, want awake", round, got)
 				}
+				if got := annotation(t, p, "fn", api.AnnotationLastWake); !strings.HasPrefix(got, "in-place ") {
+					t.Errorf("round %d: last wake %q, want from in-place", round, got)
+				}
+				if got := annotation(t, p, "fn", api.AnnotationHibernation); got != "" {
+					t.Errorf("round %d: annotation %s = %q while awake, want none", round, api.AnnotationHibernation, got)
+				}
 				if rec := recordOf(t, p, "fn"); len(rec.InPlace) != 0 {
 					t.Errorf("round %d: the record keeps the dump after the wake: %+v", round, rec.InPlace)
 				}
@@ -606,4 +612,42 @@ func TestInPlaceMigration(t *testing.T) {
 	}
 	checkHibernatedInPlace(t, p2, eng2, "fn")
 	mustInvoke(t, p2, "fn", 4)
+}
+
+// A dump that fails on the second of two replicas restores the first in
+// place: the function stays awake on both, nothing recorded or kept.
+func TestInPlaceFailedDumpRollsBack(t *testing.T) {
+	p, eng := newTestProvider(t)
+	deploy(t, p, "fn", map[string]string{api.LabelInPlace: "true", labelScaleMin: "2"})
+	eventually(t, "2 available replicas", func() bool { return p.status(mustLookup(t, p)).AvailableReplicas == 2 })
+	eng.failNext("dumpInPlace", nil, errors.New("injected dump failure"))
+	if err := p.Scale(context.Background(), "", "fn", 0); err == nil || !strings.Contains(err.Error(), "injected dump failure") {
+		t.Fatalf("scale to zero: %v, want the second dump's failure", err)
+	}
+	if n, m := eng.count("dumpInPlace"), eng.count("restoreInPlace"); n != 1 || m != 1 {
+		t.Errorf("%d dumps and %d restores in place, want the first replica dumped and restored", n, m)
+	}
+	if rec := recordOf(t, p, "fn"); rec.State != api.StateAwake || len(rec.InPlace) != 0 {
+		t.Errorf("record: state %q, dumps %+v; want awake with none", rec.State, rec.InPlace)
+	}
+	if dirs := inPlaceDirs(p); len(dirs) != 0 {
+		t.Errorf("dumps left on disk: %v", dirs)
+	}
+	eventually(t, "2 available replicas again", func() bool { return p.status(mustLookup(t, p)).AvailableReplicas == 2 })
+}
+
+// A function without the label hibernates through the engine, and its
+// status says so.
+func TestHibernationAnnotationCheckpoint(t *testing.T) {
+	p, eng := newTestProvider(t)
+	deploy(t, p, "fn", nil)
+	mustInvoke(t, p, "fn", 1)
+	scaleZero(t, p)
+	if got := annotation(t, p, "fn", api.AnnotationHibernation); got != api.HibernationCheckpoint {
+		t.Errorf("annotation %s = %q, want %q", api.AnnotationHibernation, got, api.HibernationCheckpoint)
+	}
+	if n, m := eng.count("checkpoint"), eng.count("dumpInPlace"); n != 1 || m != 0 {
+		t.Errorf("%d engine checkpoints and %d dumps in place, want 1 and 0", n, m)
+	}
+	mustInvoke(t, p, "fn", 2)
 }

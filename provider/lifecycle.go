@@ -322,6 +322,8 @@ func (p *Provider) scaleUpInOp(ctx context.Context, fn *function, n int) error {
 	wasAsleep, asleep := rec.State, rec
 	if _, reps := fn.snapshot(); tierOf(rec, reps) == api.TierDeep {
 		wasAsleep = api.TierDeep // for the wake's record: its sandboxes start first
+	} else if rec.State == api.StateHibernated && len(rec.InPlace) > 0 {
+		wasAsleep = wakeFromInPlace
 	}
 	start := time.Now()
 	p.makeRoom(ctx, fn, p.memoryNeed(fn, rec, n))
