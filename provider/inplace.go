@@ -175,6 +175,7 @@ func (p *Provider) dumpInPlaceUnpaused(ctx context.Context, fn *function, r *rep
 		if err := p.engine.UnpauseContainer(ctx, r.id); err != nil {
 			return fmt.Errorf("unpause for the dump: %w", err)
 		}
+		p.setStatus(fn, r, "running")
 	}
 	if p.beforeCheckpoint != nil {
 		p.beforeCheckpoint(r.addr(p.cfg.FunctionPort))
@@ -182,10 +183,11 @@ func (p *Provider) dumpInPlaceUnpaused(ctx context.Context, fn *function, r *rep
 	err := p.engine.DumpInPlace(ctx, r.id, dir)
 	if err != nil && paused {
 		if perr := p.engine.PauseContainer(context.WithoutCancel(ctx), r.id); perr != nil {
-			// Running, though the record says paused: the next wake's
-			// unpause finds it running (a no-op) and it serves.
+			// Running, though the record says paused: the next wake finds
+			// it running and it serves.
 			slog.Error("pause again after a failed dump in place", "function", fn.key.String(), "replica", r.index, "err", perr)
-			p.setStatus(fn, r, "running")
+		} else {
+			p.setStatus(fn, r, "paused")
 		}
 	}
 	return err
@@ -197,15 +199,16 @@ func (p *Provider) dumpInPlaceUnpaused(ctx context.Context, fn *function, r *rep
 // dump on disk and in the record: the replica stays hibernated and the next
 // request or scale-up retries.
 func (p *Provider) restoreInPlace(ctx context.Context, fn *function, r *replica, d InPlaceDump) error {
-	if r.status == "running" {
-		if on, err := p.engine.InPlaceRunning(ctx, r.id); err == nil && on {
-			// Restored, but the provider stopped before it noted that.
+	start := time.Now()
+	if err := p.engine.RestoreInPlace(ctx, r.id, d.Dir); err != nil {
+		if on, ierr := p.engine.InPlaceRunning(ctx, r.id); ierr == nil && on {
+			// Restored before, but that was not recorded (the record's
+			// write failed): the function runs. Asked only now, off the
+			// wake's path.
+			p.setStatus(fn, r, "running")
 			p.forgetInPlace(fn, r.index)
 			return nil
 		}
-	}
-	start := time.Now()
-	if err := p.engine.RestoreInPlace(ctx, r.id, d.Dir); err != nil {
 		p.metrics.restoreFailures.Inc()
 		slog.Error("restore in place failed", "function", fn.key.String(), "replica", r.index, "err", err)
 		return fmt.Errorf("restore replica %d (%s) in place from %s: %w; the dump is kept and the next request or scale-up retries", r.index, r.name, d.Name, err)
@@ -239,6 +242,20 @@ func (p *Provider) forgetInPlace(fn *function, idx int) {
 func (fn *function) inPlaceAsleep(idx int) bool {
 	_, ok := fn.rec.inPlaceDumped(idx)
 	return ok
+}
+
+// inPlaceIntent says whether the record holds a dump in place that did
+// not finish. Outside an operation (which holds opMu while it dumps) that
+// is one a stopped provider left and settleInPlace could not settle yet.
+func (fn *function) inPlaceIntent() bool {
+	fn.mu.Lock()
+	defer fn.mu.Unlock()
+	for _, d := range fn.rec.InPlace {
+		if !d.Done {
+			return true
+		}
+	}
+	return false
 }
 
 // dumpComplete says whether dir holds a finished dump: the description the

@@ -145,6 +145,10 @@ func TestInPlaceRoundTrip(t *testing.T) {
 			if n, m := eng.count("checkpoint"), eng.count("restore"); n != 0 || m != 0 {
 				t.Errorf("%d engine checkpoints and %d engine restores of an in-place function, want none", n, m)
 			}
+			// The wake's path asks the engine nothing more than the restore.
+			if n := eng.count("inPlaceRunning"); n != 0 {
+				t.Errorf("%d InPlaceRunning calls during sleeps and wakes, want none", n)
+			}
 		})
 	}
 }

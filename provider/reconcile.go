@@ -148,12 +148,15 @@ func (p *Provider) reconcileFrom(ctx context.Context, fn *function, found []*rep
 	}
 	if listed {
 		p.refreshFrom(fn, found)
-		// At the provider's start: what a dump or restore in place that it
-		// was stopped during left (see settleInPlace).
-		p.settleInPlace(ctx, fn)
 	} else if err := p.refresh(ctx, fn); err != nil {
 		slog.Error("reconcile", "function", fn.key.String(), "err", err)
 		return
+	}
+	if listed || fn.inPlaceIntent() {
+		// At the provider's start, or later when the engine did not
+		// answer then: what a dump or restore in place that the provider
+		// was stopped during left (see settleInPlace).
+		p.settleInPlace(ctx, fn)
 	}
 	fn.mu.Lock()
 	rec := *fn.rec
