@@ -301,6 +301,7 @@ func (p *Provider) settleInPlace(ctx context.Context, fn *function) {
 		case on:
 			slog.Info("replica recorded hibernated in place runs: the restore had finished", "function", fn.key.String(), "replica", idx, "done", d.Done)
 			p.forgetInPlace(fn, idx)
+			p.awakeAfterRestore(fn)
 		case d.Done:
 		case dumpComplete(d.Dir):
 			slog.Warn("dump in place finished before the provider stopped: the replica is hibernated in place", "function", fn.key.String(), "replica", idx)
@@ -308,6 +309,24 @@ func (p *Provider) settleInPlace(ctx context.Context, fn *function) {
 		default:
 			p.inPlaceLost(ctx, fn, fn.replicaAt(idx), d)
 		}
+	}
+}
+
+// awakeAfterRestore records awake a function recorded hibernated whose
+// every dump in place was found restored: it runs with its state (a wake
+// records it awake before it restores, so this is for a record written
+// otherwise, such as by hand or by an older provider).
+func (p *Provider) awakeAfterRestore(fn *function) {
+	fn.mu.Lock()
+	rec := *fn.rec
+	fn.mu.Unlock()
+	if rec.State != api.StateHibernated || len(rec.InPlace) > 0 || len(rec.Checkpoints) > 0 {
+		return
+	}
+	rec.Replicas = max(rec.SleptReplicas, 1)
+	rec.State, rec.SleptReplicas, rec.SleptAt, rec.SleepReason = api.StateAwake, 0, nil, ""
+	if err := p.commit(fn, &rec); err != nil {
+		slog.Error("record awake the function found restored", "function", fn.key.String(), "err", err)
 	}
 }
 

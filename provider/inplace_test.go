@@ -365,6 +365,13 @@ func TestInPlaceProviderRestart(t *testing.T) {
 			rec.State, rec.Replicas = api.StateAwake, 1
 			saveRecord(t, p, rec)
 		}, api.StateAwake, false, 3, false},
+		{"restored, the record still hibernated", func(t *testing.T, p *Provider, eng *fakeEngine, id string) {
+			scaleZero(t, p)
+			rec := recordOf(t, p, "fn")
+			if err := eng.RestoreInPlace(context.Background(), id, rec.InPlace[0].Dir); err != nil {
+				t.Fatal(err)
+			}
+		}, api.StateAwake, false, 3, false},
 		{"intent, the dump never ended the function", func(t *testing.T, p *Provider, eng *fakeEngine, id string) {
 			rec := recordOf(t, p, "fn")
 			dir := filepath.Join(p.inPlaceRoot(id), "hib-1")
@@ -654,4 +661,25 @@ func TestHibernationAnnotationCheckpoint(t *testing.T) {
 		t.Errorf("%d engine checkpoints and %d dumps in place, want 1 and 0", n, m)
 	}
 	mustInvoke(t, p, "fn", 2)
+}
+
+// A hibernation in place offers nothing offsite (its dump restores only
+// into its own container); a backup of the awake function, an engine
+// checkpoint of the whole container, is offered.
+func TestInPlaceOffsite(t *testing.T) {
+	p, _ := newTestProvider(t)
+	off := &keptOffsite{}
+	p.SetOffsite(off)
+	deploy(t, p, "fn", inPlaceLabels)
+	mustInvoke(t, p, "fn", 1)
+	eventually(t, "ready", func() bool { return p.status(mustLookup(t, p)).AvailableReplicas == 1 })
+	if err := p.Fleet().Backup(context.Background(), fnKey("fn"), 1); err != nil {
+		t.Fatal(err)
+	}
+	scaleZero(t, p)
+	off.mu.Lock()
+	defer off.mu.Unlock()
+	if len(off.offers) != 1 || off.offers[0].kind != OffsiteBackup {
+		t.Errorf("offers %+v, want the backup only", off.offers)
+	}
 }
