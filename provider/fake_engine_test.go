@@ -69,6 +69,10 @@ type fakeContainer struct {
 	// memory is the running process's state (the request count).
 	memory *atomic.Int64
 	srv    *http.Server
+	// ln is srv's listener, closed with it: a server closed before its
+	// Serve began would leave it open for a moment, and a restore right
+	// after (an unpause then a dump in place) found the address taken.
+	ln net.Listener
 	// For containers created with Init (in-place hibernation): asleep, its
 	// init runs with no function (dumped in place, or waiting for a
 	// restore); waits, its init's marker says that its next start waits
@@ -270,7 +274,7 @@ func (e *fakeEngine) listen(c *fakeContainer) error {
 		fmt.Fprint(w, mem.Add(1))
 	})
 	srv := &http.Server{Handler: mux}
-	c.srv = srv
+	c.srv, c.ln = srv, ln
 	go func() { _ = srv.Serve(ln) }()
 	return nil
 }
@@ -333,7 +337,8 @@ func (e *fakeEngine) unreachable() error {
 func (e *fakeEngine) silence(c *fakeContainer) {
 	if c.srv != nil {
 		_ = c.srv.Close()
-		c.srv = nil
+		_ = c.ln.Close()
+		c.srv, c.ln = nil, nil
 	}
 }
 
