@@ -66,13 +66,13 @@ type fakeContainer struct {
 	// frozen: its task was left paused behind the engine's back (state
 	// still says running); locked: a sandbox whose network CRIU left locked.
 	frozen, locked bool
-	// memory is the running process's state (the request count).
-	memory *atomic.Int64
-	srv    *http.Server
 	// ln is srv's listener, closed with it: a server closed before its
 	// Serve began would leave it open for a moment, and a restore right
 	// after (an unpause then a dump in place) found the address taken.
 	ln net.Listener
+	// memory is the running process's state (the request count).
+	memory *atomic.Int64
+	srv    *http.Server
 	// For containers created with Init (in-place hibernation): asleep, its
 	// init runs with no function (dumped in place, or waiting for a
 	// restore); waits, its init's marker says that its next start waits
