@@ -151,6 +151,12 @@ func (p *Provider) dumpInPlace(ctx context.Context, fn *function, r *replica, re
 		}
 		return fmt.Errorf("dump replica %d (%s) in place: %w", r.index, r.name, err)
 	}
+	// Out of service whatever a health check that raced the dump said
+	// (its container runs on: nothing else takes it out).
+	fn.mu.Lock()
+	r.ready = false
+	fn.refreshEndpointsLocked(p.cfg.FunctionPort)
+	fn.mu.Unlock()
 	d.Done, d.Duration = true, time.Since(start)
 	d.Bytes, _ = ckpt.DirSize(d.Dir)
 	// Marks the dump complete for a provider that restarts before the

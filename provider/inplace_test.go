@@ -697,3 +697,48 @@ func TestInPlaceOffsite(t *testing.T) {
 		t.Errorf("offers %+v, want the backup only", off.offers)
 	}
 }
+
+// A health check that raced the dump (a reconciliation's, started before
+// the sleep withdrew the replica and answered by the function before it was
+// dumped) does not leave the replica published: its container runs on, so
+// its status does not take it out. Seen on a real engine: requests after
+// the scale to zero went to the dumped function (connection refused).
+func TestInPlaceHealthCheckRacingTheDump(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	eng := newFakeEngine(t, port)
+	eng.addImage(testImage)
+	var p *Provider
+	p = startTestProvider(t, eng, t.TempDir(), WithBeforeCheckpoint(func(string) {
+		fn := mustLookup(t, p)
+		r := fn.replicaAt(0)
+		// Once the dump's intent is recorded, a health check that passes
+		// does not publish the replica.
+		if p.markReady(context.Background(), fn, r) {
+			t.Error("a health check during the dump published the replica")
+		}
+		// One that passed before the intent did: what it left.
+		fn.mu.Lock()
+		r.ready = true
+		fn.refreshEndpointsLocked(p.cfg.FunctionPort)
+		fn.mu.Unlock()
+	}))
+	deploy(t, p, "fn", inPlaceLabels)
+	mustInvoke(t, p, "fn", 1)
+	scaleZero(t, p)
+	if eps := *mustLookup(t, p).endpoints.Load(); len(eps) != 0 {
+		t.Fatalf("%d endpoints of a function hibernated in place", len(eps))
+	}
+	// And one that starts after the dump is refused.
+	fn := mustLookup(t, p)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if p.markReady(ctx, fn, fn.replicaAt(0)) {
+		t.Error("a replica hibernated in place was published by a health check")
+	}
+	mustInvoke(t, p, "fn", 2)
+}
