@@ -64,6 +64,10 @@ func TestInPlaceProviderSession(t *testing.T) {
 	if got := p.Annotation(fn, "com.openfaas.criu.state"); got != "awake" {
 		t.Errorf("state %q after the wake, want awake", got)
 	}
+	if got := p.Annotation(fn, "com.openfaas.criu.last-wake"); !strings.HasPrefix(got, "in-place ") {
+		t.Errorf("last wake %q, want from in-place", got)
+	}
+	t.Logf("last wake: %s", p.Annotation(fn, "com.openfaas.criu.last-wake"))
 	// Its output after the wake reaches faas-cli logs (the restored
 	// process writes to the container's own stdout).
 	marker := fmt.Sprintf("after-the-wake-%d", time.Now().UnixNano())
@@ -133,4 +137,51 @@ func checkInPlaceAsleep(t *testing.T, p *Provider, fn string) {
 	if len(cmds) != 1 || !strings.Contains(cmds[0], "faas-criu-init") && !strings.Contains(cmds[0], "/.faas-criu/init") {
 		t.Errorf("docker top shows %q, want only faas-criu-init", cmds)
 	}
+}
+
+// TestInPlaceProviderDeep: a function hibernated in place goes to the deep
+// tier (deep-after): its function container and its sandbox stop, the dump
+// stays; a request starts the sandbox, and the restore in place the
+// container, with the state.
+func TestInPlaceProviderDeep(t *testing.T) {
+	initBin := filepath.Join(t.TempDir(), "faas-criu-init")
+	if err := goBuild(initBin, "./cmd/faas-criu-init"); err != nil {
+		t.Fatalf("build faas-criu-init: %v", err)
+	}
+	p := StartProviderEnv(t, []string{"FAAS_CRIU_INIT=" + initBin})
+	const fn = "inplacedeep"
+	dep := Fixture(fn)
+	dep.Labels = &map[string]string{"com.openfaas.criu.in-place": "true", "com.openfaas.criu.deep-after": "1s"}
+	p.Deploy(dep)
+	p.WaitAvailable(fn, 1)
+	if got := nextCount(t, p, fn); got != 1 {
+		t.Fatalf("/count = %d, want 1", got)
+	}
+	p.Scale(fn, 0)
+	p.WaitState(fn, "hibernated", 30*time.Second)
+	eventually(t, 30*time.Second, func() string {
+		if got := p.Annotation(fn, "com.openfaas.criu.tier"); got != "deep" {
+			return "tier " + got + ", want deep"
+		}
+		return ""
+	})
+	if got := p.Annotation(fn, "com.openfaas.criu.hibernation"); got != "in-place" {
+		t.Errorf("annotation com.openfaas.criu.hibernation = %q, want in-place", got)
+	}
+	// The tier says deep from the sandbox's kill event; its stop follows.
+	eventually(t, 10*time.Second, func() string {
+		for _, c := range p.AllContainers(fn) {
+			if c.State == "running" {
+				return fmt.Sprintf("container %s runs in the deep tier", c.Names)
+			}
+		}
+		return ""
+	})
+	if got := nextCount(t, p, fn); got != 2 {
+		t.Errorf("after the wake from the deep tier /count = %d, want 2", got)
+	}
+	if got := p.Annotation(fn, "com.openfaas.criu.last-wake"); !strings.HasPrefix(got, "deep ") {
+		t.Errorf("last wake %q, want from deep", got)
+	}
+	t.Logf("last wake: %s", p.Annotation(fn, "com.openfaas.criu.last-wake"))
 }
