@@ -66,6 +66,10 @@ type fakeContainer struct {
 	// frozen: its task was left paused behind the engine's back (state
 	// still says running); locked: a sandbox whose network CRIU left locked.
 	frozen, locked bool
+	// ln is srv's listener, closed with it: a server closed before its
+	// Serve began would leave it open for a moment, and a restore right
+	// after (an unpause then a dump in place) found the address taken.
+	ln net.Listener
 	// memory is the running process's state (the request count).
 	memory *atomic.Int64
 	srv    *http.Server
@@ -270,7 +274,7 @@ func (e *fakeEngine) listen(c *fakeContainer) error {
 		fmt.Fprint(w, mem.Add(1))
 	})
 	srv := &http.Server{Handler: mux}
-	c.srv = srv
+	c.srv, c.ln = srv, ln
 	go func() { _ = srv.Serve(ln) }()
 	return nil
 }
@@ -333,7 +337,8 @@ func (e *fakeEngine) unreachable() error {
 func (e *fakeEngine) silence(c *fakeContainer) {
 	if c.srv != nil {
 		_ = c.srv.Close()
-		c.srv = nil
+		_ = c.ln.Close()
+		c.srv, c.ln = nil, nil
 	}
 }
 

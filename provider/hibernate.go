@@ -84,9 +84,14 @@ func (p *Provider) sleepInOp(ctx context.Context, fn *function, strategy, why st
 		p.drainAll(ctx, fn, reps)
 	}
 
-	if target == api.StatePaused {
+	switch {
+	case target == api.StatePaused:
 		err = p.pauseAll(ctx, fn, reps)
-	} else {
+	case inPlaceOf(rec.Deployment) && why != reasonMigration:
+		// A migration needs the engine's checkpoint of the containers:
+		// a dump in place restores only into the container it came from.
+		err = p.hibernateAllInPlace(ctx, fn, reps, &rec)
+	default:
 		err = p.hibernateAll(ctx, fn, reps, &rec)
 	}
 	if err != nil {
@@ -744,6 +749,8 @@ func (p *Provider) noteWake(fn *function, from string, d time.Duration, err erro
 		src = "pause"
 	case api.TierDeep:
 		src = "deep" // a checkpoint, its stopped sandboxes started first
+	case wakeFromInPlace:
+		src = wakeFromInPlace
 	}
 	rec.LastWake = &WakeInfo{At: time.Now().UTC(), From: src, Duration: d, StateLost: lost != "", Reason: lost, Restore: span, Early: early}
 	if err := p.commit(fn, &rec); err != nil {
