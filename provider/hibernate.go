@@ -80,14 +80,25 @@ func (p *Provider) sleepInOp(ctx context.Context, fn *function, strategy, why st
 		p.giveBack(ctx, fn, reps)
 		return fmt.Errorf("%w: requests are in flight", policy.ErrBusy)
 	}
+	inPlace := inPlaceOf(rec.Deployment) && why != reasonMigration
+	if inPlace && mode == inflightFreeze {
+		// A dump in place does not lock the network (checkpoint/inplace.go):
+		// a request in flight would have its connection reset, not finish
+		// after the wake. So it drains instead, and never sleeps with one.
+		mode = inflightDrain
+	}
 	if mode == inflightDrain {
 		p.drainAll(ctx, fn, reps)
+	}
+	if inPlace && servingOf(reps) > 0 {
+		p.giveBack(ctx, fn, reps)
+		return fmt.Errorf("%w: requests are still in flight after the drain, and a dump in place would reset their connections", policy.ErrBusy)
 	}
 
 	switch {
 	case target == api.StatePaused:
 		err = p.pauseAll(ctx, fn, reps)
-	case inPlaceOf(rec.Deployment) && why != reasonMigration:
+	case inPlace:
 		// A migration needs the engine's checkpoint of the containers:
 		// a dump in place restores only into the container it came from.
 		err = p.hibernateAllInPlace(ctx, fn, reps, &rec)
@@ -177,17 +188,20 @@ func (p *Provider) sleepFailed(ctx context.Context, fn *function, reps []*replic
 	return fmt.Errorf("%w; %s", err, msg)
 }
 
+// servingOf counts the requests the replicas are serving.
+func servingOf(reps []*replica) (n int64) {
+	for _, r := range reps {
+		n += r.load.inflight.Load()
+	}
+	return n
+}
+
 // drainAll waits, up to the drain timeout, for the requests the (already
 // withdrawn) replicas serve to finish. Those still running after it are
 // frozen with the function and answered after the wake that serveLeftovers
 // starts at once.
 func (p *Provider) drainAll(ctx context.Context, fn *function, reps []*replica) {
-	serving := func() (n int64) {
-		for _, r := range reps {
-			n += r.load.inflight.Load()
-		}
-		return n
-	}
+	serving := func() int64 { return servingOf(reps) }
 	if serving() == 0 {
 		return
 	}

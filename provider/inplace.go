@@ -13,6 +13,7 @@ import (
 
 	"github.com/faas-criu/faas-criu/api"
 	ckpt "github.com/faas-criu/faas-criu/checkpoint"
+	"github.com/faas-criu/faas-criu/internal/config"
 )
 
 // In-place hibernation (api.LabelInPlace, bench/tried.md and
@@ -63,6 +64,9 @@ func (p *Provider) checkInPlace(dep types.FunctionDeployment) error {
 	on, err := api.InPlace(*dep.Labels)
 	if err != nil {
 		return err
+	}
+	if freeze, _ := config.ParseBool((*dep.Labels)[api.LabelHibernateInflight]); on && freeze {
+		return errorf(api.ErrInvalid, "labels %s=true and %s=true: a dump in place cannot keep requests in flight (it does not lock the network, so their connections would be reset); choose one", api.LabelInPlace, api.LabelHibernateInflight)
 	}
 	if on && !p.engineInfo.InPlace {
 		return errorf(api.ErrInvalid, "label %s=true: this engine cannot hibernate functions in place (faas-criu-init is not installed: run scripts/setup.sh, or set FAAS_CRIU_INIT to its path); deploy without the label", api.LabelInPlace)

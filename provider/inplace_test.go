@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -741,4 +742,72 @@ func TestInPlaceHealthCheckRacingTheDump(t *testing.T) {
 		t.Error("a replica hibernated in place was published by a health check")
 	}
 	mustInvoke(t, p, "fn", 2)
+}
+
+// Both in place and hibernating with requests in flight is refused: a dump
+// in place does not lock the network, so those requests would be reset.
+func TestInPlaceRefusedWithHibernateInflight(t *testing.T) {
+	p := &Provider{cfg: Config{Namespaces: []string{api.DefaultNamespace}}, engineInfo: EngineInfo{InPlace: true}}
+	cases := []struct {
+		inflight string
+		ok       bool
+	}{
+		{"true", false},
+		{"1", false},
+		{"false", true},
+		{"", true},
+	}
+	for _, c := range cases {
+		labels := map[string]string{api.LabelInPlace: "true"}
+		if c.inflight != "" {
+			labels[api.LabelHibernateInflight] = c.inflight
+		}
+		dep := types.FunctionDeployment{Service: "f", Image: "img", Labels: &labels}
+		_, err := p.checkDefinition(context.Background(), &dep)
+		if c.ok && err != nil {
+			t.Errorf("hibernate-inflight %q: refused: %v", c.inflight, err)
+		}
+		if !c.ok && (!errors.Is(err, api.ErrInvalid) || !strings.Contains(err.Error(), api.LabelHibernateInflight)) {
+			t.Errorf("hibernate-inflight %q: error %v, want api.ErrInvalid naming %s", c.inflight, err, api.LabelHibernateInflight)
+		}
+	}
+}
+
+// A sleep of an in-place function never dumps it with a request in flight,
+// even one that asks to keep them (memory pressure): it drains, and when
+// one is still served after the drain it refuses as busy and the function
+// stays awake and serving.
+func TestInPlaceNeverDumpsARequestInFlight(t *testing.T) {
+	for _, freeze := range []bool{false, true} {
+		t.Run(fmt.Sprintf("freeze=%v", freeze), func(t *testing.T) {
+			p, eng := newTestProvider(t)
+			p.cfg.DrainTimeout = 50 * time.Millisecond
+			deploy(t, p, "fn", inPlaceLabels)
+			mustInvoke(t, p, "fn", 1)
+			fn, err := p.lookup("", "fn")
+			if err != nil {
+				t.Fatal(err)
+			}
+			fn.mu.Lock()
+			r := fn.replicas[0]
+			fn.mu.Unlock()
+			r.load.inflight.Add(1) // a request the replica is serving
+			err = p.Fleet().Sleep(context.Background(), fnKey("fn"), api.StrategyCheckpoint, policy.ReasonBudget, freeze, time.Time{})
+			if !errors.Is(err, policy.ErrBusy) {
+				t.Fatalf("sleep with a request in flight: %v, want policy.ErrBusy", err)
+			}
+			if n := eng.count("dumpInPlace"); n != 0 {
+				t.Errorf("%d dumps in place with a request in flight, want none", n)
+			}
+			if got := state(t, p, "fn"); got != api.StateAwake {
+				t.Errorf("state %q after the refused sleep, want awake", got)
+			}
+			r.load.inflight.Add(-1)
+			mustInvoke(t, p, "fn", 2)
+			if err := policySleep(p, fnKey("fn"), api.StrategyCheckpoint, policy.ReasonBudget, freeze); err != nil {
+				t.Fatalf("sleep once the request ended: %v", err)
+			}
+			checkHibernatedInPlace(t, p, eng, "fn")
+		})
+	}
 }
