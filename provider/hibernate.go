@@ -74,25 +74,9 @@ func (p *Provider) sleepInOp(ctx context.Context, fn *function, strategy, why st
 	start := time.Now()
 	memory := functionMemory(snapshotReplicas(reps))
 	fn.withdraw(reps, p.cfg.FunctionPort)
-	// A request counts itself in flight before it looks for a replica, so
-	// after the replicas were withdrawn this count misses none of them.
-	if mode == inflightRefuse && fn.inflight.Load() > 0 {
-		p.giveBack(ctx, fn, reps)
-		return fmt.Errorf("%w: requests are in flight", policy.ErrBusy)
-	}
 	inPlace := inPlaceOf(rec.Deployment) && why != reasonMigration
-	if inPlace && mode == inflightFreeze {
-		// A dump in place does not lock the network (checkpoint/inplace.go):
-		// a request in flight would have its connection reset, not finish
-		// after the wake. So it drains instead, and never sleeps with one.
-		mode = inflightDrain
-	}
-	if mode == inflightDrain {
-		p.drainAll(ctx, fn, reps)
-	}
-	if inPlace && servingOf(reps) > 0 {
-		p.giveBack(ctx, fn, reps)
-		return fmt.Errorf("%w: requests are still in flight after the drain, and a dump in place would reset their connections", policy.ErrBusy)
+	if err := p.settleInflight(ctx, fn, reps, mode, inPlace); err != nil {
+		return err
 	}
 
 	switch {
@@ -186,6 +170,32 @@ func (p *Provider) sleepFailed(ctx context.Context, fn *function, reps []*replic
 	}
 	fn.mu.Unlock()
 	return fmt.Errorf("%w; %s", err, msg)
+}
+
+// settleInflight does what mode says with the requests in flight on the
+// withdrawn replicas before a sleep, or gives the replicas back and refuses
+// as busy.
+func (p *Provider) settleInflight(ctx context.Context, fn *function, reps []*replica, mode inflightMode, inPlace bool) error {
+	// A request counts itself in flight before it looks for a replica, so
+	// after the replicas were withdrawn this count misses none of them.
+	if mode == inflightRefuse && fn.inflight.Load() > 0 {
+		p.giveBack(ctx, fn, reps)
+		return fmt.Errorf("%w: requests are in flight", policy.ErrBusy)
+	}
+	if inPlace && mode == inflightFreeze {
+		// A dump in place does not lock the network (checkpoint/inplace.go):
+		// a request in flight would have its connection reset, not finish
+		// after the wake. So it drains instead, and never sleeps with one.
+		mode = inflightDrain
+	}
+	if mode == inflightDrain {
+		p.drainAll(ctx, fn, reps)
+	}
+	if inPlace && servingOf(reps) > 0 {
+		p.giveBack(ctx, fn, reps)
+		return fmt.Errorf("%w: requests are still in flight after the drain, and a dump in place would reset their connections", policy.ErrBusy)
+	}
+	return nil
 }
 
 // servingOf counts the requests the replicas are serving.
