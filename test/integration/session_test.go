@@ -76,6 +76,16 @@ var session = []step{
 	{`faas-cli secret remove api-key`, contains("Removed")},
 	{`faas-cli remove wc`, contains("Deleting: wc")},
 	{`faas-cli remove web`, contains("Deleting: web")},
+	// In-place hibernation: the container stays up under faas-criu-init
+	// (installed by setup), only the function's processes are dumped.
+	{`faas-cli deploy --image conformance/http:1 --name nap --label com.openfaas.criu.in-place=true --update=false`, contains("Deployed. 202")},
+	{`faas-cli ready nap`, contains("is ready")},
+	{`curl -s $OPENFAAS_URL/function/nap/count`, matches(`^\s*1\s*$`)},
+	{`curl -sf -u admin:$PASSWORD -d '{"serviceName":"nap","replicas":0}' $OPENFAAS_URL/system/scale-function/nap`, matches(`^\s*$`)},
+	{`faas-cli describe nap`, matches(`com\.openfaas\.criu\.state:\s+hibernated`, `com\.openfaas\.criu\.hibernation:\s+in-place`)},
+	{`curl -s $OPENFAAS_URL/function/nap/count`, matches(`^\s*2\s*$`)},
+	{`faas-cli describe nap`, matches(`com\.openfaas\.criu\.state:\s+awake`, `com\.openfaas\.criu\.last-wake:\s+in-place \d+ms at `)},
+	{`faas-cli remove nap`, contains("Deleting: nap")},
 	// A stack from the templates, built by faas-criu with no registry.
 	{`faas-cli new --lang go-http myfn`, contains("Stack file written: stack.yaml")},
 	{`faas-criu build -f stack.yaml`, contains("built myfn")},
