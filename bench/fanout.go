@@ -66,6 +66,9 @@ type fanoutSet struct {
 	counts  []int
 	inPlace bool
 	res     *fanoutResult
+	// deploy and spent are the phase's time on the set: what each set
+	// adds to the run.
+	deploy, spent time.Duration
 }
 
 // runFanout deploys n trivial functions, and with inPlace n more deployed
@@ -93,7 +96,9 @@ func (b *bench) runFanout(ctx context.Context, p *Provider, n, rounds int, inPla
 				continue
 			}
 			b.progress("fan-out: round %d of %d, %d functions (in place: %v)", round+1, rounds, n, s.inPlace)
+			start := time.Now()
 			err := b.fanoutRound(ctx, p, s)
+			s.spent += time.Since(start)
 			if err != nil && !s.inPlace {
 				return nil, err
 			}
@@ -102,13 +107,19 @@ func (b *bench) runFanout(ctx context.Context, p *Provider, n, rounds int, inPla
 			}
 		}
 	}
+	for _, s := range sets {
+		b.progress("fan-out: the set hibernated in place=%v took %s (deploy %s, rounds %s)", s.inPlace, (s.deploy + s.spent).Round(100*time.Millisecond),
+			s.deploy.Round(100*time.Millisecond), s.spent.Round(100*time.Millisecond))
+	}
 	return cp.res, nil
 }
 
 // deployFanout deploys n trivial functions named prefix + index and calls
 // each once.
 func (b *bench) deployFanout(ctx context.Context, p *Provider, prefix string, n int, inPlace bool) (*fanoutSet, error) {
+	start := time.Now()
 	s := &fanoutSet{names: make([]string, n), counts: make([]int, n), inPlace: inPlace, res: &fanoutResult{N: n, Cores: runtime.NumCPU()}}
+	defer func() { s.deploy = time.Since(start) }()
 	for i := range s.names {
 		s.names[i] = fmt.Sprintf("%s%02d", prefix, i)
 		labels := map[string]string{api.LabelStrategy: api.StrategyCheckpoint, benchLabel: "fanout"}

@@ -526,7 +526,13 @@ func (b *bench) tierWakes(ctx context.Context, p *Provider, res *tiersResult, sa
 			}
 		}
 	}
-	b.progress("tiers: %d wakes of %d functions took %s", samples, len(fns), time.Since(start).Round(time.Second))
+	var ip time.Duration
+	for _, f := range fns {
+		if f.inPlace {
+			ip += f.spent
+		}
+	}
+	b.progress("tiers: %d wakes of %d functions took %s, %s of it the in-place ones'", samples, len(fns), time.Since(start).Round(time.Second), ip.Round(100*time.Millisecond))
 	for _, f := range fns {
 		if err := p.Delete(ctx, f.name); err != nil {
 			return err

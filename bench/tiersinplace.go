@@ -136,7 +136,8 @@ type tierWakeFn struct {
 	inPlace               bool
 	wakes                 *[]time.Duration
 	count                 int
-	broken                bool // an in-place function that failed: left out from then on
+	broken                bool          // an in-place function that failed: left out from then on
+	spent                 time.Duration // the phase's time on its wakes
 }
 
 // tierWakeFns are the functions of the tier wakes: one that never goes
@@ -158,6 +159,8 @@ func (t *tiersResult) tierWakeFns(inPlace bool) []*tierWakeFn {
 // tierWakeOnce hibernates f, waits for its tier, and times its wake,
 // checking its count.
 func (b *bench) tierWakeOnce(ctx context.Context, p *Provider, f *tierWakeFn) error {
+	start := time.Now()
+	defer func() { f.spent += time.Since(start) }()
 	if _, err := p.Scale(ctx, f.name, 0); err != nil {
 		return err
 	}

@@ -58,6 +58,17 @@ type wakeFn struct {
 	// phase, and its figures from the targets.
 	failed int
 	broken bool
+	// spent is the phase's time spent on f (deploy, suspends, wakes and
+	// their checks): what each way adds to the run.
+	spent time.Duration
+}
+
+// timed runs step, adding its duration to f's time.
+func (f *wakeFn) timed(step func() error) error {
+	start := time.Now()
+	err := step()
+	f.spent += time.Since(start)
+	return err
 }
 
 func (f *wakeFn) deployment() types.FunctionDeployment {
@@ -191,6 +202,13 @@ func (b *bench) runWake(ctx context.Context, p *Provider, samples int, settle, i
 			res.Failures = append(res.Failures, rec.Failures...)
 		}
 	}
+	var spent time.Duration
+	for _, f := range res.Fns {
+		if f.InPlace {
+			spent += f.spent
+		}
+	}
+	b.progress("wake: the in-place functions took %s of the phase (deploys, suspends, wakes and checks)", spent.Round(100*time.Millisecond))
 	for _, f := range res.Fns {
 		if f.Strategy == api.StrategyCheckpoint {
 			b.progress("wake: %s, first byte of each sample: %s", f.Name, fmtDurs(res.TTFB[f.Name]))
@@ -209,7 +227,7 @@ func (b *bench) runWake(ctx context.Context, p *Provider, samples int, settle, i
 func (b *bench) deployWake(ctx context.Context, p *Provider, fns []*wakeFn, res *wakeResult) ([]*wakeFn, error) {
 	var ok []*wakeFn
 	for _, f := range fns {
-		err := p.Deploy(ctx, f.deployment())
+		err := f.timed(func() error { return p.Deploy(ctx, f.deployment()) })
 		if err != nil && f.InPlace {
 			res.InPlaceWhy = fmt.Sprintf("not measured (the provider refused the deployment of %s: %v)", f.Name, err)
 			continue
@@ -221,7 +239,7 @@ func (b *bench) deployWake(ctx context.Context, p *Provider, fns []*wakeFn, res 
 	}
 	var up []*wakeFn
 	for _, f := range ok {
-		err := b.firstCall(ctx, p, f)
+		err := f.timed(func() error { return b.firstCall(ctx, p, f) })
 		if err != nil && f.InPlace {
 			res.InPlaceWhy = fmt.Sprintf("not measured (%s did not come up: %v)", f.Name, err)
 			_ = p.Delete(ctx, f.Name)
@@ -268,7 +286,7 @@ func (b *bench) sampleWake(ctx context.Context, p *Provider, order []*wakeFn, re
 		if f.broken {
 			continue
 		}
-		if err := res.tolerate(f, b.suspendOne(ctx, p, f, res)); err != nil {
+		if err := res.tolerate(f, f.timed(func() error { return b.suspendOne(ctx, p, f, res) })); err != nil {
 			return err
 		}
 		if !f.broken {
@@ -279,13 +297,13 @@ func (b *bench) sampleWake(ctx context.Context, p *Provider, order []*wakeFn, re
 	for i, f := range asleep {
 		if prev := asleep[max(i-1, 0)]; settle && i > 0 && !prev.broken {
 			start := time.Now()
-			if err := res.tolerate(prev, b.settleWake(ctx, p, prev)); err != nil {
+			if err := res.tolerate(prev, prev.timed(func() error { return b.settleWake(ctx, p, prev) })); err != nil {
 				return err
 			}
 			res.Settled[prev.Name] = append(res.Settled[prev.Name], time.Since(start))
 			time.Sleep(300 * time.Millisecond)
 		}
-		if err := res.tolerate(f, b.wakeOne(ctx, p, f, res)); err != nil {
+		if err := res.tolerate(f, f.timed(func() error { return b.wakeOne(ctx, p, f, res) })); err != nil {
 			return err
 		}
 	}
