@@ -32,17 +32,16 @@ type wakeWay struct {
 	Key, Strategy string
 	InPlace       bool
 	Back          string // the way back, as the report names it
-	Sleep         string // the way to sleep, as the report names it
 }
 
 // The ways back from idle: remove (cold start), pause (unpause), checkpoint
 // (restore), and checkpoint in place (restore in place; label
 // com.openfaas.criu.in-place=true).
 var wakeWays = []wakeWay{
-	{Key: api.StrategyRemove, Strategy: api.StrategyRemove, Back: "cold start (remove)", Sleep: "remove"},
-	{Key: api.StrategyPause, Strategy: api.StrategyPause, Back: "unpause (pause)", Sleep: "pause"},
-	{Key: api.StrategyCheckpoint, Strategy: api.StrategyCheckpoint, Back: "restore (checkpoint)", Sleep: "checkpoint"},
-	{Key: wayInPlace, Strategy: api.StrategyCheckpoint, InPlace: true, Back: "restore in place (checkpoint, in-place=true)", Sleep: "checkpoint in place"},
+	{Key: api.StrategyRemove, Strategy: api.StrategyRemove, Back: "cold start (remove)"},
+	{Key: api.StrategyPause, Strategy: api.StrategyPause, Back: "unpause (pause)"},
+	{Key: api.StrategyCheckpoint, Strategy: api.StrategyCheckpoint, Back: "restore (checkpoint)"},
+	{Key: wayInPlace, Strategy: api.StrategyCheckpoint, InPlace: true, Back: "restore in place (checkpoint, in-place=true)"},
 }
 
 // wakeFn is one deployed function of the wake benchmark.
