@@ -64,7 +64,7 @@ func TestJudge(t *testing.T) {
 // wake and suspend target.
 func withInPlace() targetFigures {
 	f := allMet()
-	f.TrivialWake, f.TrivialOwn, f.HeavyWake, f.HeavyOwn = 146*ms, 143*ms, 300*ms, 290*ms
+	f.TrivialWake, f.TrivialOwn, f.HeavyWake, f.HeavyOwn = 198*ms, 143*ms, 300*ms, 290*ms
 	f.TrivialSuspend, f.HeavySuspend, f.FanoutLast = 230*ms, 700*ms, 2100*ms
 	f.InPlace = inPlaceFigures{
 		TrivialWake: tierFig{Has: true, D: 52 * ms, Own: 48 * ms}, HeavyWake: tierFig{Has: true, D: 110 * ms, Own: 100 * ms},
@@ -132,13 +132,13 @@ func TestInPlaceTargetFigures(t *testing.T) {
 	}{
 		{"trivial wake in place", func(*targetFigures) {}, "trivial-wake", []string{
 			"52.0 ms hibernated in place (label com.openfaas.criu.in-place=true; provider's own wake 48.0 ms) against containerd's direct cold start of 145 ms",
-			"; by the engine's checkpoint 146 ms (provider's own wake 143 ms); our cold start through the provider 300 ms"}},
+			"; by the engine's checkpoint 198 ms (provider's own wake 143 ms); our cold start through the provider 300 ms"}},
 		{"heavy wake in place", func(*targetFigures) {}, "heavy-wake", []string{"110 ms hibernated in place (label com.openfaas.criu.in-place=true", "by the engine's checkpoint 300 ms"}},
 		{"heavy suspend in place", func(*targetFigures) {}, "heavy-suspend", []string{"120 ms hibernated in place (label com.openfaas.criu.in-place=true); by the engine's checkpoint 700 ms"}},
 		{"trivial suspend in place", func(*targetFigures) {}, "trivial-suspend", []string{"60.0 ms hibernated in place (label com.openfaas.criu.in-place=true); by the engine's checkpoint 230 ms"}},
 		{"fan-out in place", func(*targetFigures) {}, "fanout", []string{"last answer 900 ms hibernated in place (label com.openfaas.criu.in-place=true); by the engine's checkpoint 2100 ms; the machine's CPUs 50% busy", "one wake's 48.0 ms x 20 on 2 cores"}},
 		{"trivial wake fallback", func(f *targetFigures) { f.InPlace.TrivialWake = tierFig{Why: "not measured (-in-place=false)"} }, "trivial-wake", []string{
-			"146 ms by the engine's checkpoint (the default, no label; provider's own wake 143 ms) against containerd's direct cold start of 145 ms",
+			"198 ms by the engine's checkpoint (the default, no label; provider's own wake 143 ms) against containerd's direct cold start of 145 ms",
 			"hibernation in place not measured (-in-place=false): judged on the engine's checkpoint, as before the in-place tier"}},
 		{"fan-out fallback", func(f *targetFigures) {
 			f.InPlace.Fanout = tierFig{Why: "failed in this run (1 wrong answers or errors: see Failures)"}
