@@ -25,7 +25,26 @@ const (
 	// sandbox kept before the sandbox is stopped too (the deep tier). "0" or
 	// "never": never.
 	LabelDeepAfter = "com.openfaas.criu.deep-after"
+	// LabelInPlace: "true" runs the function's containers under
+	// faas-criu-init and hibernates the function in place (its processes
+	// dumped, its container kept up); "false" (the default) does not.
+	LabelInPlace = "com.openfaas.criu.in-place"
 )
+
+// InPlace reads LabelInPlace from a function's labels: exactly "true" or
+// "false" (or absent: false). Anything else is an error naming the label,
+// for a deploy to refuse: a typo must not leave a function hibernating
+// another way than its owner asked.
+func InPlace(labels map[string]string) (bool, error) {
+	v, ok := labels[LabelInPlace]
+	switch {
+	case !ok || v == "false":
+		return false, nil
+	case v == "true":
+		return true, nil
+	}
+	return false, Errorf(ErrInvalid, "label %s=%q: want true or false", LabelInPlace, v)
+}
 
 // AnnotationPrefix starts every annotation the provider adds to a
 // function's status. They are output only: a deployment's annotations with
@@ -51,4 +70,18 @@ const (
 	AnnotationBackups         = "com.openfaas.criu.backups"              // backups kept
 	AnnotationLastBackup      = "com.openfaas.criu.last-backup"          // newest backup, RFC 3339
 	AnnotationFromBackup      = "com.openfaas.criu.restored-from-backup" // "<backup> taken at T, restored at U"
+	// AnnotationHibernation says how a hibernated function keeps its state:
+	// HibernationInPlace or HibernationCheckpoint (absent while it is not
+	// hibernated).
+	AnnotationHibernation = "com.openfaas.criu.hibernation"
+)
+
+// Values of AnnotationHibernation.
+const (
+	// HibernationInPlace: its processes were dumped in place; its containers
+	// stay up under faas-criu-init (stopped too in the deep tier).
+	HibernationInPlace = "in-place"
+	// HibernationCheckpoint: its containers were checkpointed by the
+	// engine and stopped.
+	HibernationCheckpoint = "checkpoint"
 )

@@ -48,6 +48,8 @@ type serveOptions struct {
 	namespaces      string
 	async           async.Config
 	fleet           fleet.Config
+	// initPath is faas-criu-init (FAAS_CRIU_INIT); "" with initNote: none.
+	initPath, initNote string
 }
 
 func parseServe(args []string) (*serveOptions, error) {
@@ -99,6 +101,7 @@ func parseServeEnv(args []string, lookup func(string) (string, bool)) (*serveOpt
 	fs.IntVar(&o.policy.BackupsKeep, "backups-keep", 3, "backups kept per replica (com.openfaas.criu.backups-keep overrides)")
 	o.async.RegisterFlags(fs)
 	o.fleet.RegisterFlags(fs)
+	o.initPath, o.initNote = env.InitPath()
 	if err := env.Err(); err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
@@ -288,7 +291,13 @@ func tuneGC() {
 // as its admission (they need the provider's fleet view, and it needs them)
 // and the proxy's transports told when a replica sleeps or goes.
 func newProvider(ctx context.Context, o *serveOptions, transports *handlers.Transports) (*provider.Provider, *policy.Policies, error) {
-	eng, err := docker.New()
+	var engOpts []docker.Option
+	if o.initPath != "" {
+		engOpts = append(engOpts, docker.WithInit(o.initPath))
+	} else if o.initNote != "" {
+		slog.Info(o.initNote)
+	}
+	eng, err := docker.New(engOpts...)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -45,8 +45,16 @@ func (p *Provider) containerName(key api.Key, idx int) string {
 // Containers made from an older definition, or from an image since rebuilt
 // under the same tag, are replaced; a change of labels or annotations keeps
 // them, and a hibernated function's state.
+//
+// The in-place label is the exception: it decides how the container is
+// made (under faas-criu-init or not), so it counts, when set, and only then
+// (containers of functions without it keep their hash).
 func specHash(dep types.FunctionDeployment, imageID string) string {
+	inPlace := inPlaceOf(dep)
 	dep.Labels, dep.Annotations = nil, nil
+	if inPlace {
+		imageID += "+init"
+	}
 	return definitionHash(dep, imageID)
 }
 
@@ -105,6 +113,7 @@ func (p *Provider) containerSpec(key api.Key, dep types.FunctionDeployment, spec
 		ReadOnlyRootfs: dep.ReadOnlyRootFilesystem,
 		Resources:      res,
 		Runtime:        p.functionRuntime(),
+		Init:           inPlaceOf(dep),
 	}
 	if dep.ReadOnlyRootFilesystem {
 		cs.Tmpfs = map[string]string{"/tmp": "rw,nosuid,nodev,size=64m"}

@@ -52,6 +52,11 @@ func hibernatedAt(rec record) time.Time {
 			t = c.TakenAt
 		}
 	}
+	for _, d := range rec.InPlace {
+		if d.Done && d.TakenAt.After(t) {
+			t = d.TakenAt
+		}
+	}
 	if t.IsZero() && rec.SleptAt != nil {
 		t = *rec.SleptAt
 	}
@@ -82,6 +87,9 @@ func (p *Provider) deepenInOp(ctx context.Context, fn *function) error {
 		return nil
 	}
 	for _, r := range reps {
+		if _, ok := rec.inPlaceDumped(r.index); ok {
+			continue // its container runs only its init
+		}
 		if r.status == "running" || r.status == "paused" {
 			return nil // not all of it sleeps: a wake or a fault is under way
 		}
@@ -89,6 +97,9 @@ func (p *Provider) deepenInOp(ctx context.Context, fn *function) error {
 	start := time.Now()
 	stopped := 0
 	for _, r := range reps {
+		if err := p.stopInPlaceContainer(ctx, fn, rec, r); err != nil {
+			return err
+		}
 		if r.sandbox == "" || !r.sandboxUp {
 			continue
 		}
@@ -116,4 +127,22 @@ func (p *Provider) markSandboxDown(fn *function, idx int) {
 		r.sandboxUp, r.ready = false, false
 		fn.refreshEndpointsLocked(p.cfg.FunctionPort)
 	}
+}
+
+// stopInPlaceContainer stops the container of a replica hibernated in place
+// for the deep tier: only its init runs there, and its dump stays; the wake
+// starts the sandbox, then RestoreInPlace the container.
+func (p *Provider) stopInPlaceContainer(ctx context.Context, fn *function, rec record, r replica) error {
+	if _, ok := rec.inPlaceDumped(r.index); !ok || r.status != "running" {
+		return nil
+	}
+	if err := p.engine.StopContainer(ctx, r.id, 0); err != nil && !isNotFound(err) {
+		return fmt.Errorf("deep sleep of %s: stop replica %d's container (hibernated in place): %w", fn.key, r.index, err)
+	}
+	fn.mu.Lock()
+	if live := fn.replicas[r.index]; live != nil && live.id == r.id {
+		live.status, live.ready = "exited", false
+	}
+	fn.mu.Unlock()
+	return nil
 }

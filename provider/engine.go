@@ -17,6 +17,7 @@ import (
 type Engine interface {
 	Containers
 	Checkpoints
+	InPlace
 	Images
 	Networks
 	// Info describes the engine.
@@ -76,6 +77,26 @@ type Checkpoints interface {
 	CheckpointDir(id, name string) string
 }
 
+// InPlace hibernates the processes of a container created with Init while the
+// container itself stays up.
+type InPlace interface {
+	// DumpInPlace checkpoints the function's processes (everything under the
+	// container's init) into dir and ends them; the container keeps running.
+	// A failed dump leaves them running and dir removed.
+	DumpInPlace(ctx context.Context, id, dir string) error
+	// RestoreInPlace restores dir's processes into container id, starting the
+	// container first when it is not running (its init then waits for the
+	// restore instead of starting the function). A failed restore leaves dir
+	// as it was, and the container up with no function.
+	RestoreInPlace(ctx context.Context, id, dir string) error
+	// InPlaceRunning says whether the container's init has a function process
+	// (false while it is hibernated in place, or the container is stopped).
+	InPlaceRunning(ctx context.Context, id string) (bool, error)
+	// DropInPlace forgets the container's hibernation: its init starts the
+	// function afresh on the container's next start (the provider restarts it).
+	DropInPlace(ctx context.Context, id string) error
+}
+
 // Images finds, fetches and moves images.
 type Images interface {
 	// ImageID returns the ID of an image, by ID or reference.
@@ -126,6 +147,7 @@ type EngineInfo struct {
 	Architecture string `json:"architecture"`
 	// Runtimes are the OCI runtimes the engine can give a container.
 	Runtimes []string `json:"runtimes,omitempty"`
+	InPlace  bool     // the engine can create Init containers and hibernate them in place
 }
 
 // ContainerSpec is what a container is created from.
@@ -149,6 +171,9 @@ type ContainerSpec struct {
 	// Runtime is the engine's OCI runtime for the container ("": its
 	// default).
 	Runtime string
+	// Init runs the container under faas-criu-init (its first process; the
+	// image's entrypoint and command become its child), for in-place hibernation.
+	Init bool
 }
 
 // BindMount mounts a host file or directory into a container.

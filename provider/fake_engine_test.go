@@ -55,6 +55,8 @@ type fakeEngine struct {
 	restoreLateStops bool
 	// runtimes: the runtimes Info lists.
 	runtimes []string
+	// noInPlace: Info says the engine cannot hibernate in place.
+	noInPlace bool
 }
 
 type fakeContainer struct {
@@ -64,9 +66,18 @@ type fakeContainer struct {
 	// frozen: its task was left paused behind the engine's back (state
 	// still says running); locked: a sandbox whose network CRIU left locked.
 	frozen, locked bool
+	// ln is srv's listener, closed with it: a server closed before its
+	// Serve began would leave it open for a moment, and a restore right
+	// after (an unpause then a dump in place) found the address taken.
+	ln net.Listener
 	// memory is the running process's state (the request count).
 	memory *atomic.Int64
 	srv    *http.Server
+	// For containers created with Init (in-place hibernation): asleep, its
+	// init runs with no function (dumped in place, or waiting for a
+	// restore); waits, its init's marker says that its next start waits
+	// for a restore instead of starting the function.
+	asleep, waits bool
 }
 
 type fakeSub struct {
@@ -263,7 +274,7 @@ func (e *fakeEngine) listen(c *fakeContainer) error {
 		fmt.Fprint(w, mem.Add(1))
 	})
 	srv := &http.Server{Handler: mux}
-	c.srv = srv
+	c.srv, c.ln = srv, ln
 	go func() { _ = srv.Serve(ln) }()
 	return nil
 }
@@ -326,7 +337,8 @@ func (e *fakeEngine) unreachable() error {
 func (e *fakeEngine) silence(c *fakeContainer) {
 	if c.srv != nil {
 		_ = c.srv.Close()
-		c.srv = nil
+		_ = c.ln.Close()
+		c.srv, c.ln = nil, nil
 	}
 }
 
@@ -352,7 +364,7 @@ func hasLabels(have, want map[string]string) bool {
 }
 
 func (e *fakeEngine) Info(context.Context) (EngineInfo, error) {
-	return EngineInfo{Version: "fake", RootDir: e.root, Experimental: true, Architecture: "amd64", Runtimes: e.runtimes}, nil
+	return EngineInfo{Version: "fake", RootDir: e.root, Experimental: true, Architecture: "amd64", Runtimes: e.runtimes, InPlace: !e.noInPlace}, nil
 }
 
 func (e *fakeEngine) Events(ctx context.Context, labels map[string]string) (<-chan ContainerEvent, <-chan error) {
@@ -396,9 +408,16 @@ func (e *fakeEngine) StartContainer(_ context.Context, id string) error {
 	if c.state == "running" || c.state == "paused" {
 		return nil
 	}
+	if c.spec.Init && c.waits {
+		// Its init waits for a restore in place: no function yet.
+		c.state, c.asleep = "running", true
+		e.emit(EventStart, c)
+		return nil
+	}
 	if err := e.run(c, 0); err != nil {
 		return err
 	}
+	c.asleep = false
 	e.emit(EventStart, c)
 	return nil
 }
@@ -781,4 +800,123 @@ func (e *fakeEngine) CreateNetwork(_ context.Context, name string, info NetworkI
 	}
 	e.networks[name] = info
 	return nil
+}
+
+// The in-place methods. A dump in place writes the function's memory into
+// dir (and an inventory, as CRIU does last) and ends the function; the
+// container runs on with its init only (asleep). A restore in place starts
+// the container first when it is stopped (its init waiting), then the
+// function from dir. Each can be made to fail (failNext "dumpInPlace",
+// "restoreInPlace", "inPlaceRunning", "dropInPlace"); a failed dump leaves
+// the function running and dir removed, a failed restore leaves dir and
+// the container up with no function.
+
+func (e *fakeEngine) DumpInPlace(_ context.Context, id, dir string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.find(id)
+	if err != nil {
+		return err
+	}
+	if err := e.unreachable(); err != nil {
+		return err
+	}
+	if !c.spec.Init {
+		return fmt.Errorf("container %s was not created with faas-criu-init", c.name)
+	}
+	if c.state != "running" || c.asleep || c.memory == nil {
+		return fmt.Errorf("container %s has no function running", c.name)
+	}
+	if err := e.begin("dumpInPlace"); err != nil {
+		_ = os.RemoveAll(dir)
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, fakePages), []byte(strconv.FormatInt(c.memory.Load(), 10)), 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "inventory.img"), nil, 0o600); err != nil {
+		return err
+	}
+	e.stop(c)
+	c.asleep, c.waits = true, true
+	return nil
+}
+
+func (e *fakeEngine) RestoreInPlace(_ context.Context, id, dir string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.find(id)
+	if err != nil {
+		return err
+	}
+	if err := e.unreachable(); err != nil {
+		return err
+	}
+	if c.state != "running" {
+		if sb, err := e.find(c.spec.NetworkOf); err != nil || sb.state != "running" {
+			return fmt.Errorf("container %s: its network sandbox is not running", c.name)
+		}
+		c.state, c.asleep = "running", true
+		e.emit(EventStart, c)
+	}
+	if !c.asleep {
+		return fmt.Errorf("container %s: its function runs already", c.name)
+	}
+	if err := e.begin("restoreInPlace"); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, fakePages))
+	if err != nil {
+		return fmt.Errorf("restore %s in place from %s: %w", c.name, dir, err)
+	}
+	mem, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return fmt.Errorf("restore %s in place from %s: %w", c.name, dir, err)
+	}
+	if err := e.run(c, mem); err != nil {
+		return err
+	}
+	c.asleep, c.waits = false, false
+	return nil
+}
+
+func (e *fakeEngine) InPlaceRunning(_ context.Context, id string) (bool, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.find(id)
+	if err != nil {
+		return false, err
+	}
+	if err := e.begin("inPlaceRunning"); err != nil {
+		return false, err
+	}
+	return c.state == "running" && !c.asleep && c.memory != nil, nil
+}
+
+func (e *fakeEngine) DropInPlace(_ context.Context, id string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.find(id)
+	if err != nil {
+		return err
+	}
+	if err := e.begin("dropInPlace"); err != nil {
+		return err
+	}
+	c.waits = false
+	return nil
+}
+
+// inPlaceState returns the named container's in-place flags and state.
+func (e *fakeEngine) inPlaceState(name string) (state string, asleep, waits bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.find(name)
+	if err != nil {
+		return "", false, false
+	}
+	return c.state, c.asleep, c.waits
 }

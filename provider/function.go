@@ -20,7 +20,7 @@ type CheckpointInfo = checkpoint.Info
 // WakeInfo says how a function last came back from sleep.
 type WakeInfo struct {
 	At       time.Time     `json:"at"`
-	From     string        `json:"from"` // "checkpoint", "deep" (checkpoint, sandbox stopped), "pause", "fresh"
+	From     string        `json:"from"` // "checkpoint", "in-place", "deep" (checkpoint, sandbox stopped), "pause", "fresh"
 	Duration time.Duration `json:"duration"`
 	// StateLost is set when a restore failed and the replica was started
 	// fresh instead (only with --restore-fallback).

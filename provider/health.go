@@ -114,7 +114,10 @@ func (p *Provider) markReady(ctx context.Context, fn *function, r *replica) bool
 	fn.mu.Lock()
 	defer fn.mu.Unlock()
 	r.checking = false
-	if ok && fn.replicas[r.index] == r && r.status == "running" {
+	// A replica being dumped in place, or hibernated so, keeps its
+	// container running: its status does not say it cannot serve.
+	_, inPlace := fn.rec.InPlace[r.index]
+	if ok && fn.replicas[r.index] == r && r.status == "running" && !inPlace {
 		r.ready = true
 		fn.refreshEndpointsLocked(p.cfg.FunctionPort)
 		// The idle clock starts when a replica can take requests: a wake

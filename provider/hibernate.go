@@ -74,19 +74,19 @@ func (p *Provider) sleepInOp(ctx context.Context, fn *function, strategy, why st
 	start := time.Now()
 	memory := functionMemory(snapshotReplicas(reps))
 	fn.withdraw(reps, p.cfg.FunctionPort)
-	// A request counts itself in flight before it looks for a replica, so
-	// after the replicas were withdrawn this count misses none of them.
-	if mode == inflightRefuse && fn.inflight.Load() > 0 {
-		p.giveBack(ctx, fn, reps)
-		return fmt.Errorf("%w: requests are in flight", policy.ErrBusy)
-	}
-	if mode == inflightDrain {
-		p.drainAll(ctx, fn, reps)
+	inPlace := inPlaceOf(rec.Deployment) && why != reasonMigration
+	if err := p.settleInflight(ctx, fn, reps, mode, inPlace); err != nil {
+		return err
 	}
 
-	if target == api.StatePaused {
+	switch {
+	case target == api.StatePaused:
 		err = p.pauseAll(ctx, fn, reps)
-	} else {
+	case inPlace:
+		// A migration needs the engine's checkpoint of the containers:
+		// a dump in place restores only into the container it came from.
+		err = p.hibernateAllInPlace(ctx, fn, reps, &rec)
+	default:
 		err = p.hibernateAll(ctx, fn, reps, &rec)
 	}
 	if err != nil {
@@ -172,17 +172,46 @@ func (p *Provider) sleepFailed(ctx context.Context, fn *function, reps []*replic
 	return fmt.Errorf("%w; %s", err, msg)
 }
 
+// settleInflight does what mode says with the requests in flight on the
+// withdrawn replicas before a sleep, or gives the replicas back and refuses
+// as busy.
+func (p *Provider) settleInflight(ctx context.Context, fn *function, reps []*replica, mode inflightMode, inPlace bool) error {
+	// A request counts itself in flight before it looks for a replica, so
+	// after the replicas were withdrawn this count misses none of them.
+	if mode == inflightRefuse && fn.inflight.Load() > 0 {
+		p.giveBack(ctx, fn, reps)
+		return fmt.Errorf("%w: requests are in flight", policy.ErrBusy)
+	}
+	if inPlace && mode == inflightFreeze {
+		// A dump in place does not lock the network (checkpoint/inplace.go):
+		// a request in flight would have its connection reset, not finish
+		// after the wake. So it drains instead, and never sleeps with one.
+		mode = inflightDrain
+	}
+	if mode == inflightDrain {
+		p.drainAll(ctx, fn, reps)
+	}
+	if inPlace && servingOf(reps) > 0 {
+		p.giveBack(ctx, fn, reps)
+		return fmt.Errorf("%w: requests are still in flight after the drain, and a dump in place would reset their connections", policy.ErrBusy)
+	}
+	return nil
+}
+
+// servingOf counts the requests the replicas are serving.
+func servingOf(reps []*replica) (n int64) {
+	for _, r := range reps {
+		n += r.load.inflight.Load()
+	}
+	return n
+}
+
 // drainAll waits, up to the drain timeout, for the requests the (already
 // withdrawn) replicas serve to finish. Those still running after it are
 // frozen with the function and answered after the wake that serveLeftovers
 // starts at once.
 func (p *Provider) drainAll(ctx context.Context, fn *function, reps []*replica) {
-	serving := func() (n int64) {
-		for _, r := range reps {
-			n += r.load.inflight.Load()
-		}
-		return n
-	}
+	serving := func() int64 { return servingOf(reps) }
 	if serving() == 0 {
 		return
 	}
@@ -744,6 +773,8 @@ func (p *Provider) noteWake(fn *function, from string, d time.Duration, err erro
 		src = "pause"
 	case api.TierDeep:
 		src = "deep" // a checkpoint, its stopped sandboxes started first
+	case wakeFromInPlace:
+		src = wakeFromInPlace
 	}
 	rec.LastWake = &WakeInfo{At: time.Now().UTC(), From: src, Duration: d, StateLost: lost != "", Reason: lost, Restore: span, Early: early}
 	if err := p.commit(fn, &rec); err != nil {

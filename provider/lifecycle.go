@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/openfaas/faas-provider/types"
@@ -52,6 +53,9 @@ func (p *Provider) checkDefinition(ctx context.Context, dep *types.FunctionDeplo
 		if _, errs := policy.SettingsFor(*dep.Labels, policy.Defaults{}); len(errs) > 0 {
 			return key, errorf(api.ErrInvalid, "%v", errs[0])
 		}
+	}
+	if err := p.checkInPlace(*dep); err != nil {
+		return key, err
 	}
 	for _, s := range dep.Secrets {
 		if err := api.ValidateSecretName(s); err != nil {
@@ -192,6 +196,11 @@ func (p *Provider) Update(ctx context.Context, dep types.FunctionDeployment) err
 	rec.Replicas = max(n, minN, 1)
 	rec.State, rec.SleptReplicas, rec.SleptAt = api.StateAwake, 0, nil
 	rec.Checkpoints, rec.FromBackup, rec.StateLost = nil, nil, nil
+	// Dumps in place, like checkpoints, belong to the old containers.
+	for _, d := range rec.InPlace {
+		_ = os.RemoveAll(d.Dir)
+	}
+	rec.InPlace = nil
 	// Backups of the old definition cannot be restored into the new one.
 	if err := os.RemoveAll(p.backupRoot(key)); err != nil {
 		return fmt.Errorf("update %s: backups: %w", key, err)
@@ -251,6 +260,12 @@ func (p *Provider) deleteInOp(ctx context.Context, fn *function) error {
 	if err := os.RemoveAll(p.backupRoot(fn.key)); err != nil {
 		return fmt.Errorf("delete %s: backups: %w", fn.key, err)
 	}
+	fn.mu.Lock()
+	dumps := fn.rec.InPlace
+	fn.mu.Unlock()
+	for _, d := range dumps {
+		_ = os.RemoveAll(filepath.Dir(d.Dir)) // the container's, removed above
+	}
 	if err := p.store.deleteRecord(fn.key.Namespace, fn.key.Name); err != nil {
 		return fmt.Errorf("delete %s: %w", fn.key, err)
 	}
@@ -307,6 +322,8 @@ func (p *Provider) scaleUpInOp(ctx context.Context, fn *function, n int) error {
 	wasAsleep, asleep := rec.State, rec
 	if _, reps := fn.snapshot(); tierOf(rec, reps) == api.TierDeep {
 		wasAsleep = api.TierDeep // for the wake's record: its sandboxes start first
+	} else if rec.State == api.StateHibernated && len(rec.InPlace) > 0 {
+		wasAsleep = wakeFromInPlace
 	}
 	start := time.Now()
 	p.makeRoom(ctx, fn, p.memoryNeed(fn, rec, n))
@@ -361,8 +378,8 @@ func (p *Provider) afterWake(fn *function, w *wakeInProgress, asleep record, err
 func (p *Provider) anyRunning(fn *function) bool {
 	fn.mu.Lock()
 	defer fn.mu.Unlock()
-	for _, r := range fn.replicas {
-		if r.status == "running" {
+	for idx, r := range fn.replicas {
+		if r.status == "running" && !fn.inPlaceAsleep(idx) {
 			return true
 		}
 	}
@@ -441,6 +458,7 @@ func (p *Provider) dropStaleReplicas(ctx context.Context, fn *function, rec *rec
 				errs = append(errs, err)
 			}
 			p.forgetCheckpoint(fn, idx, nil)
+			p.forgetInPlace(fn, idx)
 			_ = os.RemoveAll(ckpt.ReplicaBackups(p.backupRoot(fn.key), idx))
 			delete(current, idx)
 		case r.id != "" && !sameSpec(r.spec, *rec):
@@ -458,6 +476,7 @@ func (p *Provider) dropStaleReplicas(ctx context.Context, fn *function, rec *rec
 				errs = append(errs, err)
 			}
 			p.forgetCheckpoint(fn, idx, nil)
+			p.forgetInPlace(fn, idx)
 		}
 	}
 	return errs
@@ -479,9 +498,14 @@ func (p *Provider) bringUpReplica(ctx context.Context, fn *function, rec *record
 		}
 	}
 	var err error
+	d, inPlace := rec.inPlaceDumped(idx)
 	switch {
 	case r == nil || r.id == "":
 		r, err = p.recreateReplica(ctx, fn, rec, idx, r)
+	case inPlace:
+		// Hibernated in place: its container may run (its init does),
+		// or be stopped (the deep tier, an engine restart).
+		err = p.restoreInPlace(ctx, fn, r, d)
 	case r.status == "running":
 		if info, ok := rec.Checkpoints[idx]; ok {
 			// Restored, but the provider stopped before it noted that (a

@@ -107,6 +107,12 @@ func (p *Provider) checkpointForMigration(ctx context.Context, fn *function, rep
 		return record{}, nil, &api.MigrationError{Step: step, Err: fmt.Errorf("CRIU is not usable here (%s)", p.criu.Problem)}
 	}
 	start := time.Now()
+	// A dump in place restores only into its own container: the target
+	// needs the engine's checkpoint of the whole container (init and
+	// function), so a function hibernated in place is woken here first.
+	if err := p.wakeInPlaceFirst(ctx, fn); err != nil {
+		return record{}, nil, &api.MigrationError{Step: step, Err: err}
+	}
 	if err := p.sleepInOp(ctx, fn, api.StrategyCheckpoint, reasonMigration, inflightFreeze); err != nil {
 		return record{}, nil, &api.MigrationError{Step: step, Err: err}
 	}

@@ -94,7 +94,10 @@ func (p *Provider) stage(key api.Key, rec record, cps map[int]CheckpointInfo, di
 	return dir, archive.SaveManifest(dir, &m)
 }
 
-// offerHibernation offers the checkpoints fn just hibernated with.
+// offerHibernation offers the checkpoints fn just hibernated with. Dumps
+// in place are not offered: they restore only into the container they were
+// taken from, never on another box; such a function's offsite copies are
+// its backups (engine checkpoints of the whole container, taken awake).
 func (p *Provider) offerHibernation(fn *function) {
 	if p.offsite.Load() == nil {
 		return

@@ -152,6 +152,12 @@ func (p *Provider) reconcileFrom(ctx context.Context, fn *function, found []*rep
 		slog.Error("reconcile", "function", fn.key.String(), "err", err)
 		return
 	}
+	if listed || fn.inPlaceIntent() {
+		// At the provider's start, or later when the engine did not
+		// answer then: what a dump or restore in place that the provider
+		// was stopped during left (see settleInPlace).
+		p.settleInPlace(ctx, fn)
+	}
 	fn.mu.Lock()
 	rec := *fn.rec
 	var lost []int
@@ -160,10 +166,21 @@ func (p *Provider) reconcileFrom(ctx context.Context, fn *function, found []*rep
 			lost = append(lost, idx)
 		}
 	}
+	var lostInPlace []int
+	for idx := range rec.InPlace {
+		if fn.replicas[idx] == nil {
+			lostInPlace = append(lostInPlace, idx)
+		}
+	}
 	fn.mu.Unlock()
 	for _, idx := range lost {
 		slog.Warn("the container holding the replica's checkpoint is gone", "function", fn.key.String(), "replica", idx)
 		p.forgetCheckpoint(fn, idx, nil)
+	}
+	for _, idx := range lostInPlace {
+		// A dump in place restores only into the container it came from.
+		slog.Warn("the container of the replica hibernated in place is gone", "function", fn.key.String(), "replica", idx)
+		p.forgetInPlace(fn, idx)
 	}
 	if rec.State != api.StateAwake {
 		return
@@ -209,6 +226,11 @@ func needsReconcile(fn *function, found []*replica) bool {
 		}
 	}
 	for idx := range fn.rec.Checkpoints {
+		if fn.replicas[idx] == nil {
+			return true
+		}
+	}
+	for idx := range fn.rec.InPlace {
 		if fn.replicas[idx] == nil {
 			return true
 		}

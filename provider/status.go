@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -107,14 +108,29 @@ func (p *Provider) describeSleep(fn *function, rec record, ann map[string]string
 		ann[api.AnnotationSleptAt] = rec.SleptAt.Format(time.RFC3339Nano)
 		ann[api.AnnotationSleptReplicas] = strconv.Itoa(rec.SleptReplicas)
 	}
+	if rec.State == api.StateHibernated {
+		ann[api.AnnotationHibernation] = api.HibernationCheckpoint
+		if len(rec.InPlace) > 0 {
+			ann[api.AnnotationHibernation] = api.HibernationInPlace
+		}
+	}
 	if rec.State == api.StatePaused && p.strategyOf(fn) == api.StrategyCheckpoint && !p.criu.Available {
 		ann[api.AnnotationFallback] = "paused instead of hibernated: " + p.criu.Problem
 	}
-	if len(rec.Checkpoints) > 0 {
+	cps := maps.Clone(rec.Checkpoints)
+	for idx, d := range rec.InPlace {
+		if d.Done {
+			if cps == nil {
+				cps = map[int]CheckpointInfo{}
+			}
+			cps[idx] = d.CheckpointInfo
+		}
+	}
+	if len(cps) > 0 {
 		var bytes int64
 		var pages uint64
 		var newest CheckpointInfo
-		for _, c := range rec.Checkpoints {
+		for _, c := range cps {
 			bytes += c.Bytes
 			if c.Stats != nil {
 				pages += c.Stats.PagesWritten

@@ -41,6 +41,9 @@ type record struct {
 	Invocations uint64 `json:"invocations"`
 	// Checkpoints holds the newest checkpoint of each hibernated replica.
 	Checkpoints map[int]CheckpointInfo `json:"checkpoints,omitempty"`
+	// InPlace holds the dumps in place of the replicas of a function with
+	// api.LabelInPlace (see inplace.go): an intent until Done.
+	InPlace map[int]InPlaceDump `json:"inPlace,omitempty"`
 	// LastWake says how the function last came back from sleep.
 	LastWake *WakeInfo `json:"lastWake,omitempty"`
 	// FromBackup says a replica was last brought back from a backup.

@@ -775,6 +775,7 @@ CRIU_TAR_DIR=$CRIU_HELPER_DIR/bin
 CRIU_TAR=$CRIU_TAR_DIR/tar
 CRIU_DISPATCH=$CRIU_HELPER_DIR/criu
 CRIU_RUNTIME=faas-criu
+FAAS_CRIU_INIT_BIN=$CRIU_HELPER_DIR/faas-criu-init
 
 # ensure_criu_runtime: CRIU hard-codes GNU tar for each tmpfs mount of a
 # container, at every dump (`tar --create --gzip ...`, which execs gzip) and
@@ -827,6 +828,28 @@ ensure_criu_runtime() {
 		log "the $CRIU_RUNTIME runtime's CRIU runs GNU tar again: the probe failed with faas-criu-tar (details in $PROBE_LOG)"
 	fi
 	PROBE_RUNTIME=
+}
+
+# ensure_init: faas-criu-init (cmd/faas-criu-init), the first process of a
+# function container created for in-place hibernation (label
+# com.openfaas.criu.in-place; bench/tried.md 47): the provider binds it into
+# such containers from $FAAS_CRIU_INIT_BIN (its FAAS_CRIU_INIT default).
+# Static, built on every run and replaced only when it changed (a running
+# container keeps the file it started with: mv, never a rewrite in place).
+# Without it the provider only reports in-place hibernation unavailable.
+ensure_init() {
+	mkdir -p "$CRIU_HELPER_DIR"
+	if (cd "$SCRIPT_DIR/.." && CGO_ENABLED=0 GOFLAGS='' go build -trimpath -ldflags=-s -o "$FAAS_CRIU_INIT_BIN.new" ./cmd/faas-criu-init) >>"$PROBE_LOG" 2>&1; then
+		if cmp -s "$FAAS_CRIU_INIT_BIN.new" "$FAAS_CRIU_INIT_BIN"; then
+			rm -f "$FAAS_CRIU_INIT_BIN.new"
+		else
+			mv "$FAAS_CRIU_INIT_BIN.new" "$FAAS_CRIU_INIT_BIN"
+			log "installed faas-criu-init at $FAAS_CRIU_INIT_BIN"
+		fi
+	elif [ ! -x "$FAAS_CRIU_INIT_BIN" ]; then
+		rm -f "$FAAS_CRIU_INIT_BIN.new"
+		log "could not build faas-criu-init (see $PROBE_LOG): in-place hibernation stays unavailable"
+	fi
 }
 
 # write_criu_dispatch fast|plain: runc's CRIU in the faas-criu runtime, with
@@ -1073,6 +1096,7 @@ main() {
 	ensure_restore_options
 	ensure_kdat_cache
 	ensure_criu_runtime
+	ensure_init
 	log "ready: docker $DOCKER_VERSION (experimental), criu $(criu_version "$CRIU_PATH") at $CRIU_PATH"
 }
 

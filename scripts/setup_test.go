@@ -129,3 +129,31 @@ func TestRCUNormalOverrides(t *testing.T) {
 		t.Errorf("no warning with rcu_normal 0; succeeded=%v, output:\n%s", ok, out)
 	}
 }
+
+// ensure_init builds faas-criu-init where the provider looks for it, and a
+// second run with nothing changed leaves the installed file alone.
+func TestEnsureInitInstallsOnce(t *testing.T) {
+	dir := t.TempDir()
+	run := func() string {
+		cmd := exec.Command("bash", "-c", `source ./setup.sh && CRIU_HELPER_DIR=$1 FAAS_CRIU_INIT_BIN=$1/faas-criu-init PROBE_LOG=$1/probe.log && ensure_init`,
+			"setup", dir)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("ensure_init: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	if out := run(); !strings.Contains(out, "installed faas-criu-init") {
+		t.Fatalf("first run did not install it: %q", out)
+	}
+	st, err := os.Stat(filepath.Join(dir, "faas-criu-init"))
+	if err != nil || st.Mode()&0o111 == 0 {
+		t.Fatalf("no executable faas-criu-init: %v", err)
+	}
+	if out := run(); strings.Contains(out, "installed") {
+		t.Fatalf("second run replaced an unchanged init: %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "faas-criu-init.new")); err == nil {
+		t.Fatal("a .new file was left behind")
+	}
+}

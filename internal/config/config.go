@@ -245,3 +245,25 @@ func DurationVar(fs *flag.FlagSet, p *time.Duration, name string, value time.Dur
 	*p = value
 	fs.Var(Duration{p}, name, usage)
 }
+
+// DefaultInitPath is where scripts/setup.sh installs faas-criu-init.
+const DefaultInitPath = "/usr/local/lib/faas-criu/faas-criu-init"
+
+// InitPath reads FAAS_CRIU_INIT, faas-criu-init's path for in-place
+// hibernation. Set, the file must exist (else an error for Err: the
+// operator asked for it); unset, DefaultInitPath counts when it exists, and
+// otherwise path is "" with a note saying in-place hibernation is off.
+func (e *Env) InitPath() (path, note string) {
+	const name = "FAAS_CRIU_INIT"
+	if v, ok := e.get(name); ok {
+		if st, err := os.Stat(v); err != nil || st.IsDir() {
+			e.fail(name, v, errors.New("no faas-criu-init there (scripts/setup.sh installs it at "+DefaultInitPath+")"))
+			return "", ""
+		}
+		return v, ""
+	}
+	if st, err := os.Stat(DefaultInitPath); err == nil && !st.IsDir() {
+		return DefaultInitPath, ""
+	}
+	return "", "no faas-criu-init at " + DefaultInitPath + " (run scripts/setup.sh): in-place hibernation is unavailable"
+}

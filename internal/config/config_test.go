@@ -2,6 +2,8 @@ package config
 
 import (
 	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -150,5 +152,30 @@ func TestBoolFlag(t *testing.T) {
 		if (err != nil) != tt.wantErr || (err == nil && v != tt.want) {
 			t.Errorf("%v: got %v, %v; want %v, error %v", tt.args, v, err, tt.want, tt.wantErr)
 		}
+	}
+}
+
+func TestInitPath(t *testing.T) {
+	present := filepath.Join(t.TempDir(), "faas-criu-init")
+	if err := os.WriteFile(present, []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, defErr := os.Stat(DefaultInitPath)
+	for _, tt := range []struct {
+		name, value, path string
+		bad, note         bool
+	}{
+		{name: "explicit, present", value: present, path: present},
+		{name: "explicit, missing", value: present + ".gone", bad: true},
+		{name: "explicit, a directory", value: filepath.Dir(present), bad: true},
+		{name: "unset: the default when it exists", path: map[bool]string{true: DefaultInitPath}[defErr == nil], note: defErr != nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := &Env{Lookup: func(k string) (string, bool) { return tt.value, k == "FAAS_CRIU_INIT" && tt.value != "" }}
+			path, note := e.InitPath()
+			if path != tt.path || (note != "") != tt.note || (e.Err() != nil) != tt.bad {
+				t.Fatalf("InitPath() = %q, %q, err %v; want %q, note %v, bad %v", path, note, e.Err(), tt.path, tt.note, tt.bad)
+			}
+		})
 	}
 }

@@ -43,18 +43,25 @@ type Engine struct {
 	rootDir string
 	// ctrd is the engine's containerd, asked directly for checkpoints.
 	ctrd containerd
+	// initPath is faas-criu-init ("": no in-place hibernation); initBase
+	// holds the per-container directories of the init (inplace.go).
+	initPath, initBase string
 }
 
 var _ provider.Engine = (*Engine)(nil)
 
 // New connects to the engine the environment names (DOCKER_HOST, or the
 // default socket), speaking the newest API version both sides know.
-func New() (*Engine, error) {
+func New(opts ...Option) (*Engine, error) {
 	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
-	return &Engine{c: c}, nil
+	e := &Engine{c: c, initBase: DefaultInitBase}
+	for _, o := range opts {
+		o(e)
+	}
+	return e, nil
 }
 
 // kind wraps err so that the provider can tell a missing object or a name
@@ -97,6 +104,7 @@ func (e *Engine) Info(ctx context.Context) (provider.EngineInfo, error) {
 		Kernel:       info.KernelVersion,
 		Architecture: info.Architecture,
 		Runtimes:     slices.Sorted(maps.Keys(info.Runtimes)),
+		InPlace:      e.initPath != "",
 	}, nil
 }
 
@@ -133,8 +141,18 @@ func (e *Engine) CreateContainer(ctx context.Context, s provider.ContainerSpec) 
 		}
 		nc = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{s.Network: es}}
 	}
+	initBase := ""
+	if s.Init {
+		var err error
+		if initBase, err = e.initContainer(ctx, s, cfg, hc); err != nil {
+			return "", err
+		}
+	}
 	resp, err := e.c.ContainerCreate(ctx, cfg, hc, nc, nil, s.Name)
 	if err != nil {
+		if initBase != "" {
+			os.RemoveAll(initBase)
+		}
 		return "", kind(err)
 	}
 	return resp.ID, nil
@@ -169,8 +187,22 @@ func (e *Engine) KillContainer(ctx context.Context, id string) error {
 	return kind(e.c.ContainerKill(ctx, id, "KILL"))
 }
 
+// RemoveContainer removes a container, and an init container's directory
+// with it.
 func (e *Engine) RemoveContainer(ctx context.Context, id string) error {
-	return kind(e.c.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}))
+	dir := ""
+	if ci, err := e.c.ContainerInspect(ctx, id); err == nil {
+		for _, m := range ci.Mounts {
+			if m.Destination == InitMount {
+				dir = m.Source
+			}
+		}
+	}
+	if err := e.c.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); err != nil {
+		return kind(err)
+	}
+	e.removeInitDir(dir)
+	return nil
 }
 
 func (e *Engine) RenameContainer(ctx context.Context, id, name string) error {
