@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"time"
+
+	"github.com/faas-criu/faas-criu/api"
 )
 
 // In-place hibernation (issue 13, /work/team/inplace.md): a function
@@ -13,14 +15,13 @@ import (
 // checkpoint in the wake, suspend, fan-out and tiers phases, and judges the
 // wake and suspend targets on the faster of the two (judge).
 const (
-	// labelInPlace is api.LabelInPlace.
-	labelInPlace = "com.openfaas.criu.in-place"
-	// annHibernation is api.AnnotationHibernation: "in-place" or
-	// "checkpoint" while hibernated. The benchmark checks it after every
-	// in-place suspend, so that a provider that silently took the engine's
-	// checkpoint instead cannot pass for in place.
-	annHibernation = "com.openfaas.criu.hibernation"
-	hibInPlace     = "in-place"
+	labelInPlace = api.LabelInPlace
+	// annHibernation says how a hibernated function keeps its state; the
+	// benchmark checks it after every in-place suspend, so that a provider
+	// that silently took the engine's checkpoint instead cannot pass for in
+	// place.
+	annHibernation = api.AnnotationHibernation
+	hibInPlace     = api.HibernationInPlace
 	// wayInPlace is the wake phase's key (and function name suffix) of the
 	// in-place functions.
 	wayInPlace = "inplace"
