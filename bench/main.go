@@ -55,8 +55,12 @@ type options struct {
 	migrations int
 	// fanout is how many functions the fan-out phase wakes at once.
 	fanout int
-	// tierFns, tierRounds and tierSamples size the sleep tiers phase.
-	tierFns, tierRounds, tierSamples int
+	// tierFns, tierRounds and tierSamples size the sleep tiers phase;
+	// tierInPlaceFns its in-place tier's memory measurement.
+	tierFns, tierRounds, tierSamples, tierInPlaceFns int
+	// inPlace measures the in-place tier (label com.openfaas.criu.in-place)
+	// beside the others in the wake, suspend, fan-out and tiers phases.
+	inPlace bool
 	// scale runs only the scale run (make bench-scale), with these sizes
 	// and deploys at a time, and splices its section into the report.
 	scale        bool
@@ -81,6 +85,8 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.tierFns, "tier-fns", 60, "functions whose box memory the tiers phase measures (the noise of MemAvailable, per function, shrinks with their number)")
 	flag.IntVar(&o.tierRounds, "tier-rounds", 2, "alternations of the two tiers in the memory measurement")
 	flag.IntVar(&o.tierSamples, "tier-samples", 5, "wakes from each tier")
+	flag.IntVar(&o.tierInPlaceFns, "tier-in-place-fns", 20, "functions whose box memory hibernated in place the tiers phase measures (after the other tiers' functions are deleted)")
+	flag.BoolVar(&o.inPlace, "in-place", true, "also measure hibernation in place (functions deployed with com.openfaas.criu.in-place=true) in the wake, suspend, fan-out and tiers phases; a provider that refuses the label leaves those rows not measured")
 	flag.IntVar(&o.fanout, "fanout", 20, "functions woken at once in the fan-out phase")
 	flag.IntVar(&o.migrations, "migrations", 3, "moves of each function in the migration phase")
 	flag.StringVar(&o.budget, "budget", "200Mi", "memory budget of the density comparison")
@@ -118,7 +124,7 @@ func parseFlags() (options, error) {
 			return o, fmt.Errorf("-phases: unknown phase %q (wake, floor, overhead, fanout, tiers, density, migration)", p)
 		}
 	}
-	if o.samples < 1 || o.factor < 1 || o.rounds < 1 || o.fanout < 1 || o.tierFns < 1 || o.tierRounds < 1 || o.tierSamples < 1 || o.floorSamples < 1 || o.densityRounds < 1 {
+	if o.samples < 1 || o.factor < 1 || o.rounds < 1 || o.fanout < 1 || o.tierFns < 1 || o.tierRounds < 1 || o.tierSamples < 1 || o.tierInPlaceFns < 1 || o.floorSamples < 1 || o.densityRounds < 1 {
 		return o, errors.New("-samples, -density-factor, -load-rounds, -fanout and -tier-* must be at least 1")
 	}
 	return o, nil
@@ -298,6 +304,9 @@ func addSections(rep *Report, res *results) {
 	if f := res.Fanout; f != nil {
 		rep.Add(f.Section())
 		rep.Failures = append(rep.Failures, f.Failures...)
+		if f.InPlace != nil {
+			rep.Failures = append(rep.Failures, f.InPlace.Failures...)
+		}
 	} else {
 		rep.Add(notMeasured("8. Many functions woken at once", "phase fanout not selected"))
 	}

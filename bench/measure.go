@@ -27,7 +27,7 @@ func (b *bench) measure(ctx context.Context, o options, budget int64, bin string
 	}
 
 	if o.phases["wake"] || o.phases["overhead"] {
-		if res.Wake, err = b.runWake(ctx, p, o.samples, o.wakeSettle); err != nil {
+		if res.Wake, err = b.runWake(ctx, p, o.samples, o.wakeSettle, o.inPlace); err != nil {
 			return err
 		}
 		time.Sleep(2 * time.Second)
@@ -65,7 +65,7 @@ func (b *bench) measure(ctx context.Context, o options, budget int64, bin string
 		return err
 	}
 	if o.phases["fanout"] {
-		if res.Fanout, err = b.runFanout(ctx, p, o.fanout, 3); err != nil {
+		if res.Fanout, err = b.runFanout(ctx, p, o.fanout, 3, o.inPlace); err != nil {
 			return err
 		}
 		b.track(ctx)
@@ -74,7 +74,7 @@ func (b *bench) measure(ctx context.Context, o options, budget int64, bin string
 		}
 	}
 	if o.phases["tiers"] {
-		if res.Tiers, err = b.runTiers(ctx, p, o.tierFns, o.tierRounds, o.tierSamples); err != nil {
+		if res.Tiers, err = b.runTiers(ctx, p, o.tierFns, o.tierRounds, o.tierSamples, o.tierInPlaceFns, o.inPlace); err != nil {
 			return err
 		}
 		b.track(ctx)

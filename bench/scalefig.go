@@ -95,6 +95,8 @@ func (r *results) figures() targetFigures {
 		f.TrivialCold = med("trivial", "remove", w.TTFB)
 		f.TrivialOwn, f.HeavyOwn = med("trivial", "checkpoint", w.ProviderWake), med("heavy", "checkpoint", w.ProviderWake)
 		f.TrivialSuspend, f.HeavySuspend = med("trivial", "checkpoint", w.Suspend), med("heavy", "checkpoint", w.Suspend)
+		f.InPlace.TrivialWake, f.InPlace.HeavyWake = w.inPlaceFig("trivial", w.TTFB, true), w.inPlaceFig("heavy", w.TTFB, true)
+		f.InPlace.TrivialSuspend, f.InPlace.HeavySuspend = w.inPlaceFig("trivial", w.Suspend, false), w.inPlaceFig("heavy", w.Suspend, false)
 		if m := w.Mem["trivial"]; m != nil {
 			f.TrivialRunning, f.TrivialPaused = IntMedian(m.Running), IntMedian(m.Paused)
 		}
@@ -115,6 +117,7 @@ func (r *results) figures() targetFigures {
 		f.BoxReclaimable = x.reclaimablePerFn(x.Deep)
 		f.AccountedKept, f.AccountedDeep = x.accounted(x.Kept), x.accounted(x.Deep)
 		f.TierWakeKept, f.TierWakeDeep = DurMedian(x.WakeKept), DurMedian(x.WakeDeep)
+		x.inPlaceFigures(&f.InPlace)
 	}
 	if d := r.Density; d != nil {
 		f.HasDensity = true
@@ -140,6 +143,10 @@ func (r *results) figures() targetFigures {
 		f.HasFanout = true
 		f.FanoutN, f.FanoutCores, f.FanoutLast = fo.N, fo.Cores, fo.last()
 		f.FanoutBusy = Median(fo.Busy)
+		f.InPlace.Fanout = fo.inPlaceFig()
+		if fo.InPlace != nil {
+			f.InPlace.FanoutBusy = Median(fo.InPlace.Busy)
+		}
 	}
 	f.Scale = r.Scale
 	return f

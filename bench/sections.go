@@ -9,17 +9,32 @@ import (
 	"github.com/faas-criu/faas-criu/api"
 )
 
-var wayBack = map[string]string{
-	api.StrategyRemove:     "cold start (remove)",
-	api.StrategyPause:      "unpause (pause)",
-	api.StrategyCheckpoint: "restore (checkpoint)",
+func (r *wakeResult) fn(kind, way string) string { return "wake-" + kind + "-" + way }
+
+// wakeRatio is p50(way) / p50(cold start) for a kind.
+func (r *wakeResult) wakeRatio(kind, way string) float64 {
+	return Ratio(float64(DurMedian(r.TTFB[r.fn(kind, way)])), float64(DurMedian(r.TTFB[r.fn(kind, api.StrategyRemove)])))
 }
 
-func (r *wakeResult) fn(kind, strategy string) string { return "wake-" + kind + "-" + strategy }
+// ways lists the ways this run measured for kind: an in-place function not
+// deployed is left out.
+func (r *wakeResult) ways(kind string) []wakeWay {
+	var out []wakeWay
+	for _, w := range wakeWays {
+		if !w.InPlace || r.fnOf(kind, w.Key) != nil {
+			out = append(out, w)
+		}
+	}
+	return out
+}
 
-// wakeRatio is p50(strategy) / p50(cold start) for a kind.
-func (r *wakeResult) wakeRatio(kind, strategy string) float64 {
-	return Ratio(float64(DurMedian(r.TTFB[r.fn(kind, strategy)])), float64(DurMedian(r.TTFB[r.fn(kind, api.StrategyRemove)])))
+// inPlaceNote says how the in-place rows were measured, or why they are
+// missing.
+func (r *wakeResult) inPlaceNote() string {
+	if r.fnOf("trivial", wayInPlace) == nil && r.fnOf("heavy", wayInPlace) == nil {
+		return "Hibernation in place (label `" + labelInPlace + "=true`): " + orNotMeasured(r.InPlaceWhy) + ". "
+	}
+	return "_restore in place_: the same fixture deployed with the label `" + labelInPlace + "=true`, so its container runs under faas-criu-init and scale to zero dumps only its processes, the container and its sandbox kept up (its status was checked to say `" + annHibernation + "=" + hibInPlace + "` after every suspend); sampled with the others, in the same rotation. "
 }
 
 // WakeSection: time to the first byte from idle, each way back.
@@ -27,27 +42,28 @@ func (r *wakeResult) WakeSection() Section {
 	t := table{Header: []string{"Function", "Way back from idle", "n", "p50", "p90", "min", "p50 vs cold start", "provider's own wake p50"}}
 	checks := 0
 	for _, k := range wakeKinds {
-		for _, s := range wakeStrategies {
-			ds := r.TTFB[r.fn(k.Kind, s)]
+		for _, w := range r.ways(k.Kind) {
+			ds := r.TTFB[r.fn(k.Kind, w.Key)]
 			checks += len(ds)
 			own := "-"
-			if pw := r.ProviderWake[r.fn(k.Kind, s)]; len(pw) > 0 {
+			if pw := r.ProviderWake[r.fn(k.Kind, w.Key)]; len(pw) > 0 {
 				own = fmtDur(DurMedian(pw))
 			}
-			t.add(k.Kind, wayBack[s], fmt.Sprint(len(ds)), fmtDur(DurMedian(ds)), fmtDur(DurPercentile(ds, 90)),
-				fmtDur(DurPercentile(ds, 0)), fmtRatio(r.wakeRatio(k.Kind, s)), own)
+			t.add(k.Kind, w.Back, fmt.Sprint(len(ds)), fmtDur(DurMedian(ds)), fmtDur(DurPercentile(ds, 90)),
+				fmtDur(DurPercentile(ds, 0)), fmtRatio(r.wakeRatio(k.Kind, w.Key)), own)
 		}
 	}
 	var b strings.Builder
 	b.WriteString("Time from sending `GET /function/NAME/count` to the first byte of the answer (`httptrace` GotFirstResponseByte), through the provider, for a function that was idle. ")
-	b.WriteString("Six functions (two kinds x three strategies) were deployed; each sample scaled every one to zero, then woke every one in turn, the order rotating from sample to sample (after one unrecorded warm-up sample)")
+	fmt.Fprintf(&b, "%d functions (two kinds x the ways below) were deployed; each sample scaled every one to zero, then woke every one in turn, the order rotating from sample to sample (after one unrecorded warm-up sample)", len(r.Fns))
 	if r.Settle {
 		b.WriteString("; each wake starts once the previous one has finished (the provider's record of it written after Docker's start call returned, its checkpoint deleted), and 300 ms more. ")
 	} else {
 		b.WriteString("; each wake right after the previous one's checks, whose tail (Docker's start call returning, the record's writes, the checkpoint's deletion) may still run. ")
 	}
 	b.WriteString("_trivial_ is test/fixture; _heavy_ is the same with `INIT_DELAY=1.5s` and `STATE_MB=100`. ")
-	b.WriteString("The provider's own wake is the `com.openfaas.criu.last-wake` annotation: from the wake's start to the container running (unpause, or Docker's start from the checkpoint), before the health check.\n\n")
+	b.WriteString(r.inPlaceNote())
+	b.WriteString("The provider's own wake is the `com.openfaas.criu.last-wake` annotation: from the wake's start to the container running (unpause, or Docker's start from the checkpoint, or the restore in place), before the health check.\n\n")
 	b.WriteString(t.Markdown())
 	fmt.Fprintf(&b, "\nState was checked after every wake (%d wakes): `/count` must continue after unpause and restore and restart at 1 after a cold start, and the heavy function's `/state` checksum of its 100 MB must be unchanged. Wrong answers: %d.\n", checks, len(r.Failures))
 	return Section{Title: "1. Wake latency", Body: b.String()}
@@ -55,21 +71,27 @@ func (r *wakeResult) WakeSection() Section {
 
 // SuspendSection: how long scaling to zero takes.
 func (r *wakeResult) SuspendSection() Section {
-	t := table{Header: []string{"Function", "pause p50", "pause p90", "checkpoint p50", "checkpoint p90", "checkpoint / pause", "remove p50 (for reference)"}}
+	t := table{Header: []string{"Function", "pause p50", "pause p90", "checkpoint p50", "checkpoint p90", "checkpoint / pause", "checkpoint in place p50", "checkpoint in place p90", "in place / checkpoint", "remove p50 (for reference)"}}
 	for _, k := range wakeKinds {
 		p := r.Suspend[r.fn(k.Kind, api.StrategyPause)]
 		c := r.Suspend[r.fn(k.Kind, api.StrategyCheckpoint)]
 		rm := r.Suspend[r.fn(k.Kind, api.StrategyRemove)]
+		ip, ipP90, ipRatio := "-", "-", "-"
+		if ds := r.Suspend[r.fn(k.Kind, wayInPlace)]; len(ds) > 0 {
+			ip, ipP90 = fmtDur(DurMedian(ds)), fmtDur(DurPercentile(ds, 90))
+			ipRatio = fmtRatio(Ratio(float64(DurMedian(ds)), float64(DurMedian(c))))
+		}
 		t.add(k.Kind, fmtDur(DurMedian(p)), fmtDur(DurPercentile(p, 90)), fmtDur(DurMedian(c)), fmtDur(DurPercentile(c, 90)),
-			fmtRatio(Ratio(float64(DurMedian(c)), float64(DurMedian(p)))), fmtDur(DurMedian(rm)))
+			fmtRatio(Ratio(float64(DurMedian(c)), float64(DurMedian(p)))), ip, ipP90, ipRatio, fmtDur(DurMedian(rm)))
 	}
-	body := "Duration of `POST /system/scale-function/NAME {\"replicas\": 0}` (it answers once the function sleeps), same samples as above.\n\n" + t.Markdown()
+	body := "Duration of `POST /system/scale-function/NAME {\"replicas\": 0}` (it answers once the function sleeps), same samples as above. " +
+		"_checkpoint in place_ is the function deployed with `" + labelInPlace + "=true`: only its processes are dumped, by CRIU driven by the provider, its container kept up.\n\n" + t.Markdown()
 	return Section{Title: "2. Suspend latency", Body: body}
 }
 
 // MemorySection: a function's memory cgroup in each state, and its checkpoint.
 func (r *wakeResult) MemorySection() Section {
-	t := table{Header: []string{"Function", "running", "paused", "hibernated", "checkpoint on disk", "checkpoint-bytes annotation"}}
+	t := table{Header: []string{"Function", "running", "paused", "hibernated", "checkpoint on disk", "checkpoint-bytes annotation", "hibernated in place (its container's cgroup: the init)", "dump in place (checkpoint-bytes annotation)"}}
 	for _, k := range wakeKinds {
 		m := r.Mem[k.Kind]
 		hib := fmtBytes(IntMedian(m.Hibernated))
@@ -78,11 +100,16 @@ func (r *wakeResult) MemorySection() Section {
 		} else {
 			hib += fmt.Sprintf(" (cgroup left in %d of %d samples)", m.HibernatedCgroups, len(m.Hibernated))
 		}
+		ip, ipDump := "-", "-"
+		if len(m.InPlace) > 0 {
+			ip, ipDump = fmtBytes(IntMedian(m.InPlace)), fmtBytes(IntMedian(m.InPlaceDump))
+		}
 		t.add(k.Kind, fmtBytes(IntMedian(m.Running)), fmtBytes(IntMedian(m.Paused)), hib,
-			fmtBytes(IntMedian(m.CheckpointDisk)), fmtBytes(IntMedian(m.CheckpointAnnotation)))
+			fmtBytes(IntMedian(m.CheckpointDisk)), fmtBytes(IntMedian(m.CheckpointAnnotation)), ip, ipDump)
 	}
 	body := "Medians over the samples. Working set of the container's memory cgroup (`memory.usage_in_bytes` minus `total_inactive_file` under `/sys/fs/cgroup/memory/docker/<id>/`), read just before the function was scaled to zero (running) and just after (paused, hibernated). " +
-		"A hibernated container has exited, so it has no cgroup: it holds 0 bytes. The checkpoint is the size of `<docker root>/containers/<id>/checkpoints/*`.\n\n" + t.Markdown()
+		"A hibernated container has exited, so it has no cgroup: it holds 0 bytes. The checkpoint is the size of `<docker root>/containers/<id>/checkpoints/*`. " +
+		"A function hibernated in place keeps its container, whose cgroup then holds only faas-criu-init; its dump lies in the provider's state directory (the shims and sandboxes each tier keeps are in section 9).\n\n" + t.Markdown()
 	return Section{Title: "3. Memory while idle", Body: body}
 }
 

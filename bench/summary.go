@@ -29,7 +29,8 @@ func (r *results) summary() table {
 	t := table{Header: []string{"Measure", "Case", "Median", "Spread", "Compared"}}
 	if w := r.Wake; w != nil {
 		for _, k := range wakeKinds {
-			for _, s := range wakeStrategies {
+			for _, way := range w.ways(k.Kind) {
+				s := way.Key
 				ds := w.TTFB[w.fn(k.Kind, s)]
 				cmp := "baseline"
 				if r := w.wakeRatio(k.Kind, s); s != api.StrategyRemove && r <= 1 {
@@ -37,7 +38,7 @@ func (r *results) summary() table {
 				} else if s != api.StrategyRemove {
 					cmp = fmtRatio(r) + " the cold start's time"
 				}
-				t.add("Wake, first byte", k.Kind+", "+wayBack[s], fmtDur(DurMedian(ds)), "p90 "+fmtDur(DurPercentile(ds, 90)), cmp)
+				t.add("Wake, first byte", k.Kind+", "+way.Back, fmtDur(DurMedian(ds)), "p90 "+fmtDur(DurPercentile(ds, 90)), cmp)
 			}
 		}
 		for _, k := range wakeKinds {
@@ -45,6 +46,9 @@ func (r *results) summary() table {
 			c := w.Suspend[w.fn(k.Kind, api.StrategyCheckpoint)]
 			t.add("Suspend", k.Kind+", pause", fmtDur(p), "p90 "+fmtDur(DurPercentile(w.Suspend[w.fn(k.Kind, api.StrategyPause)], 90)), "")
 			t.add("Suspend", k.Kind+", checkpoint", fmtDur(DurMedian(c)), "p90 "+fmtDur(DurPercentile(c, 90)), fmtRatio(Ratio(float64(DurMedian(c)), float64(p)))+" the pause")
+			if ip := w.Suspend[w.fn(k.Kind, wayInPlace)]; len(ip) > 0 {
+				t.add("Suspend", k.Kind+", checkpoint in place", fmtDur(DurMedian(ip)), "p90 "+fmtDur(DurPercentile(ip, 90)), fmtRatio(Ratio(float64(DurMedian(ip)), float64(DurMedian(c))))+" the checkpoint")
+			}
 		}
 		for _, k := range wakeKinds {
 			m := w.Mem[k.Kind]
@@ -71,11 +75,22 @@ func (r *results) summary() table {
 	}
 	if f := r.Fanout; f != nil {
 		t.add("Wake, many at once", fmt.Sprintf("%d trivial functions, hibernated", f.N), "last answer "+fmtDur(f.last()), fmt.Sprintf("%d rounds", len(f.Rounds)), "")
+		if ip := f.InPlace; ip != nil && len(ip.Rounds) > 0 {
+			t.add("Wake, many at once", fmt.Sprintf("%d trivial functions, hibernated in place", ip.N), "last answer "+fmtDur(ip.last()), fmt.Sprintf("%d rounds", len(ip.Rounds)),
+				fmtRatio(Ratio(float64(ip.last()), float64(f.last())))+" the checkpoint's")
+		}
 	}
 	if x := r.Tiers; x != nil {
 		k, d := x.corrected(x.Kept), x.corrected(x.Deep)
 		t.add("Box memory per hibernated function", fmt.Sprintf("MemAvailable less other work, %d functions: sandbox kept / deep", x.N), fmtMiB(k.PerFn)+" / "+fmtMiB(d.PerFn), "± "+fmtMiB(k.Noise)+" / ± "+fmtMiB(d.Noise), "sandbox "+fmtMiB(x.sandboxCost())+" (paired); cgroups: 0 B")
 		t.add("Wake, first byte", "trivial, hibernated / deep", fmtDur(DurMedian(x.WakeKept))+" / "+fmtDur(DurMedian(x.WakeDeep)), fmt.Sprintf("%d each", len(x.WakeDeep)), "")
+		if ip := x.InPlace; ip != nil && len(ip.Kept) > 0 {
+			c := ip.corrected(ip.Kept)
+			t.add("Box memory per hibernated function", fmt.Sprintf("MemAvailable less other work, %d functions: in place (container and sandbox kept)", ip.N), fmtMiB(c.PerFn), "± "+fmtMiB(c.Noise), "accounted "+fmtMiB(ip.accounted(ip.Kept)))
+		}
+		if len(x.WakeInPlace)+len(x.WakeInPlaceDeep) > 0 {
+			t.add("Wake, first byte", "trivial, hibernated in place / deep from in place", fmtDur(DurMedian(x.WakeInPlace))+" / "+fmtDur(DurMedian(x.WakeInPlaceDeep)), fmt.Sprintf("%d / %d", len(x.WakeInPlace), len(x.WakeInPlaceDeep)), "")
+		}
 	}
 	if fl := r.Floor; fl != nil {
 		for _, k := range wakeKinds {

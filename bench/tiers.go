@@ -15,9 +15,6 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
-	"github.com/openfaas/faas-provider/types"
-
-	"github.com/faas-criu/faas-criu/api"
 )
 
 // The sleep tiers phase (issue 13): what a hibernated function costs the box
@@ -80,6 +77,16 @@ type tiersResult struct {
 	WakeKept   []time.Duration
 	WakeDeep   []time.Duration
 	Failures   []string
+	// InPlace is the in-place tier's memory measurement (tierInPlace): its
+	// own N, baselines and samples hibernated in place (in its Kept); nil
+	// when not measured, InPlaceWhy saying why.
+	InPlace    *tiersResult
+	InPlaceWhy string
+	// Wakes from in place and from the deep tier reached from in place.
+	WakeInPlace, WakeInPlaceDeep []time.Duration
+	// InPlaceFailures counts the in-place tier's failures (also in
+	// Failures): its figures are then not judged.
+	InPlaceFailures int
 }
 
 // sampleBox drops the page cache and reads the box's memory: medians of
@@ -305,8 +312,11 @@ func (b *bench) setSandboxes(ctx context.Context, p *Provider, prefix string, up
 // seconds apart. Every function wakes from deep once (at the second round,
 // or after the only one), its state checked. Then the wake from each tier,
 // samples times, alternated.
-func (b *bench) runTiers(ctx context.Context, p *Provider, n, rounds, samples int) (*tiersResult, error) {
+func (b *bench) runTiers(ctx context.Context, p *Provider, n, rounds, samples, inPlaceN int, inPlace bool) (*tiersResult, error) {
 	res := &tiersResult{N: n}
+	if !inPlace {
+		res.InPlaceWhy = "not measured (-in-place=false)"
+	}
 	const prefix = "tier-mem-"
 	base, err := b.sampleBoxes(ctx, p, prefix)
 	if err != nil {
@@ -351,7 +361,14 @@ func (b *bench) runTiers(ctx context.Context, p *Provider, n, rounds, samples in
 		return nil, err
 	}
 	res.Base = append(res.Base, base...)
-	if err := b.tierWakes(ctx, p, res, samples); err != nil {
+	if inPlace {
+		start := time.Now()
+		if err := b.tierInPlace(ctx, p, res, inPlaceN); err != nil {
+			return nil, err
+		}
+		b.progress("tiers: the in-place memory measurement took %s", time.Since(start).Round(time.Second))
+	}
+	if err := b.tierWakes(ctx, p, res, samples, inPlace); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -364,9 +381,7 @@ func (b *bench) tierDeploy(ctx context.Context, p *Provider, names []string) err
 	err := parallel(len(names), 3, func(i int) error {
 		// never: the policy leaves them alone while the benchmark moves
 		// them between the tiers.
-		dep := types.FunctionDeployment{Service: names[i], Image: fixtureImage, Labels: &map[string]string{
-			api.LabelStrategy: api.StrategyCheckpoint, api.LabelDeepAfter: "never", benchLabel: "tiers"}}
-		return b.deployCounted(ctx, p, dep)
+		return b.deployCounted(ctx, p, tierDeployment(names[i], "never", false))
 	})
 	if err != nil {
 		return err
@@ -474,56 +489,50 @@ func parallel(n, workers int, f func(i int) error) error {
 	return first
 }
 
-// tierWakes times the wake from each tier: one function that never goes
-// deep, one that goes deep a second after it hibernates (by the provider's
-// own policy), alternated.
-func (b *bench) tierWakes(ctx context.Context, p *Provider, res *tiersResult, samples int) error {
-	fns := []struct{ name, deepAfter, tier string }{
-		{"tier-wake-kept", "never", "hibernated"},
-		{"tier-wake-deep", "1s", "deep"},
+// tierWakes times the wake from each tier (tierWakeFns), alternated. An
+// in-place function the provider refuses is left out (InPlaceWhy); one
+// that fails is a failure of the run and is left out from then on.
+func (b *bench) tierWakes(ctx context.Context, p *Provider, res *tiersResult, samples int, inPlace bool) error {
+	var fns []*tierWakeFn
+	for _, f := range res.tierWakeFns(inPlace) {
+		err := b.deployCounted(ctx, p, tierDeployment(f.name, f.deepAfter, f.inPlace))
+		if err != nil && f.inPlace {
+			if res.InPlaceWhy == "" {
+				res.InPlaceWhy = "not measured (" + err.Error() + ")"
+			}
+			_ = p.Delete(ctx, f.name)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		f.count = 1
+		fns = append(fns, f)
 	}
-	counts := map[string]int{}
-	for _, f := range fns {
-		dep := types.FunctionDeployment{Service: f.name, Image: fixtureImage, Labels: &map[string]string{
-			api.LabelStrategy: api.StrategyCheckpoint, api.LabelDeepAfter: f.deepAfter, benchLabel: "tiers"}}
-		if err := p.Deploy(ctx, dep); err != nil {
-			return err
-		}
-		if err := p.WaitAvailable(ctx, f.name, 1, time.Minute); err != nil {
-			return err
-		}
-		if _, _, err := p.Invoke(ctx, f.name, "/count"); err != nil {
-			return err
-		}
-		counts[f.name] = 1
-	}
+	start := time.Now()
 	for i := range samples {
 		b.progress("tiers: wake sample %d of %d", i+1, samples)
 		for _, f := range fns {
-			if _, err := p.Scale(ctx, f.name, 0); err != nil {
-				return err
-			}
-			if err := waitAnnotation(ctx, p, f.name, "com.openfaas.criu.tier", f.tier, time.Minute); err != nil {
-				return err
-			}
-			b.track(ctx)
-			time.Sleep(time.Second)
-			body, ttfb, err := p.Invoke(ctx, f.name, "/count")
-			counts[f.name]++
-			if err == nil && body != strconv.Itoa(counts[f.name]) {
-				err = fmt.Errorf("%s /count after a wake from %s: %q, want %d (state lost)", f.name, f.tier, body, counts[f.name])
-			}
-			if err != nil {
-				res.Failures = append(res.Failures, "tiers: "+err.Error())
+			if f.broken {
 				continue
 			}
-			if f.tier == "deep" {
-				res.WakeDeep = append(res.WakeDeep, ttfb)
-			} else {
-				res.WakeKept = append(res.WakeKept, ttfb)
+			err := b.tierWakeOnce(ctx, p, f)
+			switch {
+			case err != nil && f.inPlace:
+				f.broken = true
+				res.inPlaceFail(err)
+			case err != nil:
+				res.Failures = append(res.Failures, "tiers: "+err.Error())
 			}
 		}
 	}
+	var ip time.Duration
+	for _, f := range fns {
+		if f.inPlace {
+			ip += f.spent
+		}
+	}
+	b.progress("tiers: %d wakes of %d functions took %s, %s of it the in-place ones'", samples, len(fns), time.Since(start).Round(time.Second), ip.Round(100*time.Millisecond))
 	for _, f := range fns {
 		if err := p.Delete(ctx, f.name); err != nil {
 			return err
@@ -730,27 +739,38 @@ func (t *tiersResult) jitters() string {
 	return strings.Join(out, ", ") + " MiB (baselines, hibernated, deep)"
 }
 
+// memRow adds a tier's row to the section's memory table: its samples xs
+// against t's baselines, per function of t.
+func (t *tiersResult) memRow(mem *table, name string, xs []boxSample) {
+	var shims, own, pss, cg, bshims []int64
+	for _, s := range xs {
+		shims = append(shims, int64(s.Shims))
+		own = append(own, int64(s.OwnShims))
+		pss = append(pss, s.OwnShimPSS)
+		cg = append(cg, s.Cgroups)
+	}
+	for _, s := range t.Base {
+		bshims = append(bshims, int64(s.Shims))
+	}
+	c, raw := t.corrected(xs), t.estimate(xs, memAvailable)
+	mem.add(name, fmtMiB(c.PerFn)+" ± "+fmtMiB(c.Noise), fmtMiB(raw.PerFn)+" ± "+fmtMiB(raw.Noise), fmtBytes(IntMedian(cg)/int64(t.N)),
+		fmt.Sprintf("%d (%d; %d with none deployed)", IntMedian(own), IntMedian(shims), IntMedian(bshims)),
+		fmtMiB(IntMedian(pss)/int64(t.N)), fmtMiB(t.kernPerFn(xs)), fmtMiB(t.procsPerFn(xs)), fmtMiB(t.reclaimablePerFn(xs)), fmtMiB(t.accounted(xs)))
+}
+
+// wakeRow adds a tier's wakes to the section's wake table.
+func wakeRow(wake *table, name string, ds []time.Duration) {
+	wake.add(name, fmtDur(DurMedian(ds)), fmtDur(DurPercentile(ds, 0))+" - "+fmtDur(DurPercentile(ds, 100)), strconv.Itoa(len(ds)))
+}
+
 // Section reports the tiers.
 func (t *tiersResult) Section() Section {
 	mem := table{Header: []string{"tier", "box: MemAvailable lost per function, other processes' change taken out (± noise)", "as read (± noise)", "cgroups per function (old figure)", "shims of these functions (all on the box)", "shim PSS per function", "kernel stacks, page tables, unreclaimable slab, tmpfs, per-CPU per function", "engine (dockerd, containerd) and provider, anonymous, per function", "reclaimable slab per function (counted free)", "accounted: shim + cgroups + kernel + engine + provider"}}
-	row := func(name string, xs []boxSample) {
-		var shims, own, pss, cg, bshims []int64
-		for _, s := range xs {
-			shims = append(shims, int64(s.Shims))
-			own = append(own, int64(s.OwnShims))
-			pss = append(pss, s.OwnShimPSS)
-			cg = append(cg, s.Cgroups)
-		}
-		for _, s := range t.Base {
-			bshims = append(bshims, int64(s.Shims))
-		}
-		c, raw := t.corrected(xs), t.estimate(xs, memAvailable)
-		mem.add(name, fmtMiB(c.PerFn)+" ± "+fmtMiB(c.Noise), fmtMiB(raw.PerFn)+" ± "+fmtMiB(raw.Noise), fmtBytes(IntMedian(cg)/int64(t.N)),
-			fmt.Sprintf("%d (%d; %d with none deployed)", IntMedian(own), IntMedian(shims), IntMedian(bshims)),
-			fmtMiB(IntMedian(pss)/int64(t.N)), fmtMiB(t.kernPerFn(xs)), fmtMiB(t.procsPerFn(xs)), fmtMiB(t.reclaimablePerFn(xs)), fmtMiB(t.accounted(xs)))
+	t.memRow(&mem, "hibernated (sandbox kept)", t.Kept)
+	t.memRow(&mem, "deep (sandbox stopped)", t.Deep)
+	if ip := t.InPlace; ip != nil && len(ip.Kept) > 0 {
+		ip.memRow(&mem, fmt.Sprintf("hibernated in place (container and sandbox kept, under faas-criu-init; %d functions)", ip.N), ip.Kept)
 	}
-	row("hibernated (sandbox kept)", t.Kept)
-	row("deep (sandbox stopped)", t.Deep)
 	corr := func(xs []boxSample) string {
 		var out []string
 		for _, s := range xs {
@@ -761,8 +781,12 @@ func (t *tiersResult) Section() Section {
 	bases := []string{corr(t.Base[:t.BaseBefore]), corr(t.Base[t.BaseBefore:])}
 	rounds := []string{corr(t.Kept), corr(t.Deep)}
 	wake := table{Header: []string{"tier", "wake, first byte (median)", "spread", "samples"}}
-	wake.add("hibernated (sandbox kept)", fmtDur(DurMedian(t.WakeKept)), fmtDur(DurPercentile(t.WakeKept, 0))+" - "+fmtDur(DurPercentile(t.WakeKept, 100)), strconv.Itoa(len(t.WakeKept)))
-	wake.add("deep (sandbox stopped)", fmtDur(DurMedian(t.WakeDeep)), fmtDur(DurPercentile(t.WakeDeep, 0))+" - "+fmtDur(DurPercentile(t.WakeDeep, 100)), strconv.Itoa(len(t.WakeDeep)))
+	wakeRow(&wake, "hibernated (sandbox kept)", t.WakeKept)
+	wakeRow(&wake, "deep (sandbox stopped)", t.WakeDeep)
+	if len(t.WakeInPlace)+len(t.WakeInPlaceDeep) > 0 {
+		wakeRow(&wake, "hibernated in place (container and sandbox kept)", t.WakeInPlace)
+		wakeRow(&wake, "deep, reached from in place (container and sandbox stopped, the dump kept)", t.WakeInPlaceDeep)
+	}
 	deep := t.corrected(t.Deep)
 	verdict := "within 0.5 MiB whatever the noise: decided"
 	if met, decided := deep.decide(limitDeepBox); !decided {
@@ -773,6 +797,7 @@ func (t *tiersResult) Section() Section {
 	body := fmt.Sprintf(`%d trivial functions deployed (three at a time), called once and hibernated, then moved between the two tiers %d times: sandboxes running (hibernated) and stopped with Docker (deep: the state the deep-after policy leaves, which stops them the same way). At the second round every function first woke from deep (its count checked) and was hibernated again. Before each reading: `+"`sync; echo 1 > /proc/sys/vm/drop_caches`"+`, then the median of nine reads of /proc/meminfo 250 ms apart (one sample). The baseline is the box with none of them deployed: %d samples in a row before the deploys and as many right after the deletion; each deep reading is %d samples in a row too. Other work on the machine moves MemAvailable by hundreds of MiB, so the deciding figure takes out, in each read, the anonymous and shmem memory of every process that is not the engine's dockerd or containerd, a provider, a shim of the engine or a container (the box's AnonPages + Shmem less those processes' anonymous and shmem PSS, read around the nine reads; the benchmark itself counts as other work; file pages are not taken out, MemAvailable counts them free). What other work holds elsewhere (kernel memory no counter shows) still moves it by tens of MiB in dips of seconds (spread of the nine corrected reads of each sample: %s). **Drift rule**: a tier's figure is the median of the baselines after the deletion less the median of its samples (the deep samples of both rounds pooled), per function; its noise is the larger of three standard errors of that difference (scatter: 1.4826 x the median absolute deviation of every sample from its group's median, so that one dip neither moves the figure nor hides the scatter of the rest) and what the measurement's own side (its processes' anonymous memory, the kernel's stacks, page tables, unreclaimable slab and tmpfs) moved between the baselines before the deploys and after the deletion, which the baselines after would hide; the target is met only when the figure (at least 0) + noise ≤ 0.5 MiB, not met when figure - noise > 0.5 MiB, and otherwise undecided, which counts as not met. Other work's drift between the baselines before and after, not spanned by the figure: %s per function. Deep here: %s ± %s per function, %s. Corrected MemAvailable of each sample, MiB: baselines before, after: %s; hibernated: %s; deep: %s. The paired difference, round by round, says what the sandboxes cost: **%s per function**. The shim, kernel and engine columns are counted directly; the reclaimable slab (dentries and inodes of the functions' files) is what MemAvailable counts as available, like the page cache the target drops. The cgroup column is the old way of counting: a hibernated function's own cgroup is gone, and the sandbox's holds a few KiB.
 
 `, t.N, len(t.Kept), t.BaseBefore, boxReads, t.jitters(), fmtMiB(t.othersDrift()), fmtMiB(deep.PerFn), fmtMiB(deep.Noise), verdict, strings.Join(bases, "; "), rounds[0], rounds[1], fmtMiB(t.sandboxCost())) + mem.Markdown() +
-		"\n\nWake from each tier, through the provider (`GET /function/NAME/count`, time to first byte), alternated; the deep function went deep by its own `com.openfaas.criu.deep-after=1s`, so its wake starts the sandbox (one plain container start) before the restore:\n\n" + wake.Markdown()
+		"\n\n" + t.inPlaceText() +
+		"\n\nWake from each tier, through the provider (`GET /function/NAME/count`, time to first byte), alternated; the deep function went deep by its own `com.openfaas.criu.deep-after=1s`, so its wake starts the sandbox (one plain container start) before the restore (from in place: the sandbox, then the container, whose init waits for the restore in place):\n\n" + wake.Markdown()
 	return Section{Title: "9. Sleep tiers: box memory and wake", Body: body}
 }

@@ -24,25 +24,62 @@ var wakeKinds = []struct {
 	{"heavy", map[string]string{"INIT_DELAY": "1.5s", "STATE_MB": "100"}},
 }
 
-// The ways back from idle, by the strategy that put the function there:
-// remove (cold start), pause (unpause), checkpoint (restore).
-var wakeStrategies = []string{api.StrategyRemove, api.StrategyPause, api.StrategyCheckpoint}
+// wakeWay is one way back from idle: the strategy that put the function
+// there, and for a checkpoint, whether it was taken in place.
+type wakeWay struct {
+	// Key ends the function's name and keys its figures: the strategy, or
+	// wayInPlace.
+	Key, Strategy string
+	InPlace       bool
+	Back          string // the way back, as the report names it
+}
+
+// The ways back from idle: remove (cold start), pause (unpause), checkpoint
+// (restore), and checkpoint in place (restore in place; label
+// com.openfaas.criu.in-place=true).
+var wakeWays = []wakeWay{
+	{Key: api.StrategyRemove, Strategy: api.StrategyRemove, Back: "cold start (remove)"},
+	{Key: api.StrategyPause, Strategy: api.StrategyPause, Back: "unpause (pause)"},
+	{Key: api.StrategyCheckpoint, Strategy: api.StrategyCheckpoint, Back: "restore (checkpoint)"},
+	{Key: wayInPlace, Strategy: api.StrategyCheckpoint, InPlace: true, Back: "restore in place (checkpoint, in-place=true)"},
+}
 
 // wakeFn is one deployed function of the wake benchmark.
 type wakeFn struct {
 	Name, Kind, Strategy string
+	InPlace              bool
 	env                  map[string]string
 	count                int    // its last /count answer
 	state                string // its /state answer after deploy
 	id                   string // its container when last put to sleep
+	// failed counts its wrong answers and errors; an in-place function's
+	// error (broken) drops it from the later samples instead of ending the
+	// phase, and its figures from the targets.
+	failed int
+	broken bool
+	// spent is the phase's time spent on f (deploy, suspends, wakes and
+	// their checks): what each way adds to the run.
+	spent time.Duration
+}
+
+// timed runs step, adding its duration to f's time.
+func (f *wakeFn) timed(step func() error) error {
+	start := time.Now()
+	err := step()
+	f.spent += time.Since(start)
+	return err
 }
 
 func (f *wakeFn) deployment() types.FunctionDeployment {
+	labels := map[string]string{api.LabelStrategy: f.Strategy, benchLabel: "wake"}
+	if f.InPlace {
+		inPlaceLabels(labels)
+	}
 	return types.FunctionDeployment{
 		Service: f.Name,
 		Image:   fixtureImage,
 		EnvVars: maps.Clone(f.env),
-		Labels:  &map[string]string{api.LabelStrategy: f.Strategy, benchLabel: "wake"},
+		Labels:  &labels,
 	}
 }
 
@@ -58,6 +95,9 @@ type wakeResult struct {
 	Parts        map[string][]wakeParts     // restores, by kind
 	Mem          map[string]*memFigures     // by kind
 	Failures     []string                   // lost state and other wrong answers
+	// InPlaceWhy says why the in-place functions were not measured (not
+	// asked for, or refused by the provider at deploy).
+	InPlaceWhy string
 	// Settled is how long each function's wake went on after its checks
 	// (-wake-settle: waited before the next wake), by function.
 	Settled map[string][]time.Duration
@@ -78,30 +118,68 @@ type memFigures struct {
 	HibernatedCgroups           int     // samples where a hibernated container still had a cgroup
 	CheckpointDisk              []int64 // checkpoints/ on disk
 	CheckpointAnnotation        []int64 // com.openfaas.criu.checkpoint-bytes
+	// Hibernated in place: its container's cgroup (the init alone) and the
+	// dump's size (checkpoint-bytes annotation).
+	InPlace, InPlaceDump []int64
 }
 
 func (r *wakeResult) fail(format string, args ...any) {
 	r.Failures = append(r.Failures, fmt.Sprintf(format, args...))
 }
 
+// failFn records a wrong answer of f.
+func (r *wakeResult) failFn(f *wakeFn, format string, args ...any) {
+	f.failed++
+	r.fail(format, args...)
+}
+
+// tolerate keeps an in-place function's error from ending the phase: it is
+// recorded as a failure, the function left out of the later samples, and
+// the targets fall back to the engine's checkpoint. Other errors pass.
+func (r *wakeResult) tolerate(f *wakeFn, err error) error {
+	if err == nil || !f.InPlace {
+		return err
+	}
+	f.broken = true
+	r.failFn(f, "%s (in place): %v", f.Name, err)
+	return nil
+}
+
+// fnOf is the function of a kind and way, nil when not deployed.
+func (r *wakeResult) fnOf(kind, key string) *wakeFn {
+	for _, f := range r.Fns {
+		if f.Name == r.fn(kind, key) {
+			return f
+		}
+	}
+	return nil
+}
+
 // runWake deploys one function per kind and strategy, then takes samples:
 // each puts every function to sleep, then wakes every one in turn through
 // /function/NAME, in an order rotated from sample to sample. The first
 // round is a warm-up and is not recorded.
-func (b *bench) runWake(ctx context.Context, p *Provider, samples int, settle bool) (*wakeResult, error) {
+func (b *bench) runWake(ctx context.Context, p *Provider, samples int, settle, inPlace bool) (*wakeResult, error) {
 	res := &wakeResult{
 		Samples: samples, Settle: settle,
 		TTFB: map[string][]time.Duration{}, Suspend: map[string][]time.Duration{},
 		ProviderWake: map[string][]time.Duration{}, Parts: map[string][]wakeParts{},
 		Mem: map[string]*memFigures{}, Settled: map[string][]time.Duration{},
 	}
+	if !inPlace {
+		res.InPlaceWhy = "not measured (-in-place=false)"
+	}
 	for _, k := range wakeKinds {
 		res.Mem[k.Kind] = &memFigures{}
-		for _, s := range wakeStrategies {
-			res.Fns = append(res.Fns, &wakeFn{Name: "wake-" + k.Kind + "-" + s, Kind: k.Kind, Strategy: s, env: k.Env})
+		for _, w := range wakeWays {
+			if w.InPlace && !inPlace {
+				continue
+			}
+			res.Fns = append(res.Fns, &wakeFn{Name: "wake-" + k.Kind + "-" + w.Key, Kind: k.Kind, Strategy: w.Strategy, InPlace: w.InPlace, env: k.Env})
 		}
 	}
-	if err := b.deployWake(ctx, p, res.Fns); err != nil {
+	var err error
+	if res.Fns, err = b.deployWake(ctx, p, res.Fns, res); err != nil {
 		return nil, err
 	}
 	for i := 0; i <= samples; i++ {
@@ -123,6 +201,13 @@ func (b *bench) runWake(ctx context.Context, p *Provider, samples int, settle bo
 			res.Failures = append(res.Failures, rec.Failures...)
 		}
 	}
+	var spent time.Duration
+	for _, f := range res.Fns {
+		if f.InPlace {
+			spent += f.spent
+		}
+	}
+	b.progress("wake: the in-place functions took %s of the phase (deploys, suspends, wakes and checks)", spent.Round(100*time.Millisecond))
 	for _, f := range res.Fns {
 		if f.Strategy == api.StrategyCheckpoint {
 			b.progress("wake: %s, first byte of each sample: %s", f.Name, fmtDurs(res.TTFB[f.Name]))
@@ -134,27 +219,54 @@ func (b *bench) runWake(ctx context.Context, p *Provider, samples int, settle bo
 	return res, nil
 }
 
-func (b *bench) deployWake(ctx context.Context, p *Provider, fns []*wakeFn) error {
+// deployWake deploys the functions and calls each once; it returns those
+// deployed. The in-place ones are left out (and deleted) when the provider
+// refuses them or they do not come up, res.InPlaceWhy saying why: a
+// provider without faas-criu-init still measures every other way.
+func (b *bench) deployWake(ctx context.Context, p *Provider, fns []*wakeFn, res *wakeResult) ([]*wakeFn, error) {
+	var ok []*wakeFn
 	for _, f := range fns {
-		if err := p.Deploy(ctx, f.deployment()); err != nil {
-			return fmt.Errorf("deploy %s: %w", f.Name, err)
+		err := f.timed(func() error { return p.Deploy(ctx, f.deployment()) })
+		if err != nil && f.InPlace {
+			res.InPlaceWhy = fmt.Sprintf("not measured (the provider refused the deployment of %s: %v)", f.Name, err)
+			continue
 		}
-	}
-	for _, f := range fns {
-		if err := p.WaitAvailable(ctx, f.Name, 1, 60*time.Second); err != nil {
-			return fmt.Errorf("deploy %s: %w", f.Name, err)
-		}
-		body, _, err := p.Invoke(ctx, f.Name, "/count")
 		if err != nil {
-			return fmt.Errorf("first call of %s: %w", f.Name, err)
+			return nil, fmt.Errorf("deploy %s: %w", f.Name, err)
 		}
-		if body != "1" {
-			return fmt.Errorf("first call of %s: /count answered %q, want 1", f.Name, body)
+		ok = append(ok, f)
+	}
+	var up []*wakeFn
+	for _, f := range ok {
+		err := f.timed(func() error { return b.firstCall(ctx, p, f) })
+		if err != nil && f.InPlace {
+			res.InPlaceWhy = fmt.Sprintf("not measured (%s did not come up: %v)", f.Name, err)
+			_ = p.Delete(ctx, f.Name)
+			continue
 		}
-		f.count = 1
-		if f.state, _, err = p.Invoke(ctx, f.Name, "/state"); err != nil {
-			return fmt.Errorf("state of %s: %w", f.Name, err)
+		if err != nil {
+			return nil, err
 		}
+		up = append(up, f)
+	}
+	return up, nil
+}
+
+// firstCall waits for f to be available and checks its first answers.
+func (b *bench) firstCall(ctx context.Context, p *Provider, f *wakeFn) error {
+	if err := p.WaitAvailable(ctx, f.Name, 1, 60*time.Second); err != nil {
+		return fmt.Errorf("deploy %s: %w", f.Name, err)
+	}
+	body, _, err := p.Invoke(ctx, f.Name, "/count")
+	if err != nil {
+		return fmt.Errorf("first call of %s: %w", f.Name, err)
+	}
+	if body != "1" {
+		return fmt.Errorf("first call of %s: /count answered %q, want 1", f.Name, body)
+	}
+	f.count = 1
+	if f.state, _, err = p.Invoke(ctx, f.Name, "/state"); err != nil {
+		return fmt.Errorf("state of %s: %w", f.Name, err)
 	}
 	return nil
 }
@@ -168,22 +280,29 @@ func rotate[T any](xs []T, n int) []T {
 // settle, each wake starts once the previous one has finished (settleWake);
 // without, right after the previous one's checks.
 func (b *bench) sampleWake(ctx context.Context, p *Provider, order []*wakeFn, res *wakeResult, settle bool) error {
+	var asleep []*wakeFn
 	for _, f := range order {
-		if err := b.suspendOne(ctx, p, f, res); err != nil {
+		if f.broken {
+			continue
+		}
+		if err := res.tolerate(f, f.timed(func() error { return b.suspendOne(ctx, p, f, res) })); err != nil {
 			return err
+		}
+		if !f.broken {
+			asleep = append(asleep, f)
 		}
 	}
 	time.Sleep(300 * time.Millisecond) // let the engine settle after the exits
-	for i, f := range order {
-		if settle && i > 0 {
+	for i, f := range asleep {
+		if prev := asleep[max(i-1, 0)]; settle && i > 0 && !prev.broken {
 			start := time.Now()
-			if err := b.settleWake(ctx, p, order[i-1]); err != nil {
+			if err := res.tolerate(prev, prev.timed(func() error { return b.settleWake(ctx, p, prev) })); err != nil {
 				return err
 			}
-			res.Settled[order[i-1].Name] = append(res.Settled[order[i-1].Name], time.Since(start))
+			res.Settled[prev.Name] = append(res.Settled[prev.Name], time.Since(start))
 			time.Sleep(300 * time.Millisecond)
 		}
-		if err := b.wakeOne(ctx, p, f, res); err != nil {
+		if err := res.tolerate(f, f.timed(func() error { return b.wakeOne(ctx, p, f, res) })); err != nil {
 			return err
 		}
 	}
@@ -244,6 +363,9 @@ func (b *bench) suspendOne(ctx context.Context, p *Provider, f *wakeFn, res *wak
 		return fmt.Errorf("suspend %s: %w", f.Name, err)
 	}
 	res.Suspend[f.Name] = append(res.Suspend[f.Name], d)
+	if f.InPlace {
+		return b.suspendedInPlace(ctx, p, f, mem)
+	}
 	switch f.Strategy {
 	case api.StrategyPause:
 		ws, exists, err := workingSet(id)
@@ -251,7 +373,7 @@ func (b *bench) suspendOne(ctx context.Context, p *Provider, f *wakeFn, res *wak
 			return err
 		}
 		if !exists {
-			res.fail("%s: paused container %s has no memory cgroup", f.Name, id[:12])
+			res.failFn(f, "%s: paused container %s has no memory cgroup", f.Name, id[:12])
 		}
 		mem.Paused = append(mem.Paused, ws)
 	case api.StrategyCheckpoint:
@@ -279,6 +401,33 @@ func (b *bench) suspendOne(ctx context.Context, p *Provider, f *wakeFn, res *wak
 	return nil
 }
 
+// suspendedInPlace checks that f hibernated in place (the provider says so
+// in its status: a provider that took the engine's checkpoint instead must
+// not pass for in place) and reads what it keeps: its container's cgroup,
+// where only the init runs, and the dump's size.
+func (b *bench) suspendedInPlace(ctx context.Context, p *Provider, f *wakeFn, mem *memFigures) error {
+	how, err := p.Annotation(ctx, f.Name, annHibernation)
+	if err != nil {
+		return err
+	}
+	if how != hibInPlace {
+		return fmt.Errorf("scaled to zero with the label %s=true, the status says %s=%q, not %q", labelInPlace, annHibernation, how, hibInPlace)
+	}
+	ws, _, err := workingSet(f.id)
+	if err != nil {
+		return err
+	}
+	mem.InPlace = append(mem.InPlace, ws)
+	ann, err := p.Annotation(ctx, f.Name, api.AnnotationCheckpointBytes)
+	if err != nil {
+		return err
+	}
+	if n, err := strconv.ParseInt(ann, 10, 64); err == nil {
+		mem.InPlaceDump = append(mem.InPlaceDump, n)
+	}
+	return nil
+}
+
 // wakeOne wakes a function with /count, times it to the first byte and
 // checks that its state survived (or, after a cold start, that it did not).
 func (b *bench) wakeOne(ctx context.Context, p *Provider, f *wakeFn, res *wakeResult) error {
@@ -294,7 +443,7 @@ func (b *bench) wakeOne(ctx context.Context, p *Provider, f *wakeFn, res *wakeRe
 	}
 	got, err := strconv.Atoi(body)
 	if err != nil || got != want {
-		res.fail("%s: after waking from %s, /count answered %q, want %d", f.Name, f.Strategy, body, want)
+		res.failFn(f, "%s: after waking from %s, /count answered %q, want %d", f.Name, f.Strategy, body, want)
 	}
 	f.count = got
 	if f.Strategy == api.StrategyRemove {
@@ -307,7 +456,7 @@ func (b *bench) wakeOne(ctx context.Context, p *Provider, f *wakeFn, res *wakeRe
 	if ok {
 		res.ProviderWake[f.Name] = append(res.ProviderWake[f.Name], own)
 	}
-	if f.Strategy == api.StrategyCheckpoint && ok {
+	if f.Strategy == api.StrategyCheckpoint && !f.InPlace && ok {
 		parts := wakeParts{TTFB: ttfb, Own: own}
 		parts.CRIU, parts.HasCRIU = lastRestore(b.criuDir, start)
 		res.Parts[f.Kind] = append(res.Parts[f.Kind], parts)
@@ -323,7 +472,7 @@ func (b *bench) checkState(ctx context.Context, p *Provider, f *wakeFn, res *wak
 		return fmt.Errorf("state of %s: %w", f.Name, err)
 	}
 	if st != f.state {
-		res.fail("%s: /state is %q after waking from %s, was %q", f.Name, st, f.Strategy, f.state)
+		res.failFn(f, "%s: /state is %q after waking from %s, was %q", f.Name, st, f.Strategy, f.state)
 	}
 	return nil
 }
