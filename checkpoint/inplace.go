@@ -116,13 +116,9 @@ func DumpTree(ctx context.Context, t InPlaceTree, fn int, dir string) (err error
 // this process's child (CRIU's restore-sibling): the caller reaps it
 // (ReapRestored). dir is left as it was.
 func RestoreTree(ctx context.Context, t InPlaceTree, dir string) (int, error) {
-	var meta inPlaceMeta
-	b, err := os.ReadFile(filepath.Join(dir, inPlaceMetaFile))
-	if err == nil {
-		err = json.Unmarshal(b, &meta)
-	}
+	meta, err := readMeta(dir)
 	if err != nil {
-		return 0, fmt.Errorf("in-place restore: no dump in %s: %w", dir, err)
+		return 0, err
 	}
 	files, inherit, err := restoreFiles(t.Init, meta)
 	defer closeAll(files)
@@ -386,13 +382,9 @@ func mustAtoi(s string) int {
 // fail ("File exists"). The container's own /proc (seen through the init's
 // root) answers for its pid namespace, threads included.
 func PidsTaken(init int, dir string) (int, error) {
-	var meta inPlaceMeta
-	b, err := os.ReadFile(filepath.Join(dir, inPlaceMetaFile))
-	if err == nil {
-		err = json.Unmarshal(b, &meta)
-	}
+	meta, err := readMeta(dir)
 	if err != nil {
-		return 0, fmt.Errorf("in-place restore: no dump in %s: %w", dir, err)
+		return 0, err
 	}
 	for _, t := range meta.Tids {
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d/root/proc/%d", init, t)); err == nil {
@@ -400,6 +392,19 @@ func PidsTaken(init int, dir string) (int, error) {
 		}
 	}
 	return 0, nil
+}
+
+// readMeta reads what a dump in place recorded beside CRIU's images.
+func readMeta(dir string) (inPlaceMeta, error) {
+	var meta inPlaceMeta
+	b, err := os.ReadFile(filepath.Join(dir, inPlaceMetaFile))
+	if err == nil {
+		err = json.Unmarshal(b, &meta)
+	}
+	if err != nil {
+		return meta, fmt.Errorf("in-place restore: no dump in %s: %w", dir, err)
+	}
+	return meta, nil
 }
 
 // NSPid is a process's pid in its innermost pid namespace (0 if unknown).
