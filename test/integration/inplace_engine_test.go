@@ -239,8 +239,14 @@ func ppid(pid int) int {
 
 // procLine describes a process for a failure message.
 func procLine(pid int) string {
-	st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	return fmt.Sprintf("%d(ppid %d: %s)", pid, ppid(pid), strings.TrimSpace(string(st)))
+	st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	state := "?"
+	for _, l := range strings.Split(string(st), "\n") {
+		if v, ok := strings.CutPrefix(l, "State:"); ok {
+			state = strings.TrimSpace(v)
+		}
+	}
+	return fmt.Sprintf("%d (parent %d, %s)", pid, ppid(pid), state)
 }
 
 // enginePids is the set of host pids in the pids cgroups of the provider's
