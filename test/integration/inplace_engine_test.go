@@ -83,8 +83,7 @@ func inPlaceEngineRestart(t *testing.T, p *Provider, liveRestore bool) {
 	noOrphans(t, p, mark, 0)
 
 	// The engine restarts under the function hibernated in place.
-	engineCmd(t, "kill", liveRestore)
-	engineCmd(t, "start", liveRestore)
+	restartEngine(t, liveRestore)
 	noOrphans(t, p, mark, 0)
 	asleepAsDockerSays(t, p, fn, liveRestore)
 	if got := nextCount(t, p, fn); got != 3 {
@@ -98,8 +97,7 @@ func inPlaceEngineRestart(t *testing.T, p *Provider, liveRestore bool) {
 
 	// The engine restarts under the function awake, restored in place.
 	crashed := time.Now()
-	engineCmd(t, "kill", liveRestore)
-	engineCmd(t, "start", liveRestore)
+	restartEngine(t, liveRestore)
 	got := nextCount(t, p, fn)
 	ann := *p.Status(fn).Annotations
 	t.Logf("after the second engine restart: /count %d, state-lost %q", got, ann["com.openfaas.criu.state-lost"])
@@ -280,4 +278,33 @@ func enginePids(t *testing.T, p *Provider) map[int]bool {
 		}
 	}
 	return in
+}
+
+// restartEngine crashes the second engine and starts it again, as
+// TestEngineRestart does, and checks that both its dockerd and its
+// containerd (which dies with dockerd) are new processes.
+func restartEngine(t *testing.T, liveRestore bool) {
+	t.Helper()
+	before := engineDaemons(t)
+	engineCmd(t, "kill", liveRestore)
+	engineCmd(t, "start", liveRestore)
+	after := engineDaemons(t)
+	if before[0] == after[0] || before[1] == after[1] {
+		t.Fatalf("the engine did not restart: dockerd and containerd pids %v before, %v after", before, after)
+	}
+}
+
+// engineDaemons reads the second engine's dockerd and containerd pids from
+// their pid files (scripts/second-engine.sh).
+func engineDaemons(t *testing.T) [2]string {
+	t.Helper()
+	var pids [2]string
+	for i, f := range []string{"/var/run/faas-criu-engine-" + engineName + ".pid", "/var/run/faas-criu-engine-" + engineName + "/containerd/containerd.pid"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatalf("the engine's pid file: %v", err)
+		}
+		pids[i] = strings.TrimSpace(string(b))
+	}
+	return pids
 }
