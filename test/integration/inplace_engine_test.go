@@ -21,9 +21,10 @@ import (
 // for in-place hibernation, with and without live-restore. A function
 // hibernated in place (its restored process the provider's child, outside
 // Docker's own process tree) goes through a real engine restart (dockerd
-// killed, started again, as TestEngineRestart does): no process of it is
-// left on the host outside the engine's running containers, Docker's view
-// agrees with the provider's status, and it wakes with its state. Then,
+// killed, as TestEngineRestart does, or stopped, then started again; its
+// containerd with it): no process of it is left on the host outside the
+// engine's running containers, Docker's view agrees with the provider's
+// status, and it wakes with its state. Then,
 // awake after a restore in place, through another restart: with
 // live-restore it runs on with its count; without, Docker stops its
 // container, the function's process dies with it, and the provider starts
@@ -40,20 +41,25 @@ func TestInPlaceEngineRestart(t *testing.T) {
 	}
 	host, root := SecondEngine(t)
 	LoadImageOnB(t, FixtureImage)
-	for _, liveRestore := range []bool{true, false} {
-		t.Run(fmt.Sprintf("live-restore=%t", liveRestore), func(t *testing.T) {
+	// The engine crashes (SIGKILL to dockerd, as TestEngineRestart), or
+	// stops as a service manager's restart stops it (SIGTERM).
+	for _, c := range []struct {
+		liveRestore bool
+		down        string
+	}{{true, "kill"}, {false, "kill"}, {true, "stop"}, {false, "stop"}} {
+		t.Run(fmt.Sprintf("live-restore=%t/%s", c.liveRestore, c.down), func(t *testing.T) {
 			// No provider runs on the engine yet: it can change its
 			// configuration without harm.
-			engineCmd(t, "stop", liveRestore)
-			engineCmd(t, "start", liveRestore)
+			engineCmd(t, "stop", c.liveRestore)
+			engineCmd(t, "start", c.liveRestore)
 			p := StartProviderEnv(t, []string{"DOCKER_HOST=" + host, "FAAS_CRIU_INIT=" + initBin})
 			p.engine, p.dockerRoot = dockerB, root
-			inPlaceEngineRestart(t, p, liveRestore)
+			inPlaceEngineRestart(t, p, c.liveRestore, c.down)
 		})
 	}
 }
 
-func inPlaceEngineRestart(t *testing.T, p *Provider, liveRestore bool) {
+func inPlaceEngineRestart(t *testing.T, p *Provider, liveRestore bool, down string) {
 	const fn = "iprestart"
 	// The fixture's processes on the host are told from everyone else's
 	// (other engines run the same /fn) by an environment variable of their
@@ -83,21 +89,24 @@ func inPlaceEngineRestart(t *testing.T, p *Provider, liveRestore bool) {
 	noOrphans(t, p, mark, 0)
 
 	// The engine restarts under the function hibernated in place.
-	restartEngine(t, liveRestore)
+	restartEngine(t, liveRestore, down)
 	noOrphans(t, p, mark, 0)
 	asleepAsDockerSays(t, p, fn, liveRestore)
 	if got := nextCount(t, p, fn); got != 3 {
 		t.Errorf("the function hibernated in place woke after the engine restart with /count = %d, want 3", got)
 	}
-	if got := p.Annotation(fn, "com.openfaas.criu.last-wake"); !strings.HasPrefix(got, "in-place ") && !strings.HasPrefix(got, "deep ") {
-		t.Errorf("last wake %q, want from in-place or deep", got)
+	// From the tier the status said: its containers kept (live-restore),
+	// or stopped by the engine (deep).
+	wantWake := map[bool]string{true: "in-place ", false: "deep "}[liveRestore]
+	if got := p.Annotation(fn, "com.openfaas.criu.last-wake"); !strings.HasPrefix(got, wantWake) {
+		t.Errorf("last wake %q, want from %s", got, wantWake)
 	}
 	t.Logf("last wake after the first engine restart: %s", p.Annotation(fn, "com.openfaas.criu.last-wake"))
 	awake := noOrphans(t, p, mark, 1)
 
 	// The engine restarts under the function awake, restored in place.
 	crashed := time.Now()
-	restartEngine(t, liveRestore)
+	restartEngine(t, liveRestore, down)
 	got := nextCount(t, p, fn)
 	ann := *p.Status(fn).Annotations
 	t.Logf("after the second engine restart: /count %d, state-lost %q", got, ann["com.openfaas.criu.state-lost"])
@@ -280,13 +289,13 @@ func enginePids(t *testing.T, p *Provider) map[int]bool {
 	return in
 }
 
-// restartEngine crashes the second engine and starts it again, as
-// TestEngineRestart does, and checks that both its dockerd and its
-// containerd (which dies with dockerd) are new processes.
-func restartEngine(t *testing.T, liveRestore bool) {
+// restartEngine takes the second engine down (down: kill or stop) and
+// starts it again, and checks that both its dockerd and its containerd
+// (which ends with dockerd) are new processes.
+func restartEngine(t *testing.T, liveRestore bool, down string) {
 	t.Helper()
 	before := engineDaemons(t)
-	engineCmd(t, "kill", liveRestore)
+	engineCmd(t, down, liveRestore)
 	engineCmd(t, "start", liveRestore)
 	after := engineDaemons(t)
 	if before[0] == after[0] || before[1] == after[1] {
