@@ -121,12 +121,30 @@ func inPlaceEngineRestart(t *testing.T, p *Provider, liveRestore bool, down stri
 		if after[0] != awake[0] {
 			t.Errorf("the function's process is %d after the engine restart with live-restore, want the same %d", after[0], awake[0])
 		}
-		return
+	} else {
+		afreshAfterEngineRestart(t, p, fn, mark, awake[0], got, crashed)
 	}
-	// Without live-restore: the process restored in place died with its
-	// container, and the function started afresh, saying so.
-	if alive(awake[0], mark) {
-		t.Errorf("the function's process %d restored in place survived its container's stop", awake[0])
+	// Hibernation in place goes on after the restart (the containers the
+	// restarted engine took up again, or started afresh).
+	p.Scale(fn, 0)
+	p.WaitState(fn, "hibernated", 30*time.Second)
+	checkInPlaceAsleep(t, p, fn)
+	noOrphans(t, p, mark, 0)
+	if again := nextCount(t, p, fn); again != got+1 {
+		t.Errorf("after a hibernation in place following the engine restarts /count = %d, want %d", again, got+1)
+	}
+	noOrphans(t, p, mark, 1)
+}
+
+// afreshAfterEngineRestart checks a function awake after a restore in place
+// whose container an engine restart without live-restore stopped: the
+// restored process (pid) died with it, and the function started afresh
+// (its /count answered got), its status saying so.
+func afreshAfterEngineRestart(t *testing.T, p *Provider, fn, mark string, pid, got int, crashed time.Time) {
+	t.Helper()
+	ann := *p.Status(fn).Annotations
+	if alive(pid, mark) {
+		t.Errorf("the function's process %d restored in place survived its container's stop", pid)
 	}
 	if got != 1 {
 		t.Errorf("the awake function after an engine restart without live-restore answered %d, want a fresh 1", got)
