@@ -112,14 +112,14 @@ func checkInPlaceAsleep(t *testing.T, p *Provider, fn string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ci, err := docker.ContainerInspect(ctx, cs[0].ID)
+	ci, err := p.engine.ContainerInspect(ctx, cs[0].ID)
 	if err != nil {
 		t.Fatalf("docker inspect: %v", err)
 	}
 	if ci.State == nil || !ci.State.Running {
 		t.Errorf("docker inspect: the container of a function hibernated in place is not running: %+v", ci.State)
 	}
-	top, err := docker.ContainerTop(ctx, cs[0].ID, nil)
+	top, err := p.engine.ContainerTop(ctx, cs[0].ID, nil)
 	if err != nil {
 		t.Fatalf("docker top: %v", err)
 	}
