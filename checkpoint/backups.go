@@ -184,14 +184,19 @@ func copyFile(src, dst string) error {
 // outlives the checkpoint's removal. Links to page images kept outside are
 // followed: the snapshot holds the images themselves.
 func LinkDir(src, dst string) error {
-	return mirrorDir(src, dst, "link", func(p, target string) error {
-		real, err := filepath.EvalSymlinks(p)
-		if err != nil {
-			return err
-		}
-		if os.Link(real, target) == nil {
-			return nil
-		}
-		return copyFile(real, target)
-	})
+	return mirrorDir(src, dst, "link", LinkFile)
+}
+
+// LinkFile hard-links the file src names (symlinks followed) to dst, or
+// copies it, mode kept, when they are on different filesystems. dst must
+// not exist.
+func LinkFile(src, dst string) error {
+	real, err := filepath.EvalSymlinks(src)
+	if err != nil {
+		return err
+	}
+	if os.Link(real, dst) == nil {
+		return nil
+	}
+	return copyFile(real, dst)
 }

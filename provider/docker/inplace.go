@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -72,7 +71,9 @@ func (e *Engine) initContainer(ctx context.Context, s provider.ContainerSpec, cf
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("init directory: %w", err)
 	}
-	if err := linkOrCopy(e.initPath, filepath.Join(dir, "init")); err != nil {
+	// A hard link where it can (setup replaces the init by a rename, so a
+	// container keeps the one it was created with), else a copy.
+	if err := checkpoint.LinkFile(e.initPath, filepath.Join(dir, "init")); err != nil {
 		os.RemoveAll(base)
 		return "", fmt.Errorf("faas-criu-init into %s: %w", dir, err)
 	}
@@ -80,29 +81,6 @@ func (e *Engine) initContainer(ctx context.Context, s provider.ContainerSpec, cf
 	cfg.Cmd = append([]string{"--"}, args...)
 	hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: dir, Target: InitMount, ReadOnly: true})
 	return base, nil
-}
-
-// linkOrCopy hard-links the init (setup replaces it by a rename, so a
-// container keeps the one it was created with), or copies it across file
-// systems.
-func linkOrCopy(src, dst string) error {
-	if os.Link(src, dst) == nil {
-		return nil
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // inPlace is what a dump or restore needs of an inspected container.

@@ -66,27 +66,3 @@ func TestRemoveInitDir(t *testing.T) {
 		t.Error("the init container's directory is still there")
 	}
 }
-
-func TestLinkOrCopy(t *testing.T) {
-	dir := t.TempDir()
-	src := filepath.Join(dir, "init")
-	if err := os.WriteFile(src, []byte("binary"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	dst := filepath.Join(dir, "c", "init")
-	os.MkdirAll(filepath.Dir(dst), 0o755)
-	if err := linkOrCopy(src, dst); err != nil {
-		t.Fatal(err)
-	}
-	// setup replaces the init by a rename: the container keeps its own.
-	if err := os.WriteFile(src+".new", []byte("new"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	os.Rename(src+".new", src)
-	if b, _ := os.ReadFile(dst); string(b) != "binary" {
-		t.Errorf("the container's init became %q after setup replaced it", b)
-	}
-	if err := linkOrCopy(filepath.Join(dir, "missing"), filepath.Join(dir, "c", "x")); err == nil {
-		t.Error("linking a missing init succeeded")
-	}
-}
