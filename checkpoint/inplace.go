@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/checkpoint-restore/go-criu/v7/rpc"
 	"golang.org/x/sys/unix"
@@ -409,16 +410,34 @@ func readMeta(dir string) (inPlaceMeta, error) {
 
 // NSPid is a process's pid in its innermost pid namespace (0 if unknown).
 func NSPid(pid int) int {
+	f := statusFields(pid, "NSpid")
+	if len(f) == 0 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[len(f)-1])
+	return n
+}
+
+// statusFields is the fields of the line key of /proc/PID/status (nil
+// when the process or the line is not there).
+func statusFields(pid int, key string) []string {
 	for _, l := range strings.Split(readString(fmt.Sprintf("/proc/%d/status", pid)), "\n") {
-		if v, ok := strings.CutPrefix(l, "NSpid:"); ok {
-			f := strings.Fields(v)
-			if len(f) > 0 {
-				n, _ := strconv.Atoi(f[len(f)-1])
-				return n
-			}
+		if v, ok := strings.CutPrefix(l, key+":"); ok {
+			return strings.Fields(v)
 		}
 	}
-	return 0
+	return nil
+}
+
+// Catches says whether pid handles sig (SigCgt): a signal the init of a pid
+// namespace does not handle yet is dropped.
+func Catches(pid int, sig syscall.Signal) bool {
+	f := statusFields(pid, "SigCgt")
+	if len(f) == 0 {
+		return false
+	}
+	mask, err := strconv.ParseUint(f[0], 16, 64)
+	return err == nil && mask&(1<<(uint(sig)-1)) != 0
 }
 
 func readString(path string) string {

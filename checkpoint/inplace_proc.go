@@ -240,14 +240,12 @@ func isFunction(pid, init, restored int) bool {
 
 // nsSid is a process's session id in its own pid namespace.
 func nsSid(pid int) int {
-	for _, l := range strings.Split(readString(fmt.Sprintf("/proc/%d/status", pid)), "\n") {
-		if v, ok := strings.CutPrefix(l, "NSsid:"); ok {
-			f := strings.Fields(v)
-			n, _ := strconv.Atoi(f[len(f)-1])
-			return n
-		}
+	f := statusFields(pid, "NSsid")
+	if len(f) == 0 {
+		return -1
 	}
-	return -1
+	n, _ := strconv.Atoi(f[len(f)-1])
+	return n
 }
 
 // ReapRestored waits for a restored function (this process's child, host
@@ -305,14 +303,7 @@ func reapStrays() {
 	}
 }
 
-func nsLevels(pid int) int {
-	for _, l := range strings.Split(readString(fmt.Sprintf("/proc/%d/status", pid)), "\n") {
-		if v, ok := strings.CutPrefix(l, "NSpid:"); ok {
-			return len(strings.Fields(v))
-		}
-	}
-	return 0
-}
+func nsLevels(pid int) int { return len(statusFields(pid, "NSpid")) }
 
 // writeAtomic writes a file the init may read at any moment.
 func writeAtomic(path, s string) error {

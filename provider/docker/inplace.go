@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -259,7 +258,7 @@ func (e *Engine) startWaiting(ctx context.Context, id string) (inPlace, error) {
 func waitCaught(ctx context.Context, pid int, sig syscall.Signal) error {
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		if caught(pid, sig) {
+		if checkpoint.Catches(pid, sig) {
 			return nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
@@ -267,22 +266,6 @@ func waitCaught(ctx context.Context, pid int, sig syscall.Signal) error {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-}
-
-func caught(pid int, sig syscall.Signal) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return false
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "SigCgt:"); ok {
-			var mask uint64
-			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%x", &mask); err == nil {
-				return mask&(1<<(uint(sig)-1)) != 0
-			}
-		}
-	}
-	return false
 }
 
 // InPlaceRunning says whether the container's init has a function.
