@@ -87,10 +87,7 @@ func (p *Provider) deepenInOp(ctx context.Context, fn *function) error {
 		return nil
 	}
 	for _, r := range reps {
-		if _, ok := rec.inPlaceDumped(r.index); ok {
-			continue // its container runs only its init
-		}
-		if r.status == "running" || r.status == "paused" {
+		if rec.functionRuns(r) {
 			return nil // not all of it sleeps: a wake or a fault is under way
 		}
 	}

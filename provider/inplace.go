@@ -85,6 +85,16 @@ func (rec *record) inPlaceDumped(idx int) (InPlaceDump, bool) {
 	return d, ok && d.Done
 }
 
+// functionRuns says whether replica r holds its function's processes (and
+// memory): its container is running or paused, and not hibernated in place,
+// where the container runs its init only.
+func (rec *record) functionRuns(r replica) bool {
+	if _, asleep := rec.inPlaceDumped(r.index); asleep {
+		return false
+	}
+	return r.status == "running" || r.status == "paused"
+}
+
 // setInPlace sets (or with nil, removes) replica idx's entry in rec, on a
 // copy of the map: records already committed share theirs.
 func (rec *record) setInPlace(idx int, d *InPlaceDump) {

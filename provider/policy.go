@@ -35,10 +35,7 @@ func (p *Provider) memoryNeed(fn *function, rec record, n int) int64 {
 	_, reps := fn.snapshot()
 	live := 0
 	for _, r := range reps {
-		if _, asleep := rec.inPlaceDumped(r.index); asleep {
-			continue // its container runs, but only its init: it needs its memory back
-		}
-		if r.status == "running" || r.status == "paused" {
+		if rec.functionRuns(r) {
 			live++
 		}
 	}
