@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"github.com/docker/docker/client"
 	"io"
 	"io/fs"
 	"net/http"
@@ -59,6 +60,12 @@ func newInPlaceBox(t *testing.T, name string) *inPlaceBox {
 		if err := eng.CreateNetwork(ctx, b.network, provider.NetworkInfo{Subnet: "10.63.251.0/24", Gateway: "10.63.251.1"}); err != nil {
 			t.Fatalf("network: %v", err)
 		}
+		// Registered first, so it runs after the containers' removal.
+		t.Cleanup(func() {
+			if err := docker.NetworkRemove(context.Background(), b.network); err != nil && !client.IsErrNotFound(err) {
+				t.Errorf("remove network %s: %v", b.network, err)
+			}
+		})
 	}
 	b.sb = b.create(provider.ContainerSpec{Name: name + "-sb", Image: FixtureImage, Env: []string{"LISTEN=:9999"},
 		Network: b.network, IP: b.ip})
