@@ -4,6 +4,12 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:/usr/local/sbin:$PATH CGO_ENABLED=0
+# The integration tests drive the real, unmodified faas-cli. It is taken from
+# $FAAS_CLI or PATH; a clone with ../shared beside it (as CI has) gets
+# ../shared/ecosystem/bin put first. Without it those tests fail and say so.
+if [ -d ../shared/ecosystem/bin ]; then
+	PATH="$(cd ../shared/ecosystem/bin && pwd):$PATH"
+fi
 
 # The integration tests (test/integration) need root, Docker and CRIU, so
 # they carry the build tag "integration": plain `go test ./...` runs the unit

@@ -18,8 +18,11 @@ import (
 	"github.com/docker/docker/client"
 )
 
-// faasCLI is the real OpenFaaS CLI.
-const faasCLI = "/work/shared/ecosystem/bin/faas-cli"
+// faasCLI is the real OpenFaaS CLI: $FAAS_CLI, or faas-cli on PATH.
+func faasCLI(t *testing.T) string {
+	t.Helper()
+	return tool(t, "FAAS_CLI", "faas-cli")
+}
 
 // callbackReceiver is what a user of async runs: an HTTP endpoint on
 // loopback that the provider posts results to.
@@ -89,7 +92,7 @@ func TestAsyncInvokeWithFaasCLI(t *testing.T) {
 	p.WaitState("later", "hibernated", 20*time.Second)
 	cb := newCallbackReceiver(t)
 
-	cmd := exec.Command(faasCLI, "invoke", "later", "--async", "--gateway", p.URL,
+	cmd := exec.Command(faasCLI(t), "invoke", "later", "--async", "--gateway", p.URL,
 		"-H", "X-Callback-Url: "+cb.URL+"/result", "--query", "q=1")
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(), "CI=true", "HOME="+cmd.Dir)

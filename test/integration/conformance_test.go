@@ -28,21 +28,6 @@ const (
 	httpImage = "conformance/http:1"
 )
 
-// tool finds a real OpenFaaS binary: env, then PATH. Missing, the suite
-// fails and says where to get it; it never skips.
-func tool(t *testing.T, env, name string) string {
-	t.Helper()
-	if p := os.Getenv(env); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	t.Fatalf("%s not found (set %s or put it on PATH): `make conformance` takes the unmodified builds in "+
-		"../shared/ecosystem/bin (beside the clone; see its README.md). Without them the suite cannot run.", name, env)
-	return ""
-}
-
 func staticBusybox(t *testing.T) []byte {
 	t.Helper()
 	for _, p := range []string{"/bin/busybox", "/usr/bin/busybox"} {

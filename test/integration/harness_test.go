@@ -723,3 +723,18 @@ func (p *Provider) CLI(dir string, args ...string) (string, error) {
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+// tool finds a real OpenFaaS binary: env, then PATH. Missing, the suite
+// fails and says where to get it; it never skips.
+func tool(t *testing.T, env, name string) string {
+	t.Helper()
+	if p := os.Getenv(env); p != "" {
+		return p
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	t.Fatalf("%s not found (set %s or put it on PATH): `make test` and `make conformance` take the unmodified builds in "+
+		"../shared/ecosystem/bin (beside the clone; see its README.md). Without them these tests cannot run.", name, env)
+	return ""
+}

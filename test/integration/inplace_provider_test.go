@@ -30,7 +30,7 @@ func TestInPlaceProviderSession(t *testing.T) {
 	home := t.TempDir()
 	faasCLIRun := func(args ...string) string {
 		t.Helper()
-		cmd := exec.Command(faasCLI, append(args, "--gateway", p.URL)...)
+		cmd := exec.Command(faasCLI(t), append(args, "--gateway", p.URL)...)
 		cmd.Dir = home
 		cmd.Env = append(os.Environ(), "CI=true", "HOME="+home, "OPENFAAS_CONFIG="+cfg)
 		out, err := cmd.CombinedOutput()

@@ -91,7 +91,7 @@ func TestTmpfsWithoutGNUTar(t *testing.T) {
 		stock, fast = b, a
 	}
 	const fn = "shm"
-	cmd := exec.Command(faasCLI, "deploy", "--image", FixtureImage, "--name", fn, "--gateway", stock.URL)
+	cmd := exec.Command(faasCLI(t), "deploy", "--image", FixtureImage, "--name", fn, "--gateway", stock.URL)
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(), "CI=true", "HOME="+cmd.Dir, env[0])
 	if out, err := cmd.CombinedOutput(); err != nil {
