@@ -238,13 +238,13 @@ func (p *Provider) createFunctionContainer(ctx context.Context, key api.Key, rec
 // its sandbox, once the requests it is serving are done.
 func (p *Provider) removeReplica(ctx context.Context, r *replica) error {
 	p.drain(ctx, r)
-	for _, id := range []string{r.id, r.sandbox} {
-		if id == "" {
+	for _, c := range []struct{ id, what string }{{r.id, "container " + r.name}, {r.sandbox, "the network sandbox of " + r.name}} {
+		if c.id == "" {
 			continue
 		}
-		err := p.engine.RemoveContainer(ctx, id)
+		err := p.engine.RemoveContainer(ctx, c.id)
 		if err != nil && !isNotFound(err) {
-			return fmt.Errorf("remove container %s: %w", r.name, err)
+			return fmt.Errorf("remove %s: %w", c.what, err)
 		}
 	}
 	ckpt.RemoveContainerdLeftoversOf(p.cfg.ContainerdTmp, r.id)
