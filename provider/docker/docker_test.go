@@ -1,7 +1,14 @@
 package docker
 
 import (
+	"context"
 	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/docker/docker/errdefs"
@@ -55,5 +62,42 @@ func TestLastLine(t *testing.T) {
 		if got := string(lastLine([]byte(in))); got != want {
 			t.Errorf("lastLine(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// Every call to the engine dials anew: a kept-alive connection is one that
+// dockerd, shutting down, still serves after closing its listener, and the
+// provider's starts over it reached an engine in the middle of its teardown.
+func TestEveryCallDialsTheEngineAnew(t *testing.T) {
+	var conns, requests atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Api-Version", "1.41")
+		if strings.HasSuffix(r.URL.Path, "/_ping") {
+			io.WriteString(w, "OK")
+			return
+		}
+		io.WriteString(w, `{"Id":"c1","State":{"Running":true,"Status":"running"}}`)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	t.Setenv("DOCKER_HOST", "tcp://"+strings.TrimPrefix(srv.URL, "http://"))
+	e, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := e.InspectContainer(context.Background(), "c1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if requests.Load() < 3 || conns.Load() != requests.Load() {
+		t.Errorf("%d requests over %d connections; want one connection each", requests.Load(), conns.Load())
 	}
 }
