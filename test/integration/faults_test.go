@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/openfaas/faas-provider/types"
 
 	ckpt "github.com/faas-criu/faas-criu/checkpoint"
@@ -251,6 +252,70 @@ func engineCmd(t *testing.T, cmd string, liveRestore bool) {
 	c.Env = append(os.Environ(), fmt.Sprintf("FAAS_CRIU_ENGINE_LIVE_RESTORE=%t", liveRestore))
 	if out, err := c.CombinedOutput(); err != nil {
 		t.Fatalf("second-engine.sh %s: %v\n%s", cmd, err, out)
+	}
+}
+
+// TestNoStartWhileTheEngineShutsDown stops the engine gracefully (without
+// live-restore) under a running function. dockerd closes its listener, then
+// stops its containers while it still serves the connections already open;
+// the provider sees its replica die and starts it again. Over a kept-alive
+// connection that start reached the engine in the middle of its teardown,
+// and the engine left the container's network namespace mounted (and once,
+// in CI, its root filesystem, which made the function's delete fail). A
+// container of the test's own that ignores its stop signal holds the
+// teardown open for its 10 s stop timeout, so the provider certainly tries.
+func TestNoStartWhileTheEngineShutsDown(t *testing.T) {
+	p := StartProviderOnB(t)
+	LoadImageOnB(t, FixtureImage)
+	engineCmd(t, "stop", true)
+	engineCmd(t, "start", false)
+	t.Cleanup(func() {
+		engineCmd(t, "stop", false)
+		engineCmd(t, "start", true)
+	})
+	p.Deploy(Fixture("teardown"))
+	p.WaitAvailable("teardown", 1)
+	ctx := context.Background()
+	slow, err := p.engine.ContainerCreate(ctx, &container.Config{Image: FixtureImage, StopSignal: "SIGWINCH"}, nil, nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.engine.ContainerStart(ctx, slow.ID, container.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	logged := len(p.Logs())
+	stopping := time.Now()
+	engineCmd(t, "stop", false)
+	took := time.Since(stopping)
+	mounts, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, m := range strings.Split(string(mounts), "\n") {
+		if f := strings.Fields(m); len(f) > 1 && strings.Contains(f[1], "/faas-criu-engine-"+engineName+"/") {
+			left = append(left, f[1])
+		}
+	}
+	if took < 5*time.Second {
+		t.Errorf("the engine stopped in %s: the slow container did not hold its teardown open, so the test proves nothing", took)
+	}
+	// A start the engine accepted leaves mounts; one it refused, an error
+	// in the log. Neither: the provider did not try, and nothing is proved.
+	during := p.Logs()[logged:]
+	switch {
+	case len(left) > 0:
+		t.Errorf("the engine's shutdown (%s) left %d mounts behind: %v", took.Round(time.Millisecond), len(left), left)
+	case !strings.Contains(during, "msg=reconcile function=teardown"):
+		t.Errorf("the provider did not try to bring the replica back during the teardown; its log meanwhile:\n%s", during)
+	}
+
+	engineCmd(t, "start", false)
+	p.WaitAvailable("teardown", 1)
+	p.Delete("teardown")
+	if err := removeContainer(ctx, p.engine, slow.ID); err != nil {
+		t.Errorf("remove the slow container: %v", err)
 	}
 }
 
