@@ -113,6 +113,17 @@ func goBuild(out, pkg string, ldflags ...string) error {
 	return nil
 }
 
+// buildInit builds faas-criu-init from this tree into the test's temporary
+// directory (scripts/setup.sh installs the same build for the provider).
+func buildInit(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "faas-criu-init")
+	if err := goBuild(bin, "./cmd/faas-criu-init"); err != nil {
+		t.Fatalf("build faas-criu-init: %v", err)
+	}
+	return bin
+}
+
 // BuildGoImage compiles a Go main package statically and builds a FROM
 // scratch image of it, with extra files added at the given paths.
 func BuildGoImage(tag, pkg string, extra map[string]string) error {

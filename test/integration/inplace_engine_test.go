@@ -35,10 +35,7 @@ func TestInPlaceEngineRestart(t *testing.T) {
 			t.Logf("tail of the engine's log:\n%s", tail("/var/log/faas-criu/engine-"+engineName+".log", 60))
 		}
 	})
-	initBin := filepath.Join(t.TempDir(), "faas-criu-init")
-	if err := goBuild(initBin, "./cmd/faas-criu-init"); err != nil {
-		t.Fatalf("build faas-criu-init: %v", err)
-	}
+	initBin := buildInit(t)
 	host, root := SecondEngine(t)
 	LoadImageOnB(t, FixtureImage)
 	// The engine crashes (SIGKILL to dockerd, as TestEngineRestart), or

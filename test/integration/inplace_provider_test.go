@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,12 +18,8 @@ import (
 // init), wakes with its state, keeps its output in `faas-cli logs`, and a
 // provider restart keeps it hibernated in place.
 func TestInPlaceProviderSession(t *testing.T) {
-	// The init the provider's engine creates such containers under, built
-	// from this tree (as scripts/setup.sh installs it).
-	initBin := filepath.Join(t.TempDir(), "faas-criu-init")
-	if err := goBuild(initBin, "./cmd/faas-criu-init"); err != nil {
-		t.Fatalf("build faas-criu-init: %v", err)
-	}
+	// The init the provider's engine creates such containers under.
+	initBin := buildInit(t)
 	p := StartProviderEnv(t, []string{"FAAS_CRIU_INIT=" + initBin})
 	cfg := FaasCLIConfig(t, map[string][2]string{p.URL: {p.User, p.Pass}})
 	home := t.TempDir()
@@ -144,10 +139,7 @@ func checkInPlaceAsleep(t *testing.T, p *Provider, fn string) {
 // stays; a request starts the sandbox, and the restore in place the
 // container, with the state.
 func TestInPlaceProviderDeep(t *testing.T) {
-	initBin := filepath.Join(t.TempDir(), "faas-criu-init")
-	if err := goBuild(initBin, "./cmd/faas-criu-init"); err != nil {
-		t.Fatalf("build faas-criu-init: %v", err)
-	}
+	initBin := buildInit(t)
 	p := StartProviderEnv(t, []string{"FAAS_CRIU_INIT=" + initBin})
 	const fn = "inplacedeep"
 	dep := Fixture(fn)

@@ -43,10 +43,7 @@ func newInPlaceBox(t *testing.T, name string) *inPlaceBox {
 	t.Helper()
 	ctx := context.Background()
 	tmp := t.TempDir()
-	initBin := filepath.Join(tmp, "faas-criu-init")
-	if err := goBuild(initBin, "./cmd/faas-criu-init"); err != nil {
-		t.Fatalf("build faas-criu-init: %v", err)
-	}
+	initBin := buildInit(t)
 	eng, err := dockereng.New(dockereng.WithInit(initBin), dockereng.WithInitBase(filepath.Join(tmp, "init")))
 	if err != nil {
 		t.Fatal(err)
