@@ -177,15 +177,21 @@ func (b *bench) deployCounted(ctx context.Context, p *Provider, dep types.Functi
 	if err := p.Deploy(ctx, dep); err != nil {
 		return fmt.Errorf("deploy %s: %w", dep.Service, err)
 	}
-	if err := p.WaitAvailable(ctx, dep.Service, 1, 60*time.Second); err != nil {
-		return fmt.Errorf("deploy %s: %w", dep.Service, err)
+	return b.firstCount(ctx, p, dep.Service)
+}
+
+// firstCount waits until a deployed function is ready and checks its first
+// /count.
+func (b *bench) firstCount(ctx context.Context, p *Provider, name string) error {
+	if err := p.WaitAvailable(ctx, name, 1, 60*time.Second); err != nil {
+		return fmt.Errorf("deploy %s: %w", name, err)
 	}
-	body, _, err := p.Invoke(ctx, dep.Service, "/count")
+	body, _, err := p.Invoke(ctx, name, "/count")
 	if err != nil {
-		return fmt.Errorf("first call of %s: %w", dep.Service, err)
+		return fmt.Errorf("first call of %s: %w", name, err)
 	}
 	if body != "1" {
-		return fmt.Errorf("first call of %s: /count answered %q, want 1", dep.Service, body)
+		return fmt.Errorf("first call of %s: /count answered %q, want 1", name, body)
 	}
 	return nil
 }

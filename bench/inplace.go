@@ -31,9 +31,8 @@ const (
 const inPlaceLabelText = "label " + labelInPlace + "=true"
 
 // inPlaceLabels adds the in-place label to a function's labels.
-func inPlaceLabels(labels map[string]string) map[string]string {
+func inPlaceLabels(labels map[string]string) {
 	labels[labelInPlace] = "true"
-	return labels
 }
 
 // tierFig is one figure of the in-place tier (a wake or a suspend, median),

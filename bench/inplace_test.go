@@ -337,17 +337,10 @@ func TestFanoutInPlace(t *testing.T) {
 // baselines, its wakes, or why they are missing.
 func TestTiersInPlaceFigures(t *testing.T) {
 	const mi = 1 << 20
-	box := func(mibs ...int64) []boxSample {
-		var out []boxSample
-		for _, m := range mibs {
-			out = append(out, boxSample{MemAvailable: m * mi})
-		}
-		return out
-	}
 	full := func() *tiersResult {
-		return &tiersResult{N: 10, BaseBefore: 3, Base: box(1000, 1000, 1000, 1000, 1000, 1000),
-			Kept: box(960), Deep: box(1000, 1000, 1000), WakeKept: []time.Duration{150 * ms}, WakeDeep: []time.Duration{500 * ms},
-			InPlace:     &tiersResult{N: 20, BaseBefore: 3, Base: box(1000, 1000, 1000, 1000, 1000, 1000), Kept: box(780, 780, 780)},
+		return &tiersResult{N: 10, BaseBefore: 3, Base: boxMiB(1000, 1000, 1000, 1000, 1000, 1000),
+			Kept: boxMiB(960), Deep: boxMiB(1000, 1000, 1000), WakeKept: []time.Duration{150 * ms}, WakeDeep: []time.Duration{500 * ms},
+			InPlace:     &tiersResult{N: 20, BaseBefore: 3, Base: boxMiB(1000, 1000, 1000, 1000, 1000, 1000), Kept: boxMiB(780, 780, 780)},
 			WakeInPlace: []time.Duration{50 * ms, 60 * ms, 70 * ms}, WakeInPlaceDeep: []time.Duration{400 * ms}}
 	}
 	cases := []struct {

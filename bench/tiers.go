@@ -771,15 +771,8 @@ func (t *tiersResult) Section() Section {
 	if ip := t.InPlace; ip != nil && len(ip.Kept) > 0 {
 		ip.memRow(&mem, fmt.Sprintf("hibernated in place (container and sandbox kept, under faas-criu-init; %d functions)", ip.N), ip.Kept)
 	}
-	corr := func(xs []boxSample) string {
-		var out []string
-		for _, s := range xs {
-			out = append(out, fmt.Sprintf("%.0f", float64(s.corrected())/(1<<20)))
-		}
-		return strings.Join(out, ", ")
-	}
-	bases := []string{corr(t.Base[:t.BaseBefore]), corr(t.Base[t.BaseBefore:])}
-	rounds := []string{corr(t.Kept), corr(t.Deep)}
+	bases := []string{corrList(t.Base[:t.BaseBefore]), corrList(t.Base[t.BaseBefore:])}
+	rounds := []string{corrList(t.Kept), corrList(t.Deep)}
 	wake := table{Header: []string{"tier", "wake, first byte (median)", "spread", "samples"}}
 	wakeRow(&wake, "hibernated (sandbox kept)", t.WakeKept)
 	wakeRow(&wake, "deep (sandbox stopped)", t.WakeDeep)

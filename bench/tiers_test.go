@@ -5,22 +5,24 @@ import (
 	"testing"
 )
 
+// boxMiB are box samples with these MemAvailable, in MiB.
+func boxMiB(mibs ...int64) []boxSample {
+	var out []boxSample
+	for _, m := range mibs {
+		out = append(out, boxSample{MemAvailable: m << 20})
+	}
+	return out
+}
+
 // The tiers' figures: per-function costs against the baseline, the paired
 // sandbox cost, and the noise that keeps a noisy reading from deciding the
 // target.
 func TestTierFigures(t *testing.T) {
 	const mi = 1 << 20
-	box := func(mibs ...int64) []boxSample {
-		var out []boxSample
-		for _, m := range mibs {
-			out = append(out, boxSample{MemAvailable: m * mi})
-		}
-		return out
-	}
 	x := &tiersResult{N: 10, BaseBefore: 3,
-		Base: box(1000, 1001, 1000, 1001, 1000, 1001),
+		Base: boxMiB(1000, 1001, 1000, 1001, 1000, 1001),
 		Kept: []boxSample{{MemAvailable: 960 * mi, OwnShims: 10, OwnShimPSS: 30 * mi, KernelStack: 5 * mi}, {MemAvailable: 962 * mi, OwnShims: 10, OwnShimPSS: 30 * mi, KernelStack: 5 * mi}},
-		Deep: box(999, 1000, 999, 1000, 999, 1000),
+		Deep: boxMiB(999, 1000, 999, 1000, 999, 1000),
 	}
 	if got := x.boxPerFn(x.Kept); got != 4*mi {
 		t.Errorf("kept per function %d, want 4 MiB (1001 after the deletion - 961, over 10)", got)

@@ -252,19 +252,14 @@ func (b *bench) deployWake(ctx context.Context, p *Provider, fns []*wakeFn, res 
 	return up, nil
 }
 
-// firstCall waits for f to be available and checks its first answers.
+// firstCall waits for f to be available, checks its first /count
+// (firstCount, as every other phase does) and reads its /state.
 func (b *bench) firstCall(ctx context.Context, p *Provider, f *wakeFn) error {
-	if err := p.WaitAvailable(ctx, f.Name, 1, 60*time.Second); err != nil {
-		return fmt.Errorf("deploy %s: %w", f.Name, err)
-	}
-	body, _, err := p.Invoke(ctx, f.Name, "/count")
-	if err != nil {
-		return fmt.Errorf("first call of %s: %w", f.Name, err)
-	}
-	if body != "1" {
-		return fmt.Errorf("first call of %s: /count answered %q, want 1", f.Name, body)
+	if err := b.firstCount(ctx, p, f.Name); err != nil {
+		return err
 	}
 	f.count = 1
+	var err error
 	if f.state, _, err = p.Invoke(ctx, f.Name, "/state"); err != nil {
 		return fmt.Errorf("state of %s: %w", f.Name, err)
 	}
