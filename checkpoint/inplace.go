@@ -335,23 +335,13 @@ func swrkRequest(sk *os.File, pid int, typ rpc.CriuReqType, opts *rpc.CriuOpts, 
 	return resp, nil
 }
 
-// logTail adds the last error lines of CRIU's log to err.
+// logTail adds the last error lines of CRIU's log (ErrorLines) to err,
+// naming the log: each container has its own.
 func logTail(err error, log string) error {
-	b, rerr := os.ReadFile(log)
-	if rerr != nil {
+	if _, serr := os.Stat(log); serr != nil {
 		return err
 	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	var errs []string
-	for _, l := range lines {
-		if strings.Contains(l, "Error") || strings.Contains(l, "rror (") {
-			errs = append(errs, strings.TrimSpace(l))
-		}
-	}
-	if len(errs) > 3 {
-		errs = errs[len(errs)-3:]
-	}
-	return fmt.Errorf("%w; log %s: %s", err, log, strings.Join(errs, " | "))
+	return fmt.Errorf("%w; log %s: %s", err, log, strings.Join(ErrorLines(log, 3), " | "))
 }
 
 // ErrNoFunction: the container's init has no function process.

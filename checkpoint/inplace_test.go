@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"errors"
 	"maps"
 	"os"
 	"path/filepath"
@@ -142,5 +143,24 @@ func TestStatFieldsAndStartTime(t *testing.T) {
 	}
 	if NSPid(os.Getpid()) != os.Getpid() {
 		t.Errorf("NSPid of this process (host pid namespace) = %d, want %d", NSPid(os.Getpid()), os.Getpid())
+	}
+}
+
+// logTail names the container's log and carries its last error lines, not
+// the open-files line CRIU logs as an error and goes on after.
+func TestLogTail(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "restore.log")
+	base := errors.New("criu restore failed")
+	if err := logTail(base, log); err != base {
+		t.Errorf("no log: %v, want the error alone", err)
+	}
+	lines := "(00.001) Error (criu/util.c:1): Can't setup RLIMIT_NOFILE for self\n" +
+		"(00.002) Warn: fine\n(00.003) Error (criu/mount.c:2): no mount\n(00.004) Error (criu/cr-restore.c:3): Restoring FAILED.\n"
+	if err := os.WriteFile(log, []byte(lines), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := "criu restore failed; log " + log + ": (00.003) Error (criu/mount.c:2): no mount | (00.004) Error (criu/cr-restore.c:3): Restoring FAILED."
+	if err := logTail(base, log); !errors.Is(err, base) || err.Error() != want {
+		t.Errorf("logTail = %q, want %q", err, want)
 	}
 }
