@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -64,22 +65,13 @@ func hostCgroupMount(host []mountEntry, controllers string) (mountEntry, bool) {
 		opts := strings.Split(m.super, ",")
 		all := true
 		for _, c := range strings.Split(controllers, ",") {
-			all = all && slicesContains(opts, c)
+			all = all && slices.Contains(opts, c)
 		}
 		if all {
 			return m, true
 		}
 	}
 	return mountEntry{}, false
-}
-
-func slicesContains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // containerCgroupMounts maps the cgroup mounts in the container (cmi, its
