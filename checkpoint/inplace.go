@@ -234,37 +234,31 @@ func externalMounts(t InPlaceTree) (map[string]string, error) {
 // network namespaces, and its stdout/stderr pipes in place of the dumped
 // ones. They become fds 4... of criu swrk (3 is its socket).
 func restoreFiles(init int, meta inPlaceMeta) ([]*os.File, []*rpc.InheritFd, error) {
-	var files []*os.File
-	var inh []*rpc.InheritFd
-	add := func(path, key string) error {
-		f, err := os.Open(path)
-		if err != nil {
-			return fmt.Errorf("in-place restore: %w", err)
-		}
-		files = append(files, f)
-		inh = append(inh, &rpc.InheritFd{Key: proto.String(key), Fd: proto.Int32(int32(3 + len(files)))})
-		return nil
+	type inherited struct {
+		path, key string
+		flag      int
 	}
-	if err := add(fmt.Sprintf("/proc/%d/ns/pid", init), "pidns"); err != nil {
-		return files, nil, err
-	}
-	if err := add(fmt.Sprintf("/proc/%d/ns/net", init), "netns"); err != nil {
-		return files, nil, err
+	todo := []inherited{
+		{fmt.Sprintf("/proc/%d/ns/pid", init), "pidns", os.O_RDONLY},
+		{fmt.Sprintf("/proc/%d/ns/net", init), "netns", os.O_RDONLY},
 	}
 	seen := map[string]bool{}
 	for _, fd := range slices.Sorted(maps.Keys(meta.Pipes)) {
-		key := meta.Pipes[fd]
-		if seen[key] {
-			continue
+		if key := meta.Pipes[fd]; !seen[key] {
+			seen[key] = true
+			// Opening /proc/PID/fd/N of a pipe opens the pipe itself.
+			todo = append(todo, inherited{fmt.Sprintf("/proc/%d/fd/%d", init, fd), key, os.O_WRONLY})
 		}
-		seen[key] = true
-		// Opening /proc/PID/fd/N of a pipe opens the pipe itself.
-		f, err := os.OpenFile(fmt.Sprintf("/proc/%d/fd/%d", init, fd), os.O_WRONLY, 0)
+	}
+	var files []*os.File
+	var inh []*rpc.InheritFd
+	for _, in := range todo {
+		f, err := os.OpenFile(in.path, in.flag, 0)
 		if err != nil {
-			return files, nil, fmt.Errorf("in-place restore: the init's fd %d: %w", fd, err)
+			return files, nil, fmt.Errorf("in-place restore: the init's %s: %w", in.key, err)
 		}
 		files = append(files, f)
-		inh = append(inh, &rpc.InheritFd{Key: proto.String(key), Fd: proto.Int32(int32(3 + len(files)))})
+		inh = append(inh, &rpc.InheritFd{Key: proto.String(in.key), Fd: proto.Int32(int32(3 + len(files)))})
 	}
 	return files, inh, nil
 }
@@ -335,23 +329,13 @@ func swrkRequest(sk *os.File, pid int, typ rpc.CriuReqType, opts *rpc.CriuOpts, 
 	return resp, nil
 }
 
-// logTail adds the last error lines of CRIU's log to err.
+// logTail adds the last error lines of CRIU's log (ErrorLines) to err,
+// naming the log: each container has its own.
 func logTail(err error, log string) error {
-	b, rerr := os.ReadFile(log)
-	if rerr != nil {
+	if _, serr := os.Stat(log); serr != nil {
 		return err
 	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	var errs []string
-	for _, l := range lines {
-		if strings.Contains(l, "Error") || strings.Contains(l, "rror (") {
-			errs = append(errs, strings.TrimSpace(l))
-		}
-	}
-	if len(errs) > 3 {
-		errs = errs[len(errs)-3:]
-	}
-	return fmt.Errorf("%w; log %s: %s", err, log, strings.Join(errs, " | "))
+	return fmt.Errorf("%w; log %s: %s", err, log, strings.Join(ErrorLines(log, 3), " | "))
 }
 
 // ErrNoFunction: the container's init has no function process.

@@ -4,25 +4,21 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 
+	"github.com/faas-criu/faas-criu/internal/initfiles"
 	"golang.org/x/sys/unix"
 )
 
-// The files of faas-criu-init's directory (cmd/faas-criu-init names the
-// same): the host writes them, the init reads them.
+// The files of faas-criu-init's directory (initfiles tells what they hold):
+// the host writes them, the init reads them.
 const (
-	// InitMarker, "PID START" before a dump (the function's pid in the
-	// container, the init's start time) or anything while the container is
-	// stopped hibernated: the init waits for a restore at its start.
-	InitMarker = "hibernated"
-	// InitFunction, "PID START": the restored function, for the init to adopt.
-	InitFunction = "function"
-	// InitExit, "PID STATUS": a restored function's status, written before
-	// this process reaps it.
-	InitExit = "exit"
+	InitMarker   = initfiles.Marker
+	InitFunction = initfiles.Function
+	InitExit     = initfiles.Exit
 )
 
 // mountEntry is a line of /proc/PID/mountinfo.
@@ -64,22 +60,13 @@ func hostCgroupMount(host []mountEntry, controllers string) (mountEntry, bool) {
 		opts := strings.Split(m.super, ",")
 		all := true
 		for _, c := range strings.Split(controllers, ",") {
-			all = all && slicesContains(opts, c)
+			all = all && slices.Contains(opts, c)
 		}
 		if all {
 			return m, true
 		}
 	}
 	return mountEntry{}, false
-}
-
-func slicesContains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // containerCgroupMounts maps the cgroup mounts in the container (cmi, its
@@ -179,21 +166,7 @@ func joinCgroups(pid, init int) error {
 // StartTime is a process's start time (field 22 of its stat), the same
 // seen from the host and from its container.
 func StartTime(pid int) string {
-	f := statFields(readString(fmt.Sprintf("/proc/%d/stat", pid)))
-	if len(f) < 22 {
-		return ""
-	}
-	return f[21]
-}
-
-// statFields are /proc/PID/stat's fields, field N at index N-1 (the first
-// two, pid and command, are left empty: the command may hold spaces).
-func statFields(stat string) []string {
-	i := strings.LastIndexByte(stat, ')')
-	if i < 0 {
-		return nil
-	}
-	return append([]string{"", ""}, strings.Fields(stat[i+1:])...)
+	return initfiles.StartTime(readString(fmt.Sprintf("/proc/%d/stat", pid)))
 }
 
 // FindFunction returns the host pid of the function under the container's
@@ -206,10 +179,7 @@ func FindFunction(init int, dir string) (int, error) {
 		return 0, err
 	}
 	start := StartTime(init)
-	restored := 0
-	if f := strings.Fields(readString(filepath.Join(dir, InitFunction))); len(f) == 2 && f[1] == start {
-		restored, _ = strconv.Atoi(f[0])
-	}
+	restored, _ := initfiles.ParsePidStart(readString(filepath.Join(dir, InitFunction)), start)
 	for _, d := range dirs {
 		procs, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
 		if err != nil {
@@ -227,7 +197,7 @@ func FindFunction(init int, dir string) (int, error) {
 }
 
 func isFunction(pid, init, restored int) bool {
-	f := statFields(readString(fmt.Sprintf("/proc/%d/stat", pid)))
+	f := initfiles.StatFields(readString(fmt.Sprintf("/proc/%d/stat", pid)))
 	if len(f) < 7 || f[2] == "Z" {
 		return false
 	}
@@ -270,20 +240,13 @@ func ReapRestored(pid, nspid int, dir string) {
 	_, _ = syscall.Wait4(pid, &ws, 0, nil)
 }
 
+// zombieExit is the status of the zombie whose stat this is, 1 when it
+// shows none.
 func zombieExit(stat string) int {
-	f := statFields(stat)
-	if len(f) < 52 {
-		return 1
+	if st, ok := initfiles.ZombieStatus(stat); ok {
+		return st
 	}
-	code, err := strconv.Atoi(f[51])
-	if err != nil {
-		return 1
-	}
-	ws := syscall.WaitStatus(code)
-	if ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ws.ExitStatus()
+	return 1
 }
 
 // reapStrays reaps the zombies a failed restore left as this process's
@@ -294,7 +257,7 @@ func reapStrays() {
 	for _, t := range tasks {
 		for _, c := range strings.Fields(readString(t)) {
 			pid, _ := strconv.Atoi(c)
-			f := statFields(readString(fmt.Sprintf("/proc/%d/stat", pid)))
+			f := initfiles.StatFields(readString(fmt.Sprintf("/proc/%d/stat", pid)))
 			if len(f) > 3 && f[2] == "Z" && nsLevels(pid) > 1 {
 				var ws syscall.WaitStatus
 				_, _ = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)

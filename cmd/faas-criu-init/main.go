@@ -26,6 +26,7 @@ import (
 	"runtime"
 	"syscall"
 
+	"github.com/faas-criu/faas-criu/internal/initfiles"
 	"golang.org/x/sys/unix"
 )
 
@@ -99,7 +100,7 @@ func startFunction(args []string) int {
 // waitsAtStart: a marker at start means the container was started while
 // its function is hibernated; the host restores it.
 func (h *holder) waitsAtStart() bool {
-	_, err := os.Stat(h.dir + "/" + MarkerFile)
+	_, err := os.Stat(h.dir + "/" + initfiles.Marker)
 	return err == nil
 }
 
@@ -118,7 +119,7 @@ func (h *holder) signal(s syscall.Signal, exits chan<- int) {
 		if h.fn != 0 {
 			return
 		}
-		pid, ok := parsePidStart(readFile(h.dir+"/"+FunctionFile), h.start)
+		pid, ok := initfiles.ParsePidStart(readFile(h.dir+"/"+initfiles.Function), h.start)
 		if !ok {
 			return
 		}
@@ -135,7 +136,7 @@ func (h *holder) signal(s syscall.Signal, exits chan<- int) {
 // gone: the function ended, by the host's dump (stay up) or on its own
 // (exit with its status).
 func (h *holder) gone(status int) {
-	if hibernatedOnPurpose(readFile(h.dir+"/"+MarkerFile), h.fn, h.start) {
+	if hibernatedOnPurpose(readFile(h.dir+"/"+initfiles.Marker), h.fn, h.start) {
 		h.fn, h.child = 0, false
 		return
 	}
@@ -151,7 +152,7 @@ func reap(fn int, child bool) (status int, done bool) {
 			return status, done
 		}
 		if child && pid == fn {
-			status, done = exitCode(ws), true
+			status, done = initfiles.ExitCode(ws), true
 		}
 	}
 }
@@ -167,20 +168,14 @@ func watch(pidfd, pid int, dir string, exits chan<- int) {
 		}
 	}
 	unix.Close(pidfd)
-	st, ok := zombieStatus(readFile(fmt.Sprintf("/proc/%d/stat", pid)))
+	st, ok := initfiles.ZombieStatus(readFile(fmt.Sprintf("/proc/%d/stat", pid)))
 	if !ok {
-		st = exitFileStatus(readFile(dir+"/"+ExitFile), pid)
+		st = exitFileStatus(readFile(dir+"/"+initfiles.Exit), pid)
 	}
 	exits <- st
 }
 
-func ownStart() string {
-	f := statFields(readFile("/proc/self/stat"))
-	if len(f) < 22 {
-		return ""
-	}
-	return f[21]
-}
+func ownStart() string { return initfiles.StartTime(readFile("/proc/self/stat")) }
 
 func readFile(path string) string {
 	b, err := os.ReadFile(path)

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/faas-criu/faas-criu/internal/initfiles"
 )
 
 func TestParseArgs(t *testing.T) {
@@ -52,32 +54,6 @@ func TestHibernatedOnPurpose(t *testing.T) {
 	}
 	if hibernatedOnPurpose("7 ", 7, "") {
 		t.Error("an unknown start time matched")
-	}
-}
-
-func TestZombieStatus(t *testing.T) {
-	stat := func(state string, code int) string {
-		f := make([]string, 50)
-		for i := range f {
-			f[i] = "0"
-		}
-		f[0], f[49] = state, strconv.Itoa(code)
-		return "42 (a) b) " + strings.Join(f, " ")
-	}
-	for _, tt := range []struct {
-		stat string
-		st   int
-		ok   bool
-	}{
-		{stat("Z", 3<<8), 3, true},
-		{stat("Z", int(syscall.SIGKILL)), 137, true},
-		{stat("S", 0), 0, false}, // not a zombie: no status yet
-		{"42 (a) Z 1", 0, false},
-		{"", 0, false},
-	} {
-		if st, ok := zombieStatus(tt.stat); st != tt.st || ok != tt.ok {
-			t.Errorf("zombieStatus(%.20q...) = %d, %v; want %d, %v", tt.stat, st, ok, tt.st, tt.ok)
-		}
 	}
 }
 
@@ -137,7 +113,7 @@ func TestBinary(t *testing.T) {
 	})
 	t.Run("marker at start waits, SIGTERM exits at once", func(t *testing.T) {
 		d := t.TempDir()
-		if err := os.WriteFile(filepath.Join(d, MarkerFile), []byte("wait\n"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(d, initfiles.Marker), []byte("wait\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		out := filepath.Join(d, "ran")
@@ -162,9 +138,9 @@ func TestBinary(t *testing.T) {
 		}
 		defer cmd.Process.Kill()
 		fn := childOf(t, cmd.Process.Pid)
-		start := statFields(readFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/stat"))[21]
+		start := initfiles.StartTime(readFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/stat"))
 		marker := strconv.Itoa(fn) + " " + start
-		if err := os.WriteFile(filepath.Join(d, MarkerFile), []byte(marker), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(d, initfiles.Marker), []byte(marker), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		_ = syscall.Kill(fn, syscall.SIGKILL) // as CRIU ends a dumped tree
