@@ -379,7 +379,8 @@ func (p *Provider) anyRunning(fn *function) bool {
 	fn.mu.Lock()
 	defer fn.mu.Unlock()
 	for idx, r := range fn.replicas {
-		if r.status == "running" && !fn.inPlaceAsleep(idx) {
+		// One hibernated in place runs its init only, not its function.
+		if _, asleep := fn.rec.inPlaceDumped(idx); r.status == "running" && !asleep {
 			return true
 		}
 	}
