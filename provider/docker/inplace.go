@@ -84,7 +84,6 @@ func (e *Engine) initContainer(ctx context.Context, s provider.ContainerSpec, cf
 
 // inPlace is what a dump or restore needs of an inspected container.
 type inPlace struct {
-	id      string
 	running bool
 	dir     string // the init's directory, on the host
 	tree    checkpoint.InPlaceTree
@@ -106,7 +105,7 @@ func (e *Engine) inspectInPlace(ctx context.Context, id string) (inPlace, error)
 	if err != nil {
 		return inPlace{}, fmt.Errorf("inspect %s: %w", id, kind(err))
 	}
-	c := inPlace{id: ci.ID, dir: initDirOf(ci.Mounts), tree: checkpoint.InPlaceTree{Binds: map[string]string{}}}
+	c := inPlace{dir: initDirOf(ci.Mounts), tree: checkpoint.InPlaceTree{Binds: map[string]string{}}}
 	for _, m := range ci.Mounts {
 		if (m.Type == mount.TypeBind || m.Type == mount.TypeVolume) && m.Source != "" {
 			c.tree.Binds[m.Destination] = m.Source
