@@ -792,3 +792,33 @@ func TestInPlaceNeverDumpsARequestInFlight(t *testing.T) {
 		})
 	}
 }
+
+// A removed container takes its directory of dumps in place with it: a
+// dump restores into no other container. Here the function hibernated in
+// place, woke (its dump gone, its directory left) and hibernated again, and
+// is deleted, then another is deleted awake after one wake.
+func TestInPlaceDirectoriesGoWithTheirContainers(t *testing.T) {
+	p, _ := newTestProvider(t)
+	roots := func() []string {
+		dirs, _ := filepath.Glob(filepath.Join(p.cfg.StateDir, "in-place", "*"))
+		return dirs
+	}
+	for _, asleep := range []bool{true, false} {
+		deploy(t, p, "fn", inPlaceLabels)
+		mustInvoke(t, p, "fn", 1)
+		scaleZero(t, p)
+		mustInvoke(t, p, "fn", 2)
+		if asleep {
+			scaleZero(t, p)
+		}
+		if len(roots()) == 0 {
+			t.Fatalf("asleep %v: no directory of dumps in place before the delete", asleep)
+		}
+		if err := p.Delete(context.Background(), "", "fn"); err != nil {
+			t.Fatalf("asleep %v: delete: %v", asleep, err)
+		}
+		if dirs := roots(); len(dirs) != 0 {
+			t.Errorf("asleep %v: directories left after the delete: %v", asleep, dirs)
+		}
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/openfaas/faas-provider/types"
@@ -259,12 +258,6 @@ func (p *Provider) deleteInOp(ctx context.Context, fn *function) error {
 	}
 	if err := os.RemoveAll(p.backupRoot(fn.key)); err != nil {
 		return fmt.Errorf("delete %s: backups: %w", fn.key, err)
-	}
-	fn.mu.Lock()
-	dumps := fn.rec.InPlace
-	fn.mu.Unlock()
-	for _, d := range dumps {
-		_ = os.RemoveAll(filepath.Dir(d.Dir)) // the container's, removed above
 	}
 	if err := p.store.deleteRecord(fn.key.Namespace, fn.key.Name); err != nil {
 		return fmt.Errorf("delete %s: %w", fn.key, err)
