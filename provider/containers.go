@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"github.com/faas-criu/faas-criu/api"
 	"log/slog"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -234,6 +235,16 @@ func (p *Provider) createFunctionContainer(ctx context.Context, key api.Key, rec
 	return nil
 }
 
+// removeLeftoversOf removes what is kept on disk for a container once it
+// is gone: containerd's copies of its checkpoints, and its dumps in place
+// (they restore into no other container).
+func (p *Provider) removeLeftoversOf(id string) {
+	ckpt.RemoveContainerdLeftoversOf(p.cfg.ContainerdTmp, id)
+	if id != "" {
+		_ = os.RemoveAll(p.inPlaceRoot(id))
+	}
+}
+
 // removeReplica removes a replica's container (with its checkpoints) and
 // its sandbox, once the requests it is serving are done.
 func (p *Provider) removeReplica(ctx context.Context, r *replica) error {
@@ -247,7 +258,7 @@ func (p *Provider) removeReplica(ctx context.Context, r *replica) error {
 			return fmt.Errorf("remove %s: %w", c.what, err)
 		}
 	}
-	ckpt.RemoveContainerdLeftoversOf(p.cfg.ContainerdTmp, r.id)
+	p.removeLeftoversOf(r.id)
 	if p.replicaGone != nil && r.ip != "" {
 		p.replicaGone(r.addr(p.cfg.FunctionPort))
 	}

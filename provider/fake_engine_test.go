@@ -645,6 +645,15 @@ func (e *fakeEngine) dumpLocked(c *fakeContainer, dir string, exit bool) error {
 	return nil
 }
 
+// readPages reads back the memory dumpLocked wrote in dir.
+func readPages(dir string) (int64, error) {
+	b, err := os.ReadFile(filepath.Join(dir, fakePages))
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(string(b), 10, 64)
+}
+
 func (e *fakeEngine) ListCheckpoints(_ context.Context, id string) ([]string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -685,11 +694,7 @@ func (e *fakeEngine) RestoreContainer(_ context.Context, id, name string) error 
 	if c.state == "running" || c.state == "paused" {
 		return fmt.Errorf("container %s is running", c.name)
 	}
-	b, err := os.ReadFile(filepath.Join(e.CheckpointDir(c.id, name), fakePages))
-	if err != nil {
-		return fmt.Errorf("restore %s from %s: %w", c.name, name, err)
-	}
-	mem, err := strconv.ParseInt(string(b), 10, 64)
+	mem, err := readPages(e.CheckpointDir(c.id, name))
 	if err != nil {
 		return fmt.Errorf("restore %s from %s: %w", c.name, name, err)
 	}
@@ -831,10 +836,7 @@ func (e *fakeEngine) DumpInPlace(_ context.Context, id, dir string) error {
 		_ = os.RemoveAll(dir)
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, fakePages), []byte(strconv.FormatInt(c.memory.Load(), 10)), 0o600); err != nil {
+	if err := e.dumpLocked(c, dir, false); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "inventory.img"), nil, 0o600); err != nil {
@@ -868,11 +870,7 @@ func (e *fakeEngine) RestoreInPlace(_ context.Context, id, dir string) error {
 	if err := e.begin("restoreInPlace"); err != nil {
 		return err
 	}
-	b, err := os.ReadFile(filepath.Join(dir, fakePages))
-	if err != nil {
-		return fmt.Errorf("restore %s in place from %s: %w", c.name, dir, err)
-	}
-	mem, err := strconv.ParseInt(string(b), 10, 64)
+	mem, err := readPages(dir)
 	if err != nil {
 		return fmt.Errorf("restore %s in place from %s: %w", c.name, dir, err)
 	}

@@ -257,13 +257,6 @@ func (p *Provider) forgetInPlace(fn *function, idx int) {
 	_ = os.RemoveAll(d.Dir)
 }
 
-// inPlaceAsleep says whether replica idx of fn is hibernated in place:
-// its container may run (its init does) but its function does not.
-func (fn *function) inPlaceAsleep(idx int) bool {
-	_, ok := fn.rec.inPlaceDumped(idx)
-	return ok
-}
-
 // inPlaceIntent says whether the record holds a dump in place that did
 // not finish. Outside an operation (which holds opMu while it dumps) that
 // is one a stopped provider left and settleInPlace could not settle yet.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -236,9 +235,7 @@ func TestInPlaceFailures(t *testing.T) {
 	}
 	mustInvoke(t, p, "fn", 2)
 
-	if err := p.Scale(context.Background(), "", "fn", 0); err != nil {
-		t.Fatal(err)
-	}
+	scaleZero(t, p)
 	eng.failNext("restoreInPlace", errors.New("injected restore failure"))
 	if _, err := invoke(p, "fn"); err == nil {
 		t.Fatal("a request answered though the restore failed")
@@ -260,9 +257,7 @@ func TestInPlaceFailedRestoreReachesScaleUp(t *testing.T) {
 	p, eng := newTestProvider(t)
 	deploy(t, p, "fn", inPlaceLabels)
 	mustInvoke(t, p, "fn", 1)
-	if err := p.Scale(context.Background(), "", "fn", 0); err != nil {
-		t.Fatal(err)
-	}
+	scaleZero(t, p)
 	eng.failNext("restoreInPlace", errors.New("injected restore failure"))
 	err := p.Scale(context.Background(), "", "fn", 1)
 	if err == nil || !strings.Contains(err.Error(), "injected restore failure") || !strings.Contains(err.Error(), "dump is kept") {
@@ -279,9 +274,7 @@ func TestInPlaceDeepThenWake(t *testing.T) {
 	deploy(t, p, "fn", inPlaceLabels)
 	mustInvoke(t, p, "fn", 1)
 	mustInvoke(t, p, "fn", 2)
-	if err := p.Scale(context.Background(), "", "fn", 0); err != nil {
-		t.Fatal(err)
-	}
+	scaleZero(t, p)
 	if err := p.Fleet().Deepen(context.Background(), fnKey("fn")); err != nil {
 		t.Fatalf("deepen: %v", err)
 	}
@@ -518,13 +511,7 @@ func TestInPlaceLabelChecked(t *testing.T) {
 // A deploy and an update are refused on an engine without in-place
 // support, and nothing is created.
 func TestInPlaceRefusedWithoutEngineSupport(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	eng := newFakeEngine(t, port)
+	eng := newFakeEngine(t, freePort(t))
 	eng.addImage(testImage)
 	eng.noInPlace = true
 	p := startTestProvider(t, eng, t.TempDir())
@@ -705,13 +692,7 @@ func TestInPlaceOffsite(t *testing.T) {
 // its status does not take it out. Seen on a real engine: requests after
 // the scale to zero went to the dumped function (connection refused).
 func TestInPlaceHealthCheckRacingTheDump(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	eng := newFakeEngine(t, port)
+	eng := newFakeEngine(t, freePort(t))
 	eng.addImage(testImage)
 	var p *Provider
 	p = startTestProvider(t, eng, t.TempDir(), WithBeforeCheckpoint(func(string) {
@@ -809,5 +790,35 @@ func TestInPlaceNeverDumpsARequestInFlight(t *testing.T) {
 			}
 			checkHibernatedInPlace(t, p, eng, "fn")
 		})
+	}
+}
+
+// A removed container takes its directory of dumps in place with it: a
+// dump restores into no other container. Here the function hibernated in
+// place, woke (its dump gone, its directory left) and hibernated again, and
+// is deleted, then another is deleted awake after one wake.
+func TestInPlaceDirectoriesGoWithTheirContainers(t *testing.T) {
+	p, _ := newTestProvider(t)
+	roots := func() []string {
+		dirs, _ := filepath.Glob(filepath.Join(p.cfg.StateDir, "in-place", "*"))
+		return dirs
+	}
+	for _, asleep := range []bool{true, false} {
+		deploy(t, p, "fn", inPlaceLabels)
+		mustInvoke(t, p, "fn", 1)
+		scaleZero(t, p)
+		mustInvoke(t, p, "fn", 2)
+		if asleep {
+			scaleZero(t, p)
+		}
+		if len(roots()) == 0 {
+			t.Fatalf("asleep %v: no directory of dumps in place before the delete", asleep)
+		}
+		if err := p.Delete(context.Background(), "", "fn"); err != nil {
+			t.Fatalf("asleep %v: delete: %v", asleep, err)
+		}
+		if dirs := roots(); len(dirs) != 0 {
+			t.Errorf("asleep %v: directories left after the delete: %v", asleep, dirs)
+		}
 	}
 }

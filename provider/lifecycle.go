@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/openfaas/faas-provider/types"
@@ -260,12 +259,6 @@ func (p *Provider) deleteInOp(ctx context.Context, fn *function) error {
 	if err := os.RemoveAll(p.backupRoot(fn.key)); err != nil {
 		return fmt.Errorf("delete %s: backups: %w", fn.key, err)
 	}
-	fn.mu.Lock()
-	dumps := fn.rec.InPlace
-	fn.mu.Unlock()
-	for _, d := range dumps {
-		_ = os.RemoveAll(filepath.Dir(d.Dir)) // the container's, removed above
-	}
 	if err := p.store.deleteRecord(fn.key.Namespace, fn.key.Name); err != nil {
 		return fmt.Errorf("delete %s: %w", fn.key, err)
 	}
@@ -379,7 +372,8 @@ func (p *Provider) anyRunning(fn *function) bool {
 	fn.mu.Lock()
 	defer fn.mu.Unlock()
 	for idx, r := range fn.replicas {
-		if r.status == "running" && !fn.inPlaceAsleep(idx) {
+		// One hibernated in place runs its init only, not its function.
+		if _, asleep := fn.rec.inPlaceDumped(idx); r.status == "running" && !asleep {
 			return true
 		}
 	}

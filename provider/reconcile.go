@@ -160,18 +160,7 @@ func (p *Provider) reconcileFrom(ctx context.Context, fn *function, found []*rep
 	}
 	fn.mu.Lock()
 	rec := *fn.rec
-	var lost []int
-	for idx := range rec.Checkpoints {
-		if fn.replicas[idx] == nil {
-			lost = append(lost, idx)
-		}
-	}
-	var lostInPlace []int
-	for idx := range rec.InPlace {
-		if fn.replicas[idx] == nil {
-			lostInPlace = append(lostInPlace, idx)
-		}
-	}
+	lost, lostInPlace := goneReplicas(rec.Checkpoints, fn.replicas), goneReplicas(rec.InPlace, fn.replicas)
 	fn.mu.Unlock()
 	for _, idx := range lost {
 		slog.Warn("the container holding the replica's checkpoint is gone", "function", fn.key.String(), "replica", idx)
@@ -225,17 +214,19 @@ func needsReconcile(fn *function, found []*replica) bool {
 			return true
 		}
 	}
-	for idx := range fn.rec.Checkpoints {
-		if fn.replicas[idx] == nil {
-			return true
+	return len(goneReplicas(fn.rec.Checkpoints, fn.replicas)) > 0 || len(goneReplicas(fn.rec.InPlace, fn.replicas)) > 0
+}
+
+// goneReplicas lists the replicas that m, a record's map by replica (its
+// checkpoints, its dumps in place), names and replicas no longer holds.
+func goneReplicas[V any](m map[int]V, replicas map[int]*replica) []int {
+	var gone []int
+	for idx := range m {
+		if replicas[idx] == nil {
+			gone = append(gone, idx)
 		}
 	}
-	for idx := range fn.rec.InPlace {
-		if fn.replicas[idx] == nil {
-			return true
-		}
-	}
-	return false
+	return gone
 }
 
 // sweepContainerdTmp removes what containerd left in its temporary directory

@@ -155,7 +155,7 @@ func (p *Provider) removeFunctionContainer(ctx context.Context, fn *function, r 
 	if err != nil && !isNotFound(err) {
 		return fmt.Errorf("remove container %s: %w", r.name, err)
 	}
-	ckpt.RemoveContainerdLeftoversOf(p.cfg.ContainerdTmp, r.id)
+	p.removeLeftoversOf(r.id)
 	if p.replicaGone != nil && r.ip != "" {
 		p.replicaGone(r.addr(p.cfg.FunctionPort))
 	}

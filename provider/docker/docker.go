@@ -216,11 +216,7 @@ func (e *Engine) KillContainer(ctx context.Context, id string) error {
 func (e *Engine) RemoveContainer(ctx context.Context, id string) error {
 	dir := ""
 	if ci, err := e.c.ContainerInspect(ctx, id); err == nil {
-		for _, m := range ci.Mounts {
-			if m.Destination == InitMount {
-				dir = m.Source
-			}
-		}
+		dir = initDirOf(ci.Mounts)
 	}
 	if err := e.c.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); err != nil {
 		return kind(err)

@@ -84,10 +84,20 @@ func (e *Engine) initContainer(ctx context.Context, s provider.ContainerSpec, cf
 
 // inPlace is what a dump or restore needs of an inspected container.
 type inPlace struct {
-	id      string
 	running bool
 	dir     string // the init's directory, on the host
 	tree    checkpoint.InPlaceTree
+}
+
+// initDirOf returns the host directory a container's init sees at
+// InitMount ("": the container was not created with faas-criu-init).
+func initDirOf(mounts []container.MountPoint) string {
+	for _, m := range mounts {
+		if m.Destination == InitMount {
+			return m.Source
+		}
+	}
+	return ""
 }
 
 func (e *Engine) inspectInPlace(ctx context.Context, id string) (inPlace, error) {
@@ -95,11 +105,8 @@ func (e *Engine) inspectInPlace(ctx context.Context, id string) (inPlace, error)
 	if err != nil {
 		return inPlace{}, fmt.Errorf("inspect %s: %w", id, kind(err))
 	}
-	c := inPlace{id: ci.ID, tree: checkpoint.InPlaceTree{Binds: map[string]string{}}}
+	c := inPlace{dir: initDirOf(ci.Mounts), tree: checkpoint.InPlaceTree{Binds: map[string]string{}}}
 	for _, m := range ci.Mounts {
-		if m.Destination == InitMount {
-			c.dir = m.Source
-		}
 		if (m.Type == mount.TypeBind || m.Type == mount.TypeVolume) && m.Source != "" {
 			c.tree.Binds[m.Destination] = m.Source
 		}
