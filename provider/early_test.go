@@ -152,8 +152,15 @@ func TestLateStartFailureContainerStopped(t *testing.T) {
 	release := eng.holdRestores(errors.New("containerd: late failure"), true)
 	mustInvoke(t, p, "fn", 2)
 	release()
+	// Asleep on disk, and the failed wake over: a request that comes while
+	// it still ends is one of its waiters and is told of its failure.
 	eventually(t, "the function back asleep", func() bool {
-		return diskRecord(t, p.cfg.StateDir).State == api.StateHibernated
+		p.mu.RLock()
+		fn := p.fns[api.Key{Namespace: "openfaas-fn", Name: "fn"}]
+		p.mu.RUnlock()
+		fn.mu.Lock()
+		defer fn.mu.Unlock()
+		return diskRecord(t, p.cfg.StateDir).State == api.StateHibernated && !fn.waking
 	})
 	if got := available(t, p); got != 0 {
 		t.Errorf("availableReplicas %d after the failed start, want 0", got)
